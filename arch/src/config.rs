@@ -1,0 +1,362 @@
+//! `AccelConfig`: every parameter of the accelerator, with a default, named presets, and
+//! `validate()` that turns a config into the derived geometry (`Accel`) every other crate uses.
+//!
+//! Derived sizes are computed once here; the HDL generator, the golden model, the firmware
+//! compiler and the host reports all read them from `Accel`, never recompute them.
+
+use serde::{Deserialize, Serialize};
+
+/// ISA address/count field width (see `isa`): memories deeper than this cannot be addressed.
+pub const ADDR_FIELD_BITS: u32 = crate::isa::ADDR_BITS;
+
+/// An FPGA the preset targets: the resources `validate()` checks memories against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Device {
+    Ice40Up5k,
+    Ice40Hx8k,
+    Ecp5_25f,
+    Ecp5_85f,
+}
+
+impl Device {
+    pub fn name(self) -> &'static str {
+        match self {
+            Device::Ice40Up5k => "ice40-up5k",
+            Device::Ice40Hx8k => "ice40-hx8k",
+            Device::Ecp5_25f => "ecp5-25f",
+            Device::Ecp5_85f => "ecp5-85f",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Device> {
+        [Device::Ice40Up5k, Device::Ice40Hx8k, Device::Ecp5_25f, Device::Ecp5_85f]
+            .into_iter()
+            .find(|d| d.name() == s)
+    }
+    /// Block RAMs on the die (iCE40 SB_RAM40_4K, ECP5 DP16KD). Datasheet figures.
+    pub fn brams(self) -> u32 {
+        match self {
+            Device::Ice40Up5k => 30,
+            Device::Ice40Hx8k => 32,
+            Device::Ecp5_25f => 56,
+            Device::Ecp5_85f => 208,
+        }
+    }
+    /// LUT4s on the die (iCE40 LCs, ECP5 LUT4s). Datasheet figures.
+    pub fn luts(self) -> u32 {
+        match self {
+            Device::Ice40Up5k => 5280,
+            Device::Ice40Hx8k => 7680,
+            Device::Ecp5_25f => 24288,
+            Device::Ecp5_85f => 83640,
+        }
+    }
+    /// Block RAMs needed for one `width` x `depth` memory with a registered read port,
+    /// choosing the best aspect ratio the primitive offers.
+    pub fn brams_for(self, width: u32, depth: u32) -> u32 {
+        // (data width, depth) modes of one block.
+        let modes: &[(u32, u32)] = match self {
+            Device::Ice40Up5k | Device::Ice40Hx8k => &[(16, 256), (8, 512), (4, 1024), (2, 2048)],
+            Device::Ecp5_25f | Device::Ecp5_85f => &[(36, 512), (18, 1024), (9, 2048), (4, 4096)],
+        };
+        modes
+            .iter()
+            .map(|&(w, d)| width.div_ceil(w) * depth.div_ceil(d))
+            .min()
+            .unwrap_or(u32::MAX)
+    }
+}
+
+/// Every parameter of the accelerator. `Default` is the `tiny` preset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccelConfig {
+    /// Preset name, carried into every report.
+    pub name: &'static str,
+    /// R: rows of the MAC array = output features computed in parallel, one weight bank each.
+    pub rows: u32,
+    /// L: lanes = int8 activations broadcast to every row per cycle (power of two).
+    pub lanes: u32,
+    /// Accumulator width in bits (signed); must hold 128 * max_k.
+    pub acc_bits: u32,
+    /// Words per weight bank (each word = `lanes` 2-bit codes). Both halves when double buffered.
+    pub wmem_depth: u32,
+    /// Words in the activation buffer (each word = `lanes` int8 values).
+    pub amem_depth: u32,
+    /// Width of the host stream beats in bits (32 or 64); instructions use the low 32.
+    pub host_bits: u32,
+    /// Split weight memory in two halves so the next tile loads while the current computes.
+    pub double_buffer: bool,
+    /// Largest batch (tokens per weight tile) the firmware schedules.
+    pub max_batch: u32,
+    /// Largest reduction length K a layer may have (bounds the accumulator width).
+    pub max_k: u32,
+    /// Width of each hardware event counter.
+    pub counter_bits: u32,
+    /// Clock assumed for tokens/s until synthesis reports one (MHz).
+    pub target_fmax_mhz: u32,
+    /// FPGA the preset is sized for (memories are checked against it), if any.
+    pub device: Option<Device>,
+}
+
+pub const TINY: AccelConfig = AccelConfig {
+    name: "tiny",
+    rows: 4,
+    lanes: 16,
+    acc_bits: 24,
+    wmem_depth: 256,
+    amem_depth: 512,
+    host_bits: 32,
+    double_buffer: true,
+    max_batch: 64,
+    max_k: 8192,
+    counter_bits: 48,
+    target_fmax_mhz: 50,
+    device: None,
+};
+
+pub const ICE40_UP5K: AccelConfig = AccelConfig {
+    name: "ice40-up5k",
+    rows: 8,
+    lanes: 16,
+    wmem_depth: 256,
+    amem_depth: 256,
+    target_fmax_mhz: 50,
+    device: Some(Device::Ice40Up5k),
+    ..TINY
+};
+
+pub const ECP5_85F: AccelConfig = AccelConfig {
+    name: "ecp5-85f",
+    rows: 64,
+    lanes: 32,
+    wmem_depth: 512,
+    amem_depth: 1024,
+    host_bits: 64,
+    max_batch: 256,
+    target_fmax_mhz: 125,
+    device: Some(Device::Ecp5_85f),
+    ..TINY
+};
+
+/// A reference point for ASIC energy projections; not sized for an FPGA.
+pub const ASIC_REF: AccelConfig = AccelConfig {
+    name: "asic-ref",
+    rows: 128,
+    lanes: 64,
+    wmem_depth: 2048,
+    amem_depth: 4096,
+    host_bits: 64,
+    max_batch: 256,
+    target_fmax_mhz: 500,
+    device: None,
+    ..TINY
+};
+
+pub const PRESETS: [&AccelConfig; 4] = [&TINY, &ICE40_UP5K, &ECP5_85F, &ASIC_REF];
+
+impl Default for AccelConfig {
+    fn default() -> Self {
+        TINY
+    }
+}
+
+/// Why a config was rejected. The `Display` text is the contract (tests pin it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown preset `{0}` (known: tiny, ice40-up5k, ecp5-85f, asic-ref)")]
+    UnknownPreset(String),
+    #[error("rows must be between 1 and 256, not {0}")]
+    Rows(u32),
+    #[error("lanes must be a power of two between 2 and 64, not {0}")]
+    Lanes(u32),
+    #[error("host_bits must be 32 or 64, not {0}")]
+    HostBits(u32),
+    #[error("a weight word ({wword_bits} bits = 2 x {lanes} lanes) must be a whole number of {host_bits}-bit host beats")]
+    WeightWordBeats { wword_bits: u32, lanes: u32, host_bits: u32 },
+    #[error("rows ({rows}) must be a multiple of the {per_beat} results carried per {host_bits}-bit output beat")]
+    OutputBeats { rows: u32, per_beat: u32, host_bits: u32 },
+    #[error("{what} depth must be between 2 and {max} (the ISA's {bits}-bit address field), not {depth}")]
+    Depth { what: &'static str, depth: u32, max: u32, bits: u32 },
+    #[error("wmem_depth must be even when double buffering splits it in halves, not {0}")]
+    OddHalves(u32),
+    #[error("accumulator too narrow: {acc_bits} bits hold |sum| <= {limit} but 128 * max_k = {need}")]
+    AccTooNarrow { acc_bits: u32, limit: u64, need: u64 },
+    #[error("acc_bits must be between 10 and 32, not {0}")]
+    AccBits(u32),
+    #[error("max_k must be at least lanes ({lanes}), not {max_k}")]
+    MaxK { max_k: u32, lanes: u32 },
+    #[error("max_batch must be at least 1")]
+    MaxBatch,
+    #[error("counter_bits must be between 16 and 64, not {0}")]
+    CounterBits(u32),
+    #[error("memories need {need} block RAMs but {device} has {have}: weight banks {wbanks}, activation buffer {abuf}")]
+    DoesNotFit { device: &'static str, need: u32, have: u32, wbanks: u32, abuf: u32 },
+}
+
+/// A validated config plus every size derived from it, computed once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Accel {
+    pub cfg: AccelConfig,
+    /// Ternary MACs per cycle (R * L).
+    pub macs_per_cycle: u64,
+    /// Bits per weight-bank word (2 * L).
+    pub wword_bits: u32,
+    /// Bits per activation word (8 * L).
+    pub xword_bits: u32,
+    /// Host beats per weight word / per activation word.
+    pub beats_per_wword: u32,
+    pub beats_per_xword: u32,
+    /// 32-bit results per output beat, and output beats per stored result vector.
+    pub results_per_beat: u32,
+    pub out_beats: u32,
+    /// Weight words per double-buffer half (= wmem_depth when not double buffered).
+    pub half_depth: u32,
+    /// Bits of the adder-tree sum (9-bit terms + log2 L).
+    pub tree_bits: u32,
+    /// Register stages inside the adder tree.
+    pub tree_stages: u32,
+    /// Cycles from a MATVEC issue slot to the accumulator write (RAM read, RAM register, tree).
+    pub pipeline_depth: u32,
+    /// Block RAMs the memories take on the preset's device (0 without a device).
+    pub brams: u32,
+}
+
+impl AccelConfig {
+    pub fn preset(name: &str) -> Result<AccelConfig, ConfigError> {
+        PRESETS
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| (*p).clone())
+            .ok_or_else(|| ConfigError::UnknownPreset(name.to_string()))
+    }
+
+    /// Check every constraint and derive the geometry. Messages are pinned by tests.
+    pub fn validate(&self) -> Result<Accel, ConfigError> {
+        let c = self;
+        if !(1..=256).contains(&c.rows) {
+            return Err(ConfigError::Rows(c.rows));
+        }
+        if !c.lanes.is_power_of_two() || !(2..=64).contains(&c.lanes) {
+            return Err(ConfigError::Lanes(c.lanes));
+        }
+        if c.host_bits != 32 && c.host_bits != 64 {
+            return Err(ConfigError::HostBits(c.host_bits));
+        }
+        let wword_bits = 2 * c.lanes;
+        if wword_bits % c.host_bits != 0 {
+            return Err(ConfigError::WeightWordBeats { wword_bits, lanes: c.lanes, host_bits: c.host_bits });
+        }
+        let results_per_beat = c.host_bits / 32;
+        if c.rows % results_per_beat != 0 {
+            return Err(ConfigError::OutputBeats { rows: c.rows, per_beat: results_per_beat, host_bits: c.host_bits });
+        }
+        let max_depth = 1u32 << ADDR_FIELD_BITS;
+        for (what, depth) in [("wmem", c.wmem_depth), ("amem", c.amem_depth)] {
+            if !(2..=max_depth).contains(&depth) {
+                return Err(ConfigError::Depth { what, depth, max: max_depth, bits: ADDR_FIELD_BITS });
+            }
+        }
+        if c.double_buffer && c.wmem_depth % 2 != 0 {
+            return Err(ConfigError::OddHalves(c.wmem_depth));
+        }
+        if !(10..=32).contains(&c.acc_bits) {
+            return Err(ConfigError::AccBits(c.acc_bits));
+        }
+        if c.max_k < c.lanes {
+            return Err(ConfigError::MaxK { max_k: c.max_k, lanes: c.lanes });
+        }
+        // |term| <= 128 (a = -128 with w = -1), so |sum| <= 128 * K.
+        let limit = (1u64 << (c.acc_bits - 1)) - 1;
+        let need = 128 * c.max_k as u64;
+        if need > limit {
+            return Err(ConfigError::AccTooNarrow { acc_bits: c.acc_bits, limit, need });
+        }
+        if c.max_batch == 0 {
+            return Err(ConfigError::MaxBatch);
+        }
+        if !(16..=64).contains(&c.counter_bits) {
+            return Err(ConfigError::CounterBits(c.counter_bits));
+        }
+        let xword_bits = 8 * c.lanes;
+        let mut brams = 0;
+        if let Some(dev) = c.device {
+            let wbanks = c.rows * dev.brams_for(wword_bits, c.wmem_depth);
+            let abuf = dev.brams_for(xword_bits, c.amem_depth);
+            brams = wbanks + abuf;
+            if brams > dev.brams() {
+                return Err(ConfigError::DoesNotFit { device: dev.name(), need: brams, have: dev.brams(), wbanks, abuf });
+            }
+        }
+        let log2l = c.lanes.trailing_zeros();
+        let tree_stages = if c.lanes <= 16 { 1 } else { 2 };
+        Ok(Accel {
+            cfg: c.clone(),
+            macs_per_cycle: c.rows as u64 * c.lanes as u64,
+            wword_bits,
+            xword_bits,
+            beats_per_wword: wword_bits / c.host_bits,
+            beats_per_xword: xword_bits / c.host_bits,
+            results_per_beat,
+            out_beats: c.rows / results_per_beat,
+            half_depth: if c.double_buffer { c.wmem_depth / 2 } else { c.wmem_depth },
+            tree_bits: 9 + log2l,
+            tree_stages,
+            pipeline_depth: 2 + tree_stages,
+            brams,
+        })
+    }
+}
+
+impl Accel {
+    /// Which double-buffer half a weight address is in (always 0 without double buffering).
+    pub fn half_of(&self, waddr: u32) -> u32 {
+        if self.cfg.double_buffer { u32::from(waddr >= self.half_depth) } else { 0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(c: AccelConfig) -> String {
+        c.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn presets_validate() {
+        for p in PRESETS {
+            let a = p.validate().unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            assert_eq!(a.macs_per_cycle, (p.rows * p.lanes) as u64);
+        }
+        assert!(ECP5_85F.validate().unwrap().macs_per_cycle >= 2048);
+    }
+
+    #[test]
+    fn exact_messages() {
+        assert_eq!(err(AccelConfig { lanes: 12, ..TINY }), "lanes must be a power of two between 2 and 64, not 12");
+        assert_eq!(
+            err(AccelConfig { acc_bits: 16, ..TINY }),
+            "accumulator too narrow: 16 bits hold |sum| <= 32767 but 128 * max_k = 1048576"
+        );
+        assert_eq!(err(AccelConfig { host_bits: 48, ..TINY }), "host_bits must be 32 or 64, not 48");
+        assert_eq!(
+            err(AccelConfig { lanes: 8, ..TINY }),
+            "a weight word (16 bits = 2 x 8 lanes) must be a whole number of 32-bit host beats"
+        );
+        assert_eq!(
+            err(AccelConfig { wmem_depth: 8192, ..ICE40_UP5K }),
+            "memories need 520 block RAMs but ice40-up5k has 30: weight banks 512, activation buffer 8"
+        );
+        assert_eq!(
+            err(AccelConfig { wmem_depth: 9000, ..TINY }),
+            "wmem depth must be between 2 and 8192 (the ISA's 13-bit address field), not 9000"
+        );
+        assert_eq!(AccelConfig::preset("nope").unwrap_err().to_string(), "unknown preset `nope` (known: tiny, ice40-up5k, ecp5-85f, asic-ref)");
+    }
+
+    #[test]
+    fn bram_counts_by_aspect_ratio() {
+        assert_eq!(Device::Ice40Up5k.brams_for(32, 256), 2);
+        assert_eq!(Device::Ecp5_85f.brams_for(64, 512), 2);
+        assert_eq!(Device::Ecp5_85f.brams_for(256, 1024), 15);
+    }
+}

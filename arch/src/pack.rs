@@ -1,0 +1,101 @@
+//! Ternary codes and 2-bit packing.
+//!
+//! A code is `w + 1` (0 = -1, 1 = 0, 2 = +1; 3 is invalid), the encoding of the Hugging Face
+//! BitNet b1.58 checkpoints and of the accelerator's weight banks.
+
+/// The 2-bit code of a ternary weight.
+#[inline]
+pub fn code(w: i8) -> u8 {
+    debug_assert!((-1..=1).contains(&w));
+    (w + 1) as u8
+}
+
+/// The weight of a 2-bit code, or `None` for the invalid code 3.
+#[inline]
+pub fn weight(code: u8) -> Option<i8> {
+    match code & 3 {
+        3 => None,
+        c => Some(c as i8 - 1),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PackError {
+    #[error("packed weight holds the invalid code 3 at row {row}, column {col}")]
+    InvalidCode { row: usize, col: usize },
+    #[error("shape mismatch: {what}")]
+    Shape { what: String },
+}
+
+/// Pack a row-major `out x inp` ternary matrix in the HF BitNet layout: U8 `[out/4, inp]`,
+/// with R = out/4, bits 2i+1:2i of `packed[r, c]` hold `W[i*R + r, c] + 1`.
+pub fn pack_hf(w: &[i8], out: usize, inp: usize) -> Result<Vec<u8>, PackError> {
+    if out % 4 != 0 || w.len() != out * inp {
+        return Err(PackError::Shape { what: format!("{} weights for a {out} x {inp} matrix (out must be a multiple of 4)", w.len()) });
+    }
+    let r4 = out / 4;
+    let mut p = vec![0u8; r4 * inp];
+    for i in 0..4 {
+        for r in 0..r4 {
+            for c in 0..inp {
+                p[r * inp + c] |= code(w[(i * r4 + r) * inp + c]) << (2 * i);
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// Unpack the HF BitNet layout to a row-major `out x inp` matrix of {-1, 0, 1}.
+pub fn unpack_hf(p: &[u8], out: usize, inp: usize) -> Result<Vec<i8>, PackError> {
+    if out % 4 != 0 || p.len() != out / 4 * inp {
+        return Err(PackError::Shape { what: format!("{} packed bytes for a {out} x {inp} matrix", p.len()) });
+    }
+    let r4 = out / 4;
+    let mut w = vec![0i8; out * inp];
+    for r in 0..r4 {
+        for c in 0..inp {
+            let b = p[r * inp + c];
+            for i in 0..4 {
+                let row = i * r4 + r;
+                w[row * inp + c] = weight(b >> (2 * i)).ok_or(PackError::InvalidCode { row, col: c })?;
+            }
+        }
+    }
+    Ok(w)
+}
+
+/// Pack ternary weights into little-endian 2-bit codes, lane j at bits 2j+1:2j of a word of
+/// `lanes` codes (a weight-bank word). Missing lanes (past `w.len()`) hold code 1 (zero).
+pub fn pack_lanes(w: &[i8], lanes: usize) -> Vec<u64> {
+    let mut out = vec![0u64; (2 * lanes).div_ceil(64)];
+    for j in 0..lanes {
+        let c = w.get(j).map_or(1, |&v| code(v)) as u64;
+        out[j / 32] |= c << (2 * (j % 32));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn hf_layout_by_hand() {
+        // out = 4, in = 1: R = 1, packed[0,0] holds W[0..4,0] at bits 1:0, 3:2, 5:4, 7:6.
+        let w = [1i8, 0, -1, 1];
+        assert_eq!(pack_hf(&w, 4, 1).unwrap(), vec![0b10_00_01_10]);
+        assert_eq!(unpack_hf(&[0b10_00_01_10], 4, 1).unwrap(), w.to_vec());
+        assert_eq!(
+            unpack_hf(&[0b11], 4, 1).unwrap_err().to_string(),
+            "packed weight holds the invalid code 3 at row 0, column 0"
+        );
+    }
+    #[test]
+    fn hf_roundtrip_8x3() {
+        let w: Vec<i8> = (0..24).map(|i| (i % 3) as i8 - 1).collect();
+        assert_eq!(unpack_hf(&pack_hf(&w, 8, 3).unwrap(), 8, 3).unwrap(), w);
+    }
+    #[test]
+    fn lanes_pad_with_zero_code() {
+        assert_eq!(pack_lanes(&[-1, 1], 4), vec![0b01_01_10_00]);
+    }
+}
