@@ -99,3 +99,56 @@ mod tests {
         assert_eq!(pack_lanes(&[-1, 1], 4), vec![0b01_01_10_00]);
     }
 }
+
+/// A ternary matrix held in the HF packed layout (2 bits per weight, no unpacked copy).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TernaryMatrix {
+    pub out: usize,
+    pub inp: usize,
+    /// HF layout, `[out/4, inp]`; validated to hold no code 3.
+    pub packed: Vec<u8>,
+}
+
+impl TernaryMatrix {
+    /// Validates shape and codes.
+    pub fn from_packed(packed: Vec<u8>, out: usize, inp: usize) -> Result<TernaryMatrix, PackError> {
+        if out % 4 != 0 || packed.len() != out / 4 * inp {
+            return Err(PackError::Shape { what: format!("{} packed bytes for a {out} x {inp} matrix", packed.len()) });
+        }
+        let r4 = out / 4;
+        for (idx, &b) in packed.iter().enumerate() {
+            for i in 0..4 {
+                if (b >> (2 * i)) & 3 == 3 {
+                    return Err(PackError::InvalidCode { row: i * r4 + idx / inp, col: idx % inp });
+                }
+            }
+        }
+        Ok(TernaryMatrix { out, inp, packed })
+    }
+
+    /// Any `out`: rows are padded to a multiple of 4 with zero weights inside `packed`.
+    pub fn from_weights(w: &[i8], out: usize, inp: usize) -> Result<TernaryMatrix, PackError> {
+        if w.len() != out * inp {
+            return Err(PackError::Shape { what: format!("{} weights for a {out} x {inp} matrix", w.len()) });
+        }
+        if let Some(i) = w.iter().position(|v| !(-1..=1).contains(v)) {
+            return Err(PackError::Shape { what: format!("weight {} at index {i} is not ternary", w[i]) });
+        }
+        let padded = out.div_ceil(4) * 4;
+        let mut wp = w.to_vec();
+        wp.resize(padded * inp, 0);
+        Ok(TernaryMatrix { out, inp, packed: pack_hf(&wp, padded, inp)? })
+    }
+
+    /// The 2-bit code of W[row, col].
+    #[inline]
+    pub fn code(&self, row: usize, col: usize) -> u8 {
+        let r4 = self.out.div_ceil(4);
+        (self.packed[(row % r4) * self.inp + col] >> (2 * (row / r4))) & 3
+    }
+
+    #[inline]
+    pub fn get(&self, row: usize, col: usize) -> i8 {
+        self.code(row, col) as i8 - 1
+    }
+}

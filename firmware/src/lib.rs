@@ -1,0 +1,212 @@
+//! tern-fw: turns a BitLinear layer (ternary `out x in` weights, a batch of int8 activation
+//! vectors) into a Program of host beats for a given accelerator geometry, and back from the
+//! result stream to the `batch x out` int32 outputs.
+//!
+//! Tiling: rows in tiles of R (padded with zero weights), K in chunks of L (padded with zero
+//! lanes), K segments of at most one weight-memory half. Tokens in groups that fit the
+//! activation buffer. Each weight tile is loaded once per group and reused by every token of
+//! the group (prefill). With double buffering, the next tile's LOADW is cut into slices placed
+//! between the current tile's MATVECs, so loading overlaps compute.
+#![no_std]
+extern crate alloc;
+
+pub mod tasm;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use tern_arch::config::Accel;
+use tern_arch::isa::Insn;
+use tern_arch::pack::TernaryMatrix;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FwError {
+    /// Activations do not match the layer shape.
+    Shape(String),
+    /// The layer does not fit the accelerator (K beyond max_k, ...).
+    Unsupported(String),
+    /// The result stream does not match the program.
+    Results(String),
+}
+
+impl core::fmt::Display for FwError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FwError::Shape(s) => write!(f, "shape mismatch: {s}"),
+            FwError::Unsupported(s) => write!(f, "layer not supported by this accelerator: {s}"),
+            FwError::Results(s) => write!(f, "result stream: {s}"),
+        }
+    }
+}
+
+impl core::error::Error for FwError {}
+
+/// Where one result word goes: (token, output row); `None` for padding rows.
+pub type Slot = Option<(u32, u32)>;
+
+/// A compiled layer: the beats to stream and how to assemble the results.
+#[derive(Clone, Debug)]
+pub struct LayerProgram {
+    pub beats: Vec<u64>,
+    /// One entry per result word; words mapping to the same slot are partial sums (K segments).
+    pub slots: Vec<Slot>,
+    pub out: usize,
+    pub batch: usize,
+    /// Instructions in the program (for reports).
+    pub insns: usize,
+}
+
+struct Emitter<'a> {
+    a: &'a Accel,
+    beats: Vec<u64>,
+    insns: usize,
+}
+
+impl Emitter<'_> {
+    fn insn(&mut self, i: Insn) {
+        debug_assert!(i.fields_fit(), "{i:?}");
+        self.beats.push(i.encode() as u64);
+        self.insns += 1;
+    }
+    /// Split a little-endian bit string (u64 words) into host beats.
+    fn words(&mut self, words: &[u64], bits: u32) {
+        let hb = self.a.cfg.host_bits;
+        let mask = if hb == 64 { u64::MAX } else { (1u64 << hb) - 1 };
+        let mut bit = 0;
+        while bit < bits {
+            self.beats.push((words[(bit / 64) as usize] >> (bit % 64)) & mask);
+            bit += hb;
+        }
+    }
+}
+
+/// Compile `y[b] = W x[b]` for `batch` int8 vectors `x` (row-major `batch x w.inp`).
+pub fn compile_bitlinear(a: &Accel, w: &TernaryMatrix, x: &[i8], batch: usize) -> Result<LayerProgram, FwError> {
+    let c = &a.cfg;
+    let (out, inp) = (w.out, w.inp);
+    if batch == 0 || x.len() != batch * inp {
+        return Err(FwError::Shape(format!(
+            "{} activations for batch {batch} x in_features {inp}",
+            x.len()
+        )));
+    }
+    if out == 0 || inp == 0 {
+        return Err(FwError::Shape(format!("empty layer {out} x {inp}")));
+    }
+    if inp > c.max_k as usize {
+        return Err(FwError::Unsupported(format!("in_features {inp} > max_k {}", c.max_k)));
+    }
+    let (r, l) = (c.rows as usize, c.lanes as usize);
+    let kc = inp.div_ceil(l);
+    let seg_max = (a.half_depth as usize).min(c.amem_depth as usize);
+    let nseg = kc.div_ceil(seg_max);
+    let tiles = out.div_ceil(r);
+    let mut e = Emitter { a, beats: Vec::new(), insns: 0 };
+    let mut slots = Vec::new();
+    let wwords = (a.wword_bits as usize).div_ceil(64);
+
+    // The weight words of (tile, chunk range) for LOADW, row fastest.
+    let load_w = |e: &mut Emitter, tile: usize, k0: usize, addr: usize, count: usize| {
+        e.insn(Insn::LoadW { addr: addr as u16, count: count as u16 });
+        let mut word = alloc::vec![0u64; wwords];
+        for k in k0..k0 + count {
+            for rr in 0..r {
+                let row = tile * r + rr;
+                word.iter_mut().for_each(|v| *v = 0);
+                for j in 0..l {
+                    let col = k * l + j;
+                    let code = if row < out && col < inp { w.code(row, col) } else { 1 } as u64;
+                    word[j / 32] |= code << (2 * (j % 32));
+                }
+                e.words(&word, a.wword_bits);
+            }
+        }
+    };
+
+    for s in 0..nseg {
+        let k0 = s * seg_max;
+        let seg_len = seg_max.min(kc - k0);
+        let group_max = (c.max_batch as usize).min(c.amem_depth as usize / seg_len).max(1);
+        let mut t0 = 0;
+        while t0 < batch {
+            let g = group_max.min(batch - t0);
+            // activations of the group's tokens for this segment, token-major
+            e.insn(Insn::LoadX { addr: 0, count: (g * seg_len) as u16 });
+            let mut word = alloc::vec![0u64; (a.xword_bits as usize).div_ceil(64)];
+            for t in t0..t0 + g {
+                for k in k0..k0 + seg_len {
+                    word.iter_mut().for_each(|v| *v = 0);
+                    for j in 0..l {
+                        let col = k * l + j;
+                        let v = if col < inp { x[t * inp + col] as u8 } else { 0 } as u64;
+                        word[j / 8] |= v << (8 * (j % 8));
+                    }
+                    e.words(&word, a.xword_bits);
+                }
+            }
+            e.insn(Insn::SetLen { len: seg_len as u16 });
+            let half = |tile: usize| if c.double_buffer { (tile % 2) * a.half_depth as usize } else { 0 };
+            load_w(&mut e, 0, k0, half(0), seg_len);
+            for tile in 0..tiles {
+                let next = tile + 1 < tiles;
+                let slices = g.min(seg_len);
+                for t in 0..g {
+                    e.insn(Insn::MatVec { acc: false, store: true, waddr: half(tile) as u16, xaddr: (t * seg_len) as u16 });
+                    for rr in 0..r {
+                        let row = tile * r + rr;
+                        slots.push((row < out).then_some(((t0 + t) as u32, row as u32)));
+                    }
+                    if c.double_buffer && next && t < slices {
+                        let (lo, hi) = (t * seg_len / slices, (t + 1) * seg_len / slices);
+                        if hi > lo {
+                            load_w(&mut e, tile + 1, k0 + lo, half(tile + 1) + lo, hi - lo);
+                        }
+                    }
+                }
+                if !c.double_buffer && next {
+                    load_w(&mut e, tile + 1, k0, 0, seg_len);
+                }
+            }
+            t0 += g;
+        }
+    }
+    e.insn(Insn::Halt);
+    Ok(LayerProgram { beats: e.beats, slots, out, batch, insns: e.insns })
+}
+
+impl LayerProgram {
+    /// Assemble the result stream into `batch x out` int32 outputs (partials summed).
+    pub fn assemble(&self, results: &[i32]) -> Result<Vec<i32>, FwError> {
+        if results.len() != self.slots.len() {
+            return Err(FwError::Results(format!(
+                "expected {} result words, got {}",
+                self.slots.len(),
+                results.len()
+            )));
+        }
+        let mut y = alloc::vec![0i32; self.batch * self.out];
+        for (v, slot) in results.iter().zip(&self.slots) {
+            if let Some((t, row)) = slot {
+                let i = *t as usize * self.out + *row as usize;
+                y[i] = y[i].wrapping_add(*v);
+            }
+        }
+        Ok(y)
+    }
+}
+
+/// The exact integer reference: y[b][o] = sum_i W[o][i] * x[b][i] (no accelerator).
+pub fn reference_matmul(w: &TernaryMatrix, x: &[i8], batch: usize) -> Vec<i32> {
+    let mut y = alloc::vec![0i32; batch * w.out];
+    for b in 0..batch {
+        let xb = &x[b * w.inp..(b + 1) * w.inp];
+        for o in 0..w.out {
+            let mut s = 0i32;
+            for (i, &xv) in xb.iter().enumerate() {
+                s += w.get(o, i) as i32 * xv as i32;
+            }
+            y[b * w.out + o] = s;
+        }
+    }
+    y
+}
