@@ -1,0 +1,92 @@
+//! `tern_array`: R weight banks, the activation buffer, R row trees, the token pipeline and
+//! the R accumulators.
+//!
+//! ```text
+//! issue slot k:  raddr -> [bank RAM reg] -> [w2/x2 reg] -> [tree reg(s)] -> acc += sum
+//! token:         tok_in -> tok1          -> tok2        -> tok3 (tok4)   -> (valid, first, last&store)
+//! ```
+//! Everything here advances only with `advance`; the output stream drops it while a finished
+//! result waits for the output shifter, which freezes the array without losing a term.
+
+use tern_arch::config::Accel;
+
+pub fn verilog(a: &Accel) -> String {
+    let c = &a.cfg;
+    let (r, l) = (c.rows, c.lanes);
+    let wab = crate::bits_for(c.wmem_depth as u64 - 1);
+    let xab = crate::bits_for(c.amem_depth as u64 - 1);
+    let acc = c.acc_bits;
+    let tb = a.tree_bits;
+    let p = a.pipeline_depth;
+    let mut v = format!(
+        "module tern_array (
+  input  wire clk,
+  input  wire rst,
+  input  wire advance,
+  input  wire [2:0] tok_in,
+  input  wire [{wam}:0] raddr_w,
+  input  wire [{xam}:0] raddr_x,
+  input  wire [{rm}:0] we_w,
+  input  wire [{wam}:0] waddr_w,
+  input  wire [{wm}:0] wdata_w,
+  input  wire we_x,
+  input  wire [{xam}:0] waddr_x,
+  input  wire [{xm}:0] wdata_x,
+  output wire [{am}:0] acc_flat,
+  output wire pipe_empty,
+  output wire ls_fire,
+  output wire acc_fire
+);
+  wire [{xm}:0] xq;
+  reg  [{xm}:0] x2;
+  tern_abuf abuf (.clk(clk), .we(we_x), .waddr(waddr_x), .wdata(wdata_x), .re(advance), .raddr(raddr_x), .rdata(xq));
+  always @(posedge clk) if (advance) x2 <= xq;
+",
+        wam = wab - 1,
+        xam = xab - 1,
+        rm = r - 1,
+        wm = 2 * l - 1,
+        xm = 8 * l - 1,
+        am = r * acc - 1
+    );
+    // token pipeline: bit 2 valid, bit 1 first (clear), bit 0 last-and-store
+    for i in 1..=p {
+        v.push_str(&format!("  reg [2:0] tok{i};\n"));
+    }
+    v.push_str("  always @(posedge clk) begin\n    if (rst) begin\n");
+    for i in 1..=p {
+        v.push_str(&format!("      tok{i} <= 3'b000;\n"));
+    }
+    v.push_str("    end else if (advance) begin\n      tok1 <= tok_in;\n");
+    for i in 2..=p {
+        v.push_str(&format!("      tok{i} <= tok{};\n", i - 1));
+    }
+    v.push_str("    end\n  end\n");
+    let valids: Vec<String> = (1..=p).map(|i| format!("tok{i}[2]")).collect();
+    v.push_str(&format!(
+        "  assign pipe_empty = ~({});\n  assign acc_fire = advance & tok{p}[2];\n  assign ls_fire = acc_fire & tok{p}[0];\n",
+        valids.join(" | ")
+    ));
+    for i in 0..r {
+        v.push_str(&format!(
+            "  wire [{wm}:0] wq{i};
+  wire signed [{tm}:0] sum{i};
+  reg  signed [{accm}:0] acc{i};
+  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w), .wdata(wdata_w), .re(advance), .raddr(raddr_w), .rdata(wq{i}));
+  tern_row row{i} (.clk(clk), .en(advance), .wq(wq{i}), .x2(x2), .sum(sum{i}));
+  always @(posedge clk)
+    if (rst) acc{i} <= {acc}'sd0;
+    else if (acc_fire) acc{i} <= (tok{p}[1] ? {acc}'sd0 : acc{i}) + {{{{{ext}{{sum{i}[{tm}]}}}}, sum{i}}};
+  assign acc_flat[{hi}:{lo}] = acc{i};
+",
+            wm = 2 * l - 1,
+            tm = tb - 1,
+            accm = acc - 1,
+            ext = acc - tb,
+            hi = (i + 1) * acc - 1,
+            lo = i * acc
+        ));
+    }
+    v.push_str("endmodule\n");
+    v
+}

@@ -1,0 +1,303 @@
+//! `tern_seq`: the sequencer (fetch, decode, execute, data loading) and the array's issue stage.
+//!
+//! ```text
+//!           fire            decode ok, no hazard
+//!  FETCH ---------> EXEC ----------------------+--> LOADW --(last word)--> FETCH
+//!    ^               |  \__ error __> DONE      +--> LOADX --(last word)--> FETCH
+//!    +---------------+  (NOP, SETLEN, MATVEC accepted, SYNC drained)
+//!                    +-- HALT drained --> DONE (status = halted)
+//! ```
+//! Decoding, status codes and field positions are generated from `tern_arch::isa`, so the
+//! RTL cannot disagree with the golden model about what a word means. Illegal words and
+//! out-of-range addresses set `status` and stop in DONE: no hang, no silent write.
+
+use tern_arch::config::Accel;
+use tern_arch::isa::{self, Opcode, Status};
+
+pub fn verilog(a: &Accel) -> String {
+    let c = &a.cfg;
+    let h = c.host_bits;
+    let (r, l) = (c.rows, c.lanes);
+    let wab = crate::bits_for(c.wmem_depth as u64 - 1);
+    let xab = crate::bits_for(c.amem_depth as u64 - 1);
+    let rb = crate::bits_for((r - 1) as u64);
+    let bpw = a.beats_per_wword;
+    let bpx = a.beats_per_xword;
+    let bb = crate::bits_for((bpw.max(bpx) - 1) as u64);
+    let shw = (bpw.max(bpx) - 1) * h;
+    let f = isa::ADDR_BITS;
+    let op = |o: Opcode| format!("4'd{}", o as u32);
+    let st = |s: Status| format!("4'd{}", s as u32);
+    let asm = |n: u32| {
+        if n == 1 { "in_data".to_string() } else { format!("{{in_data, ld_sh[{}:{}]}}", shw - 1, shw - (n - 1) * h) }
+    };
+    let half = |x: &str| {
+        if c.double_buffer { format!("({x} >= 14'd{})", a.half_depth) } else { "1'b0".to_string() }
+    };
+    let mut rsv_cases = String::new();
+    for o in Opcode::ALL {
+        rsv_cases.push_str(&format!(
+            "      {}: begin op_known = 1'b1; rsv_mask = 32'h{:08x}; end\n",
+            op(o),
+            o.reserved_mask()
+        ));
+    }
+    let mut v = format!(
+        "module tern_seq (
+  input  wire clk,
+  input  wire rst,
+  input  wire [{hm}:0] in_data,
+  input  wire in_valid,
+  output wire in_ready,
+  input  wire advance,
+  input  wire pipe_empty,
+  input  wire snap,
+  input  wire out_busy,
+  output wire [{rm}:0] we_w,
+  output wire [{wam}:0] waddr_w,
+  output wire [{wm}:0] wdata_w,
+  output wire we_x,
+  output wire [{xam}:0] waddr_x,
+  output wire [{xm}:0] wdata_x,
+  output wire [{wam}:0] raddr_w,
+  output wire [{xam}:0] raddr_x,
+  output wire [2:0] tok,
+  output reg  [3:0] status,
+  output wire running,
+  output wire ev_insn,
+  output wire ev_wword,
+  output wire ev_xword,
+  output wire ev_issue,
+  output wire ev_stall_in
+);
+  localparam S_FETCH = 3'd0, S_EXEC = 3'd1, S_LOADW = 3'd2, S_LOADX = 3'd3, S_DONE = 3'd4;
+  reg [2:0] st;
+  reg [31:0] ir;
+  reg ir_hi;
+  reg [{fm}:0] len;
+  reg [13:0] ld_addr;
+  reg [{fm}:0] ld_left;
+  reg [{rbm}:0] ld_row;
+  reg [{bbm}:0] ld_beat;
+  reg [{shm}:0] ld_sh;
+  reg iss_active, iss_first, iss_store;
+  reg [{fm}:0] iss_rem;
+  reg [13:0] iss_waddr, iss_xaddr;
+
+  assign running = st != S_DONE;
+  assign in_ready = st == S_FETCH || st == S_LOADW || st == S_LOADX;
+  wire fire = in_valid & in_ready;
+
+  // ---- decode (tables generated from tern_arch::isa) ----
+  wire [3:0] op = ir[31:{ops}];
+  wire [13:0] f_hi = {{1'b0, ir[{him}:{his}]}};
+  wire [13:0] f_lo = {{1'b0, ir[{fm}:0]}};
+  wire f_acc = ir[{accb}];
+  wire f_store = ir[{stb}];
+  reg op_known;
+  reg [31:0] rsv_mask;
+  always @* begin
+    op_known = 1'b0; rsv_mask = 32'h0;
+    case (op)
+{rsv_cases}      default: begin op_known = 1'b0; rsv_mask = 32'h0; end
+    endcase
+  end
+  wire zero_cnt = (op == {op_lw} || op == {op_lx} || op == {op_sl}) && f_lo == 14'd0;
+  wire [3:0] dec_err = ir_hi ? {s_rsv} : !op_known ? {s_ill} : |(ir & rsv_mask) ? {s_rsv} : zero_cnt ? {s_zero} : 4'd0;
+  wire [13:0] ld_end = f_hi + f_lo;
+  wire [13:0] len14 = {{1'b0, len}};
+  wire [13:0] mv_wend = f_hi + len14;
+  wire [13:0] mv_xend = f_lo + len14;
+  wire [13:0] ld_last = ld_end - 14'd1;
+  wire [13:0] mv_wlast = mv_wend - 14'd1;
+  wire iss_half = {ih};
+  wire hazard_w = iss_active & (~{db} | ({h_lo} == iss_half) | ({h_hi} == iss_half));
+  wire issue_free = advance & (~iss_active | iss_rem == {fb}'d1);
+  wire drained = ~iss_active & pipe_empty & ~snap & ~out_busy;
+  reg [3:0] exec_err;
+  always @* begin
+    exec_err = dec_err;
+    if (dec_err == 4'd0) begin
+      if (op == {op_lw} && ld_end > 14'd{wd}) exec_err = {s_wr};
+      if (op == {op_lx} && ld_end > 14'd{ad}) exec_err = {s_ar};
+      if (op == {op_mv}) begin
+        if (len == {fb}'d0) exec_err = {s_nolen};
+        else if (mv_wend > 14'd{wd}) exec_err = {s_wr};
+        else if (mv_xend > 14'd{ad}) exec_err = {s_ar};
+        else if ({mv_h0} != {mv_h1}) exec_err = {s_half};
+      end
+    end
+  end
+  wire in_exec = st == S_EXEC;
+  wire accept = in_exec & exec_err == 4'd0 & op == {op_mv} & issue_free;
+
+  // ---- data loading: beats assemble little-endian into words ----
+  wire last_w_beat = ld_beat == {bbw}'d{bpwm};
+  wire last_x_beat = ld_beat == {bbw}'d{bpxm};
+  wire [{wm}:0] asm_w = {asm_w};
+  wire [{xm}:0] asm_x = {asm_x};
+  wire bad_code = |(asm_w & (asm_w >> 1) & {{{l}{{2'b01}}}});
+  wire w_word = st == S_LOADW & fire & last_w_beat;
+  wire x_word = st == S_LOADX & fire & last_x_beat;
+  assign waddr_w = ld_addr[{wam}:0];
+  assign wdata_w = asm_w;
+  assign we_x = x_word;
+  assign waddr_x = ld_addr[{xam}:0];
+  assign wdata_x = asm_x;
+",
+        hm = h - 1,
+        rm = r - 1,
+        wam = wab - 1,
+        xam = xab - 1,
+        wm = 2 * l - 1,
+        xm = 8 * l - 1,
+        fm = f - 1,
+        fb = f,
+        rbm = rb - 1,
+        bbm = bb - 1,
+        bbw = bb,
+        shm = shw.max(1) - 1,
+        ops = isa::OPCODE_SHIFT,
+        him = isa::HI_SHIFT + f - 1,
+        his = isa::HI_SHIFT,
+        accb = isa::ACC_BIT,
+        stb = isa::STORE_BIT,
+        op_lw = op(Opcode::LoadW),
+        op_lx = op(Opcode::LoadX),
+        op_sl = op(Opcode::SetLen),
+        op_mv = op(Opcode::MatVec),
+        s_rsv = st(Status::ReservedBits),
+        s_ill = st(Status::IllegalOpcode),
+        s_zero = st(Status::ZeroCount),
+        s_wr = st(Status::WeightRange),
+        s_ar = st(Status::ActRange),
+        s_nolen = st(Status::NoLength),
+        s_half = st(Status::HalfCross),
+        wd = c.wmem_depth,
+        ad = c.amem_depth,
+        ih = half("iss_waddr"),
+        db = if c.double_buffer { "1'b1" } else { "1'b0" },
+        h_lo = half("f_hi"),
+        h_hi = half("ld_last"),
+        mv_h0 = half("f_hi"),
+        mv_h1 = half("mv_wlast"),
+        bpwm = bpw - 1,
+        bpxm = bpx - 1,
+        asm_w = asm(bpw),
+        asm_x = asm(bpx),
+    );
+    for i in 0..r {
+        v.push_str(&format!("  assign we_w[{i}] = w_word & (ld_row == {rb}'d{i});\n"));
+    }
+    let shift = if shw == 0 {
+        String::new()
+    } else if shw == h {
+        "ld_sh <= in_data;".to_string()
+    } else {
+        format!("ld_sh <= {{in_data, ld_sh[{}:{}]}};", shw - 1, h)
+    };
+    v.push_str(&format!(
+        "
+  // ---- issue stage: one token per cycle while a MATVEC runs ----
+  assign raddr_w = iss_waddr[{wam}:0];
+  assign raddr_x = iss_xaddr[{xam}:0];
+  assign tok = {{iss_active, iss_active & iss_first, iss_active & iss_store & (iss_rem == {fb}'d1)}};
+
+  assign ev_insn = st == S_FETCH & fire;
+  assign ev_wword = w_word;
+  assign ev_xword = x_word;
+  assign ev_issue = advance & iss_active;
+  assign ev_stall_in = in_ready & ~in_valid;
+
+  always @(posedge clk) begin
+    if (rst) begin
+      st <= S_FETCH; ir <= 32'h0; ir_hi <= 1'b0; len <= {fb}'d0; status <= {s_run};
+      ld_addr <= 14'd0; ld_left <= {fb}'d0; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
+      iss_active <= 1'b0; iss_first <= 1'b0; iss_store <= 1'b0; iss_rem <= {fb}'d0;
+      iss_waddr <= 14'd0; iss_xaddr <= 14'd0;
+    end else begin
+      case (st)
+        S_FETCH: if (fire) begin
+          ir <= in_data[31:0];
+          ir_hi <= {hi_nz};
+          st <= S_EXEC;
+        end
+        S_EXEC: if (exec_err != 4'd0) begin
+          status <= exec_err;
+          st <= S_DONE;
+        end else begin
+          case (op)
+            {op_nop}: st <= S_FETCH;
+            {op_sl}: begin len <= f_lo[{fm}:0]; st <= S_FETCH; end
+            {op_lw}: if (!hazard_w) begin
+              ld_addr <= f_hi; ld_left <= f_lo[{fm}:0]; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0; st <= S_LOADW;
+            end
+            {op_lx}: if (!iss_active) begin
+              ld_addr <= f_hi; ld_left <= f_lo[{fm}:0]; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0; st <= S_LOADX;
+            end
+            {op_mv}: if (issue_free) st <= S_FETCH;
+            {op_sy}: if (drained) st <= S_FETCH;
+            {op_ht}: if (drained) begin status <= {s_halt}; st <= S_DONE; end
+            default: ;
+          endcase
+        end
+        S_LOADW: if (fire) begin
+          if (last_w_beat) begin
+            ld_beat <= {bbw}'d0;
+            if (ld_row == {rb}'d{rlast}) begin
+              ld_row <= {rb}'d0; ld_addr <= ld_addr + 14'd1; ld_left <= ld_left - {fb}'d1;
+              if (ld_left == {fb}'d1) st <= S_FETCH;
+            end else ld_row <= ld_row + {rb}'d1;
+            if (bad_code) begin status <= {s_bad}; st <= S_DONE; end
+          end else begin
+            ld_beat <= ld_beat + {bbw}'d1;
+            {shift}
+          end
+        end
+        S_LOADX: if (fire) begin
+          if (last_x_beat) begin
+            ld_beat <= {bbw}'d0; ld_addr <= ld_addr + 14'd1; ld_left <= ld_left - {fb}'d1;
+            if (ld_left == {fb}'d1) st <= S_FETCH;
+          end else begin
+            ld_beat <= ld_beat + {bbw}'d1;
+            {shift}
+          end
+        end
+        default: ;
+      endcase
+      if (advance) begin
+        if (iss_active) begin
+          iss_rem <= iss_rem - {fb}'d1; iss_waddr <= iss_waddr + 14'd1; iss_xaddr <= iss_xaddr + 14'd1;
+          iss_first <= 1'b0;
+          if (iss_rem == {fb}'d1) iss_active <= 1'b0;
+        end
+        if (accept) begin
+          iss_active <= 1'b1; iss_rem <= len; iss_waddr <= f_hi; iss_xaddr <= f_lo;
+          iss_first <= ~f_acc; iss_store <= f_store;
+        end
+      end
+    end
+  end
+endmodule
+",
+        wam = wab - 1,
+        xam = xab - 1,
+        fb = f,
+        fm = f - 1,
+        rb = rb,
+        bbw = bb,
+        rlast = r - 1,
+        s_run = st(Status::Running),
+        s_halt = st(Status::Halted),
+        s_bad = st(Status::BadWeightCode),
+        hi_nz = if h > 32 { format!("|in_data[{}:32]", h - 1) } else { "1'b0".to_string() },
+        op_nop = op(Opcode::Nop),
+        op_sl = op(Opcode::SetLen),
+        op_lw = op(Opcode::LoadW),
+        op_lx = op(Opcode::LoadX),
+        op_mv = op(Opcode::MatVec),
+        op_sy = op(Opcode::Sync),
+        op_ht = op(Opcode::Halt),
+    ));
+    v
+}

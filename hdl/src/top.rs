@@ -1,0 +1,75 @@
+//! `tern_top`: wires the sequencer, the MAC array, the output stream and the counters.
+//! Ports: clock, synchronous reset, the host input stream, the result stream, the status
+//! register (`tern_arch::isa::Status` codes) and the flattened event counters.
+
+use tern_arch::config::Accel;
+use tern_arch::golden::Counters;
+
+pub fn verilog(a: &Accel) -> String {
+    let c = &a.cfg;
+    let (r, l) = (c.rows, c.lanes);
+    let wab = crate::bits_for(c.wmem_depth as u64 - 1);
+    let xab = crate::bits_for(c.amem_depth as u64 - 1);
+    let n = Counters::NAMES.len() as u32;
+    // event order must match Counters::NAMES
+    let ev_order = ["running", "ev_stall_in", "ev_stall_out", "ev_issue", "ev_freeze", "ev_wword", "ev_xword", "acc_fire", "ev_out_beat", "ev_insn"];
+    assert_eq!(ev_order.len(), Counters::NAMES.len());
+    let ev: Vec<&str> = ev_order.iter().rev().copied().collect();
+    format!(
+        "module tern_top (
+  input  wire clk,
+  input  wire rst,
+  input  wire [{hm}:0] in_data,
+  input  wire in_valid,
+  output wire in_ready,
+  output wire [{hm}:0] out_data,
+  output wire out_valid,
+  input  wire out_ready,
+  output wire [3:0] status,
+  output wire running,
+  output wire [{cm}:0] counters
+);
+  wire advance, snap, out_busy, pipe_empty, ls_fire, acc_fire;
+  wire [2:0] tok;
+  wire [{rm}:0] we_w;
+  wire [{wam}:0] waddr_w, raddr_w;
+  wire [{wm}:0] wdata_w;
+  wire we_x;
+  wire [{xam}:0] waddr_x, raddr_x;
+  wire [{xm}:0] wdata_x;
+  wire [{am}:0] acc_flat;
+  wire ev_insn, ev_wword, ev_xword, ev_issue, ev_stall_in, ev_out_beat, ev_stall_out, ev_freeze;
+
+  tern_seq seq (
+    .clk(clk), .rst(rst), .in_data(in_data), .in_valid(in_valid), .in_ready(in_ready),
+    .advance(advance), .pipe_empty(pipe_empty), .snap(snap), .out_busy(out_busy),
+    .we_w(we_w), .waddr_w(waddr_w), .wdata_w(wdata_w), .we_x(we_x), .waddr_x(waddr_x), .wdata_x(wdata_x),
+    .raddr_w(raddr_w), .raddr_x(raddr_x), .tok(tok), .status(status), .running(running),
+    .ev_insn(ev_insn), .ev_wword(ev_wword), .ev_xword(ev_xword), .ev_issue(ev_issue), .ev_stall_in(ev_stall_in)
+  );
+  tern_array array (
+    .clk(clk), .rst(rst), .advance(advance), .tok_in(tok), .raddr_w(raddr_w), .raddr_x(raddr_x),
+    .we_w(we_w), .waddr_w(waddr_w), .wdata_w(wdata_w), .we_x(we_x), .waddr_x(waddr_x), .wdata_x(wdata_x),
+    .acc_flat(acc_flat), .pipe_empty(pipe_empty), .ls_fire(ls_fire), .acc_fire(acc_fire)
+  );
+  tern_out outs (
+    .clk(clk), .rst(rst), .acc_flat(acc_flat), .ls_fire(ls_fire), .out_ready(out_ready),
+    .out_data(out_data), .out_valid(out_valid), .advance(advance), .snap(snap), .out_busy(out_busy),
+    .ev_out_beat(ev_out_beat), .ev_stall_out(ev_stall_out), .ev_freeze(ev_freeze)
+  );
+  tern_counters cnt (
+    .clk(clk), .rst(rst), .running(running), .ev({{{ev}}}), .counters(counters)
+  );
+endmodule
+",
+        hm = c.host_bits - 1,
+        cm = n * c.counter_bits - 1,
+        rm = r - 1,
+        wam = wab - 1,
+        xam = xab - 1,
+        wm = 2 * l - 1,
+        xm = 8 * l - 1,
+        am = r * c.acc_bits - 1,
+        ev = ev.join(", "),
+    )
+}

@@ -1,0 +1,70 @@
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use tern_arch::config::{Accel, AccelConfig};
+use tern_arch::pack::TernaryMatrix;
+use tern_arch::{Backend, Golden, RunResult, Stalls};
+use tern_sim::VerilatorBackend;
+
+/// Verilator models are built once per geometry and shared by every test in the binary.
+pub fn with_rtl<T>(cfg: &AccelConfig, f: impl FnOnce(&mut VerilatorBackend) -> T) -> T {
+    static MODELS: OnceLock<Mutex<HashMap<String, &'static Mutex<VerilatorBackend>>>> = OnceLock::new();
+    let a = cfg.validate().expect("valid config");
+    let key = format!("{a:?}");
+    let m = {
+        let mut map = MODELS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry(key).or_insert_with(|| {
+            Box::leak(Box::new(Mutex::new(VerilatorBackend::new(&a).expect("verilator build"))))
+        })
+    };
+    let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+    f(&mut g)
+}
+
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut z = self.0;
+        z = (z ^ (z >> 33)).wrapping_mul(0xff51afd7ed558ccd);
+        z ^ (z >> 33)
+    }
+}
+
+/// A random layer: weights with some all-zero rows, activations including -128.
+pub fn random_layer(out: usize, inp: usize, batch: usize, seed: u64) -> (TernaryMatrix, Vec<i8>) {
+    let mut r = Rng(seed);
+    let zero_row = r.next() as usize % (out + 1);
+    let w: Vec<i8> = (0..out * inp)
+        .map(|i| if i / inp == zero_row { 0 } else { (r.next() % 3) as i8 - 1 })
+        .collect();
+    let x: Vec<i8> = (0..batch * inp)
+        .map(|_| match r.next() % 8 {
+            0 => -128,
+            1 => 127,
+            _ => r.next() as u8 as i8,
+        })
+        .collect();
+    (TernaryMatrix::from_weights(&w, out, inp).unwrap(), x)
+}
+
+/// Compare two runs exactly; the message names the first difference.
+pub fn assert_same(what: &str, golden: &RunResult, rtl: &RunResult) {
+    assert_eq!(golden.status, rtl.status, "{what}: status differs (golden {:?}, rtl {:?})", golden.status, rtl.status);
+    assert_eq!(golden.stopped, rtl.stopped, "{what}: stop reason differs");
+    if let Some(i) = golden.results.iter().zip(&rtl.results).position(|(a, b)| a != b) {
+        panic!("{what}: first differing result word {i}: golden {} rtl {}", golden.results[i], rtl.results[i]);
+    }
+    assert_eq!(golden.results.len(), rtl.results.len(), "{what}: result count differs");
+    let (g, r) = (golden.counters.to_array(), rtl.counters.to_array());
+    for (i, name) in tern_arch::Counters::NAMES.iter().enumerate() {
+        assert_eq!(g[i], r[i], "{what}: counter `{name}` differs: golden {} rtl {}", g[i], r[i]);
+    }
+    assert_eq!(golden.consumed, rtl.consumed, "{what}: consumed beats differ");
+}
+
+pub fn run_both(a: &Accel, cfg: &AccelConfig, beats: &[u64], stalls: &Stalls, max: u64) -> (RunResult, RunResult) {
+    let mut g = Golden::new(a);
+    let gr = g.run(beats, stalls, max);
+    let rr = with_rtl(cfg, |v| v.run(beats, stalls, max).expect("rtl run"));
+    (gr, rr)
+}

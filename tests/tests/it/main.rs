@@ -1,0 +1,3 @@
+//! tern's one integration test binary. Heavy runs sit behind TERN_SLOW=1.
+mod common;
+mod rtl_vs_golden;
