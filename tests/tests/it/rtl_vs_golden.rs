@@ -27,3 +27,4 @@ fn tiny_smoke() {
 fn tiny_stalls() {
     layer(&TINY, 13, 100, 3, 3, Stalls::new(9, 0.3, 0.5));
 }
+

@@ -1,0 +1,61 @@
+use crate::backend::BackendKind;
+use anyhow::Result;
+use tern_arch::Stalls;
+
+/// Run one random ternary BitLinear through a backend and report cycles and counters.
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, default_value = "tiny")]
+    pub preset: String,
+    #[arg(long, default_value_t = 256)]
+    pub out_features: usize,
+    #[arg(long, default_value_t = 512)]
+    pub in_features: usize,
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = BackendKind::Golden)]
+    pub backend: BackendKind,
+    /// Probability that the host withholds an input beat on a cycle.
+    #[arg(long, default_value_t = 0.0)]
+    pub in_stall: f64,
+    /// Probability that the host refuses a result beat on a cycle.
+    #[arg(long, default_value_t = 0.0)]
+    pub out_stall: f64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let a = super::preset(&args.preset)?;
+    if args.out_features == 0 || args.in_features == 0 || args.batch == 0 {
+        anyhow::bail!("out-features, in-features and batch must be at least 1");
+    }
+    let (w, x) = crate::layer::random_layer(args.out_features, args.in_features, args.batch, args.seed);
+    let mut b = args.backend.open(&a)?;
+    let stalls = Stalls::new(args.seed, args.in_stall, args.out_stall);
+    let (rep, _) = crate::layer::run_layer(&a, b.as_mut(), &w, &x, args.batch, &stalls)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        let mut rows = vec![
+            ("backend".into(), rep.backend.clone()),
+            ("preset".into(), format!("{} (R={} L={})", rep.preset, a.cfg.rows, a.cfg.lanes)),
+            ("layer".into(), format!("{} x {}, batch {}", args.out_features, args.in_features, args.batch)),
+            ("cycles".into(), format!("{} ({})", rep.cycles, rep.cycles_source)),
+            ("ternary MACs".into(), rep.macs.to_string()),
+            ("utilization".into(), format!("{:.4}", rep.utilization)),
+            ("results crc32".into(), rep.results_crc32.clone()),
+            ("matches host matmul".into(), rep.matches_reference.to_string()),
+        ];
+        for (n, v) in tern_arch::Counters::NAMES.iter().zip(rep.counters.to_array()) {
+            rows.push((format!("counter {n}"), v.to_string()));
+        }
+        crate::table::print("tern layer", &rows);
+    }
+    if !rep.matches_reference {
+        anyhow::bail!("the backend's results differ from the host's integer matmul");
+    }
+    Ok(())
+}

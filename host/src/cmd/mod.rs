@@ -1,0 +1,12 @@
+//! One module per `tern` verb: its clap `Args` and its `run`. `main.rs` only dispatches.
+
+pub mod layer;
+pub mod verilog;
+
+use anyhow::{Context, Result};
+
+/// A validated preset by name.
+pub fn preset(name: &str) -> Result<tern_arch::Accel> {
+    let cfg = tern_arch::AccelConfig::preset(name)?;
+    cfg.validate().with_context(|| format!("preset `{name}`"))
+}

@@ -1,0 +1,31 @@
+//! `tern`: the command line of the tern ternary accelerator. Each verb lives in `cmd/`.
+
+use clap::{Parser, Subcommand};
+use tern_host::cmd;
+
+#[derive(Parser)]
+#[command(name = "tern", version, about = "tern: a ternary (BitNet b1.58) LLM accelerator: RTL, simulation, models, reports")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Emit the Verilog of a preset (DIR/tern_top.v).
+    Verilog(cmd::verilog::Args),
+    /// Run one random ternary BitLinear through a backend and report cycles and counters.
+    Layer(cmd::layer::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Verilog(a) => cmd::verilog::run(a),
+        Cmd::Layer(a) => cmd::layer::run(a),
+    };
+    if let Err(e) = r {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
