@@ -1,0 +1,110 @@
+//! Every illegal-instruction class: the RTL and the golden model set the same error status at
+//! the same cycle, and neither hangs (a bounded watchdog).
+use crate::common::*;
+use crate::rtl_vs_golden::FAMILY;
+use tern_arch::config::TINY;
+use tern_arch::isa::Insn;
+use tern_arch::{Stalls, Status, StopReason};
+
+const WATCHDOG: u64 = 100_000;
+
+fn enc(i: Insn) -> u64 {
+    i.encode() as u64
+}
+
+/// A valid prologue that leaves a MATVEC running, so errors arrive with work in flight.
+fn prologue() -> Vec<u64> {
+    let mut p = vec![enc(Insn::LoadX { addr: 0, count: 8 })];
+    p.extend(std::iter::repeat_n(0x0102_80ffu64, 8 * 4));
+    p.push(enc(Insn::LoadW { addr: 0, count: 8 }));
+    p.extend(std::iter::repeat_n(0x9999_2466u64, 8 * 4));
+    p.push(enc(Insn::SetLen { len: 8 }));
+    p.push(enc(Insn::MatVec { acc: false, store: true, waddr: 0, xaddr: 0 }));
+    p
+}
+
+fn check(name: &str, body: &[u64], want: Status) {
+    let a = TINY.validate().unwrap();
+    for with_prologue in [false, true] {
+        let mut beats = if with_prologue { prologue() } else { vec![] };
+        beats.extend_from_slice(body);
+        beats.push(enc(Insn::Halt));
+        let (g, r) = run_both(&a, &TINY, &beats, &Stalls::NONE, WATCHDOG);
+        let what = format!("{name} (prologue {with_prologue})");
+        assert_same(&what, &g, &r);
+        assert_eq!(r.status, want, "{what}");
+        assert_eq!(r.stopped, None, "{what}: must stop by itself, not by the watchdog");
+        assert!(r.counters.cycles < 1000, "{what}: took {} cycles", r.counters.cycles);
+    }
+}
+
+#[test]
+fn illegal_opcode() {
+    check("opcode 15", &[0xF000_0000], Status::IllegalOpcode);
+    check("opcode 7", &[0x7000_0000], Status::IllegalOpcode);
+}
+
+#[test]
+fn reserved_bits() {
+    check("halt with operand bits", &[0x6000_0001], Status::ReservedBits);
+    check("loadw with matvec flags", &[0x1800_0001], Status::ReservedBits);
+    check("setlen with high field", &[0x3000_2001], Status::ReservedBits);
+}
+
+#[test]
+fn reserved_high_half_of_a_64_bit_beat() {
+    let cfg = &FAMILY[2];
+    let a = cfg.validate().unwrap();
+    let beats = [(1u64 << 40) | enc(Insn::Nop), enc(Insn::Halt)];
+    let (g, r) = run_both(&a, cfg, &beats, &Stalls::NONE, WATCHDOG);
+    assert_same("64-bit beat with high bits", &g, &r);
+    assert_eq!(r.status, Status::ReservedBits);
+}
+
+#[test]
+fn zero_counts() {
+    check("loadw count 0", &[enc(Insn::LoadW { addr: 0, count: 1 }) & !0x1fff], Status::ZeroCount);
+    check("setlen 0", &[0x3000_0000], Status::ZeroCount);
+}
+
+#[test]
+fn weight_range() {
+    check("loadw past the end", &[enc(Insn::LoadW { addr: 250, count: 10 })], Status::WeightRange);
+    check("matvec past the end", &[enc(Insn::SetLen { len: 8 }), enc(Insn::MatVec { acc: false, store: false, waddr: 252, xaddr: 0 })], Status::WeightRange);
+}
+
+#[test]
+fn activation_range() {
+    check("loadx past the end", &[enc(Insn::LoadX { addr: 510, count: 5 })], Status::ActRange);
+    check("matvec past the end", &[enc(Insn::SetLen { len: 8 }), enc(Insn::MatVec { acc: false, store: false, waddr: 0, xaddr: 508 })], Status::ActRange);
+}
+
+#[test]
+fn half_crossing() {
+    check("matvec across halves", &[enc(Insn::SetLen { len: 4 }), enc(Insn::MatVec { acc: false, store: false, waddr: 126, xaddr: 0 })], Status::HalfCross);
+}
+
+#[test]
+fn bad_weight_code() {
+    check("code 3 in a weight word", &[enc(Insn::LoadW { addr: 0, count: 1 }), 0, 0x0000_0300, 0, 0], Status::BadWeightCode);
+}
+
+#[test]
+fn matvec_before_setlen() {
+    let a = TINY.validate().unwrap();
+    let beats = [enc(Insn::MatVec { acc: false, store: true, waddr: 0, xaddr: 0 }), enc(Insn::Halt)];
+    let (g, r) = run_both(&a, &TINY, &beats, &Stalls::NONE, WATCHDOG);
+    assert_same("matvec before setlen", &g, &r);
+    assert_eq!(r.status, Status::NoLength);
+}
+
+/// A program without HALT: both backends stop the same way at the same cycle, no hang.
+#[test]
+fn program_without_halt_starves() {
+    let a = TINY.validate().unwrap();
+    let mut beats = prologue();
+    beats.push(enc(Insn::Nop));
+    let (g, r) = run_both(&a, &TINY, &beats, &Stalls::NONE, WATCHDOG);
+    assert_same("no halt", &g, &r);
+    assert_eq!(r.stopped, Some(StopReason::Starved));
+}
