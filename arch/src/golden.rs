@@ -150,13 +150,17 @@ enum St {
 }
 
 /// Device-side memories persist across runs (like the RTL's RAMs across resets).
+///
+/// Storage is 2 bits per weight and 8 bits per activation, in the layout that makes the
+/// model fast: a weight word as two lane masks (`pos`: code 2 or 3, which the array adds;
+/// `neg`: code 0, which it subtracts) and an activation word as 8 bit planes, so a row's dot
+/// product is 16 popcounts instead of L multiplies.
 pub struct Golden {
     a: Accel,
-    /// Bank r word at address w: `wpw` u64s at ((r * depth) + w) * wpw. 2 bits per weight.
-    wmem: Vec<u64>,
-    wpw: usize,
-    /// Activation buffer, L int8 per word.
-    amem: Vec<i8>,
+    /// (pos, neg) lane masks of bank `row` at address `w`, at index w * R + row.
+    wmem: Vec<(u64, u64)>,
+    /// Bit planes of activation word `x` (plane b = bit b of each lane's int8).
+    amem: Vec<[u64; 8]>,
 }
 
 /// One MATVEC's effect on the accumulators, computed at accept.
@@ -166,15 +170,76 @@ struct Pending {
     sums: Vec<i64>,
 }
 
+/// Gather the even bits of `x` (bit 2i -> bit i), the software form of `pext(x, 0x5555..)`.
+#[inline]
+fn even_bits(x: u64) -> u64 {
+    let mut x = x & 0x5555_5555_5555_5555;
+    x = (x | (x >> 1)) & 0x3333_3333_3333_3333;
+    x = (x | (x >> 2)) & 0x0f0f_0f0f_0f0f_0f0f;
+    x = (x | (x >> 4)) & 0x00ff_00ff_00ff_00ff;
+    x = (x | (x >> 8)) & 0x0000_ffff_0000_ffff;
+    (x | (x >> 16)) & 0x0000_0000_ffff_ffff
+}
+
+fn lanes_all(lanes: u32) -> u64 {
+    if lanes == 64 { u64::MAX } else { (1u64 << lanes) - 1 }
+}
+
+/// Split a little-endian 2L-bit weight word into (pos, neg) lane masks.
+#[inline]
+fn lane_masks(words: &[u64; 2], lanes: u32) -> (u64, u64) {
+    let hi = even_bits(words[0] >> 1) | (even_bits(words[1] >> 1) << 32);
+    let lo = even_bits(words[0]) | (even_bits(words[1]) << 32);
+    let all = lanes_all(lanes);
+    (hi & all, !hi & !lo & all)
+}
+
+/// The status a MATVEC with these operands raises in EXEC, if any (checked in this order).
+fn matvec_error(a: &Accel, waddr: u32, xaddr: u32, len: u32) -> Option<Status> {
+    let c = &a.cfg;
+    if len == 0 {
+        Some(Status::NoLength)
+    } else if waddr + len > c.wmem_depth {
+        Some(Status::WeightRange)
+    } else if xaddr + len > c.amem_depth {
+        Some(Status::ActRange)
+    } else if a.half_of(waddr) != a.half_of(waddr + len - 1) {
+        Some(Status::HalfCross)
+    } else {
+        None
+    }
+}
+
+/// The 8 bit planes of an activation word (lane j's int8 at bits 8j+7:8j).
+fn planes_of(word: &[u64; 8], lanes: u32) -> [u64; 8] {
+    let mut planes = [0u64; 8];
+    for j in 0..lanes as usize {
+        let byte = (word[j / 8] >> (8 * (j % 8))) & 0xff;
+        for (b, pl) in planes.iter_mut().enumerate() {
+            *pl |= ((byte >> b) & 1) << j;
+        }
+    }
+    planes
+}
+
+/// Dot product of one weight word with one activation word.
+#[inline]
+fn dot(pos: u64, neg: u64, planes: &[u64; 8]) -> i64 {
+    let mut s = 0i64;
+    for (b, &pl) in planes.iter().enumerate().take(7) {
+        s += ((pos & pl).count_ones() as i64 - (neg & pl).count_ones() as i64) << b;
+    }
+    s - (((pos & planes[7]).count_ones() as i64 - (neg & planes[7]).count_ones() as i64) << 7)
+}
+
 impl Golden {
     pub fn new(a: &Accel) -> Golden {
-        let wpw = (a.wword_bits as usize).div_ceil(64);
         let c = &a.cfg;
         Golden {
             a: a.clone(),
-            wmem: vec![0; c.rows as usize * c.wmem_depth as usize * wpw],
-            wpw,
-            amem: vec![0; c.amem_depth as usize * c.lanes as usize],
+            // reset contents: all-zero codes (code 0) like the simulated RAMs
+            wmem: vec![(0, lanes_all(c.lanes)); c.rows as usize * c.wmem_depth as usize],
+            amem: vec![[0; 8]; c.amem_depth as usize],
         }
     }
 
@@ -182,53 +247,54 @@ impl Golden {
         &self.a
     }
 
-    fn dot(&self, row: usize, waddr: usize, xaddr: usize) -> i64 {
-        let l = self.a.cfg.lanes as usize;
-        let base = (row * self.a.cfg.wmem_depth as usize + waddr) * self.wpw;
-        let x = &self.amem[xaddr * l..xaddr * l + l];
-        let mut s = 0i64;
-        for (j, &xv) in x.iter().enumerate() {
-            let code = (self.wmem[base + j / 32] >> (2 * (j % 32))) & 3;
-            s += match code {
-                0 => -(xv as i64),
-                2 => xv as i64,
-                _ => 0,
-            };
+    fn matvec(&self, waddr: u32, xaddr: u32, len: u32) -> Vec<i64> {
+        let rows = self.a.cfg.rows as usize;
+        let mut sums = vec![0i64; rows];
+        for k in 0..len as usize {
+            let planes = &self.amem[xaddr as usize + k];
+            let base = (waddr as usize + k) * rows;
+            for (r, s) in sums.iter_mut().enumerate() {
+                let (p, n) = self.wmem[base + r];
+                *s += dot(p, n, planes);
+            }
         }
-        s
+        sums
     }
 
     /// Run a program from reset. `max_cycles` bounds a malformed program.
     pub fn run(&mut self, beats: &[u64], stalls: &Stalls, max_cycles: u64) -> RunResult {
         let a = self.a.clone();
         let c = &a.cfg;
-        let (rows, lanes) = (c.rows as usize, c.lanes as usize);
-        let p = a.pipeline_depth as usize;
+        let rows = c.rows as usize;
+        let p = a.pipeline_depth;
+        let last_stage = 1u64 << (p - 1);
+        let stage_mask = (1u64 << p) - 1;
         let acc_shift = 64 - c.acc_bits;
         let wrap = |v: i64| (v << acc_shift) >> acc_shift;
         let host_mask: u64 = if c.host_bits == 64 { u64::MAX } else { (1u64 << c.host_bits) - 1 };
+        let no_stalls = stalls.is_none();
+        let hb = c.host_bits as usize;
 
         let mut cnt = Counters::default();
         let mut results = Vec::new();
         let mut st = St::Fetch;
         let mut status = Status::Running;
-        let mut ir: u64 = 0;
+        // the instruction register, decoded when fetched (the RTL decodes it combinationally)
+        let mut insn: Result<Insn, Status> = Ok(Insn::Nop);
         let mut len_reg: u32 = 0;
         // load engine
         let (mut ld_addr, mut ld_left, mut ld_row, mut ld_beat) = (0u32, 0u32, 0u32, 0u32);
-        let mut ld_buf: Vec<u64> = Vec::new();
+        let mut ld_buf = [0u64; 8];
         // issue stage
         let (mut iss_active, mut iss_rem, mut iss_waddr) = (false, 0u32, 0u32);
         let mut pending: VecDeque<Pending> = VecDeque::new();
-        // token pipeline: bit0 valid, bit1 last-of-matvec
-        let mut toks = vec![0u8; p];
-        let mut head = 0usize; // toks[(head + i) % p] is stage i
+        // token pipeline as bit masks: bit i = stage i; `lastm` marks a MATVEC's last token
+        let (mut validm, mut lastm) = (0u64, 0u64);
         let mut acc = vec![0i64; rows];
         let mut snap = false;
         let mut out_busy = false;
         let mut out_left = 0u32;
         let mut out_buf: Vec<i64> = vec![0; rows];
-        let _ = lanes;
         let mut out_pos = 0usize;
         // host source
         let mut pos = 0usize;
@@ -249,20 +315,105 @@ impl Golden {
                 stopped = Some(StopReason::Starved);
                 break;
             }
+            // Fast path 1: a load with the array idle and no stalls: one beat per cycle and
+            // nothing else changes, so consume the beats in a tight loop.
+            let array_idle = !iss_active && validm == 0 && !snap && !out_busy;
+            if no_stalls && array_idle && (st == St::LoadW || st == St::LoadX) {
+                let is_w = st == St::LoadW;
+                let bpw = if is_w { a.beats_per_wword } else { a.beats_per_xword };
+                while pos < beats.len() && cycle < max_cycles {
+                    cnt.cycles += 1;
+                    cycle += 1;
+                    ld_buf[ld_beat as usize] = beats[pos] & host_mask;
+                    pos += 1;
+                    if ld_beat + 1 < bpw {
+                        ld_beat += 1;
+                        continue;
+                    }
+                    ld_beat = 0;
+                    let mut word = [0u64; 8];
+                    for (i, &b) in ld_buf[..bpw as usize].iter().enumerate() {
+                        word[i * hb / 64] |= b << ((i * hb) % 64);
+                    }
+                    if is_w {
+                        cnt.wwords += 1;
+                        let w2 = [word[0], word[1]];
+                        self.wmem[(ld_addr * c.rows + ld_row) as usize] = lane_masks(&w2, c.lanes);
+                        let bad = (w2[0] & (w2[0] >> 1) | w2[1] & (w2[1] >> 1)) & 0x5555_5555_5555_5555 != 0;
+                        if ld_row + 1 == c.rows {
+                            ld_row = 0;
+                            ld_addr += 1;
+                            ld_left -= 1;
+                        } else {
+                            ld_row += 1;
+                        }
+                        if bad {
+                            status = Status::BadWeightCode;
+                            st = St::Done;
+                            break;
+                        }
+                    } else {
+                        cnt.xwords += 1;
+                        self.amem[ld_addr as usize] = planes_of(&word, c.lanes);
+                        ld_addr += 1;
+                        ld_left -= 1;
+                    }
+                    if ld_left == 0 {
+                        st = St::Fetch;
+                        break;
+                    }
+                }
+                held = false;
+                continue;
+            }
+            // Fast path 2: EXEC waits for the issue stage to accept a MATVEC, no stalls, no
+            // snapshot pending: for k cycles only the issue stage, the token pipeline and the
+            // output shifter move, in closed form.
+            if no_stalls && st == St::Exec && !snap && iss_active && iss_rem > 1 {
+                if let Ok(Insn::MatVec { waddr, xaddr, .. }) = insn
+                    && matvec_error(&a, waddr as u32, xaddr as u32, len_reg).is_none()
+                {
+                    let mut k = (iss_rem - 1) as u64;
+                    if lastm != 0 {
+                        // stop before a MATVEC's last token reaches the accumulators
+                        k = k.min((p - 1 - (63 - lastm.leading_zeros())) as u64);
+                    }
+                    k = k.min(max_cycles - cycle);
+                    if k > 1 {
+                        let pk = (p as u64).min(k) as u32;
+                        // tokens leaving the last stage: the top pk stages, then every new one
+                        let exits = (validm >> (p - pk)).count_ones() as u64 + k.saturating_sub(p as u64);
+                        cnt.acc_updates += exits;
+                        cnt.issue += k;
+                        cnt.cycles += k;
+                        validm = if k >= p as u64 { stage_mask } else { ((validm << k) | ((1u64 << k) - 1)) & stage_mask };
+                        lastm = if k >= p as u64 { 0 } else { (lastm << k) & stage_mask };
+                        iss_rem -= k as u32;
+                        iss_waddr += k as u32;
+                        if out_busy {
+                            let n = (out_left as u64).min(k) as usize;
+                            let rpb = a.results_per_beat as usize;
+                            results.extend(out_buf[out_pos..out_pos + n * rpb].iter().map(|&v| v as i32));
+                            out_pos += n * rpb;
+                            out_left -= n as u32;
+                            cnt.out_beats += n as u64;
+                            out_busy = out_left != 0;
+                        }
+                        cycle += k;
+                        held = false;
+                        continue;
+                    }
+                }
+            }
             cnt.cycles += 1;
-            let in_valid = pos < beats.len() && (held || stalls.in_offer(cycle));
-            let out_ready = stalls.out_ready(cycle);
+            let in_valid = pos < beats.len() && (no_stalls || held || stalls.in_offer(cycle));
+            let out_ready = no_stalls || stalls.out_ready(cycle);
             let fire_in = in_valid && in_ready;
-            let beat = if in_valid { beats[pos] & host_mask } else { 0 };
             if in_ready && !in_valid {
                 cnt.stall_in += 1;
             }
 
             let advance = !(snap && out_busy);
-            let last_tok = toks[(head + p - 1) % p];
-            let pipe_empty = toks.iter().all(|t| t & 1 == 0);
-            let drained = !iss_active && pipe_empty && !snap && !out_busy;
-            let issue_free = advance && (!iss_active || iss_rem == 1);
 
             // ---- sequencer ----
             let mut next_st = st;
@@ -270,115 +421,92 @@ impl Golden {
             match st {
                 St::Fetch => {
                     if fire_in {
-                        ir = beat;
+                        let ir = beats[pos] & host_mask;
+                        insn = if ir >> 32 != 0 {
+                            Err(Status::ReservedBits)
+                        } else {
+                            Insn::decode(ir as u32).map_err(|e| e.status())
+                        };
                         cnt.insns += 1;
                         next_st = St::Exec;
                     }
                 }
-                St::Exec => {
-                    let decoded = if ir >> 32 != 0 {
-                        Err(Status::ReservedBits)
-                    } else {
-                        Insn::decode(ir as u32).map_err(|e| e.status())
-                    };
-                    match decoded {
-                        Err(s) => {
+                St::Exec => match insn {
+                    Err(s) => {
+                        status = s;
+                        next_st = St::Done;
+                    }
+                    Ok(Insn::Nop) => next_st = St::Fetch,
+                    Ok(Insn::SetLen { len }) => {
+                        len_reg = len as u32;
+                        next_st = St::Fetch;
+                    }
+                    Ok(Insn::LoadW { addr, count }) => {
+                        let (addr, count) = (addr as u32, count as u32);
+                        if addr + count > c.wmem_depth {
+                            status = Status::WeightRange;
+                            next_st = St::Done;
+                        } else {
+                            let ih = a.half_of(iss_waddr);
+                            let hazard = iss_active
+                                && (!c.double_buffer || a.half_of(addr) == ih || a.half_of(addr + count - 1) == ih);
+                            if !hazard {
+                                (ld_addr, ld_left, ld_row, ld_beat) = (addr, count, 0, 0);
+                                next_st = St::LoadW;
+                            }
+                        }
+                    }
+                    Ok(Insn::LoadX { addr, count }) => {
+                        let (addr, count) = (addr as u32, count as u32);
+                        if addr + count > c.amem_depth {
+                            status = Status::ActRange;
+                            next_st = St::Done;
+                        } else if !iss_active {
+                            (ld_addr, ld_left, ld_row, ld_beat) = (addr, count, 0, 0);
+                            next_st = St::LoadX;
+                        }
+                    }
+                    Ok(Insn::MatVec { acc: accf, store, waddr, xaddr }) => {
+                        let (waddr, xaddr) = (waddr as u32, xaddr as u32);
+                        if let Some(s) = matvec_error(&a, waddr, xaddr, len_reg) {
                             status = s;
                             next_st = St::Done;
+                        } else if advance && (!iss_active || iss_rem == 1) {
+                            let sums = self.matvec(waddr, xaddr, len_reg);
+                            pending.push_back(Pending { acc: accf, store, sums });
+                            accept = Some(waddr);
+                            next_st = St::Fetch;
                         }
-                        Ok(insn) => match insn {
-                            Insn::Nop => next_st = St::Fetch,
-                            Insn::SetLen { len } => {
-                                len_reg = len as u32;
+                    }
+                    Ok(Insn::Sync) | Ok(Insn::Halt) => {
+                        let drained = !iss_active && validm == 0 && !snap && !out_busy;
+                        if drained {
+                            if insn == Ok(Insn::Halt) {
+                                status = Status::Halted;
+                                next_st = St::Done;
+                            } else {
                                 next_st = St::Fetch;
                             }
-                            Insn::LoadW { addr, count } => {
-                                let (addr, count) = (addr as u32, count as u32);
-                                if addr + count > c.wmem_depth {
-                                    status = Status::WeightRange;
-                                    next_st = St::Done;
-                                } else {
-                                    let ih = a.half_of(iss_waddr);
-                                    let hazard = iss_active
-                                        && (!c.double_buffer || a.half_of(addr) == ih || a.half_of(addr + count - 1) == ih);
-                                    if !hazard {
-                                        (ld_addr, ld_left, ld_row, ld_beat) = (addr, count, 0, 0);
-                                        ld_buf.clear();
-                                        next_st = St::LoadW;
-                                    }
-                                }
-                            }
-                            Insn::LoadX { addr, count } => {
-                                let (addr, count) = (addr as u32, count as u32);
-                                if addr + count > c.amem_depth {
-                                    status = Status::ActRange;
-                                    next_st = St::Done;
-                                } else if !iss_active {
-                                    (ld_addr, ld_left, ld_row, ld_beat) = (addr, count, 0, 0);
-                                    ld_buf.clear();
-                                    next_st = St::LoadX;
-                                }
-                            }
-                            Insn::MatVec { acc: accf, store, waddr, xaddr } => {
-                                let (waddr, xaddr) = (waddr as u32, xaddr as u32);
-                                let err = if len_reg == 0 {
-                                    Some(Status::NoLength)
-                                } else if waddr + len_reg > c.wmem_depth {
-                                    Some(Status::WeightRange)
-                                } else if xaddr + len_reg > c.amem_depth {
-                                    Some(Status::ActRange)
-                                } else if a.half_of(waddr) != a.half_of(waddr + len_reg - 1) {
-                                    Some(Status::HalfCross)
-                                } else {
-                                    None
-                                };
-                                if let Some(s) = err {
-                                    status = s;
-                                    next_st = St::Done;
-                                } else if issue_free {
-                                    let sums = (0..rows)
-                                        .map(|r| {
-                                            (0..len_reg)
-                                                .map(|k| self.dot(r, (waddr + k) as usize, (xaddr + k) as usize))
-                                                .sum()
-                                        })
-                                        .collect();
-                                    pending.push_back(Pending { acc: accf, store, sums });
-                                    accept = Some(waddr);
-                                    next_st = St::Fetch;
-                                }
-                            }
-                            Insn::Sync => {
-                                if drained {
-                                    next_st = St::Fetch;
-                                }
-                            }
-                            Insn::Halt => {
-                                if drained {
-                                    status = Status::Halted;
-                                    next_st = St::Done;
-                                }
-                            }
-                        },
+                        }
                     }
-                }
+                },
                 St::LoadW | St::LoadX => {
                     if fire_in {
                         let is_w = st == St::LoadW;
                         let bpw = if is_w { a.beats_per_wword } else { a.beats_per_xword };
-                        ld_buf.push(beat);
+                        ld_buf[ld_beat as usize] = beats[pos] & host_mask;
                         if ld_beat + 1 == bpw {
+                            let mut word = [0u64; 8];
+                            for (i, &b) in ld_buf[..bpw as usize].iter().enumerate() {
+                                let bit = i * hb;
+                                word[bit / 64] |= b << (bit % 64);
+                            }
                             if is_w {
                                 cnt.wwords += 1;
-                                let base = ((ld_row * c.wmem_depth + ld_addr) as usize) * self.wpw;
-                                // beats are host_bits wide, little-endian
-                                let mut bad = false;
-                                let words = pack_beats(&ld_buf, c.host_bits, self.wpw);
-                                for (i, w) in words.iter().enumerate() {
-                                    self.wmem[base + i] = *w;
-                                    // any lane with code 3: both bits set
-                                    bad |= w & (w >> 1) & 0x5555_5555_5555_5555 != 0;
-                                }
+                                let w2 = [word[0], word[1]];
+                                // any lane with code 3: both bits set
+                                let bad = (w2[0] & (w2[0] >> 1) | w2[1] & (w2[1] >> 1)) & 0x5555_5555_5555_5555 != 0;
+                                self.wmem[(ld_addr * c.rows + ld_row) as usize] = lane_masks(&w2, c.lanes);
                                 if bad {
                                     status = Status::BadWeightCode;
                                     next_st = St::Done;
@@ -392,18 +520,11 @@ impl Golden {
                                 }
                             } else {
                                 cnt.xwords += 1;
-                                let base = ld_addr as usize * lanes;
-                                let bytes_per_beat = (c.host_bits / 8) as usize;
-                                for (b, w) in ld_buf.iter().enumerate() {
-                                    for i in 0..bytes_per_beat {
-                                        self.amem[base + b * bytes_per_beat + i] = (w >> (8 * i)) as u8 as i8;
-                                    }
-                                }
+                                self.amem[ld_addr as usize] = planes_of(&word, c.lanes);
                                 ld_addr += 1;
                                 ld_left -= 1;
                             }
                             ld_beat = 0;
-                            ld_buf.clear();
                             if ld_left == 0 && next_st != St::Done {
                                 next_st = St::Fetch;
                             }
@@ -441,30 +562,28 @@ impl Golden {
 
             // ---- array: accumulators, token pipeline, issue stage ----
             if advance {
-                if last_tok & 1 != 0 {
+                if validm & last_stage != 0 {
                     cnt.acc_updates += 1;
-                    if last_tok & 2 != 0 {
+                    if lastm & last_stage != 0 {
                         let pm = pending.pop_front().expect("token without a pending MATVEC");
-                        for (r, v) in acc.iter_mut().enumerate() {
-                            *v = wrap(if pm.acc { *v } else { 0 } + pm.sums[r]);
+                        for (v, s) in acc.iter_mut().zip(&pm.sums) {
+                            *v = wrap(if pm.acc { *v } else { 0 } + s);
                         }
                         next_snap |= pm.store;
                     }
                 }
-                let tok = if iss_active {
+                validm = (validm << 1) & stage_mask;
+                lastm = (lastm << 1) & stage_mask;
+                if iss_active {
                     cnt.issue += 1;
-                    let t = 1 | if iss_rem == 1 { 2 } else { 0 };
-                    iss_rem -= 1;
-                    iss_waddr += 1;
-                    if iss_rem == 0 {
+                    validm |= 1;
+                    if iss_rem == 1 {
+                        lastm |= 1;
                         iss_active = false;
                     }
-                    t
-                } else {
-                    0
-                };
-                head = (head + p - 1) % p;
-                toks[head] = tok;
+                    iss_rem -= 1;
+                    iss_waddr += 1;
+                }
                 if let Some(waddr) = accept {
                     iss_active = true;
                     iss_rem = len_reg;
@@ -485,19 +604,4 @@ impl Golden {
         }
         RunResult { results, counters: cnt, status, consumed: pos, stopped }
     }
-}
-
-/// Concatenate little-endian beats of `host_bits` into `n` u64 words.
-fn pack_beats(beats: &[u64], host_bits: u32, n: usize) -> Vec<u64> {
-    let mut out = vec![0u64; n];
-    let mut bit = 0usize;
-    for &b in beats {
-        for i in 0..host_bits as usize {
-            if b >> i & 1 != 0 {
-                out[(bit + i) / 64] |= 1 << ((bit + i) % 64);
-            }
-        }
-        bit += host_bits as usize;
-    }
-    out
 }

@@ -23,6 +23,7 @@
 //! Generated Verilog is a build output: `tern verilog` writes it, tests lint and simulate it.
 
 pub mod act_buffer;
+pub mod board;
 pub mod counters;
 pub mod mac_array;
 pub mod out_stream;

@@ -1,7 +1,15 @@
 //! tern-host: everything that runs on the host side of the accelerator: the command
-//! implementations behind the `tern` binary, layer runs and their reports.
+//! implementations behind the `tern` binary, layer runs and their reports, and the
+//! transformer (model loading, the forward pass whose every BitLinear goes through an
+//! `exec::Executor`, sampling, generation and evaluation).
 
 pub mod backend;
 pub mod cmd;
+pub mod eval;
+pub mod exec;
+pub mod generate;
 pub mod layer;
+pub mod model;
+pub mod sample;
 pub mod table;
+pub mod transformer;

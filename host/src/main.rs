@@ -16,6 +16,12 @@ enum Cmd {
     Verilog(cmd::verilog::Args),
     /// Run one random ternary BitLinear through a backend and report cycles and counters.
     Layer(cmd::layer::Args),
+    /// Simulation speed: golden and Verilator cycles/second.
+    BenchSim(cmd::bench_sim::Args),
+    /// Generate text with a model, every BitLinear on the accelerator; report cycles/token.
+    Generate(cmd::generate::Args),
+    /// Loss (nats/byte) of a model on a text file.
+    Eval(cmd::eval::Args),
 }
 
 fn main() {
@@ -23,6 +29,9 @@ fn main() {
     let r = match cli.cmd {
         Cmd::Verilog(a) => cmd::verilog::run(a),
         Cmd::Layer(a) => cmd::layer::run(a),
+        Cmd::Generate(a) => cmd::generate::run(a),
+        Cmd::Eval(a) => cmd::eval::run(a),
+        Cmd::BenchSim(a) => cmd::bench_sim::run(a),
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");

@@ -9,6 +9,8 @@
 //! proptest over several configs work without a rebuild of the crate.
 //!
 //! `VerilatorBackend` implements `tern_arch::Backend`; one FFI call steps up to 64 Ki cycles.
+//! Two optional variants, each cached under its own key: a VCD trace (`with_trace`) and toggle
+//! coverage (`with_coverage`: per-bit change counts for the energy model's activity estimate).
 
 mod shim;
 
@@ -76,10 +78,30 @@ fn run_logged(cmd: &mut Command, log: &Path) -> Result<(), SimError> {
 
 /// Build (or find in the cache) the shared object for a geometry. Returns its path.
 pub fn build(a: &Accel, trace: bool) -> Result<PathBuf, SimError> {
+    build_variant(a, trace, false)
+}
+
+/// `build` with toggle coverage on or off. The coverage variant (`verilator --coverage-toggle`)
+/// counts every change of every bit of every signal and can write them to a `coverage.dat`
+/// (the energy model's activity refinement); it is cached separately under its own key, and
+/// the default build (key, Verilog, shim) is exactly the one without coverage.
+pub fn build_variant(a: &Accel, trace: bool, coverage: bool) -> Result<PathBuf, SimError> {
     let verilog = tern_hdl::emit(a);
-    let shim = shim::cpp(a);
-    let key = fnv64(format!("{verilog}{shim}{trace}").as_bytes());
-    let dir = cache_root().join(format!("{}-{key:016x}{}", a.cfg.name, if trace { "-trace" } else { "" }));
+    let mut shim = shim::cpp(a);
+    if coverage {
+        shim.push_str(shim::COVERAGE_CPP);
+    }
+    let key = if coverage {
+        fnv64(format!("{verilog}{shim}{trace}coverage").as_bytes())
+    } else {
+        fnv64(format!("{verilog}{shim}{trace}").as_bytes())
+    };
+    let dir = cache_root().join(format!(
+        "{}-{key:016x}{}{}",
+        a.cfg.name,
+        if trace { "-trace" } else { "" },
+        if coverage { "-cov" } else { "" }
+    ));
     let lib = dir.join("libtern_sim.so");
     if lib.exists() {
         return Ok(lib);
@@ -104,6 +126,9 @@ pub fn build(a: &Accel, trace: bool) -> Result<PathBuf, SimError> {
     if trace {
         vl.arg("--trace");
     }
+    if coverage {
+        vl.arg("--coverage-toggle");
+    }
     run_logged(&mut vl, &tmp.join("verilator.log"))?;
     let inc = verilator_include()?;
     let mut gpp = Command::new("g++");
@@ -111,12 +136,18 @@ pub fn build(a: &Accel, trace: bool) -> Result<PathBuf, SimError> {
         .args(["-shared", "-fPIC", "-O2", "-std=c++17", "-DVL_TIME_CONTEXT", "-Iobj"])
         .arg(format!("-I{}", inc.display()))
         .arg(format!("-I{}", inc.join("vltstd").display()))
-        .arg(format!("-DVM_TRACE={}", u8::from(trace)))
-        .args(["shim.cpp", "obj/Vtern_top__ALL.a"])
+        .arg(format!("-DVM_TRACE={}", u8::from(trace)));
+    if coverage {
+        gpp.arg("-DVM_COVERAGE=1");
+    }
+    gpp.args(["shim.cpp", "obj/Vtern_top__ALL.a"])
         .arg(inc.join("verilated.cpp"))
         .arg(inc.join("verilated_threads.cpp"));
     if trace {
         gpp.arg(inc.join("verilated_vcd_c.cpp"));
+    }
+    if coverage {
+        gpp.arg(inc.join("verilated_cov.cpp"));
     }
     gpp.args(["-o", "libtern_sim.so", "-lpthread", "-latomic"]);
     run_logged(&mut gpp, &tmp.join("gpp.log"))?;
@@ -140,6 +171,7 @@ type PtrFn = unsafe extern "C" fn(*mut std::ffi::c_void);
 type TraceFn = unsafe extern "C" fn(*mut std::ffi::c_void, *const std::ffi::c_char) -> i32;
 type StatusFn = unsafe extern "C" fn(*mut std::ffi::c_void) -> u32;
 type CountersFn = unsafe extern "C" fn(*mut std::ffi::c_void, *mut u64);
+type CovWriteFn = unsafe extern "C" fn(*mut std::ffi::c_void, *const std::ffi::c_char) -> i32;
 type RunFn = unsafe extern "C" fn(
     *mut std::ffi::c_void,
     *const u64,
@@ -168,6 +200,8 @@ pub struct VerilatorBackend {
     status: StatusFn,
     counters: CountersFn,
     trace: TraceFn,
+    /// `tern_cov_write` / `tern_cov_zero`, present in the coverage build only.
+    cov: Option<(CovWriteFn, PtrFn)>,
 }
 
 // The model is only touched through &mut self.
@@ -182,7 +216,17 @@ impl VerilatorBackend {
 
     /// With `Some(path)`, a VCD of every cycle is written there (a separately cached build).
     pub fn with_trace(a: &Accel, vcd: Option<&Path>) -> Result<VerilatorBackend, SimError> {
-        let path = build(a, vcd.is_some())?;
+        Self::open(a, vcd, false)
+    }
+
+    /// The toggle-coverage build: every bit change of every signal is counted from
+    /// construction on (across runs) until `zero_coverage`; `write_coverage` writes them.
+    pub fn with_coverage(a: &Accel) -> Result<VerilatorBackend, SimError> {
+        Self::open(a, None, true)
+    }
+
+    fn open(a: &Accel, vcd: Option<&Path>, coverage: bool) -> Result<VerilatorBackend, SimError> {
+        let path = build_variant(a, vcd.is_some(), coverage)?;
         // SAFETY: the library is one this crate generated and built; symbols match the shim.
         unsafe {
             let lib = libloading::Library::new(&path).map_err(|e| SimError::Load { path: path.clone(), err: e.to_string() })?;
@@ -192,6 +236,14 @@ impl VerilatorBackend {
                     .map_err(|e| SimError::Load { path: path.clone(), err: e.to_string() })
             };
             let new: NewFn = std::mem::transmute(sym(b"tern_new")?);
+            let cov = if coverage {
+                Some((
+                    std::mem::transmute::<*const (), CovWriteFn>(sym(b"tern_cov_write")?),
+                    std::mem::transmute::<*const (), PtrFn>(sym(b"tern_cov_zero")?),
+                ))
+            } else {
+                None
+            };
             let b = VerilatorBackend {
                 a: a.clone(),
                 handle: new(),
@@ -201,6 +253,7 @@ impl VerilatorBackend {
                 status: std::mem::transmute::<*const (), StatusFn>(sym(b"tern_status")?),
                 counters: std::mem::transmute::<*const (), CountersFn>(sym(b"tern_counters")?),
                 trace: std::mem::transmute::<*const (), TraceFn>(sym(b"tern_trace")?),
+                cov,
                 _lib: lib,
             };
             if let Some(vcd) = vcd {
@@ -208,6 +261,34 @@ impl VerilatorBackend {
                 (b.trace)(b.handle, c.as_ptr());
             }
             Ok(b)
+        }
+    }
+
+    /// Whether this model counts toggles (built by `with_coverage`).
+    pub fn has_coverage(&self) -> bool {
+        self.cov.is_some()
+    }
+
+    /// Write the toggle counts (Verilator's `coverage.dat` format) to `path`.
+    pub fn write_coverage(&self, path: &Path) -> Result<(), SimError> {
+        let Some((write, _)) = self.cov else {
+            return Err(SimError::Load { path: path.to_path_buf(), err: "this model was built without coverage (use VerilatorBackend::with_coverage)".into() });
+        };
+        let c = std::ffi::CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default();
+        // SAFETY: handle is live; the shim only reads the C string.
+        unsafe { write(self.handle, c.as_ptr()) };
+        if path.exists() {
+            Ok(())
+        } else {
+            Err(SimError::Io { path: path.to_path_buf(), err: std::io::Error::other("coverage file was not written") })
+        }
+    }
+
+    /// Set every toggle count back to zero.
+    pub fn zero_coverage(&mut self) {
+        if let Some((_, zero)) = self.cov {
+            // SAFETY: handle is live.
+            unsafe { zero(self.handle) }
         }
     }
 }

@@ -140,3 +140,19 @@ void tern_counters(void* p, uint64_t* dst) {{
 "#
     )
 }
+
+/// Appended to the shim of the coverage build only, so the default build's text (and cache
+/// key) is unchanged. Toggle counts live in the model's VerilatedContext.
+pub const COVERAGE_CPP: &str = r#"
+#include "verilated_cov.h"
+extern "C" {
+int tern_cov_write(void* p, const char* path) {
+  Sim* s = (Sim*)p;
+  s->ctx->coveragep()->write(path);
+  return 1;
+}
+void tern_cov_zero(void* p) {
+  ((Sim*)p)->ctx->coveragep()->zero();
+}
+}
+"#;

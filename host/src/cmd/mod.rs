@@ -1,5 +1,8 @@
 //! One module per `tern` verb: its clap `Args` and its `run`. `main.rs` only dispatches.
 
+pub mod bench_sim;
+pub mod eval;
+pub mod generate;
 pub mod layer;
 pub mod verilog;
 

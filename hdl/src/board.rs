@@ -1,0 +1,166 @@
+//! `tern_board`: the FPGA board wrapper around an unchanged `tern_top`.
+//!
+//! The core's ports fit no package (H-bit streams both ways plus a 10 x counter_bits counter
+//! bus), so a board sees it through a narrow link: a byte-wide valid/ready stream in
+//! each direction, a reset button and status LEDs.
+//!
+//! ```text
+//!  rx_data[7:0] --+   +--------------+ in (H bits)  +----------+ out (H bits) +--------------+
+//!  rx_valid ------+-->| rx: H/8 bytes|------------->| tern_top |------------->| tx: H/8 bytes|--> tx_data[7:0]
+//!  rx_ready <-----+   | -> one beat  |  valid/ready | (as is)  |  valid/ready | -> bytes,    |--> tx_valid
+//!                     +--------------+              +----+-----+              | then trailer |<-- tx_ready
+//!                                                        | status, running,   +------^-------+
+//!  rst_n -> 2-FF synchronizer -> rst                     | counters --- byte mux ----+
+//!  led_run, led_ok, led_err <----------------------------+
+//! ```
+//! - rx: bytes arrive little-endian; H/8 of them form one host beat, offered to the core
+//!   until it takes it (one bubble per beat: the link, not the array, is the bottleneck).
+//! - tx: each result beat is sent as H/8 bytes, little-endian.
+//! - trailer: once the core stops (HALT or an error) and every result byte has left, the
+//!   board sends one trailer: the status byte (`tern_arch::isa::Status`), then the event
+//!   counters in `Counters::NAMES` order, each `counter_bits` wide, packed little-endian into
+//!   ceil(10 * counter_bits / 8) bytes. The counters stop counting when the core stops, so
+//!   the byte mux reads stable values; the mux is also what keeps yosys from pruning them.
+//! - LEDs (polarity per board): run = the core runs, ok = halted, err = stopped on an error.
+//!
+//! Nothing here changes the core: `tern_top` is instantiated exactly as the Verilator
+//! backend simulates it. The wrapper's cost is reported with the core's (`tern synth`).
+
+use tern_arch::config::Accel;
+use tern_arch::golden::Counters;
+use tern_arch::isa::Status;
+
+/// How the board's LEDs are wired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoardSpec {
+    /// The LEDs light when driven low (iCEBreaker's on-board LEDs).
+    pub leds_active_low: bool,
+}
+
+/// Bytes of the trailer: the status byte, then the packed counters.
+pub fn trailer_bytes(a: &Accel) -> u32 {
+    1 + (Counters::NAMES.len() as u32 * a.cfg.counter_bits).div_ceil(8)
+}
+
+/// Verilog of the board wrapper modules (top `tern_board`); append it to `crate::emit`.
+pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
+    let c = &a.cfg;
+    let h = c.host_bits;
+    let nb = h / 8;
+    let cb = Counters::NAMES.len() as u32 * c.counter_bits;
+    let tb = trailer_bytes(a);
+    let pad = tb * 8 - 8 - cb;
+    let bb = crate::bits_for(nb as u64);
+    let ib = crate::bits_for(tb as u64);
+    let led = |e: &str| if spec.leds_active_low { format!("~({e})") } else { e.to_string() };
+    let trailer = if pad > 0 { format!("{{{pad}'d0, counters, 4'd0, status}}") } else { "{counters, 4'd0, status}".to_string() };
+    format!(
+        "module tern_board (
+  input  wire clk,
+  input  wire rst_n,
+  input  wire [7:0] rx_data,
+  input  wire rx_valid,
+  output wire rx_ready,
+  output wire [7:0] tx_data,
+  output wire tx_valid,
+  input  wire tx_ready,
+  output wire led_run,
+  output wire led_ok,
+  output wire led_err
+);
+  // reset: the button is asynchronous; two flops make a synchronous, glitch-free reset
+  reg [1:0] rst_sync = 2'b11;
+  always @(posedge clk) rst_sync <= {{rst_sync[0], ~rst_n}};
+  wire rst = rst_sync[1];
+
+  // rx: {nb} bytes -> one {h}-bit beat
+  reg [{hm}:0] rx_sh;
+  reg [{bbm}:0] rx_cnt;
+  wire in_valid = rx_cnt == {bb}'d{nb};
+  wire in_ready;
+  assign rx_ready = ~in_valid;
+  always @(posedge clk)
+    if (rst) rx_cnt <= {bb}'d0;
+    else if (in_valid) begin
+      if (in_ready) rx_cnt <= {bb}'d0;
+    end else if (rx_valid) begin
+      rx_sh <= {rx_shift};
+      rx_cnt <= rx_cnt + {bb}'d1;
+    end
+
+  wire [{hm}:0] out_data;
+  wire out_valid, out_ready;
+  wire [3:0] status;
+  wire running;
+  wire [{cm}:0] counters;
+  tern_top core (
+    .clk(clk), .rst(rst), .in_data(rx_sh), .in_valid(in_valid), .in_ready(in_ready),
+    .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready),
+    .status(status), .running(running), .counters(counters)
+  );
+
+  // tx: one {h}-bit result beat -> {nb} bytes, then the trailer once the core has stopped
+  reg [{hm}:0] tx_sh;
+  reg [{bbm}:0] tx_left;
+  reg [{ibm}:0] tr_idx;
+  wire tx_empty = tx_left == {bb}'d0;
+  assign out_ready = tx_empty;
+  wire [{tbm}:0] trailer = {trailer};
+  wire tr_on = ~running & tx_empty & ~out_valid & (tr_idx != {ib}'d{tb});
+  assign tx_valid = ~tx_empty | tr_on;
+  assign tx_data = tx_empty ? trailer[{{tr_idx, 3'b000}} +: 8] : tx_sh[7:0];
+  always @(posedge clk)
+    if (rst) begin
+      tx_left <= {bb}'d0; tr_idx <= {ib}'d0;
+    end else if (tx_empty) begin
+      if (out_valid) begin tx_sh <= out_data; tx_left <= {bb}'d{nb}; end
+      else if (tr_on & tx_ready) tr_idx <= tr_idx + {ib}'d1;
+    end else if (tx_ready) begin
+      tx_sh <= {tx_shift};
+      tx_left <= tx_left - {bb}'d1;
+    end
+
+  assign led_run = {led_run};
+  assign led_ok = {led_ok};
+  assign led_err = {led_err};
+endmodule
+",
+        hm = h - 1,
+        bbm = bb - 1,
+        ibm = ib - 1,
+        cm = cb - 1,
+        tbm = tb * 8 - 1,
+        rx_shift = if nb == 1 { "rx_data".to_string() } else { format!("{{rx_data, rx_sh[{}:8]}}", h - 1) },
+        tx_shift = format!("{{8'd0, tx_sh[{}:8]}}", h - 1),
+        led_run = led("running"),
+        led_ok = led(&format!("status == 4'd{}", Status::Halted as u32)),
+        led_err = led(&format!("~running & status != 4'd{}", Status::Halted as u32)),
+    )
+}
+
+/// The whole design with the board wrapper: `crate::emit` plus `tern_board`.
+pub fn emit(a: &Accel, spec: BoardSpec) -> String {
+    let mut v = crate::emit(a);
+    v.push_str("\n`default_nettype none\n");
+    v.push_str(&verilog(a, spec));
+    v.push_str("`default_nettype wire\n");
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_arch::config::{ECP5_85F, TINY};
+
+    #[test]
+    fn trailer_holds_status_and_every_counter_bit() {
+        let a = TINY.validate().unwrap();
+        // 10 counters x 48 bits = 60 bytes, plus the status byte
+        assert_eq!(trailer_bytes(&a), 61);
+        let v = verilog(&a, BoardSpec { leds_active_low: true });
+        assert!(v.contains("wire [487:0] trailer = {counters, 4'd0, status};"), "{v}");
+        assert!(v.contains("assign led_run = ~(running);"));
+        let b = ECP5_85F.validate().unwrap();
+        assert!(verilog(&b, BoardSpec { leds_active_low: false }).contains("rx_cnt == 4'd8"));
+    }
+}

@@ -1,0 +1,230 @@
+use crate::backend::BackendKind;
+use crate::exec::{AccelExec, PhaseStats, energy_per_token_j};
+use crate::generate::generate;
+use crate::model::Model;
+use crate::sample::Sampler;
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Generate text with the shipped model, every BitLinear on the accelerator; report cycles/token.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A model folder (model.safetensors + config.json) or a .safetensors file.
+    #[arg(long, default_value = "models/tiny-shakespeare")]
+    pub model: PathBuf,
+    #[arg(long, default_value = "ROMEO:")]
+    pub prompt: String,
+    /// Tokens (bytes) to generate.
+    #[arg(long, default_value_t = 64)]
+    pub tokens: usize,
+    #[arg(long, value_enum, default_value_t = BackendKind::Verilator)]
+    pub backend: BackendKind,
+    #[arg(long, default_value = "tiny")]
+    pub preset: String,
+    /// 0 = greedy (argmax).
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Sample only from the K most likely tokens (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    text: String,
+    prompt: String,
+    /// Tokens generated.
+    tokens: usize,
+    token_ids: Vec<u32>,
+    prompt_tokens: usize,
+    backend: &'static str,
+    preset: String,
+    rows: u32,
+    lanes: u32,
+    model: String,
+    sampling: String,
+    cycles_source: &'static str,
+    /// Cycles of the whole prompt (one prefill batch per BitLinear).
+    prefill_cycles: u64,
+    prefill_cycles_per_token: f64,
+    /// Decode cycles per generated token.
+    cycles_per_token: Option<f64>,
+    decode_steps: usize,
+    /// Decode MAC-array utilization: useful ternary MACs / (cycles x R x L).
+    utilization: Option<f64>,
+    prefill_utilization: f64,
+    /// Weight bytes streamed to the accelerator per decoded token (counter wwords x 2L / 8).
+    weight_bytes_per_token: Option<f64>,
+    clock_mhz: u32,
+    clock_source: String,
+    tokens_per_s: Option<f64>,
+    energy_per_token_j: Option<f64>,
+    energy_note: &'static str,
+    /// Host wall time of the simulation.
+    prefill_wall_s: f64,
+    decode_wall_s_per_token: Option<f64>,
+    prefill: PhaseStats,
+    decode: PhaseStats,
+}
+
+fn per(v: f64, n: usize) -> Option<f64> {
+    (n > 0).then(|| v / n as f64)
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let a = super::preset(&args.preset)?;
+    let model = Model::load(&args.model).with_context(|| format!("loading the model {}", args.model.display()))?;
+    let c = &model.config;
+    if c.vocab_size != 256 {
+        bail!("tern generate uses the byte tokenizer (vocab_size 256); this model has vocab_size {}", c.vocab_size);
+    }
+    let prompt: Vec<u32> = args.prompt.bytes().map(u32::from).collect();
+    if prompt.is_empty() {
+        bail!("--prompt must not be empty");
+    }
+    let max = c.max_position_embeddings;
+    if prompt.len() + args.tokens.saturating_sub(1) > max {
+        bail!(
+            "prompt ({} bytes) + {} tokens exceed the model's context of {max} positions",
+            prompt.len(),
+            args.tokens
+        );
+    }
+    eprintln!(
+        "tern generate: {} ({} layers, d={}, {:.2} M ternary weights) on the {} backend, preset {} (R={} L={})",
+        args.model.display(),
+        c.num_hidden_layers,
+        c.hidden_size,
+        c.ternary_weights() as f64 / 1e6,
+        args.backend.name(),
+        a.cfg.name,
+        a.cfg.rows,
+        a.cfg.lanes
+    );
+    if args.backend == BackendKind::Verilator {
+        eprintln!("building the Verilator model of the preset (cached after the first build)...");
+    }
+    let mut exec = AccelExec::new(args.backend.open(&a)?);
+    let mut sampler = Sampler::new(args.temperature, args.top_k, args.seed);
+    let sampling = if sampler.is_greedy() {
+        "greedy".to_string()
+    } else {
+        format!("temperature {} top-k {} seed {}", args.temperature, args.top_k, args.seed)
+    };
+    eprintln!("prefill: {} prompt tokens as one batch, then {} decode steps", prompt.len(), args.tokens.saturating_sub(1));
+    let bar = if args.json {
+        let b = indicatif::ProgressBar::new(args.tokens as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} tokens [{elapsed_precise}] {per_sec}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut out = std::io::stdout().lock();
+    if !args.json {
+        out.write_all(args.prompt.as_bytes())?;
+        out.flush()?;
+    }
+    let mut io_err = None;
+    let g = generate(&model, &mut exec, &prompt, args.tokens, &mut sampler, 0, |t| {
+        bar.inc(1);
+        if !args.json {
+            if let Err(e) = out.write_all(&[t as u8]).and_then(|_| out.flush()) {
+                io_err.get_or_insert(e);
+            }
+        }
+    })
+    .context("generation failed")?;
+    bar.finish_and_clear();
+    if let Some(e) = io_err {
+        return Err(e).context("writing the generated text");
+    }
+    if !args.json {
+        writeln!(out)?;
+        writeln!(out)?;
+    }
+    drop(out);
+
+    let bytes: Vec<u8> = g.tokens.iter().map(|&t| t as u8).collect();
+    let steps = g.decode_steps;
+    let (pf, dc) = (exec.prefill, exec.decode);
+    let cpt = per(dc.counters.cycles as f64, steps);
+    let clock_mhz = a.cfg.target_fmax_mhz;
+    let rep = Report {
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+        prompt: args.prompt.clone(),
+        tokens: g.tokens.len(),
+        token_ids: g.tokens.clone(),
+        prompt_tokens: prompt.len(),
+        backend: exec.backend_name(),
+        preset: a.cfg.name.to_string(),
+        rows: a.cfg.rows,
+        lanes: a.cfg.lanes,
+        model: model.source.display().to_string(),
+        sampling,
+        cycles_source: exec.cycles_source(),
+        prefill_cycles: pf.counters.cycles,
+        prefill_cycles_per_token: pf.counters.cycles as f64 / prompt.len() as f64,
+        cycles_per_token: cpt,
+        decode_steps: steps,
+        utilization: (steps > 0).then(|| dc.utilization(&a)),
+        prefill_utilization: pf.utilization(&a),
+        weight_bytes_per_token: per(dc.weight_bytes(&a) as f64, steps),
+        clock_mhz,
+        clock_source: format!("preset `{}` target clock (target_fmax_mhz), not a synthesized Fmax", a.cfg.name),
+        tokens_per_s: cpt.map(|c| clock_mhz as f64 * 1e6 / c),
+        energy_per_token_j: energy_per_token_j(&a, &dc, steps),
+        energy_note: "not yet estimated (the energy model lands in tern_arch::energy)",
+        prefill_wall_s: g.prefill_wall.as_secs_f64(),
+        decode_wall_s_per_token: per(g.decode_wall.as_secs_f64(), steps),
+        prefill: pf,
+        decode: dc,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+        return Ok(());
+    }
+    let na = || "n/a (no decode step)".to_string();
+    let rows = vec![
+        ("backend".into(), format!("{} (cycles: {})", rep.backend, rep.cycles_source)),
+        ("preset".into(), format!("{} (R={} L={}, {} ternary MACs/cycle)", rep.preset, a.cfg.rows, a.cfg.lanes, a.macs_per_cycle)),
+        ("model".into(), format!("{} ({:.2} M ternary weights, {} KiB packed)", rep.model, c.ternary_weights() as f64 / 1e6, model.packed_weight_bytes() / 1024)),
+        ("sampling".into(), rep.sampling.clone()),
+        ("tokens".into(), format!("{} prompt + {} generated ({} decode steps)", rep.prompt_tokens, rep.tokens, steps)),
+        (
+            "prefill cycles".into(),
+            format!("{} ({:.0} per prompt token, utilization {:.3})", rep.prefill_cycles, rep.prefill_cycles_per_token, rep.prefill_utilization),
+        ),
+        ("decode cycles/token".into(), cpt.map(|v| format!("{v:.0}")).unwrap_or_else(na)),
+        ("MAC-array utilization".into(), rep.utilization.map(|u| format!("{u:.4} (decode)")).unwrap_or_else(na)),
+        (
+            "tokens/s".into(),
+            rep.tokens_per_s
+                .map(|t| format!("{t:.2} at {clock_mhz} MHz (the preset's target clock, not synthesized)"))
+                .unwrap_or_else(na),
+        ),
+        ("weight bytes/token".into(), rep.weight_bytes_per_token.map(|b| format!("{b:.0}")).unwrap_or_else(na)),
+        ("energy/token".into(), match rep.energy_per_token_j {
+            Some(j) => format!("{:.3} uJ", j * 1e6),
+            None => "not yet estimated".into(),
+        }),
+        (
+            "simulation wall time".into(),
+            format!(
+                "prefill {:.2} s, decode {} per token",
+                rep.prefill_wall_s,
+                rep.decode_wall_s_per_token.map(|s| format!("{s:.3} s")).unwrap_or_else(|| "-".into())
+            ),
+        ),
+    ];
+    crate::table::print("tern generate", &rows);
+    Ok(())
+}

@@ -1,0 +1,225 @@
+//! The transformer's hyper-parameters, read from the safetensors `__metadata__` (JSON strings,
+//! the way `models/export.py` writes them) or from `config.json` next to the weights.
+
+use super::ModelError;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// How a BitLinear's `weight_scale` is applied to the int32 accumulator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScaleConvention {
+    /// `weight_scale` = mean|W| (transformers `AutoBitLinear`, microsoft/bitnet-b1.58-2B-4T,
+    /// tern's export): y = acc * weight_scale / x_scale.
+    Multiply,
+    /// `weight_scale` = 1 / mean|W| (transformers' older `BitLinear` class):
+    /// y = acc / (x_scale * weight_scale).
+    Divide,
+}
+
+/// Hyper-parameters of a llama / BitNet b1.58 2B4T style model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelConfig {
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub num_key_value_heads: usize,
+    pub head_dim: usize,
+    pub rope_theta: f32,
+    pub rms_norm_eps: f32,
+    pub vocab_size: usize,
+    pub max_position_embeddings: usize,
+    /// `lm_head` shares `embed_tokens` (used only when the file has no `lm_head.weight`).
+    pub tie_word_embeddings: bool,
+    pub scale_convention: ScaleConvention,
+}
+
+impl ModelConfig {
+    /// The `models/tiny-shakespeare` shape (train.py defaults), for tests and benchmarks.
+    pub fn tiny_shakespeare() -> ModelConfig {
+        ModelConfig {
+            hidden_size: 256,
+            intermediate_size: 768,
+            num_hidden_layers: 6,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            head_dim: 64,
+            rope_theta: 10000.0,
+            rms_norm_eps: 1e-5,
+            vocab_size: 256,
+            max_position_embeddings: 256,
+            tie_word_embeddings: false,
+            scale_convention: ScaleConvention::Multiply,
+        }
+    }
+
+    /// Query width (heads x head_dim) and key/value width (kv heads x head_dim).
+    pub fn q_dim(&self) -> usize {
+        self.num_attention_heads * self.head_dim
+    }
+    pub fn kv_dim(&self) -> usize {
+        self.num_key_value_heads * self.head_dim
+    }
+
+    /// Ternary weights in the BitLinear layers (what the accelerator streams per token).
+    pub fn ternary_weights(&self) -> u64 {
+        let (d, f, q, kv) = (self.hidden_size, self.intermediate_size, self.q_dim(), self.kv_dim());
+        (self.num_hidden_layers * (2 * d * q + 2 * d * kv + 3 * d * f)) as u64
+    }
+
+    /// The metadata strings a file written by tern carries (`write` uses it).
+    pub fn to_metadata(&self) -> HashMap<String, String> {
+        let mut m = HashMap::new();
+        let ints = [
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads),
+            ("head_dim", self.head_dim),
+            ("vocab_size", self.vocab_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ];
+        for (k, v) in ints {
+            m.insert(k.to_string(), v.to_string());
+        }
+        m.insert("rope_theta".into(), format!("{:?}", self.rope_theta as f64));
+        m.insert("rms_norm_eps".into(), format!("{:?}", self.rms_norm_eps as f64));
+        m.insert("format".into(), "tern-bitnet-hf".into());
+        m.insert(
+            "weight_scale".into(),
+            match self.scale_convention {
+                ScaleConvention::Multiply => "mean|W|, multiplies: y = (xq @ Wq^T) * weight_scale / s (transformers AutoBitLinear)",
+                ScaleConvention::Divide => "1/mean|W|, divides: y = (xq @ Wq^T) / (s * weight_scale) (transformers BitLinear)",
+            }
+            .into(),
+        );
+        if self.tie_word_embeddings {
+            m.insert("tie_word_embeddings".into(), "true".into());
+        }
+        m
+    }
+
+    /// Read the config: each key from the safetensors metadata (a JSON string) first, else from
+    /// `config.json` (a JSON object), else an error naming the key.
+    pub(crate) fn from_sources(
+        meta: Option<&HashMap<String, String>>,
+        json: Option<&serde_json::Value>,
+        file: &str,
+    ) -> Result<ModelConfig, ModelError> {
+        let get = |key: &str| -> Option<serde_json::Value> {
+            if let Some(s) = meta.and_then(|m| m.get(key)) {
+                return Some(serde_json::from_str(s).unwrap_or(serde_json::Value::String(s.clone())));
+            }
+            json.and_then(|j| j.get(key)).cloned()
+        };
+        let missing = |key: &str| ModelError::Config {
+            file: file.to_string(),
+            msg: format!("config key `{key}` is missing (looked in the safetensors __metadata__ and in config.json)"),
+        };
+        let bad = |key: &str, v: &serde_json::Value, want: &str| ModelError::Config {
+            file: file.to_string(),
+            msg: format!("config key `{key}` must be {want}, not {v}"),
+        };
+        let int = |key: &str| -> Result<usize, ModelError> {
+            let v = get(key).ok_or_else(|| missing(key))?;
+            v.as_u64().map(|x| x as usize).ok_or_else(|| bad(key, &v, "a non-negative integer"))
+        };
+        let float = |key: &str| -> Result<f32, ModelError> {
+            let v = get(key).ok_or_else(|| missing(key))?;
+            v.as_f64().map(|x| x as f32).ok_or_else(|| bad(key, &v, "a number"))
+        };
+        let hidden_size = int("hidden_size")?;
+        let num_attention_heads = int("num_attention_heads")?;
+        // head_dim is optional in llama configs: hidden / heads
+        let head_dim = match get("head_dim") {
+            Some(v) => v.as_u64().map(|x| x as usize).ok_or_else(|| bad("head_dim", &v, "a non-negative integer"))?,
+            None => hidden_size / num_attention_heads.max(1),
+        };
+        let num_key_value_heads = match get("num_key_value_heads") {
+            Some(_) => int("num_key_value_heads")?,
+            None => num_attention_heads,
+        };
+        let tie_word_embeddings = match get("tie_word_embeddings") {
+            Some(serde_json::Value::Bool(b)) => b,
+            Some(serde_json::Value::String(s)) => s == "true",
+            _ => false,
+        };
+        let scale_convention = scale_convention(meta, json);
+        let cfg = ModelConfig {
+            hidden_size,
+            intermediate_size: int("intermediate_size")?,
+            num_hidden_layers: int("num_hidden_layers")?,
+            num_attention_heads,
+            num_key_value_heads,
+            head_dim,
+            rope_theta: float("rope_theta")?,
+            rms_norm_eps: float("rms_norm_eps")?,
+            vocab_size: int("vocab_size")?,
+            max_position_embeddings: int("max_position_embeddings")?,
+            tie_word_embeddings,
+            scale_convention,
+        };
+        cfg.validate().map_err(|msg| ModelError::Config { file: file.to_string(), msg })?;
+        Ok(cfg)
+    }
+
+    /// Structural checks; the message names the offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        let pos = [
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads),
+            ("head_dim", self.head_dim),
+            ("vocab_size", self.vocab_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ];
+        for (k, v) in pos {
+            if v == 0 {
+                return Err(format!("config key `{k}` must be at least 1"));
+            }
+        }
+        if self.num_attention_heads % self.num_key_value_heads != 0 {
+            return Err(format!(
+                "num_attention_heads ({}) must be a multiple of num_key_value_heads ({})",
+                self.num_attention_heads, self.num_key_value_heads
+            ));
+        }
+        if self.head_dim % 2 != 0 {
+            return Err(format!("head_dim must be even for RoPE, not {}", self.head_dim));
+        }
+        if !(self.rope_theta > 0.0 && self.rope_theta.is_finite()) {
+            return Err(format!("rope_theta must be a positive number, not {}", self.rope_theta));
+        }
+        if !(self.rms_norm_eps >= 0.0 && self.rms_norm_eps.is_finite()) {
+            return Err(format!("rms_norm_eps must be a non-negative number, not {}", self.rms_norm_eps));
+        }
+        Ok(())
+    }
+}
+
+/// Which convention the file uses: tern's metadata string, else config.json's
+/// `quantization_config.linear_class` ("autobitlinear" multiplies, "bitlinear" divides), else
+/// Multiply (the convention of microsoft/bitnet-b1.58-2B-4T).
+fn scale_convention(meta: Option<&HashMap<String, String>>, json: Option<&serde_json::Value>) -> ScaleConvention {
+    if let Some(s) = meta.and_then(|m| m.get("weight_scale")) {
+        let s = s.to_ascii_lowercase();
+        if s.contains("divide") || s.starts_with("1/") {
+            return ScaleConvention::Divide;
+        }
+        if s.contains("multipl") || s.starts_with("mean") {
+            return ScaleConvention::Multiply;
+        }
+    }
+    let class = json
+        .and_then(|j| j.get("quantization_config"))
+        .and_then(|q| q.get("linear_class"))
+        .and_then(|c| c.as_str());
+    match class {
+        Some(c) if c.eq_ignore_ascii_case("bitlinear") => ScaleConvention::Divide,
+        _ => ScaleConvention::Multiply,
+    }
+}

@@ -1,0 +1,265 @@
+//! Reading `model.safetensors` in the Hugging Face BitNet b1.58 packed layout.
+//!
+//! The header is checked by hand first (so a truncated file names the first tensor it cuts,
+//! and a dtype that does not match a tensor's byte count names that tensor), then the
+//! `safetensors` crate gives the tensor views over a memory map.
+
+use super::config::ModelConfig;
+use super::{BitLinear, Layer, Model, ModelError, Proj};
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tern_arch::pack::{PackError, TernaryMatrix};
+
+fn dtype_size(name: &str) -> Option<usize> {
+    Some(match name {
+        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" => 1,
+        "I16" | "U16" | "F16" | "BF16" => 2,
+        "I32" | "U32" | "F32" => 4,
+        "I64" | "U64" | "F64" => 8,
+        _ => return None,
+    })
+}
+
+/// The weights file and the config.json for a path that is a model folder or a .safetensors file.
+pub fn resolve(path: &Path) -> (PathBuf, PathBuf) {
+    if path.is_dir() {
+        (path.join("model.safetensors"), path.join("config.json"))
+    } else {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        (path.to_path_buf(), dir.join("config.json"))
+    }
+}
+
+/// Check the header against the file size tensor by tensor, before the crate sees it.
+fn precheck(buf: &[u8], file: &str) -> Result<(), ModelError> {
+    let fmt = |msg: String| ModelError::Format { file: file.to_string(), msg };
+    if buf.len() < 8 {
+        return Err(fmt(format!("{} bytes, too short for the 8-byte header length", buf.len())));
+    }
+    let n = u64::from_le_bytes(buf[..8].try_into().unwrap_or_default());
+    if n > 100_000_000 {
+        return Err(fmt(format!("header length {n} is implausible")));
+    }
+    let n = n as usize;
+    if 8 + n > buf.len() {
+        return Err(fmt(format!(
+            "the header claims {n} bytes but the file has only {} after the length (truncated file?)",
+            buf.len() - 8
+        )));
+    }
+    let header: serde_json::Value =
+        serde_json::from_slice(&buf[8..8 + n]).map_err(|e| fmt(format!("header is not valid JSON: {e}")))?;
+    let obj = header.as_object().ok_or_else(|| fmt("header is not a JSON object".into()))?;
+    let have = buf.len() - 8 - n;
+    let mut spans = Vec::new();
+    for (name, info) in obj {
+        if name == "__metadata__" {
+            continue;
+        }
+        let bad = |what: &str| fmt(format!("tensor `{name}`: {what}"));
+        let dtype = info.get("dtype").and_then(|d| d.as_str()).ok_or_else(|| bad("no dtype"))?;
+        let size = dtype_size(dtype).ok_or_else(|| bad(&format!("unknown dtype {dtype}")))?;
+        let shape: Vec<usize> = info
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .and_then(|a| a.iter().map(|v| v.as_u64().map(|x| x as usize)).collect())
+            .ok_or_else(|| bad("no shape"))?;
+        let offs: Vec<usize> = info
+            .get("data_offsets")
+            .and_then(|s| s.as_array())
+            .and_then(|a| a.iter().map(|v| v.as_u64().map(|x| x as usize)).collect())
+            .filter(|v: &Vec<usize>| v.len() == 2)
+            .ok_or_else(|| bad("no data_offsets"))?;
+        let (start, end) = (offs[0], offs[1]);
+        let elems: usize = shape.iter().product();
+        if end < start || end - start != elems * size {
+            return Err(bad(&format!(
+                "dtype {dtype} x shape {shape:?} is {} bytes but data_offsets span {}",
+                elems * size,
+                end as i64 - start as i64
+            )));
+        }
+        spans.push((start, end, name.clone()));
+    }
+    spans.sort();
+    for (start, end, name) in &spans {
+        if *end > have {
+            return Err(ModelError::Truncated { file: file.to_string(), tensor: name.clone(), start: *start, end: *end, have });
+        }
+    }
+    Ok(())
+}
+
+struct Reader<'a> {
+    st: SafeTensors<'a>,
+    file: String,
+}
+
+impl<'a> Reader<'a> {
+    fn view(&self, name: &str) -> Result<TensorView<'a>, ModelError> {
+        self.st
+            .tensor(name)
+            .map_err(|_| ModelError::MissingTensor { file: self.file.clone(), tensor: name.to_string() })
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.st.tensor(name).is_ok()
+    }
+
+    fn shape(&self, name: &str, v: &TensorView, expected: &[usize], why: &str) -> Result<(), ModelError> {
+        if v.shape() != expected {
+            return Err(ModelError::Shape {
+                file: self.file.clone(),
+                tensor: name.to_string(),
+                found: v.shape().to_vec(),
+                expected: expected.to_vec(),
+                why: why.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A float tensor (F32, F16 or BF16) of the expected shape, as f32.
+    fn float(&self, name: &str, expected: &[usize], why: &str) -> Result<Vec<f32>, ModelError> {
+        let v = self.view(name)?;
+        let conv: fn(&[u8]) -> f32 = match v.dtype() {
+            Dtype::F32 => |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            Dtype::BF16 => |b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16),
+            Dtype::F16 => |b| f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
+            d => {
+                return Err(ModelError::Dtype {
+                    file: self.file.clone(),
+                    tensor: name.to_string(),
+                    found: format!("{d:?}"),
+                    expected: "F32 (or F16/BF16)",
+                });
+            }
+        };
+        self.shape(name, &v, expected, why)?;
+        let size = v.dtype().size();
+        Ok(v.data().chunks_exact(size).map(conv).collect())
+    }
+
+    fn bitlinear(&self, layer: usize, p: Proj, cfg: &ModelConfig) -> Result<BitLinear, ModelError> {
+        let name = format!("model.layers.{layer}.{}.weight", p.hf_name());
+        let (out, inp) = p.shape(cfg);
+        let v = self.view(&name)?;
+        if v.dtype() != Dtype::U8 {
+            let hint = if v.shape() == [out, inp] { " (found the unpacked [out, in] shape: a master-weight checkpoint, not the packed layout)" } else { "" };
+            return Err(ModelError::Dtype {
+                file: self.file.clone(),
+                tensor: name,
+                found: format!("{:?}{hint}", v.dtype()),
+                expected: "U8 (4 ternary codes per byte, HF BitNet packed layout [out/4, in])",
+            });
+        }
+        let why = format!("{} packed [out/4, in] with out = {out}, in = {inp}", p.hf_name());
+        if out % 4 != 0 {
+            return Err(ModelError::Config {
+                file: self.file.clone(),
+                msg: format!("{} has {out} output features, not a multiple of 4 (the packed layout needs it)", p.hf_name()),
+            });
+        }
+        self.shape(&name, &v, &[out / 4, inp], &why)?;
+        let w = TernaryMatrix::from_packed(v.data().to_vec(), out, inp).map_err(|e| match e {
+            PackError::InvalidCode { row, col } => ModelError::InvalidCode { file: self.file.clone(), tensor: name.clone(), row, col },
+            PackError::Shape { what } => ModelError::Config { file: self.file.clone(), msg: what },
+        })?;
+        let sname = format!("{name}_scale");
+        let sv = self.view(&sname)?;
+        let scale = match sv.shape() {
+            [] | [1] => self.float(&sname, &sv.shape().to_vec(), "one scale per tensor")?[0],
+            _ => self.float(&sname, &[1], "one scale per tensor")?[0],
+        };
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(ModelError::BadScale { file: self.file.clone(), tensor: sname, value: scale });
+        }
+        Ok(BitLinear { w, scale })
+    }
+}
+
+/// IEEE half to f32 (exact).
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let man = (h & 0x3ff) as u32;
+    let bits = match (exp, man) {
+        (0, 0) => sign,
+        (0, m) => {
+            // subnormal: normalise
+            let shift = m.leading_zeros() - 21;
+            let m = (m << shift) & 0x3ff;
+            sign | ((127 - 15 + 1 - shift) << 23) | (m << 13)
+        }
+        (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
+        (e, m) => sign | ((e + 127 - 15) << 23) | (m << 13),
+    };
+    f32::from_bits(bits)
+}
+
+impl Model {
+    /// Load a model folder (`model.safetensors` + optional `config.json`) or a .safetensors file.
+    pub fn load(path: &Path) -> Result<Model, ModelError> {
+        let (weights, config_json) = resolve(path);
+        let file = weights.display().to_string();
+        let f = std::fs::File::open(&weights).map_err(|err| ModelError::Io { path: weights.clone(), err })?;
+        // SAFETY: the map is read-only and lives until the tensors are copied out below; a file
+        // changed underneath would at worst give wrong weights, which validation then reports.
+        let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|err| ModelError::Io { path: weights.clone(), err })?;
+        precheck(&map, &file)?;
+        let st = SafeTensors::deserialize(&map).map_err(|e| ModelError::Format { file: file.clone(), msg: format!("{e:?}") })?;
+        let (_, meta) = SafeTensors::read_metadata(&map).map_err(|e| ModelError::Format { file: file.clone(), msg: format!("{e:?}") })?;
+        let json = match std::fs::read(&config_json) {
+            Ok(b) => Some(serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| ModelError::Config {
+                file: config_json.display().to_string(),
+                msg: format!("not valid JSON: {e}"),
+            })?),
+            Err(_) => None,
+        };
+        let md: Option<&HashMap<String, String>> = meta.metadata().as_ref();
+        let config = ModelConfig::from_sources(md, json.as_ref(), &file)?;
+        let r = Reader { st, file: file.clone() };
+        let c = &config;
+        let (d, v) = (c.hidden_size, c.vocab_size);
+        let embed = r.float("model.embed_tokens.weight", &[v, d], "[vocab_size, hidden_size]")?;
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for i in 0..c.num_hidden_layers {
+            let p = format!("model.layers.{i}.");
+            let norm = |n: &str, len: usize, why: &str| r.float(&format!("{p}{n}.weight"), &[len], why);
+            let mut proj = Vec::with_capacity(7);
+            let input_layernorm = norm("input_layernorm", d, "[hidden_size]")?;
+            for pj in &Proj::ALL[..4] {
+                proj.push(r.bitlinear(i, *pj, c)?);
+            }
+            let attn_sub_norm = norm("self_attn.attn_sub_norm", c.q_dim(), "[num_attention_heads * head_dim]")?;
+            let post_attention_layernorm = norm("post_attention_layernorm", d, "[hidden_size]")?;
+            for pj in &Proj::ALL[4..] {
+                proj.push(r.bitlinear(i, *pj, c)?);
+            }
+            let ffn_sub_norm = norm("mlp.ffn_sub_norm", c.intermediate_size, "[intermediate_size]")?;
+            let proj: [BitLinear; 7] = proj.try_into().unwrap_or_else(|_| unreachable!("seven projections"));
+            layers.push(Layer { input_layernorm, attn_sub_norm, post_attention_layernorm, ffn_sub_norm, proj });
+        }
+        let norm = r.float("model.norm.weight", &[d], "[hidden_size]")?;
+        let lm_head = if r.has("lm_head.weight") || !c.tie_word_embeddings {
+            r.float("lm_head.weight", &[v, d], "[vocab_size, hidden_size]")?
+        } else {
+            embed.clone()
+        };
+        Ok(Model { config, embed, layers, norm, lm_head, source: weights })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::f16_to_f32;
+    #[test]
+    fn half_by_hand() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+    }
+}

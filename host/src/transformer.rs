@@ -1,0 +1,259 @@
+//! The forward pass (llama / BitNet b1.58 2B4T, as `models/export.py` and transformers
+//! `modular_bitnet.py` define it), with a KV cache:
+//!
+//! ```text
+//! x = embed_tokens[tokens]
+//! per layer:  a = input_layernorm(x)
+//!             q, k, v = q_proj(a), k_proj(a), v_proj(a)        BitLinear (accelerator)
+//!             q, k = rope(q), rope(k)                           rotate_half, theta^(-2i/head_dim)
+//!             o = softmax(q k^T / sqrt(head_dim), causal) v     GQA: head h reads KV head h / (H/KV)
+//!             x = x + o_proj(attn_sub_norm(o))                  BitLinear
+//!             h = post_attention_layernorm(x)
+//!             x = x + down_proj(ffn_sub_norm(relu(gate_proj(h))^2 * up_proj(h)))
+//! logits = lm_head(norm(x))                                     f32 on the host
+//! ```
+//!
+//! A BitLinear: per token (row) x, s = 127 / max(max|x|, 1e-5) and xq = clamp(round_half_even(x * s),
+//! -128, 127) (`tern_arch::quant::act_int8_into`); the executor computes acc = W xq exactly in
+//! int32; then y = f32(f64(acc) * f64(weight_scale) / f64(s)) (Multiply convention) or
+//! y = f32(f64(acc) / (f64(s) * f64(weight_scale))) (Divide), the arithmetic of `export.py`.
+//! Inputs that share a quantization (q/k/v, gate/up) are quantized once.
+//! Everything else is f32; RMSNorm's mean of squares is summed in f64 and rounded once.
+
+use crate::exec::{ExecError, Executor, LinearId, Phase};
+use crate::model::{BitLinear, Model, Proj, ScaleConvention};
+use tern_arch::quant::act_int8_into;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForwardError {
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("position {pos} is past the model's max_position_embeddings ({max})")]
+    Position { pos: usize, max: usize },
+    #[error("token {token} is outside the vocabulary (vocab_size {vocab})")]
+    Token { token: u32, vocab: usize },
+    #[error("empty input: a forward pass needs at least one token")]
+    Empty,
+}
+
+/// Per-token int8 activations of a batch, quantized once and shared by the projections that
+/// read the same input.
+struct Quantized {
+    q: Vec<i8>,
+    s: Vec<f32>,
+}
+
+fn quantize(x: &[f32], dim: usize) -> Quantized {
+    let t = x.len() / dim;
+    let mut q = vec![0i8; x.len()];
+    let mut s = vec![0f32; t];
+    for i in 0..t {
+        s[i] = act_int8_into(&x[i * dim..(i + 1) * dim], &mut q[i * dim..(i + 1) * dim]);
+    }
+    Quantized { q, s }
+}
+
+fn bitlinear(
+    exec: &mut dyn Executor,
+    conv: ScaleConvention,
+    id: LinearId,
+    lin: &BitLinear,
+    xq: &Quantized,
+    phase: Phase,
+) -> Result<Vec<f32>, ExecError> {
+    let batch = xq.s.len();
+    let acc = exec.matmul(id, &lin.w, &xq.q, batch, phase)?;
+    let out = lin.w.out;
+    let ws = lin.scale as f64;
+    let mut y = vec![0f32; acc.len()];
+    for t in 0..batch {
+        let s = xq.s[t] as f64;
+        let (a, yy) = (&acc[t * out..(t + 1) * out], &mut y[t * out..(t + 1) * out]);
+        match conv {
+            ScaleConvention::Multiply => a.iter().zip(yy).for_each(|(&v, d)| *d = ((v as f64 * ws) / s) as f32),
+            ScaleConvention::Divide => a.iter().zip(yy).for_each(|(&v, d)| *d = (v as f64 / (s * ws)) as f32),
+        }
+    }
+    Ok(y)
+}
+
+/// RMSNorm of each `dim`-row: x * (1 / sqrt(mean(x^2) + eps)) * w.
+pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
+    let dim = w.len();
+    let mut y = vec![0f32; x.len()];
+    for (xr, yr) in x.chunks_exact(dim).zip(y.chunks_exact_mut(dim)) {
+        let ms = (xr.iter().map(|&v| v as f64 * v as f64).sum::<f64>() / dim as f64) as f32;
+        let r = 1.0f32 / (ms + eps).sqrt();
+        for ((d, &v), &g) in yr.iter_mut().zip(xr).zip(w) {
+            *d = (v * r) * g;
+        }
+    }
+    y
+}
+
+/// f32 dot product with 8 independent accumulators (vectorizes).
+#[inline]
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for j in 0..8 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// One sequence being processed: the KV cache and the RoPE tables.
+pub struct Session<'m> {
+    model: &'m Model,
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    /// Per layer, `pos x kv_dim`.
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    pos: usize,
+}
+
+impl<'m> Session<'m> {
+    pub fn new(model: &'m Model) -> Session<'m> {
+        let c = &model.config;
+        let (hd, maxp) = (c.head_dim, c.max_position_embeddings);
+        // inv_freq = 1 / theta^(2i/hd) and angle = pos * inv_freq in f32, like export.py / train.py
+        let inv: Vec<f32> = (0..hd / 2).map(|i| 1.0f32 / c.rope_theta.powf((2 * i) as f32 / hd as f32)).collect();
+        let mut cos = vec![0f32; maxp * hd];
+        let mut sin = vec![0f32; maxp * hd];
+        for p in 0..maxp {
+            for i in 0..hd {
+                let ang = p as f32 * inv[i % (hd / 2)];
+                cos[p * hd + i] = ang.cos();
+                sin[p * hd + i] = ang.sin();
+            }
+        }
+        let n = c.num_hidden_layers;
+        Session { model, cos, sin, k: vec![Vec::new(); n], v: vec![Vec::new(); n], pos: 0 }
+    }
+
+    /// Tokens processed so far (the position of the next one).
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Forget the sequence (keep the tables).
+    pub fn reset(&mut self) {
+        self.pos = 0;
+        self.k.iter_mut().chain(self.v.iter_mut()).for_each(Vec::clear);
+    }
+
+    fn rope(&self, x: &mut [f32], heads: usize, pos: usize) {
+        let hd = self.model.config.head_dim;
+        let h2 = hd / 2;
+        let (cos, sin) = (&self.cos[pos * hd..(pos + 1) * hd], &self.sin[pos * hd..(pos + 1) * hd]);
+        let mut out = vec![0f32; hd];
+        for h in 0..heads {
+            let v = &mut x[h * hd..(h + 1) * hd];
+            for i in 0..hd {
+                let rot = if i < h2 { -v[i + h2] } else { v[i - h2] };
+                out[i] = v[i] * cos[i] + rot * sin[i];
+            }
+            v.copy_from_slice(&out);
+        }
+    }
+
+    /// Run `tokens` at positions `pos()..pos()+len`, extending the KV cache. Returns the logits
+    /// (vocab_size each) of every token when `all_logits`, else of the last token only.
+    pub fn forward(&mut self, exec: &mut dyn Executor, tokens: &[u32], phase: Phase, all_logits: bool) -> Result<Vec<f32>, ForwardError> {
+        let m = self.model;
+        let c = &m.config;
+        let t_n = tokens.len();
+        if t_n == 0 {
+            return Err(ForwardError::Empty);
+        }
+        if self.pos + t_n > c.max_position_embeddings {
+            return Err(ForwardError::Position { pos: self.pos + t_n - 1, max: c.max_position_embeddings });
+        }
+        let (d, hd, nh, nkv) = (c.hidden_size, c.head_dim, c.num_attention_heads, c.num_key_value_heads);
+        let (qd, kvd, f) = (c.q_dim(), c.kv_dim(), c.intermediate_size);
+        let eps = c.rms_norm_eps;
+        let conv = c.scale_convention;
+        let mut x = vec![0f32; t_n * d];
+        for (t, &tok) in tokens.iter().enumerate() {
+            if tok as usize >= c.vocab_size {
+                return Err(ForwardError::Token { token: tok, vocab: c.vocab_size });
+            }
+            x[t * d..(t + 1) * d].copy_from_slice(&m.embed[tok as usize * d..(tok as usize + 1) * d]);
+        }
+        let scale = (1.0 / (hd as f64).sqrt()) as f32;
+        let group = nh / nkv;
+        let p0 = self.pos;
+        for (li, layer) in m.layers.iter().enumerate() {
+            let id = |proj| LinearId { layer: li, proj };
+            // attention
+            let a = quantize(&rmsnorm(&x, &layer.input_layernorm, eps), d);
+            let mut q = bitlinear(exec, conv, id(Proj::Q), layer.get(Proj::Q), &a, phase)?;
+            let mut k = bitlinear(exec, conv, id(Proj::K), layer.get(Proj::K), &a, phase)?;
+            let v = bitlinear(exec, conv, id(Proj::V), layer.get(Proj::V), &a, phase)?;
+            for t in 0..t_n {
+                self.rope(&mut q[t * qd..(t + 1) * qd], nh, p0 + t);
+                self.rope(&mut k[t * kvd..(t + 1) * kvd], nkv, p0 + t);
+            }
+            self.k[li].extend_from_slice(&k);
+            self.v[li].extend_from_slice(&v);
+            let (kc, vc) = (&self.k[li], &self.v[li]);
+            let mut o = vec![0f32; t_n * qd];
+            let mut sc = vec![0f32; p0 + t_n];
+            for t in 0..t_n {
+                let n = p0 + t + 1; // causal: positions 0..=p0+t
+                for h in 0..nh {
+                    let kvh = h / group;
+                    let qv = &q[t * qd + h * hd..t * qd + (h + 1) * hd];
+                    let mut mx = f32::NEG_INFINITY;
+                    for j in 0..n {
+                        let s = dot_f32(qv, &kc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd]) * scale;
+                        sc[j] = s;
+                        mx = mx.max(s);
+                    }
+                    let mut sum = 0f32;
+                    for s in &mut sc[..n] {
+                        *s = (*s - mx).exp();
+                        sum += *s;
+                    }
+                    let ov = &mut o[t * qd + h * hd..t * qd + (h + 1) * hd];
+                    for j in 0..n {
+                        let p = sc[j] / sum;
+                        let vv = &vc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
+                        for (d, &w) in ov.iter_mut().zip(vv) {
+                            *d += p * w;
+                        }
+                    }
+                }
+            }
+            let oq = quantize(&rmsnorm(&o, &layer.attn_sub_norm, eps), qd);
+            let y = bitlinear(exec, conv, id(Proj::O), layer.get(Proj::O), &oq, phase)?;
+            x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
+            // feed-forward
+            let h = quantize(&rmsnorm(&x, &layer.post_attention_layernorm, eps), d);
+            let g = bitlinear(exec, conv, id(Proj::Gate), layer.get(Proj::Gate), &h, phase)?;
+            let u = bitlinear(exec, conv, id(Proj::Up), layer.get(Proj::Up), &h, phase)?;
+            let z: Vec<f32> = g.iter().zip(&u).map(|(&g, &u)| { let r = g.max(0.0); (r * r) * u }).collect();
+            let zq = quantize(&rmsnorm(&z, &layer.ffn_sub_norm, eps), f);
+            let y = bitlinear(exec, conv, id(Proj::Down), layer.get(Proj::Down), &zq, phase)?;
+            x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
+        }
+        self.pos += t_n;
+        let rows = if all_logits { 0..t_n } else { t_n - 1..t_n };
+        let vocab = c.vocab_size;
+        let mut logits = Vec::with_capacity(rows.len() * vocab);
+        for t in rows {
+            let xn = rmsnorm(&x[t * d..(t + 1) * d], &m.norm, eps);
+            logits.extend((0..vocab).map(|o| dot_f32(&m.lm_head[o * d..(o + 1) * d], &xn)));
+        }
+        Ok(logits)
+    }
+}
