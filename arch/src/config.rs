@@ -287,7 +287,10 @@ impl AccelConfig {
             }
         }
         let log2l = c.lanes.trailing_zeros();
-        let tree_stages = if c.lanes <= 16 { 1 } else { 2 };
+        // The row tree has log2(L) adder levels; a register after every `tree_levels_per_stage`
+        // of them (and always after the last). Registers sit in the adders' own logic cells,
+        // so faster clocks buy stages with flip-flops, not LUTs.
+        let tree_stages = log2l.div_ceil(tree_levels_per_stage(c.target_fmax_mhz)).max(1);
         Ok(Accel {
             cfg: c.clone(),
             macs_per_cycle: c.rows as u64 * c.lanes as u64,
@@ -304,6 +307,12 @@ impl AccelConfig {
             brams,
         })
     }
+}
+
+/// Adder levels of the row tree between two registers, for a target clock: 4 (a 16-lane
+/// tree in one stage) up to 60 MHz, else 2. Measured in `docs/synthesis.md`.
+pub fn tree_levels_per_stage(target_fmax_mhz: u32) -> u32 {
+    if target_fmax_mhz <= 60 { 4 } else { 2 }
 }
 
 impl Accel {
@@ -359,4 +368,33 @@ mod tests {
         assert_eq!(Device::Ecp5_85f.brams_for(64, 512), 2);
         assert_eq!(Device::Ecp5_85f.brams_for(256, 1024), 15);
     }
+}
+
+/// The preset table of the README, generated from `PRESETS` (a test keeps them identical).
+pub fn markdown_presets() -> String {
+    let mut s = String::from(
+        "| preset | R rows | L lanes | MACs/cycle | acc bits | weight words/bank | act words | host bits | double buffer | max batch | max K | pipeline | target clock | device (BRAMs) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for p in PRESETS {
+        let a = p.validate().expect("presets validate");
+        s.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} MHz | {} |\n",
+            p.name,
+            p.rows,
+            p.lanes,
+            a.macs_per_cycle,
+            p.acc_bits,
+            p.wmem_depth,
+            p.amem_depth,
+            p.host_bits,
+            if p.double_buffer { "yes" } else { "no" },
+            p.max_batch,
+            p.max_k,
+            a.pipeline_depth,
+            p.target_fmax_mhz,
+            p.device.map_or("-".to_string(), |d| format!("{} ({} of {})", d.name(), a.brams, d.brams())),
+        ));
+    }
+    s
 }

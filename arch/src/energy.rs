@@ -21,6 +21,10 @@
 //! | `clock_idle`   | every other cycle (loads, stalls, drain, freeze) | cycles - issue             |
 //! | `static`       | static power x time at the given clock           | cycles / f                 |
 //!
+//! On the FPGA table the `*_write` rows count the beat-assembly register instead (all but
+//! the last beat of each word; that beat's bits are the `link_io` nets), since the array
+//! energy of a block RAM is not known there.
+//!
 //! `control` and `counters` exist only in the toggle-based estimate (`estimate_toggles`):
 //! no counter measures the sequencer's or the counters' own activity.
 //!
@@ -573,9 +577,13 @@ pub fn estimate(a: &Accel, c: &Counters, clock_hz: f64, tech: Tech) -> Estimate 
             let e = tog * ACTIVITY;
             let src = |what: &str| format!("{what} x {ACTIVITY} activity (assumed) x {tog} pJ per toggle, {}", t.toggle.source);
             b.push("link_io", ev.link_bits, "bits", Some(e), true, src("link data bits in + out (nets only; I/O bank energy not known)"));
-            b.push("wmem_write", ev.weight_bits_loaded, "bits", Some(e), true, src("write-port data bits (block RAM array: not known)"));
+            // a word's last beat goes from the pins straight to the write port (the link_io
+            // nets); the earlier beats pass the beat-assembly register
+            let wasm = c.wwords * (a.beats_per_wword as u64 - 1) * cfg.host_bits as u64;
+            let xasm = c.xwords * (a.beats_per_xword as u64 - 1) * cfg.host_bits as u64;
+            b.push("wmem_write", wasm, "bits", Some(e), true, src("beat-assembly register bits of weight words (the last beat is the link_io nets; block RAM array: not known)"));
             b.push("wmem_read", ev.weight_bits_read, "bits", Some(e), true, src("read-port data bits (block RAM array: not known)"));
-            b.push("amem_write", ev.act_bits_written, "bits", Some(e), true, src("write-port data bits (block RAM array: not known)"));
+            b.push("amem_write", xasm, "bits", Some(e), true, src("beat-assembly register bits of activation words (the last beat is the link_io nets; block RAM array: not known)"));
             b.push("amem_read", ev.act_bits_read, "bits", Some(e), true, src("read-port data bits (block RAM array: not known)"));
             let bits_row: u64 = tree_adds(a).iter().map(|(w, n)| *w as u64 * n).sum();
             b.push(
@@ -705,6 +713,55 @@ pub fn estimate_toggles(a: &Accel, c: &Counters, toggles: &[(&'static str, u64)]
         _ => 1.0,
     };
     finish(tech, Basis::Toggles, &ev, clock_hz, b, f, None)
+}
+
+/// Every constant of every table as a Markdown table (`docs/energy.md` embeds it; a test
+/// keeps the two equal).
+pub fn markdown_table() -> String {
+    let rows: [(&str, fn(&Table) -> Figure); 16] = [
+        ("INT8 add", |t| t.int8_add),
+        ("INT16 add", |t| t.int16_add),
+        ("INT32 add", |t| t.int32_add),
+        ("INT8 mult", |t| t.int8_mult),
+        ("FP16 add", |t| t.fp16_add),
+        ("FP16 mult", |t| t.fp16_mult),
+        ("FP32 add", |t| t.fp32_add),
+        ("FP32 mult", |t| t.fp32_mult),
+        ("SRAM read 64 bit, 8 KB", |t| t.sram_read_64b[0].1),
+        ("SRAM read 64 bit, 32 KB", |t| t.sram_read_64b[1].1),
+        ("SRAM read 64 bit, 1 MB", |t| t.sram_read_64b[2].1),
+        ("DRAM read 64 bit, low", |t| t.dram_read_64b.0),
+        ("DRAM read 64 bit, high", |t| t.dram_read_64b.1),
+        ("bit toggle", |t| t.toggle),
+        ("clock, per cycle", |t| t.clock_cycle),
+        ("static power", |t| t.static_uw),
+    ];
+    let mut s = String::from("| constant |");
+    for t in Tech::ALL {
+        s.push_str(&format!(" {} |", t.name()));
+    }
+    s.push_str("\n|---|");
+    for _ in Tech::ALL {
+        s.push_str("---|");
+    }
+    s.push('\n');
+    for (name, get) in rows {
+        s.push_str(&format!("| {name} |"));
+        for t in Tech::ALL {
+            let f = get(t.table());
+            match f.value {
+                Some(v) => s.push_str(&format!(" {v} {}{} |", f.unit, if f.borrowed { " (45 nm, borrowed)" } else { "" })),
+                None => s.push_str(" not known |"),
+            }
+        }
+        s.push('\n');
+    }
+    s.push_str(&format!("\nActivity assumed by the FPGA's counted-events estimate: {ACTIVITY} per data bit per event.\n"));
+    s.push_str("\nTable sources:\n");
+    for t in Tech::ALL {
+        s.push_str(&format!("- `{}`: {}\n", t.name(), t.table().source));
+    }
+    s
 }
 
 #[cfg(test)]
@@ -838,6 +895,11 @@ mod tests {
         let ef = estimate(&a, &c, 50e6, Tech::Ice40Up5k);
         let pjf = |cl: &str| ef.line(cl).unwrap().joules.unwrap() * 1e12;
         assert!(close(pjf("wmem_read"), 12.8));
+        // writes: a 32-bit weight word is one beat (pins straight to the port: link_io);
+        // a 128-bit activation word is 4 beats, 3 of which pass the assembly register
+        assert_eq!(ef.line("wmem_write").unwrap().events, 0);
+        assert!(close(pjf("amem_write"), 96.0 * 0.1));
+        assert!(close(pjf("link_io"), (13.0 + 4.0) * 32.0 * 0.1));
         // 146 adder bits per row x 4 rows x 0.1 pJ
         assert!(close(pjf("tree_add"), 58.4));
         assert!(close(pjf("acc_add"), 4.0 * 24.0 * 0.1));

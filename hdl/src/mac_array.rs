@@ -7,6 +7,10 @@
 //! ```
 //! Everything here advances only with `advance`; the output stream drops it while a finished
 //! result waits for the output shifter, which freezes the array without losing a term.
+//!
+//! The banks store each 2-bit code recoded as (ng, nz) = (w == -1, w != 0): the write data
+//! is recoded once here for all banks, so every row reads its term masks and carry-ins
+//! straight from flip-flops (see `row_tree`). Still two bits per weight.
 
 use tern_arch::config::Accel;
 
@@ -16,7 +20,7 @@ pub fn verilog(a: &Accel) -> String {
     let wab = crate::bits_for(c.wmem_depth as u64 - 1);
     let xab = crate::bits_for(c.amem_depth as u64 - 1);
     let acc = c.acc_bits;
-    let tb = a.tree_bits;
+    let tb = crate::row_tree::sum_bits(a);
     let p = a.pipeline_depth;
     let mut v = format!(
         "module tern_array (
@@ -41,13 +45,21 @@ pub fn verilog(a: &Accel) -> String {
   reg  [{xm}:0] x2;
   tern_abuf abuf (.clk(clk), .we(we_x), .waddr(waddr_x), .wdata(wdata_x), .re(advance), .raddr(raddr_x), .rdata(xq));
   always @(posedge clk) if (advance) x2 <= xq;
+  // code c (0 = -1, 1 = 0, 2 = +1) -> {{ng, nz}}
+  wire [{wm}:0] wdata_rc;
+  genvar g;
+  generate for (g = 0; g < {l}; g = g + 1) begin : recode
+    assign wdata_rc[2*g] = wdata_w[2*g+1] | ~wdata_w[2*g];
+    assign wdata_rc[2*g+1] = ~wdata_w[2*g+1] & ~wdata_w[2*g];
+  end endgenerate
 ",
         wam = wab - 1,
         xam = xab - 1,
         rm = r - 1,
         wm = 2 * l - 1,
         xm = 8 * l - 1,
-        am = r * acc - 1
+        am = r * acc - 1,
+        l = l
     );
     // token pipeline: bit 2 valid, bit 1 first (clear), bit 0 last-and-store
     for i in 1..=p {
@@ -71,12 +83,13 @@ pub fn verilog(a: &Accel) -> String {
         v.push_str(&format!(
             "  wire [{wm}:0] wq{i};
   wire signed [{tm}:0] sum{i};
+  wire cy{i};
   reg  signed [{accm}:0] acc{i};
-  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w), .wdata(wdata_w), .re(advance), .raddr(raddr_w), .rdata(wq{i}));
-  tern_row row{i} (.clk(clk), .en(advance), .wq(wq{i}), .x2(x2), .sum(sum{i}));
+  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w), .wdata(wdata_rc), .re(advance), .raddr(raddr_w), .rdata(wq{i}));
+  tern_row row{i} (.clk(clk), .en(advance), .wq(wq{i}), .x2(x2), .sum(sum{i}), .cy(cy{i}));
   always @(posedge clk)
     if (rst) acc{i} <= {acc}'sd0;
-    else if (acc_fire) acc{i} <= (tok{p}[1] ? {acc}'sd0 : acc{i}) + {{{{{ext}{{sum{i}[{tm}]}}}}, sum{i}}};
+    else if (acc_fire) acc{i} <= (tok{p}[1] ? {acc}'sd0 : acc{i}) + {{{{{ext}{{sum{i}[{tm}]}}}}, sum{i}}} + {{{accm}'d0, cy{i}}};
   assign acc_flat[{hi}:{lo}] = acc{i};
 ",
             wm = 2 * l - 1,

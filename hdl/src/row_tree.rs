@@ -1,71 +1,123 @@
-//! `tern_row`: one row of the MAC array. No multiplier: each lane's 2-bit code selects +a,
-//! -a or 0 of the broadcast int8 activation, and an adder tree sums the L terms.
+//! `tern_row`: one row of the MAC array. No multiplier: each lane's weight selects +a, -a or
+//! 0 of the broadcast int8 activation, and a tree of narrow adders sums the L terms.
 //!
 //! ```text
-//!  code c  act a (int8)            -a is formed as (~a) + 1: the L "+1" carry-ins are
-//!    |       |                     summed once as popcount(neg) instead of L adders with
-//!  nz=c!=01  neg=c==00             carry-in, so the tree adds plain 9-bit XOR terms.
-//!    |       |
-//!  t = ({9{nz}} & sext(a)) ^ {9{neg}}
-//!  sum = t0 + t1 + ... + t(L-1) + popcount(neg)   (registered; a middle register when L > 16)
+//!  bank word (recoded at write: per lane nz = w != 0, ng = w == -1)
+//!    |  w2 register (after the block RAM)
+//!  t_j = {8{nz_j}} & (a_j ^ {8{ng_j}})      8-bit term: +a, ~a (= -a - 1) or 0
+//!  level 1:  n = t_0 + t_1 + ng_0           9 bits, one carry chain (the +1 of -a rides
+//!  level 2:  n = n_0 + n_1 + ng_2          10 bits   in the chain's carry-in)
+//!  ...       (a register after every `tree_levels_per_stage` levels, and after the last)
+//!  out: sum (8 + log2 L bits) and cy = the last lane's ng, added by the accumulator
 //! ```
-//! The row registers its weight word after the bank (the post-RAM register that lifts Fmax);
-//! the activation word is registered once in the array and broadcast.
+//! Why this shape (each step measured in `docs/synthesis.md`):
+//! - `-a` is `~a + 1`; the `+1`s are carry-ins of the tree's L-1 adders and of the
+//!   accumulator, so a term is 8 bits and costs one LUT per bit.
+//! - every node is exactly as wide as its range (8, 9, 10, ... bits); one wide expression
+//!   makes yosys build every adder at the full width, or a `$macc` compressor.
+//! - the bank stores each code recoded as (ng, nz), so the carry-ins and term masks are
+//!   flip-flop outputs, not decode LUTs; `tern_array` recodes the write data once.
 
-use tern_arch::config::Accel;
+use tern_arch::config::{tree_levels_per_stage, Accel};
 
-/// Lanes summed before the middle register when the tree has two stages.
-pub const GROUP: u32 = 8;
+/// Width of a row's tree output `sum` (the last lane's carry is separate).
+pub fn sum_bits(a: &Accel) -> u32 {
+    8 + a.cfg.lanes.trailing_zeros()
+}
 
 pub fn verilog(a: &Accel) -> String {
     let l = a.cfg.lanes;
-    let tb = a.tree_bits;
+    let levels = l.trailing_zeros();
+    let lps = tree_levels_per_stage(a.cfg.target_fmax_mhz);
+    let sb = sum_bits(a);
     let mut v = format!(
         "module tern_row (
   input  wire clk,
   input  wire en,
   input  wire [{wm}:0] wq,
   input  wire [{xm}:0] x2,
-  output reg  signed [{tm}:0] sum
+  output wire signed [{sm}:0] sum,
+  output wire cy
 );
   reg [{wm}:0] w2;
   always @(posedge clk) if (en) w2 <= wq;
 ",
         wm = 2 * l - 1,
         xm = 8 * l - 1,
-        tm = tb - 1
+        sm = sb - 1,
     );
+    // leaves: (name, width, pending carry-ins)
+    let mut nodes: Vec<(String, u32, Vec<String>)> = Vec::new();
     for j in 0..l {
         v.push_str(&format!(
-            "  wire nz{j} = w2[{h}] | ~w2[{lo}];\n  wire ng{j} = ~w2[{h}] & ~w2[{lo}];\n  \
-             wire signed [{tm}:0] t{j} = ({{{tb}{{nz{j}}}}} & {{{{{ext}{{x2[{s}]}}}}, x2[{s}:{b}]}}) ^ {{{tb}{{ng{j}}}}};\n",
-            h = 2 * j + 1,
-            lo = 2 * j,
-            s = 8 * j + 7,
-            b = 8 * j,
-            tm = tb - 1,
-            ext = tb - 8
+            "  wire signed [7:0] t{j} = {{8{{w2[{nz}]}}}} & (x2[{hi}:{lo}] ^ {{8{{w2[{ng}]}}}});\n",
+            nz = 2 * j,
+            ng = 2 * j + 1,
+            hi = 8 * j + 7,
+            lo = 8 * j
         ));
+        nodes.push((format!("t{j}"), 8, vec![format!("w2[{}]", 2 * j + 1)]));
     }
-    let group_sum = |lo: u32, hi: u32| -> String {
-        let terms: Vec<String> = (lo..hi).map(|j| format!("t{j}")).collect();
-        let negs: Vec<String> = (lo..hi).map(|j| format!("{{{{{pad}{{1'b0}}}}, ng{j}}}", pad = tb - 1)).collect();
-        format!("{} + $signed({})", terms.join(" + "), negs.join(" + "))
-    };
-    if a.tree_stages == 1 {
-        v.push_str(&format!("  always @(posedge clk) if (en) sum <= {};\n", group_sum(0, l)));
-    } else {
-        let groups = l / GROUP;
-        for g in 0..groups {
-            v.push_str(&format!("  reg signed [{tm}:0] part{g};\n", tm = tb - 1));
+    let mut stage_regs = Vec::new();
+    for level in 1..=levels {
+        let registered = level % lps == 0 || level == levels;
+        let mut next = Vec::new();
+        for (i, pair) in nodes.chunks(2).enumerate() {
+            let (x, wx, cx) = &pair[0];
+            let (y, wy, cy) = &pair[1];
+            let w = wx.max(wy) + 1;
+            let mut carries: Vec<String> = cx.iter().chain(cy).cloned().collect();
+            let cin = carries.remove(0);
+            let sext = |n: &str, from: u32| format!("{{{{{}{{{n}[{}]}}}}, {n}}}", w - from, from - 1);
+            let expr = format!("{} + {} + {{{}'d0, {cin}}}", sext(x, *wx), sext(y, *wy), w - 1);
+            let name = format!("n{level}_{i}");
+            if registered {
+                v.push_str(&format!("  reg signed [{}:0] {name};\n", w - 1));
+                stage_regs.push(format!("    {name} <= {expr};"));
+                // pending carries cross the register with their node
+                let regd: Vec<String> = carries
+                    .iter()
+                    .enumerate()
+                    .map(|(k, c)| {
+                        let cn = format!("{name}_c{k}");
+                        v.push_str(&format!("  reg {cn};\n"));
+                        stage_regs.push(format!("    {cn} <= {c};"));
+                        cn
+                    })
+                    .collect();
+                next.push((name, w, regd));
+            } else {
+                v.push_str(&format!("  wire signed [{}:0] {name} = {expr};\n", w - 1));
+                next.push((name, w, carries));
+            }
         }
-        v.push_str("  always @(posedge clk) if (en) begin\n");
-        for g in 0..groups {
-            v.push_str(&format!("    part{g} <= {};\n", group_sum(g * GROUP, (g + 1) * GROUP)));
+        if registered {
+            v.push_str("  always @(posedge clk) if (en) begin\n");
+            v.push_str(&stage_regs.join("\n"));
+            v.push_str("\n  end\n");
+            stage_regs.clear();
         }
-        let parts: Vec<String> = (0..groups).map(|g| format!("part{g}")).collect();
-        v.push_str(&format!("    sum <= {};\n  end\n", parts.join(" + ")));
+        nodes = next;
     }
-    v.push_str("endmodule\n");
+    let (root, w, carries) = &nodes[0];
+    assert_eq!((*w, carries.len()), (sb, 1), "tree root");
+    v.push_str(&format!("  assign sum = {root};\n  assign cy = {};\nendmodule\n", carries[0]));
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_arch::config::{AccelConfig, ECP5_85F, TINY};
+
+    #[test]
+    fn stages_follow_the_config() {
+        for cfg in [TINY, ECP5_85F, AccelConfig { lanes: 64, host_bits: 64, target_fmax_mhz: 200, ..TINY }] {
+            let a = cfg.validate().unwrap();
+            let v = verilog(&a);
+            // one always block for w2, one per tree stage
+            assert_eq!(v.matches("always @(posedge clk)").count() as u32, 1 + a.tree_stages, "{}", cfg.name);
+            assert!(!v.contains(" * "));
+        }
+    }
 }

@@ -108,9 +108,7 @@ pub fn verilog(a: &Accel) -> String {
   wire [13:0] len14 = {{1'b0, len}};
   wire [13:0] mv_wend = f_hi + len14;
   wire [13:0] mv_xend = f_lo + len14;
-  wire [13:0] ld_last = ld_end - 14'd1;
-  wire [13:0] mv_wlast = mv_wend - 14'd1;
-  wire iss_half = {ih};
+{last_wires}  wire iss_half = {ih};
   wire hazard_w = iss_active & (~{db} | ({h_lo} == iss_half) | ({h_hi} == iss_half));
   wire issue_free = advance & (~iss_active | iss_rem == {fb}'d1);
   wire drained = ~iss_active & pipe_empty & ~snap & ~out_busy;
@@ -184,6 +182,11 @@ pub fn verilog(a: &Accel) -> String {
         bpwm = bpw - 1,
         bpxm = bpx - 1,
         asm_w = asm(bpw),
+        last_wires = if c.double_buffer {
+            "  wire [13:0] ld_last = ld_end - 14'd1;\n  wire [13:0] mv_wlast = mv_wend - 14'd1;\n"
+        } else {
+            ""
+        },
         asm_x = asm(bpx),
     );
     for i in 0..r {

@@ -5,11 +5,13 @@
 
 pub mod backend;
 pub mod cmd;
+pub mod energy;
 pub mod eval;
 pub mod exec;
 pub mod generate;
 pub mod layer;
 pub mod model;
 pub mod sample;
+pub mod synth;
 pub mod table;
 pub mod transformer;

@@ -22,6 +22,10 @@ enum Cmd {
     Generate(cmd::generate::Args),
     /// Loss (nats/byte) of a model on a text file.
     Eval(cmd::eval::Args),
+    /// Synthesize a preset for an FPGA (yosys + nextpnr): LUT4/FF/BRAM/DSP, Fmax, bitstream.
+    Synth(cmd::synth::Args),
+    /// Energy per token (estimate: counted events x a cited technology table), table + SVG.
+    Report(cmd::report::Args),
 }
 
 fn main() {
@@ -32,6 +36,8 @@ fn main() {
         Cmd::Generate(a) => cmd::generate::run(a),
         Cmd::Eval(a) => cmd::eval::run(a),
         Cmd::BenchSim(a) => cmd::bench_sim::run(a),
+        Cmd::Synth(a) => cmd::synth::run(a),
+        Cmd::Report(a) => cmd::report::run(a),
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");

@@ -18,7 +18,8 @@
 //! int32; then y = f32(f64(acc) * f64(weight_scale) / f64(s)) (Multiply convention) or
 //! y = f32(f64(acc) / (f64(s) * f64(weight_scale))) (Divide), the arithmetic of `export.py`.
 //! Inputs that share a quantization (q/k/v, gate/up) are quantized once.
-//! Everything else is f32; RMSNorm's mean of squares is summed in f64 and rounded once.
+//! Everything else is f32; sums that numpy reduces (RMSNorm's mean of squares, the softmax
+//! denominator) use numpy's pairwise order, so they round exactly as in the reference.
 
 use crate::exec::{ExecError, Executor, LinearId, Phase};
 use crate::model::{BitLinear, Model, Proj, ScaleConvention};
@@ -78,12 +79,47 @@ fn bitlinear(
     Ok(y)
 }
 
-/// RMSNorm of each `dim`-row: x * (1 / sqrt(mean(x^2) + eps)) * w.
+/// numpy's float32 summation (`np.add.reduce` along a contiguous axis: pairwise, blocks of
+/// 128 summed with 8 accumulators), replicated so norms and softmax sums round as in the
+/// reference: fewer int8 rounding flips between tern and `export.py`.
+pub fn pairwise_sum(a: &[f32]) -> f32 {
+    let n = a.len();
+    if n < 8 {
+        let mut res = 0f32;
+        for &v in a {
+            res += v;
+        }
+        res
+    } else if n <= 128 {
+        let mut r = [0f32; 8];
+        r.copy_from_slice(&a[..8]);
+        let mut i = 8;
+        while i < n - n % 8 {
+            for j in 0..8 {
+                r[j] += a[i + j];
+            }
+            i += 8;
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for &v in &a[i..] {
+            res += v;
+        }
+        res
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        pairwise_sum(&a[..n2]) + pairwise_sum(&a[n2..])
+    }
+}
+
+/// RMSNorm of each `dim`-row: x * (1 / sqrt(mean(x^2) + eps)) * w, in f32 like `export.py`.
 pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
     let dim = w.len();
     let mut y = vec![0f32; x.len()];
+    let mut sq = vec![0f32; dim];
     for (xr, yr) in x.chunks_exact(dim).zip(y.chunks_exact_mut(dim)) {
-        let ms = (xr.iter().map(|&v| v as f64 * v as f64).sum::<f64>() / dim as f64) as f32;
+        sq.iter_mut().zip(xr).for_each(|(s, &v)| *s = v * v);
+        let ms = pairwise_sum(&sq) / dim as f32;
         let r = 1.0f32 / (ms + eps).sqrt();
         for ((d, &v), &g) in yr.iter_mut().zip(xr).zip(w) {
             *d = (v * r) * g;
@@ -219,11 +255,10 @@ impl<'m> Session<'m> {
                         sc[j] = s;
                         mx = mx.max(s);
                     }
-                    let mut sum = 0f32;
                     for s in &mut sc[..n] {
                         *s = (*s - mx).exp();
-                        sum += *s;
                     }
+                    let sum = pairwise_sum(&sc[..n]);
                     let ov = &mut o[t * qd + h * hd..t * qd + (h + 1) * hd];
                     for j in 0..n {
                         let p = sc[j] / sum;

@@ -4,6 +4,8 @@ pub mod bench_sim;
 pub mod eval;
 pub mod generate;
 pub mod layer;
+pub mod report;
+pub mod synth;
 pub mod verilog;
 
 use anyhow::{Context, Result};

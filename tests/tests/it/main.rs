@@ -1,4 +1,8 @@
 //! tern's one integration test binary. Heavy runs sit behind TERN_SLOW=1.
 mod common;
+mod docs;
+mod energy;
 mod illegal;
+mod model;
+mod lint;
 mod rtl_vs_golden;

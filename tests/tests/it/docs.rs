@@ -1,0 +1,30 @@
+//! Documents that must match the code. `TERN_BLESS=1` rewrites them from the code.
+use std::path::Path;
+
+fn check_generated(doc: &str, marker: &str, generated: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(doc);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let begin = format!("<!-- BEGIN GENERATED: {marker} -->\n");
+    let end = "<!-- END GENERATED -->";
+    let b = text.find(&begin).unwrap_or_else(|| panic!("{doc}: no marker {marker}")) + begin.len();
+    let e = b + text[b..].find(end).expect("end marker");
+    if text[b..e] != *generated {
+        if std::env::var("TERN_BLESS").is_ok() {
+            let new = format!("{}{}{}", &text[..b], generated, &text[e..]);
+            std::fs::write(&path, new).unwrap();
+        } else {
+            panic!("{doc} is out of date with {marker}; run with TERN_BLESS=1 to regenerate.\nexpected:\n{generated}");
+        }
+    }
+}
+
+#[test]
+fn isa_doc_matches_code() {
+    check_generated("docs/isa.md", "tern_arch::isa::markdown_table", &tern_arch::isa::markdown_table());
+    check_generated("docs/isa.md", "tern_arch::isa::status_table", &tern_arch::isa::status_table());
+}
+
+#[test]
+fn readme_presets_match_code() {
+    check_generated("README.md", "tern_arch::config::markdown_presets", &tern_arch::config::markdown_presets());
+}

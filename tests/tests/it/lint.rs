@@ -1,0 +1,27 @@
+//! The emitted Verilog of every preset passes `verilator --lint-only -Wall` with no warning
+//! beyond `hdl/lint_waivers.vlt`.
+use std::path::Path;
+use std::process::Command;
+use tern_arch::config::PRESETS;
+
+#[test]
+fn every_preset_lints_clean() {
+    let waivers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hdl/lint_waivers.vlt");
+    let presets = PRESETS.iter().copied().chain(crate::rtl_vs_golden::FAMILY.iter());
+    for cfg in presets {
+        let a = cfg.validate().unwrap();
+        let dir = std::env::temp_dir().join(format!("tern-lint-{}-{}", cfg.name, std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let v = dir.join("tern_top.v");
+        std::fs::write(&v, tern_hdl::emit(&a)).unwrap();
+        let out = Command::new("verilator")
+            .args(["--lint-only", "-Wall", "--top-module", "tern_top"])
+            .arg(&waivers)
+            .arg(&v)
+            .output()
+            .expect("verilator (run ./setup.sh)");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && !text.contains("%Warning"), "{}: lint failed:\n{text}", cfg.name);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
