@@ -12,7 +12,7 @@ build: setup
 
 # The main job.
 run: build
-	$(TERN) layer --preset tiny --backend verilator
+	$(TERN) generate
 
 # The whole test suite (.ci/run calls exactly this).
 test: setup

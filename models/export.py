@@ -133,7 +133,8 @@ class Model:
     """Integer-path inference forward reading model.safetensors (packed) - or, with
     quantized=False, a plain float32 checkpoint (float twin)."""
 
-    def __init__(self, path: str, quantized: bool = True):
+    def __init__(self, path: str, quantized: bool = True, dtype=np.float32):
+        self.dt = dtype  # float64 only for the precision check (check_reference.py)
         self.t = load_file(path)
         with safe_open(path, "np") as f:
             meta = f.metadata()
@@ -146,30 +147,30 @@ class Model:
                     self.lin[name] = (unpack(self.t[name]).astype(np.float64),
                                       np.float32(self.t[name + "_scale"][0]))
                 else:
-                    self.lin[name] = (self.t[name].astype(np.float32), None)
+                    self.lin[name] = (self.t[name].astype(self.dt), None)
         c = self.cfg
         hd = c["head_dim"]
-        inv_freq = (np.float32(1.0) / (np.float32(c["rope_theta"]) **
-                    (np.arange(0, hd, 2, dtype=np.int64).astype(np.float32) / np.float32(hd)))).astype(np.float32)
-        pos = np.arange(c["max_position_embeddings"], dtype=np.float32)
-        freqs = (pos[:, None] * inv_freq[None, :]).astype(np.float32)
+        inv_freq = (self.dt(1.0) / (self.dt(c["rope_theta"]) **
+                    (np.arange(0, hd, 2, dtype=np.int64).astype(self.dt) / self.dt(hd)))).astype(self.dt)
+        pos = np.arange(c["max_position_embeddings"], dtype=self.dt)
+        freqs = (pos[:, None] * inv_freq[None, :]).astype(self.dt)
         emb = np.concatenate([freqs, freqs], axis=-1)
-        self.cos, self.sin = np.cos(emb).astype(np.float32), np.sin(emb).astype(np.float32)
+        self.cos, self.sin = np.cos(emb).astype(self.dt), np.sin(emb).astype(self.dt)
         self.trace = None
 
     def rmsnorm(self, x, w):
-        ms = np.mean(x * x, axis=-1, keepdims=True, dtype=np.float32)
-        return (x * (np.float32(1.0) / np.sqrt(ms + np.float32(self.cfg["rms_norm_eps"])))) * w
+        ms = np.mean(x * x, axis=-1, keepdims=True, dtype=self.dt)
+        return (x * (self.dt(1.0) / np.sqrt(ms + self.dt(self.cfg["rms_norm_eps"])))) * w
 
     def bitlinear(self, x, name):
         w, ws = self.lin[name]
         if not self.quantized:
-            return (x @ w.T).astype(np.float32)
-        amax = np.maximum(np.max(np.abs(x), axis=-1, keepdims=True), np.float32(1e-5))
-        s = (np.float32(127.0) / amax).astype(np.float32)
+            return (x @ w.T).astype(self.dt)
+        amax = np.maximum(np.max(np.abs(x), axis=-1, keepdims=True), self.dt(1e-5))
+        s = (self.dt(127.0) / amax).astype(self.dt)
         xq = np.clip(np.rint(x * s), -128, 127)
         acc = xq.astype(np.float64) @ w.T  # exact: integers, |acc| <= 128 * in_features
-        y = ((acc * np.float64(ws)) / s.astype(np.float64)).astype(np.float32)
+        y = ((acc * np.float64(ws)) / s.astype(np.float64)).astype(self.dt)
         if self.trace is not None and name not in self.trace:
             self.trace[name] = dict(s=s[..., -1, 0], xq=xq[..., -1, :], acc=acc[..., -1, :], y=y[..., -1, :])
         return y
@@ -179,15 +180,15 @@ class Model:
         c, t = self.cfg, self.t
         B, T = tokens.shape
         H, KV, hd = c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
-        x = t["model.embed_tokens.weight"][tokens].astype(np.float32)
+        x = t["model.embed_tokens.weight"][tokens].astype(self.dt)
         cos, sin = self.cos[:T], self.sin[:T]
-        mask = np.triu(np.full((T, T), -np.inf, dtype=np.float32), k=1)
-        scale = np.float32(1.0 / np.sqrt(hd))
+        mask = np.triu(np.full((T, T), -np.inf, dtype=self.dt), k=1)
+        scale = self.dt(1.0 / np.sqrt(hd))
 
         def rope(v):
             h = hd // 2
             rot = np.concatenate([-v[..., h:], v[..., :h]], axis=-1)
-            return (v * cos + rot * sin).astype(np.float32)
+            return (v * cos + rot * sin).astype(self.dt)
 
         for i in range(c["num_hidden_layers"]):
             p = f"model.layers.{i}."
@@ -202,17 +203,17 @@ class Model:
             sc = sc - sc.max(axis=-1, keepdims=True)
             e = np.exp(sc)
             pr = e / e.sum(axis=-1, keepdims=True)
-            o = (pr @ v).transpose(0, 2, 1, 3).reshape(B, T, H * hd).astype(np.float32)
+            o = (pr @ v).transpose(0, 2, 1, 3).reshape(B, T, H * hd).astype(self.dt)
             o = self.rmsnorm(o, t[p + "self_attn.attn_sub_norm.weight"])
             x = x + self.bitlinear(o, p + "self_attn.o_proj.weight")
             h = self.rmsnorm(x, t[p + "post_attention_layernorm.weight"])
             g = self.bitlinear(h, p + "mlp.gate_proj.weight")
             u = self.bitlinear(h, p + "mlp.up_proj.weight")
-            z = np.square(np.maximum(g, np.float32(0))) * u
+            z = np.square(np.maximum(g, self.dt(0))) * u
             z = self.rmsnorm(z, t[p + "mlp.ffn_sub_norm.weight"])
             x = x + self.bitlinear(z, p + "mlp.down_proj.weight")
         x = self.rmsnorm(x, t["model.norm.weight"])
-        return (x @ t["lm_head.weight"].T).astype(np.float32)
+        return (x @ t["lm_head.weight"].T).astype(self.dt)
 
 
 def nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:

@@ -327,6 +327,25 @@ pub struct Baselines {
     pub whole_ratio_fp16_weights16: f64,
 }
 
+/// A class of events whose energy the table does not give.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Unknown {
+    pub class: &'static str,
+    /// Its event count (`None`: not counted either).
+    pub events: Option<f64>,
+    pub unit: &'static str,
+    pub why: String,
+}
+
+impl std::fmt::Display for Unknown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.events {
+            Some(n) => write!(f, "{}: {n:.0} {}, energy {}", self.class, self.unit, self.why),
+            None => write!(f, "{}: {}", self.class, self.why),
+        }
+    }
+}
+
 /// An energy estimate for a run (divide by tokens with `scaled`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Estimate {
@@ -347,7 +366,7 @@ pub struct Estimate {
     pub on_chip_j: f64,
     pub off_chip_j: f64,
     /// What the estimate leaves out, with the event count, so its size is visible.
-    pub unknowns: Vec<String>,
+    pub unknowns: Vec<Unknown>,
     /// Modelling choices a reader must know.
     pub assumptions: Vec<String>,
     pub baselines: Option<Baselines>,
@@ -373,6 +392,9 @@ impl Estimate {
         e.total_hi_j *= k;
         e.on_chip_j *= k;
         e.off_chip_j *= k;
+        for u in &mut e.unknowns {
+            u.events = u.events.map(|n| n * k);
+        }
         if let Some(b) = &mut e.baselines {
             b.ternary_arith_j *= k;
             b.fp16_mac_arith_j *= k;
@@ -449,14 +471,14 @@ fn bytes_of(depth: u32, bits: u32) -> u64 {
 
 struct Builder {
     lines: Vec<Line>,
-    unknowns: Vec<String>,
+    unknowns: Vec<Unknown>,
     assumptions: Vec<String>,
 }
 
 impl Builder {
     fn push(&mut self, class: &'static str, events: u64, unit: &'static str, pj_each: Option<f64>, on_chip: bool, source: String) {
         if pj_each.is_none() && events > 0 {
-            self.unknowns.push(format!("{class}: {events} {unit}, energy {source}"));
+            self.unknowns.push(Unknown { class, events: Some(events as f64), unit, why: source.clone() });
         }
         self.lines.push(Line { class, events, unit, pj_each, joules: pj_each.map(|p| p * events as f64 * 1e-12), on_chip, source });
     }
@@ -604,19 +626,34 @@ pub fn estimate(a: &Accel, c: &Counters, clock_hz: f64, tech: Tech) -> Estimate 
             // static: uW x s = 1e-6 J; per cycle in pJ = uW / f * 1e6
             let st = t.static_uw.value.map(|uw| uw / clock_hz * 1e6);
             b.push("static", ev.cycles, "cycles", st, true, format!("{} uW at {} MHz, {}", t.static_uw.value.unwrap_or(f64::NAN), clock_hz / 1e6, t.static_uw.source));
-            b.unknowns.push(format!(
-                "block RAM arrays: {} bits read, {} bits written; energy {NO_BRAM}",
-                ev.weight_bits_read + ev.act_bits_read,
-                ev.weight_bits_loaded + ev.act_bits_written
-            ));
-            b.unknowns.push(format!("I/O banks driving the host link: {} bits; energy not known (not measured)", ev.link_bits));
-            b.unknowns.push("sequencer control and event counters: no counter measures their activity (see the toggle-based estimate)".into());
+            fpga_unknowns(&mut b, &ev);
+            b.unknowns.push(Unknown {
+                class: "control",
+                events: None,
+                unit: "",
+                why: "sequencer control and event counters: no counter measures their activity (see the toggle-based estimate)".into(),
+            });
             b.assumptions.push(format!("each data bit of a counted event changes with probability {ACTIVITY}"));
             b.assumptions.push("the clock figure was measured on a 28-cell design: a larger design's clock tree costs more (not known how much)".into());
             baselines = None;
         }
     }
     finish(tech, Basis::CountedEvents, &ev, clock_hz, b, dram_hi_factor, baselines)
+}
+
+fn fpga_unknowns(b: &mut Builder, ev: &Events) {
+    b.unknowns.push(Unknown {
+        class: "bram_array",
+        events: Some((ev.weight_bits_read + ev.act_bits_read + ev.weight_bits_loaded + ev.act_bits_written) as f64),
+        unit: "bits read or written",
+        why: NO_BRAM.into(),
+    });
+    b.unknowns.push(Unknown {
+        class: "io_banks",
+        events: Some(ev.link_bits as f64),
+        unit: "link bits",
+        why: "not known: the iCE40 measurements do not cover I/O banks driving a load".into(),
+    });
 }
 
 fn baselines_for(t: &Table, ev: &Events, lines: &[Line]) -> Option<Baselines> {
@@ -692,18 +729,13 @@ pub fn estimate_toggles(a: &Accel, c: &Counters, toggles: &[(&'static str, u64)]
     for l in &counted.lines {
         if matches!(l.class, "clock_busy" | "clock_idle" | "static") {
             if l.joules.is_none() && l.events > 0 {
-                b.unknowns.push(format!("{}: {} {}, energy {}", l.class, l.events, l.unit, l.source));
+                b.unknowns.push(Unknown { class: l.class, events: Some(l.events as f64), unit: l.unit, why: l.source.clone() });
             }
             b.lines.push(l.clone());
         }
     }
     if t.toggle.value.is_some() {
-        b.unknowns.push(format!(
-            "block RAM arrays: {} bits read, {} bits written; energy {NO_BRAM}",
-            ev.weight_bits_read + ev.act_bits_read,
-            ev.weight_bits_loaded + ev.act_bits_written
-        ));
-        b.unknowns.push(format!("I/O banks driving the host link: {} bits; energy not known (not measured)", ev.link_bits));
+        fpga_unknowns(&mut b, &ev);
         b.assumptions.push("every net's bit changes are counted once (module input ports and pure wiring aliases skipped), clock nets excluded (the clock line covers them)".into());
         b.assumptions.push("glitches inside combinational logic are not seen by a cycle-based simulator".into());
     }
@@ -871,7 +903,7 @@ mod tests {
         assert!(close(e.total_j * 1e12, 2600.0 + 80.0 + 2.06 + 0.3));
         assert!(close(e.total_hi_j * 1e12, 5200.0 + 80.0 + 2.06 + 0.3));
         assert!(close(e.off_chip_j * 1e12, 2600.0));
-        assert!(e.unknowns.iter().any(|u| u.starts_with("acc_write: 96 bits")));
+        assert!(e.unknowns.iter().any(|u| u.to_string().starts_with("acc_write: 96 bits")));
         let bl = e.baselines.as_ref().unwrap();
         // 64 MACs x (1.1 + 0.4) pJ
         assert!(close(bl.fp16_mac_arith_j * 1e12, 96.0));
@@ -908,7 +940,7 @@ mod tests {
         // 104.3 uW for cycles / 50 MHz
         assert!(close(pjf("static"), 104.3e-6 * cycles as f64 / 50e6 * 1e12));
         assert!(ef.baselines.is_none());
-        assert!(ef.unknowns.iter().any(|u| u.starts_with("block RAM arrays")));
+        assert!(ef.unknowns.iter().any(|u| u.class == "bram_array" && u.events == Some(4.0 * 128.0)));
     }
 
     #[test]

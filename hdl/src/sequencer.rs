@@ -10,6 +10,13 @@
 //! Decoding, status codes and field positions are generated from `tern_arch::isa`, so the
 //! RTL cannot disagree with the golden model about what a word means. Illegal words and
 //! out-of-range addresses set `status` and stop in DONE: no hang, no silent write.
+//!
+//! Timing: everything EXEC decides from the instruction word alone (decode errors, range
+//! checks, the double-buffer halves it touches) is computed from `in_data` while FETCH takes
+//! the word and registered with it (`ex_*`); `len` cannot change between FETCH and EXEC.
+//! EXEC itself only combines those flags with the issue stage's registered state
+//! (`iss_half`, `iss_last`), which keeps adders and comparators off the paths into the
+//! sequencer's many enables (measured in `docs/synthesis.md`).
 
 use tern_arch::config::Accel;
 use tern_arch::isa::{self, Opcode, Status};
@@ -73,7 +80,6 @@ pub fn verilog(a: &Accel) -> String {
   localparam S_FETCH = 3'd0, S_EXEC = 3'd1, S_LOADW = 3'd2, S_LOADX = 3'd3, S_DONE = 3'd4;
   reg [2:0] st;
   reg [31:0] ir;
-  reg ir_hi;
   reg [{fm}:0] len;
   reg [13:0] ld_addr;
   reg [{fm}:0] ld_left;
@@ -83,49 +89,61 @@ pub fn verilog(a: &Accel) -> String {
   reg iss_active, iss_first, iss_store;
   reg [{fm}:0] iss_rem;
   reg [13:0] iss_waddr, iss_xaddr;
+  reg iss_half, iss_last;
+  reg [3:0] ex_err;
+  reg ex_h_lo, ex_h_hi;
 
   assign running = st != S_DONE;
   assign in_ready = st == S_FETCH || st == S_LOADW || st == S_LOADX;
   wire fire = in_valid & in_ready;
 
-  // ---- decode (tables generated from tern_arch::isa) ----
+  // ---- the instruction register's fields, used by EXEC ----
   wire [3:0] op = ir[31:{ops}];
   wire [13:0] f_hi = {{1'b0, ir[{him}:{his}]}};
   wire [13:0] f_lo = {{1'b0, ir[{fm}:0]}};
   wire f_acc = ir[{accb}];
   wire f_store = ir[{stb}];
+
+  // ---- pre-decode of the word FETCH takes (tables generated from tern_arch::isa) ----
+  wire [31:0] d = in_data[31:0];
+  wire d_hi = {hi_nz};
+  wire [3:0] d_op = d[31:{ops}];
+  wire [13:0] d_fhi = {{1'b0, d[{him}:{his}]}};
+  wire [13:0] d_flo = {{1'b0, d[{fm}:0]}};
   reg op_known;
   reg [31:0] rsv_mask;
   always @* begin
     op_known = 1'b0; rsv_mask = 32'h0;
-    case (op)
+    case (d_op)
 {rsv_cases}      default: begin op_known = 1'b0; rsv_mask = 32'h0; end
     endcase
   end
-  wire zero_cnt = (op == {op_lw} || op == {op_lx} || op == {op_sl}) && f_lo == 14'd0;
-  wire [3:0] dec_err = ir_hi ? {s_rsv} : !op_known ? {s_ill} : |(ir & rsv_mask) ? {s_rsv} : zero_cnt ? {s_zero} : 4'd0;
-  wire [13:0] ld_end = f_hi + f_lo;
+  wire zero_cnt = (d_op == {op_lw} || d_op == {op_lx} || d_op == {op_sl}) && d_flo == 14'd0;
+  wire [3:0] dec_err = d_hi ? {s_rsv} : !op_known ? {s_ill} : |(d & rsv_mask) ? {s_rsv} : zero_cnt ? {s_zero} : 4'd0;
+  wire [13:0] ld_end = d_fhi + d_flo;
   wire [13:0] len14 = {{1'b0, len}};
-  wire [13:0] mv_wend = f_hi + len14;
-  wire [13:0] mv_xend = f_lo + len14;
-{last_wires}  wire iss_half = {ih};
-  wire hazard_w = iss_active & (~{db} | ({h_lo} == iss_half) | ({h_hi} == iss_half));
-  wire issue_free = advance & (~iss_active | iss_rem == {fb}'d1);
-  wire drained = ~iss_active & pipe_empty & ~snap & ~out_busy;
-  reg [3:0] exec_err;
+  wire [13:0] mv_wend = d_fhi + len14;
+  wire [13:0] mv_xend = d_flo + len14;
+{last_wires}  reg [3:0] pre_err;
   always @* begin
-    exec_err = dec_err;
+    pre_err = dec_err;
     if (dec_err == 4'd0) begin
-      if (op == {op_lw} && ld_end > 14'd{wd}) exec_err = {s_wr};
-      if (op == {op_lx} && ld_end > 14'd{ad}) exec_err = {s_ar};
-      if (op == {op_mv}) begin
-        if (len == {fb}'d0) exec_err = {s_nolen};
-        else if (mv_wend > 14'd{wd}) exec_err = {s_wr};
-        else if (mv_xend > 14'd{ad}) exec_err = {s_ar};
-        else if ({mv_h0} != {mv_h1}) exec_err = {s_half};
+      if (d_op == {op_lw} && ld_end > 14'd{wd}) pre_err = {s_wr};
+      if (d_op == {op_lx} && ld_end > 14'd{ad}) pre_err = {s_ar};
+      if (d_op == {op_mv}) begin
+        if (len == {fb}'d0) pre_err = {s_nolen};
+        else if (mv_wend > 14'd{wd}) pre_err = {s_wr};
+        else if (mv_xend > 14'd{ad}) pre_err = {s_ar};
+        else if ({mv_h0} != {mv_h1}) pre_err = {s_half};
       end
     end
   end
+
+  // ---- EXEC: registered pre-decode + the issue stage's registered state ----
+  wire [3:0] exec_err = ex_err;
+  wire hazard_w = iss_active & (~{db} | (ex_h_lo == iss_half) | (ex_h_hi == iss_half));
+  wire issue_free = advance & (~iss_active | iss_last);
+  wire drained = ~iss_active & pipe_empty & ~snap & ~out_busy;
   wire in_exec = st == S_EXEC;
   wire accept = in_exec & exec_err == 4'd0 & op == {op_mv} & issue_free;
 
@@ -173,11 +191,9 @@ pub fn verilog(a: &Accel) -> String {
         s_half = st(Status::HalfCross),
         wd = c.wmem_depth,
         ad = c.amem_depth,
-        ih = half("iss_waddr"),
         db = if c.double_buffer { "1'b1" } else { "1'b0" },
-        h_lo = half("f_hi"),
-        h_hi = half("ld_last"),
-        mv_h0 = half("f_hi"),
+        hi_nz = if h > 32 { format!("|in_data[{}:32]", h - 1) } else { "1'b0".to_string() },
+        mv_h0 = half("d_fhi"),
         mv_h1 = half("mv_wlast"),
         bpwm = bpw - 1,
         bpxm = bpx - 1,
@@ -204,7 +220,7 @@ pub fn verilog(a: &Accel) -> String {
   // ---- issue stage: one token per cycle while a MATVEC runs ----
   assign raddr_w = iss_waddr[{wam}:0];
   assign raddr_x = iss_xaddr[{xam}:0];
-  assign tok = {{iss_active, iss_active & iss_first, iss_active & iss_store & (iss_rem == {fb}'d1)}};
+  assign tok = {{iss_active, iss_active & iss_first, iss_active & iss_store & iss_last}};
 
   assign ev_insn = st == S_FETCH & fire;
   assign ev_wword = w_word;
@@ -214,15 +230,16 @@ pub fn verilog(a: &Accel) -> String {
 
   always @(posedge clk) begin
     if (rst) begin
-      st <= S_FETCH; ir <= 32'h0; ir_hi <= 1'b0; len <= {fb}'d0; status <= {s_run};
+      st <= S_FETCH; ir <= 32'h0; len <= {fb}'d0; status <= {s_run};
       ld_addr <= 14'd0; ld_left <= {fb}'d0; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
       iss_active <= 1'b0; iss_first <= 1'b0; iss_store <= 1'b0; iss_rem <= {fb}'d0;
-      iss_waddr <= 14'd0; iss_xaddr <= 14'd0;
+      iss_waddr <= 14'd0; iss_xaddr <= 14'd0; iss_half <= 1'b0; iss_last <= 1'b0;
+      ex_err <= 4'd0; ex_h_lo <= 1'b0; ex_h_hi <= 1'b0;
     end else begin
       case (st)
         S_FETCH: if (fire) begin
           ir <= in_data[31:0];
-          ir_hi <= {hi_nz};
+          ex_err <= pre_err; ex_h_lo <= {h_lo}; ex_h_hi <= {h_hi};
           st <= S_EXEC;
         end
         S_EXEC: if (exec_err != 4'd0) begin
@@ -271,11 +288,13 @@ pub fn verilog(a: &Accel) -> String {
       if (advance) begin
         if (iss_active) begin
           iss_rem <= iss_rem - {fb}'d1; iss_waddr <= iss_waddr + 14'd1; iss_xaddr <= iss_xaddr + 14'd1;
+          iss_half <= {ih_next}; iss_last <= iss_rem == {fb}'d2;
           iss_first <= 1'b0;
-          if (iss_rem == {fb}'d1) iss_active <= 1'b0;
+          if (iss_last) iss_active <= 1'b0;
         end
         if (accept) begin
           iss_active <= 1'b1; iss_rem <= len; iss_waddr <= f_hi; iss_xaddr <= f_lo;
+          iss_half <= ex_h_lo; iss_last <= len == {fb}'d1;
           iss_first <= ~f_acc; iss_store <= f_store;
         end
       end
@@ -293,7 +312,9 @@ endmodule
         s_run = st(Status::Running),
         s_halt = st(Status::Halted),
         s_bad = st(Status::BadWeightCode),
-        hi_nz = if h > 32 { format!("|in_data[{}:32]", h - 1) } else { "1'b0".to_string() },
+        h_lo = half("d_fhi"),
+        h_hi = half("ld_last"),
+        ih_next = if c.double_buffer { format!("(iss_waddr >= 14'd{})", a.half_depth - 1) } else { "1'b0".to_string() },
         op_nop = op(Opcode::Nop),
         op_sl = op(Opcode::SetLen),
         op_lw = op(Opcode::LoadW),

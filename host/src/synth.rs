@@ -364,9 +364,30 @@ fn run_tool(dir: &Path, step: &str, log: &str, cmd: &mut Command, progress: bool
 
 fn read_json(path: &Path, what: &'static str) -> Result<serde_json::Value, SynthError> {
     let text = std::fs::read_to_string(path).map_err(io(path))?;
-    // yosys' `tee -o` may put log lines before the JSON object
+    // yosys' `tee -o` may put log lines before the JSON object, and yosys 0.23's `stat -json`
+    // of a hierarchical design prints the hierarchy tree inside it: keep only JSON lines.
     let start = text.find('{').unwrap_or(0);
-    serde_json::from_str(&text[start..]).map_err(|e| SynthError::Parse { what, path: path.to_path_buf(), err: e.to_string() })
+    serde_json::from_str(&text[start..]).or_else(|e| {
+        let kept: Vec<&str> = text[start..].lines().filter(|l| l.contains(['"', '{', '}', '[', ']'])).collect();
+        serde_json::from_str(&strip_trailing_commas(&kept.join("\n")))
+            .map_err(|_| SynthError::Parse { what, path: path.to_path_buf(), err: e.to_string() })
+    })
+}
+
+/// Drop every comma that only whitespace separates from a closing brace or bracket.
+fn strip_trailing_commas(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    for (i, ch) in s.char_indices() {
+        if ch == ',' {
+            let next = b[i + 1..].iter().find(|c| !c.is_ascii_whitespace());
+            if matches!(next, Some(b'}') | Some(b']')) {
+                continue;
+            }
+        }
+        out.push(ch);
+    }
+    out
 }
 
 /// Cell counts by type of one module (or the design) of a yosys `stat -json` file.

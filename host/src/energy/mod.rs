@@ -88,6 +88,14 @@ pub enum Workload {
 }
 
 impl Workload {
+    /// A few words for a picture's title.
+    pub fn short(&self) -> String {
+        match self {
+            Workload::Layer { out_features, in_features, batch, .. } => format!("layer {out_features} x {in_features}, batch {batch}"),
+            Workload::Model { path, decode_steps, .. } => format!("{path}, {decode_steps} decode steps"),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Workload::Layer { out_features, in_features, batch, seed } => format!(
@@ -284,7 +292,7 @@ pub struct TechReport {
     /// off-chip / total: memory traffic's share.
     pub off_chip_share: f64,
     pub breakdown: BTreeMap<&'static str, ClassRow>,
-    pub unknowns: Vec<String>,
+    pub unknowns: Vec<energy::Unknown>,
     pub assumptions: Vec<String>,
     pub baselines: Option<energy::Baselines>,
     /// The estimate before dividing by tokens.
@@ -493,7 +501,10 @@ fn tech_text(rep: &TechReport) -> String {
     if !rep.unknowns.is_empty() {
         s.push_str("not known (left out of the total: it is a lower bound):\n");
         for u in &rep.unknowns {
-            s.push_str(&format!("  - {u}\n"));
+            match u.events {
+                Some(n) => s.push_str(&format!("  - {}: {n:.0} {} per token, energy {}\n", u.class, u.unit, u.why)),
+                None => s.push_str(&format!("  - {}: {}\n", u.class, u.why)),
+            }
         }
     }
     if !rep.assumptions.is_empty() {
@@ -599,26 +610,32 @@ pub fn text(rep: &Report) -> String {
     s
 }
 
-/// The stacked bars of a report: one per table, plus counted vs toggles for the FPGA.
+/// The stacked bars of a report: one per table (plus counted vs toggles for the FPGA), the
+/// whole token in one panel and the on-chip part alone in the other (off-chip weight traffic
+/// dwarfs it).
 pub fn picture(rep: &Report) -> String {
-    let mut bars: Vec<(String, Vec<(&'static str, f64)>)> = Vec::new();
-    let parts = |r: &TechReport| -> Vec<(&'static str, f64)> {
-        order_of(r).into_iter().filter_map(|c| r.breakdown.get(c).and_then(|v| v.joules_per_token).map(|j| (c, j))).collect()
-    };
-    let label = |r: &TechReport| format!("{}\n{}", r.tech, if r.basis == Basis::Toggles { "toggles" } else { "counted events" });
+    let mut reps: Vec<&TechReport> = Vec::new();
     for r in std::iter::once(&rep.primary).chain(&rep.other_techs) {
-        if rep.toggle_comparison.as_ref().is_some_and(|t| t.counted.tech == r.tech) {
-            continue;
+        if !rep.toggle_comparison.as_ref().is_some_and(|t| t.counted.tech == r.tech) {
+            reps.push(r);
         }
-        bars.push((label(r), parts(r)));
     }
     if let Some(t) = &rep.toggle_comparison {
-        bars.push((label(&t.counted), parts(&t.counted)));
-        bars.push((label(&t.toggles), parts(&t.toggles)));
+        reps.push(&t.counted);
+        reps.push(&t.toggles);
     }
-    let title = format!("tern energy per token (estimate): preset {}", rep.preset);
-    let sub = format!("{}; from {}; unknown classes are left out", rep.workload.describe(), rep.counted_from);
-    svg::stacked_bars(&title, &sub, &bars)
+    let label = |r: &TechReport| format!("{}\n{}", r.tech, if r.basis == Basis::Toggles { "toggles" } else { "counted events" });
+    let parts = |r: &TechReport, on_chip_only: bool| -> Vec<(&'static str, f64)> {
+        order_of(r)
+            .into_iter()
+            .filter_map(|c| r.breakdown.get(c).filter(|v| v.on_chip || !on_chip_only).and_then(|v| v.joules_per_token).map(|j| (c, j)))
+            .collect()
+    };
+    let whole: Vec<svg::Bar> = reps.iter().map(|r| (label(r), parts(r, false))).collect();
+    let chip: Vec<svg::Bar> = reps.iter().map(|r| (label(r), parts(r, true))).collect();
+    let title = format!("tern energy per token (ESTIMATE), preset {}: {}", rep.preset, rep.workload.short());
+    let sub = format!("from {}; classes a table does not know are left out; DRAM at the low end of its range", rep.counted_from);
+    svg::stacked_panels(&title, &sub, &[("whole token".into(), whole), ("on-chip only".into(), chip)])
 }
 
 #[cfg(test)]

@@ -44,62 +44,79 @@ pub fn si_j(j: f64) -> String {
     format!("{:.3} {p}J", j / k)
 }
 
+/// A bar: its label (lines split at '\n') and its stacked (class, joules) parts.
+pub type Bar = (String, Vec<(&'static str, f64)>);
+
 /// Bars side by side, each stacked from its (class, joules) parts, on one linear axis.
 /// `subtitle` carries the honesty line (estimate, table, what it was counted from).
-pub fn stacked_bars(title: &str, subtitle: &str, bars: &[(String, Vec<(&'static str, f64)>)]) -> String {
-    let (bar_w, gap, left, top, plot_h) = (120.0, 70.0, 90.0, 70.0, 360.0);
-    let legend_w = 260.0;
-    let n = bars.len().max(1) as f64;
-    let width = left + n * (bar_w + gap) + legend_w;
+pub fn stacked_bars(title: &str, subtitle: &str, bars: &[Bar]) -> String {
+    stacked_panels(title, subtitle, &[(String::new(), bars.to_vec())])
+}
+
+/// Several panels of stacked bars, each on its own linear axis, with one shared legend.
+pub fn stacked_panels(title: &str, subtitle: &str, panels: &[(String, Vec<Bar>)]) -> String {
+    let (bar_w, gap, axis_w, top, plot_h) = (110.0, 50.0, 80.0, 90.0, 360.0);
+    let panel_w = |n: usize| axis_w + n.max(1) as f64 * (bar_w + gap);
+    let plots: f64 = panels.iter().map(|(_, b)| panel_w(b.len())).sum();
+    let legend_w = 170.0;
+    let text_w = 20.0 + 6.6 * title.len().max(subtitle.len()) as f64;
+    let width = (20.0 + plots + legend_w).max(text_w);
     let height = top + plot_h + 70.0;
-    let max = bars.iter().map(|(_, p)| p.iter().map(|(_, j)| j.max(0.0)).sum::<f64>()).fold(0.0, f64::max);
-    let max = if max > 0.0 { max } else { 1.0 };
     let mut s = String::new();
     let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(s, r#"<text x="{left}" y="24" font-size="16" font-weight="bold">{}</text>"#, esc(title));
-    let _ = writeln!(s, r##"<text x="{left}" y="44" fill="#555">{}</text>"##, esc(subtitle));
-    // axis with 5 ticks
+    let _ = writeln!(s, r#"<text x="20" y="24" font-size="16" font-weight="bold">{}</text>"#, esc(title));
+    let _ = writeln!(s, r##"<text x="20" y="44" fill="#555">{}</text>"##, esc(subtitle));
     let base = top + plot_h;
-    let _ = writeln!(s, r#"<line x1="{left}" y1="{top}" x2="{left}" y2="{base}" stroke="black"/>"#);
-    for i in 0..=4 {
-        let v = max * i as f64 / 4.0;
-        let y = base - plot_h * i as f64 / 4.0;
-        let _ = writeln!(s, r#"<line x1="{:.1}" y1="{y:.1}" x2="{left}" y2="{y:.1}" stroke="black"/>"#, left - 4.0);
-        let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#, left - 8.0, y + 4.0, esc(&si_j(v)));
-    }
     let mut legend: Vec<&'static str> = Vec::new();
-    for (b, (label, parts)) in bars.iter().enumerate() {
-        let x = left + gap / 2.0 + b as f64 * (bar_w + gap);
-        let mut y = base;
-        let mut total = 0.0;
-        for (i, (class, j)) in parts.iter().enumerate() {
-            if *j <= 0.0 {
-                continue;
+    let mut x0 = 20.0;
+    for (ptitle, bars) in panels {
+        let left = x0 + axis_w;
+        let max = bars.iter().map(|(_, p)| p.iter().map(|(_, j)| j.max(0.0)).sum::<f64>()).fold(0.0, f64::max);
+        let max = if max > 0.0 { max } else { 1.0 };
+        if !ptitle.is_empty() {
+            let _ = writeln!(s, r#"<text x="{left:.1}" y="{:.1}" font-weight="bold">{}</text>"#, top - 24.0, esc(ptitle));
+        }
+        let _ = writeln!(s, r#"<line x1="{left:.1}" y1="{top}" x2="{left:.1}" y2="{base}" stroke="black"/>"#);
+        for i in 0..=4 {
+            let v = max * i as f64 / 4.0;
+            let y = base - plot_h * i as f64 / 4.0;
+            let _ = writeln!(s, r#"<line x1="{:.1}" y1="{y:.1}" x2="{left:.1}" y2="{y:.1}" stroke="black"/>"#, left - 4.0);
+            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#, left - 8.0, y + 4.0, esc(&si_j(v)));
+        }
+        for (b, (label, parts)) in bars.iter().enumerate() {
+            let x = left + gap / 2.0 + b as f64 * (bar_w + gap);
+            let mut y = base;
+            let mut total = 0.0;
+            for (i, (class, j)) in parts.iter().enumerate() {
+                if *j <= 0.0 {
+                    continue;
+                }
+                total += j;
+                let h = plot_h * j / max;
+                y -= h;
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{x:.1}" y="{y:.2}" width="{bar_w}" height="{h:.2}" fill="{}"><title>{}: {}</title></rect>"#,
+                    color(class, i),
+                    class,
+                    esc(&si_j(*j))
+                );
+                if !legend.contains(class) {
+                    legend.push(class);
+                }
             }
-            total += j;
-            let h = plot_h * j / max;
-            y -= h;
-            let _ = writeln!(
-                s,
-                r#"<rect x="{x:.1}" y="{y:.2}" width="{bar_w}" height="{h:.2}" fill="{}"><title>{}: {}</title></rect>"#,
-                color(class, i),
-                class,
-                esc(&si_j(*j))
-            );
-            if !legend.contains(class) {
-                legend.push(class);
+            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-weight="bold">{}</text>"#, x + bar_w / 2.0, y - 6.0, esc(&si_j(total)));
+            for (k, line) in label.split('\n').enumerate() {
+                let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, x + bar_w / 2.0, base + 18.0 + 14.0 * k as f64, esc(line));
             }
         }
-        let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-weight="bold">{}</text>"#, x + bar_w / 2.0, y - 6.0, esc(&si_j(total)));
-        for (k, line) in label.split('\n').enumerate() {
-            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, x + bar_w / 2.0, base + 18.0 + 14.0 * k as f64, esc(line));
-        }
+        x0 += panel_w(bars.len());
     }
-    let lx = left + n * (bar_w + gap) + 10.0;
+    let lx = x0 + 10.0;
     for (i, class) in legend.iter().enumerate() {
         let y = top + 18.0 * i as f64;
         let _ = writeln!(s, r#"<rect x="{lx:.1}" y="{y:.1}" width="12" height="12" fill="{}"/>"#, color(class, i));

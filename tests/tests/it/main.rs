@@ -6,3 +6,4 @@ mod illegal;
 mod model;
 mod lint;
 mod rtl_vs_golden;
+mod synth;
