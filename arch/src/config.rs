@@ -214,6 +214,9 @@ pub struct Accel {
     pub tree_bits: u32,
     /// Register stages inside the adder tree.
     pub tree_stages: u32,
+    /// Terms each row sums in one carry chain before its tree (`ROW_CHAIN` on ECP5 devices,
+    /// where a chain add folds the term logic into the carry cells; 1 = a plain tree).
+    pub row_chain: u32,
     /// Cycles from a MATVEC issue slot to the accumulator write (RAM read, RAM register, tree).
     pub pipeline_depth: u32,
     /// Block RAMs the memories take on the preset's device (0 without a device).
@@ -290,7 +293,15 @@ impl AccelConfig {
         // The row tree has log2(L) adder levels; a register after every `tree_levels_per_stage`
         // of them (and always after the last). Registers sit in the adders' own logic cells,
         // so faster clocks buy stages with flip-flops, not LUTs.
-        let tree_stages = log2l.div_ceil(tree_levels_per_stage(c.target_fmax_mhz)).max(1);
+        let lps = tree_levels_per_stage(c.target_fmax_mhz);
+        let ecp5 = matches!(c.device, Some(Device::Ecp5_25f | Device::Ecp5_85f));
+        let row_chain = if ecp5 && c.lanes >= ROW_CHAIN { ROW_CHAIN } else { 1 };
+        // chains: two stages (ROW_CHAIN / 2 terms each), then a tree over the L / ROW_CHAIN chains
+        let tree_stages = if row_chain > 1 {
+            2 + (c.lanes / row_chain).trailing_zeros().div_ceil(lps)
+        } else {
+            log2l.div_ceil(lps).max(1)
+        };
         Ok(Accel {
             cfg: c.clone(),
             macs_per_cycle: c.rows as u64 * c.lanes as u64,
@@ -303,11 +314,15 @@ impl AccelConfig {
             half_depth: if c.double_buffer { c.wmem_depth / 2 } else { c.wmem_depth },
             tree_bits: 9 + log2l,
             tree_stages,
+            row_chain,
             pipeline_depth: 2 + tree_stages,
             brams,
         })
     }
 }
+
+/// Terms per row carry chain on ECP5 (see `Accel::row_chain`).
+pub const ROW_CHAIN: u32 = 8;
 
 /// Adder levels of the row tree between two registers, for a target clock: 4 (a 16-lane
 /// tree in one stage) up to 60 MHz, else 2. Measured in `docs/synthesis.md`.

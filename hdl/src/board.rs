@@ -138,9 +138,9 @@ endmodule
     )
 }
 
-/// The whole design with the board wrapper: `crate::emit` plus `tern_board`.
-pub fn emit(a: &Accel, spec: BoardSpec) -> String {
-    let mut v = crate::emit(a);
+/// The whole design with the board wrapper: `crate::emit_for` plus `tern_board`.
+pub fn emit(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
+    let mut v = crate::emit_for(a, fabric);
     v.push_str("\n`default_nettype none\n");
     v.push_str(&verilog(a, spec));
     v.push_str("`default_nettype wire\n");

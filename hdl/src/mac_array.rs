@@ -45,7 +45,7 @@ pub fn verilog(a: &Accel) -> String {
   reg  [{xm}:0] x2;
   tern_abuf abuf (.clk(clk), .we(we_x), .waddr(waddr_x), .wdata(wdata_x), .re(advance), .raddr(raddr_x), .rdata(xq));
   always @(posedge clk) if (advance) x2 <= xq;
-  // code c (0 = -1, 1 = 0, 2 = +1) -> {{ng, nz}}
+{x3}  // code c (0 = -1, 1 = 0, 2 = +1) -> {{ng, nz}}
   wire [{wm}:0] wdata_rc;
   genvar g;
   generate for (g = 0; g < {l}; g = g + 1) begin : recode
@@ -59,7 +59,8 @@ pub fn verilog(a: &Accel) -> String {
         wm = 2 * l - 1,
         xm = 8 * l - 1,
         am = r * acc - 1,
-        l = l
+        l = l,
+        x3 = x3_decl(a),
     );
     // token pipeline: bit 2 valid, bit 1 first (clear), bit 0 last-and-store
     for i in 1..=p {
@@ -86,20 +87,41 @@ pub fn verilog(a: &Accel) -> String {
   wire cy{i};
   reg  signed [{accm}:0] acc{i};
   tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w), .wdata(wdata_rc), .re(advance), .raddr(raddr_w), .rdata(wq{i}));
-  tern_row row{i} (.clk(clk), .en(advance), .wq(wq{i}), .x2(x2), .sum(sum{i}), .cy(cy{i}));
+  wire [{accm}:0] accq{i};
+  tern_row row{i} (.clk(clk), .en(advance), .wq(wq{i}), .x2({x2}),{x3} .sum(sum{i}), .cy(cy{i}));
+  tern_acc accu{i} (.acc(acc{i}), .s(sum{i}), .cy(cy{i}), .keep(~tok{p}[1]), .q(accq{i}));
   always @(posedge clk)
     if (rst) acc{i} <= {acc}'sd0;
-    else if (acc_fire) acc{i} <= (tok{p}[1] ? {acc}'sd0 : acc{i}) + {{{{{ext}{{sum{i}[{tm}]}}}}, sum{i}}} + {{{accm}'d0, cy{i}}};
+    else if (acc_fire) acc{i} <= accq{i};
   assign acc_flat[{hi}:{lo}] = acc{i};
 ",
             wm = 2 * l - 1,
             tm = tb - 1,
             accm = acc - 1,
-            ext = acc - tb,
+            x3 = if a.row_chain > 1 { " .x3(x3)," } else { "" },
+            x2 = if a.row_chain > 1 { "x2e" } else { "x2" },
             hi = (i + 1) * acc - 1,
             lo = i * acc
         ));
     }
     v.push_str("endmodule\n");
     v
+}
+
+/// The activations of the chains' late lanes, one cycle after x2 (shared by every row).
+fn x3_decl(a: &Accel) -> String {
+    let late = crate::row_tree::late_lanes(a);
+    if late.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = late.iter().rev().map(|j| format!("x2[{}:{}]", 8 * j + 7, 8 * j)).collect();
+    let early: Vec<String> =
+        crate::row_tree::early_lanes(a).iter().rev().map(|j| format!("x2[{}:{}]", 8 * j + 7, 8 * j)).collect();
+    format!(
+        "  reg  [{}:0] x3;\n  always @(posedge clk) if (advance) x3 <= {{{}}};\n  wire [{}:0] x2e = {{{}}};\n",
+        8 * late.len() - 1,
+        parts.join(", "),
+        8 * early.len() - 1,
+        early.join(", ")
+    )
 }

@@ -68,7 +68,9 @@ pub fn eval_host(
     let ws = windows(data, window);
     let threads = threads.clamp(1, ws.len().max(1));
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let mut parts: Vec<Result<Vec<(usize, f64, usize)>, ForwardError>> = Vec::new();
+    // per worker: (window index, summed nll, predictions) or the first error
+    type Part = Result<Vec<(usize, f64, usize)>, ForwardError>;
+    let mut parts: Vec<Part> = Vec::new();
     std::thread::scope(|sc| {
         let hs: Vec<_> = (0..threads)
             .map(|ti| {

@@ -303,12 +303,3 @@ pub fn first_difference(a_name: &str, a: &[IntRecord], b_name: &str, b: &[IntRec
     None
 }
 
-/// Energy per generated token in joules, from the decode counters.
-///
-/// HOOK: `tern_arch::energy` (counted events x a named, cited technology table) is being added
-/// in a separate change; once it lands, compute `Some(energy(&stats.counters.derived(a)) / steps)`
-/// here and every report (`tern generate` table and JSON) picks it up. Until then reports print
-/// "not yet estimated" and JSON carries `null`.
-pub fn energy_per_token_j(_a: &Accel, _decode: &PhaseStats, _steps: usize) -> Option<f64> {
-    None
-}

@@ -31,7 +31,7 @@ impl Sampler {
     }
 
     pub fn is_greedy(&self) -> bool {
-        !(self.temperature > 0.0) || self.top_k == 1
+        self.temperature.is_nan() || self.temperature <= 0.0 || self.top_k == 1
     }
 
     /// splitmix64 -> uniform in [0, 1).

@@ -428,7 +428,9 @@ pub fn rtl_mul_cells(yosys: &Path, dir: &Path, verilog: &str, top: &str) -> Resu
 
 /// The whole flow for one preset on one target.
 pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthReport, SynthError> {
-    let a = target.check_fit(cfg)?;
+    target.check_fit(cfg)?;
+    // the preset's own geometry (its device decides its row structure), as simulated
+    let a = cfg.validate().map_err(SynthError::Config)?;
     let tools = Tools::find(target.family)?;
     let dir = &opt.out;
     std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -448,7 +450,11 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
     // 1. sources
     let spec = BoardSpec { leds_active_low: target.leds_active_low };
     let vfile = dir.join("tern_board.v");
-    std::fs::write(&vfile, tern_hdl::board::emit(&a, spec)).map_err(io(&vfile))?;
+    let fabric = match target.family {
+        Family::Ice40 => tern_hdl::Fabric::Generic,
+        Family::Ecp5 => tern_hdl::Fabric::Ecp5,
+    };
+    std::fs::write(&vfile, tern_hdl::board::emit(&a, spec, fabric)).map_err(io(&vfile))?;
     let cname = Path::new(target.constraints).file_name().unwrap().to_string_lossy().to_string();
     let cfile = dir.join(&cname);
     std::fs::write(&cfile, target.constraints_text).map_err(io(&cfile))?;

@@ -1,5 +1,6 @@
 use crate::backend::BackendKind;
-use crate::exec::{AccelExec, PhaseStats, energy_per_token_j};
+use crate::energy::{energy_per_token_j, token_summary};
+use crate::exec::{AccelExec, PhaseStats};
 use crate::generate::generate;
 use crate::model::Model;
 use crate::sample::Sampler;
@@ -65,7 +66,7 @@ struct Report {
     clock_source: String,
     tokens_per_s: Option<f64>,
     energy_per_token_j: Option<f64>,
-    energy_note: &'static str,
+    energy_note: String,
     /// Host wall time of the simulation.
     prefill_wall_s: f64,
     decode_wall_s_per_token: Option<f64>,
@@ -136,10 +137,10 @@ pub fn run(args: Args) -> Result<()> {
     let mut io_err = None;
     let g = generate(&model, &mut exec, &prompt, args.tokens, &mut sampler, 0, |t| {
         bar.inc(1);
-        if !args.json {
-            if let Err(e) = out.write_all(&[t as u8]).and_then(|_| out.flush()) {
-                io_err.get_or_insert(e);
-            }
+        if !args.json
+            && let Err(e) = out.write_all(&[t as u8]).and_then(|_| out.flush())
+        {
+            io_err.get_or_insert(e);
         }
     })
     .context("generation failed")?;
@@ -181,8 +182,8 @@ pub fn run(args: Args) -> Result<()> {
         clock_mhz,
         clock_source: format!("preset `{}` target clock (target_fmax_mhz), not a synthesized Fmax", a.cfg.name),
         tokens_per_s: cpt.map(|c| clock_mhz as f64 * 1e6 / c),
-        energy_per_token_j: energy_per_token_j(&a, &dc, steps),
-        energy_note: "not yet estimated (the energy model lands in tern_arch::energy)",
+        energy_per_token_j: energy_per_token_j(&a, &dc.counters, steps as u64),
+        energy_note: token_summary(&a, &dc.counters, steps as u64, exec.backend_name()),
         prefill_wall_s: g.prefill_wall.as_secs_f64(),
         decode_wall_s_per_token: per(g.decode_wall.as_secs_f64(), steps),
         prefill: pf,
@@ -212,10 +213,7 @@ pub fn run(args: Args) -> Result<()> {
                 .unwrap_or_else(na),
         ),
         ("weight bytes/token".into(), rep.weight_bytes_per_token.map(|b| format!("{b:.0}")).unwrap_or_else(na)),
-        ("energy/token".into(), match rep.energy_per_token_j {
-            Some(j) => format!("{:.3} uJ", j * 1e6),
-            None => "not yet estimated".into(),
-        }),
+        ("energy/token".into(), rep.energy_note.clone()),
         (
             "simulation wall time".into(),
             format!(

@@ -243,6 +243,7 @@ pub fn class_of(module: &str, signal: &str, is_top_input: bool) -> &'static str 
         "tern_row" => "tree_add",
         "tern_array" if signal == "x2" => "pipe_regs",
         "tern_array" if digits_after("acc") => "acc_add",
+        "tern_array" if signal.starts_with("wdata") => "wmem_write",
         "tern_seq" if signal == "ld_sh" => "load",
         "tern_out" if signal == "obuf" => "output",
         "tern_counters" => "counters",

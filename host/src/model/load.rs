@@ -156,7 +156,7 @@ impl<'a> Reader<'a> {
             });
         }
         let why = format!("{} packed [out/4, in] with out = {out}, in = {inp}", p.hf_name());
-        if out % 4 != 0 {
+        if !out.is_multiple_of(4) {
             return Err(ModelError::Config {
                 file: self.file.clone(),
                 msg: format!("{} has {out} output features, not a multiple of 4 (the packed layout needs it)", p.hf_name()),
@@ -170,7 +170,7 @@ impl<'a> Reader<'a> {
         let sname = format!("{name}_scale");
         let sv = self.view(&sname)?;
         let scale = match sv.shape() {
-            [] | [1] => self.float(&sname, &sv.shape().to_vec(), "one scale per tensor")?[0],
+            [] | [1] => self.float(&sname, sv.shape(), "one scale per tensor")?[0],
             _ => self.float(&sname, &[1], "one scale per tensor")?[0],
         };
         if !(scale.is_finite() && scale > 0.0) {

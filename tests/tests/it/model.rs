@@ -75,7 +75,7 @@ fn read_st(path: &Path) -> St {
 
 fn write_st(path: &Path, st: &St) {
     let mut h = serde_json::to_string(&st.header).unwrap().into_bytes();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut b = (h.len() as u64).to_le_bytes().to_vec();
@@ -396,7 +396,7 @@ fn cli_generate_json_report() {
     assert_eq!(j["preset"], "tiny");
     assert_eq!(j["clock_mhz"], TINY.target_fmax_mhz);
     assert_eq!(j["weight_bytes_per_token"].as_f64().unwrap(), m.packed_weight_bytes() as f64);
-    assert!(j["energy_per_token_j"].is_null());
+    assert!(j["energy_per_token_j"].as_f64().is_some_and(|e| e > 0.0), "an energy estimate: {}", j["energy_per_token_j"]);
     let cpt = j["cycles_per_token"].as_f64().unwrap();
     assert_eq!(j["tokens_per_s"].as_f64().unwrap(), TINY.target_fmax_mhz as f64 * 1e6 / cpt);
     // the same tokens as the library with the host executor

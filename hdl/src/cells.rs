@@ -1,0 +1,204 @@
+//! Arithmetic cells with one behaviour and a body per FPGA fabric.
+//!
+//! `Fabric::Generic` is plain Verilog: what Verilator simulates, what the RTL == golden tests
+//! check, and what iCE40 synthesis maps. `Fabric::Ecp5` builds the same functions from CCU2C
+//! carry cells, because yosys maps every adder to CCU2Cs whose LUT4s only compute `a ^ b`:
+//! the LUT4 of a CCU2C half has inputs to spare, so logic *in front of* an adder can ride
+//! in it for free. A CCU2C half computes, from its inputs A B C D and the carry-in,
+//!
+//! ```text
+//!  P = INIT(A,B,C,D)   S = P ^ CIN   COUT = P ? CIN : G,  G = INIT[3:0](A,B)  (INJECT1 = NO)
+//! ```
+//! so with the raw operand on B and G = B (INIT[3:0] = B, which needs P(A,B,0,0) = B):
+//! - `tern_addt`: y + t + cin with the term t = nz ? (x ^ ng) : 0 made inside the half
+//!   (A = x_i, B = y_i, C = nz, D = ng; P = (C & (A ^ D)) ^ B): a ternary MAC costs no LUT
+//!   besides its share of the sum's carry chain.
+//! - `tern_acc`: (keep ? acc : 0) + s + cy (A = s_i, B = acc_i, C = keep; P = (C & B) ^ A,
+//!   G = A): the accumulator clear costs no LUT.
+//!
+//! A carry-in enters through an extra first half (P = 0, G = cin). Each ECP5 cell is proven
+//! equal to its generic twin by yosys SAT over yosys' own CCU2C model (`tests/it/synth.rs`).
+
+use tern_arch::config::Accel;
+
+/// Which implementation of the cells to emit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fabric {
+    Generic,
+    Ecp5,
+}
+
+pub fn addt_name(wo: u32, wi: u32) -> String {
+    format!("tern_addt_{wo}_{wi}")
+}
+
+/// `{n{sig[msb]}}, sig` sign extension from `from` to `to` bits (no-op when equal).
+fn sext(sig: &str, from: u32, to: u32) -> String {
+    if to == from { sig.to_string() } else { format!("{{{{{}{{{sig}[{}]}}}}, {sig}}}", to - from, from - 1) }
+}
+
+/// One half of a CCU2C: its four LUT inputs and INIT, and the net its sum drives.
+struct Half {
+    ins: [String; 4],
+    init: u16,
+    s: Option<String>,
+}
+
+fn init_of(f: impl Fn(u16, u16, u16, u16) -> u16) -> u16 {
+    (0..16u16).map(|i| f(i & 1, (i >> 1) & 1, (i >> 2) & 1, (i >> 3) & 1) << i).fold(0, |x, y| x | y)
+}
+
+fn inject(cin: &str) -> Half {
+    // D = 1: P = 0 (INIT[11:8] = 0); G = INIT[3:0] = A = cin
+    Half { ins: [cin.to_string(), "1'b0".into(), "1'b0".into(), "1'b1".into()], init: 0x000A, s: None }
+}
+
+/// A carry chain of CCU2C cells over `halves` (first half first), CIN tied low.
+fn ccu2c_chain(v: &mut String, halves: Vec<Half>) {
+    let mut halves = halves;
+    if halves.len() % 2 == 1 {
+        halves.push(Half { ins: ["1'b0".into(), "1'b0".into(), "1'b0".into(), "1'b0".into()], init: 0, s: None });
+    }
+    let n = halves.len() / 2;
+    v.push_str(&format!("  wire [{n}:0] co;\n  assign co[0] = 1'b0;\n"));
+    for (k, p) in halves.chunks(2).enumerate() {
+        let s = |h: &Half| h.s.clone().unwrap_or_default();
+        v.push_str(&format!(
+            "  CCU2C #(.INIT0(16'h{:04X}), .INIT1(16'h{:04X}), .INJECT1_0(\"NO\"), .INJECT1_1(\"NO\")) c{k} (\n    \
+             .CIN(co[{k}]), .A0({}), .B0({}), .C0({}), .D0({}), .A1({}), .B1({}), .C1({}), .D1({}),\n    \
+             .S0({}), .S1({}), .COUT(co[{}]));\n",
+            p[0].init,
+            p[1].init,
+            p[0].ins[0],
+            p[0].ins[1],
+            p[0].ins[2],
+            p[0].ins[3],
+            p[1].ins[0],
+            p[1].ins[1],
+            p[1].ins[2],
+            p[1].ins[3],
+            s(&p[0]),
+            s(&p[1]),
+            k + 1
+        ));
+    }
+}
+
+/// `tern_addt_{wo}_{wi}`: s = y + (nz ? x ^ {8{ng}} : 0) + cin, y sign-extended from wi bits.
+pub fn addt(wo: u32, wi: u32, fabric: Fabric) -> String {
+    let mut v = format!(
+        "module {} (
+  input  wire [{wim}:0] y,
+  input  wire [7:0] x,
+  input  wire nz,
+  input  wire ng,
+  input  wire cin,
+  output wire [{wom}:0] s
+);
+",
+        addt_name(wo, wi),
+        wim = wi - 1,
+        wom = wo - 1
+    );
+    match fabric {
+        Fabric::Generic => {
+            v.push_str(&format!(
+                "  wire [7:0] t = {{8{{nz}}}} & (x ^ {{8{{ng}}}});\n  assign s = {} + {} + {{{}'d0, cin}};\n",
+                sext("y", wi, wo),
+                sext("t", 8, wo),
+                wo - 1
+            ));
+        }
+        Fabric::Ecp5 => {
+            let init = init_of(|a, b, c, d| (c & (a ^ d)) ^ b);
+            let mut halves = vec![inject("cin")];
+            for i in 0..wo {
+                halves.push(Half {
+                    ins: [format!("x[{}]", i.min(7)), format!("y[{}]", i.min(wi - 1)), "nz".into(), "ng".into()],
+                    init,
+                    s: Some(format!("s[{i}]")),
+                });
+            }
+            ccu2c_chain(&mut v, halves);
+        }
+    }
+    v.push_str("endmodule\n");
+    v
+}
+
+/// `tern_acc`: q = (keep ? acc : 0) + s + cy, s sign-extended from `sum_bits` to acc_bits.
+pub fn acc(a: &Accel, fabric: Fabric) -> String {
+    let ab = a.cfg.acc_bits;
+    let sb = crate::row_tree::sum_bits(a);
+    let mut v = format!(
+        "module tern_acc (
+  input  wire [{am}:0] acc,
+  input  wire [{sm}:0] s,
+  input  wire cy,
+  input  wire keep,
+  output wire [{am}:0] q
+);
+",
+        am = ab - 1,
+        sm = sb - 1
+    );
+    match fabric {
+        Fabric::Generic => {
+            v.push_str(&format!("  assign q = ({{{ab}{{keep}}}} & acc) + {} + {{{}'d0, cy}};\n", sext("s", sb, ab), ab - 1));
+        }
+        Fabric::Ecp5 => {
+            let init = init_of(|a, b, c, _d| (c & b) ^ a);
+            let mut halves = vec![inject("cy")];
+            for i in 0..ab {
+                halves.push(Half {
+                    ins: [format!("s[{}]", i.min(sb - 1)), format!("acc[{i}]"), "keep".into(), "1'b0".into()],
+                    init,
+                    s: Some(format!("q[{i}]")),
+                });
+            }
+            ccu2c_chain(&mut v, halves);
+        }
+    }
+    v.push_str("endmodule\n");
+    v
+}
+
+/// Every cell module the design of `a` instantiates.
+pub fn verilog(a: &Accel, fabric: Fabric) -> String {
+    let mut v = String::new();
+    for (wo, wi) in crate::row_tree::addt_widths(a) {
+        v.push_str(&addt(wo, wi, fabric));
+        v.push('\n');
+    }
+    v.push_str(&acc(a, fabric));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The INIT words against the CCU2C equations, evaluated in Rust.
+    #[test]
+    fn ccu2c_inits_compute_the_cells() {
+        let lut = |init: u16, a: u16, b: u16, c: u16, d: u16| (init >> (a | b << 1 | c << 2 | d << 3)) & 1;
+        let addt = init_of(|a, b, c, d| (c & (a ^ d)) ^ b);
+        let acc = init_of(|a, b, c, _| (c & b) ^ a);
+        for i in 0..16u16 {
+            let (a, b, c, d) = (i & 1, (i >> 1) & 1, (i >> 2) & 1, (i >> 3) & 1);
+            let t = c & (a ^ d);
+            let p = lut(addt, a, b, c, d);
+            assert_eq!(p, t ^ b);
+            // when P = 0 the operands are equal and the carry is either of them: G = B
+            if p == 0 {
+                assert_eq!(lut(addt, a, b, 0, 0), b);
+            }
+            let pa = lut(acc, a, b, c, d);
+            assert_eq!(pa, (c & b) ^ a);
+            assert_eq!(lut(acc, a, b, 0, 0), a);
+        }
+        // inject: P = 0 with D = 1, G = A
+        assert_eq!(lut(0x000A, 1, 0, 0, 1), 0);
+        assert_eq!((lut(0x000A, 1, 0, 0, 0), lut(0x000A, 0, 0, 0, 0)), (1, 0));
+    }
+}
