@@ -124,6 +124,14 @@ pub const ICE40_UP5K: AccelConfig = AccelConfig {
     ..TINY
 };
 
+/// The iCE40-HX8K at its 120 MHz clock target: the UP5K geometry with a two-stage row tree.
+pub const ICE40_HX8K: AccelConfig = AccelConfig {
+    name: "ice40-hx8k",
+    target_fmax_mhz: 120,
+    device: Some(Device::Ice40Hx8k),
+    ..ICE40_UP5K
+};
+
 pub const ECP5_85F: AccelConfig = AccelConfig {
     name: "ecp5-85f",
     rows: 64,
@@ -151,7 +159,7 @@ pub const ASIC_REF: AccelConfig = AccelConfig {
     ..TINY
 };
 
-pub const PRESETS: [&AccelConfig; 4] = [&TINY, &ICE40_UP5K, &ECP5_85F, &ASIC_REF];
+pub const PRESETS: [&AccelConfig; 5] = [&TINY, &ICE40_UP5K, &ICE40_HX8K, &ECP5_85F, &ASIC_REF];
 
 impl Default for AccelConfig {
     fn default() -> Self {
@@ -162,7 +170,7 @@ impl Default for AccelConfig {
 /// Why a config was rejected. The `Display` text is the contract (tests pin it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("unknown preset `{0}` (known: tiny, ice40-up5k, ecp5-85f, asic-ref)")]
+    #[error("unknown preset `{0}` (known: tiny, ice40-up5k, ice40-hx8k, ecp5-85f, asic-ref)")]
     UnknownPreset(String),
     #[error("rows must be between 1 and 256, not {0}")]
     Rows(u32),
@@ -374,7 +382,7 @@ mod tests {
             err(AccelConfig { wmem_depth: 9000, ..TINY }),
             "wmem depth must be between 2 and 8192 (the ISA's 13-bit address field), not 9000"
         );
-        assert_eq!(AccelConfig::preset("nope").unwrap_err().to_string(), "unknown preset `nope` (known: tiny, ice40-up5k, ecp5-85f, asic-ref)");
+        assert_eq!(AccelConfig::preset("nope").unwrap_err().to_string(), "unknown preset `nope` (known: tiny, ice40-up5k, ice40-hx8k, ecp5-85f, asic-ref)");
     }
 
     #[test]

@@ -538,8 +538,7 @@ pub fn estimate(a: &Accel, c: &Counters, clock_hz: f64, tech: Tech) -> Estimate 
     };
     let wbank = bytes_of(cfg.wmem_depth, a.wword_bits);
     let abuf = bytes_of(cfg.amem_depth, a.xword_bits);
-    let baselines;
-    match t.toggle.value {
+    let baselines = match t.toggle.value {
         None => {
             // ASIC: operations and memory accesses
             b.push("link_io", ev.link_bits, "bits", None, true, "not known: the table has no I/O (pad / link) energy".into());
@@ -592,7 +591,7 @@ pub fn estimate(a: &Accel, c: &Counters, clock_hz: f64, tech: Tech) -> Estimate 
             if t.sram_read_64b[0].1.borrowed {
                 b.assumptions.push(format!("memory energies are 45 nm figures (Horowitz) labelled as borrowed: {} has none", t.source));
             }
-            baselines = baselines_for(t, &ev, &b.lines);
+            baselines_for(t, &ev, &b.lines)
         }
         Some(tog) => {
             // FPGA, counted events: each event's data bits change with probability ACTIVITY
@@ -635,9 +634,9 @@ pub fn estimate(a: &Accel, c: &Counters, clock_hz: f64, tech: Tech) -> Estimate 
             });
             b.assumptions.push(format!("each data bit of a counted event changes with probability {ACTIVITY}"));
             b.assumptions.push("the clock figure was measured on a 28-cell design: a larger design's clock tree costs more (not known how much)".into());
-            baselines = None;
+            None
         }
-    }
+    };
     finish(tech, Basis::CountedEvents, &ev, clock_hz, b, dram_hi_factor, baselines)
 }
 
@@ -750,7 +749,8 @@ pub fn estimate_toggles(a: &Accel, c: &Counters, toggles: &[(&'static str, u64)]
 /// Every constant of every table as a Markdown table (`docs/energy.md` embeds it; a test
 /// keeps the two equal).
 pub fn markdown_table() -> String {
-    let rows: [(&str, fn(&Table) -> Figure); 16] = [
+    type Row = (&'static str, fn(&Table) -> Figure);
+    let rows: [Row; 16] = [
         ("INT8 add", |t| t.int8_add),
         ("INT16 add", |t| t.int16_add),
         ("INT32 add", |t| t.int32_add),

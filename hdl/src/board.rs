@@ -78,7 +78,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
   reg [{bbm}:0] rx_cnt;
   wire in_valid = rx_cnt == {bb}'d{nb};
   wire in_ready;
-  assign rx_ready = ~in_valid;
+  assign rx_ready = ~in_valid & ~rst;
   always @(posedge clk)
     if (rst) rx_cnt <= {bb}'d0;
     else if (in_valid) begin
@@ -107,7 +107,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
   assign out_ready = tx_empty;
   wire [{tbm}:0] trailer = {trailer};
   wire tr_on = ~running & tx_empty & ~out_valid & (tr_idx != {ib}'d{tb});
-  assign tx_valid = ~tx_empty | tr_on;
+  assign tx_valid = ~rst & (~tx_empty | tr_on);
   assign tx_data = tx_empty ? trailer[{{tr_idx, 3'b000}} +: 8] : tx_sh[7:0];
   always @(posedge clk)
     if (rst) begin

@@ -292,6 +292,10 @@ pub struct SynthReport {
     /// The `$mul` part of `multipliers`.
     pub rtl_mul_cells: u64,
     pub lut4_per_mac: f64,
+    /// Logic cells nextpnr placed: ICESTORM_LC (LUT, carry and flip-flop cells) / TRELLIS_COMB
+    /// (LUT4 sites, including pass-through LUTs for flip-flops fed by RAMs or flip-flops).
+    pub placed_luts: Option<u64>,
+    pub placed_lut4_per_mac: Option<f64>,
     /// LUT4s of the device.
     pub device_luts: u32,
     /// Achieved by nextpnr (None with `--no-pnr`).
@@ -514,6 +518,8 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
         multipliers: rtl_mul + dsp_muls,
         rtl_mul_cells: rtl_mul,
         lut4_per_mac: luts as f64 / a.macs_per_cycle as f64,
+        placed_luts: None,
+        placed_lut4_per_mac: None,
         device_luts: target.device.luts(),
         fmax_mhz: None,
         constraint_mhz: freq,
@@ -602,6 +608,9 @@ pub fn parse_pnr(r: &serde_json::Value, rep: &mut SynthReport) {
             .filter_map(|(k, v)| Some((k.clone(), v.get("used")?.as_u64()?, v.get("available")?.as_u64()?)))
             .filter(|(_, used, _)| *used > 0)
             .collect();
+        let placed = rep.utilization.iter().find(|(k, _, _)| k == "ICESTORM_LC" || k == "TRELLIS_COMB").map(|u| u.1);
+        rep.placed_luts = placed;
+        rep.placed_lut4_per_mac = placed.map(|p| p as f64 / rep.macs_per_cycle as f64);
     }
 }
 
@@ -618,6 +627,8 @@ pub struct FmaxRecord {
     pub ffs: u64,
     pub brams: u64,
     pub lut4_per_mac: f64,
+    #[serde(default)]
+    pub placed_luts: Option<u64>,
     pub tool: String,
 }
 
@@ -669,6 +680,7 @@ pub fn record_fmax(path: &Path, rep: &SynthReport) -> Result<(), SynthError> {
         ffs: rep.ffs,
         brams: rep.brams,
         lut4_per_mac: (rep.lut4_per_mac * 100.0).round() / 100.0,
+        placed_luts: rep.placed_luts,
         tool,
     });
     file.records.sort_by(|x, y| (&x.preset, &x.target).cmp(&(&y.preset, &y.target)));
@@ -693,7 +705,7 @@ mod tests {
     fn misfit_names_the_presets_that_fit() {
         let e = Target::parse("ecp5-25f").unwrap().check_fit(&ECP5_85F).unwrap_err().to_string();
         assert!(e.starts_with("preset `ecp5-85f` does not fit ecp5-25f: memories need"), "{e}");
-        assert!(e.ends_with("presets that fit: tiny, ice40-up5k"), "{e}");
+        assert!(e.ends_with("presets that fit: tiny, ice40-up5k, ice40-hx8k"), "{e}");
         let e = Target::parse("ice40-up5k").unwrap().check_fit(&ASIC_REF).unwrap_err().to_string();
         assert!(e.contains("does not fit ice40-up5k"), "{e}");
         assert!(Target::parse("ice40-up5k").unwrap().check_fit(&TINY).is_ok());
@@ -724,6 +736,8 @@ mod tests {
             multipliers: 0,
             rtl_mul_cells: 0,
             lut4_per_mac: 0.0,
+            placed_luts: None,
+            placed_lut4_per_mac: None,
             device_luts: 0,
             fmax_mhz: None,
             constraint_mhz: 50.0,
@@ -742,6 +756,7 @@ mod tests {
         let cp = r.critical_path.unwrap();
         assert_eq!((cp.from.as_str(), cp.to.as_str(), cp.delay_ns), ("a.CLK", "c.D", 1.75));
         assert_eq!(r.utilization, vec![("ICESTORM_LC".to_string(), 10, 5280)]);
+        assert_eq!((r.placed_luts, r.placed_lut4_per_mac), (Some(10), Some(10.0 / 64.0)));
     }
 
     #[test]

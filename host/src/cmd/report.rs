@@ -64,7 +64,7 @@ pub fn run(args: Args) -> Result<()> {
     let a = super::preset(&args.preset)?;
     let techs = techs(&a, args.tech.as_deref())?;
     let clock = energy::clock_hz(&a, args.clock_mhz);
-    if !(clock > 0.0) {
+    if clock.is_nan() || clock <= 0.0 {
         bail!("--clock-mhz must be positive");
     }
     let svg_path = match &args.svg {

@@ -51,6 +51,13 @@ pub fn run(args: Args) -> Result<()> {
             ("target".into(), format!("{} on {}", rep.target, rep.board)),
             ("LUT4".into(), format!("{} of {} ({:.1}%)", rep.luts, rep.device_luts, 100.0 * rep.luts as f64 / rep.device_luts as f64)),
             ("LUT4 per MAC".into(), format!("{:.2}", rep.lut4_per_mac)),
+            (
+                "placed logic cells".into(),
+                match (rep.placed_luts, rep.placed_lut4_per_mac) {
+                    (Some(p), Some(m)) => format!("{p} ({m:.2} per MAC; LC / COMB sites incl. pass-through)"),
+                    _ => na(),
+                },
+            ),
             ("flip-flops".into(), rep.ffs.to_string()),
             ("carry cells".into(), rep.carries.to_string()),
             ("block RAMs".into(), rep.brams.to_string()),

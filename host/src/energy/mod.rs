@@ -616,7 +616,7 @@ pub fn text(rep: &Report) -> String {
 pub fn picture(rep: &Report) -> String {
     let mut reps: Vec<&TechReport> = Vec::new();
     for r in std::iter::once(&rep.primary).chain(&rep.other_techs) {
-        if !rep.toggle_comparison.as_ref().is_some_and(|t| t.counted.tech == r.tech) {
+        if rep.toggle_comparison.as_ref().is_none_or(|t| t.counted.tech != r.tech) {
             reps.push(r);
         }
     }

@@ -88,7 +88,7 @@ fn cli_rejects_bad_input_with_a_clear_message() {
     let (ok, _, err) = cli(&["synth", "--preset", "ecp5-85f", "--target", "ice40-up5k"], &[]);
     assert!(!ok);
     assert!(err.contains("preset `ecp5-85f` does not fit ice40-up5k"), "{err}");
-    assert!(err.contains("presets that fit: tiny, ice40-up5k"), "{err}");
+    assert!(err.contains("presets that fit: tiny, ice40-up5k, ice40-hx8k"), "{err}");
 
     let out = scratch("notools");
     let (ok, _, err) = cli(
@@ -107,7 +107,7 @@ fn cli_rejects_bad_input_with_a_clear_message() {
 
 #[test]
 fn measured_fmax_of_the_fpga_presets() {
-    for preset in ["ice40-up5k", "ecp5-85f"] {
+    for preset in ["ice40-up5k", "ice40-hx8k", "ecp5-85f"] {
         let (mhz, target, source) = synth::measured_fmax(preset).unwrap_or_else(|| panic!("{preset}: no record in docs/fmax.json"));
         assert_eq!(target, preset, "a preset's own device is preferred");
         assert!(mhz > 1.0 && source.contains("docs/fmax.json"), "{preset}: {mhz} {source}");
@@ -137,9 +137,10 @@ fn ecp5_cell_models() -> String {
     v
 }
 
-/// Every ECP5 carry-chain cell equals its generic twin: exhaustively for the chain adds
-/// (all y, x, nz, ng, cin), on random and edge inputs for the accumulator, simulated by
-/// Icarus Verilog over yosys' CCU2C model.
+/// Every ECP5 carry-chain cell equals its generic twin, simulated by Icarus Verilog over
+/// yosys' CCU2C model: exhaustively (every y, x, nz, ng, cin) for the chain adds of up to 20
+/// input bits, on random inputs for the wider ones (the same half repeated) and on random
+/// and edge inputs for the accumulator.
 #[test]
 fn ecp5_cells_equal_generic_cells() {
     use tern_hdl::cells::{self, Fabric};
@@ -161,15 +162,20 @@ fn ecp5_cells_equal_generic_cells() {
             wim = wi - 1,
             wom = wo - 1,
         ));
+        // exhaustive up to 20 input bits; wider cells repeat the same half: random inputs
+        let bits = wi + 11;
+        let (count, pick) = if bits <= 20 {
+            (format!("(64'd1 << {bits})"), format!("i[{}:0]", bits - 1))
+        } else {
+            ("64'd150000".to_string(), "{$random, $random}".to_string())
+        };
         body.push_str(&format!(
-            "    for (i = 0; i < (64'd1 << {bits}); i = i + 1) begin
-      {{y_{n}, x_{n}, nz_{n}, ng_{n}, c_{n}}} = i[{bm}:0];
+            "    for (i = 0; i < {count}; i = i + 1) begin
+      {{y_{n}, x_{n}, nz_{n}, ng_{n}, c_{n}}} = {pick};
       #1;
       if (g_{n} !== h_{n}) begin bad = bad + 1; if (bad < 4) $display(\"{n}: input %h gold %h gate %h\", i, g_{n}, h_{n}); end
     end
-",
-            bits = wi + 11,
-            bm = wi + 10
+"
         ));
     }
     let (ab, sb) = (a.cfg.acc_bits, tern_hdl::row_tree::sum_bits(&a));
@@ -178,7 +184,7 @@ fn ecp5_cells_equal_generic_cells() {
   gold_acc ga_ (.acc(acc), .s(s), .cy(cy), .keep(keep), .q(ga));
   gate_acc ha_ (.acc(acc), .s(s), .cy(cy), .keep(keep), .q(ha));
   initial begin
-{body}    for (k = 0; k < 400000; k = k + 1) begin
+{body}    for (k = 0; k < 150000; k = k + 1) begin
       acc = {{$random, $random}}; s = {{$random}}; {{cy, keep}} = $random;
       if (k % 7 == 0) acc = {{{ab}{{1'b1}}}};
       if (k % 11 == 0) s = {{{sb}{{1'b1}}}};
@@ -206,5 +212,117 @@ endmodule
     let out = Command::new("vvp").arg("cells.vvp").current_dir(&dir).output().expect("vvp");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("MISMATCHES 0"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The ECP5 row structure (carry chains, `row_chain = 8`) is simulated like every other
+/// geometry: RTL == golden on results, cycles and counters, with and without stalls.
+#[test]
+fn chain_rows_match_golden() {
+    use crate::common::{assert_same, random_layer, run_both};
+    use tern_arch::config::{AccelConfig, Device};
+    use tern_arch::{Stalls, Status};
+    let cfg = AccelConfig {
+        name: "tiny-chain",
+        rows: 4,
+        lanes: 32,
+        host_bits: 64,
+        wmem_depth: 32,
+        amem_depth: 64,
+        target_fmax_mhz: 125,
+        device: Some(Device::Ecp5_25f),
+        ..TINY
+    };
+    let a = cfg.validate().unwrap();
+    assert_eq!((a.row_chain, a.tree_stages), (8, 3));
+    for (seed, stalls) in [(1u64, Stalls::NONE), (2, Stalls::new(5, 0.3, 0.5))] {
+        let (out, inp, batch) = (7, 200, 2);
+        let (w, x) = random_layer(out, inp, batch, seed);
+        let p = tern_fw::compile_bitlinear(&a, &w, &x, batch).unwrap();
+        let (g, r) = run_both(&a, &cfg, &p.beats, &stalls, 10_000_000);
+        assert_same(&format!("tiny-chain seed {seed}"), &g, &r);
+        assert_eq!(g.status, Status::Halted);
+        assert_eq!(p.assemble(&r.results).unwrap(), tern_fw::reference_matmul(&w, &x, batch));
+    }
+}
+
+/// The board wrapper end to end, simulated by Icarus Verilog: a compiled layer goes in as
+/// bytes with random gaps, results come back as bytes under random back-pressure, then the
+/// trailer (status + counters). Results and the event counts equal the golden model's
+/// (cycle and stall counts differ: the byte link is slower than the core's stream).
+#[test]
+fn board_link_runs_a_layer() {
+    use tern_arch::{Golden, Stalls, Status};
+    use tern_hdl::board::{self, BoardSpec};
+    let a = TINY.validate().unwrap();
+    let (w, x) = crate::common::random_layer(9, 70, 2, 11);
+    let p = tern_fw::compile_bitlinear(&a, &w, &x, 2).unwrap();
+    let g = Golden::new(&a).run(&p.beats, &Stalls::NONE, 10_000_000);
+    assert_eq!(g.status, Status::Halted);
+    let bytes: Vec<u8> = p.beats.iter().flat_map(|b| (*b as u32).to_le_bytes()).collect();
+    let tb_bytes = board::trailer_bytes(&a) as usize;
+    let expect = g.results.len() * 4 + tb_bytes;
+    let dir = scratch("board");
+    std::fs::create_dir_all(&dir).unwrap();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}\n")).collect();
+    std::fs::write(dir.join("in.hex"), hex).unwrap();
+    let tb = format!(
+        "module tb;
+  reg clk = 0, rst_n = 0;
+  reg [7:0] mem [0:{last}];
+  reg [7:0] rx_data; reg rx_valid = 0; wire rx_ready;
+  wire [7:0] tx_data; wire tx_valid; reg tx_ready = 0;
+  wire led_run, led_ok, led_err;
+  tern_board dut (.clk(clk), .rst_n(rst_n), .rx_data(rx_data), .rx_valid(rx_valid), .rx_ready(rx_ready),
+    .tx_data(tx_data), .tx_valid(tx_valid), .tx_ready(tx_ready), .led_run(led_run), .led_ok(led_ok), .led_err(led_err));
+  integer pos = 0, got = 0, cyc = 0, f;
+  always #5 clk = ~clk;
+  initial begin
+    $readmemh(\"in.hex\", mem);
+    f = $fopen(\"out.hex\", \"w\");
+    repeat (4) @(posedge clk);
+    rst_n = 1;
+  end
+  always @(posedge clk) if (rst_n) begin
+    cyc <= cyc + 1;
+    if (rx_valid & rx_ready) pos = pos + 1;
+    rx_valid <= (pos < {n}) && ($random % 4 != 0);
+    rx_data <= mem[pos];
+    if (tx_valid & tx_ready) begin $fwrite(f, \"%02x\\n\", tx_data); got = got + 1; end
+    tx_ready <= ($random % 3 != 0);
+    if (got == {expect} || cyc > 2000000) begin
+      $fwrite(f, \"leds %b%b%b\\n\", led_run, led_ok, led_err); $fclose(f); $finish;
+    end
+  end
+endmodule
+",
+        last = bytes.len() - 1,
+        n = bytes.len(),
+    );
+    let v = board::emit(&a, BoardSpec { leds_active_low: false }, tern_hdl::Fabric::Generic);
+    std::fs::write(dir.join("board.v"), v + &tb).unwrap();
+    let out = Command::new("iverilog").args(["-g2012", "-o", "board.vvp", "-s", "tb", "board.v"]).current_dir(&dir).output().unwrap();
+    assert!(out.status.success(), "iverilog: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("vvp").arg("board.vvp").current_dir(&dir).output().unwrap();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(dir.join("out.hex")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"leds 010"), "run off, ok on, err off");
+    let got: Vec<u8> = lines[..lines.len() - 1].iter().map(|l| u8::from_str_radix(l, 16).unwrap()).collect();
+    assert_eq!(got.len(), expect, "bytes out");
+    let results: Vec<i32> = got[..g.results.len() * 4].chunks(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect();
+    assert_eq!(results, g.results);
+    let tr = &got[g.results.len() * 4..];
+    assert_eq!(tr[0], Status::Halted as u8);
+    let cb = a.cfg.counter_bits as usize;
+    let bit = |i: usize| (tr[1 + i / 8] >> (i % 8)) & 1 == 1;
+    let counter = |k: usize| (0..cb).fold(0u64, |v, i| v | (bit(k * cb + i) as u64) << i);
+    let gc = g.counters.to_array();
+    for (k, name) in tern_arch::Counters::NAMES.iter().enumerate() {
+        match *name {
+            "cycles" | "stall_in" | "stall_out" | "freeze" => assert!(counter(k) >= gc[k], "{name}"),
+            _ => assert_eq!(counter(k), gc[k], "counter {name}"),
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
