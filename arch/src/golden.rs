@@ -302,6 +302,53 @@ impl Golden {
         let mut cycle: u64 = 0;
         let mut stopped = None;
 
+        // Closed-form advance of the array (issue stage, token pipeline, output shifter) by k
+        // cycles, valid while no stall, no snapshot and no MATVEC's last token reaching the
+        // accumulators can happen: `array_kmax!()` is the largest such k.
+        macro_rules! array_kmax {
+            () => {{
+                let mut k = u64::MAX;
+                if snap {
+                    k = 0;
+                }
+                if iss_active {
+                    k = k.min((iss_rem - 1) as u64);
+                }
+                if lastm != 0 {
+                    k = k.min((p - 1 - (63 - lastm.leading_zeros())) as u64);
+                }
+                k
+            }};
+        }
+        macro_rules! array_adv {
+            ($k:expr) => {{
+                let k: u64 = $k;
+                let pk = (p as u64).min(k) as u32;
+                // tokens leaving the last stage: the top pk stages, then every new one
+                let mut exits = (validm >> (p - pk)).count_ones() as u64;
+                if iss_active {
+                    exits += k.saturating_sub(p as u64);
+                    cnt.issue += k;
+                    iss_rem -= k as u32;
+                    iss_waddr += k as u32;
+                    validm = if k >= p as u64 { stage_mask } else { ((validm << k) | ((1u64 << k) - 1)) & stage_mask };
+                } else {
+                    validm = if k >= p as u64 { 0 } else { (validm << k) & stage_mask };
+                }
+                lastm = if k >= p as u64 { 0 } else { (lastm << k) & stage_mask };
+                cnt.acc_updates += exits;
+                if out_busy {
+                    let n = (out_left as u64).min(k) as usize;
+                    let rpb = a.results_per_beat as usize;
+                    results.extend(out_buf[out_pos..out_pos + n * rpb].iter().map(|&v| v as i32));
+                    out_pos += n * rpb;
+                    out_left -= n as u32;
+                    cnt.out_beats += n as u64;
+                    out_busy = out_left != 0;
+                }
+            }};
+        }
+
         loop {
             if st == St::Done {
                 break;
@@ -315,7 +362,42 @@ impl Golden {
                 stopped = Some(StopReason::Starved);
                 break;
             }
-            // Fast path 1: a load with the array idle and no stalls: one beat per cycle and
+            // Fast path 1: a weight load of one beat per word, no stalls: consecutive words are
+            // consecutive in `wmem` (address-major, bank fastest), so copy them while the array
+            // advances in closed form.
+            if no_stalls && st == St::LoadW && a.beats_per_wword == 1 && ld_beat == 0 {
+                let left = (ld_left * c.rows - ld_row) as u64;
+                let n = array_kmax!().min(left).min((beats.len() - pos) as u64).min(max_cycles - cycle) as usize;
+                if n >= 1 {
+                    let base = (ld_addr * c.rows + ld_row) as usize;
+                    let mut done = n;
+                    for (i, (dst, &b)) in self.wmem[base..base + n].iter_mut().zip(&beats[pos..pos + n]).enumerate() {
+                        let w = b & host_mask;
+                        *dst = lane_masks(&[w, 0], c.lanes);
+                        if w & (w >> 1) & 0x5555_5555_5555_5555 != 0 {
+                            status = Status::BadWeightCode;
+                            st = St::Done;
+                            done = i + 1;
+                            break;
+                        }
+                    }
+                    array_adv!(done as u64);
+                    cnt.cycles += done as u64;
+                    cnt.wwords += done as u64;
+                    cycle += done as u64;
+                    pos += done;
+                    let idx = ld_row as usize + done;
+                    ld_addr += (idx / c.rows as usize) as u32;
+                    ld_left -= (idx / c.rows as usize) as u32;
+                    ld_row = (idx % c.rows as usize) as u32;
+                    if ld_left == 0 && st != St::Done {
+                        st = St::Fetch;
+                    }
+                    held = false;
+                    continue;
+                }
+            }
+            // Fast path 2: any other load with the array idle and no stalls: one beat per cycle and
             // nothing else changes, so consume the beats in a tight loop.
             let array_idle = !iss_active && validm == 0 && !snap && !out_busy;
             if no_stalls && array_idle && (st == St::LoadW || st == St::LoadX) {
@@ -366,39 +448,16 @@ impl Golden {
                 held = false;
                 continue;
             }
-            // Fast path 2: EXEC waits for the issue stage to accept a MATVEC, no stalls, no
-            // snapshot pending: for k cycles only the issue stage, the token pipeline and the
-            // output shifter move, in closed form.
-            if no_stalls && st == St::Exec && !snap && iss_active && iss_rem > 1 {
+            // Fast path 3: EXEC waits for the issue stage to accept a MATVEC, no stalls: only
+            // the array moves, in closed form.
+            if no_stalls && st == St::Exec && iss_active && iss_rem > 1 {
                 if let Ok(Insn::MatVec { waddr, xaddr, .. }) = insn
                     && matvec_error(&a, waddr as u32, xaddr as u32, len_reg).is_none()
                 {
-                    let mut k = (iss_rem - 1) as u64;
-                    if lastm != 0 {
-                        // stop before a MATVEC's last token reaches the accumulators
-                        k = k.min((p - 1 - (63 - lastm.leading_zeros())) as u64);
-                    }
-                    k = k.min(max_cycles - cycle);
+                    let k = array_kmax!().min(max_cycles - cycle);
                     if k > 1 {
-                        let pk = (p as u64).min(k) as u32;
-                        // tokens leaving the last stage: the top pk stages, then every new one
-                        let exits = (validm >> (p - pk)).count_ones() as u64 + k.saturating_sub(p as u64);
-                        cnt.acc_updates += exits;
-                        cnt.issue += k;
+                        array_adv!(k);
                         cnt.cycles += k;
-                        validm = if k >= p as u64 { stage_mask } else { ((validm << k) | ((1u64 << k) - 1)) & stage_mask };
-                        lastm = if k >= p as u64 { 0 } else { (lastm << k) & stage_mask };
-                        iss_rem -= k as u32;
-                        iss_waddr += k as u32;
-                        if out_busy {
-                            let n = (out_left as u64).min(k) as usize;
-                            let rpb = a.results_per_beat as usize;
-                            results.extend(out_buf[out_pos..out_pos + n * rpb].iter().map(|&v| v as i32));
-                            out_pos += n * rpb;
-                            out_left -= n as u32;
-                            cnt.out_beats += n as u64;
-                            out_busy = out_left != 0;
-                        }
                         cycle += k;
                         held = false;
                         continue;

@@ -27,6 +27,7 @@ pub fn verilog(a: &Accel) -> String {
   input  wire clk,
   input  wire rst,
   input  wire advance,
+  input  wire [{rm}:0] adv_row,
   input  wire [2:0] tok_in,
   input  wire [{wam}:0] raddr_w,
   input  wire [{xam}:0] raddr_x,
@@ -86,19 +87,25 @@ pub fn verilog(a: &Accel) -> String {
   wire signed [{tm}:0] sum{i};
   wire cy{i};
   reg  signed [{accm}:0] acc{i};
-  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w), .wdata(wdata_rc), .re(advance), .raddr(raddr_w), .rdata(wq{i}));
+  // this row's copies of advance and of the last token stage (fan-out)
+  (* keep *) reg [2:0] tk{i};
+  always @(posedge clk)
+    if (rst) tk{i} <= 3'b000;
+    else if (adv_row[{i}]) tk{i} <= tok{pm};
+  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w), .wdata(wdata_rc), .re(adv_row[{i}]), .raddr(raddr_w), .rdata(wq{i}));
   wire [{accm}:0] accq{i};
-  tern_row row{i} (.clk(clk), .en(advance), .wq(wq{i}), .x2({x2}),{x3} .sum(sum{i}), .cy(cy{i}));
-  tern_acc accu{i} (.acc(acc{i}), .s(sum{i}), .cy(cy{i}), .keep(~tok{p}[1]), .q(accq{i}));
+  tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}),{x3} .sum(sum{i}), .cy(cy{i}));
+  tern_acc accu{i} (.acc(acc{i}), .s(sum{i}), .cy(cy{i}), .keep(~tk{i}[1]), .q(accq{i}));
   always @(posedge clk)
     if (rst) acc{i} <= {acc}'sd0;
-    else if (acc_fire) acc{i} <= accq{i};
+    else if (adv_row[{i}] & tk{i}[2]) acc{i} <= accq{i};
   assign acc_flat[{hi}:{lo}] = acc{i};
 ",
             wm = 2 * l - 1,
             tm = tb - 1,
             accm = acc - 1,
             x3 = if a.row_chain > 1 { " .x3(x3)," } else { "" },
+            pm = p - 1,
             x2 = if a.row_chain > 1 { "x2e" } else { "x2" },
             hi = (i + 1) * acc - 1,
             lo = i * acc

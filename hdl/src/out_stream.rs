@@ -3,6 +3,11 @@
 //! then sends H/32 sign-extended int32 results per beat over a valid/ready stream.
 //! While `snap` waits for a busy shifter, `advance` is low and the whole array freezes, so
 //! back-pressure never loses or overwrites a result.
+//!
+//! `advance` = ~(snap & out_busy) enables nearly every flip-flop of the array, so it is a
+//! register: computed from the next values of `snap` and `out_busy` one cycle early (equal
+//! to the combinational form on every cycle), with one `(* keep *)` copy per row
+//! (`adv_row`) so no single net drives the whole array.
 
 use tern_arch::config::Accel;
 
@@ -31,6 +36,7 @@ pub fn verilog(a: &Accel) -> String {
   output wire [{hm}:0] out_data,
   output wire out_valid,
   output wire advance,
+  output wire [{rm}:0] adv_row,
   output reg  snap,
   output reg  out_busy,
   output wire ev_out_beat,
@@ -40,7 +46,17 @@ pub fn verilog(a: &Accel) -> String {
   reg [{am}:0] obuf;
   reg [{obm}:0] left;
   wire snap_now = snap & ~out_busy;
-  assign advance = ~(snap & out_busy);
+  // next values of snap and out_busy (the always block below), for the registered advance
+  wire snap_d = ~rst & ((snap & ~snap_now) | ls_fire);
+  wire busy_d = ~rst & (snap_now | (out_busy & ~(out_ready & left == {ob}'d1)));
+  reg adv_r = 1'b1;
+  (* keep *) reg [{rm}:0] adv_rep = {{{r}{{1'b1}}}};
+  always @(posedge clk) begin
+    adv_r <= ~(snap_d & busy_d);
+    adv_rep <= {{{r}{{~(snap_d & busy_d)}}}};
+  end
+  assign advance = adv_r;
+  assign adv_row = adv_rep;
   assign out_valid = out_busy;
   assign out_data = {{{words}}};
   assign ev_out_beat = out_busy & out_ready;
@@ -63,6 +79,8 @@ pub fn verilog(a: &Accel) -> String {
 endmodule
 ",
         am = r * acc - 1,
+        rm = r - 1,
+        r = r,
         hm = c.host_bits - 1,
         obm = ob - 1,
         beats = a.out_beats,

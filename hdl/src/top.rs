@@ -30,6 +30,7 @@ pub fn verilog(a: &Accel) -> String {
   output wire [{cm}:0] counters
 );
   wire advance, snap, out_busy, pipe_empty, ls_fire, acc_fire;
+  wire [{rm}:0] adv_row;
   wire [2:0] tok;
   wire [{rm}:0] we_w;
   wire [{wam}:0] waddr_w, raddr_w;
@@ -48,13 +49,13 @@ pub fn verilog(a: &Accel) -> String {
     .ev_insn(ev_insn), .ev_wword(ev_wword), .ev_xword(ev_xword), .ev_issue(ev_issue), .ev_stall_in(ev_stall_in)
   );
   tern_array array (
-    .clk(clk), .rst(rst), .advance(advance), .tok_in(tok), .raddr_w(raddr_w), .raddr_x(raddr_x),
+    .clk(clk), .rst(rst), .advance(advance), .adv_row(adv_row), .tok_in(tok), .raddr_w(raddr_w), .raddr_x(raddr_x),
     .we_w(we_w), .waddr_w(waddr_w), .wdata_w(wdata_w), .we_x(we_x), .waddr_x(waddr_x), .wdata_x(wdata_x),
     .acc_flat(acc_flat), .pipe_empty(pipe_empty), .ls_fire(ls_fire), .acc_fire(acc_fire)
   );
   tern_out outs (
     .clk(clk), .rst(rst), .acc_flat(acc_flat), .ls_fire(ls_fire), .out_ready(out_ready),
-    .out_data(out_data), .out_valid(out_valid), .advance(advance), .snap(snap), .out_busy(out_busy),
+    .out_data(out_data), .out_valid(out_valid), .advance(advance), .adv_row(adv_row), .snap(snap), .out_busy(out_busy),
     .ev_out_beat(ev_out_beat), .ev_stall_out(ev_stall_out), .ev_freeze(ev_freeze)
   );
   tern_counters cnt (

@@ -383,17 +383,17 @@ pub fn compare_toggles(a: &Accel, run: &Run, tech: Tech, clock_hz: f64) -> Optio
 /// A whole `tern report`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
-    pub estimate: bool,
     pub preset: String,
     pub rows: u32,
     pub lanes: u32,
     pub backend: &'static str,
-    pub counted_from: &'static str,
     pub workload: Workload,
     pub tokens: u64,
     pub cycles_per_token: f64,
     pub clock_hz: f64,
     pub counters: Counters,
+    /// `estimate`, `tech`, `source`, `counted_from`, `energy_per_token_j`, `breakdown`, ...
+    /// of the first table asked for, at the top level.
     #[serde(flatten)]
     pub primary: TechReport,
     /// Other tables asked for (`--tech all`).
@@ -409,12 +409,10 @@ pub fn build_report(a: &Accel, run: &Run, techs: &[Tech], clock_hz: f64) -> Repo
     let primary = reps.remove(0);
     let fpga = techs.iter().copied().find(|t| *t == Tech::Ice40Up5k).unwrap_or(Tech::Ice40Up5k);
     Report {
-        estimate: true,
         preset: a.cfg.name.to_string(),
         rows: a.cfg.rows,
         lanes: a.cfg.lanes,
         backend: run.backend,
-        counted_from: from,
         workload: run.workload.clone(),
         tokens: run.tokens,
         cycles_per_token: run.counters.cycles as f64 / run.tokens.max(1) as f64,
@@ -543,7 +541,7 @@ pub fn text(rep: &Report) -> String {
     let mut s = String::from("tern report: energy per token (ESTIMATE)\n");
     s.push_str(&format!("preset        {} (R={} L={})\n", rep.preset, rep.rows, rep.lanes));
     s.push_str(&format!("workload      {}\n", rep.workload.describe()));
-    s.push_str(&format!("counted from  {} (backend {})\n", rep.counted_from, rep.backend));
+    s.push_str(&format!("counted from  {} (backend {})\n", rep.primary.counted_from, rep.backend));
     s.push_str(&format!("cycles/token  {:.0} at {} MHz (static energy uses this clock)\n", rep.cycles_per_token, rep.clock_hz / 1e6));
     s.push('\n');
     s.push_str(&tech_text(&rep.primary));
@@ -634,7 +632,7 @@ pub fn picture(rep: &Report) -> String {
     let whole: Vec<svg::Bar> = reps.iter().map(|r| (label(r), parts(r, false))).collect();
     let chip: Vec<svg::Bar> = reps.iter().map(|r| (label(r), parts(r, true))).collect();
     let title = format!("tern energy per token (ESTIMATE), preset {}: {}", rep.preset, rep.workload.short());
-    let sub = format!("from {}; classes a table does not know are left out; DRAM at the low end of its range", rep.counted_from);
+    let sub = format!("from {}; classes a table does not know are left out; DRAM at the low end of its range", rep.primary.counted_from);
     svg::stacked_panels(&title, &sub, &[("whole token".into(), whole), ("on-chip only".into(), chip)])
 }
 
