@@ -78,7 +78,7 @@ pub fn verilog(a: &Accel) -> String {
     v.push_str("    end\n  end\n");
     let valids: Vec<String> = (1..=p).map(|i| format!("tok{i}[2]")).collect();
     v.push_str(&format!(
-        "  assign pipe_empty = ~({});\n  assign acc_fire = advance & tok{p}[2];\n  assign ls_fire = acc_fire & tok{p}[0];\n",
+        "  assign pipe_empty = ~({});\n  assign acc_fire = advance & tok{p}[2];\n  assign ls_fire = acc_fire & tok{p}[0];\n  wire unused_first = tok{p}[1]; // each row reads its own copy (tk)\n",
         valids.join(" | ")
     ));
     for i in 0..r {
@@ -88,17 +88,17 @@ pub fn verilog(a: &Accel) -> String {
   wire cy{i};
   reg  signed [{accm}:0] acc{i};
   // this row's copies of advance and of the last token stage (fan-out)
-  (* keep *) reg [2:0] tk{i};
+  (* keep *) reg [1:0] tk{i};
   always @(posedge clk)
-    if (rst) tk{i} <= 3'b000;
-    else if (adv_row[{i}]) tk{i} <= tok{pm};
+    if (rst) tk{i} <= 2'b00;
+    else if (adv_row[{i}]) tk{i} <= tok{pm}[2:1];
   tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w), .wdata(wdata_rc), .re(adv_row[{i}]), .raddr(raddr_w), .rdata(wq{i}));
   wire [{accm}:0] accq{i};
   tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}),{x3} .sum(sum{i}), .cy(cy{i}));
-  tern_acc accu{i} (.acc(acc{i}), .s(sum{i}), .cy(cy{i}), .keep(~tk{i}[1]), .q(accq{i}));
+  tern_acc accu{i} (.acc(acc{i}), .s(sum{i}), .cy(cy{i}), .keep(~tk{i}[0]), .q(accq{i}));
   always @(posedge clk)
     if (rst) acc{i} <= {acc}'sd0;
-    else if (adv_row[{i}] & tk{i}[2]) acc{i} <= accq{i};
+    else if (adv_row[{i}] & tk{i}[1]) acc{i} <= accq{i};
   assign acc_flat[{hi}:{lo}] = acc{i};
 ",
             wm = 2 * l - 1,

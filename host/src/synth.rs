@@ -543,6 +543,10 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
         };
         cmd.args([cflag, &cname, "--json", "tern_board.json", out_flag, out_file, "--report", "pnr_report.json"]);
         cmd.args(["--freq", &format!("{freq}"), "--timing-allow-fail", "--seed", "1"]);
+        if target.family == Family::Ecp5 {
+            // router2 routes the large ECP5 arrays in a fraction of router1's time
+            cmd.args(["--router", "router2"]);
+        }
         report.steps.push(run_tool(dir, &format!("{} (place and route)", tools_name(&tools.nextpnr)), "nextpnr.log", &mut cmd, p)?);
         parse_pnr(&read_json(&dir.join("pnr_report.json"), "nextpnr report")?, &mut report);
 

@@ -109,7 +109,7 @@ pub fn run(args: Args) -> Result<()> {
         a.cfg.lanes
     );
     if args.backend == BackendKind::Verilator {
-        eprintln!("building the Verilator model of the preset (cached after the first build)...");
+        eprintln!("preparing the Verilator model of the preset (built once per machine, then cached)...");
     }
     let mut exec = AccelExec::new(args.backend.open(&a)?);
     let mut sampler = Sampler::new(args.temperature, args.top_k, args.seed);
