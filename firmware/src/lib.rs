@@ -149,15 +149,15 @@ pub fn compile_bitlinear(a: &Accel, w: &TernaryMatrix, x: &[i8], batch: usize) -
             load_w(&mut e, 0, k0, half(0), seg_len);
             for tile in 0..tiles {
                 let next = tile + 1 < tiles;
-                let slices = g.min(seg_len);
                 for t in 0..g {
                     e.insn(Insn::MatVec { acc: false, store: true, waddr: half(tile) as u16, xaddr: (t * seg_len) as u16 });
                     for rr in 0..r {
                         let row = tile * r + rr;
                         slots.push((row < out).then_some(((t0 + t) as u32, row as u32)));
                     }
-                    if c.double_buffer && next && t < slices {
-                        let (lo, hi) = (t * seg_len / slices, (t + 1) * seg_len / slices);
+                    // spread the next tile's words evenly over all g MATVECs of this tile
+                    if c.double_buffer && next {
+                        let (lo, hi) = (t * seg_len / g, (t + 1) * seg_len / g);
                         if hi > lo {
                             load_w(&mut e, tile + 1, k0 + lo, half(tile + 1) + lo, hi - lo);
                         }

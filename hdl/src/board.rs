@@ -19,8 +19,9 @@
 //! - trailer: once the core stops (HALT or an error) and every result byte has left, the
 //!   board sends one trailer: the status byte (`tern_arch::isa::Status`), then the event
 //!   counters in `Counters::NAMES` order, each `counter_bits` wide, packed little-endian into
-//!   ceil(10 * counter_bits / 8) bytes. The counters stop counting when the core stops, so
-//!   the byte mux reads stable values; the mux is also what keeps yosys from pruning them.
+//!   ceil(10 * counter_bits / 8) bytes. The counters stop counting when the core stops; a
+//!   registered two-stage byte mux reads them (it is also what keeps yosys from pruning
+//!   them). The pins are driven from flip-flops through one 2:1 mux.
 //! - LEDs (polarity per board): run = the core runs, ok = halted, err = stopped on an error.
 //!
 //! Nothing here changes the core: `tern_top` is instantiated exactly as the Verilator
@@ -49,10 +50,12 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
     let nb = h / 8;
     let cb = Counters::NAMES.len() as u32 * c.counter_bits;
     let tb = trailer_bytes(a);
-    let pad = tb * 8 - 8 - cb;
     let bb = crate::bits_for(nb as u64);
     let ib = crate::bits_for(tb as u64);
     let led = |e: &str| if spec.leds_active_low { format!("~({e})") } else { e.to_string() };
+    // the trailer, padded to whole 64-bit words for the word stage of the mux
+    let words = tb.div_ceil(8);
+    let pad = words * 64 - 8 - cb;
     let trailer = if pad > 0 { format!("{{{pad}'d0, counters, 4'd0, status}}") } else { "{counters, 4'd0, status}".to_string() };
     format!(
         "module tern_board (
@@ -99,25 +102,40 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
     .status(status), .running(running), .counters(counters)
   );
 
-  // tx: one {h}-bit result beat -> {nb} bytes, then the trailer once the core has stopped
+  // tx: one {h}-bit result beat -> {nb} bytes, then the trailer once the core has stopped.
+  // The trailer byte comes through a two-stage registered mux (8-byte word, then byte), so
+  // the pins are driven by flip-flops through one 2:1 mux; a byte is offered two cycles
+  // after the index moves (and after the core stopped, so the counters are final).
   reg [{hm}:0] tx_sh;
   reg [{bbm}:0] tx_left;
+  reg tx_empty;
   reg [{ibm}:0] tr_idx;
-  wire tx_empty = tx_left == {bb}'d0;
+  reg [1:0] tr_wait;
+  reg [63:0] tr_word;
+  reg [7:0] tr_byte;
+  wire [{twm}:0] trailer = {trailer};
   assign out_ready = tx_empty;
-  wire [{tbm}:0] trailer = {trailer};
-  wire tr_on = ~running & tx_empty & ~out_valid & (tr_idx != {ib}'d{tb});
+  wire tr_on = ~running & tx_empty & ~out_valid & (tr_idx != {ib}'d{tb}) & (tr_wait == 2'd2);
   assign tx_valid = ~rst & (~tx_empty | tr_on);
-  assign tx_data = tx_empty ? trailer[{{tr_idx, 3'b000}} +: 8] : tx_sh[7:0];
+  assign tx_data = tx_empty ? tr_byte : tx_sh[7:0];
+  always @(posedge clk) begin
+    tr_word <= trailer[{{tr_idx[{ibm}:3], 6'b000000}} +: 64];
+    tr_byte <= tr_word[{{tr_idx[2:0], 3'b000}} +: 8];
+  end
   always @(posedge clk)
     if (rst) begin
-      tx_left <= {bb}'d0; tr_idx <= {ib}'d0;
-    end else if (tx_empty) begin
-      if (out_valid) begin tx_sh <= out_data; tx_left <= {bb}'d{nb}; end
-      else if (tr_on & tx_ready) tr_idx <= tr_idx + {ib}'d1;
-    end else if (tx_ready) begin
-      tx_sh <= {tx_shift};
-      tx_left <= tx_left - {bb}'d1;
+      tx_left <= {bb}'d0; tx_empty <= 1'b1; tr_idx <= {ib}'d0; tr_wait <= 2'd0;
+    end else begin
+      if (running | (tr_on & tx_ready)) tr_wait <= 2'd0;
+      else if (tr_wait != 2'd2) tr_wait <= tr_wait + 2'd1;
+      if (tx_empty) begin
+        if (out_valid) begin tx_sh <= out_data; tx_left <= {bb}'d{nb}; tx_empty <= 1'b0; end
+        else if (tr_on & tx_ready) tr_idx <= tr_idx + {ib}'d1;
+      end else if (tx_ready) begin
+        tx_sh <= {tx_shift};
+        tx_left <= tx_left - {bb}'d1;
+        tx_empty <= tx_left == {bb}'d1;
+      end
     end
 
   assign led_run = {led_run};
@@ -129,7 +147,7 @@ endmodule
         bbm = bb - 1,
         ibm = ib - 1,
         cm = cb - 1,
-        tbm = tb * 8 - 1,
+        twm = tb.div_ceil(8) * 64 - 1,
         rx_shift = if nb == 1 { "rx_data".to_string() } else { format!("{{rx_data, rx_sh[{}:8]}}", h - 1) },
         tx_shift = format!("{{8'd0, tx_sh[{}:8]}}", h - 1),
         led_run = led("running"),
@@ -158,7 +176,7 @@ mod tests {
         // 10 counters x 48 bits = 60 bytes, plus the status byte
         assert_eq!(trailer_bytes(&a), 61);
         let v = verilog(&a, BoardSpec { leds_active_low: true });
-        assert!(v.contains("wire [487:0] trailer = {counters, 4'd0, status};"), "{v}");
+        assert!(v.contains("wire [511:0] trailer = {24'd0, counters, 4'd0, status};"), "{v}");
         assert!(v.contains("assign led_run = ~(running);"));
         let b = ECP5_85F.validate().unwrap();
         assert!(verilog(&b, BoardSpec { leds_active_low: false }).contains("rx_cnt == 4'd8"));

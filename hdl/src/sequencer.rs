@@ -81,6 +81,10 @@ pub fn verilog(a: &Accel) -> String {
   reg [2:0] st;
   reg [31:0] ir;
   reg [{fm}:0] len;
+  // limits that SETLEN precomputes (signed): MATVEC at waddr w / xaddr x is in range iff
+  // w <= lim_w and x <= lim_x, and crosses the double-buffer half iff lim_h < w < HALF
+  reg signed [14:0] lim_w, lim_x, lim_h;
+  reg len_zero;
   reg [13:0] ld_addr;
   reg [{fm}:0] ld_left;
   reg [{rbm}:0] ld_row;
@@ -121,20 +125,19 @@ pub fn verilog(a: &Accel) -> String {
   wire zero_cnt = (d_op == {op_lw} || d_op == {op_lx} || d_op == {op_sl}) && d_flo == 14'd0;
   wire [3:0] dec_err = d_hi ? {s_rsv} : !op_known ? {s_ill} : |(d & rsv_mask) ? {s_rsv} : zero_cnt ? {s_zero} : 4'd0;
   wire [13:0] ld_end = d_fhi + d_flo;
-  wire [13:0] len14 = {{1'b0, len}};
-  wire [13:0] mv_wend = d_fhi + len14;
-  wire [13:0] mv_xend = d_flo + len14;
-{last_wires}  reg [3:0] pre_err;
+  wire signed [14:0] d_whi = {{1'b0, d_fhi}};
+  wire signed [14:0] d_xlo = {{1'b0, d_flo}};
+  reg [3:0] pre_err;
   always @* begin
     pre_err = dec_err;
     if (dec_err == 4'd0) begin
       if (d_op == {op_lw} && ld_end > 14'd{wd}) pre_err = {s_wr};
       if (d_op == {op_lx} && ld_end > 14'd{ad}) pre_err = {s_ar};
       if (d_op == {op_mv}) begin
-        if (len == {fb}'d0) pre_err = {s_nolen};
-        else if (mv_wend > 14'd{wd}) pre_err = {s_wr};
-        else if (mv_xend > 14'd{ad}) pre_err = {s_ar};
-        else if ({mv_h0} != {mv_h1}) pre_err = {s_half};
+        if (len_zero) pre_err = {s_nolen};
+        else if (d_whi > lim_w) pre_err = {s_wr};
+        else if (d_xlo > lim_x) pre_err = {s_ar};
+        else if ({mv_cross}) pre_err = {s_half};
       end
     end
   end
@@ -168,7 +171,6 @@ pub fn verilog(a: &Accel) -> String {
         wm = 2 * l - 1,
         xm = 8 * l - 1,
         fm = f - 1,
-        fb = f,
         rbm = rb - 1,
         bbm = bb - 1,
         bbw = bb,
@@ -193,16 +195,10 @@ pub fn verilog(a: &Accel) -> String {
         ad = c.amem_depth,
         db = if c.double_buffer { "1'b1" } else { "1'b0" },
         hi_nz = if h > 32 { format!("|in_data[{}:32]", h - 1) } else { "1'b0".to_string() },
-        mv_h0 = half("d_fhi"),
-        mv_h1 = half("mv_wlast"),
+        mv_cross = if c.double_buffer { format!("d_whi > lim_h && d_fhi < 14'd{}", a.half_depth) } else { "1'b0".to_string() },
         bpwm = bpw - 1,
         bpxm = bpx - 1,
         asm_w = asm(bpw),
-        last_wires = if c.double_buffer {
-            "  wire [13:0] ld_last = ld_end - 14'd1;\n  wire [13:0] mv_wlast = mv_wend - 14'd1;\n"
-        } else {
-            ""
-        },
         asm_x = asm(bpx),
     );
     for i in 0..r {
@@ -231,6 +227,7 @@ pub fn verilog(a: &Accel) -> String {
   always @(posedge clk) begin
     if (rst) begin
       st <= S_FETCH; ir <= 32'h0; len <= {fb}'d0; status <= {s_run};
+      len_zero <= 1'b1; lim_w <= 15'sd{wd}; lim_x <= 15'sd{ad}; lim_h <= 15'sd{hd};
       ld_addr <= 14'd0; ld_left <= {fb}'d0; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
       iss_active <= 1'b0; iss_first <= 1'b0; iss_store <= 1'b0; iss_rem <= {fb}'d0;
       iss_waddr <= 14'd0; iss_xaddr <= 14'd0; iss_half <= 1'b0; iss_last <= 1'b0;
@@ -248,7 +245,10 @@ pub fn verilog(a: &Accel) -> String {
         end else begin
           case (op)
             {op_nop}: st <= S_FETCH;
-            {op_sl}: begin len <= f_lo[{fm}:0]; st <= S_FETCH; end
+            {op_sl}: begin
+              len <= f_lo[{fm}:0]; len_zero <= f_lo == 14'd0; st <= S_FETCH;
+              lim_w <= 15'sd{wd} - {{1'b0, f_lo}}; lim_x <= 15'sd{ad} - {{1'b0, f_lo}}; lim_h <= 15'sd{hd} - {{1'b0, f_lo}};
+            end
             {op_lw}: if (!hazard_w) begin
               ld_addr <= f_hi; ld_left <= f_lo[{fm}:0]; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0; st <= S_LOADW;
             end
@@ -313,7 +313,11 @@ endmodule
         s_halt = st(Status::Halted),
         s_bad = st(Status::BadWeightCode),
         h_lo = half("d_fhi"),
-        h_hi = half("ld_last"),
+        // half(ld_end - 1) without the subtraction (a LOADW count is at least 1)
+        h_hi = if c.double_buffer { format!("(ld_end > 14'd{})", a.half_depth) } else { "1'b0".to_string() },
+        wd = c.wmem_depth,
+        ad = c.amem_depth,
+        hd = a.half_depth,
         ih_next = if c.double_buffer { format!("(iss_waddr >= 14'd{})", a.half_depth - 1) } else { "1'b0".to_string() },
         op_nop = op(Opcode::Nop),
         op_sl = op(Opcode::SetLen),

@@ -45,7 +45,7 @@ pub fn run(args: Args) -> Result<()> {
         let a = super::preset(p)?;
         let (r, l) = (a.cfg.rows as usize, a.cfg.lanes as usize);
         // decode: one token through a 1024-wide layer; prefill: enough tokens to hide loading
-        let shapes = [("decode", 8 * r, 64 * l, 1), ("prefill", 128 * r, 32 * l, (a.cfg.max_batch as usize).min(64))];
+        let shapes = [("decode", 8 * r, 64 * l, 1), ("prefill", 128 * r, 16 * l, (a.cfg.max_batch as usize).min(64))];
         for (kind, out, inp, batch) in shapes {
             let (w, x) = crate::layer::random_layer(out, inp, batch, 1);
             let prog = tern_fw::compile_bitlinear(&a, &w, &x, batch).map_err(|e| anyhow::anyhow!("{e}"))?;
