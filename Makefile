@@ -1,5 +1,5 @@
 # tern: the two commands of the README, plus conveniences.
-.PHONY: run test setup build verilog bench clean
+.PHONY: run test setup build verilog synth bench clean
 
 CARGO ?= cargo
 TERN := target/release/tern
@@ -20,6 +20,11 @@ test: setup
 
 verilog: build
 	$(TERN) verilog --preset tiny --out out/verilog
+
+# FPGA synthesis of a preset on its own device (PRESET=ice40-up5k|ice40-hx8k|ecp5-85f).
+PRESET ?= ice40-up5k
+synth: build
+	$(TERN) synth --preset $(PRESET)
 
 bench: build
 	$(TERN) bench-sim

@@ -301,7 +301,7 @@ impl AccelConfig {
         // The row tree has log2(L) adder levels; a register after every `tree_levels_per_stage`
         // of them (and always after the last). Registers sit in the adders' own logic cells,
         // so faster clocks buy stages with flip-flops, not LUTs.
-        let lps = tree_levels_per_stage(c.target_fmax_mhz);
+        let lps = tree_levels_per_stage(c.target_fmax_mhz, c.device);
         let ecp5 = matches!(c.device, Some(Device::Ecp5_25f | Device::Ecp5_85f));
         let row_chain = if ecp5 && c.lanes >= ROW_CHAIN { ROW_CHAIN } else { 1 };
         // chains: two stages (ROW_CHAIN / 2 terms each), then a tree over the L / ROW_CHAIN chains
@@ -332,10 +332,15 @@ impl AccelConfig {
 /// Terms per row carry chain on ECP5 (see `Accel::row_chain`).
 pub const ROW_CHAIN: u32 = 8;
 
-/// Adder levels of the row tree between two registers, for a target clock: 4 (a 16-lane
-/// tree in one stage) up to 60 MHz, else 2. Measured in `docs/synthesis.md`.
-pub fn tree_levels_per_stage(target_fmax_mhz: u32) -> u32 {
-    if target_fmax_mhz <= 60 { 4 } else { 2 }
+/// Adder levels of the row tree between two registers, for a target clock and device:
+/// 4 (a 16-lane tree in one stage) up to 60 MHz, else 2; half that on iCE40, whose logic
+/// levels are about twice as slow. Measured in `docs/synthesis.md`.
+pub fn tree_levels_per_stage(target_fmax_mhz: u32, device: Option<Device>) -> u32 {
+    let levels = if target_fmax_mhz <= 60 { 4 } else { 2 };
+    match device {
+        Some(Device::Ice40Up5k | Device::Ice40Hx8k) => levels / 2,
+        _ => levels,
+    }
 }
 
 impl Accel {

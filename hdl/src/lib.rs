@@ -56,6 +56,7 @@ pub fn emit_for(a: &Accel, fabric: Fabric) -> String {
         weight_bank::verilog(a),
         act_buffer::verilog(a),
         cells::verilog(a, fabric),
+        ternary_term::verilog(),
         row_tree::verilog(a),
         mac_array::verilog(a),
         sequencer::verilog(a),

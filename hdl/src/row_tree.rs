@@ -69,7 +69,7 @@ type Node = (String, u32, Vec<String>);
 pub fn verilog(a: &Accel) -> String {
     let l = a.cfg.lanes;
     let k = a.row_chain;
-    let lps = tree_levels_per_stage(a.cfg.target_fmax_mhz);
+    let lps = tree_levels_per_stage(a.cfg.target_fmax_mhz, a.cfg.device);
     let sb = sum_bits(a);
     let late = late_lanes(a);
     let x3_port = if late.is_empty() {
@@ -93,9 +93,11 @@ pub fn verilog(a: &Accel) -> String {
         xm = 8 * early_lanes(a).len() - 1,
         sm = sb - 1,
     );
+    // each lane's term is the rust-hdl block `tern_term` (`ternary_term.rs`)
     let term = |v: &mut String, j: u32, x: &str, w: &str| {
         v.push_str(&format!(
-            "  wire signed [7:0] t{j} = {{8{{{w}[{nz}]}}}} & ({x}[{hi}:{lo}] ^ {{8{{{w}[{ng}]}}}});\n",
+            "  wire signed [7:0] t{j};\n  {m} lane{j} (.nz({w}[{nz}]), .ng({w}[{ng}]), .act({x}[{hi}:{lo}]), .term(t{j}));\n",
+            m = crate::ternary_term::MODULE,
             nz = 2 * j,
             ng = 2 * j + 1,
             hi = 8 * j + 7,
@@ -136,7 +138,8 @@ fn chains(a: &Accel, v: &mut String, late: &[u32]) -> Vec<Node> {
         let j0 = c * k;
         // head term: plain logic
         v.push_str(&format!(
-            "  wire signed [7:0] h{c} = {{8{{w2[{nz}]}}}} & (x2[{hi}:{lo}] ^ {{8{{w2[{ng}]}}}});\n",
+            "  wire signed [7:0] h{c};\n  {m} head{c} (.nz(w2[{nz}]), .ng(w2[{ng}]), .act(x2[{hi}:{lo}]), .term(h{c}));\n",
+            m = crate::ternary_term::MODULE,
             nz = 2 * j0,
             ng = 2 * j0 + 1,
             hi = 8 * xearly(j0) + 7,

@@ -83,7 +83,7 @@ pub fn verilog(a: &Accel) -> String {
   reg [{fm}:0] len;
   // limits that SETLEN precomputes (signed): MATVEC at waddr w / xaddr x is in range iff
   // w <= lim_w and x <= lim_x, and crosses the double-buffer half iff lim_h < w < HALF
-  reg signed [14:0] lim_w, lim_x, lim_h;
+  reg signed [14:0] lim_w, lim_x{lim_h_decl};
   reg len_zero;
   reg [13:0] ld_addr;
   reg [{fm}:0] ld_left;
@@ -195,6 +195,7 @@ pub fn verilog(a: &Accel) -> String {
         ad = c.amem_depth,
         db = if c.double_buffer { "1'b1" } else { "1'b0" },
         hi_nz = if h > 32 { format!("|in_data[{}:32]", h - 1) } else { "1'b0".to_string() },
+        lim_h_decl = if c.double_buffer { ", lim_h" } else { "" },
         mv_cross = if c.double_buffer { format!("d_whi > lim_h && d_fhi < 14'd{}", a.half_depth) } else { "1'b0".to_string() },
         bpwm = bpw - 1,
         bpxm = bpx - 1,
@@ -227,7 +228,7 @@ pub fn verilog(a: &Accel) -> String {
   always @(posedge clk) begin
     if (rst) begin
       st <= S_FETCH; ir <= 32'h0; len <= {fb}'d0; status <= {s_run};
-      len_zero <= 1'b1; lim_w <= 15'sd{wd}; lim_x <= 15'sd{ad}; lim_h <= 15'sd{hd};
+      len_zero <= 1'b1; lim_w <= 15'sd{wd}; lim_x <= 15'sd{ad};{lim_h_rst}
       ld_addr <= 14'd0; ld_left <= {fb}'d0; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
       iss_active <= 1'b0; iss_first <= 1'b0; iss_store <= 1'b0; iss_rem <= {fb}'d0;
       iss_waddr <= 14'd0; iss_xaddr <= 14'd0; iss_half <= 1'b0; iss_last <= 1'b0;
@@ -247,7 +248,7 @@ pub fn verilog(a: &Accel) -> String {
             {op_nop}: st <= S_FETCH;
             {op_sl}: begin
               len <= f_lo[{fm}:0]; len_zero <= f_lo == 14'd0; st <= S_FETCH;
-              lim_w <= 15'sd{wd} - {{1'b0, f_lo}}; lim_x <= 15'sd{ad} - {{1'b0, f_lo}}; lim_h <= 15'sd{hd} - {{1'b0, f_lo}};
+              lim_w <= 15'sd{wd} - {{1'b0, f_lo}}; lim_x <= 15'sd{ad} - {{1'b0, f_lo}};{lim_h_set}
             end
             {op_lw}: if (!hazard_w) begin
               ld_addr <= f_hi; ld_left <= f_lo[{fm}:0]; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0; st <= S_LOADW;
@@ -317,7 +318,8 @@ endmodule
         h_hi = if c.double_buffer { format!("(ld_end > 14'd{})", a.half_depth) } else { "1'b0".to_string() },
         wd = c.wmem_depth,
         ad = c.amem_depth,
-        hd = a.half_depth,
+        lim_h_rst = if c.double_buffer { format!(" lim_h <= 15'sd{};", a.half_depth) } else { String::new() },
+        lim_h_set = if c.double_buffer { format!(" lim_h <= 15'sd{} - {{1'b0, f_lo}};", a.half_depth) } else { String::new() },
         ih_next = if c.double_buffer { format!("(iss_waddr >= 14'd{})", a.half_depth - 1) } else { "1'b0".to_string() },
         op_nop = op(Opcode::Nop),
         op_sl = op(Opcode::SetLen),
