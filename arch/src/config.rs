@@ -225,7 +225,11 @@ pub struct Accel {
     /// Terms each row sums in one carry chain before its tree (`ROW_CHAIN` on ECP5 devices,
     /// where a chain add folds the term logic into the carry cells; 1 = a plain tree).
     pub row_chain: u32,
-    /// Cycles from a MATVEC issue slot to the accumulator write (RAM read, RAM register, tree).
+    /// Register stages that fan the activation word out to groups of `BCAST_GROUP` rows
+    /// (1 beyond that many rows: one register cannot reach a whole large array in a cycle).
+    pub bcast_stages: u32,
+    /// Cycles from a MATVEC issue slot to the accumulator write (RAM read, RAM register,
+    /// broadcast, tree).
     pub pipeline_depth: u32,
     /// Block RAMs the memories take on the preset's device (0 without a device).
     pub brams: u32,
@@ -323,11 +327,15 @@ impl AccelConfig {
             tree_bits: 9 + log2l,
             tree_stages,
             row_chain,
-            pipeline_depth: 2 + tree_stages,
+            bcast_stages: u32::from(c.rows > BCAST_GROUP),
+            pipeline_depth: 2 + u32::from(c.rows > BCAST_GROUP) + tree_stages,
             brams,
         })
     }
 }
+
+/// Rows that share one copy of the broadcast activation register (see `Accel::bcast_stages`).
+pub const BCAST_GROUP: u32 = 8;
 
 /// Terms per row carry chain on ECP5 (see `Accel::row_chain`).
 pub const ROW_CHAIN: u32 = 8;

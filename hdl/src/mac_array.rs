@@ -61,7 +61,7 @@ pub fn verilog(a: &Accel) -> String {
         xm = 8 * l - 1,
         am = r * acc - 1,
         l = l,
-        x3 = x3_decl(a),
+        x3 = bcast_decl(a),
     );
     // token pipeline: bit 2 valid, bit 1 first (clear), bit 0 last-and-store
     for i in 1..=p {
@@ -94,7 +94,7 @@ pub fn verilog(a: &Accel) -> String {
     else if (adv_row[{i}]) tk{i} <= tok{pm}[2:1];
   tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w), .wdata(wdata_rc), .re(adv_row[{i}]), .raddr(raddr_w), .rdata(wq{i}));
   wire [{accm}:0] accq{i};
-  tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}),{x3} .sum(sum{i}), .cy(cy{i}));
+  tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}{gs}),{x3} .sum(sum{i}), .cy(cy{i}));
   tern_acc accu{i} (.acc(acc{i}), .s(sum{i}), .cy(cy{i}), .keep(~tk{i}[0]), .q(accq{i}));
   always @(posedge clk)
     if (rst) acc{i} <= {acc}'sd0;
@@ -104,7 +104,8 @@ pub fn verilog(a: &Accel) -> String {
             wm = 2 * l - 1,
             tm = tb - 1,
             accm = acc - 1,
-            x3 = if a.row_chain > 1 { " .x3(x3)," } else { "" },
+            x3 = if a.row_chain > 1 { format!(" .x3(x3{gs}),", gs = gsuf(a, i)) } else { String::new() },
+            gs = gsuf(a, i),
             pm = p - 1,
             x2 = if a.row_chain > 1 { "x2e" } else { "x2" },
             hi = (i + 1) * acc - 1,
@@ -115,17 +116,41 @@ pub fn verilog(a: &Accel) -> String {
     v
 }
 
-/// The activations of the chains' late lanes, one cycle after x2 (shared by every row).
-fn x3_decl(a: &Accel) -> String {
+/// Suffix of row `i`'s activation signals: its group's copy (`_g{n}`), or the shared one.
+fn gsuf(a: &Accel, i: u32) -> String {
+    if a.bcast_stages > 0 { format!("_g{}", i / tern_arch::config::BCAST_GROUP) } else { String::new() }
+}
+
+/// The activation copies rows read: x2 itself, or one register per group of rows; plus the
+/// chains' late lanes (x3, one cycle later) and early lanes (x2e) of each copy.
+fn bcast_decl(a: &Accel) -> String {
+    let xm = 8 * a.cfg.lanes - 1;
+    if a.bcast_stages == 0 {
+        return x3_decl(a, "x2", "", "advance");
+    }
+    let mut v = String::new();
+    for g in 0..a.cfg.rows.div_ceil(tern_arch::config::BCAST_GROUP) {
+        let s = format!("_g{g}");
+        v.push_str(&format!(
+            "  reg  [{xm}:0] x2{s};\n  always @(posedge clk) if (adv_row[{r}]) x2{s} <= x2;\n",
+            r = g * tern_arch::config::BCAST_GROUP
+        ));
+        v.push_str(&x3_decl(a, &format!("x2{s}"), &s, &format!("adv_row[{}]", g * tern_arch::config::BCAST_GROUP)));
+    }
+    v
+}
+
+/// The activations of the chains' late lanes, one cycle after `src` (shared by its rows).
+fn x3_decl(a: &Accel, src: &str, s: &str, en: &str) -> String {
     let late = crate::row_tree::late_lanes(a);
     if late.is_empty() {
         return String::new();
     }
-    let parts: Vec<String> = late.iter().rev().map(|j| format!("x2[{}:{}]", 8 * j + 7, 8 * j)).collect();
+    let parts: Vec<String> = late.iter().rev().map(|j| format!("{src}[{}:{}]", 8 * j + 7, 8 * j)).collect();
     let early: Vec<String> =
-        crate::row_tree::early_lanes(a).iter().rev().map(|j| format!("x2[{}:{}]", 8 * j + 7, 8 * j)).collect();
+        crate::row_tree::early_lanes(a).iter().rev().map(|j| format!("{src}[{}:{}]", 8 * j + 7, 8 * j)).collect();
     format!(
-        "  reg  [{}:0] x3;\n  always @(posedge clk) if (advance) x3 <= {{{}}};\n  wire [{}:0] x2e = {{{}}};\n",
+        "  reg  [{}:0] x3{s};\n  always @(posedge clk) if ({en}) x3{s} <= {{{}}};\n  wire [{}:0] x2e{s} = {{{}}};\n",
         8 * late.len() - 1,
         parts.join(", "),
         8 * early.len() - 1,

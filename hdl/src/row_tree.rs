@@ -87,11 +87,16 @@ pub fn verilog(a: &Accel) -> String {
   output wire cy
 );
   reg [{wm}:0] w2;
-  always @(posedge clk) if (en) w2 <= wq;
-",
+{wreg}",
         wm = 2 * l - 1,
         xm = 8 * early_lanes(a).len() - 1,
         sm = sb - 1,
+        wreg = if a.bcast_stages > 0 {
+            // the activations take one more register to reach this row's group: so do the weights
+            format!("  reg [{}:0] w1;\n  always @(posedge clk) if (en) begin w1 <= wq; w2 <= w1; end\n", 2 * l - 1)
+        } else {
+            "  always @(posedge clk) if (en) w2 <= wq;\n".to_string()
+        },
     );
     // each lane's term is the rust-hdl block `tern_term` (`ternary_term.rs`)
     let term = |v: &mut String, j: u32, x: &str, w: &str| {

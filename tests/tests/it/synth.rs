@@ -215,8 +215,9 @@ endmodule
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The ECP5 row structure (carry chains, `row_chain = 8`) is simulated like every other
-/// geometry: RTL == golden on results, cycles and counters, with and without stalls.
+/// The ECP5 row structure (carry chains, `row_chain = 8`) and the activation broadcast
+/// stage of large arrays are simulated like every other geometry: RTL == golden on results,
+/// cycles and counters, with and without stalls.
 #[test]
 fn chain_rows_match_golden() {
     use crate::common::{assert_same, random_layer, run_both};
@@ -224,7 +225,8 @@ fn chain_rows_match_golden() {
     use tern_arch::{Stalls, Status};
     let cfg = AccelConfig {
         name: "tiny-chain",
-        rows: 4,
+        // more rows than one broadcast group: two activation copies, one more stage
+        rows: 10,
         lanes: 32,
         host_bits: 64,
         wmem_depth: 32,
@@ -234,7 +236,7 @@ fn chain_rows_match_golden() {
         ..TINY
     };
     let a = cfg.validate().unwrap();
-    assert_eq!((a.row_chain, a.tree_stages), (8, 3));
+    assert_eq!((a.row_chain, a.tree_stages, a.bcast_stages), (8, 3, 1));
     for (seed, stalls) in [(1u64, Stalls::NONE), (2, Stalls::new(5, 0.3, 0.5))] {
         let (out, inp, batch) = (7, 200, 2);
         let (w, x) = random_layer(out, inp, batch, seed);
