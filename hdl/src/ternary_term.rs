@@ -52,7 +52,7 @@ pub fn verilog() -> String {
     uut.connect_all();
     let v = generate_verilog(&uut);
     // rust-hdl names the top module `top`
-    v.replacen("module top(", &format!("module {MODULE}("), 1)
+    v.replacen("module top(", &format!("module {MODULE}("), 1).replace("endmodule // top", "endmodule")
 }
 
 #[cfg(test)]

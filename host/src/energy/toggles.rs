@@ -87,6 +87,11 @@ impl Design {
         // first pass: headers (port directions) of every module
         let mut bodies: Vec<(String, String)> = Vec::new();
         while let Some(i) = rest.find("module ") {
+            // `endmodule ` also contains "module ": skip matches inside a longer word
+            if i > 0 && rest[..i].chars().next_back().is_some_and(is_ident_char) {
+                rest = &rest[i + 7..];
+                continue;
+            }
             let after = &rest[i + 7..];
             let Some((name, tail)) = ident(after) else { break };
             let Some(hend) = tail.find(");") else { break };
