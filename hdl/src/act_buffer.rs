@@ -4,28 +4,5 @@
 use tern_arch::config::Accel;
 
 pub fn verilog(a: &Accel) -> String {
-    let w = a.xword_bits;
-    let d = a.cfg.amem_depth;
-    let ab = crate::bits_for(d as u64 - 1);
-    format!(
-        "module tern_abuf (
-  input  wire clk,
-  input  wire we,
-  input  wire [{am}:0] waddr,
-  input  wire [{wm}:0] wdata,
-  input  wire re,
-  input  wire [{am}:0] raddr,
-  output reg  [{wm}:0] rdata
-);
-  (* no_rw_check *) reg [{wm}:0] mem [0:{dm}];
-  always @(posedge clk) begin
-    if (we) mem[waddr] <= wdata;
-    if (re) rdata <= mem[raddr];
-  end
-endmodule
-",
-        am = ab - 1,
-        wm = w - 1,
-        dm = d - 1
-    )
+    crate::weight_bank::sdp_ram("tern_abuf", a.xword_bits, a.cfg.amem_depth)
 }

@@ -8,11 +8,15 @@
 use tern_arch::config::Accel;
 
 pub fn verilog(a: &Accel) -> String {
-    let w = a.wword_bits;
-    let d = a.cfg.wmem_depth;
-    let ab = crate::bits_for(d as u64 - 1);
+    sdp_ram("tern_wbank", a.wword_bits, a.cfg.wmem_depth)
+}
+
+/// A simple dual-port RAM (one write port, one registered read port with enable), the form
+/// yosys maps to SB_RAM40_4K / DP16KD. `tern_abuf` uses it too.
+pub(crate) fn sdp_ram(name: &str, width: u32, depth: u32) -> String {
+    let ab = crate::bits_for(depth as u64 - 1);
     format!(
-        "module tern_wbank (
+        "module {name} (
   input  wire clk,
   input  wire we,
   input  wire [{am}:0] waddr,
@@ -29,7 +33,7 @@ pub fn verilog(a: &Accel) -> String {
 endmodule
 ",
         am = ab - 1,
-        wm = w - 1,
-        dm = d - 1
+        wm = width - 1,
+        dm = depth - 1
     )
 }
