@@ -68,10 +68,9 @@ impl ModelConfig {
         (self.num_hidden_layers * (2 * d * q + 2 * d * kv + 3 * d * f)) as u64
     }
 
-    /// The metadata strings a file written by tern carries (`write` uses it).
-    pub fn to_metadata(&self) -> HashMap<String, String> {
-        let mut m = HashMap::new();
-        let ints = [
+    /// The integer config keys with their values (metadata names).
+    fn int_keys(&self) -> [(&'static str, usize); 8] {
+        [
             ("hidden_size", self.hidden_size),
             ("intermediate_size", self.intermediate_size),
             ("num_hidden_layers", self.num_hidden_layers),
@@ -80,7 +79,13 @@ impl ModelConfig {
             ("head_dim", self.head_dim),
             ("vocab_size", self.vocab_size),
             ("max_position_embeddings", self.max_position_embeddings),
-        ];
+        ]
+    }
+
+    /// The metadata strings a file written by tern carries (`write` uses it).
+    pub fn to_metadata(&self) -> HashMap<String, String> {
+        let mut m = HashMap::new();
+        let ints = self.int_keys();
         for (k, v) in ints {
             m.insert(k.to_string(), v.to_string());
         }
@@ -167,16 +172,7 @@ impl ModelConfig {
 
     /// Structural checks; the message names the offending key.
     pub fn validate(&self) -> Result<(), String> {
-        let pos = [
-            ("hidden_size", self.hidden_size),
-            ("intermediate_size", self.intermediate_size),
-            ("num_hidden_layers", self.num_hidden_layers),
-            ("num_attention_heads", self.num_attention_heads),
-            ("num_key_value_heads", self.num_key_value_heads),
-            ("head_dim", self.head_dim),
-            ("vocab_size", self.vocab_size),
-            ("max_position_embeddings", self.max_position_embeddings),
-        ];
+        let pos = self.int_keys();
         for (k, v) in pos {
             if v == 0 {
                 return Err(format!("config key `{k}` must be at least 1"));
