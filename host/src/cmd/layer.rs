@@ -7,12 +7,8 @@ use tern_arch::Stalls;
 pub struct Args {
     #[arg(long, default_value = "tiny")]
     pub preset: String,
-    #[arg(long, default_value_t = 256)]
-    pub out_features: usize,
-    #[arg(long, default_value_t = 512)]
-    pub in_features: usize,
-    #[arg(long, default_value_t = 1)]
-    pub batch: usize,
+    #[command(flatten)]
+    pub shape: super::LayerShape,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     #[arg(long, value_enum, default_value_t = BackendKind::Golden)]
@@ -29,20 +25,18 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let a = super::preset(&args.preset)?;
-    if args.out_features == 0 || args.in_features == 0 || args.batch == 0 {
-        anyhow::bail!("out-features, in-features and batch must be at least 1");
-    }
-    let (w, x) = crate::layer::random_layer(args.out_features, args.in_features, args.batch, args.seed);
+    args.shape.check()?;
+    let (w, x) = crate::layer::random_layer(args.shape.out_features, args.shape.in_features, args.shape.batch, args.seed);
     let mut b = args.backend.open(&a)?;
     let stalls = Stalls::new(args.seed, args.in_stall, args.out_stall);
-    let (rep, _) = crate::layer::run_layer(&a, b.as_mut(), &w, &x, args.batch, &stalls)?;
+    let (rep, _) = crate::layer::run_layer(&a, b.as_mut(), &w, &x, args.shape.batch, &stalls)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rep)?);
     } else {
         let mut rows = vec![
             ("backend".into(), rep.backend.clone()),
             ("preset".into(), format!("{} (R={} L={})", rep.preset, a.cfg.rows, a.cfg.lanes)),
-            ("layer".into(), format!("{} x {}, batch {}", args.out_features, args.in_features, args.batch)),
+            ("layer".into(), format!("{} x {}, batch {}", args.shape.out_features, args.shape.in_features, args.shape.batch)),
             ("cycles".into(), format!("{} ({})", rep.cycles, rep.cycles_source)),
             ("ternary MACs".into(), rep.macs.to_string()),
             ("utilization".into(), format!("{:.4}", rep.utilization)),

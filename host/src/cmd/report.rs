@@ -22,12 +22,8 @@ pub struct Args {
     /// Tokens to generate with --model (decode steps = tokens - 1).
     #[arg(long, default_value_t = 8)]
     pub tokens: usize,
-    #[arg(long, default_value_t = 256)]
-    pub out_features: usize,
-    #[arg(long, default_value_t = 512)]
-    pub in_features: usize,
-    #[arg(long, default_value_t = 1)]
-    pub batch: usize,
+    #[command(flatten)]
+    pub shape: super::LayerShape,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// Where the counters come from: the golden cycle model or the RTL (Verilator).
@@ -86,11 +82,9 @@ pub fn run(args: Args) -> Result<()> {
     let run = match &args.model {
         Some(m) => energy::run_model(&a, args.backend, m, &args.prompt, args.tokens, cov_path.as_deref())?,
         None => {
-            if args.out_features == 0 || args.in_features == 0 || args.batch == 0 {
-                bail!("out-features, in-features and batch must be at least 1");
-            }
+            args.shape.check()?;
             let mut b = args.backend.open(&a)?;
-            energy::run_layer(&a, b.as_mut(), args.out_features, args.in_features, args.batch, args.seed, cov_path.as_deref())?
+            energy::run_layer(&a, b.as_mut(), args.shape.out_features, args.shape.in_features, args.shape.batch, args.seed, cov_path.as_deref())?
         }
     };
     let mut rep = energy::build_report(&a, &run, &techs, clock);
