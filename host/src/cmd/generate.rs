@@ -62,7 +62,7 @@ struct Report {
     prefill_utilization: f64,
     /// Weight bytes streamed to the accelerator per decoded token (counter wwords x 2L / 8).
     weight_bytes_per_token: Option<f64>,
-    clock_mhz: u32,
+    clock_mhz: f64,
     clock_source: String,
     tokens_per_s: Option<f64>,
     energy_per_token_j: Option<f64>,
@@ -158,7 +158,8 @@ pub fn run(args: Args) -> Result<()> {
     let steps = g.decode_steps;
     let (pf, dc) = (exec.prefill, exec.decode);
     let cpt = per(dc.counters.cycles as f64, steps);
-    let clock_mhz = a.cfg.target_fmax_mhz;
+    let clock = crate::energy::clock(&a, None);
+    let clock_mhz = clock.mhz;
     let rep = Report {
         text: String::from_utf8_lossy(&bytes).into_owned(),
         prompt: args.prompt.clone(),
@@ -180,8 +181,8 @@ pub fn run(args: Args) -> Result<()> {
         prefill_utilization: pf.utilization(&a),
         weight_bytes_per_token: per(dc.weight_bytes(&a) as f64, steps),
         clock_mhz,
-        clock_source: format!("preset `{}` target clock (target_fmax_mhz), not a synthesized Fmax", a.cfg.name),
-        tokens_per_s: cpt.map(|c| clock_mhz as f64 * 1e6 / c),
+        clock_source: clock.source.clone(),
+        tokens_per_s: cpt.map(|c| clock_mhz * 1e6 / c),
         energy_per_token_j: energy_per_token_j(&a, &dc.counters, steps as u64),
         energy_note: token_summary(&a, &dc.counters, steps as u64, exec.backend_name()),
         prefill_wall_s: g.prefill_wall.as_secs_f64(),
@@ -209,7 +210,7 @@ pub fn run(args: Args) -> Result<()> {
         (
             "tokens/s".into(),
             rep.tokens_per_s
-                .map(|t| format!("{t:.2} at {clock_mhz} MHz (the preset's target clock, not synthesized)"))
+                .map(|t| format!("{t:.2} at {clock_mhz} MHz ({})", clock.source))
                 .unwrap_or_else(na),
         ),
         ("weight bytes/token".into(), rep.weight_bytes_per_token.map(|b| format!("{b:.0}")).unwrap_or_else(na)),

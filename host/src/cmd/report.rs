@@ -33,7 +33,8 @@ pub struct Args {
     /// FPGA estimate from counted events with the one from toggles.
     #[arg(long)]
     pub toggles: bool,
-    /// Clock for static energy and time (MHz); default: the preset's target clock.
+    /// Clock for static energy and time (MHz); default: the Fmax recorded in docs/fmax.json for
+    /// the preset, else its target clock (labelled).
     #[arg(long)]
     pub clock_mhz: Option<f64>,
     /// Stacked-bar picture (SVG); default out/energy-<preset>.svg. `-` for none.
@@ -59,8 +60,8 @@ pub fn techs(a: &tern_arch::Accel, arg: Option<&str>) -> Result<Vec<Tech>> {
 pub fn run(args: Args) -> Result<()> {
     let a = super::preset(&args.preset)?;
     let techs = techs(&a, args.tech.as_deref())?;
-    let clock = energy::clock_hz(&a, args.clock_mhz);
-    if clock.is_nan() || clock <= 0.0 {
+    let clock = energy::clock(&a, args.clock_mhz);
+    if clock.mhz.is_nan() || clock.mhz <= 0.0 {
         bail!("--clock-mhz must be positive");
     }
     let svg_path = match &args.svg {
@@ -87,7 +88,7 @@ pub fn run(args: Args) -> Result<()> {
             energy::run_layer(&a, b.as_mut(), args.shape.out_features, args.shape.in_features, args.shape.batch, args.seed, cov_path.as_deref())?
         }
     };
-    let mut rep = energy::build_report(&a, &run, &techs, clock);
+    let mut rep = energy::build_report(&a, &run, &techs, &clock);
     if let Some(p) = &svg_path {
         if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;

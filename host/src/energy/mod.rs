@@ -38,9 +38,35 @@ pub fn counted_from(backend: &str) -> &'static str {
     if backend == "verilator" { "RTL counters" } else { "golden counters" }
 }
 
-/// The clock an estimate assumes: `mhz` when given, else the preset's target clock.
+/// The clock a time or energy figure assumes, with where it came from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Clock {
+    pub mhz: f64,
+    pub source: String,
+}
+
+/// `mhz` when given (`--clock-mhz`); else the Fmax nextpnr achieved for this preset
+/// (docs/fmax.json, written by `tern synth --record`); else the preset's target clock,
+/// labelled as not synthesized.
+pub fn clock(a: &Accel, mhz: Option<f64>) -> Clock {
+    if let Some(mhz) = mhz {
+        return Clock { mhz, source: "given by --clock-mhz".into() };
+    }
+    match crate::synth::measured_fmax(a.cfg.name) {
+        Some((mhz, _target, source)) => Clock { mhz, source: format!("Fmax achieved by {source}") },
+        None => Clock {
+            mhz: a.cfg.target_fmax_mhz as f64,
+            source: format!(
+                "preset `{}` target clock, not synthesized (no record in docs/fmax.json; `tern synth --record` makes one)",
+                a.cfg.name
+            ),
+        },
+    }
+}
+
+/// The clock an estimate assumes in Hz (see [`clock`]).
 pub fn clock_hz(a: &Accel, mhz: Option<f64>) -> f64 {
-    mhz.unwrap_or(a.cfg.target_fmax_mhz as f64) * 1e6
+    clock(a, mhz).mhz * 1e6
 }
 
 /// Estimate per token: `counters` of a run that produced `tokens` tokens.
@@ -391,6 +417,8 @@ pub struct Report {
     pub tokens: u64,
     pub cycles_per_token: f64,
     pub clock_hz: f64,
+    /// Where `clock_hz` comes from (see [`clock`]).
+    pub clock_source: String,
     pub counters: Counters,
     /// `estimate`, `tech`, `source`, `counted_from`, `energy_per_token_j`, `breakdown`, ...
     /// of the first table asked for, at the top level.
@@ -402,7 +430,8 @@ pub struct Report {
     pub svg: Option<String>,
 }
 
-pub fn build_report(a: &Accel, run: &Run, techs: &[Tech], clock_hz: f64) -> Report {
+pub fn build_report(a: &Accel, run: &Run, techs: &[Tech], clock: &Clock) -> Report {
+    let clock_hz = clock.mhz * 1e6;
     let from = counted_from(run.backend);
     let mut reps: Vec<TechReport> =
         techs.iter().map(|&t| TechReport::new(&energy::estimate(a, &run.counters, clock_hz, t), run.tokens, from)).collect();
@@ -417,6 +446,7 @@ pub fn build_report(a: &Accel, run: &Run, techs: &[Tech], clock_hz: f64) -> Repo
         tokens: run.tokens,
         cycles_per_token: run.counters.cycles as f64 / run.tokens.max(1) as f64,
         clock_hz,
+        clock_source: clock.source.clone(),
         counters: run.counters,
         primary,
         other_techs: reps,
@@ -542,7 +572,11 @@ pub fn text(rep: &Report) -> String {
     s.push_str(&format!("preset        {} (R={} L={})\n", rep.preset, rep.rows, rep.lanes));
     s.push_str(&format!("workload      {}\n", rep.workload.describe()));
     s.push_str(&format!("counted from  {} (backend {})\n", rep.primary.counted_from, rep.backend));
-    s.push_str(&format!("cycles/token  {:.0} at {} MHz (static energy uses this clock)\n", rep.cycles_per_token, rep.clock_hz / 1e6));
+    s.push_str(&format!("cycles/token  {:.0} at {} MHz, {} (static energy uses this clock)\n",
+        rep.cycles_per_token,
+        rep.clock_hz / 1e6,
+        rep.clock_source
+    ));
     s.push('\n');
     s.push_str(&tech_text(&rep.primary));
     for o in &rep.other_techs {

@@ -115,6 +115,22 @@ fn measured_fmax_of_the_fpga_presets() {
     assert_eq!(synth::measured_fmax("no-such-preset"), None);
 }
 
+/// `tern generate` / `tern report` take their clock from docs/fmax.json when the preset was
+/// placed and routed, say so, and fall back to the labelled target clock otherwise.
+#[test]
+fn time_and_energy_use_the_measured_fmax() {
+    let up5k = tern_arch::config::AccelConfig::preset("ice40-up5k").unwrap().validate().unwrap();
+    let (mhz, ..) = synth::measured_fmax("ice40-up5k").unwrap();
+    let c = tern_host::energy::clock(&up5k, None);
+    assert_eq!(c.mhz, mhz);
+    assert!(c.source.starts_with("Fmax achieved by nextpnr-ice40 on ice40-up5k"), "{}", c.source);
+    assert_eq!(tern_host::energy::clock(&up5k, Some(12.0)).mhz, 12.0);
+    let asic = tern_arch::config::AccelConfig::preset("asic-ref").unwrap().validate().unwrap();
+    let c = tern_host::energy::clock(&asic, None);
+    assert_eq!(c.mhz, asic.cfg.target_fmax_mhz as f64);
+    assert!(c.source.contains("target clock, not synthesized"), "{}", c.source);
+}
+
 /// yosys' own simulation models of the ECP5 cells the `Fabric::Ecp5` design instantiates
 /// (CCU2C and the LUT4/LUT2 it is made of), from the YoWASP yosys in `.venv/`.
 fn ecp5_cell_models() -> String {
