@@ -94,7 +94,9 @@ pub fn verilog(a: &Accel) -> String {
   reg [{fm}:0] iss_rem;
   reg [13:0] iss_waddr, iss_xaddr;
   reg iss_half, iss_last;
-  reg [3:0] ex_err;
+  reg [9:0] ex_flags;
+  reg ex_bad_dec, ex_bad_mv, ex_bad_w, ex_bad_x;
+  reg ex_sl_ok, ex_mv_ok;  // a legal SETLEN / MATVEC: the enables of `len` and of the issue stage
   reg ex_h_lo, ex_h_hi;
 
   assign running = st != S_DONE;
@@ -123,32 +125,43 @@ pub fn verilog(a: &Accel) -> String {
     endcase
   end
   wire zero_cnt = (d_op == {op_lw} || d_op == {op_lx} || d_op == {op_sl}) && d_flo == 14'd0;
-  wire [3:0] dec_err = d_hi ? {s_rsv} : !op_known ? {s_ill} : |(d & rsv_mask) ? {s_rsv} : zero_cnt ? {s_zero} : 4'd0;
-  wire [13:0] ld_end = d_fhi + d_flo;
-  wire signed [14:0] d_whi = {{1'b0, d_fhi}};
+  wire rsv_hit = |(d & rsv_mask);
+{over_w}{over_x}{over_h}  wire signed [14:0] d_whi = {{1'b0, d_fhi}};
   wire signed [14:0] d_xlo = {{1'b0, d_flo}};
-  reg [3:0] pre_err;
-  always @* begin
-    pre_err = dec_err;
-    if (dec_err == 4'd0) begin
-      if (d_op == {op_lw} && ld_end > 14'd{wd}) pre_err = {s_wr};
-      if (d_op == {op_lx} && ld_end > 14'd{ad}) pre_err = {s_ar};
-      if (d_op == {op_mv}) begin
-        if (len_zero) pre_err = {s_nolen};
-        else if (d_whi > lim_w) pre_err = {s_wr};
-        else if (d_xlo > lim_x) pre_err = {s_ar};
-        else if ({mv_cross}) pre_err = {s_half};
-      end
-    end
-  end
+  // every check as its own flag, in parallel; FETCH registers the flags and, in four
+  // parts (decode, MATVEC, LOADW, LOADX), whether any is set, so at most one LUT follows a
+  // carry chain before its register. EXEC's enables need only `ex_ok`; EXEC picks the
+  // status code by priority (a data path, into `status`).
+  wire [9:0] pre_flags = {{
+    d_hi, ~op_known, rsv_hit, zero_cnt,
+    d_op == {op_lw} & over_w, d_op == {op_lx} & over_x,
+    d_op == {op_mv} & len_zero, d_op == {op_mv} & (d_whi > lim_w), d_op == {op_mv} & (d_xlo > lim_x),
+    d_op == {op_mv} & ({mv_cross})
+  }};
 
   // ---- EXEC: registered pre-decode + the issue stage's registered state ----
-  wire [3:0] exec_err = ex_err;
+  wire ex_ok = ~(ex_bad_dec | ex_bad_mv | ex_bad_w | ex_bad_x);
+  reg [3:0] exec_err;
+  always @* begin
+    casez (ex_flags)
+      10'b1?????????: exec_err = {s_rsv};
+      10'b01????????: exec_err = {s_ill};
+      10'b001???????: exec_err = {s_rsv};
+      10'b0001??????: exec_err = {s_zero};
+      10'b00001?????: exec_err = {s_wr};
+      10'b000001????: exec_err = {s_ar};
+      10'b0000001???: exec_err = {s_nolen};
+      10'b00000001??: exec_err = {s_wr};
+      10'b000000001?: exec_err = {s_ar};
+      10'b0000000001: exec_err = {s_half};
+      default: exec_err = 4'd0;
+    endcase
+  end
   wire hazard_w = iss_active & (~{db} | (ex_h_lo == iss_half) | (ex_h_hi == iss_half));
   wire issue_free = advance & (~iss_active | iss_last);
   wire drained = ~iss_active & pipe_empty & ~snap & ~out_busy;
   wire in_exec = st == S_EXEC;
-  wire accept = in_exec & exec_err == 4'd0 & op == {op_mv} & issue_free;
+  wire accept = in_exec & ex_mv_ok & issue_free;
 
   // ---- data loading: beats assemble little-endian into words ----
   wire last_w_beat = ld_beat == {bbw}'d{bpwm};
@@ -191,14 +204,15 @@ pub fn verilog(a: &Accel) -> String {
         s_ar = st(Status::ActRange),
         s_nolen = st(Status::NoLength),
         s_half = st(Status::HalfCross),
-        wd = c.wmem_depth,
-        ad = c.amem_depth,
         db = if c.double_buffer { "1'b1" } else { "1'b0" },
         hi_nz = if h > 32 { format!("|in_data[{}:32]", h - 1) } else { "1'b0".to_string() },
         lim_h_decl = if c.double_buffer { ", lim_h" } else { "" },
         mv_cross = if c.double_buffer { format!("d_whi > lim_h && d_fhi < 14'd{}", a.half_depth) } else { "1'b0".to_string() },
         bpwm = bpw - 1,
         bpxm = bpx - 1,
+        over_w = sum_exceeds("over_w", c.wmem_depth),
+        over_x = sum_exceeds("over_x", c.amem_depth),
+        over_h = if c.double_buffer { sum_exceeds("over_h", a.half_depth) } else { String::new() },
         asm_w = asm(bpw),
         asm_x = asm(bpx),
     );
@@ -232,35 +246,40 @@ pub fn verilog(a: &Accel) -> String {
       ld_addr <= 14'd0; ld_left <= {fb}'d0; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
       iss_active <= 1'b0; iss_first <= 1'b0; iss_store <= 1'b0; iss_rem <= {fb}'d0;
       iss_waddr <= 14'd0; iss_xaddr <= 14'd0; iss_half <= 1'b0; iss_last <= 1'b0;
-      ex_err <= 4'd0; ex_h_lo <= 1'b0; ex_h_hi <= 1'b0;
+      ex_flags <= 10'd0; ex_bad_dec <= 1'b0; ex_bad_mv <= 1'b0; ex_sl_ok <= 1'b0; ex_mv_ok <= 1'b0; ex_bad_w <= 1'b0; ex_bad_x <= 1'b0; ex_h_lo <= 1'b0; ex_h_hi <= 1'b0;
     end else begin
       case (st)
         S_FETCH: if (fire) begin
           ir <= in_data[31:0];
-          ex_err <= pre_err; ex_h_lo <= {h_lo}; ex_h_hi <= {h_hi};
+          ex_flags <= pre_flags;
+          ex_bad_dec <= |pre_flags[9:6]; ex_bad_mv <= |pre_flags[3:0];
+          ex_sl_ok <= d_op == {op_sl} & ~|pre_flags[9:6]; ex_mv_ok <= d_op == {op_mv} & ~|pre_flags[9:6] & ~|pre_flags[3:0]; ex_bad_w <= pre_flags[5]; ex_bad_x <= pre_flags[4];
+          ex_h_lo <= {h_lo}; ex_h_hi <= {h_hi};
           st <= S_EXEC;
         end
-        S_EXEC: if (exec_err != 4'd0) begin
-          status <= exec_err;
-          st <= S_DONE;
-        end else begin
-          case (op)
-            {op_nop}: st <= S_FETCH;
-            {op_sl}: begin
-              len <= f_lo[{fm}:0]; len_zero <= f_lo == 14'd0; st <= S_FETCH;
-              lim_w <= 15'sd{wd} - {{1'b0, f_lo}}; lim_x <= 15'sd{ad} - {{1'b0, f_lo}};{lim_h_set}
-            end
-            {op_lw}: if (!hazard_w) begin
-              ld_addr <= f_hi; ld_left <= f_lo[{fm}:0]; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0; st <= S_LOADW;
-            end
-            {op_lx}: if (!iss_active) begin
-              ld_addr <= f_hi; ld_left <= f_lo[{fm}:0]; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0; st <= S_LOADX;
-            end
-            {op_mv}: if (issue_free) st <= S_FETCH;
-            {op_sy}: if (drained) st <= S_FETCH;
-            {op_ht}: if (drained) begin status <= {s_halt}; st <= S_DONE; end
-            default: ;
-          endcase
+        S_EXEC: begin
+          // loaded on every EXEC cycle: only a LOADW/LOADX leaves EXEC for a state that reads
+          // them, so their enables need no decode
+          ld_addr <= f_hi; ld_left <= f_lo[{fm}:0]; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
+          if (ex_sl_ok) begin
+            len <= f_lo[{fm}:0]; len_zero <= f_lo == 14'd0;
+            lim_w <= 15'sd{wd} - {{1'b0, f_lo}}; lim_x <= 15'sd{ad} - {{1'b0, f_lo}};{lim_h_set}
+          end
+          if (!ex_ok) begin
+            status <= exec_err;
+            st <= S_DONE;
+          end else begin
+            case (op)
+              {op_nop}: st <= S_FETCH;
+              {op_sl}: st <= S_FETCH;
+              {op_lw}: if (!hazard_w) st <= S_LOADW;
+              {op_lx}: if (!iss_active) st <= S_LOADX;
+              {op_mv}: if (issue_free) st <= S_FETCH;
+              {op_sy}: if (drained) st <= S_FETCH;
+              {op_ht}: if (drained) begin status <= {s_halt}; st <= S_DONE; end
+              default: ;
+            endcase
+          end
         end
         S_LOADW: if (fire) begin
           if (last_w_beat) begin
@@ -315,7 +334,7 @@ endmodule
         s_bad = st(Status::BadWeightCode),
         h_lo = half("d_fhi"),
         // half(ld_end - 1) without the subtraction (a LOADW count is at least 1)
-        h_hi = if c.double_buffer { format!("(ld_end > 14'd{})", a.half_depth) } else { "1'b0".to_string() },
+        h_hi = if c.double_buffer { "over_h" } else { "1'b0" },
         wd = c.wmem_depth,
         ad = c.amem_depth,
         lim_h_rst = if c.double_buffer { format!(" lim_h <= 15'sd{};", a.half_depth) } else { String::new() },
@@ -330,4 +349,50 @@ endmodule
         op_ht = op(Opcode::Halt),
     ));
     v
+}
+
+/// Verilog for `name = d_fhi + d_flo > k` (14-bit fields, top bit 0) in one carry chain of
+/// `bits(k) + 2` bits with no compare after it. With n = bits(k): a field bit at n or above
+/// exceeds k on its own; below, `a + b > k` iff `a + b + (2^(n+1) - 1 - k)` carries out of
+/// n + 1 bits, and the constant enters as a carry-save step (one LUT per bit), so the sum and
+/// the compare are one chain. (`a + b > k` as written is an adder chain, then a compare chain:
+/// it was the UP5K critical path.)
+fn sum_exceeds(name: &str, k: u32) -> String {
+    let n = crate::bits_for(k as u64);
+    assert!(n < 14, "{name}: a depth below 2^13");
+    let w = n + 1;
+    let c = (1u32 << w) - 1 - k;
+    format!(
+        "  wire [{n}:0] {name}_a = {{1'b0, d_fhi[{nm}:0]}};
+  wire [{n}:0] {name}_b = {{1'b0, d_flo[{nm}:0]}};
+  wire [{n}:0] {name}_s = {name}_a ^ {name}_b ^ {w}'d{c};
+  wire [{n}:0] {name}_k = ({name}_a & {name}_b) | ({w}'d{c} & ({name}_a | {name}_b));
+  // only the carry out (bit {w}) is used
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [{w}:0] {name}_t = {{1'b0, {name}_s}} + {{{name}_k, 1'b0}};
+  /* verilator lint_on UNUSEDSIGNAL */
+  wire {name} = |d_fhi[13:{n}] | |d_flo[13:{n}] | {name}_t[{w}];
+",
+        nm = n - 1
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    /// The carry-save identity `sum_exceeds` relies on, exhaustively for small depths.
+    #[test]
+    fn sum_exceeds_is_a_plus_b_greater_than_k() {
+        for k in [1u32, 2, 3, 5, 8, 255, 256, 300, 512] {
+            let n = super::super::bits_for(k as u64);
+            let c = (1u32 << (n + 1)) - 1 - k;
+            let mask = (1u32 << (n + 1)) - 1;
+            for a in 0..(1u32 << n) {
+                for b in 0..(1u32 << n) {
+                    let (s, kk) = ((a ^ b ^ c) & mask, ((a & b) | (c & (a | b))) & mask);
+                    let t = s + (kk << 1);
+                    assert_eq!((t >> (n + 1)) & 1 == 1, a + b > k, "k={k} a={a} b={b}");
+                }
+            }
+        }
+    }
 }

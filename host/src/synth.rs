@@ -592,9 +592,14 @@ pub fn parse_pnr(r: &serde_json::Value, rep: &mut SynthReport) {
                 })
                 .unwrap_or_default()
         };
-        // the clock-to-clock path of the slowest clock: the one with the largest total delay
+        // the clock-to-clock path that sets Fmax: the largest total delay among the paths
+        // between clocked cells (`<async>` ones end at pins and do not limit Fmax)
+        let clocked = |p: &&serde_json::Value| {
+            ["from", "to"].iter().all(|k| p.get(*k).and_then(|c| c.as_str()).is_none_or(|c| c != "<async>"))
+        };
         let best = paths
             .iter()
+            .filter(clocked)
             .filter_map(|p| {
                 let segs = p.get("path")?.as_array()?;
                 let d: f64 = segs.iter().filter_map(|s| s.get("delay")?.as_f64()).sum();
@@ -716,13 +721,17 @@ mod tests {
     }
 
     #[test]
+    /// Also the regression where a longer `<async>` path to an output pin was reported as the
+    /// critical path of the clock.
     fn pnr_report_parsing() {
         let j: serde_json::Value = serde_json::from_str(
             r#"{"utilization": {"ICESTORM_LC": {"used": 10, "available": 5280}, "SB_GB": {"used": 0, "available": 8}},
                 "fmax": {"clk$SB_IO_IN_$glb_clk": {"achieved": 61.234, "constraint": 50.0}},
                 "critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": [
                   {"type": "clk-to-q", "from": {"cell": "a", "port": "CLK"}, "to": {"cell": "a", "port": "Q"}, "delay": 0.5},
-                  {"type": "setup", "from": {"cell": "b", "port": "O"}, "to": {"cell": "c", "port": "D"}, "delay": 1.25}]}]}"#,
+                  {"type": "setup", "from": {"cell": "b", "port": "O"}, "to": {"cell": "c", "port": "D"}, "delay": 1.25}]},
+                  {"from": "posedge clk", "to": "<async>", "path": [
+                  {"type": "clk-to-q", "from": {"cell": "led", "port": "CLK"}, "to": {"cell": "pin", "port": "D_OUT_0"}, "delay": 9.0}]}]}"#,
         )
         .unwrap();
         let mut r = SynthReport {

@@ -680,7 +680,7 @@ mod tests {
         let mut g = tern_arch::Golden::new(&a);
         let run = run_layer(&a, &mut g, 8, 64, 2, 1, None).unwrap();
         assert_eq!(run.tokens, 2);
-        let rep = build_report(&a, &run, &Tech::ALL, 50e6);
+        let rep = build_report(&a, &run, &Tech::ALL, &Clock { mhz: 50.0, source: "test".into() });
         assert_eq!(rep.primary.tech, "asic-45nm");
         assert_eq!(rep.other_techs.len(), 2);
         let v = serde_json::to_value(&rep).unwrap();
