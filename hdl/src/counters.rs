@@ -19,18 +19,45 @@ pub fn verilog(a: &Accel) -> String {
         em = n - 1,
         cm = n as u32 * cb - 1
     );
+    // Wide counters count in two halves so no carry chain is longer than half the width: the
+    // high half steps on the same edge as the low half wraps, from a flag registered one
+    // cycle ahead (`at_max`: the low half's next value is all ones). Exact on every cycle.
+    let lo = cb / 2;
     for (i, name) in Counters::NAMES.iter().enumerate() {
-        v.push_str(&format!(
-            "  reg [{cbm}:0] c_{name};
+        let (hi, lo_i) = ((i as u32 + 1) * cb - 1, i as u32 * cb);
+        if cb < 32 {
+            v.push_str(&format!(
+                "  reg [{cbm}:0] c_{name};
   always @(posedge clk)
     if (rst) c_{name} <= {cb}'d0;
     else if (running & ev[{i}]) c_{name} <= c_{name} + {cb}'d1;
-  assign counters[{hi}:{lo}] = c_{name};
+  assign counters[{hi}:{lo_i}] = c_{name};
 ",
-            cbm = cb - 1,
-            hi = (i as u32 + 1) * cb - 1,
-            lo = i as u32 * cb
-        ));
+                cbm = cb - 1,
+            ));
+        } else {
+            v.push_str(&format!(
+                "  reg [{lom}:0] l_{name};
+  reg [{him}:0] h_{name};
+  reg m_{name};
+  wire e_{name} = running & ev[{i}];
+  always @(posedge clk)
+    if (rst) begin
+      l_{name} <= {lo}'d0; h_{name} <= {hw}'d0; m_{name} <= 1'b0;
+    end else begin
+      if (e_{name}) l_{name} <= l_{name} + {lo}'d1;
+      if (e_{name} & m_{name}) h_{name} <= h_{name} + {hw}'d1;
+      m_{name} <= e_{name} ? l_{name} == {lo}'d{max1} : l_{name} == {lo}'d{max};
+    end
+  assign counters[{hi}:{lo_i}] = {{h_{name}, l_{name}}};
+",
+                lom = lo - 1,
+                hw = cb - lo,
+                him = cb - lo - 1,
+                max = (1u64 << lo) - 1,
+                max1 = (1u64 << lo) - 2,
+            ));
+        }
     }
     v.push_str("endmodule\n");
     v

@@ -95,8 +95,7 @@ pub fn verilog(a: &Accel) -> String {
   reg [13:0] iss_waddr, iss_xaddr;
   reg iss_half, iss_last;
   reg [9:0] ex_flags;
-  reg ex_bad_dec, ex_bad_mv, ex_bad_w, ex_bad_x;
-  reg ex_sl_ok, ex_mv_ok;  // a legal SETLEN / MATVEC: the enables of `len` and of the issue stage
+  reg ex_is_sl, ex_is_mv;
   reg ex_h_lo, ex_h_hi;
 
   assign running = st != S_DONE;
@@ -128,10 +127,11 @@ pub fn verilog(a: &Accel) -> String {
   wire rsv_hit = |(d & rsv_mask);
 {over_w}{over_x}{over_h}  wire signed [14:0] d_whi = {{1'b0, d_fhi}};
   wire signed [14:0] d_xlo = {{1'b0, d_flo}};
-  // every check as its own flag, in parallel; FETCH registers the flags and, in four
-  // parts (decode, MATVEC, LOADW, LOADX), whether any is set, so at most one LUT follows a
-  // carry chain before its register. EXEC's enables need only `ex_ok`; EXEC picks the
-  // status code by priority (a data path, into `status`).
+  // every check as its own flag, in parallel, registered by FETCH: at most one LUT follows
+  // a carry chain. EXEC ORs them (`ex_ok`) only for `st` and `status`: the other registers
+  // EXEC loads (the issue stage on MATVEC, `len` and limits on SETLEN, `ld_*`) load on the
+  // opcode alone, since after an error the sequencer is in DONE for good and the issue
+  // stage's token output is gated with `running`, so a speculative load is never seen.
   wire [9:0] pre_flags = {{
     d_hi, ~op_known, rsv_hit, zero_cnt,
     d_op == {op_lw} & over_w, d_op == {op_lx} & over_x,
@@ -140,7 +140,7 @@ pub fn verilog(a: &Accel) -> String {
   }};
 
   // ---- EXEC: registered pre-decode + the issue stage's registered state ----
-  wire ex_ok = ~(ex_bad_dec | ex_bad_mv | ex_bad_w | ex_bad_x);
+  wire ex_ok = ~|ex_flags;
   reg [3:0] exec_err;
   always @* begin
     casez (ex_flags)
@@ -161,7 +161,7 @@ pub fn verilog(a: &Accel) -> String {
   wire issue_free = advance & (~iss_active | iss_last);
   wire drained = ~iss_active & pipe_empty & ~snap & ~out_busy;
   wire in_exec = st == S_EXEC;
-  wire accept = in_exec & ex_mv_ok & issue_free;
+  wire accept = in_exec & ex_is_mv & issue_free;
 
   // ---- data loading: beats assemble little-endian into words ----
   wire last_w_beat = ld_beat == {bbw}'d{bpwm};
@@ -231,7 +231,8 @@ pub fn verilog(a: &Accel) -> String {
   // ---- issue stage: one token per cycle while a MATVEC runs ----
   assign raddr_w = iss_waddr[{wam}:0];
   assign raddr_x = iss_xaddr[{xam}:0];
-  assign tok = {{iss_active, iss_active & iss_first, iss_active & iss_store & iss_last}};
+  wire iss_on = iss_active & running;  // see `ex_ok`
+  assign tok = {{iss_on, iss_on & iss_first, iss_on & iss_store & iss_last}};
 
   assign ev_insn = st == S_FETCH & fire;
   assign ev_wword = w_word;
@@ -246,14 +247,13 @@ pub fn verilog(a: &Accel) -> String {
       ld_addr <= 14'd0; ld_left <= {fb}'d0; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
       iss_active <= 1'b0; iss_first <= 1'b0; iss_store <= 1'b0; iss_rem <= {fb}'d0;
       iss_waddr <= 14'd0; iss_xaddr <= 14'd0; iss_half <= 1'b0; iss_last <= 1'b0;
-      ex_flags <= 10'd0; ex_bad_dec <= 1'b0; ex_bad_mv <= 1'b0; ex_sl_ok <= 1'b0; ex_mv_ok <= 1'b0; ex_bad_w <= 1'b0; ex_bad_x <= 1'b0; ex_h_lo <= 1'b0; ex_h_hi <= 1'b0;
+      ex_flags <= 10'd0; ex_is_sl <= 1'b0; ex_is_mv <= 1'b0; ex_h_lo <= 1'b0; ex_h_hi <= 1'b0;
     end else begin
       case (st)
         S_FETCH: if (fire) begin
           ir <= in_data[31:0];
           ex_flags <= pre_flags;
-          ex_bad_dec <= |pre_flags[9:6]; ex_bad_mv <= |pre_flags[3:0];
-          ex_sl_ok <= d_op == {op_sl} & ~|pre_flags[9:6]; ex_mv_ok <= d_op == {op_mv} & ~|pre_flags[9:6] & ~|pre_flags[3:0]; ex_bad_w <= pre_flags[5]; ex_bad_x <= pre_flags[4];
+          ex_is_sl <= d_op == {op_sl}; ex_is_mv <= d_op == {op_mv};
           ex_h_lo <= {h_lo}; ex_h_hi <= {h_hi};
           st <= S_EXEC;
         end
@@ -261,7 +261,7 @@ pub fn verilog(a: &Accel) -> String {
           // loaded on every EXEC cycle: only a LOADW/LOADX leaves EXEC for a state that reads
           // them, so their enables need no decode
           ld_addr <= f_hi; ld_left <= f_lo[{fm}:0]; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
-          if (ex_sl_ok) begin
+          if (ex_is_sl) begin
             len <= f_lo[{fm}:0]; len_zero <= f_lo == 14'd0;
             lim_w <= 15'sd{wd} - {{1'b0, f_lo}}; lim_x <= 15'sd{ad} - {{1'b0, f_lo}};{lim_h_set}
           end

@@ -72,3 +72,18 @@ fn backpressure_freezes_array_without_loss() {
     layer(&TINY, 16, 64, 4, 11, Stalls::new(1, 0.0, 0.97));
     layer(&FAMILY[2], 6, 64, 4, 12, Stalls::new(2, 0.0, 0.97));
 }
+
+/// Counters of 32 bits and more count in two halves (`hdl/src/counters.rs`): with 32 bits the
+/// low half wraps every 65536 events, so a run of more cycles than that checks the carry into
+/// the high half against the golden model's exact counts.
+#[test]
+fn split_counters_carry_into_their_high_half() {
+    let cfg = AccelConfig { name: "tiny-c32", counter_bits: 32, ..TINY };
+    let a = cfg.validate().unwrap();
+    let (w, x) = random_layer(512, 512, 1, 5);
+    let p = compile_bitlinear(&a, &w, &x, 1).unwrap();
+    let (g, r) = run_both(&a, &cfg, &p.beats, &Stalls::new(9, 0.9, 0.0), 50_000_000);
+    assert!(g.counters.cycles > 2 * 65536 && g.counters.stall_in > 65536, "{:?}", g.counters);
+    assert_same("tiny-c32 512x512", &g, &r);
+    assert_eq!(p.assemble(&r.results).unwrap(), reference_matmul(&w, &x, 1));
+}
