@@ -96,10 +96,11 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
   wire [3:0] status;
   wire running;
   wire [{cm}:0] counters;
+  wire [9:0] unused_pend;  // zero by the time the trailer is sent (see tern_counters)
   tern_top core (
     .clk(clk), .rst(rst), .in_data(rx_sh), .in_valid(in_valid), .in_ready(in_ready),
     .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready),
-    .status(status), .running(running), .counters(counters)
+    .status(status), .running(running), .counters(counters), .counters_pend(unused_pend)
   );
 
   // tx: one {h}-bit result beat -> {nb} bytes, then the trailer once the core has stopped.

@@ -1,5 +1,11 @@
 //! `tern_counters`: the event counters the energy model and the cross-check read, in the
 //! order of `tern_arch::golden::Counters::NAMES`. Each counts while the sequencer runs.
+//!
+//! The events are registered before they count (they come from all over the die; on iCE40
+//! the unregistered event -> counter enable nets were the critical paths), so a counter
+//! lags its events by one cycle: the exact count at any cycle is `counters + pending`, which
+//! is what the simulator reads. One cycle after the sequencer stops `pending` is zero and
+//! `counters` is final; the board wrapper sends its trailer later than that.
 
 use tern_arch::config::Accel;
 use tern_arch::golden::Counters;
@@ -13,9 +19,14 @@ pub fn verilog(a: &Accel) -> String {
   input  wire rst,
   input  wire running,
   input  wire [{em}:0] ev,
-  output wire [{cm}:0] counters
+  output wire [{cm}:0] counters,
+  output wire [{em}:0] pending
 );
+  reg [{em}:0] ev_r;
+  always @(posedge clk) ev_r <= rst | ~running ? {n}'d0 : ev;
+  assign pending = ev_r;
 ",
+        n = n,
         em = n - 1,
         cm = n as u32 * cb - 1
     );
@@ -30,7 +41,7 @@ pub fn verilog(a: &Accel) -> String {
                 "  reg [{cbm}:0] c_{name};
   always @(posedge clk)
     if (rst) c_{name} <= {cb}'d0;
-    else if (running & ev[{i}]) c_{name} <= c_{name} + {cb}'d1;
+    else if (ev_r[{i}]) c_{name} <= c_{name} + {cb}'d1;
   assign counters[{hi}:{lo_i}] = c_{name};
 ",
                 cbm = cb - 1,
@@ -40,7 +51,7 @@ pub fn verilog(a: &Accel) -> String {
                 "  reg [{lom}:0] l_{name};
   reg [{him}:0] h_{name};
   reg m_{name};
-  wire e_{name} = running & ev[{i}];
+  wire e_{name} = ev_r[{i}];
   always @(posedge clk)
     if (rst) begin
       l_{name} <= {lo}'d0; h_{name} <= {hw}'d0; m_{name} <= 1'b0;

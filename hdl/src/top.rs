@@ -27,7 +27,8 @@ pub fn verilog(a: &Accel) -> String {
   input  wire out_ready,
   output wire [3:0] status,
   output wire running,
-  output wire [{cm}:0] counters
+  output wire [{cm}:0] counters,
+  output wire [{nm}:0] counters_pend
 );
   wire advance, snap, out_busy, pipe_empty, ls_fire, acc_fire;
   wire [{rm}:0] adv_row;
@@ -59,12 +60,13 @@ pub fn verilog(a: &Accel) -> String {
     .ev_out_beat(ev_out_beat), .ev_stall_out(ev_stall_out), .ev_freeze(ev_freeze)
   );
   tern_counters cnt (
-    .clk(clk), .rst(rst), .running(running), .ev({{{ev}}}), .counters(counters)
+    .clk(clk), .rst(rst), .running(running), .ev({{{ev}}}), .counters(counters), .pending(counters_pend)
   );
 endmodule
 ",
         hm = c.host_bits - 1,
         cm = n * c.counter_bits - 1,
+        nm = n - 1,
         rm = r - 1,
         wam = wab - 1,
         xam = xab - 1,

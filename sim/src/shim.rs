@@ -132,7 +132,8 @@ void tern_counters(void* p, uint64_t* dst) {{
       int bit = i * {cb} + b;
       v |= (uint64_t)((w[bit >> 5] >> (bit & 31)) & 1) << b;
     }}
-    dst[i] = v;
+    // the counters lag their events by one registered cycle: add the pending ones
+    dst[i] = v + ((s->top->counters_pend >> i) & 1);
   }}
 }}
 
