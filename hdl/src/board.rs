@@ -116,7 +116,10 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
   reg [7:0] tr_byte;
   wire [{twm}:0] trailer = {trailer};
   assign out_ready = tx_empty;
-  wire tr_on = ~running & tx_empty & ~out_valid & (tr_idx != {ib}'d{tb}) & (tr_wait == 2'd2);
+  // the core's `running` through a register: it feeds only the trailer and the LEDs here
+  reg run_r;
+  always @(posedge clk) run_r <= rst | running;
+  wire tr_on = ~run_r & tx_empty & ~out_valid & (tr_idx != {ib}'d{tb}) & (tr_wait == 2'd2);
   assign tx_valid = ~rst & (~tx_empty | tr_on);
   assign tx_data = tx_empty ? tr_byte : tx_sh[7:0];
   always @(posedge clk) begin
@@ -127,7 +130,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
     if (rst) begin
       tx_left <= {bb}'d0; tx_empty <= 1'b1; tr_idx <= {ib}'d0; tr_wait <= 2'd0;
     end else begin
-      if (running | (tr_on & tx_ready)) tr_wait <= 2'd0;
+      if (run_r | (tr_on & tx_ready)) tr_wait <= 2'd0;
       else if (tr_wait != 2'd2) tr_wait <= tr_wait + 2'd1;
       if (tx_empty) begin
         if (out_valid) begin tx_sh <= out_data; tx_left <= {bb}'d{nb}; tx_empty <= 1'b0; end
@@ -151,9 +154,9 @@ endmodule
         twm = tb.div_ceil(8) * 64 - 1,
         rx_shift = if nb == 1 { "rx_data".to_string() } else { format!("{{rx_data, rx_sh[{}:8]}}", h - 1) },
         tx_shift = format!("{{8'd0, tx_sh[{}:8]}}", h - 1),
-        led_run = led("running"),
+        led_run = led("run_r"),
         led_ok = led(&format!("status == 4'd{}", Status::Halted as u32)),
-        led_err = led(&format!("~running & status != 4'd{}", Status::Halted as u32)),
+        led_err = led(&format!("~run_r & status != 4'd{}", Status::Halted as u32)),
     )
 }
 
@@ -178,7 +181,7 @@ mod tests {
         assert_eq!(trailer_bytes(&a), 61);
         let v = verilog(&a, BoardSpec { leds_active_low: true });
         assert!(v.contains("wire [511:0] trailer = {24'd0, counters, 4'd0, status};"), "{v}");
-        assert!(v.contains("assign led_run = ~(running);"));
+        assert!(v.contains("assign led_run = ~(run_r);"));
         let b = ECP5_85F.validate().unwrap();
         assert!(verilog(&b, BoardSpec { leds_active_low: false }).contains("rx_cnt == 4'd8"));
     }

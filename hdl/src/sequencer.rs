@@ -31,13 +31,17 @@ pub fn verilog(a: &Accel) -> String {
     let bpw = a.beats_per_wword;
     let bpx = a.beats_per_xword;
     let bb = crate::bits_for((bpw.max(bpx) - 1) as u64);
-    let shw = (bpw.max(bpx) - 1) * h;
+    // ld_sh holds the last `max(bpw, bpx)` beats: the word just completed is written from it
+    // one cycle after its last beat (see `wr_*`)
+    let shw = bpw.max(bpx) * h;
     let f = isa::ADDR_BITS;
     let op = |o: Opcode| format!("4'd{}", o as u32);
     let st = |s: Status| format!("4'd{}", s as u32);
     let asm = |n: u32| {
         if n == 1 { "in_data".to_string() } else { format!("{{in_data, ld_sh[{}:{}]}}", shw - 1, shw - (n - 1) * h) }
     };
+    // the word of `n` beats after its last beat shifted in, `bits` wide
+    let done_word = |n: u32, bits: u32| format!("ld_sh[{}:{}]", shw - n * h + bits - 1, shw - n * h);
     let half = |x: &str| {
         if c.double_buffer { format!("({x} >= 14'd{})", a.half_depth) } else { "1'b0".to_string() }
     };
@@ -49,6 +53,9 @@ pub fn verilog(a: &Accel) -> String {
             o.reserved_mask()
         ));
     }
+    let gt_w = sum_exceeds("over_w", c.wmem_depth);
+    let gt_x = sum_exceeds("over_x", c.amem_depth);
+    let gt_h = if c.double_buffer { sum_exceeds("over_h", a.half_depth) } else { (String::new(), String::new()) };
     let mut v = format!(
         "module tern_seq (
   input  wire clk,
@@ -69,7 +76,7 @@ pub fn verilog(a: &Accel) -> String {
   output wire [{wam}:0] raddr_w,
   output wire [{xam}:0] raddr_x,
   output wire [2:0] tok,
-  output reg  [3:0] status,
+  output wire [3:0] status,
   output wire running,
   output wire ev_insn,
   output wire ev_wword,
@@ -98,8 +105,14 @@ pub fn verilog(a: &Accel) -> String {
   reg ex_is_sl, ex_is_mv;
   reg ex_h_lo, ex_h_hi;
 
-  assign running = st != S_DONE;
-  assign in_ready = st == S_FETCH || st == S_LOADW || st == S_LOADX;
+  // a bad weight code stops the sequencer through its own flag, not through `st` and
+  // `status`: it comes from the incoming word, and the enables of `st` and `status` were an
+  // UP5K critical path
+  reg bad_st;
+  reg [3:0] status_r;
+  assign status = bad_st ? {s_bad} : status_r;
+  assign running = st != S_DONE && !bad_st;
+  assign in_ready = !bad_st && (st == S_FETCH || st == S_LOADW || st == S_LOADX);
   wire fire = in_valid & in_ready;
 
   // ---- the instruction register's fields, used by EXEC ----
@@ -167,15 +180,22 @@ pub fn verilog(a: &Accel) -> String {
   wire last_w_beat = ld_beat == {bbw}'d{bpwm};
   wire last_x_beat = ld_beat == {bbw}'d{bpxm};
   wire [{wm}:0] asm_w = {asm_w};
-  wire [{xm}:0] asm_x = {asm_x};
   wire bad_code = |(asm_w & (asm_w >> 1) & {{{l}{{2'b01}}}});
   wire w_word = st == S_LOADW & fire & last_w_beat;
   wire x_word = st == S_LOADX & fire & last_x_beat;
-  assign waddr_w = ld_addr[{wam}:0];
-  assign wdata_w = asm_w;
-  assign we_x = x_word;
-  assign waddr_x = ld_addr[{xam}:0];
-  assign wdata_x = asm_x;
+  // memory writes land one cycle after a word's last beat, from registers: the enables no
+  // longer follow `in_valid` through the beat logic to every RAM (an HX8K critical path).
+  // Safe: a MATVEC reading the word is accepted two cycles after that beat at the earliest,
+  // and the halves/buffer a load writes are not being read (the EXEC interlocks).
+  reg [{rm}:0] wr_w;
+  reg wr_x;
+  reg [{wrm}:0] wr_addr;
+  assign we_w = wr_w;
+  assign waddr_w = wr_addr[{wam}:0];
+  assign wdata_w = {done_w};
+  assign we_x = wr_x;
+  assign waddr_x = wr_addr[{xam}:0];
+  assign wdata_x = {done_x};
 ",
         hm = h - 1,
         rm = r - 1,
@@ -204,24 +224,26 @@ pub fn verilog(a: &Accel) -> String {
         s_ar = st(Status::ActRange),
         s_nolen = st(Status::NoLength),
         s_half = st(Status::HalfCross),
+        s_bad = st(Status::BadWeightCode),
         db = if c.double_buffer { "1'b1" } else { "1'b0" },
         hi_nz = if h > 32 { format!("|in_data[{}:32]", h - 1) } else { "1'b0".to_string() },
         lim_h_decl = if c.double_buffer { ", lim_h" } else { "" },
         mv_cross = if c.double_buffer { format!("d_whi > lim_h && d_fhi < 14'd{}", a.half_depth) } else { "1'b0".to_string() },
         bpwm = bpw - 1,
         bpxm = bpx - 1,
-        over_w = sum_exceeds("over_w", c.wmem_depth),
-        over_x = sum_exceeds("over_x", c.amem_depth),
-        over_h = if c.double_buffer { sum_exceeds("over_h", a.half_depth) } else { String::new() },
+        over_w = gt_w.0,
+        over_x = gt_x.0,
+        over_h = gt_h.0,
+        wrm = wab.max(xab) - 1,
+        done_w = done_word(bpw, 2 * l),
+        done_x = done_word(bpx, 8 * l),
         asm_w = asm(bpw),
-        asm_x = asm(bpx),
     );
     for i in 0..r {
-        v.push_str(&format!("  assign we_w[{i}] = w_word & (ld_row == {rb}'d{i});\n"));
+        v.push_str(&format!("  always @(posedge clk) wr_w[{i}] <= ~rst & w_word & (ld_row == {rb}'d{i});\n"));
     }
-    let shift = if shw == 0 {
-        String::new()
-    } else if shw == h {
+    v.push_str(&format!("  always @(posedge clk) begin wr_x <= ~rst & x_word; wr_addr <= ld_addr[{}:0]; end\n", wab.max(xab) - 1));
+    let shift = if shw == h {
         "ld_sh <= in_data;".to_string()
     } else {
         format!("ld_sh <= {{in_data, ld_sh[{}:{}]}};", shw - 1, h)
@@ -242,7 +264,7 @@ pub fn verilog(a: &Accel) -> String {
 
   always @(posedge clk) begin
     if (rst) begin
-      st <= S_FETCH; ir <= 32'h0; len <= {fb}'d0; status <= {s_run};
+      st <= S_FETCH; ir <= 32'h0; len <= {fb}'d0; status_r <= {s_run}; bad_st <= 1'b0;
       len_zero <= 1'b1; lim_w <= 15'sd{wd}; lim_x <= 15'sd{ad};{lim_h_rst}
       ld_addr <= 14'd0; ld_left <= {fb}'d0; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
       iss_active <= 1'b0; iss_first <= 1'b0; iss_store <= 1'b0; iss_rem <= {fb}'d0;
@@ -266,7 +288,7 @@ pub fn verilog(a: &Accel) -> String {
             lim_w <= 15'sd{wd} - {{1'b0, f_lo}}; lim_x <= 15'sd{ad} - {{1'b0, f_lo}};{lim_h_set}
           end
           if (!ex_ok) begin
-            status <= exec_err;
+            status_r <= exec_err;
             st <= S_DONE;
           end else begin
             case (op)
@@ -276,32 +298,28 @@ pub fn verilog(a: &Accel) -> String {
               {op_lx}: if (!iss_active) st <= S_LOADX;
               {op_mv}: if (issue_free) st <= S_FETCH;
               {op_sy}: if (drained) st <= S_FETCH;
-              {op_ht}: if (drained) begin status <= {s_halt}; st <= S_DONE; end
+              {op_ht}: if (drained) begin status_r <= {s_halt}; st <= S_DONE; end
               default: ;
             endcase
           end
         end
         S_LOADW: if (fire) begin
+          {shift}
           if (last_w_beat) begin
             ld_beat <= {bbw}'d0;
             if (ld_row == {rb}'d{rlast}) begin
               ld_row <= {rb}'d0; ld_addr <= ld_addr + 14'd1; ld_left <= ld_left - {fb}'d1;
               if (ld_left == {fb}'d1) st <= S_FETCH;
             end else ld_row <= ld_row + {rb}'d1;
-            if (bad_code) begin status <= {s_bad}; st <= S_DONE; end
-          end else begin
-            ld_beat <= ld_beat + {bbw}'d1;
-            {shift}
-          end
+            if (bad_code) bad_st <= 1'b1;
+          end else ld_beat <= ld_beat + {bbw}'d1;
         end
         S_LOADX: if (fire) begin
+          {shift}
           if (last_x_beat) begin
             ld_beat <= {bbw}'d0; ld_addr <= ld_addr + 14'd1; ld_left <= ld_left - {fb}'d1;
             if (ld_left == {fb}'d1) st <= S_FETCH;
-          end else begin
-            ld_beat <= ld_beat + {bbw}'d1;
-            {shift}
-          end
+          end else ld_beat <= ld_beat + {bbw}'d1;
         end
         default: ;
       endcase
@@ -331,7 +349,6 @@ endmodule
         rlast = r - 1,
         s_run = st(Status::Running),
         s_halt = st(Status::Halted),
-        s_bad = st(Status::BadWeightCode),
         h_lo = half("d_fhi"),
         // half(ld_end - 1) without the subtraction (a LOADW count is at least 1)
         h_hi = if c.double_buffer { "over_h" } else { "1'b0" },
@@ -348,6 +365,9 @@ endmodule
         op_sy = op(Opcode::Sync),
         op_ht = op(Opcode::Halt),
     ));
+    for m in [gt_w.1, gt_x.1, gt_h.1] {
+        v.push_str(&m);
+    }
     v
 }
 
@@ -356,25 +376,42 @@ endmodule
 /// exceeds k on its own; below, `a + b > k` iff `a + b + (2^(n+1) - 1 - k)` carries out of
 /// n + 1 bits, and the constant enters as a carry-save step (one LUT per bit), so the sum and
 /// the compare are one chain. (`a + b > k` as written is an adder chain, then a compare chain:
-/// it was the UP5K critical path.)
-fn sum_exceeds(name: &str, k: u32) -> String {
+/// it was the UP5K critical path.) Returns (the wires in `tern_seq`, the chain's module): the
+/// module is kept as a hierarchy level because the chains of two limits share their inputs,
+/// and yosys otherwise derives one chain's carry-save bits from the other's (two LUT levels).
+fn sum_exceeds(name: &str, k: u32) -> (String, String) {
     let n = crate::bits_for(k as u64);
     assert!(n < 14, "{name}: a depth below 2^13");
     let w = n + 1;
     let c = (1u32 << w) - 1 - k;
-    format!(
-        "  wire [{n}:0] {name}_a = {{1'b0, d_fhi[{nm}:0]}};
-  wire [{n}:0] {name}_b = {{1'b0, d_flo[{nm}:0]}};
-  wire [{n}:0] {name}_s = {name}_a ^ {name}_b ^ {w}'d{c};
-  wire [{n}:0] {name}_k = ({name}_a & {name}_b) | ({w}'d{c} & ({name}_a | {name}_b));
-  // only the carry out (bit {w}) is used
-  /* verilator lint_off UNUSEDSIGNAL */
-  wire [{w}:0] {name}_t = {{1'b0, {name}_s}} + {{{name}_k, 1'b0}};
-  /* verilator lint_on UNUSEDSIGNAL */
-  wire {name} = |d_fhi[13:{n}] | |d_flo[13:{n}] | {name}_t[{w}];
+    let wires = format!(
+        "  wire {name}_t;
+  tern_gt_{name} {name}_gt (.a(d_fhi[{nm}:0]), .b(d_flo[{nm}:0]), .gt({name}_t));
+  wire {name} = |d_fhi[13:{n}] | |d_flo[13:{n}] | {name}_t;
 ",
         nm = n - 1
-    )
+    );
+    let module = format!(
+        "
+// a + b > {k} for {n}-bit a, b: the carry out of a + b + {c} ({w} bits), see `tern_seq`
+(* keep_hierarchy *)
+module tern_gt_{name} (
+  input  wire [{nm}:0] a,
+  input  wire [{nm}:0] b,
+  output wire gt
+);
+  wire [{n}:0] s = {{1'b0, a}} ^ {{1'b0, b}} ^ {w}'d{c};
+  wire [{n}:0] k = ({{1'b0, a}} & {{1'b0, b}}) | ({w}'d{c} & ({{1'b0, a}} | {{1'b0, b}}));
+  // only the carry out (bit {w}) is used
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [{w}:0] t = {{1'b0, s}} + {{k, 1'b0}};
+  /* verilator lint_on UNUSEDSIGNAL */
+  assign gt = t[{w}];
+endmodule
+",
+        nm = n - 1
+    );
+    (wires, module)
 }
 
 #[cfg(test)]
