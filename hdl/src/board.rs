@@ -119,7 +119,10 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
   // the core's `running` through a register: it feeds only the trailer and the LEDs here
   reg run_r;
   always @(posedge clk) run_r <= rst | running;
-  wire tr_on = ~run_r & tx_empty & ~out_valid & (tr_idx != {ib}'d{tb}) & (tr_wait == 2'd2);
+  // bytes left, registered: one cycle late, which the two-cycle wait between bytes covers
+  reg tr_more;
+  always @(posedge clk) tr_more <= tr_idx != {ib}'d{tb};
+  wire tr_on = ~run_r & tx_empty & ~out_valid & tr_more & (tr_wait == 2'd2);
   assign tx_valid = ~rst & (~tx_empty | tr_on);
   assign tx_data = tx_empty ? tr_byte : tx_sh[7:0];
   always @(posedge clk) begin
