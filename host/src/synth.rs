@@ -655,6 +655,25 @@ pub fn fmax_records() -> Vec<FmaxRecord> {
     serde_json::from_str::<FmaxFile>(FMAX_JSON).map(|f| f.records).unwrap_or_default()
 }
 
+/// The README's synthesis table, from the committed records (checked by `tests/it/docs.rs`).
+/// Multipliers are 0 in every record: `tern synth` asserts it and `tests/it/synth.rs` proves it.
+pub fn markdown_results() -> String {
+    let mut recs = fmax_records();
+    recs.sort_by(|a, b| (&a.preset, &a.target).cmp(&(&b.preset, &b.target)));
+    let mut t = String::from(
+        "| preset | target | LUT4 | LUT4/MAC (target <= 16) | FF | BRAM | Fmax / constraint (MHz) | clock |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in recs {
+        let area = if r.lut4_per_mac <= 16.0 { "met" } else { "not met" };
+        let clock = if r.fmax_mhz >= r.constraint_mhz { "met" } else { "not met" };
+        t.push_str(&format!(
+            "| {} | {} | {} | {:.2} ({area}) | {} | {} | {:.2} / {} | {clock} |\n",
+            r.preset, r.target, r.luts, r.lut4_per_mac, r.ffs, r.brams, r.fmax_mhz, r.constraint_mhz
+        ));
+    }
+    t
+}
+
 /// The measured Fmax of a preset: (MHz, target, source). Prefers the preset's own device,
 /// else the fastest measured target. `None` when the preset was never placed and routed.
 pub fn measured_fmax(preset: &str) -> Option<(f64, String, String)> {

@@ -28,3 +28,8 @@ fn isa_doc_matches_code() {
 fn readme_presets_match_code() {
     check_generated("README.md", "tern_arch::config::markdown_presets", &tern_arch::config::markdown_presets());
 }
+
+#[test]
+fn readme_synthesis_table_matches_fmax_records() {
+    check_generated("README.md", "tern_host::synth::markdown_results", &tern_host::synth::markdown_results());
+}
