@@ -478,7 +478,8 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
     let mut cmd = Command::new(&tools.yosys);
     cmd.args(["-p", &format!("read_verilog tern_board.v; {synth}; tee -q -o synth_stat.json stat -json")]);
     steps.push(run_tool(dir, &format!("yosys {}", synth.split(' ').next().unwrap()), "yosys.log", &mut cmd, p)?);
-    let cells = stat_cells(&read_json(&dir.join("synth_stat.json"), "yosys stat")?, Some("tern_board"));
+    // the whole hierarchy: kept submodules (`tern_gt_*`) are counted in `design`, not in `tern_board`
+    let cells = stat_cells(&read_json(&dir.join("synth_stat.json"), "yosys stat")?, None);
     let (luts, ffs, carries, brams, sprams, dsps, dsp_muls) = match target.family {
         Family::Ice40 => (
             count(&cells, &["SB_LUT4"]),
