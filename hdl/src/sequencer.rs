@@ -242,7 +242,10 @@ pub fn verilog(a: &Accel) -> String {
     for i in 0..r {
         v.push_str(&format!("  always @(posedge clk) wr_w[{i}] <= ~rst & w_word & (ld_row == {rb}'d{i});\n"));
     }
-    v.push_str(&format!("  always @(posedge clk) begin wr_x <= ~rst & x_word; wr_addr <= ld_addr[{}:0]; end\n", wab.max(xab) - 1));
+    v.push_str(&format!(
+        "  always @(posedge clk) wr_x <= ~rst & x_word;\n  always @(posedge clk) wr_addr <= ld_addr[{}:0];\n",
+        wab.max(xab) - 1
+    ));
     let shift = if shw == h {
         "ld_sh <= in_data;".to_string()
     } else {
