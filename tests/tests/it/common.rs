@@ -68,3 +68,43 @@ pub fn run_both(a: &Accel, cfg: &AccelConfig, beats: &[u64], stalls: &Stalls, ma
     let rr = with_rtl(cfg, |v| v.run(beats, stalls, max).expect("rtl run"));
     (gr, rr)
 }
+
+/// A fresh folder under the system temp dir, removed when dropped (kept with `TERN_KEEP_TMP=1`,
+/// for looking at what a failing test wrote).
+pub struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(prefix: &str, name: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("{prefix}-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for Scratch {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::env::var_os("TERN_KEEP_TMP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}

@@ -89,7 +89,7 @@ fn toggle_estimate_near_counted() {
         return;
     }
     let a = TINY.validate().unwrap();
-    let dir = std::env::temp_dir().join(format!("tern-energy-{}", std::process::id()));
+    let dir = Scratch::new("tern-energy", "toggles");
     let cov = dir.join("coverage.dat");
     let mut g = Golden::new(&a);
     let run = tern_host::energy::run_layer(&a, &mut g, 32, 128, 2, 3, Some(&cov)).unwrap();
@@ -123,7 +123,7 @@ fn docs_energy_table_matches_code() {
 /// `tern report --json` names its table, says it is an estimate and what counted the events.
 #[test]
 fn report_cli_json() {
-    let dir = std::env::temp_dir().join(format!("tern-report-{}", std::process::id()));
+    let dir = Scratch::new("tern-report", "cli");
     let svg = dir.join("e.svg");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tern-cli"))
         .args(["report", "--preset", "tiny", "--tech", "asic-7nm", "--out-features", "16", "--in-features", "64", "--json", "--svg"])

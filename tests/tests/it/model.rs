@@ -37,16 +37,13 @@ fn small_cfg() -> ModelConfig {
     }
 }
 
-/// A fresh folder under the system temp dir.
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tern-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh folder under the system temp dir, removed when dropped.
+fn tmpdir(name: &str) -> crate::common::Scratch {
+    crate::common::Scratch::new("tern-it", name)
 }
 
 /// Write a random small model as DIR/model.safetensors; returns the folder.
-fn small_model_dir(name: &str) -> PathBuf {
+fn small_model_dir(name: &str) -> crate::common::Scratch {
     let d = tmpdir(name);
     Model::random(&small_cfg(), 3).save(&d.join("model.safetensors")).unwrap();
     d

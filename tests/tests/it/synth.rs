@@ -6,10 +6,8 @@ use std::process::Command;
 use tern_arch::config::{PRESETS, TINY};
 use tern_host::synth::{self, Family, Options, Target, Tools};
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tern-synth-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+fn scratch(name: &str) -> crate::common::Scratch {
+    crate::common::Scratch::new("tern-synth", name)
 }
 
 fn yosys() -> PathBuf {
@@ -42,7 +40,7 @@ fn planted_multiplier_is_counted() {
 fn full_flow(target: &str) {
     let t = Target::parse(target).unwrap();
     let dir = scratch(target);
-    let rep = synth::run(&TINY, &t, &Options { out: dir.clone(), freq_mhz: None, no_pnr: false, progress: false })
+    let rep = synth::run(&TINY, &t, &Options { out: dir.to_path_buf(), freq_mhz: None, no_pnr: false, progress: false })
         .unwrap_or_else(|e| panic!("{target}: {e}"));
     assert_eq!(rep.multipliers, 0, "{target}: multiplier cells");
     assert_eq!(rep.dsps, 0, "{target}: DSPs");
