@@ -1,5 +1,5 @@
 # tern: the two commands of the README, plus conveniences.
-.PHONY: run test setup build verilog synth bench clean
+.PHONY: run test setup build verilog synth synth-all bench clean
 
 CARGO ?= cargo
 TERN := target/release/tern
@@ -25,6 +25,14 @@ verilog: build
 PRESET ?= ice40-up5k
 synth: build
 	$(TERN) synth --preset $(PRESET)
+
+# The full synthesis sweep: every FPGA preset on its own device, each recorded in
+# docs/fmax.json (read by generate/report and the README table). ecp5-85f alone takes most of
+# an hour on a 2-core machine; CI runs only the small flows (tests/it/synth.rs).
+synth-all: build
+	$(TERN) synth --preset ice40-up5k --record
+	$(TERN) synth --preset ice40-hx8k --record
+	$(TERN) synth --preset ecp5-85f --record
 
 bench: build
 	$(TERN) bench-sim
