@@ -121,7 +121,9 @@ fn gsuf(a: &Accel, i: u32) -> String {
     if a.bcast_stages > 0 { format!("_g{}", i / tern_arch::config::BCAST_GROUP) } else { String::new() }
 }
 
-/// The activation copies rows read: x2 itself, or one register per group of rows; plus the
+/// The activation copies rows read: x2 itself, or one register per group of rows (which
+/// yosys merges back into one, see docs/synthesis.md "Copies are merged"; the extra stage
+/// remains); plus the
 /// chains' late lanes (x3, one cycle later) and early lanes (x2e) of each copy.
 fn bcast_decl(a: &Accel) -> String {
     let xm = 8 * a.cfg.lanes - 1;

@@ -7,7 +7,9 @@
 //! `advance` = ~(snap & out_busy) enables nearly every flip-flop of the array, so it is a
 //! register: computed from the next values of `snap` and `out_busy` one cycle early (equal
 //! to the combinational form on every cycle), with one `(* keep *)` copy per row
-//! (`adv_row`) so no single net drives the whole array.
+//! (`adv_row`) meant to keep one net from driving the whole array. yosys merges those copies
+//! back into `adv_r` (`opt_merge`, `keep` notwithstanding; docs/synthesis.md): real copies
+//! need primitives (`tern_copy` on branch `ecp5-clock`).
 
 use tern_arch::config::Accel;
 
