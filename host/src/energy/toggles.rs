@@ -66,6 +66,18 @@ fn is_wiring(rhs: &str) -> bool {
 }
 
 /// Skip `signed` and a `[...]` range; the declared name and the text after it.
+/// A statement split at `;` may start with the `end`s of blocks that closed before it
+/// (`... x <= y; end` then `assign z = w;` gives `end assign z = w`): skip them.
+fn after_block_ends(mut s: &str) -> &str {
+    loop {
+        let Some((w, rest)) = ident(s) else { return s };
+        if !matches!(w, "end" | "endcase" | "endgenerate") {
+            return s;
+        }
+        s = rest.trim_start();
+    }
+}
+
 fn declared_name(s: &str) -> Option<(&str, &str)> {
     let mut s = s.trim_start();
     loop {
@@ -127,7 +139,7 @@ impl Design {
         for (name, body) in &bodies {
             let mut aliases = HashSet::new();
             for stmt in body.split(';') {
-                let s = stmt.trim();
+                let s = after_block_ends(stmt.trim());
                 if let Some(r) = s.strip_prefix("wire ") {
                     if let Some((n, after)) = declared_name(r)
                         && let Some(rhs) = after.trim_start().strip_prefix('=')
@@ -390,6 +402,15 @@ endmodule
     fn load_split() {
         let s = split_load(&[("load", 100), ("tree_add", 5)], 3, 1);
         assert_eq!(s, vec![("tree_add", 5), ("wmem_write", 75), ("amem_write", 25)]);
+    }
+
+    /// Regression: an `assign` right after a `begin ... end` block was not seen as an alias.
+    #[test]
+    fn alias_after_a_block() {
+        let d = Design::parse(
+            "module m (input wire clk, input wire a, output wire z);\n  reg x;\n  always @(posedge clk) begin x <= a; end\n  assign z = x;\nendmodule\n",
+        );
+        assert!(d.modules["m"].aliases.contains("z"), "{:?}", d.modules["m"].aliases);
     }
 
     #[test]
