@@ -96,7 +96,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
   wire [3:0] status;
   wire running;
   wire [{cm}:0] counters;
-  wire [9:0] unused_pend;  // zero by the time the trailer is sent (see tern_counters)
+  wire [{npm}:0] unused_pend;  // zero by the time the trailer is sent (see tern_counters)
   tern_top core (
     .clk(clk), .rst(rst), .in_data(rx_sh), .in_valid(in_valid), .in_ready(in_ready),
     .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready),
@@ -154,6 +154,7 @@ endmodule
         bbm = bb - 1,
         ibm = ib - 1,
         cm = cb - 1,
+        npm = Counters::NAMES.len() - 1,
         twm = tb.div_ceil(8) * 64 - 1,
         rx_shift = if nb == 1 { "rx_data".to_string() } else { format!("{{rx_data, rx_sh[{}:8]}}", h - 1) },
         tx_shift = format!("{{8'd0, tx_sh[{}:8]}}", h - 1),
