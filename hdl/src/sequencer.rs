@@ -53,6 +53,26 @@ pub fn verilog(a: &Accel) -> String {
             o.reserved_mask()
         ));
     }
+    // the checks of the incoming word, in priority order (first set wins), with the status
+    // each one stops with: one list makes both the flag vector and the priority decode
+    let mv_cross = if c.double_buffer { format!("d_whi > lim_h && d_fhi < 14'd{}", a.half_depth) } else { "1'b0".to_string() };
+    let checks: [(String, Status); 10] = [
+        ("d_hi".into(), Status::ReservedBits),
+        ("~op_known".into(), Status::IllegalOpcode),
+        ("rsv_hit".into(), Status::ReservedBits),
+        ("zero_cnt".into(), Status::ZeroCount),
+        (format!("d_op == {} & over_w", op(Opcode::LoadW)), Status::WeightRange),
+        (format!("d_op == {} & over_x", op(Opcode::LoadX)), Status::ActRange),
+        (format!("d_op == {} & len_zero", op(Opcode::MatVec)), Status::NoLength),
+        (format!("d_op == {} & (d_whi > lim_w)", op(Opcode::MatVec)), Status::WeightRange),
+        (format!("d_op == {} & (d_xlo > lim_x)", op(Opcode::MatVec)), Status::ActRange),
+        (format!("d_op == {} & ({mv_cross})", op(Opcode::MatVec)), Status::HalfCross),
+    ];
+    let nf = checks.len();
+    let flag_list = checks.iter().map(|(c, _)| format!("    {c}")).collect::<Vec<_>>().join(",\n");
+    let flag_cases: String = (0..nf)
+        .map(|i| format!("      {nf}'b{}1{}: exec_err = {};\n", "0".repeat(i), "?".repeat(nf - 1 - i), st(checks[i].1)))
+        .collect();
     let gt_w = sum_exceeds("over_w", c.wmem_depth);
     let gt_x = sum_exceeds("over_x", c.amem_depth);
     let gt_h = if c.double_buffer { sum_exceeds("over_h", a.half_depth) } else { (String::new(), String::new()) };
@@ -101,7 +121,7 @@ pub fn verilog(a: &Accel) -> String {
   reg [{fm}:0] iss_rem;
   reg [13:0] iss_waddr, iss_xaddr;
   reg iss_half, iss_last;
-  reg [9:0] ex_flags;
+  reg [{nfm}:0] ex_flags;
   reg ex_is_sl, ex_is_mv;
   reg ex_h_lo, ex_h_hi;
 
@@ -145,11 +165,8 @@ pub fn verilog(a: &Accel) -> String {
   // EXEC loads (the issue stage on MATVEC, `len` and limits on SETLEN, `ld_*`) load on the
   // opcode alone, since after an error the sequencer is in DONE for good and the issue
   // stage's token output is gated with `running`, so a speculative load is never seen.
-  wire [9:0] pre_flags = {{
-    d_hi, ~op_known, rsv_hit, zero_cnt,
-    d_op == {op_lw} & over_w, d_op == {op_lx} & over_x,
-    d_op == {op_mv} & len_zero, d_op == {op_mv} & (d_whi > lim_w), d_op == {op_mv} & (d_xlo > lim_x),
-    d_op == {op_mv} & ({mv_cross})
+  wire [{nfm}:0] pre_flags = {{
+{flag_list}
   }};
 
   // ---- EXEC: registered pre-decode + the issue stage's registered state ----
@@ -157,17 +174,7 @@ pub fn verilog(a: &Accel) -> String {
   reg [3:0] exec_err;
   always @* begin
     casez (ex_flags)
-      10'b1?????????: exec_err = {s_rsv};
-      10'b01????????: exec_err = {s_ill};
-      10'b001???????: exec_err = {s_rsv};
-      10'b0001??????: exec_err = {s_zero};
-      10'b00001?????: exec_err = {s_wr};
-      10'b000001????: exec_err = {s_ar};
-      10'b0000001???: exec_err = {s_nolen};
-      10'b00000001??: exec_err = {s_wr};
-      10'b000000001?: exec_err = {s_ar};
-      10'b0000000001: exec_err = {s_half};
-      default: exec_err = 4'd0;
+{flag_cases}      default: exec_err = 4'd0;
     endcase
   end
   wire hazard_w = iss_active & (~{db} | (ex_h_lo == iss_half) | (ex_h_hi == iss_half));
@@ -216,21 +223,15 @@ pub fn verilog(a: &Accel) -> String {
         op_lw = op(Opcode::LoadW),
         op_lx = op(Opcode::LoadX),
         op_sl = op(Opcode::SetLen),
-        op_mv = op(Opcode::MatVec),
-        s_rsv = st(Status::ReservedBits),
-        s_ill = st(Status::IllegalOpcode),
-        s_zero = st(Status::ZeroCount),
-        s_wr = st(Status::WeightRange),
-        s_ar = st(Status::ActRange),
-        s_nolen = st(Status::NoLength),
-        s_half = st(Status::HalfCross),
         s_bad = st(Status::BadWeightCode),
         db = if c.double_buffer { "1'b1" } else { "1'b0" },
         hi_nz = if h > 32 { format!("|in_data[{}:32]", h - 1) } else { "1'b0".to_string() },
         lim_h_decl = if c.double_buffer { ", lim_h" } else { "" },
-        mv_cross = if c.double_buffer { format!("d_whi > lim_h && d_fhi < 14'd{}", a.half_depth) } else { "1'b0".to_string() },
         bpwm = bpw - 1,
         bpxm = bpx - 1,
+        nfm = nf - 1,
+        flag_list = flag_list,
+        flag_cases = flag_cases,
         over_w = gt_w.0,
         over_x = gt_x.0,
         over_h = gt_h.0,
@@ -272,7 +273,7 @@ pub fn verilog(a: &Accel) -> String {
       ld_addr <= 14'd0; ld_left <= {fb}'d0; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
       iss_active <= 1'b0; iss_first <= 1'b0; iss_store <= 1'b0; iss_rem <= {fb}'d0;
       iss_waddr <= 14'd0; iss_xaddr <= 14'd0; iss_half <= 1'b0; iss_last <= 1'b0;
-      ex_flags <= 10'd0; ex_is_sl <= 1'b0; ex_is_mv <= 1'b0; ex_h_lo <= 1'b0; ex_h_hi <= 1'b0;
+      ex_flags <= {nf}'d0; ex_is_sl <= 1'b0; ex_is_mv <= 1'b0; ex_h_lo <= 1'b0; ex_h_hi <= 1'b0;
     end else begin
       case (st)
         S_FETCH: if (fire) begin
