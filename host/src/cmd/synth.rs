@@ -19,6 +19,9 @@ pub struct Args {
     /// Stop after yosys: resource counts only (no place and route, Fmax or bitstream).
     #[arg(long)]
     pub no_pnr: bool,
+    /// nextpnr's placer seed (recorded with the Fmax).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
     /// Record the achieved Fmax in docs/fmax.json (read by `measured_fmax`).
     #[arg(long)]
     pub record: bool,
@@ -36,7 +39,7 @@ pub fn run(args: Args) -> Result<()> {
         },
     };
     let out = args.out.unwrap_or_else(|| PathBuf::from(format!("out/synth/{}-{}", cfg.name, target.name())));
-    let opt = Options { out, freq_mhz: args.freq, no_pnr: args.no_pnr, progress: true };
+    let opt = Options { out, freq_mhz: args.freq, no_pnr: args.no_pnr, seed: args.seed, progress: true };
     let rep = synth::run(&cfg, &target, &opt)?;
     if args.record {
         let path = synth::workspace_root().join("docs").join("fmax.json");
@@ -68,9 +71,10 @@ pub fn run(args: Args) -> Result<()> {
                 "Fmax".into(),
                 match (rep.fmax_mhz, rep.timing_met) {
                     (Some(f), Some(met)) => format!(
-                        "{f:.2} MHz vs {} MHz constraint: {}",
+                        "{f:.2} MHz vs {} MHz constraint: {} (nextpnr seed {})",
                         rep.constraint_mhz,
-                        if met { "met" } else { "FAILED" }
+                        if met { "met" } else { "FAILED" },
+                        rep.seed
                     ),
                     _ => na(),
                 },
