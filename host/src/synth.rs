@@ -685,14 +685,14 @@ pub fn markdown_results() -> String {
     let mut recs = fmax_records();
     recs.sort_by(|a, b| (&a.preset, &a.target).cmp(&(&b.preset, &b.target)));
     let mut t = format!(
-        "| preset | target | LUT4 | LUT4/MAC (target <= {LUT4_PER_MAC_TARGET}) | FF | BRAM | Fmax / constraint (MHz) | clock |\n|---|---|---|---|---|---|---|---|\n",
+        "| preset | target | LUT4 | LUT4/MAC (target <= {LUT4_PER_MAC_TARGET}) | FF | BRAM | Fmax / constraint (MHz) | nextpnr seed | clock |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in recs {
         let area = if r.lut4_per_mac <= LUT4_PER_MAC_TARGET { "met" } else { "not met" };
         let clock = if r.fmax_mhz >= r.constraint_mhz { "met" } else { "not met" };
         t.push_str(&format!(
-            "| {} | {} | {} | {:.2} ({area}) | {} | {} | {:.2} / {} | {clock} |\n",
-            r.preset, r.target, r.luts, r.lut4_per_mac, r.ffs, r.brams, r.fmax_mhz, r.constraint_mhz
+            "| {} | {} | {} | {:.2} ({area}) | {} | {} | {:.2} / {} | {} | {clock} |\n",
+            r.preset, r.target, r.luts, r.lut4_per_mac, r.ffs, r.brams, r.fmax_mhz, r.constraint_mhz, r.seed
         ));
     }
     t
@@ -764,21 +764,8 @@ mod tests {
         assert!(Target::parse("ice40-up5k").unwrap().check_fit(&TINY).is_ok());
     }
 
-    #[test]
-    /// Also the regression where a longer `<async>` path to an output pin was reported as the
-    /// critical path of the clock.
-    fn pnr_report_parsing() {
-        let j: serde_json::Value = serde_json::from_str(
-            r#"{"utilization": {"ICESTORM_LC": {"used": 10, "available": 5280}, "SB_GB": {"used": 0, "available": 8}},
-                "fmax": {"clk$SB_IO_IN_$glb_clk": {"achieved": 61.234, "constraint": 50.0}},
-                "critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": [
-                  {"type": "clk-to-q", "from": {"cell": "a", "port": "CLK"}, "to": {"cell": "a", "port": "Q"}, "delay": 0.5},
-                  {"type": "setup", "from": {"cell": "b", "port": "O"}, "to": {"cell": "c", "port": "D"}, "delay": 1.25}]},
-                  {"from": "posedge clk", "to": "<async>", "path": [
-                  {"type": "clk-to-q", "from": {"cell": "led", "port": "CLK"}, "to": {"cell": "pin", "port": "D_OUT_0"}, "delay": 9.0}]}]}"#,
-        )
-        .unwrap();
-        let mut r = SynthReport {
+    fn blank_report() -> SynthReport {
+        SynthReport {
             preset: "tiny".into(),
             target: "ice40-up5k",
             family: Family::Ice40,
@@ -807,7 +794,42 @@ mod tests {
             steps: vec![],
             out_dir: String::new(),
             tools: vec![],
-        };
+        }
+    }
+
+    /// The seed goes into the record; records written before seeds were kept read as seed 1.
+    #[test]
+    fn records_keep_their_seed() {
+        let dir = std::env::temp_dir().join(format!("tern-fmax-seed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("fmax.json");
+        let legacy = r#"{"note": "", "records": [{"preset": "tiny", "target": "ecp5-25f", "fmax_mhz": 90.0,
+            "constraint_mhz": 125.0, "luts": 1, "ffs": 1, "brams": 1, "lut4_per_mac": 1.0, "tool": "t"}]}"#;
+        std::fs::write(&path, legacy).unwrap();
+        let mut r = blank_report();
+        (r.fmax_mhz, r.seed) = (Some(61.0), 7);
+        record_fmax(&path, &r).unwrap();
+        let file: FmaxFile = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let seeds: Vec<(&str, u64)> = file.records.iter().map(|r| (r.target.as_str(), r.seed)).collect();
+        assert_eq!(seeds, vec![("ecp5-25f", 1), ("ice40-up5k", 7)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    /// Also the regression where a longer `<async>` path to an output pin was reported as the
+    /// critical path of the clock.
+    fn pnr_report_parsing() {
+        let j: serde_json::Value = serde_json::from_str(
+            r#"{"utilization": {"ICESTORM_LC": {"used": 10, "available": 5280}, "SB_GB": {"used": 0, "available": 8}},
+                "fmax": {"clk$SB_IO_IN_$glb_clk": {"achieved": 61.234, "constraint": 50.0}},
+                "critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": [
+                  {"type": "clk-to-q", "from": {"cell": "a", "port": "CLK"}, "to": {"cell": "a", "port": "Q"}, "delay": 0.5},
+                  {"type": "setup", "from": {"cell": "b", "port": "O"}, "to": {"cell": "c", "port": "D"}, "delay": 1.25}]},
+                  {"from": "posedge clk", "to": "<async>", "path": [
+                  {"type": "clk-to-q", "from": {"cell": "led", "port": "CLK"}, "to": {"cell": "pin", "port": "D_OUT_0"}, "delay": 9.0}]}]}"#,
+        )
+        .unwrap();
+        let mut r = blank_report();
         parse_pnr(&j, &mut r);
         assert_eq!(r.fmax_mhz, Some(61.23));
         assert_eq!(r.timing_met, Some(true));
