@@ -33,3 +33,29 @@ fn readme_presets_match_code() {
 fn readme_synthesis_table_matches_fmax_records() {
     check_generated("README.md", "tern_host::synth::markdown_results", &tern_host::synth::markdown_results());
 }
+
+/// `make synth-all` re-records every preset with the seed of its committed record, so running
+/// the sweep reproduces docs/fmax.json instead of silently re-placing at seed 1.
+#[test]
+fn synth_all_uses_the_recorded_seeds() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Makefile");
+    let make = std::fs::read_to_string(&path).unwrap();
+    let mut swept = Vec::new();
+    for line in make.lines().filter(|l| l.contains(" synth --preset ") && l.contains("--record")) {
+        let arg = |flag: &str| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let i = words.iter().position(|w| *w == flag).unwrap_or_else(|| panic!("Makefile: no {flag} in `{line}`"));
+            words[i + 1].to_string()
+        };
+        swept.push((arg("--preset"), arg("--seed").parse::<u64>().unwrap()));
+    }
+    let mut recorded: Vec<(String, u64)> =
+        tern_host::synth::fmax_records().into_iter().filter(|r| Some(r.target.clone()) == own_device(&r.preset)).map(|r| (r.preset, r.seed)).collect();
+    swept.sort();
+    recorded.sort();
+    assert_eq!(swept, recorded);
+}
+
+fn own_device(preset: &str) -> Option<String> {
+    tern_arch::AccelConfig::preset(preset).ok()?.device.map(|d| d.name().to_string())
+}
