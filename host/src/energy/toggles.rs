@@ -65,7 +65,6 @@ fn is_wiring(rhs: &str) -> bool {
     !r.chars().any(|c| "~&|^+-*/%<>=!?:()".contains(c))
 }
 
-/// Skip `signed` and a `[...]` range; the declared name and the text after it.
 /// A statement split at `;` may start with the `end`s of blocks that closed before it
 /// (`... x <= y; end` then `assign z = w;` gives `end assign z = w`): skip them.
 fn after_block_ends(mut s: &str) -> &str {
@@ -78,6 +77,7 @@ fn after_block_ends(mut s: &str) -> &str {
     }
 }
 
+/// Skip `signed` and a `[...]` range; the declared name and the text after it.
 fn declared_name(s: &str) -> Option<(&str, &str)> {
     let mut s = s.trim_start();
     loop {
