@@ -653,13 +653,17 @@ pub struct FmaxRecord {
     #[serde(default)]
     pub placed_luts: Option<u64>,
     pub tool: String,
-    /// nextpnr's placer seed of the run.
-    #[serde(default = "first_seed")]
+    /// nextpnr's placer seed of the run (records from before seeds were kept: the default).
+    #[serde(default = "default_seed")]
     pub seed: u64,
 }
 
-fn first_seed() -> u64 {
-    1
+/// The seed `tern synth` places with unless told otherwise (and the one every run used
+/// before `--seed` existed).
+pub const DEFAULT_SEED: u64 = 1;
+
+fn default_seed() -> u64 {
+    DEFAULT_SEED
 }
 
 /// The committed measurements, compiled in.

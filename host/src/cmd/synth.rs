@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long)]
     pub no_pnr: bool,
     /// nextpnr's placer seed (recorded with the Fmax).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = synth::DEFAULT_SEED)]
     pub seed: u64,
     /// Record the achieved Fmax in docs/fmax.json (read by `measured_fmax`).
     #[arg(long)]

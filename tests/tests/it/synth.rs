@@ -40,7 +40,7 @@ fn planted_multiplier_is_counted() {
 fn full_flow(target: &str) {
     let t = Target::parse(target).unwrap();
     let dir = scratch(target);
-    let rep = synth::run(&TINY, &t, &Options { out: dir.to_path_buf(), freq_mhz: None, no_pnr: false, seed: 1, progress: false })
+    let rep = synth::run(&TINY, &t, &Options { out: dir.to_path_buf(), freq_mhz: None, no_pnr: false, seed: synth::DEFAULT_SEED, progress: false })
         .unwrap_or_else(|e| panic!("{target}: {e}"));
     assert_eq!(rep.multipliers, 0, "{target}: multiplier cells");
     assert_eq!(rep.dsps, 0, "{target}: DSPs");
