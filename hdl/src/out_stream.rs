@@ -9,7 +9,7 @@
 //! to the combinational form on every cycle), with one `(* keep *)` copy per row
 //! (`adv_row`) meant to keep one net from driving the whole array. yosys merges those copies
 //! back into `adv_r` (`opt_merge`, `keep` notwithstanding; docs/synthesis.md): real copies
-//! need primitives (`tern_copy` on branch `ecp5-clock`).
+//! need primitives (`tern_copy`, on branch `tc2`, not yet measured on ECP5-85F).
 
 use tern_arch::config::Accel;
 
