@@ -76,9 +76,11 @@ pub fn verilog(a: &Accel) -> String {
         v.push_str(&format!("      tok{i} <= tok{};\n", i - 1));
     }
     v.push_str("    end\n  end\n");
-    let valids: Vec<String> = (1..=p).map(|i| format!("tok{i}[2]")).collect();
+    // pipe_empty is a register loaded with its next value (the valids one stage earlier), so
+    // the sequencer's SYNC/HALT test reads a flip-flop, not an OR of the token stages
+    let valids: Vec<String> = std::iter::once("tok_in[2]".to_string()).chain((1..p).map(|i| format!("tok{i}[2]"))).collect();
     v.push_str(&format!(
-        "  assign pipe_empty = ~({});\n  assign acc_fire = advance & tok{p}[2];\n  assign ls_fire = acc_fire & tok{p}[0];\n  wire unused_first = tok{p}[1]; // each row reads its own copy (tk)\n",
+        "  reg pipe_empty_r = 1'b1;\n  always @(posedge clk)\n    if (rst) pipe_empty_r <= 1'b1;\n    else if (advance) pipe_empty_r <= ~({});\n  assign pipe_empty = pipe_empty_r;\n  assign acc_fire = advance & tok{p}[2];\n  assign ls_fire = acc_fire & tok{p}[0];\n  wire unused_first = tok{p}[1]; // each row reads its own copy (tk)\n",
         valids.join(" | ")
     ));
     for i in 0..r {

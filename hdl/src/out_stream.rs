@@ -39,22 +39,24 @@ pub fn verilog(a: &Accel) -> String {
   output wire out_valid,
   output wire advance,
   output wire [{rm}:0] adv_row,
-  output reg  snap,
-  output reg  out_busy,
+  output reg  out_idle,
   output wire ev_out_beat,
   output wire ev_stall_out,
   output wire ev_freeze
 );
   reg [{am}:0] obuf;
   reg [{obm}:0] left;
+  reg snap, out_busy;
   wire snap_now = snap & ~out_busy;
   // next values of snap and out_busy (the always block below), for the registered advance
   wire snap_d = ~rst & ((snap & ~snap_now) | ls_fire);
   wire busy_d = ~rst & (snap_now | (out_busy & ~(out_ready & left == {ob}'d1)));
   reg adv_r = 1'b1;
   (* keep *) reg [{rm}:0] adv_rep = {{{r}{{1'b1}}}};
+  initial out_idle = 1'b1;
   always @(posedge clk) begin
     adv_r <= ~(snap_d & busy_d);
+    out_idle <= ~snap_d & ~busy_d;  // = ~snap & ~out_busy on every cycle, for SYNC/HALT
     adv_rep <= {{{r}{{~(snap_d & busy_d)}}}};
   end
   assign advance = adv_r;

@@ -85,8 +85,7 @@ pub fn verilog(a: &Accel) -> String {
   output wire in_ready,
   input  wire advance,
   input  wire pipe_empty,
-  input  wire snap,
-  input  wire out_busy,
+  input  wire out_idle,
   output wire [{rm}:0] we_w,
   output wire [{wam}:0] waddr_w,
   output wire [{wm}:0] wdata_w,
@@ -179,7 +178,8 @@ pub fn verilog(a: &Accel) -> String {
   end
   wire hazard_w = iss_active & (~{db} | (ex_h_lo == iss_half) | (ex_h_hi == iss_half));
   wire issue_free = advance & (~iss_active | iss_last);
-  wire drained = ~iss_active & pipe_empty & ~snap & ~out_busy;
+  // `pipe_empty` and `out_idle` are registers (from next-state values): one LUT to `st`
+  wire drained = ~iss_active & pipe_empty & out_idle;
   wire in_exec = st == S_EXEC;
   wire accept = in_exec & ex_is_mv & issue_free;
 

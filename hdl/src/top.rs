@@ -30,7 +30,7 @@ pub fn verilog(a: &Accel) -> String {
   output wire [{cm}:0] counters,
   output wire [{nm}:0] counters_pend
 );
-  wire advance, snap, out_busy, pipe_empty, ls_fire, acc_fire;
+  wire advance, out_idle, pipe_empty, ls_fire, acc_fire;
   wire [{rm}:0] adv_row;
   wire [2:0] tok;
   wire [{rm}:0] we_w;
@@ -44,7 +44,7 @@ pub fn verilog(a: &Accel) -> String {
 
   tern_seq seq (
     .clk(clk), .rst(rst), .in_data(in_data), .in_valid(in_valid), .in_ready(in_ready),
-    .advance(advance), .pipe_empty(pipe_empty), .snap(snap), .out_busy(out_busy),
+    .advance(advance), .pipe_empty(pipe_empty), .out_idle(out_idle),
     .we_w(we_w), .waddr_w(waddr_w), .wdata_w(wdata_w), .we_x(we_x), .waddr_x(waddr_x), .wdata_x(wdata_x),
     .raddr_w(raddr_w), .raddr_x(raddr_x), .tok(tok), .status(status), .running(running),
     .ev_insn(ev_insn), .ev_wword(ev_wword), .ev_xword(ev_xword), .ev_issue(ev_issue), .ev_stall_in(ev_stall_in)
@@ -56,7 +56,7 @@ pub fn verilog(a: &Accel) -> String {
   );
   tern_out outs (
     .clk(clk), .rst(rst), .acc_flat(acc_flat), .ls_fire(ls_fire), .out_ready(out_ready),
-    .out_data(out_data), .out_valid(out_valid), .advance(advance), .adv_row(adv_row), .snap(snap), .out_busy(out_busy),
+    .out_data(out_data), .out_valid(out_valid), .advance(advance), .adv_row(adv_row), .out_idle(out_idle),
     .ev_out_beat(ev_out_beat), .ev_stall_out(ev_stall_out), .ev_freeze(ev_freeze)
   );
   tern_counters cnt (
