@@ -9,7 +9,9 @@
 //! to the combinational form on every cycle), with one `(* keep *)` copy per row
 //! (`adv_row`) meant to keep one net from driving the whole array. yosys merges those copies
 //! back into `adv_r` (`opt_merge`, `keep` notwithstanding; docs/synthesis.md): real copies
-//! need primitives (`tern_copy`, on branch `tc2`, not yet measured on ECP5-85F).
+//! need primitives (`tern_copy`, on branch `tc3`: measured on ECP5-85F, it did not route;
+//! docs/synthesis.md). `out_idle` (= ~snap & ~out_busy, for the sequencer's SYNC/HALT test) is
+//! registered the same way, so that test starts at a flip-flop.
 
 use tern_arch::config::Accel;
 
