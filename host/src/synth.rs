@@ -272,7 +272,8 @@ pub struct CriticalPath {
 
 /// HeAP placer timing weight on ECP5 (nextpnr's default is 10). Pre-route estimates on the
 /// ecp5-85f design, seed 1: 56.0 MHz at 10, 55.9 at 30, 68.2 at 60; with `tern_copy`
-/// activation copies 52.5, 68.6, 74.2 (and 72.5 at 100). Routed, seed 2: 48.3 MHz at 30.
+/// activation copies 52.5, 68.6, 74.2 (and 72.5 at 100). Routed at 30: 48.3 MHz (seed 2) on that
+/// netlist; the present record's seed is in docs/fmax.json.
 /// Higher weights crowd the critical cells and router2 then takes many more iterations
 /// (docs/synthesis.md).
 pub const ECP5_HEAP_TIMING_WEIGHT: u32 = 30;
