@@ -29,7 +29,7 @@ pub fn verilog(a: &Accel) -> String {
   input  wire advance,
   input  wire [{rm}:0] adv_row,
   input  wire [2:0] tok_in,
-  input  wire [{wam}:0] raddr_w,
+  input  wire [{ram}:0] raddr_w,
   input  wire [{xam}:0] raddr_x,
   input  wire [{rm}:0] we_w,
   input  wire [{wam}:0] waddr_w,
@@ -55,6 +55,7 @@ pub fn verilog(a: &Accel) -> String {
   end endgenerate
 ",
         wam = wab - 1,
+        ram = crate::sequencer::raddr_copies(a) * wab - 1,
         xam = xab - 1,
         rm = r - 1,
         wm = 2 * l - 1,
@@ -94,7 +95,7 @@ pub fn verilog(a: &Accel) -> String {
   always @(posedge clk)
     if (rst) tk{i} <= 2'b00;
     else if (adv_row[{i}]) tk{i} <= tok{pm}[2:1];
-  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w), .wdata(wdata_rc), .re(adv_row[{i}]), .raddr(raddr_w), .rdata(wq{i}));
+  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w), .wdata(wdata_rc), .re(adv_row[{i}]), .raddr(raddr_w[{rhi}:{rlo}]), .rdata(wq{i}));
   wire [{accm}:0] accq{i};
   tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}{gs}),{x3} .sum(sum{i}), .cy(cy{i}));
   tern_acc accu{i} (.acc(acc{i}), .s(sum{i}), .cy(cy{i}), .keep(~tk{i}[0]), .q(accq{i}));
@@ -111,7 +112,9 @@ pub fn verilog(a: &Accel) -> String {
             pm = p - 1,
             x2 = if a.row_chain > 1 { "x2e" } else { "x2" },
             hi = (i + 1) * acc - 1,
-            lo = i * acc
+            lo = i * acc,
+            rhi = (crate::sequencer::raddr_copy_of(a, i) + 1) * wab - 1,
+            rlo = crate::sequencer::raddr_copy_of(a, i) * wab,
         ));
     }
     v.push_str("endmodule\n");

@@ -21,6 +21,40 @@
 use tern_arch::config::Accel;
 use tern_arch::isa::{self, Opcode, Status};
 
+/// Copies of the weight banks' read address: one per group of `BCAST_GROUP` rows when the
+/// activations are fanned out in groups, else one. A single `iss_waddr` drove all 128 block
+/// RAMs of ecp5-85f: 24.6 ns of routing, the critical path once the activation copies were
+/// real (docs/synthesis.md).
+pub fn raddr_copies(a: &Accel) -> u32 {
+    if a.bcast_stages > 0 { a.cfg.rows.div_ceil(tern_arch::config::BCAST_GROUP) } else { 1 }
+}
+
+/// The read-address copy row `i`'s bank reads.
+pub fn raddr_copy_of(a: &Accel, i: u32) -> u32 {
+    if raddr_copies(a) > 1 { i / tern_arch::config::BCAST_GROUP } else { 0 }
+}
+
+/// `raddr_w`: `iss_waddr` itself, or `tern_copy` registers loaded with exactly what
+/// `iss_waddr` is loaded with (reset, MATVEC accept, issue step), so every copy equals it on
+/// every cycle. `tern_copy`, because yosys merges plain registers with equal inputs.
+fn raddr_decl(a: &Accel, wab: u32) -> String {
+    let n = raddr_copies(a);
+    if n == 1 {
+        return format!("  assign raddr_w = iss_waddr[{}:0];\n", wab - 1);
+    }
+    let mut v = "  wire [13:0] iss_waddr_d = rst ? 14'd0 : accept ? f_hi : iss_waddr + 14'd1;\n  wire iss_waddr_en = rst | (advance & (iss_active | accept));\n"
+        .to_string();
+    for k in 0..n {
+        v.push_str(&format!(
+            "  wire [13:0] raddr_c{k};\n  tern_copy #(.W(14)) c_raddr{k} (.clk(clk), .en(iss_waddr_en), .d(iss_waddr_d), .q(raddr_c{k}));\n  assign raddr_w[{}:{}] = raddr_c{k}[{}:0];\n",
+            (k + 1) * wab - 1,
+            k * wab,
+            wab - 1
+        ));
+    }
+    v
+}
+
 pub fn verilog(a: &Accel) -> String {
     let c = &a.cfg;
     let h = c.host_bits;
@@ -92,7 +126,7 @@ pub fn verilog(a: &Accel) -> String {
   output wire we_x,
   output wire [{xam}:0] waddr_x,
   output wire [{xm}:0] wdata_x,
-  output wire [{wam}:0] raddr_w,
+  output wire [{ram}:0] raddr_w,
   output wire [{xam}:0] raddr_x,
   output wire [2:0] tok,
   output wire [3:0] status,
@@ -207,6 +241,7 @@ pub fn verilog(a: &Accel) -> String {
         hm = h - 1,
         rm = r - 1,
         wam = wab - 1,
+        ram = raddr_copies(a) * wab - 1,
         xam = xab - 1,
         wm = 2 * l - 1,
         xm = 8 * l - 1,
@@ -255,8 +290,7 @@ pub fn verilog(a: &Accel) -> String {
     v.push_str(&format!(
         "
   // ---- issue stage: one token per cycle while a MATVEC runs ----
-  assign raddr_w = iss_waddr[{wam}:0];
-  assign raddr_x = iss_xaddr[{xam}:0];
+{raddr}  assign raddr_x = iss_xaddr[{xam}:0];
   wire iss_on = iss_active & running;  // see `ex_ok`
   assign tok = {{iss_on, iss_on & iss_first, iss_on & iss_store & iss_last}};
 
@@ -344,8 +378,8 @@ pub fn verilog(a: &Accel) -> String {
   end
 endmodule
 ",
-        wam = wab - 1,
         xam = xab - 1,
+        raddr = raddr_decl(a, wab),
         fb = f,
         fm = f - 1,
         rb = rb,

@@ -34,7 +34,8 @@ pub fn verilog(a: &Accel) -> String {
   wire [{rm}:0] adv_row;
   wire [2:0] tok;
   wire [{rm}:0] we_w;
-  wire [{wam}:0] waddr_w, raddr_w;
+  wire [{wam}:0] waddr_w;
+  wire [{ram}:0] raddr_w;
   wire [{wm}:0] wdata_w;
   wire we_x;
   wire [{xam}:0] waddr_x, raddr_x;
@@ -69,6 +70,7 @@ endmodule
         nm = n - 1,
         rm = r - 1,
         wam = wab - 1,
+        ram = crate::sequencer::raddr_copies(a) * wab - 1,
         xam = xab - 1,
         wm = 2 * l - 1,
         xm = 8 * l - 1,
