@@ -42,14 +42,16 @@ fn raddr_decl(a: &Accel, wab: u32) -> String {
     if n == 1 {
         return format!("  assign raddr_w = iss_waddr[{}:0];\n", wab - 1);
     }
-    let mut v = "  wire [13:0] iss_waddr_d = rst ? 14'd0 : accept ? f_hi : iss_waddr + 14'd1;\n  wire iss_waddr_en = rst | (advance & (iss_active | accept));\n"
-        .to_string();
+    // only the banks' address bits: the copies are read by nothing else
+    let m = wab - 1;
+    let mut v = format!(
+        "  wire [{m}:0] iss_waddr_d = rst ? {wab}'d0 : accept ? f_hi[{m}:0] : iss_waddr[{m}:0] + {wab}'d1;\n  wire iss_waddr_en = rst | (advance & (iss_active | accept));\n"
+    );
     for k in 0..n {
         v.push_str(&format!(
-            "  wire [13:0] raddr_c{k};\n  tern_copy #(.W(14)) c_raddr{k} (.clk(clk), .en(iss_waddr_en), .d(iss_waddr_d), .q(raddr_c{k}));\n  assign raddr_w[{}:{}] = raddr_c{k}[{}:0];\n",
+            "  wire [{m}:0] raddr_c{k};\n  tern_copy #(.W({wab})) c_raddr{k} (.clk(clk), .en(iss_waddr_en), .d(iss_waddr_d), .q(raddr_c{k}));\n  assign raddr_w[{}:{}] = raddr_c{k};\n",
             (k + 1) * wab - 1,
             k * wab,
-            wab - 1
         ));
     }
     v
