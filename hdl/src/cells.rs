@@ -163,9 +163,51 @@ pub fn acc(a: &Accel, fabric: Fabric) -> String {
     v
 }
 
+/// `tern_copy`: W flip-flops with an enable, `q <= d`, that stay W flip-flops. Copies of one
+/// register (fan-out trees: the banks' read and write ports of each 8-row group) have equal inputs, and yosys'
+/// `opt_merge` merges equal flip-flops back into one, `(* keep *)` or not (measured: the
+/// per-group activation copies and the per-row `advance` copies of ecp5-85f were one
+/// register each). On ECP5 each bit is an FD1P3AX/FD1P3AY primitive, which `opt_merge`
+/// leaves alone (the ECP5 cells `tern_copy` replaces are then separate flip-flops); elsewhere
+/// plain Verilog (iCE40 netlists merge them as before).
+pub fn copy_cell(fabric: Fabric) -> String {
+    let body = match fabric {
+        Fabric::Generic => "  output reg  [W-1:0] q
+);
+  initial q = {W{INIT}};
+  always @(posedge clk) if (en) q <= d;
+"
+        .to_string(),
+        Fabric::Ecp5 => "  output wire [W-1:0] q
+);
+  genvar i;
+  generate for (i = 0; i < W; i = i + 1) begin : b
+    if (INIT) begin : s
+      FD1P3AY #(.GSR(\"ENABLED\")) f (.D(d[i]), .SP(en), .CK(clk), .Q(q[i]));
+    end else begin : r
+      FD1P3AX #(.GSR(\"ENABLED\")) f (.D(d[i]), .SP(en), .CK(clk), .Q(q[i]));
+    end
+  end endgenerate
+"
+        .to_string(),
+    };
+    format!(
+        "module tern_copy #(
+  parameter integer W = 1,
+  parameter [0:0] INIT = 1'b0
+) (
+  input  wire clk,
+  input  wire en,
+  input  wire [W-1:0] d,
+{body}endmodule
+"
+    )
+}
+
 /// Every cell module the design of `a` instantiates.
 pub fn verilog(a: &Accel, fabric: Fabric) -> String {
-    let mut v = String::new();
+    // only where used: the small presets' Verilog stays as it was
+    let mut v = if crate::sequencer::raddr_copies(a) > 1 { copy_cell(fabric) + "\n" } else { String::new() };
     for (wo, wi) in crate::row_tree::addt_widths(a) {
         v.push_str(&addt(wo, wi, fabric));
         v.push('\n');

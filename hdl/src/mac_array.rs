@@ -32,8 +32,8 @@ pub fn verilog(a: &Accel) -> String {
   input  wire [{ram}:0] raddr_w,
   input  wire [{xam}:0] raddr_x,
   input  wire [{rm}:0] we_w,
-  input  wire [{wam}:0] waddr_w,
-  input  wire [{wm}:0] wdata_w,
+  input  wire [{ram}:0] waddr_w,
+  input  wire [{wdm}:0] wdata_w,
   input  wire we_x,
   input  wire [{xam}:0] waddr_x,
   input  wire [{xm}:0] wdata_x,
@@ -47,21 +47,20 @@ pub fn verilog(a: &Accel) -> String {
   tern_abuf abuf (.clk(clk), .we(we_x), .waddr(waddr_x), .wdata(wdata_x), .re(advance), .raddr(raddr_x), .rdata(xq));
   always @(posedge clk) if (advance) x2 <= xq;
 {x3}  // code c (0 = -1, 1 = 0, 2 = +1) -> {{ng, nz}}
-  wire [{wm}:0] wdata_rc;
+  wire [{wdm}:0] wdata_rc;
   genvar g;
-  generate for (g = 0; g < {l}; g = g + 1) begin : recode
+  generate for (g = 0; g < {codes}; g = g + 1) begin : recode
     assign wdata_rc[2*g] = wdata_w[2*g+1] | ~wdata_w[2*g];
     assign wdata_rc[2*g+1] = ~wdata_w[2*g+1] & ~wdata_w[2*g];
   end endgenerate
 ",
-        wam = wab - 1,
         ram = crate::sequencer::raddr_copies(a) * wab - 1,
+        wdm = crate::sequencer::raddr_copies(a) * 2 * l - 1,
+        codes = crate::sequencer::raddr_copies(a) * l,
         xam = xab - 1,
         rm = r - 1,
-        wm = 2 * l - 1,
         xm = 8 * l - 1,
         am = r * acc - 1,
-        l = l,
         x3 = bcast_decl(a),
     );
     // token pipeline: bit 2 valid, bit 1 first (clear), bit 0 last-and-store
@@ -95,7 +94,7 @@ pub fn verilog(a: &Accel) -> String {
   always @(posedge clk)
     if (rst) tk{i} <= 2'b00;
     else if (adv_row[{i}]) tk{i} <= tok{pm}[2:1];
-  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w), .wdata(wdata_rc), .re(adv_row[{i}]), .raddr(raddr_w[{rhi}:{rlo}]), .rdata(wq{i}));
+  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w{ws}), .wdata(wdata_rc{ds}), .re(adv_row[{i}]), .raddr(raddr_w{ws}), .rdata(wq{i}));
   wire [{accm}:0] accq{i};
   tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}{gs}),{x3} .sum(sum{i}), .cy(cy{i}));
   tern_acc accu{i} (.acc(acc{i}), .s(sum{i}), .cy(cy{i}), .keep(~tk{i}[0]), .q(accq{i}));
@@ -113,8 +112,8 @@ pub fn verilog(a: &Accel) -> String {
             x2 = if a.row_chain > 1 { "x2e" } else { "x2" },
             hi = (i + 1) * acc - 1,
             lo = i * acc,
-            rhi = (crate::sequencer::raddr_copy_of(a, i) + 1) * wab - 1,
-            rlo = crate::sequencer::raddr_copy_of(a, i) * wab,
+            ws = crate::sequencer::copy_slice(a, crate::sequencer::raddr_copy_of(a, i), wab),
+            ds = crate::sequencer::copy_slice(a, crate::sequencer::raddr_copy_of(a, i), 2 * l),
         ));
     }
     v.push_str("endmodule\n");

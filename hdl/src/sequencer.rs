@@ -57,6 +57,50 @@ fn raddr_decl(a: &Accel, wab: u32) -> String {
     v
 }
 
+/// `[hi:lo]` of copy `copy` in a bus of `width`-bit copies, or nothing with a single copy (the
+/// small presets' Verilog stays as it was).
+pub fn copy_slice(a: &Accel, copy: u32, width: u32) -> String {
+    if raddr_copies(a) > 1 { format!("[{}:{}]", (copy + 1) * width - 1, copy * width) } else { String::new() }
+}
+
+/// The banks' write port, `waddr_w` and `wdata_w`: `wr_addr` and `ld_sh`'s weight word, or one
+/// `tern_copy` of each per group (like the read address): one register drove the address and
+/// data pins of all 128 block RAMs of ecp5-85f (20.0 ns, the critical path). Each copy is
+/// loaded with exactly the next value of what it copies, so the write still lands one cycle
+/// after the word's last beat (docs/decisions.md).
+fn wport_decl(a: &Accel, wab: u32, shw: u32, h: u32, bpw: u32) -> String {
+    let n = raddr_copies(a);
+    let ww = 2 * a.cfg.lanes;
+    let (lo, hi) = (shw - bpw * h, shw - bpw * h + ww - 1);
+    if n == 1 {
+        return format!("  assign waddr_w = wr_addr[{}:0];\n  assign wdata_w = ld_sh[{hi}:{lo}];\n", wab - 1);
+    }
+    // the weight word's bits of ld_sh's next value {in_data, ld_sh[shw-1:h]}
+    let top = shw - h;
+    let next = if lo >= top {
+        format!("in_data[{}:{}]", hi - top, lo - top)
+    } else if hi < top {
+        format!("ld_sh[{}:{}]", hi + h, lo + h)
+    } else {
+        format!("{{in_data[{}:0], ld_sh[{}:{}]}}", hi - top, shw - 1, lo + h)
+    };
+    let mut v = format!(
+        "  wire [{}:0] wword_next = {next};\n  wire ld_sh_en = ~rst & fire & (st == S_LOADW | st == S_LOADX);\n",
+        ww - 1
+    );
+    for k in 0..n {
+        v.push_str(&format!(
+            "  tern_copy #(.W({wab})) c_waddr{k} (.clk(clk), .en(1'b1), .d(ld_addr[{am}:0]), .q(waddr_w[{}:{}]));\n  tern_copy #(.W({ww})) c_wdata{k} (.clk(clk), .en(ld_sh_en), .d(wword_next), .q(wdata_w[{}:{}]));\n",
+            (k + 1) * wab - 1,
+            k * wab,
+            (k + 1) * ww - 1,
+            k * ww,
+            am = wab - 1
+        ));
+    }
+    v
+}
+
 pub fn verilog(a: &Accel) -> String {
     let c = &a.cfg;
     let h = c.host_bits;
@@ -123,8 +167,8 @@ pub fn verilog(a: &Accel) -> String {
   input  wire pipe_empty,
   input  wire out_idle,
   output wire [{rm}:0] we_w,
-  output wire [{wam}:0] waddr_w,
-  output wire [{wm}:0] wdata_w,
+  output wire [{wpam}:0] waddr_w,
+  output wire [{wpdm}:0] wdata_w,
   output wire we_x,
   output wire [{xam}:0] waddr_x,
   output wire [{xm}:0] wdata_x,
@@ -234,16 +278,16 @@ pub fn verilog(a: &Accel) -> String {
   reg wr_x;
   reg [{wrm}:0] wr_addr;
   assign we_w = wr_w;
-  assign waddr_w = wr_addr[{wam}:0];
-  assign wdata_w = {done_w};
-  assign we_x = wr_x;
+{wport}  assign we_x = wr_x;
   assign waddr_x = wr_addr[{xam}:0];
   assign wdata_x = {done_x};
 ",
         hm = h - 1,
         rm = r - 1,
-        wam = wab - 1,
         ram = raddr_copies(a) * wab - 1,
+        wpam = raddr_copies(a) * wab - 1,
+        wpdm = raddr_copies(a) * 2 * l - 1,
+        wport = wport_decl(a, wab, shw, h, bpw),
         xam = xab - 1,
         wm = 2 * l - 1,
         xm = 8 * l - 1,
@@ -273,7 +317,6 @@ pub fn verilog(a: &Accel) -> String {
         over_x = gt_x.0,
         over_h = gt_h.0,
         wrm = wab.max(xab) - 1,
-        done_w = done_word(bpw, 2 * l),
         done_x = done_word(bpx, 8 * l),
         asm_w = asm(bpw),
     );

@@ -34,9 +34,7 @@ pub fn verilog(a: &Accel) -> String {
   wire [{rm}:0] adv_row;
   wire [2:0] tok;
   wire [{rm}:0] we_w;
-  wire [{wam}:0] waddr_w;
-  wire [{ram}:0] raddr_w;
-  wire [{wm}:0] wdata_w;
+{addr_wires}  wire [{wdm}:0] wdata_w;
   wire we_x;
   wire [{xam}:0] waddr_x, raddr_x;
   wire [{xm}:0] wdata_x;
@@ -69,10 +67,13 @@ endmodule
         cm = n * c.counter_bits - 1,
         nm = n - 1,
         rm = r - 1,
-        wam = wab - 1,
-        ram = crate::sequencer::raddr_copies(a) * wab - 1,
+        wdm = crate::sequencer::raddr_copies(a) * 2 * l - 1,
+        addr_wires = if crate::sequencer::raddr_copies(a) > 1 {
+            format!("  wire [{ram}:0] waddr_w;\n  wire [{ram}:0] raddr_w;\n", ram = crate::sequencer::raddr_copies(a) * wab - 1)
+        } else {
+            format!("  wire [{}:0] waddr_w, raddr_w;\n", wab - 1)
+        },
         xam = xab - 1,
-        wm = 2 * l - 1,
         xm = 8 * l - 1,
         am = r * c.acc_bits - 1,
         ev = ev.join(", "),
