@@ -499,6 +499,23 @@ endmodule
 
 #[cfg(test)]
 mod tests {
+    /// The banks' read and write ports are copied once per 8-row group on large arrays only:
+    /// the small presets' Verilog (and so their Fmax records) must not change.
+    #[test]
+    fn bank_port_copies_only_on_large_arrays() {
+        use tern_arch::config::{ECP5_85F, ICE40_HX8K, ICE40_UP5K, TINY};
+        for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
+            let v = crate::emit(&cfg.validate().unwrap());
+            assert!(!v.contains("tern_copy"), "{}", cfg.name);
+        }
+        let a = ECP5_85F.validate().unwrap();
+        let v = crate::emit(&a);
+        assert_eq!(super::raddr_copies(&a), 8);
+        for port in ["c_raddr", "c_waddr", "c_wdata"] {
+            assert_eq!(v.matches(&format!(") {port}")).count(), 8, "{port}");
+        }
+    }
+
     /// The carry-save identity `sum_exceeds` relies on, exhaustively for small depths.
     #[test]
     fn sum_exceeds_is_a_plus_b_greater_than_k() {
