@@ -53,7 +53,7 @@ pub fn emit_for(a: &Accel, fabric: Fabric) -> String {
         a.cfg.double_buffer
     );
     for m in [
-        weight_bank::verilog(a),
+        weight_bank::verilog(a, fabric),
         act_buffer::verilog(a),
         cells::verilog(a, fabric),
         ternary_term::verilog(),

@@ -77,6 +77,8 @@ pub fn verilog(a: &Accel) -> String {
     } else {
         format!("  input  wire [{}:0] x3,\n", 8 * late.len() - 1)
     };
+    // w2: the bank's word after its block RAM (with activation group copies the bank adds
+    // one more register, `weight_bank`, to stay in step with them)
     let mut v = format!(
         "module tern_row (
   input  wire clk,
@@ -87,16 +89,11 @@ pub fn verilog(a: &Accel) -> String {
   output wire cy
 );
   reg [{wm}:0] w2;
-{wreg}",
+  always @(posedge clk) if (en) w2 <= wq;
+",
         wm = 2 * l - 1,
         xm = 8 * early_lanes(a).len() - 1,
         sm = sb - 1,
-        wreg = if a.bcast_stages > 0 {
-            // the activations take one more register to reach this row's group: so do the weights
-            format!("  reg [{}:0] w1;\n  always @(posedge clk) if (en) begin w1 <= wq; w2 <= w1; end\n", 2 * l - 1)
-        } else {
-            "  always @(posedge clk) if (en) w2 <= wq;\n".to_string()
-        },
     );
     // each lane's term is the rust-hdl block `tern_term` (`ternary_term.rs`)
     let term = |v: &mut String, j: u32, x: &str, w: &str| {
