@@ -125,10 +125,10 @@ fn gsuf(a: &Accel, i: u32) -> String {
     if a.bcast_stages > 0 { format!("_g{}", i / tern_arch::config::BCAST_GROUP) } else { String::new() }
 }
 
-/// The activation copies rows read: x2 itself, or one register per group of rows (which
-/// yosys merges back into one, see docs/synthesis.md "Copies are merged"; the extra stage
-/// remains); plus the
-/// chains' late lanes (x3, one cycle later) and early lanes (x2e) of each copy.
+/// The activation copies rows read: x2 itself, or one register per group of rows
+/// (`tern_copy` cells: yosys merges plain registers with equal inputs back into one, see
+/// docs/synthesis.md "Copies are merged"); plus the chains' late lanes (x3, one cycle
+/// later, loaded from the group's own copy) and early lanes (x2e) of each copy.
 fn bcast_decl(a: &Accel) -> String {
     let xm = 8 * a.cfg.lanes - 1;
     if a.bcast_stages == 0 {
@@ -138,7 +138,8 @@ fn bcast_decl(a: &Accel) -> String {
     for g in 0..a.cfg.rows.div_ceil(tern_arch::config::BCAST_GROUP) {
         let s = format!("_g{g}");
         v.push_str(&format!(
-            "  reg  [{xm}:0] x2{s};\n  always @(posedge clk) if (adv_row[{r}]) x2{s} <= x2;\n",
+            "  wire [{xm}:0] x2{s};\n  tern_copy #(.W({w})) c_x2{s} (.clk(clk), .en(adv_row[{r}]), .d(x2), .q(x2{s}));\n",
+            w = xm + 1,
             r = g * tern_arch::config::BCAST_GROUP
         ));
         v.push_str(&x3_decl(a, &format!("x2{s}"), &s, &format!("adv_row[{}]", g * tern_arch::config::BCAST_GROUP)));
