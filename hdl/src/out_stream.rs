@@ -9,7 +9,8 @@
 //! to the combinational form on every cycle), with one `(* keep *)` copy per row
 //! (`adv_row`) meant to keep one net from driving the whole array. yosys merges those copies
 //! back into `adv_r` (`opt_merge`, `keep` notwithstanding; docs/synthesis.md): real copies
-//! need primitives (`tern_copy`, on branch `tc3`: measured on ECP5-85F, it did not route;
+//! need `tern_copy` (used for the banks' ports and the activation groups; for `adv_row` it
+//! was tried only on branch `tc3`, before the banks' output register made copies routable:
 //! docs/synthesis.md). `out_idle` (= ~snap & ~out_busy, for the sequencer's SYNC/HALT test) is
 //! registered the same way, so that test starts at a flip-flop.
 
