@@ -228,6 +228,9 @@ pub struct Accel {
     /// Register stages that fan the activation word out to groups of `BCAST_GROUP` rows
     /// (1 beyond that many rows: one register cannot reach a whole large array in a cycle).
     pub bcast_stages: u32,
+    /// Copies of the broadcast activations, and of the weight banks' read and write ports:
+    /// one per group of `BCAST_GROUP` rows when `bcast_stages` > 0, else 1.
+    pub bcast_groups: u32,
     /// Cycles from a MATVEC issue slot to the accumulator write (RAM read, RAM register,
     /// broadcast, tree).
     pub pipeline_depth: u32,
@@ -328,6 +331,7 @@ impl AccelConfig {
             tree_stages,
             row_chain,
             bcast_stages: u32::from(c.rows > BCAST_GROUP),
+            bcast_groups: if c.rows > BCAST_GROUP { c.rows.div_ceil(BCAST_GROUP) } else { 1 },
             pipeline_depth: 2 + u32::from(c.rows > BCAST_GROUP) + tree_stages,
             brams,
         })
@@ -336,6 +340,18 @@ impl AccelConfig {
 
 /// Rows that share one copy of the broadcast activation register (see `Accel::bcast_stages`).
 pub const BCAST_GROUP: u32 = 8;
+
+impl Accel {
+    /// The broadcast group (`bcast_groups`) row `row` reads its copies from.
+    pub fn bcast_group_of(&self, row: u32) -> u32 {
+        if self.bcast_groups > 1 { row / BCAST_GROUP } else { 0 }
+    }
+
+    /// The first row of broadcast group `group`, whose `advance` copy enables the group's copies.
+    pub fn bcast_group_head(&self, group: u32) -> u32 {
+        group * BCAST_GROUP
+    }
+}
 
 /// Terms per row carry chain on ECP5 (see `Accel::row_chain`).
 pub const ROW_CHAIN: u32 = 8;

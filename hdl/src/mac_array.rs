@@ -122,7 +122,7 @@ pub fn verilog(a: &Accel) -> String {
 
 /// Suffix of row `i`'s activation signals: its group's copy (`_g{n}`), or the shared one.
 fn gsuf(a: &Accel, i: u32) -> String {
-    if a.bcast_stages > 0 { format!("_g{}", i / tern_arch::config::BCAST_GROUP) } else { String::new() }
+    if a.bcast_stages > 0 { format!("_g{}", a.bcast_group_of(i)) } else { String::new() }
 }
 
 /// The activation copies rows read: x2 itself, or one register per group of rows
@@ -135,14 +135,14 @@ fn bcast_decl(a: &Accel) -> String {
         return x3_decl(a, "x2", "", "advance");
     }
     let mut v = String::new();
-    for g in 0..a.cfg.rows.div_ceil(tern_arch::config::BCAST_GROUP) {
+    for g in 0..a.bcast_groups {
         let s = format!("_g{g}");
         v.push_str(&format!(
             "  wire [{xm}:0] x2{s};\n  tern_copy #(.W({w})) c_x2{s} (.clk(clk), .en(adv_row[{r}]), .d(x2), .q(x2{s}));\n",
             w = xm + 1,
-            r = g * tern_arch::config::BCAST_GROUP
+            r = a.bcast_group_head(g)
         ));
-        v.push_str(&x3_decl(a, &format!("x2{s}"), &s, &format!("adv_row[{}]", g * tern_arch::config::BCAST_GROUP)));
+        v.push_str(&x3_decl(a, &format!("x2{s}"), &s, &format!("adv_row[{}]", a.bcast_group_head(g))));
     }
     v
 }

@@ -21,17 +21,16 @@
 use tern_arch::config::Accel;
 use tern_arch::isa::{self, Opcode, Status};
 
-/// Copies of the weight banks' read address: one per group of `BCAST_GROUP` rows when the
-/// activations are fanned out in groups, else one. A single `iss_waddr` drove all 128 block
-/// RAMs of ecp5-85f: 24.6 ns of routing, the critical path once the activation copies were
-/// real (docs/synthesis.md).
+/// Copies of the weight banks' read address: one per broadcast group (`Accel::bcast_groups`).
+/// A single `iss_waddr` drove all 128 block RAMs of ecp5-85f: 24.6 ns of routing, the
+/// critical path once the activation copies were real (docs/synthesis.md).
 pub fn raddr_copies(a: &Accel) -> u32 {
-    if a.bcast_stages > 0 { a.cfg.rows.div_ceil(tern_arch::config::BCAST_GROUP) } else { 1 }
+    a.bcast_groups
 }
 
 /// The read-address copy row `i`'s bank reads.
 pub fn raddr_copy_of(a: &Accel, i: u32) -> u32 {
-    if raddr_copies(a) > 1 { i / tern_arch::config::BCAST_GROUP } else { 0 }
+    a.bcast_group_of(i)
 }
 
 /// `raddr_w`: `iss_waddr` itself, or `tern_copy` registers loaded with exactly what
