@@ -225,6 +225,11 @@ pub struct Accel {
     /// Terms each row sums in one carry chain before its tree (`ROW_CHAIN` on ECP5 devices,
     /// where a chain add folds the term logic into the carry cells; 1 = a plain tree).
     pub row_chain: u32,
+    /// Chain adds between two registers of a chain row (`chain_adds_per_stage`; 0 for tree rows).
+    pub chain_adds: u32,
+    /// Register stages of a chain row's carry chain (0 for tree rows): lane `j` of a chain
+    /// enters `Accel::lane_delay(j)` cycles after the head lane.
+    pub chain_stages: u32,
     /// Register stages that fan the activation word out to groups of `BCAST_GROUP` rows
     /// (1 beyond that many rows: one register cannot reach a whole large array in a cycle).
     pub bcast_stages: u32,
@@ -311,9 +316,12 @@ impl AccelConfig {
         let lps = tree_levels_per_stage(c.target_fmax_mhz, c.device);
         let ecp5 = matches!(c.device, Some(Device::Ecp5_25f | Device::Ecp5_85f));
         let row_chain = if ecp5 && c.lanes >= ROW_CHAIN { ROW_CHAIN } else { 1 };
-        // chains: two stages (ROW_CHAIN / 2 terms each), then a tree over the L / ROW_CHAIN chains
+        // chains: a register after every `chain_adds` adds (the head lane's term logic counts
+        // as one), then a tree over the L / ROW_CHAIN chains
+        let chain_adds = if row_chain > 1 { chain_adds_per_stage(c.target_fmax_mhz) } else { 0 };
+        let chain_stages = if row_chain > 1 { (row_chain - 1) / chain_adds + 1 } else { 0 };
         let tree_stages = if row_chain > 1 {
-            2 + (c.lanes / row_chain).trailing_zeros().div_ceil(lps)
+            chain_stages + (c.lanes / row_chain).trailing_zeros().div_ceil(lps)
         } else {
             log2l.div_ceil(lps).max(1)
         };
@@ -330,6 +338,8 @@ impl AccelConfig {
             tree_bits: 9 + log2l,
             tree_stages,
             row_chain,
+            chain_adds,
+            chain_stages,
             bcast_stages: u32::from(c.rows > BCAST_GROUP),
             bcast_groups: if c.rows > BCAST_GROUP { c.rows.div_ceil(BCAST_GROUP) } else { 1 },
             pipeline_depth: 2 + u32::from(c.rows > BCAST_GROUP) + tree_stages,
@@ -356,6 +366,12 @@ impl Accel {
 /// Terms per row carry chain on ECP5 (see `Accel::row_chain`).
 pub const ROW_CHAIN: u32 = 8;
 
+/// Chain adds (CCU2C carry chains, about 1.75 ns each on ECP5 at speed grade 6) between two
+/// registers of a chain row: 4 up to 60 MHz, else 2. Measured in `docs/synthesis.md`.
+pub fn chain_adds_per_stage(target_fmax_mhz: u32) -> u32 {
+    if target_fmax_mhz <= 60 { 4 } else { 2 }
+}
+
 /// Adder levels of the row tree between two registers, for a target clock and device:
 /// 4 (a 16-lane tree in one stage) up to 60 MHz, else 2; half that on iCE40, whose logic
 /// levels are about twice as slow. Measured in `docs/synthesis.md`.
@@ -368,6 +384,11 @@ pub fn tree_levels_per_stage(target_fmax_mhz: u32, device: Option<Device>) -> u3
 }
 
 impl Accel {
+    /// Cycles after its chain's head lane that lane `j` enters its chain (0 for tree rows).
+    pub fn lane_delay(&self, j: u32) -> u32 {
+        if self.row_chain > 1 { (j % self.row_chain) / self.chain_adds } else { 0 }
+    }
+
     /// Which double-buffer half a weight address is in (always 0 without double buffering).
     pub fn half_of(&self, waddr: u32) -> u32 {
         if self.cfg.double_buffer { u32::from(waddr >= self.half_depth) } else { 0 }

@@ -46,7 +46,7 @@ pub fn verilog(a: &Accel) -> String {
   reg  [{xm}:0] x2;
   tern_abuf abuf (.clk(clk), .we(we_x), .waddr(waddr_x), .wdata(wdata_x), .re(advance), .raddr(raddr_x), .rdata(xq));
   always @(posedge clk) if (advance) x2 <= xq;
-{x3}  // code c (0 = -1, 1 = 0, 2 = +1) -> {{ng, nz}}
+{xdelay}  // code c (0 = -1, 1 = 0, 2 = +1) -> {{ng, nz}}
   wire [{wdm}:0] wdata_rc;
   genvar g;
   generate for (g = 0; g < {codes}; g = g + 1) begin : recode
@@ -61,7 +61,7 @@ pub fn verilog(a: &Accel) -> String {
         rm = r - 1,
         xm = 8 * l - 1,
         am = r * acc - 1,
-        x3 = bcast_decl(a),
+        xdelay = bcast_decl(a),
     );
     // token pipeline: bit 2 valid, bit 1 first (clear), bit 0 last-and-store
     for i in 1..=p {
@@ -96,7 +96,7 @@ pub fn verilog(a: &Accel) -> String {
     else if (adv_row[{i}]) tk{i} <= tok{pm}[2:1];
   tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w{ws}), .wdata(wdata_rc{ds}), .re(adv_row[{i}]), .raddr(raddr_w{ws}), .rdata(wq{i}));
   wire [{accm}:0] accq{i};
-  tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}{gs}),{x3} .sum(sum{i}), .cy(cy{i}));
+  tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}{gs}),{xd} .sum(sum{i}), .cy(cy{i}));
   tern_acc accu{i} (.acc(acc{i}), .s(sum{i}), .cy(cy{i}), .keep(~tk{i}[0]), .q(accq{i}));
   always @(posedge clk)
     if (rst) acc{i} <= {acc}'sd0;
@@ -106,7 +106,7 @@ pub fn verilog(a: &Accel) -> String {
             wm = 2 * l - 1,
             tm = tb - 1,
             accm = acc - 1,
-            x3 = if a.row_chain > 1 { format!(" .x3(x3{gs}),", gs = gsuf(a, i)) } else { String::new() },
+            xd = crate::row_tree::delay_ports(a).iter().map(|(d, _)| format!(" .xd{d}(xd{d}{gs}),", gs = gsuf(a, i))).collect::<String>(),
             gs = gsuf(a, i),
             pm = p - 1,
             x2 = if a.row_chain > 1 { "x2e" } else { "x2" },
@@ -127,12 +127,12 @@ fn gsuf(a: &Accel, i: u32) -> String {
 
 /// The activation copies rows read: x2 itself, or one register per group of rows
 /// (`tern_copy` cells: yosys merges plain registers with equal inputs back into one, see
-/// docs/synthesis.md "Copies are merged"); plus the chains' late lanes (x3, one cycle
+/// docs/synthesis.md "Copies are merged"); plus the chains' late lanes (`xd{d}`, d cycles
 /// later, loaded from the group's own copy) and early lanes (x2e) of each copy.
 fn bcast_decl(a: &Accel) -> String {
     let xm = 8 * a.cfg.lanes - 1;
     if a.bcast_stages == 0 {
-        return x3_decl(a, "x2", "", "advance");
+        return delay_decl(a, "x2", "", "advance");
     }
     let mut v = String::new();
     for g in 0..a.bcast_groups {
@@ -142,25 +142,33 @@ fn bcast_decl(a: &Accel) -> String {
             w = xm + 1,
             r = a.bcast_group_head(g)
         ));
-        v.push_str(&x3_decl(a, &format!("x2{s}"), &s, &format!("adv_row[{}]", a.bcast_group_head(g))));
+        v.push_str(&delay_decl(a, &format!("x2{s}"), &s, &format!("adv_row[{}]", a.bcast_group_head(g))));
     }
     v
 }
 
-/// The activations of the chains' late lanes, one cycle after `src` (shared by its rows).
-fn x3_decl(a: &Accel, src: &str, s: &str, en: &str) -> String {
-    let late = crate::row_tree::late_lanes(a);
-    if late.is_empty() {
+/// The activations of the chains' late lanes (shared by `src`'s rows): `xq{d}` holds the lanes
+/// at least `d` cycles late, `d` cycles after `src`; a row's port `xd{d}` takes the lanes
+/// exactly `d` late from it, and `x2e` the lanes of delay 0 from `src`.
+fn delay_decl(a: &Accel, src: &str, s: &str, en: &str) -> String {
+    use crate::row_tree::{lanes_at, lanes_from, select};
+    if a.row_chain == 1 {
         return String::new();
     }
-    let parts: Vec<String> = late.iter().rev().map(|j| format!("{src}[{}:{}]", 8 * j + 7, 8 * j)).collect();
-    let early: Vec<String> =
-        crate::row_tree::early_lanes(a).iter().rev().map(|j| format!("{src}[{}:{}]", 8 * j + 7, 8 * j)).collect();
-    format!(
-        "  reg  [{}:0] x3{s};\n  always @(posedge clk) if ({en}) x3{s} <= {{{}}};\n  wire [{}:0] x2e{s} = {{{}}};\n",
-        8 * late.len() - 1,
-        parts.join(", "),
-        8 * early.len() - 1,
-        early.join(", ")
-    )
+    let all: Vec<u32> = (0..a.cfg.lanes).collect();
+    let mut v = String::new();
+    for d in 1..a.chain_stages {
+        let (prev, held) = if d == 1 { (src.to_string(), all.clone()) } else { (format!("xq{}{s}", d - 1), lanes_from(a, d - 1)) };
+        let lanes = lanes_from(a, d);
+        v.push_str(&format!(
+            "  reg  [{m}:0] xq{d}{s};\n  always @(posedge clk) if ({en}) xq{d}{s} <= {};\n",
+            select(&prev, &held, &lanes, 8),
+            m = 8 * lanes.len() - 1,
+        ));
+        let exact = lanes_at(a, d);
+        v.push_str(&format!("  wire [{}:0] xd{d}{s} = {};\n", 8 * exact.len() - 1, select(&format!("xq{d}{s}"), &lanes, &exact, 8)));
+    }
+    let early = lanes_at(a, 0);
+    v.push_str(&format!("  wire [{}:0] x2e{s} = {};\n", 8 * early.len() - 1, select(src, &all, &early, 8)));
+    v
 }

@@ -6,11 +6,13 @@
 //!    |  w2 register (after the block RAM)
 //!  t_j = {8{nz_j}} & (a_j ^ {8{ng_j}})      8-bit term: +a, ~a (= -a - 1) or 0
 //!
-//!  tree rows (row_chain = 1):                chain rows (row_chain = 8, ECP5):
-//!  n = t_0 + t_1 + ng_0        9 bits        y = t_0; y = y + t_1 + ng_0; ... + t_3 + ng_2
-//!  n = n_0 + n_1 + ng_2       10 bits        | register (x3, w3: lanes 4..7 one cycle later)
-//!  ...                                       y = y + t_4 + ng_3; ... + t_7 + ng_6
-//!                                            | register; then a tree over the L/8 chains
+//!  tree rows (row_chain = 1):                chain rows (row_chain = 8, ECP5; A = chain_adds):
+//!  n = t_0 + t_1 + ng_0        9 bits        y = t_0; y = y + t_1 + ng_0; ... (A - 1 adds)
+//!  n = n_0 + n_1 + ng_2       10 bits        | register p_1 (lanes A..2A-1 arrive 1 cycle
+//!  ...                                       |   later: xd1 and wd1)
+//!                                            y = y + t_A + ng_{A-1}; ... (A adds)
+//!                                            | register p_2 ... after lane 7: register r;
+//!                                            then a tree over the L/8 chains
 //!  (a register after every `tree_levels_per_stage` levels, and after the last)
 //!  out: sum (8 + log2 L bits) and cy = the one carry left, added by the accumulator
 //! ```
@@ -37,19 +39,33 @@ pub fn range_bits(n: u32) -> u32 {
     8 + n.next_power_of_two().trailing_zeros()
 }
 
-/// Lanes of a chain added in its second stage (from `x3` and `w3`, one cycle later).
-pub fn late_lanes(a: &Accel) -> Vec<u32> {
-    let k = a.row_chain;
-    if k == 1 {
-        return Vec::new();
-    }
-    (0..a.cfg.lanes).filter(|j| j % k >= k / 2).collect()
+/// Lanes of a chain row that enter their chain exactly `d` cycles late, in lane order (all
+/// lanes of a tree row are at `d = 0`).
+pub fn lanes_at(a: &Accel, d: u32) -> Vec<u32> {
+    (0..a.cfg.lanes).filter(|&j| a.lane_delay(j) == d).collect()
 }
 
-/// Lanes a row reads from `x2` (all of them, or a chain row's early lanes), in port order.
-pub fn early_lanes(a: &Accel) -> Vec<u32> {
-    let late = late_lanes(a);
-    (0..a.cfg.lanes).filter(|j| !late.contains(j)).collect()
+/// Lanes at least `d` cycles late: what the `d`-th delay register of a chain row carries.
+pub fn lanes_from(a: &Accel, d: u32) -> Vec<u32> {
+    (0..a.cfg.lanes).filter(|&j| a.lane_delay(j) >= d).collect()
+}
+
+/// Activation ports of a row beyond `x2` (lanes at delay 0): `xd{d}`, the lanes at delay `d`.
+pub fn delay_ports(a: &Accel) -> Vec<(u32, Vec<u32>)> {
+    (1..a.chain_stages).map(|d| (d, lanes_at(a, d))).collect()
+}
+
+/// `{src[hi:lo], ...}` of `lanes` (highest first) from a register holding `held` lanes.
+pub fn select(src: &str, held: &[u32], lanes: &[u32], bits: u32) -> String {
+    let parts: Vec<String> = lanes
+        .iter()
+        .rev()
+        .map(|j| {
+            let p = held.iter().position(|x| x == j).expect("a held lane") as u32;
+            format!("{src}[{}:{}]", bits * p + bits - 1, bits * p)
+        })
+        .collect();
+    format!("{{{}}}", parts.join(", "))
 }
 
 /// The chain adds of a chain row: (output width, y width) of every `tern_addt` cell used.
@@ -71,12 +87,10 @@ pub fn verilog(a: &Accel) -> String {
     let k = a.row_chain;
     let lps = tree_levels_per_stage(a.cfg.target_fmax_mhz, a.cfg.device);
     let sb = sum_bits(a);
-    let late = late_lanes(a);
-    let x3_port = if late.is_empty() {
-        String::new()
-    } else {
-        format!("  input  wire [{}:0] x3,\n", 8 * late.len() - 1)
-    };
+    let x_ports: String = delay_ports(a)
+        .iter()
+        .map(|(d, lanes)| format!("  input  wire [{}:0] xd{d},\n", 8 * lanes.len() - 1))
+        .collect();
     // w2: the bank's word after its block RAM (with activation group copies the bank adds
     // one more register, `weight_bank`, to stay in step with them)
     let mut v = format!(
@@ -85,14 +99,14 @@ pub fn verilog(a: &Accel) -> String {
   input  wire en,
   input  wire [{wm}:0] wq,
   input  wire [{xm}:0] x2,
-{x3_port}  output wire signed [{sm}:0] sum,
+{x_ports}  output wire signed [{sm}:0] sum,
   output wire cy
 );
   reg [{wm}:0] w2;
   always @(posedge clk) if (en) w2 <= wq;
 ",
         wm = 2 * l - 1,
-        xm = 8 * early_lanes(a).len() - 1,
+        xm = 8 * lanes_at(a, 0).len() - 1,
         sm = sb - 1,
     );
     // each lane's term is the rust-hdl block `tern_term` (`ternary_term.rs`)
@@ -114,7 +128,7 @@ pub fn verilog(a: &Accel) -> String {
         }
         (leaves, l.trailing_zeros())
     } else {
-        (chains(a, &mut v, &late), (l / k).trailing_zeros())
+        (chains(a, &mut v), (l / k).trailing_zeros())
     };
     let root = tree(&mut v, leaves, levels, lps);
     let (name, w, carries) = &root;
@@ -123,59 +137,68 @@ pub fn verilog(a: &Accel) -> String {
     v
 }
 
-/// The chains of a chain row, each registered after its two stages; returns the chain sums.
-fn chains(a: &Accel, v: &mut String, late: &[u32]) -> Vec<Node> {
+/// The chains of a chain row, a register after every `chain_adds` adds and after the last;
+/// returns the chain sums.
+fn chains(a: &Accel, v: &mut String) -> Vec<Node> {
     let k = a.row_chain;
-    let half = k / 2;
-    let xlate = |j: u32| late.iter().position(|&x| x == j).unwrap() as u32;
-    let early = early_lanes(a);
-    let xearly = |j: u32| early.iter().position(|&x| x == j).unwrap() as u32;
-    // w3: the late lanes' codes, one cycle after w2
-    v.push_str(&format!("  reg [{}:0] w3;\n  always @(posedge clk) if (en) w3 <= {{", 2 * late.len() - 1));
-    let parts: Vec<String> = late.iter().rev().map(|j| format!("w2[{}:{}]", 2 * j + 1, 2 * j)).collect();
-    v.push_str(&parts.join(", "));
-    v.push_str("};\n");
+    // wd{d}: the codes of the lanes at least d cycles late, d cycles after w2
+    let held = |d: u32| lanes_from(a, d);
+    let wreg = |d: u32| if d == 0 { "w2".to_string() } else { format!("wd{d}") };
+    for d in 1..a.chain_stages {
+        v.push_str(&format!(
+            "  reg [{}:0] wd{d};\n  always @(posedge clk) if (en) wd{d} <= {};\n",
+            2 * held(d).len() - 1,
+            select(&wreg(d - 1), &held(d - 1), &held(d), 2)
+        ));
+    }
+    let code = |j: u32, bit: u32| {
+        let d = a.lane_delay(j);
+        let p = held(d).iter().position(|&x| x == j).unwrap() as u32;
+        format!("{}[{}]", wreg(d), 2 * p + bit)
+    };
+    let act = |j: u32| {
+        let d = a.lane_delay(j);
+        let p = lanes_at(a, d).iter().position(|&x| x == j).unwrap() as u32;
+        let port = if d == 0 { "x2".to_string() } else { format!("xd{d}") };
+        format!("{port}[{}:{}]", 8 * p + 7, 8 * p)
+    };
     let mut out = Vec::new();
     for c in 0..a.cfg.lanes / k {
         let j0 = c * k;
         // head term: plain logic
         v.push_str(&format!(
-            "  wire signed [7:0] h{c};\n  {m} head{c} (.nz(w2[{nz}]), .ng(w2[{ng}]), .act(x2[{hi}:{lo}]), .term(h{c}));\n",
+            "  wire signed [7:0] h{c};\n  {m} head{c} (.nz({nz}), .ng({ng}), .act({x}), .term(h{c}));\n",
             m = crate::ternary_term::MODULE,
-            nz = 2 * j0,
-            ng = 2 * j0 + 1,
-            hi = 8 * xearly(j0) + 7,
-            lo = 8 * xearly(j0)
+            nz = code(j0, 0),
+            ng = code(j0, 1),
+            x = act(j0)
         ));
         let mut y = format!("h{c}");
-        let mut cin = format!("w2[{}]", 2 * j0 + 1);
+        let mut cin = code(j0, 1);
         for m in 1..k {
             let j = j0 + m;
             let (wo, wi) = (range_bits(m + 1), range_bits(m));
-            let (x, nz, ng) = if m < half {
-                let e = xearly(j);
-                (format!("x2[{}:{}]", 8 * e + 7, 8 * e), format!("w2[{}]", 2 * j), format!("w2[{}]", 2 * j + 1))
-            } else {
-                let p = xlate(j);
-                (format!("x3[{}:{}]", 8 * p + 7, 8 * p), format!("w3[{}]", 2 * p), format!("w3[{}]", 2 * p + 1))
-            };
-            if m == half {
-                // the stage register: the partial sum and its pending carry
+            let d = a.lane_delay(j);
+            if d > a.lane_delay(j - 1) {
+                // a stage register: the partial sum and its pending carry
                 v.push_str(&format!(
-                    "  reg signed [{}:0] p{c};\n  reg pc{c};\n  always @(posedge clk) if (en) begin p{c} <= {y}; pc{c} <= {cin}; end\n",
+                    "  reg signed [{}:0] p{c}_{d};\n  reg pc{c}_{d};\n  always @(posedge clk) if (en) begin p{c}_{d} <= {y}; pc{c}_{d} <= {cin}; end\n",
                     wi - 1
                 ));
-                y = format!("p{c}");
-                cin = format!("pc{c}");
+                y = format!("p{c}_{d}");
+                cin = format!("pc{c}_{d}");
             }
             let s = format!("a{c}_{m}");
             v.push_str(&format!(
-                "  wire signed [{}:0] {s};\n  {} u{c}_{m} (.y({y}), .x({x}), .nz({nz}), .ng({ng}), .cin({cin}), .s({s}));\n",
+                "  wire signed [{}:0] {s};\n  {} u{c}_{m} (.y({y}), .x({}), .nz({}), .ng({}), .cin({cin}), .s({s}));\n",
                 wo - 1,
-                addt_name(wo, wi)
+                addt_name(wo, wi),
+                act(j),
+                code(j, 0),
+                code(j, 1)
             ));
             y = s;
-            cin = ng;
+            cin = code(j, 1);
         }
         let w = range_bits(k);
         v.push_str(&format!(
@@ -244,8 +267,10 @@ mod tests {
         for cfg in [TINY, ECP5_85F, AccelConfig { lanes: 64, host_bits: 64, target_fmax_mhz: 200, ..TINY }] {
             let a = cfg.validate().unwrap();
             let v = verilog(&a);
-            // one always block for w2 (and w3), one per tree stage (chains: two per chain)
-            let chain_regs = if a.row_chain > 1 { 1 + 2 * (a.cfg.lanes / a.row_chain) - 2 } else { 0 };
+            // one always block for w2, one per tree stage
+            // chain rows: one per delayed code register, one per chain stage of every chain
+            let s = a.chain_stages;
+            let chain_regs = if a.row_chain > 1 { (s - 1) + s * (a.cfg.lanes / a.row_chain) - s } else { 0 };
             assert_eq!(v.matches("always @(posedge clk)").count() as u32, 1 + chain_regs + a.tree_stages, "{}", cfg.name);
             assert!(!v.contains(" * "));
         }

@@ -250,7 +250,7 @@ fn chain_rows_match_golden() {
         ..TINY
     };
     let a = cfg.validate().unwrap();
-    assert_eq!((a.row_chain, a.tree_stages, a.bcast_stages), (8, 3, 1));
+    assert_eq!((a.row_chain, a.chain_stages, a.tree_stages, a.bcast_stages), (8, 4, 5, 1));
     for (seed, stalls) in [(1u64, Stalls::NONE), (2, Stalls::new(5, 0.3, 0.5))] {
         let (out, inp, batch) = (7, 200, 2);
         let (w, x) = random_layer(out, inp, batch, seed);
