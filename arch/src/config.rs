@@ -222,8 +222,8 @@ pub struct Accel {
     pub tree_bits: u32,
     /// Register stages inside the adder tree.
     pub tree_stages: u32,
-    /// Terms each row sums in one carry chain before its tree (`ROW_CHAIN` on ECP5 devices,
-    /// where a chain add folds the term logic into the carry cells; 1 = a plain tree).
+    /// Terms each row sums in one carry chain before its tree (`row_chain_terms` on ECP5
+    /// devices, where a chain add folds the term logic into the carry cells; 1 = a plain tree).
     pub row_chain: u32,
     /// Chain adds between two registers of a chain row (`chain_adds_per_stage`; 0 for tree rows).
     pub chain_adds: u32,
@@ -315,7 +315,7 @@ impl AccelConfig {
         // so faster clocks buy stages with flip-flops, not LUTs.
         let lps = tree_levels_per_stage(c.target_fmax_mhz, c.device);
         let ecp5 = matches!(c.device, Some(Device::Ecp5_25f | Device::Ecp5_85f));
-        let row_chain = if ecp5 && c.lanes >= ROW_CHAIN { ROW_CHAIN } else { 1 };
+        let row_chain = if ecp5 && c.lanes >= ROW_CHAIN { row_chain_terms(c.target_fmax_mhz) } else { 1 };
         // chains: a register after every `chain_adds` adds (the head lane's term logic counts
         // as one), then a tree over the L / ROW_CHAIN chains
         let chain_adds = if row_chain > 1 { chain_adds_per_stage(c.target_fmax_mhz) } else { 0 };
@@ -363,8 +363,17 @@ impl Accel {
     }
 }
 
-/// Terms per row carry chain on ECP5 (see `Accel::row_chain`).
+/// Terms per row carry chain on ECP5 up to 60 MHz (see `Accel::row_chain`).
 pub const ROW_CHAIN: u32 = 8;
+
+/// Terms per chain of a chain row: `ROW_CHAIN` up to 60 MHz, else half that. Above 60 MHz a
+/// stage holds two adds (`chain_adds_per_stage`), so an 8-term chain needs 4 stages and
+/// delays 6 of its 8 lanes' codes per row (12k flip-flops on ecp5-85f, which then did not
+/// route); a 4-term chain needs 2 stages and delays 2 lanes, and its longer tree costs about
+/// 0.7 LUT4 per MAC more. Measured in `docs/synthesis.md`.
+pub fn row_chain_terms(target_fmax_mhz: u32) -> u32 {
+    if target_fmax_mhz <= 60 { ROW_CHAIN } else { ROW_CHAIN / 2 }
+}
 
 /// Chain adds (CCU2C carry chains, about 1.75 ns each on ECP5 at speed grade 6) between two
 /// registers of a chain row: 4 up to 60 MHz, else 2. Measured in `docs/synthesis.md`.

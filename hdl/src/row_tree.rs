@@ -6,13 +6,13 @@
 //!    |  w2 register (after the block RAM)
 //!  t_j = {8{nz_j}} & (a_j ^ {8{ng_j}})      8-bit term: +a, ~a (= -a - 1) or 0
 //!
-//!  tree rows (row_chain = 1):                chain rows (row_chain = 8, ECP5; A = chain_adds):
+//!  tree rows (row_chain = 1):                chain rows (row_chain = 4 or 8, ECP5; A = chain_adds):
 //!  n = t_0 + t_1 + ng_0        9 bits        y = t_0; y = y + t_1 + ng_0; ... (A - 1 adds)
 //!  n = n_0 + n_1 + ng_2       10 bits        | register p_1 (lanes A..2A-1 arrive 1 cycle
 //!  ...                                       |   later: xd1 and wd1)
 //!                                            y = y + t_A + ng_{A-1}; ... (A adds)
-//!                                            | register p_2 ... after lane 7: register r;
-//!                                            then a tree over the L/8 chains
+//!                                            | register p_2 ... after the last lane: register r;
+//!                                            then a tree over the L/row_chain chains
 //!  (a register after every `tree_levels_per_stage` levels, and after the last)
 //!  out: sum (8 + log2 L bits) and cy = the one carry left, added by the accumulator
 //! ```
@@ -274,7 +274,11 @@ mod tests {
             assert_eq!(v.matches("always @(posedge clk)").count() as u32, 1 + chain_regs + a.tree_stages, "{}", cfg.name);
             assert!(!v.contains(" * "));
         }
-        assert_eq!(ECP5_85F.validate().unwrap().row_chain, 8);
-        assert_eq!(addt_widths(&ECP5_85F.validate().unwrap()), vec![(9, 8), (10, 9), (10, 10), (11, 10), (11, 11)]);
+        let a = ECP5_85F.validate().unwrap();
+        assert_eq!((a.row_chain, a.chain_adds, a.chain_stages), (4, 2, 2));
+        assert_eq!(addt_widths(&a), vec![(9, 8), (10, 9), (10, 10)]);
+        let slow = AccelConfig { target_fmax_mhz: 50, ..ECP5_85F }.validate().unwrap();
+        assert_eq!((slow.row_chain, slow.chain_adds, slow.chain_stages), (8, 4, 2));
+        assert_eq!(addt_widths(&slow), vec![(9, 8), (10, 9), (10, 10), (11, 10), (11, 11)]);
     }
 }

@@ -158,7 +158,9 @@ fn ecp5_cell_models() -> String {
 #[test]
 fn ecp5_cells_equal_generic_cells() {
     use tern_hdl::cells::{self, Fabric};
-    let a = tern_arch::config::ECP5_85F.validate().unwrap();
+    // at 60 MHz and below the chains are longest (8 terms): their cells include the 4-term ones
+    let a = tern_arch::config::AccelConfig { target_fmax_mhz: 50, ..tern_arch::config::ECP5_85F }.validate().unwrap();
+    assert!(tern_hdl::row_tree::addt_widths(&a).starts_with(&tern_hdl::row_tree::addt_widths(&tern_arch::config::ECP5_85F.validate().unwrap())));
     let dir = scratch("cells");
     std::fs::create_dir_all(&dir).unwrap();
     let rename = |v: String, p: &str| v.replace("module tern_", &format!("module {p}_"));
@@ -229,7 +231,7 @@ endmodule
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The ECP5 row structure (carry chains, `row_chain = 8`) and the activation broadcast
+/// The ECP5 row structures (carry chains of 4 and of 8 terms) and the activation broadcast
 /// stage of large arrays are simulated like every other geometry: RTL == golden on results,
 /// cycles and counters, with and without stalls.
 #[test]
@@ -249,16 +251,20 @@ fn chain_rows_match_golden() {
         device: Some(Device::Ecp5_25f),
         ..TINY
     };
-    let a = cfg.validate().unwrap();
-    assert_eq!((a.row_chain, a.chain_stages, a.tree_stages, a.bcast_stages), (8, 4, 5, 1));
-    for (seed, stalls) in [(1u64, Stalls::NONE), (2, Stalls::new(5, 0.3, 0.5))] {
-        let (out, inp, batch) = (7, 200, 2);
-        let (w, x) = random_layer(out, inp, batch, seed);
-        let p = tern_fw::compile_bitlinear(&a, &w, &x, batch).unwrap();
-        let (g, r) = run_both(&a, &cfg, &p.beats, &stalls, 10_000_000);
-        assert_same(&format!("tiny-chain seed {seed}"), &g, &r);
-        assert_eq!(g.status, Status::Halted);
-        assert_eq!(p.assemble(&r.results).unwrap(), tern_fw::reference_matmul(&w, &x, batch));
+    // 125 MHz: 4-term chains in two stages; 50 MHz: 8-term chains in two stages of 4 adds
+    let slow = AccelConfig { name: "tiny-chain-50", target_fmax_mhz: 50, ..cfg };
+    for (cfg, shape) in [(cfg, (4, 2, 4, 1)), (slow, (8, 2, 3, 1))] {
+        let a = cfg.validate().unwrap();
+        assert_eq!((a.row_chain, a.chain_stages, a.tree_stages, a.bcast_stages), shape, "{}", cfg.name);
+        for (seed, stalls) in [(1u64, Stalls::NONE), (2, Stalls::new(5, 0.3, 0.5))] {
+            let (out, inp, batch) = (7, 200, 2);
+            let (w, x) = random_layer(out, inp, batch, seed);
+            let p = tern_fw::compile_bitlinear(&a, &w, &x, batch).unwrap();
+            let (g, r) = run_both(&a, &cfg, &p.beats, &stalls, 10_000_000);
+            assert_same(&format!("{} seed {seed}", cfg.name), &g, &r);
+            assert_eq!(g.status, Status::Halted);
+            assert_eq!(p.assemble(&r.results).unwrap(), tern_fw::reference_matmul(&w, &x, batch));
+        }
     }
 }
 
