@@ -6,12 +6,12 @@
 //!
 //! `advance` = ~(snap & out_busy) enables nearly every flip-flop of the array, so it is a
 //! register: computed from the next values of `snap` and `out_busy` one cycle early (equal
-//! to the combinational form on every cycle), with one copy per row (`adv_row`) so that no
-//! one net drives the whole array. On large arrays (`Accel::bcast_stages` > 0) the copies are
-//! `tern_copy` cells, and so are the output shifter's per-group load and busy flags
-//! (`obuf_groups`). Small arrays keep `(* keep *)` register copies, which yosys merges back
-//! into `adv_r` (`opt_merge`, `keep` notwithstanding; docs/synthesis.md): their Verilog, and
-//! so their Fmax records, stay as they were. `out_idle` (= ~snap & ~out_busy, for the
+//! to the combinational form on every cycle), with one `(* keep *)` copy per row
+//! (`adv_row`) meant to keep one net from driving the whole array. yosys merges those copies
+//! back into `adv_r` (`opt_merge`, `keep` notwithstanding; docs/synthesis.md); `tern_copy`
+//! copies (branches `tc3`, `tc6`) made ecp5-85f harder to route, so they are not used. On
+//! large arrays (`Accel::bcast_stages` > 0) the output shifter's per-group load and busy
+//! flags are `tern_copy` cells (`obuf_groups`). `out_idle` (= ~snap & ~out_busy, for the
 //! sequencer's SYNC/HALT test) is
 //! registered the same way, so that test starts at a flip-flop.
 
@@ -90,14 +90,8 @@ pub fn verilog(a: &Accel) -> String {
         obm = ob - 1,
         beats = a.out_beats,
         words = words.join(", "),
-        adv_decl = if grouped {
-            // one flip-flop per row (`tern_copy`: yosys merges plain copies into adv_r, and one
-            // adv_r driving every enable of ecp5-85f's array took 15.7 ns of routing)
-            format!("  wire [{}:0] adv_rep;\n  tern_copy #(.W({r}), .INIT(1'b1)) c_adv (.clk(clk), .en(1'b1), .d({{{r}{{~(snap_d & busy_d)}}}}), .q(adv_rep));\n", r - 1)
-        } else {
-            format!("  (* keep *) reg [{}:0] adv_rep = {{{r}{{1'b1}}}};\n", r - 1)
-        },
-        adv_load = if grouped { String::new() } else { format!("    adv_rep <= {{{r}{{~(snap_d & busy_d)}}}};\n") },
+        adv_decl = format!("  (* keep *) reg [{}:0] adv_rep = {{{r}{{1'b1}}}};\n", r - 1),
+        adv_load = format!("    adv_rep <= {{{r}{{~(snap_d & busy_d)}}}};\n"),
         obuf_load = if grouped { "" } else { "obuf <= acc_flat; " },
         obuf_shift = if grouped { String::new() } else { format!("        obuf <= obuf >> {};\n", rpb * acc) },
         obuf_groups = if grouped { obuf_groups(a) } else { String::new() },
