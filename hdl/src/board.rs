@@ -79,8 +79,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
   // rx: {nb} bytes -> one {h}-bit beat
   reg [{hm}:0] rx_sh;
   reg [{bbm}:0] rx_cnt;
-  wire in_valid = rx_cnt == {bb}'d{nb};
-  wire in_ready;
+{in_valid}  wire in_ready;
   assign rx_ready = ~in_valid & ~rst;
   always @(posedge clk)
     if (rst) rx_cnt <= {bb}'d0;
@@ -156,6 +155,16 @@ endmodule
         cm = cb - 1,
         npm = Counters::NAMES.len() - 1,
         twm = tb.div_ceil(8) * 64 - 1,
+        in_valid = if a.bcast_stages > 0 {
+            // a large array sits far from the pins: the core sees a flip-flop, not rx_cnt's
+            // compare (equal to it on every cycle: the next value of `rx_cnt == nb`)
+            format!(
+                "  reg in_valid = 1'b0;\n  always @(posedge clk) in_valid <= ~rst & (in_valid ? ~in_ready : rx_valid & rx_cnt == {bb}'d{});\n",
+                nb - 1
+            )
+        } else {
+            format!("  wire in_valid = rx_cnt == {bb}'d{nb};\n")
+        },
         rx_shift = if nb == 1 { "rx_data".to_string() } else { format!("{{rx_data, rx_sh[{}:8]}}", h - 1) },
         tx_shift = format!("{{8'd0, tx_sh[{}:8]}}", h - 1),
         led_run = led("run_r"),
@@ -187,6 +196,8 @@ mod tests {
         assert!(v.contains("wire [511:0] trailer = {24'd0, counters, 4'd0, status};"), "{v}");
         assert!(v.contains("assign led_run = ~(run_r);"));
         let b = ECP5_85F.validate().unwrap();
-        assert!(verilog(&b, BoardSpec { leds_active_low: false }).contains("rx_cnt == 4'd8"));
+        let v = verilog(&b, BoardSpec { leds_active_low: false });
+        assert!(v.contains("rx_valid & rx_cnt == 4'd7") && v.contains("reg in_valid"), "{v}");
+        assert!(verilog(&a, BoardSpec { leds_active_low: true }).contains("wire in_valid = rx_cnt == 3'd4;"));
     }
 }

@@ -8,10 +8,11 @@
 //! register: computed from the next values of `snap` and `out_busy` one cycle early (equal
 //! to the combinational form on every cycle), with one `(* keep *)` copy per row
 //! (`adv_row`) meant to keep one net from driving the whole array. yosys merges those copies
-//! back into `adv_r` (`opt_merge`, `keep` notwithstanding; docs/synthesis.md): real copies
-//! need `tern_copy` (used for the banks' ports and the activation groups; for `adv_row` it
-//! was tried only on branch `tc3`, before the banks' output register made copies routable:
-//! docs/synthesis.md). `out_idle` (= ~snap & ~out_busy, for the sequencer's SYNC/HALT test) is
+//! back into `adv_r` (`opt_merge`, `keep` notwithstanding; docs/synthesis.md); `tern_copy`
+//! copies (branches `tc3`, `tc6`) made ecp5-85f harder to route, so they are not used. On
+//! large arrays (`Accel::bcast_stages` > 0) the output shifter's per-group load and busy
+//! flags are `tern_copy` cells (`obuf_groups`). `out_idle` (= ~snap & ~out_busy, for the
+//! sequencer's SYNC/HALT test) is
 //! registered the same way, so that test starts at a flip-flop.
 
 use tern_arch::config::Accel;
@@ -22,6 +23,7 @@ pub fn verilog(a: &Accel) -> String {
     let r = c.rows;
     let rpb = a.results_per_beat;
     let ob = crate::bits_for(a.out_beats as u64);
+    let grouped = a.bcast_stages > 0;
     let mut words = Vec::new();
     for i in (0..rpb).rev() {
         let top = i * acc + acc - 1;
@@ -55,13 +57,11 @@ pub fn verilog(a: &Accel) -> String {
   wire snap_d = ~rst & ((snap & ~snap_now) | ls_fire);
   wire busy_d = ~rst & (snap_now | (out_busy & ~(out_ready & left == {ob}'d1)));
   reg adv_r = 1'b1;
-  (* keep *) reg [{rm}:0] adv_rep = {{{r}{{1'b1}}}};
-  initial out_idle = 1'b1;
+{adv_decl}  initial out_idle = 1'b1;
   always @(posedge clk) begin
     adv_r <= ~(snap_d & busy_d);
     out_idle <= ~snap_d & ~busy_d;  // = ~snap & ~out_busy on every cycle, for SYNC/HALT
-    adv_rep <= {{{r}{{~(snap_d & busy_d)}}}};
-  end
+{adv_load}  end
   assign advance = adv_r;
   assign adv_row = adv_rep;
   assign out_valid = out_busy;
@@ -74,24 +74,57 @@ pub fn verilog(a: &Accel) -> String {
       snap <= 1'b0; out_busy <= 1'b0; left <= {ob}'d0;
     end else begin
       if (snap_now) begin
-        obuf <= acc_flat; out_busy <= 1'b1; left <= {ob}'d{beats};
+        {obuf_load}out_busy <= 1'b1; left <= {ob}'d{beats};
       end else if (out_busy & out_ready) begin
-        obuf <= obuf >> {shift};
-        left <= left - {ob}'d1;
+{obuf_shift}        left <= left - {ob}'d1;
         if (left == {ob}'d1) out_busy <= 1'b0;
       end
       snap <= (snap & ~snap_now) | ls_fire;
     end
   end
-endmodule
+{obuf_groups}endmodule
 ",
         am = r * acc - 1,
         rm = r - 1,
-        r = r,
         hm = c.host_bits - 1,
         obm = ob - 1,
         beats = a.out_beats,
-        shift = rpb * acc,
         words = words.join(", "),
+        adv_decl = format!("  (* keep *) reg [{}:0] adv_rep = {{{r}{{1'b1}}}};\n", r - 1),
+        adv_load = format!("    adv_rep <= {{{r}{{~(snap_d & busy_d)}}}};\n"),
+        obuf_load = if grouped { "" } else { "obuf <= acc_flat; " },
+        obuf_shift = if grouped { String::new() } else { format!("        obuf <= obuf >> {};\n", rpb * acc) },
+        obuf_groups = if grouped { obuf_groups(a) } else { String::new() },
     )
+}
+
+/// The output shifter of a large array, per broadcast group of rows: each group's slice of
+/// `obuf` has its own registered copies of `snap_now` (load) and `out_busy` (`tern_copy`), so
+/// its enable is one LUT of them and `out_ready`. With one enable for all of `obuf` (1536
+/// flip-flops on ecp5-85f) the board's `tx_empty` went through three LUT levels and a net
+/// across the whole array (14 ns, the critical path once the row chains were short).
+/// Copies are loaded with the next values `snap_d`/`busy_d`, so they equal `snap_now` and
+/// `out_busy` on every cycle; `obuf` is not written under reset here, but nothing reads it
+/// until a load, which reset cannot skip.
+fn obuf_groups(a: &Accel) -> String {
+    let acc = a.cfg.acc_bits;
+    let g = a.bcast_groups;
+    let mut v = format!(
+        "  wire [{gm}:0] ld_g, busy_g;
+  tern_copy #(.W({g})) c_ld (.clk(clk), .en(1'b1), .d({{{g}{{snap_d & ~busy_d}}}}), .q(ld_g));
+  tern_copy #(.W({g})) c_busy (.clk(clk), .en(1'b1), .d({{{g}{{busy_d}}}}), .q(busy_g));
+  wire [{am}:0] obuf_sh = obuf >> {shift};
+",
+        gm = g - 1,
+        am = a.cfg.rows * acc - 1,
+        shift = a.results_per_beat * acc,
+    );
+    for k in 0..g {
+        let rows = a.bcast_group_head(k)..a.bcast_group_head(k + 1).min(a.cfg.rows);
+        let (lo, hi) = (rows.start * acc, rows.end * acc - 1);
+        v.push_str(&format!(
+            "  always @(posedge clk) if (ld_g[{k}] | (busy_g[{k}] & out_ready)) obuf[{hi}:{lo}] <= ld_g[{k}] ? acc_flat[{hi}:{lo}] : obuf_sh[{hi}:{lo}];\n"
+        ));
+    }
+    v
 }

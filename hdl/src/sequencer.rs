@@ -65,8 +65,11 @@ pub fn copy_slice(a: &Accel, copy: u32, width: u32) -> String {
 /// The banks' write port, `waddr_w` and `wdata_w`: `wr_addr` and `ld_sh`'s weight word, or one
 /// `tern_copy` of each per group (like the read address): one register drove the address and
 /// data pins of all 128 block RAMs of ecp5-85f (20.0 ns, the critical path). Each copy is
-/// loaded with exactly the next value of what it copies, so the write still lands one cycle
-/// after the word's last beat (docs/decisions.md).
+/// loaded on every cycle with what its source will hold next (`wword_next` = `ld_sh`'s next
+/// weight word if a beat is taken), so in the cycle after a word's last beat, the only cycle
+/// `we_w` can be high, it holds that word: the write still lands then (docs/decisions.md).
+/// No enable: `ld_sh`'s enable follows `in_valid` from the board's receiver, and as the
+/// copies' enable it was a 512-sink net across the array (14.6 ns on ecp5-85f).
 fn wport_decl(a: &Accel, wab: u32, shw: u32, h: u32, bpw: u32) -> String {
     let n = raddr_copies(a);
     let ww = 2 * a.cfg.lanes;
@@ -83,13 +86,10 @@ fn wport_decl(a: &Accel, wab: u32, shw: u32, h: u32, bpw: u32) -> String {
     } else {
         format!("{{in_data[{}:0], ld_sh[{}:{}]}}", hi - top, shw - 1, lo + h)
     };
-    let mut v = format!(
-        "  wire [{}:0] wword_next = {next};\n  wire ld_sh_en = ~rst & fire & (st == S_LOADW | st == S_LOADX);\n",
-        ww - 1
-    );
+    let mut v = format!("  wire [{}:0] wword_next = {next};\n", ww - 1);
     for k in 0..n {
         v.push_str(&format!(
-            "  tern_copy #(.W({wab})) c_waddr{k} (.clk(clk), .en(1'b1), .d(ld_addr[{am}:0]), .q(waddr_w[{}:{}]));\n  tern_copy #(.W({ww})) c_wdata{k} (.clk(clk), .en(ld_sh_en), .d(wword_next), .q(wdata_w[{}:{}]));\n",
+            "  tern_copy #(.W({wab})) c_waddr{k} (.clk(clk), .en(1'b1), .d(ld_addr[{am}:0]), .q(waddr_w[{}:{}]));\n  tern_copy #(.W({ww})) c_wdata{k} (.clk(clk), .en(1'b1), .d(wword_next), .q(wdata_w[{}:{}]));\n",
             (k + 1) * wab - 1,
             k * wab,
             (k + 1) * ww - 1,

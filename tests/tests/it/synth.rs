@@ -274,17 +274,35 @@ fn chain_rows_match_golden() {
 /// (cycle and stall counts differ: the byte link is slower than the core's stream).
 #[test]
 fn board_link_runs_a_layer() {
+    use tern_arch::config::{AccelConfig, Device};
+    board_link_case(TINY);
+    // a large array's board registers `in_valid` (and its core copies the output flags)
+    board_link_case(AccelConfig {
+        name: "board-groups",
+        rows: 10,
+        lanes: 32,
+        host_bits: 64,
+        wmem_depth: 32,
+        amem_depth: 64,
+        target_fmax_mhz: 125,
+        device: Some(Device::Ecp5_25f),
+        ..TINY
+    });
+}
+
+fn board_link_case(cfg: tern_arch::config::AccelConfig) {
     use tern_arch::{Golden, Stalls, Status};
     use tern_hdl::board::{self, BoardSpec};
-    let a = TINY.validate().unwrap();
+    let a = cfg.validate().unwrap();
     let (w, x) = crate::common::random_layer(9, 70, 2, 11);
     let p = tern_fw::compile_bitlinear(&a, &w, &x, 2).unwrap();
     let g = Golden::new(&a).run(&p.beats, &Stalls::NONE, 10_000_000);
     assert_eq!(g.status, Status::Halted);
-    let bytes: Vec<u8> = p.beats.iter().flat_map(|b| (*b as u32).to_le_bytes()).collect();
+    let nb = a.cfg.host_bits as usize / 8;
+    let bytes: Vec<u8> = p.beats.iter().flat_map(|b| b.to_le_bytes()[..nb].to_vec()).collect();
     let tb_bytes = board::trailer_bytes(&a) as usize;
     let expect = g.results.len() * 4 + tb_bytes;
-    let dir = scratch("board");
+    let dir = scratch(&format!("board-{}", a.cfg.name));
     std::fs::create_dir_all(&dir).unwrap();
     let hex: String = bytes.iter().map(|b| format!("{b:02x}\n")).collect();
     std::fs::write(dir.join("in.hex"), hex).unwrap();
