@@ -6,13 +6,13 @@
 //!
 //! `advance` = ~(snap & out_busy) enables nearly every flip-flop of the array, so it is a
 //! register: computed from the next values of `snap` and `out_busy` one cycle early (equal
-//! to the combinational form on every cycle), with one `(* keep *)` copy per row
-//! (`adv_row`) meant to keep one net from driving the whole array. yosys merges those copies
-//! back into `adv_r` (`opt_merge`, `keep` notwithstanding; docs/synthesis.md); `tern_copy`
-//! copies (branches `tc3`, `tc6`) made ecp5-85f harder to route, so they are not used. On
-//! large arrays (`Accel::bcast_stages` > 0) the output shifter's per-group load and busy
-//! flags are `tern_copy` cells (`obuf_groups`). `out_idle` (= ~snap & ~out_busy, for the
-//! sequencer's SYNC/HALT test) is
+//! to the combinational form on every cycle). Small arrays keep one `(* keep *)` copy per
+//! row (`adv_row`), which yosys merges back into `adv_r` (`opt_merge`, `keep`
+//! notwithstanding; docs/synthesis.md), so their Verilog and Fmax records stay as they were.
+//! Large arrays (`Accel::bcast_stages` > 0) have one `tern_copy` per broadcast group of rows
+//! (`adv_groups`; one per row did not route, branch `tc6`), and the output shifter's
+//! per-group load and busy flags are `tern_copy` cells too (`obuf_groups`). `out_idle`
+//! (= ~snap & ~out_busy, for the sequencer's SYNC/HALT test) is
 //! registered the same way, so that test starts at a flip-flop.
 
 use tern_arch::config::Accel;
@@ -90,11 +90,33 @@ pub fn verilog(a: &Accel) -> String {
         obm = ob - 1,
         beats = a.out_beats,
         words = words.join(", "),
-        adv_decl = format!("  (* keep *) reg [{}:0] adv_rep = {{{r}{{1'b1}}}};\n", r - 1),
-        adv_load = format!("    adv_rep <= {{{r}{{~(snap_d & busy_d)}}}};\n"),
+        adv_decl = if grouped {
+            adv_groups(a)
+        } else {
+            format!("  (* keep *) reg [{}:0] adv_rep = {{{r}{{1'b1}}}};\n", r - 1)
+        },
+        adv_load = if grouped { String::new() } else { format!("    adv_rep <= {{{r}{{~(snap_d & busy_d)}}}};\n") },
         obuf_load = if grouped { "" } else { "obuf <= acc_flat; " },
         obuf_shift = if grouped { String::new() } else { format!("        obuf <= obuf >> {};\n", rpb * acc) },
         obuf_groups = if grouped { obuf_groups(a) } else { String::new() },
+    )
+}
+
+/// The `advance` copies of a large array: one `tern_copy` flip-flop per broadcast group of
+/// rows, which enables that group's rows. One `adv_r` for the whole of ecp5-85f's array took
+/// 12.6 ns of routing (the critical path once the link's fan-outs were cut); one copy per
+/// row (64, branch `tc6`) did not route.
+fn adv_groups(a: &Accel) -> String {
+    let g = a.bcast_groups;
+    let rows: Vec<String> = (0..a.cfg.rows).rev().map(|i| format!("adv_g[{}]", a.bcast_group_of(i))).collect();
+    format!(
+        "  wire [{gm}:0] adv_g;
+  tern_copy #(.W({g}), .INIT(1'b1)) c_adv (.clk(clk), .en(1'b1), .d({{{g}{{~(snap_d & busy_d)}}}}), .q(adv_g));
+  wire [{rm}:0] adv_rep = {{{}}};
+",
+        rows.join(", "),
+        gm = g - 1,
+        rm = a.cfg.rows - 1,
     )
 }
 
