@@ -231,26 +231,31 @@ endmodule
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The ECP5 row structures (carry chains of 4 and of 8 terms) and the activation broadcast
-/// stage of large arrays are simulated like every other geometry: RTL == golden on results,
-/// cycles and counters, with and without stalls.
-#[test]
-fn chain_rows_match_golden() {
-    use crate::common::{assert_same, random_layer, run_both};
-    use tern_arch::config::{AccelConfig, Device};
-    use tern_arch::{Stalls, Status};
-    let cfg = AccelConfig {
-        name: "tiny-chain",
-        // more rows than one broadcast group: two activation copies, one more stage
+/// The smallest array with the large-array structures: more rows than one broadcast group
+/// (two activation, `advance` and output-shifter groups, one more stage) and ECP5 chain rows.
+fn two_group_array(name: &'static str) -> tern_arch::config::AccelConfig {
+    tern_arch::config::AccelConfig {
+        name,
         rows: 10,
         lanes: 32,
         host_bits: 64,
         wmem_depth: 32,
         amem_depth: 64,
         target_fmax_mhz: 125,
-        device: Some(Device::Ecp5_25f),
+        device: Some(tern_arch::config::Device::Ecp5_25f),
         ..TINY
-    };
+    }
+}
+
+/// The ECP5 row structures (carry chains of 4 and of 8 terms) and the activation broadcast
+/// stage of large arrays are simulated like every other geometry: RTL == golden on results,
+/// cycles and counters, with and without stalls.
+#[test]
+fn chain_rows_match_golden() {
+    use crate::common::{assert_same, random_layer, run_both};
+    use tern_arch::config::AccelConfig;
+    use tern_arch::{Stalls, Status};
+    let cfg = two_group_array("tiny-chain");
     // 125 MHz: 4-term chains in two stages; 50 MHz: 8-term chains in two stages of 4 adds
     let slow = AccelConfig { name: "tiny-chain-50", target_fmax_mhz: 50, ..cfg };
     for (cfg, shape) in [(cfg, (4, 2, 4, 1)), (slow, (8, 2, 3, 1))] {
@@ -274,20 +279,9 @@ fn chain_rows_match_golden() {
 /// (cycle and stall counts differ: the byte link is slower than the core's stream).
 #[test]
 fn board_link_runs_a_layer() {
-    use tern_arch::config::{AccelConfig, Device};
     board_link_case(TINY);
     // a large array's board registers `in_valid` (and its core copies the output flags)
-    board_link_case(AccelConfig {
-        name: "board-groups",
-        rows: 10,
-        lanes: 32,
-        host_bits: 64,
-        wmem_depth: 32,
-        amem_depth: 64,
-        target_fmax_mhz: 125,
-        device: Some(Device::Ecp5_25f),
-        ..TINY
-    });
+    board_link_case(two_group_array("board-groups"));
 }
 
 fn board_link_case(cfg: tern_arch::config::AccelConfig) {
