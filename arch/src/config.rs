@@ -317,7 +317,7 @@ impl AccelConfig {
         let ecp5 = matches!(c.device, Some(Device::Ecp5_25f | Device::Ecp5_85f));
         let row_chain = if ecp5 && c.lanes >= ROW_CHAIN { row_chain_terms(c.target_fmax_mhz) } else { 1 };
         // chains: a register after every `chain_adds` adds (the head lane's term logic counts
-        // as one), then a tree over the L / ROW_CHAIN chains
+        // as one), then a tree over the L / row_chain chains
         let chain_adds = if row_chain > 1 { chain_adds_per_stage(c.target_fmax_mhz) } else { 0 };
         let chain_stages = if row_chain > 1 { (row_chain - 1) / chain_adds + 1 } else { 0 };
         let tree_stages = if row_chain > 1 {
@@ -363,29 +363,34 @@ impl Accel {
     }
 }
 
-/// Terms per row carry chain on ECP5 up to 60 MHz (see `Accel::row_chain`).
+/// Terms per row carry chain on ECP5 up to `SLOW_CLOCK_MHZ` (see `Accel::row_chain`).
 pub const ROW_CHAIN: u32 = 8;
 
-/// Terms per chain of a chain row: `ROW_CHAIN` up to 60 MHz, else half that. Above 60 MHz a
-/// stage holds two adds (`chain_adds_per_stage`), so an 8-term chain needs 4 stages and
-/// delays 6 of its 8 lanes' codes per row (12k flip-flops on ecp5-85f, which then did not
-/// route); a 4-term chain needs 2 stages and delays 2 lanes, and its longer tree costs about
-/// 0.7 LUT4 per MAC more. Measured in `docs/synthesis.md`.
+/// Up to this target clock one register stage holds 4 chain adds or 4 tree levels (2 on
+/// iCE40); above it, half that. The one threshold `row_chain_terms`, `chain_adds_per_stage`
+/// and `tree_levels_per_stage` share.
+pub const SLOW_CLOCK_MHZ: u32 = 60;
+
+/// Terms per chain of a chain row: `ROW_CHAIN` up to `SLOW_CLOCK_MHZ`, else half that. Above
+/// it a stage holds two adds (`chain_adds_per_stage`), so an 8-term chain needs 4 stages and
+/// delays 6 of its 8 lanes' codes per row (33,024 flip-flops on ecp5-85f, 5,251 more than
+/// 4-term chains, and it did not route); a 4-term chain needs 2 stages and delays 2 lanes, and
+/// its longer tree costs about 0.7 LUT4 per MAC more. Measured in `docs/synthesis.md`.
 pub fn row_chain_terms(target_fmax_mhz: u32) -> u32 {
-    if target_fmax_mhz <= 60 { ROW_CHAIN } else { ROW_CHAIN / 2 }
+    if target_fmax_mhz <= SLOW_CLOCK_MHZ { ROW_CHAIN } else { ROW_CHAIN / 2 }
 }
 
 /// Chain adds (CCU2C carry chains, about 1.75 ns each on ECP5 at speed grade 6) between two
-/// registers of a chain row: 4 up to 60 MHz, else 2. Measured in `docs/synthesis.md`.
+/// registers of a chain row: 4 up to `SLOW_CLOCK_MHZ`, else 2. Measured in `docs/synthesis.md`.
 pub fn chain_adds_per_stage(target_fmax_mhz: u32) -> u32 {
-    if target_fmax_mhz <= 60 { 4 } else { 2 }
+    if target_fmax_mhz <= SLOW_CLOCK_MHZ { 4 } else { 2 }
 }
 
 /// Adder levels of the row tree between two registers, for a target clock and device:
-/// 4 (a 16-lane tree in one stage) up to 60 MHz, else 2; half that on iCE40, whose logic
+/// 4 (a 16-lane tree in one stage) up to `SLOW_CLOCK_MHZ`, else 2; half that on iCE40, whose logic
 /// levels are about twice as slow. Measured in `docs/synthesis.md`.
 pub fn tree_levels_per_stage(target_fmax_mhz: u32, device: Option<Device>) -> u32 {
-    let levels = if target_fmax_mhz <= 60 { 4 } else { 2 };
+    let levels = if target_fmax_mhz <= SLOW_CLOCK_MHZ { 4 } else { 2 };
     match device {
         Some(Device::Ice40Up5k | Device::Ice40Hx8k) => levels / 2,
         _ => levels,
