@@ -150,3 +150,31 @@ fn obuf_groups(a: &Accel) -> String {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::verilog;
+    use tern_arch::config::{ECP5_85F, ICE40_HX8K, ICE40_UP5K, TINY};
+
+    /// Large arrays copy `advance` and the output shifter's flags once per broadcast group and
+    /// give each group's slice of `obuf` its own enable; small arrays keep the one register.
+    #[test]
+    fn flags_copied_per_group_only_on_large_arrays() {
+        let a = ECP5_85F.validate().unwrap();
+        let v = verilog(&a);
+        let g = a.bcast_groups;
+        for cell in ["c_adv", "c_ld", "c_busy"] {
+            assert_eq!(v.matches(&format!(") {cell} (")).count(), 1, "{cell}");
+        }
+        assert!(v.contains(&format!("tern_copy #(.W({g}), .INIT(1'b1)) c_adv")), "{v}");
+        assert_eq!(v.matches("obuf_sh[").count() as u32, g);
+        // the last group's slice ends at the top of obuf; row 63 is enabled by the last copy
+        let top = a.cfg.rows * a.cfg.acc_bits - 1;
+        assert!(v.contains(&format!("if (ld_g[{}] | (busy_g[{}] & out_ready)) obuf[{top}:", g - 1, g - 1)), "{v}");
+        assert!(v.contains(&format!("adv_rep = {{adv_g[{}], ", g - 1)), "{v}");
+        for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
+            let v = verilog(&cfg.validate().unwrap());
+            assert!(!v.contains("tern_copy") && v.contains("obuf <= acc_flat;"), "{}", cfg.name);
+        }
+    }
+}
