@@ -239,6 +239,12 @@ pub struct Accel {
     /// Cycles from a MATVEC issue slot to the accumulator write (RAM read, RAM register,
     /// broadcast, tree).
     pub pipeline_depth: u32,
+    /// `advance` (the array's freeze) is decided without the output port's `out_ready`: while
+    /// a snapshot waits, the array also stays frozen in the cycle after the output shifter's
+    /// last beat leaves. Set on grouped arrays (`bcast_groups` > 1), whose `advance` copies
+    /// sit far from the link: the copies' inputs are then this block's own flip-flops. Part
+    /// of the cycle contract (golden model and RTL).
+    pub advance_ignores_out_ready: bool,
     /// Block RAMs the memories take on the preset's device (0 without a device).
     pub brams: u32,
 }
@@ -343,6 +349,7 @@ impl AccelConfig {
             bcast_stages: u32::from(c.rows > BCAST_GROUP),
             bcast_groups: if c.rows > BCAST_GROUP { c.rows.div_ceil(BCAST_GROUP) } else { 1 },
             pipeline_depth: 2 + u32::from(c.rows > BCAST_GROUP) + tree_stages,
+            advance_ignores_out_ready: c.rows > BCAST_GROUP,
             brams,
         })
     }
@@ -352,6 +359,15 @@ impl AccelConfig {
 pub const BCAST_GROUP: u32 = 8;
 
 impl Accel {
+    /// The array is large enough to have broadcast groups (`bcast_groups` > 1). Such an
+    /// array sits far from the link, so its control fan-outs are copied per group and the
+    /// link's handshakes reach it from flip-flops: `tern_out` copies `advance` and the output
+    /// flags per group, the banks copy their write data, the board registers `in_valid` and
+    /// puts a skid stage before its transmit pins, and `advance_ignores_out_ready` holds.
+    pub fn grouped(&self) -> bool {
+        self.bcast_groups > 1
+    }
+
     /// The broadcast group (`bcast_groups`) row `row` reads its copies from.
     pub fn bcast_group_of(&self, row: u32) -> u32 {
         if self.bcast_groups > 1 { row / BCAST_GROUP } else { 0 }

@@ -16,7 +16,8 @@
 //! - The issue stage emits one token per cycle; a token reaches the accumulators
 //!   `pipeline_depth` cycles later. A MATVEC with `store` sets `snap` after its last token;
 //!   `snap` copies the accumulators into the output shifter when it is empty; while it is not,
-//!   the whole array freezes (`advance` low).
+//!   the whole array freezes (`advance` low). Grouped arrays (`advance_ignores_out_ready`)
+//!   also freeze in the cycle after the shifter's last beat leaves while a snapshot waits.
 //! - SYNC and HALT wait until the issue stage, the pipeline, `snap` and the output are idle.
 
 use crate::config::Accel;
@@ -293,6 +294,9 @@ impl Golden {
         let mut acc = vec![0i64; rows];
         let mut snap = false;
         let mut out_busy = false;
+        // `snap | out_busy` one cycle ago, for `advance_ignores_out_ready`. Only read while
+        // `snap` is set, and no fast path runs then, so the fast paths leave it alone.
+        let mut held_prev = false;
         let mut out_left = 0u32;
         let mut out_buf: Vec<i64> = vec![0; rows];
         let mut out_pos = 0usize;
@@ -472,7 +476,12 @@ impl Golden {
                 cnt.stall_in += 1;
             }
 
-            let advance = !(snap && out_busy);
+            // With `advance_ignores_out_ready` the RTL decides `advance` a cycle early from
+            // `snap` and `snap | out_busy` (no `out_ready`): it is low while a snapshot waits,
+            // and also in the cycle after the shifter's last beat left. Otherwise low exactly
+            // while a snapshot waits for a busy shifter.
+            let advance = if a.advance_ignores_out_ready { !(snap && held_prev) } else { !(snap && out_busy) };
+            held_prev = snap || out_busy;
 
             // ---- sequencer ----
             let mut next_st = st;

@@ -122,9 +122,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
   reg tr_more;
   always @(posedge clk) tr_more <= tr_idx != {ib}'d{tb};
   wire tr_on = ~run_r & tx_empty & ~out_valid & tr_more & (tr_wait == 2'd2);
-  assign tx_valid = ~rst & (~tx_empty | tr_on);
-  assign tx_data = tx_empty ? tr_byte : tx_sh[7:0];
-  always @(posedge clk) begin
+{tx_port}  always @(posedge clk) begin
     tr_word <= trailer[{{tr_idx[{ibm}:3], 6'b000000}} +: 64];
     tr_byte <= tr_word[{{tr_idx[2:0], 3'b000}} +: 8];
   end
@@ -132,12 +130,12 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
     if (rst) begin
       tx_left <= {bb}'d0; tx_empty <= 1'b1; tr_idx <= {ib}'d0; tr_wait <= 2'd0;
     end else begin
-      if (run_r | (tr_on & tx_ready)) tr_wait <= 2'd0;
+      if (run_r | (tr_on & {take})) tr_wait <= 2'd0;
       else if (tr_wait != 2'd2) tr_wait <= tr_wait + 2'd1;
       if (tx_empty) begin
         if (out_valid) begin tx_sh <= out_data; tx_left <= {bb}'d{nb}; tx_empty <= 1'b0; end
-        else if (tr_on & tx_ready) tr_idx <= tr_idx + {ib}'d1;
-      end else if (tx_ready) begin
+        else if (tr_on & {take}) tr_idx <= tr_idx + {ib}'d1;
+      end else if ({take}) begin
         tx_sh <= {tx_shift};
         tx_left <= tx_left - {bb}'d1;
         tx_empty <= tx_left == {bb}'d1;
@@ -155,7 +153,7 @@ endmodule
         cm = cb - 1,
         npm = Counters::NAMES.len() - 1,
         twm = tb.div_ceil(8) * 64 - 1,
-        in_valid = if a.bcast_stages > 0 {
+        in_valid = if a.grouped() {
             // a large array sits far from the pins: the core sees a flip-flop, not rx_cnt's
             // compare (equal to it on every cycle: the next value of `rx_cnt == nb`)
             format!(
@@ -165,6 +163,8 @@ endmodule
         } else {
             format!("  wire in_valid = rx_cnt == {bb}'d{nb};\n")
         },
+        tx_port = if a.grouped() { TX_SKID } else { TX_DIRECT },
+        take = if a.grouped() { "tx_take" } else { "tx_ready" },
         rx_shift = if nb == 1 { "rx_data".to_string() } else { format!("{{rx_data, rx_sh[{}:8]}}", h - 1) },
         tx_shift = format!("{{8'd0, tx_sh[{}:8]}}", h - 1),
         led_run = led("run_r"),
@@ -172,6 +172,34 @@ endmodule
         led_err = led(&format!("~run_r & status != 4'd{}", Status::Halted as u32)),
     )
 }
+
+/// The transmit pins driven by the byte source (`tx_sh` or the trailer) directly: the
+/// `tx_ready` pin moves the source (enables the whole shifter).
+const TX_DIRECT: &str = "  assign tx_valid = ~rst & (~tx_empty | tr_on);
+  assign tx_data = tx_empty ? tr_byte : tx_sh[7:0];
+";
+
+/// The transmit pins of a grouped array's board: a two-entry skid stage (`tx_q` on the pins,
+/// `tx_s` behind it). The byte source moves on `tx_take` = `~tx_sv`, a flip-flop, so the
+/// `tx_ready` pin reaches only these 18 flip-flops, not the 64-bit shifter (11.1 ns from the
+/// pin on ecp5-85f). Same valid/ready protocol on the pins, one cycle later, no bubbles.
+const TX_SKID: &str = "  wire src_valid = ~rst & (~tx_empty | tr_on);
+  wire [7:0] src_data = tx_empty ? tr_byte : tx_sh[7:0];
+  reg [7:0] tx_q, tx_s;
+  reg tx_qv = 1'b0, tx_sv = 1'b0;
+  wire tx_take = ~tx_sv;
+  assign tx_valid = tx_qv;
+  assign tx_data = tx_q;
+  always @(posedge clk) begin
+    if (~tx_sv) tx_s <= src_data;
+    if (~tx_qv | tx_ready) tx_q <= tx_sv ? tx_s : src_data;
+    if (rst) begin
+      tx_qv <= 1'b0; tx_sv <= 1'b0;
+    end else if (~tx_qv | tx_ready) begin
+      tx_qv <= tx_sv | src_valid; tx_sv <= 1'b0;
+    end else if (~tx_sv) tx_sv <= src_valid;
+  end
+";
 
 /// The whole design with the board wrapper: `crate::emit_for` plus `tern_board`.
 pub fn emit(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {

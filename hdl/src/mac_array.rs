@@ -122,7 +122,7 @@ pub fn verilog(a: &Accel) -> String {
 
 /// Suffix of row `i`'s activation signals: its group's copy (`_g{n}`), or the shared one.
 fn gsuf(a: &Accel, i: u32) -> String {
-    if a.bcast_stages > 0 { format!("_g{}", a.bcast_group_of(i)) } else { String::new() }
+    if a.grouped() { format!("_g{}", a.bcast_group_of(i)) } else { String::new() }
 }
 
 /// The activation copies rows read: x2 itself, or one register per group of rows
@@ -131,7 +131,7 @@ fn gsuf(a: &Accel, i: u32) -> String {
 /// later, loaded from the group's own copy) and early lanes (x2e) of each copy.
 fn bcast_decl(a: &Accel) -> String {
     let xm = 8 * a.cfg.lanes - 1;
-    if a.bcast_stages == 0 {
+    if !a.grouped() {
         return delay_decl(a, "x2", "", "advance");
     }
     let mut v = String::new();

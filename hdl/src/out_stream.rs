@@ -9,9 +9,11 @@
 //! to the combinational form on every cycle). Small arrays keep one `(* keep *)` copy per
 //! row (`adv_row`), which yosys merges back into `adv_r` (`opt_merge`, `keep`
 //! notwithstanding; docs/synthesis.md), so their Verilog and Fmax records stay as they were.
-//! Large arrays (`Accel::bcast_stages` > 0) have one `tern_copy` per broadcast group of rows
+//! Large arrays (`Accel::grouped`) have one `tern_copy` per broadcast group of rows
 //! (`adv_groups`; one per row did not route, branch `tc6`), and the output shifter's
-//! per-group load and busy flags are `tern_copy` cells too (`obuf_groups`). `out_idle`
+//! per-group load and busy flags are `tern_copy` cells too (`obuf_groups`). Their `advance`
+//! ignores `out_ready` (`adv_next`), at the price of one more frozen cycle when a waiting
+//! snapshot meets the shifter's last beat. `out_idle`
 //! (= ~snap & ~out_busy, for the sequencer's SYNC/HALT test) is
 //! registered the same way, so that test starts at a flip-flop.
 
@@ -23,7 +25,7 @@ pub fn verilog(a: &Accel) -> String {
     let r = c.rows;
     let rpb = a.results_per_beat;
     let ob = crate::bits_for(a.out_beats as u64);
-    let grouped = a.bcast_stages > 0;
+    let grouped = a.grouped();
     let mut words = Vec::new();
     for i in (0..rpb).rev() {
         let top = i * acc + acc - 1;
@@ -59,7 +61,7 @@ pub fn verilog(a: &Accel) -> String {
   reg adv_r = 1'b1;
 {adv_decl}  initial out_idle = 1'b1;
   always @(posedge clk) begin
-    adv_r <= ~(snap_d & busy_d);
+    adv_r <= {adv_d};
     out_idle <= ~snap_d & ~busy_d;  // = ~snap & ~out_busy on every cycle, for SYNC/HALT
 {adv_load}  end
   assign advance = adv_r;
@@ -95,11 +97,22 @@ pub fn verilog(a: &Accel) -> String {
         } else {
             format!("  (* keep *) reg [{}:0] adv_rep = {{{r}{{1'b1}}}};\n", r - 1)
         },
-        adv_load = if grouped { String::new() } else { format!("    adv_rep <= {{{r}{{~(snap_d & busy_d)}}}};\n") },
+        adv_d = adv_next(a),
+        adv_load = if grouped { String::new() } else { format!("    adv_rep <= {{{r}{{{}}}}};\n", adv_next(a)) },
         obuf_load = if grouped { "" } else { "obuf <= acc_flat; " },
         obuf_shift = if grouped { String::new() } else { format!("        obuf <= obuf >> {};\n", rpb * acc) },
         obuf_groups = if grouped { obuf_groups(a) } else { String::new() },
     )
+}
+
+/// The next value of `advance`: ~(snap & out_busy) a cycle ahead. With
+/// `Accel::advance_ignores_out_ready` (grouped arrays) `busy_d` is replaced by `snap | out_busy`
+/// (busy next cycle unless the last beat leaves now), so the copies' inputs are this block's
+/// flip-flops and `ls_fire`, never the link's `out_ready` (the board's `tx_empty`: 11.9 ns
+/// into the eight copies on ecp5-85f). The array then also freezes in the cycle after the last
+/// beat leaves while a snapshot waits; the golden model counts that cycle.
+fn adv_next(a: &Accel) -> &'static str {
+    if a.advance_ignores_out_ready { "~(snap_d & (snap | out_busy))" } else { "~(snap_d & busy_d)" }
 }
 
 /// The `advance` copies of a large array: one `tern_copy` flip-flop per broadcast group of
@@ -111,10 +124,11 @@ fn adv_groups(a: &Accel) -> String {
     let rows: Vec<String> = (0..a.cfg.rows).rev().map(|i| format!("adv_g[{}]", a.bcast_group_of(i))).collect();
     format!(
         "  wire [{gm}:0] adv_g;
-  tern_copy #(.W({g}), .INIT(1'b1)) c_adv (.clk(clk), .en(1'b1), .d({{{g}{{~(snap_d & busy_d)}}}}), .q(adv_g));
+  tern_copy #(.W({g}), .INIT(1'b1)) c_adv (.clk(clk), .en(1'b1), .d({{{g}{{{adv}}}}}), .q(adv_g));
   wire [{rm}:0] adv_rep = {{{}}};
 ",
         rows.join(", "),
+        adv = adv_next(a),
         gm = g - 1,
         rm = a.cfg.rows - 1,
     )

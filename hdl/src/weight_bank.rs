@@ -26,7 +26,7 @@ const DP16KD_DEPTH: u32 = 512;
 
 pub fn verilog(a: &Accel, fabric: Fabric) -> String {
     let (width, depth) = (a.wword_bits, a.cfg.wmem_depth);
-    if a.bcast_stages == 0 {
+    if !a.grouped() {
         return sdp_ram("tern_wbank", width, depth);
     }
     match fabric {
@@ -153,7 +153,7 @@ mod tests {
             assert!(!verilog(&a, Fabric::Generic).contains("rd1"));
         }
         let a = ECP5_85F.validate().unwrap();
-        assert!(a.bcast_stages > 0);
+        assert!(a.grouped());
         assert!(verilog(&a, Fabric::Generic).contains("rd1 <= mem[raddr]; rdata <= rd1;"));
         let e = verilog(&a, Fabric::Ecp5);
         let pieces = a.wword_bits.div_ceil(DP16KD_BITS) as usize;
