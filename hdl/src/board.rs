@@ -15,7 +15,9 @@
 //! ```
 //! - rx: bytes arrive little-endian; H/8 of them form one host beat, offered to the core
 //!   until it takes it (one bubble per beat: the link, not the array, is the bottleneck).
-//! - tx: each result beat is sent as H/8 bytes, little-endian.
+//! - tx: each result beat is sent as H/8 bytes, little-endian. A grouped array's board
+//!   (`Accel::grouped`) drives the pins from a two-entry skid stage (`TX_SKID`), so the
+//!   `tx_ready` pin enables 18 flip-flops, not the whole shifter.
 //! - trailer: once the core stops (HALT or an error) and every result byte has left, the
 //!   board sends one trailer: the status byte (`tern_arch::isa::Status`), then the event
 //!   counters in `Counters::NAMES` order, each `counter_bits` wide, packed little-endian into
@@ -227,5 +229,9 @@ mod tests {
         let v = verilog(&b, BoardSpec { leds_active_low: false });
         assert!(v.contains("rx_valid & rx_cnt == 4'd7") && v.contains("reg in_valid"), "{v}");
         assert!(verilog(&a, BoardSpec { leds_active_low: true }).contains("wire in_valid = rx_cnt == 3'd4;"));
+        // the skid stage, and no path from the tx_ready pin to the shifter, on grouped arrays only
+        assert!(v.contains("assign tx_data = tx_q;") && v.contains("end else if (tx_take) begin"), "{v}");
+        let t = verilog(&a, BoardSpec { leds_active_low: true });
+        assert!(!t.contains("tx_q") && t.contains("end else if (tx_ready) begin"), "{t}");
     }
 }
