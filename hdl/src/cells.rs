@@ -204,10 +204,25 @@ pub fn copy_cell(fabric: Fabric) -> String {
     )
 }
 
+/// `tern_gbuf`: a net that reaches the whole array. On ECP5 a DCCA puts it on one of the
+/// global (clock) networks, which also drive the fabric's enable and logic inputs: one
+/// low-skew tree instead of copies. Elsewhere a wire.
+pub fn gbuf_cell(fabric: Fabric) -> String {
+    let body = match fabric {
+        Fabric::Generic => "  assign o = i;\n",
+        Fabric::Ecp5 => "  DCCA d (.CLKI(i), .CE(1'b1), .CLKO(o));\n",
+    };
+    format!("module tern_gbuf (\n  input  wire i,\n  output wire o\n);\n{body}endmodule\n")
+}
+
 /// Every cell module the design of `a` instantiates.
 pub fn verilog(a: &Accel, fabric: Fabric) -> String {
     // only where used: the small presets' Verilog stays as it was
     let mut v = if crate::sequencer::raddr_copies(a) > 1 { copy_cell(fabric) + "\n" } else { String::new() };
+    if a.grouped() {
+        v.push_str(&gbuf_cell(fabric));
+        v.push('\n');
+    }
     for (wo, wi) in crate::row_tree::addt_widths(a) {
         v.push_str(&addt(wo, wi, fabric));
         v.push('\n');
@@ -242,5 +257,16 @@ mod tests {
         // inject: P = 0 with D = 1, G = A
         assert_eq!(lut(0x000A, 1, 0, 0, 1), 0);
         assert_eq!((lut(0x000A, 1, 0, 0, 0), lut(0x000A, 0, 0, 0, 0)), (1, 0));
+    }
+
+    /// The global buffer is a DCCA on ECP5, a wire elsewhere, and only grouped arrays have one.
+    #[test]
+    fn global_buffer_only_on_grouped_arrays() {
+        assert!(gbuf_cell(Fabric::Ecp5).contains("DCCA d (.CLKI(i), .CE(1'b1), .CLKO(o));"));
+        assert!(gbuf_cell(Fabric::Generic).contains("assign o = i;"));
+        let big = tern_arch::config::ECP5_85F.validate().unwrap();
+        assert!(verilog(&big, Fabric::Ecp5).contains("module tern_gbuf"));
+        let small = tern_arch::config::ICE40_HX8K.validate().unwrap();
+        assert!(!verilog(&small, Fabric::Generic).contains("tern_gbuf"));
     }
 }

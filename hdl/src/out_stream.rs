@@ -9,8 +9,8 @@
 //! to the combinational form on every cycle). Small arrays keep one `(* keep *)` copy per
 //! row (`adv_row`), which yosys merges back into `adv_r` (`opt_merge`, `keep`
 //! notwithstanding; docs/synthesis.md), so their Verilog and Fmax records stay as they were.
-//! Large arrays (`Accel::grouped`) have one `tern_copy` per broadcast group of rows
-//! (`adv_groups`; one per row did not route, branch `tc6`), and the output shifter's
+//! Large arrays (`Accel::grouped`) drive `advance` through a global buffer (`tern_gbuf`,
+//! `adv_groups`; copies per group or per row did not reach their enables in time), and the output shifter's
 //! per-group load and busy flags are `tern_copy` cells too (`obuf_groups`). Their `advance`
 //! ignores `out_ready` (`adv_next`), at the price of one more frozen cycle when a waiting
 //! snapshot meets the shifter's last beat. `out_idle`
@@ -64,7 +64,7 @@ pub fn verilog(a: &Accel) -> String {
     adv_r <= {adv_d};
     out_idle <= ~snap_d & ~busy_d;  // = ~snap & ~out_busy on every cycle, for SYNC/HALT
 {adv_load}  end
-  assign advance = adv_r;
+  assign advance = {adv_out};
   assign adv_row = adv_rep;
   assign out_valid = out_busy;
   assign out_data = {{{words}}};
@@ -98,6 +98,7 @@ pub fn verilog(a: &Accel) -> String {
             format!("  (* keep *) reg [{}:0] adv_rep = {{{r}{{1'b1}}}};\n", r - 1)
         },
         adv_d = adv_next(a),
+        adv_out = if grouped { "adv_glb" } else { "adv_r" },
         adv_load = if grouped { String::new() } else { format!("    adv_rep <= {{{r}{{{}}}}};\n", adv_next(a)) },
         obuf_load = if grouped { "" } else { "obuf <= acc_flat; " },
         obuf_shift = if grouped { String::new() } else { format!("        obuf <= obuf >> {};\n", rpb * acc) },
@@ -115,21 +116,18 @@ fn adv_next(a: &Accel) -> &'static str {
     if a.advance_ignores_out_ready { "~(snap_d & (snap | out_busy))" } else { "~(snap_d & busy_d)" }
 }
 
-/// The `advance` copies of a large array: one `tern_copy` flip-flop per broadcast group of
-/// rows, which enables that group's rows. One `adv_r` for the whole of ecp5-85f's array took
-/// 12.6 ns of routing (the critical path once the link's fan-outs were cut); one copy per
-/// row (64, branch `tc6`) did not route.
+/// `advance` of a large array, through `tern_gbuf` (on ECP5 a DCCA: one of the global
+/// networks, which reach every enable pin with low skew). One `adv_r` on fabric routing took
+/// 12.6 ns across ecp5-85f's array; one `tern_copy` per 8-row group still took 12-13 ns from a
+/// copy to its own group's ~3,400 enables (branch `tc9`); one copy per row (64, branch `tc6`)
+/// did not route.
 fn adv_groups(a: &Accel) -> String {
-    let g = a.bcast_groups;
-    let rows: Vec<String> = (0..a.cfg.rows).rev().map(|i| format!("adv_g[{}]", a.bcast_group_of(i))).collect();
     format!(
-        "  wire [{gm}:0] adv_g;
-  tern_copy #(.W({g}), .INIT(1'b1)) c_adv (.clk(clk), .en(1'b1), .d({{{g}{{{adv}}}}}), .q(adv_g));
-  wire [{rm}:0] adv_rep = {{{}}};
+        "  wire adv_glb;
+  tern_gbuf g_adv (.i(adv_r), .o(adv_glb));
+  wire [{rm}:0] adv_rep = {{{r}{{adv_glb}}}};
 ",
-        rows.join(", "),
-        adv = adv_next(a),
-        gm = g - 1,
+        r = a.cfg.rows,
         rm = a.cfg.rows - 1,
     )
 }
@@ -177,18 +175,19 @@ mod tests {
         let a = ECP5_85F.validate().unwrap();
         let v = verilog(&a);
         let g = a.bcast_groups;
-        for cell in ["c_adv", "c_ld", "c_busy"] {
+        for cell in ["c_ld", "c_busy"] {
             assert_eq!(v.matches(&format!(") {cell} (")).count(), 1, "{cell}");
         }
-        assert!(v.contains(&format!("tern_copy #(.W({g}), .INIT(1'b1)) c_adv")), "{v}");
+        // advance reaches the array through one global buffer, not copies
+        assert!(v.contains("tern_gbuf g_adv (.i(adv_r), .o(adv_glb));") && !v.contains("c_adv"), "{v}");
+        assert!(v.contains("assign advance = adv_glb;"), "{v}");
         assert_eq!(v.matches("obuf_sh[").count() as u32, g);
         // the last group's slice ends at the top of obuf; row 63 is enabled by the last copy
         let top = a.cfg.rows * a.cfg.acc_bits - 1;
         assert!(v.contains(&format!("if (ld_g[{}] | (busy_g[{}] & out_ready)) obuf[{top}:", g - 1, g - 1)), "{v}");
-        assert!(v.contains(&format!("adv_rep = {{adv_g[{}], ", g - 1)), "{v}");
         for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
             let v = verilog(&cfg.validate().unwrap());
-            assert!(!v.contains("tern_copy") && v.contains("obuf <= acc_flat;"), "{}", cfg.name);
+            assert!(!v.contains("tern_copy") && !v.contains("tern_gbuf") && v.contains("obuf <= acc_flat;"), "{}", cfg.name);
         }
     }
 }
