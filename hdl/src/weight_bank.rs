@@ -5,16 +5,17 @@
 //! `no_rw_check`: the sequencer never reads and writes one address in the same cycle, so
 //! yosys need not add bypass logic.
 //!
-//! Arrays with activation group copies (`Accel::bcast_stages` > 0) read the weights through
+//! Arrays with activation group copies (`Accel::grouped`) read the weights through
 //! two registers, to stay in step with the copies:
 //!
 //! ```text
 //!  raddr -> [RAM read reg] -> [output reg] -> rdata        both enabled by `re`
 //! ```
-//! On ECP5 the second register is the DP16KD's own output register (`REGMODE_B = OUTREG`,
-//! which yosys does not infer): no fabric flip-flops and no pass-through LUTs for 2L bits
-//! per row, and the block RAM's clock-to-out is the short registered one. Elsewhere both
-//! registers are plain Verilog.
+//! On ECP5 the second register is the DP16KD's own output register (`REGMODE_A` and
+//! `REGMODE_B` = OUTREG, which yosys does not infer): no fabric flip-flops and no
+//! pass-through LUTs for 2L bits per row, and on silicon the block RAM's clock-to-out is the
+//! short registered one (nextpnr times it as unregistered). Elsewhere both registers are
+//! plain Verilog.
 
 use crate::cells::Fabric;
 use tern_arch::config::Accel;
@@ -88,8 +89,13 @@ fn ports(name: &str, width: u32, depth: u32, out: &str) -> String {
 /// The same two-register bank from DP16KD primitives, pin for pin as yosys' own
 /// 512 x 36 pseudo dual-port mapping (`share/lattice/brams_map_16kd.v`, `$__PDPW16KD_`:
 /// write port A with its four byte enables on ADA0-3, data DIA0-17/DIB0-17, word address on
-/// AD*5-13; read port B, data out DOA0-17/DOB0-17), except `REGMODE_B = "OUTREG"` with the
-/// output register's enable OCEB = `re`.
+/// AD*5-13; read port B, data out DOA0-17/DOB0-17), except the output register: `REGMODE_A`
+/// and `REGMODE_B` both `"OUTREG"`, enables OCEA = OCEB = `re`. In this 36-bit mode the low
+/// half of the read word leaves on port A's pins (DOA), and Lattice's own PDPW16KD
+/// configurations set both REGMODEs; with `REGMODE_A = "NOREG"` (this file until branch
+/// `tc12`) the DOA half could arrive a cycle before the DOB half on silicon. Simulation never
+/// sees the difference (it runs the generic bank), nor does nextpnr's timing (it times every
+/// DP16KD as NOREG/NOREG: the 5.6 ns clock-to-out of a weight word is the unregistered one).
 fn dp16kd_outreg(name: &str, width: u32, depth: u32) -> String {
     let ab = crate::bits_for(depth as u64 - 1);
     let pieces = width.div_ceil(DP16KD_BITS);
@@ -124,10 +130,10 @@ fn dp16kd_outreg(name: &str, width: u32, depth: u32) -> String {
             pins.push(format!(".DOB{i}(dout[{}])", b + 18 + i));
         }
         v.push_str(&format!(
-            "  DP16KD #(.DATA_WIDTH_A(36), .DATA_WIDTH_B(36), .REGMODE_A(\"NOREG\"), .REGMODE_B(\"OUTREG\"),
+            "  DP16KD #(.DATA_WIDTH_A(36), .DATA_WIDTH_B(36), .REGMODE_A(\"OUTREG\"), .REGMODE_B(\"OUTREG\"),
     .RESETMODE(\"SYNC\"), .ASYNC_RESET_RELEASE(\"SYNC\"), .CSDECODE_A(\"0b000\"), .CSDECODE_B(\"0b000\"),
     .WRITEMODE_A(\"NORMAL\"), .WRITEMODE_B(\"NORMAL\"), .GSR(\"DISABLED\")) ram{p} (
-    .CLKA(clk), .WEA(1'b1), .CEA(1'b1), .OCEA(1'b0), .RSTA(1'b0), .CSA0(1'b0), .CSA1(1'b0), .CSA2(1'b0),
+    .CLKA(clk), .WEA(1'b1), .CEA(1'b1), .OCEA(re), .RSTA(1'b0), .CSA0(1'b0), .CSA1(1'b0), .CSA2(1'b0),
     .CLKB(clk), .WEB(1'b0), .CEB(re), .OCEB(re), .RSTB(1'b0), .CSB0(1'b0), .CSB1(1'b0), .CSB2(1'b0),
     {});
 ",
@@ -158,7 +164,9 @@ mod tests {
         let e = verilog(&a, Fabric::Ecp5);
         let pieces = a.wword_bits.div_ceil(DP16KD_BITS) as usize;
         assert_eq!(e.matches("DP16KD #(").count(), pieces);
-        assert_eq!(e.matches(".REGMODE_B(\"OUTREG\")").count(), pieces);
+        // both halves of the 36-bit read word (DOA and DOB) through the output register
+        assert_eq!(e.matches(".REGMODE_A(\"OUTREG\"), .REGMODE_B(\"OUTREG\")").count(), pieces);
+        assert_eq!(e.matches(".OCEA(re)").count(), pieces);
         assert_eq!(e.matches(".CEB(re), .OCEB(re)").count(), pieces);
         // every data bit is written and read exactly once
         for bit in 0..a.wword_bits {
