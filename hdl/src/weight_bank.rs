@@ -92,8 +92,8 @@ fn ports(name: &str, width: u32, depth: u32, out: &str) -> String {
 /// AD*5-13; read port B, data out DOA0-17/DOB0-17), except the output register: `REGMODE_A`
 /// and `REGMODE_B` both `"OUTREG"`, enables OCEA = OCEB = `re`. In this 36-bit mode the low
 /// half of the read word leaves on port A's pins (DOA), and Lattice's own PDPW16KD
-/// configurations set both REGMODEs; with `REGMODE_A = "NOREG"` (this file until branch
-/// `tc12`) the DOA half could arrive a cycle before the DOB half on silicon. Simulation never
+/// configurations set both REGMODEs; with `REGMODE_A = "NOREG"` (as here before the 88.65 MHz
+/// record) the DOA half could arrive a cycle before the DOB half on silicon. Simulation never
 /// sees the difference (it runs the generic bank), nor does nextpnr's timing (it times every
 /// DP16KD as NOREG/NOREG: the 5.6 ns clock-to-out of a weight word is the unregistered one).
 fn dp16kd_outreg(name: &str, width: u32, depth: u32) -> String {
