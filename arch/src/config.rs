@@ -241,9 +241,9 @@ pub struct Accel {
     pub pipeline_depth: u32,
     /// `advance` (the array's freeze) is decided without the output port's `out_ready`: while
     /// a snapshot waits, the array also stays frozen in the cycle after the output shifter's
-    /// last beat leaves. Set on grouped arrays (`bcast_groups` > 1), whose `advance` copies
-    /// sit far from the link: the copies' inputs are then this block's own flip-flops. Part
-    /// of the cycle contract (golden model and RTL).
+    /// last beat leaves. Set on grouped arrays (`Accel::grouped`), which sit far from the
+    /// link: `advance`'s register then loads from `tern_out`'s own flip-flops only. Part of
+    /// the cycle contract (golden model and RTL).
     pub advance_ignores_out_ready: bool,
     /// Block RAMs the memories take on the preset's device (0 without a device).
     pub brams: u32,
@@ -326,6 +326,8 @@ impl AccelConfig {
         // as one), then a tree over the L / row_chain chains
         let chain_adds = if row_chain > 1 { chain_adds_per_stage(c.target_fmax_mhz) } else { 0 };
         let chain_stages = if row_chain > 1 { (row_chain - 1) / chain_adds + 1 } else { 0 };
+        // more rows than one broadcast group: the large-array structures (`Accel::grouped`)
+        let grouped = c.rows > BCAST_GROUP;
         let tree_stages = if row_chain > 1 {
             chain_stages + (c.lanes / row_chain).trailing_zeros().div_ceil(lps)
         } else {
@@ -346,10 +348,10 @@ impl AccelConfig {
             row_chain,
             chain_adds,
             chain_stages,
-            bcast_stages: u32::from(c.rows > BCAST_GROUP),
-            bcast_groups: if c.rows > BCAST_GROUP { c.rows.div_ceil(BCAST_GROUP) } else { 1 },
-            pipeline_depth: 2 + u32::from(c.rows > BCAST_GROUP) + tree_stages,
-            advance_ignores_out_ready: c.rows > BCAST_GROUP,
+            bcast_stages: u32::from(grouped),
+            bcast_groups: if grouped { c.rows.div_ceil(BCAST_GROUP) } else { 1 },
+            pipeline_depth: 2 + u32::from(grouped) + tree_stages,
+            advance_ignores_out_ready: grouped,
             brams,
         })
     }
@@ -360,17 +362,18 @@ pub const BCAST_GROUP: u32 = 8;
 
 impl Accel {
     /// The array is large enough to have broadcast groups (`bcast_groups` > 1). Such an
-    /// array sits far from the link, so its control fan-outs are copied per group and the
-    /// link's handshakes reach it from flip-flops: `tern_out` copies `advance` and the output
-    /// flags per group, the banks copy their write data, the board registers `in_valid` and
-    /// puts a skid stage before its transmit pins, and `advance_ignores_out_ready` holds.
+    /// array sits far from the link, so its control fan-outs are copied per group or put on a
+    /// global network, and the link's handshakes reach it from flip-flops: the activations,
+    /// the banks' ports and the output shifter's flags are copied per group, `advance` goes
+    /// through `tern_gbuf`, the board registers `in_valid` and puts a skid stage before its
+    /// transmit pins, and `advance_ignores_out_ready` holds.
     pub fn grouped(&self) -> bool {
         self.bcast_groups > 1
     }
 
     /// The broadcast group (`bcast_groups`) row `row` reads its copies from.
     pub fn bcast_group_of(&self, row: u32) -> u32 {
-        if self.bcast_groups > 1 { row / BCAST_GROUP } else { 0 }
+        if self.grouped() { row / BCAST_GROUP } else { 0 }
     }
 
     /// The first row of broadcast group `group`, whose `advance` copy enables the group's copies.

@@ -10,12 +10,12 @@
 //! row (`adv_row`), which yosys merges back into `adv_r` (`opt_merge`, `keep`
 //! notwithstanding; docs/synthesis.md), so their Verilog and Fmax records stay as they were.
 //! Large arrays (`Accel::grouped`) drive `advance` through a global buffer (`tern_gbuf`,
-//! `adv_groups`; copies per group or per row did not reach their enables in time), and the output shifter's
-//! per-group load and busy flags are `tern_copy` cells too (`obuf_groups`). Their `advance`
-//! ignores `out_ready` (`adv_next`), at the price of one more frozen cycle when a waiting
-//! snapshot meets the shifter's last beat. `out_idle`
-//! (= ~snap & ~out_busy, for the sequencer's SYNC/HALT test) is
-//! registered the same way, so that test starts at a flip-flop.
+//! `adv_global`; copies per group or per row did not reach their enables in time), and the
+//! output shifter's per-group load and busy flags are `tern_copy` cells (`obuf_groups`).
+//! Their `advance` ignores `out_ready` (`adv_next`), at the price of one more frozen cycle
+//! when a waiting snapshot meets the shifter's last beat. `out_idle` (= ~snap & ~out_busy,
+//! for the sequencer's SYNC/HALT test) is registered the same way, so that test starts at a
+//! flip-flop.
 
 use tern_arch::config::Accel;
 
@@ -93,7 +93,7 @@ pub fn verilog(a: &Accel) -> String {
         beats = a.out_beats,
         words = words.join(", "),
         adv_decl = if grouped {
-            adv_groups(a)
+            adv_global(a)
         } else {
             format!("  (* keep *) reg [{}:0] adv_rep = {{{r}{{1'b1}}}};\n", r - 1)
         },
@@ -108,9 +108,9 @@ pub fn verilog(a: &Accel) -> String {
 
 /// The next value of `advance`: ~(snap & out_busy) a cycle ahead. With
 /// `Accel::advance_ignores_out_ready` (grouped arrays) `busy_d` is replaced by `snap | out_busy`
-/// (busy next cycle unless the last beat leaves now), so the copies' inputs are this block's
+/// (busy next cycle unless the last beat leaves now), so `adv_r`'s inputs are this block's
 /// flip-flops and `ls_fire`, never the link's `out_ready` (the board's `tx_empty`: 11.9 ns
-/// into the eight copies on ecp5-85f). The array then also freezes in the cycle after the last
+/// into the eight group copies `advance` then had on ecp5-85f). The array then also freezes in the cycle after the last
 /// beat leaves while a snapshot waits; the golden model counts that cycle.
 fn adv_next(a: &Accel) -> &'static str {
     if a.advance_ignores_out_ready { "~(snap_d & (snap | out_busy))" } else { "~(snap_d & busy_d)" }
@@ -119,9 +119,9 @@ fn adv_next(a: &Accel) -> &'static str {
 /// `advance` of a large array, through `tern_gbuf` (on ECP5 a DCCA: one of the global
 /// networks, which reach every enable pin with low skew). One `adv_r` on fabric routing took
 /// 12.6 ns across ecp5-85f's array; one `tern_copy` per 8-row group still took 12-13 ns from a
-/// copy to its own group's ~3,400 enables (branch `tc9`); one copy per row (64, branch `tc6`)
-/// did not route.
-fn adv_groups(a: &Accel) -> String {
+/// copy to its own group's enables, about an eighth of the array's flip-flops (branch `tc9`);
+/// one copy per row (64, branch `tc6`) did not route.
+fn adv_global(a: &Accel) -> String {
     format!(
         "  wire adv_glb;
   tern_gbuf g_adv (.i(adv_r), .o(adv_glb));
@@ -168,8 +168,9 @@ mod tests {
     use super::verilog;
     use tern_arch::config::{ECP5_85F, ICE40_HX8K, ICE40_UP5K, TINY};
 
-    /// Large arrays copy `advance` and the output shifter's flags once per broadcast group and
-    /// give each group's slice of `obuf` its own enable; small arrays keep the one register.
+    /// Large arrays copy the output shifter's flags once per broadcast group, give each
+    /// group's slice of `obuf` its own enable and send `advance` through one global buffer;
+    /// small arrays keep the one register.
     #[test]
     fn flags_copied_per_group_only_on_large_arrays() {
         let a = ECP5_85F.validate().unwrap();
