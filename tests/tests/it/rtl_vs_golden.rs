@@ -87,3 +87,28 @@ fn split_counters_carry_into_their_high_half() {
     assert_same("tiny-c32 512x512", &g, &r);
     assert_eq!(p.assemble(&r.results).unwrap(), reference_matmul(&w, &x, 1));
 }
+
+/// `advance_ignores_out_ready` (grouped arrays) costs frozen cycles, never results: the same
+/// output-bound program on the same geometry, once with the rule and once without, gives the
+/// same results and more `freeze` cycles with it; the run grows by at most those cycles (the
+/// sequencer keeps loading while the array is frozen, so some of them overlap). The RTL
+/// side of the rule is checked against the golden model in `synth::chain_rows_match_golden`.
+#[test]
+fn freeze_without_out_ready_costs_cycles_not_results() {
+    use tern_arch::Golden;
+    let a = tern_arch::config::ECP5_85F.validate().unwrap();
+    assert!(a.advance_ignores_out_ready, "ecp5-85f is a grouped array");
+    let mut without = a.clone();
+    without.advance_ignores_out_ready = false;
+    // more results than the link drains while the next MATVEC runs: snapshots wait
+    let (w, x) = random_layer(2048, 512, 64, 5);
+    let p = compile_bitlinear(&a, &w, &x, 64).unwrap();
+    let with = Golden::new(&a).run(&p.beats, &Stalls::NONE, 10_000_000);
+    let base = Golden::new(&without).run(&p.beats, &Stalls::NONE, 10_000_000);
+    assert_eq!((with.status, base.status), (Status::Halted, Status::Halted));
+    assert_eq!(with.results, base.results);
+    let extra = with.counters.freeze - base.counters.freeze;
+    assert!(extra > 0, "no snapshot waited: the program does not exercise the rule");
+    let longer = with.counters.cycles - base.counters.cycles;
+    assert!(longer > 0 && longer <= extra, "{longer} more cycles for {extra} more frozen ones");
+}

@@ -280,7 +280,8 @@ fn chain_rows_match_golden() {
 #[test]
 fn board_link_runs_a_layer() {
     board_link_case(TINY);
-    // a large array's board registers `in_valid` (and its core copies the output flags)
+    // a large array's board registers `in_valid` and drives the transmit pins from its skid
+    // stage (and its core copies the output flags)
     board_link_case(two_group_array("board-groups"));
 }
 
