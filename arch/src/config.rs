@@ -236,8 +236,19 @@ pub struct Accel {
     /// Copies of the broadcast activations, and of the weight banks' read and write ports:
     /// one per group of `BCAST_GROUP` rows when `bcast_stages` > 0, else 1.
     pub bcast_groups: u32,
+    /// Register stages between the issue stage's read address and the weight banks' address
+    /// pins beyond the group copies: one row copy each on grouped arrays (a group copy reached
+    /// its 16 DP16KDs in 11.3 ns on ecp5-85f). The banks then read one advancing cycle after
+    /// the issue slot, so LOADW also waits while that read is pending (golden model and RTL);
+    /// the activations take one more register to stay in step.
+    pub read_stages: u32,
+    /// Registers between a weight bank's output and its row's `w2` (the terms' register): one
+    /// (`w1`) on grouped arrays, so the block RAM's output net ends at one flip-flop beside it
+    /// instead of spreading over the row (11.3 ns on ecp5-85f); the activations take one more
+    /// register to match.
+    pub bank_out_stages: u32,
     /// Cycles from a MATVEC issue slot to the accumulator write (RAM read, RAM register,
-    /// broadcast, tree).
+    /// broadcast, read-address and bank-output stages, tree).
     pub pipeline_depth: u32,
     /// `advance` (the array's freeze) is decided without the output port's `out_ready`: while
     /// a snapshot waits, the array also stays frozen in the cycle after the output shifter's
@@ -350,7 +361,9 @@ impl AccelConfig {
             chain_stages,
             bcast_stages: u32::from(grouped),
             bcast_groups: if grouped { c.rows.div_ceil(BCAST_GROUP) } else { 1 },
-            pipeline_depth: 2 + u32::from(grouped) + tree_stages,
+            read_stages: u32::from(grouped),
+            bank_out_stages: u32::from(grouped),
+            pipeline_depth: 2 + 3 * u32::from(grouped) + tree_stages,
             advance_ignores_out_ready: grouped,
             brams,
         })

@@ -4,13 +4,14 @@
 //! are compared exactly. The model mirrors the RTL's registers (sequencer state, issue stage,
 //! token pipeline, snapshot, output shifter) and evaluates one clock edge per loop iteration;
 //! the arithmetic of a MATVEC is done once when it is accepted, which is exact because the
-//! sequencer's interlocks keep its weights and activations unchanged until the last issue.
+//! sequencer's interlocks keep its weights and activations unchanged until the last read.
 //!
 //! Timing contract (one clock per step, all registers update together):
 //! - FETCH takes one beat (in_ready=1); EXEC decodes it on the next cycle.
 //! - EXEC of LOADW/LOADX moves to the data state; each data beat takes one cycle.
 //!   LOADW waits while the issue stage reads the half it targets (any half without double
-//!   buffering); LOADX waits while the issue stage is active.
+//!   buffering), and with `read_stages` also while the banks' read of the last issued slot is
+//!   pending (one advancing cycle after it); LOADX waits while the issue stage is active.
 //! - EXEC of MATVEC is accepted when the issue stage is idle or in its last slot (back-to-back
 //!   issue), then FETCH resumes while the array computes.
 //! - The issue stage emits one token per cycle; a token reaches the accumulators
@@ -288,6 +289,10 @@ impl Golden {
         let mut ld_buf = [0u64; 8];
         // issue stage
         let (mut iss_active, mut iss_rem, mut iss_waddr) = (false, 0u32, 0u32);
+        // `read_stages`: the banks read the last issued address one advancing cycle after its
+        // issue slot; until then LOADW waits for its half too (`rd_half`)
+        let reads_late = a.read_stages > 0;
+        let (mut rd_pend, mut rd_half) = (false, 0u32);
         let mut pending: VecDeque<Pending> = VecDeque::new();
         // token pipeline as bit masks: bit i = stage i; `lastm` marks a MATVEC's last token
         let (mut validm, mut lastm) = (0u64, 0u64);
@@ -330,11 +335,17 @@ impl Golden {
                 let pk = (p as u64).min(k) as u32;
                 // tokens leaving the last stage: the top pk stages, then every new one
                 let mut exits = (validm >> (p - pk)).count_ones() as u64;
+                if k > 0 {
+                    rd_pend = reads_late && iss_active;
+                }
                 if iss_active {
                     exits += k.saturating_sub(p as u64);
                     cnt.issue += k;
                     iss_rem -= k as u32;
                     iss_waddr += k as u32;
+                    if k > 0 {
+                        rd_half = a.half_of(iss_waddr - 1);
+                    }
                     validm = if k >= p as u64 { stage_mask } else { ((validm << k) | ((1u64 << k) - 1)) & stage_mask };
                 } else {
                     validm = if k >= p as u64 { 0 } else { (validm << k) & stage_mask };
@@ -405,6 +416,8 @@ impl Golden {
             // nothing else changes, so consume the beats in a tight loop.
             let array_idle = !iss_active && validm == 0 && !snap && !out_busy;
             if no_stalls && array_idle && (st == St::LoadW || st == St::LoadX) {
+                // at least one beat, with the array advancing and not issuing
+                rd_pend = false;
                 let is_w = st == St::LoadW;
                 let bpw = if is_w { a.beats_per_wword } else { a.beats_per_xword };
                 while pos < beats.len() && cycle < max_cycles {
@@ -516,8 +529,8 @@ impl Golden {
                             next_st = St::Done;
                         } else {
                             let ih = a.half_of(iss_waddr);
-                            let hazard = iss_active
-                                && (!c.double_buffer || a.half_of(addr) == ih || a.half_of(addr + count - 1) == ih);
+                            let touches = |h: u32| !c.double_buffer || a.half_of(addr) == h || a.half_of(addr + count - 1) == h;
+                            let hazard = (iss_active && touches(ih)) || (rd_pend && touches(rd_half));
                             if !hazard {
                                 (ld_addr, ld_left, ld_row, ld_beat) = (addr, count, 0, 0);
                                 next_st = St::LoadW;
@@ -642,6 +655,8 @@ impl Golden {
                 }
                 validm = (validm << 1) & stage_mask;
                 lastm = (lastm << 1) & stage_mask;
+                rd_pend = reads_late && iss_active;
+                rd_half = a.half_of(iss_waddr);
                 if iss_active {
                     cnt.issue += 1;
                     validm |= 1;

@@ -39,14 +39,14 @@ pub fn verilog(a: &Accel) -> String {
   input  wire [{xm}:0] wdata_x,
   output wire [{am}:0] acc_flat,
   output wire pipe_empty,
-  output wire ls_fire,
+  output wire {ls_port},
   output wire acc_fire
 );
   wire [{xm}:0] xq;
   reg  [{xm}:0] x2;
   tern_abuf abuf (.clk(clk), .we(we_x), .waddr(waddr_x), .wdata(wdata_x), .re(advance), .raddr(raddr_x), .rdata(xq));
   always @(posedge clk) if (advance) x2 <= xq;
-{xdelay}  // code c (0 = -1, 1 = 0, 2 = +1) -> {{ng, nz}}
+{xstages}{xdelay}  // code c (0 = -1, 1 = 0, 2 = +1) -> {{ng, nz}}
   wire [{wdm}:0] wdata_rc;
   genvar g;
   generate for (g = 0; g < {codes}; g = g + 1) begin : recode
@@ -61,6 +61,8 @@ pub fn verilog(a: &Accel) -> String {
         rm = r - 1,
         xm = 8 * l - 1,
         am = r * acc - 1,
+        ls_port = if a.grouped() { "ls_pre" } else { "ls_fire" },
+        xstages = x_stages_decl(a),
         xdelay = bcast_decl(a),
     );
     // token pipeline: bit 2 valid, bit 1 first (clear), bit 0 last-and-store
@@ -80,8 +82,14 @@ pub fn verilog(a: &Accel) -> String {
     // the sequencer's SYNC/HALT test reads a flip-flop, not an OR of the token stages
     let valids: Vec<String> = std::iter::once("tok_in[2]".to_string()).chain((1..p).map(|i| format!("tok{i}[2]"))).collect();
     v.push_str(&format!(
-        "  reg pipe_empty_r = 1'b1;\n  always @(posedge clk)\n    if (rst) pipe_empty_r <= 1'b1;\n    else if (advance) pipe_empty_r <= ~({});\n  assign pipe_empty = pipe_empty_r;\n  assign acc_fire = advance & tok{p}[2];\n  assign ls_fire = acc_fire & tok{p}[0];\n  wire unused_first = tok{p}[1]; // each row reads its own copy (tk)\n",
-        valids.join(" | ")
+        "  reg pipe_empty_r = 1'b1;\n  always @(posedge clk)\n    if (rst) pipe_empty_r <= 1'b1;\n    else if (advance) pipe_empty_r <= ~({});\n  assign pipe_empty = pipe_empty_r;\n  assign acc_fire = advance & tok{p}[2];\n  {ls_assign}\n  wire unused_first = tok{p}[1]; // each row reads its own copy (tk)\n",
+        valids.join(" | "),
+        ls_assign = if a.grouped() {
+            // `tern_out` registers ls_fire itself from the stage before (`out_stream::ls_registered`)
+            format!("assign ls_pre = tok{pm}[2] & tok{pm}[0];", pm = p - 1)
+        } else {
+            format!("assign ls_fire = acc_fire & tok{p}[0];")
+        },
     ));
     for i in 0..r {
         v.push_str(&format!(
@@ -94,7 +102,7 @@ pub fn verilog(a: &Accel) -> String {
   always @(posedge clk)
     if (rst) tk{i} <= 2'b00;
     else if (adv_row[{i}]) tk{i} <= tok{pm}[2:1];
-  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w{ws}), .wdata(wdata_rc{ds}), .re(adv_row[{i}]), .raddr(raddr_w{ws}), .rdata(wq{i}));
+{ra}  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w{ws}), .wdata(wdata_rc{ds}), .re(adv_row[{i}]), .raddr({raddr}), .rdata(wq{i}));
   wire [{accm}:0] accq{i};
   tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}{gs}),{xd} .sum(sum{i}), .cy(cy{i}));
   tern_acc accu{i} (.acc(acc{i}), .s(sum{i}), .cy(cy{i}), .keep(~tk{i}[0]), .q(accq{i}));
@@ -113,6 +121,16 @@ pub fn verilog(a: &Accel) -> String {
             hi = (i + 1) * acc - 1,
             lo = i * acc,
             ws = crate::sequencer::copy_slice(a, crate::sequencer::raddr_copy_of(a, i), wab),
+            ra = if a.read_stages > 0 {
+                format!(
+                    "  wire [{m}:0] ra{i};\n  tern_copy #(.W({wab})) c_ra{i} (.clk(clk), .en(adv_row[{i}]), .d(raddr_w{ws}), .q(ra{i}));\n",
+                    m = wab - 1,
+                    ws = crate::sequencer::copy_slice(a, crate::sequencer::raddr_copy_of(a, i), wab)
+                )
+            } else {
+                String::new()
+            },
+            raddr = if a.read_stages > 0 { format!("ra{i}") } else { format!("raddr_w{}", crate::sequencer::copy_slice(a, crate::sequencer::raddr_copy_of(a, i), wab)) },
             ds = crate::sequencer::copy_slice(a, crate::sequencer::raddr_copy_of(a, i), 2 * l),
         ));
     }
@@ -123,6 +141,25 @@ pub fn verilog(a: &Accel) -> String {
 /// Suffix of row `i`'s activation signals: its group's copy (`_g{n}`), or the shared one.
 fn gsuf(a: &Accel, i: u32) -> String {
     if a.grouped() { format!("_g{}", a.bcast_group_of(i)) } else { String::new() }
+}
+
+/// The activation stages that match the weights' `read_stages` (the row copies of the read
+/// address) and `bank_out_stages` (`w1`): plain registers after `x2`, before the group copies.
+fn x_stages_decl(a: &Accel) -> String {
+    let n = a.read_stages + a.bank_out_stages;
+    let xm = 8 * a.cfg.lanes - 1;
+    (1..=n)
+        .map(|k| {
+            let prev = if k == 1 { "x2".to_string() } else { format!("x2_s{}", k - 1) };
+            format!("  reg  [{xm}:0] x2_s{k};\n  always @(posedge clk) if (advance) x2_s{k} <= {prev};\n")
+        })
+        .collect()
+}
+
+/// What the group copies load: `x2`, or the last of `x_stages_decl`'s registers.
+fn x_bcast_src(a: &Accel) -> String {
+    let n = a.read_stages + a.bank_out_stages;
+    if n == 0 { "x2".to_string() } else { format!("x2_s{n}") }
 }
 
 /// The activation copies rows read: x2 itself, or one register per group of rows
@@ -138,8 +175,9 @@ fn bcast_decl(a: &Accel) -> String {
     for g in 0..a.bcast_groups {
         let s = format!("_g{g}");
         v.push_str(&format!(
-            "  wire [{xm}:0] x2{s};\n  tern_copy #(.W({w})) c_x2{s} (.clk(clk), .en(adv_row[{r}]), .d(x2), .q(x2{s}));\n",
+            "  wire [{xm}:0] x2{s};\n  tern_copy #(.W({w})) c_x2{s} (.clk(clk), .en(adv_row[{r}]), .d({src}), .q(x2{s}));\n",
             w = xm + 1,
+            src = x_bcast_src(a),
             r = a.bcast_group_head(g)
         ));
         v.push_str(&delay_decl(a, &format!("x2{s}"), &s, &format!("adv_row[{}]", a.bcast_group_head(g))));

@@ -92,7 +92,8 @@ pub fn verilog(a: &Accel) -> String {
         .map(|(d, lanes)| format!("  input  wire [{}:0] xd{d},\n", 8 * lanes.len() - 1))
         .collect();
     // w2: the bank's word after its block RAM (with activation group copies the bank adds
-    // one more register, `weight_bank`, to stay in step with them)
+    // one more register, `weight_bank`, to stay in step with them; with `bank_out_stages`
+    // `w1` comes between)
     let mut v = format!(
         "module tern_row (
   input  wire clk,
@@ -102,12 +103,17 @@ pub fn verilog(a: &Accel) -> String {
 {x_ports}  output wire signed [{sm}:0] sum,
   output wire cy
 );
-  reg [{wm}:0] w2;
-  always @(posedge clk) if (en) w2 <= wq;
-",
+{w2}",
         wm = 2 * l - 1,
         xm = 8 * lanes_at(a, 0).len() - 1,
         sm = sb - 1,
+        w2 = if a.bank_out_stages > 0 {
+            // `w1` sits by the block RAM: its output net ends at one flip-flop, not at the
+            // 2L terms spread over the row
+            format!("  reg [{wm}:0] w1, w2;\n  always @(posedge clk) if (en) begin w1 <= wq; w2 <= w1; end\n", wm = 2 * l - 1)
+        } else {
+            format!("  reg [{wm}:0] w2;\n  always @(posedge clk) if (en) w2 <= wq;\n", wm = 2 * l - 1)
+        },
     );
     // each lane's term is the rust-hdl block `tern_term` (`ternary_term.rs`)
     let term = |v: &mut String, j: u32, x: &str, w: &str| {

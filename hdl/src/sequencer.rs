@@ -56,6 +56,19 @@ fn raddr_decl(a: &Accel, wab: u32) -> String {
     v
 }
 
+/// With `Accel::read_stages` the banks read the last issued address one advancing cycle after
+/// its slot (through the row copies of the read address, `tern_array`): `rd_pend` marks that
+/// read as still to come and `rd_half` its half, so LOADW waits for it too and never
+/// overwrites a word before its read (a freeze can hold the read back for many cycles).
+fn rd_pend_decl() -> String {
+    "  reg rd_pend = 1'b0, rd_half = 1'b0;
+  always @(posedge clk)
+    if (rst) rd_pend <= 1'b0;
+    else if (advance) begin rd_pend <= iss_active; rd_half <= iss_half; end
+"
+    .to_string()
+}
+
 /// `[hi:lo]` of copy `copy` in a bus of `width`-bit copies, or nothing with a single copy (the
 /// small presets' Verilog stays as it was).
 pub fn copy_slice(a: &Accel, copy: u32, width: u32) -> String {
@@ -255,7 +268,7 @@ pub fn verilog(a: &Accel) -> String {
 {flag_cases}      default: exec_err = 4'd0;
     endcase
   end
-  wire hazard_w = iss_active & (~{db} | (ex_h_lo == iss_half) | (ex_h_hi == iss_half));
+{rd_pend}  wire hazard_w = iss_active & (~{db} | (ex_h_lo == iss_half) | (ex_h_hi == iss_half)){rd_hazard};
   wire issue_free = advance & (~iss_active | iss_last);
   // `pipe_empty` and `out_idle` are registers (from next-state values): one LUT to `st`
   wire drained = ~iss_active & pipe_empty & out_idle;
@@ -303,6 +316,8 @@ pub fn verilog(a: &Accel) -> String {
         op_lx = op(Opcode::LoadX),
         op_sl = op(Opcode::SetLen),
         s_bad = st(Status::BadWeightCode),
+        rd_pend = if a.read_stages > 0 { rd_pend_decl() } else { String::new() },
+        rd_hazard = if a.read_stages > 0 { format!("\n    | rd_pend & (~{db} | (ex_h_lo == rd_half) | (ex_h_hi == rd_half))", db = if c.double_buffer { "1'b1" } else { "1'b0" }) } else { String::new() },
         db = if c.double_buffer { "1'b1" } else { "1'b0" },
         hi_nz = if h > 32 { format!("|in_data[{}:32]", h - 1) } else { "1'b0".to_string() },
         lim_h_decl = if c.double_buffer { ", lim_h" } else { "" },

@@ -30,7 +30,7 @@ pub fn verilog(a: &Accel) -> String {
   output wire [{cm}:0] counters,
   output wire [{nm}:0] counters_pend
 );
-  wire advance, out_idle, pipe_empty, ls_fire, acc_fire;
+  wire advance, out_idle, pipe_empty, {ls}, acc_fire;
   wire [{rm}:0] adv_row;
   wire [2:0] tok;
   wire [{rm}:0] we_w;
@@ -51,10 +51,10 @@ pub fn verilog(a: &Accel) -> String {
   tern_array array (
     .clk(clk), .rst(rst), .advance(advance), .adv_row(adv_row), .tok_in(tok), .raddr_w(raddr_w), .raddr_x(raddr_x),
     .we_w(we_w), .waddr_w(waddr_w), .wdata_w(wdata_w), .we_x(we_x), .waddr_x(waddr_x), .wdata_x(wdata_x),
-    .acc_flat(acc_flat), .pipe_empty(pipe_empty), .ls_fire(ls_fire), .acc_fire(acc_fire)
+    .acc_flat(acc_flat), .pipe_empty(pipe_empty), .{ls}({ls}), .acc_fire(acc_fire)
   );
   tern_out outs (
-    .clk(clk), .rst(rst), .acc_flat(acc_flat), .ls_fire(ls_fire), .out_ready(out_ready),
+    .clk(clk), .rst(rst), .acc_flat(acc_flat), .{ls}({ls}), .out_ready(out_ready),
     .out_data(out_data), .out_valid(out_valid), .advance(advance), .adv_row(adv_row), .out_idle(out_idle),
     .ev_out_beat(ev_out_beat), .ev_stall_out(ev_stall_out), .ev_freeze(ev_freeze)
   );
@@ -77,5 +77,6 @@ endmodule
         xm = 8 * l - 1,
         am = r * c.acc_bits - 1,
         ev = ev.join(", "),
+        ls = if a.grouped() { "ls_pre" } else { "ls_fire" },
     )
 }
