@@ -82,8 +82,13 @@ pub fn verilog(a: &Accel) -> String {
     // the sequencer's SYNC/HALT test reads a flip-flop, not an OR of the token stages
     let valids: Vec<String> = std::iter::once("tok_in[2]".to_string()).chain((1..p).map(|i| format!("tok{i}[2]"))).collect();
     v.push_str(&format!(
-        "  reg pipe_empty_r = 1'b1;\n  always @(posedge clk)\n    if (rst) pipe_empty_r <= 1'b1;\n    else if (advance) pipe_empty_r <= ~({});\n  assign pipe_empty = pipe_empty_r;\n  assign acc_fire = advance & tok{p}[2];\n  {ls_assign}\n  wire unused_first = tok{p}[1]; // each row reads its own copy (tk)\n",
+        "  reg pipe_empty_r = 1'b1;\n  always @(posedge clk)\n    if (rst) pipe_empty_r <= 1'b1;\n    else if (advance) pipe_empty_r <= ~({});\n  assign pipe_empty = pipe_empty_r;\n  assign acc_fire = advance & tok{p}[2];\n  {ls_assign}\n{unused}\n",
         valids.join(" | "),
+        unused = if a.grouped() {
+            format!("  wire [1:0] unused_tok = tok{p}[1:0]; // rows read their own copies (tk), tern_out its own (ls_tok)")
+        } else {
+            format!("  wire unused_first = tok{p}[1]; // each row reads its own copy (tk)")
+        },
         ls_assign = if a.grouped() {
             // `tern_out` registers ls_fire itself from the stage before (`out_stream::ls_registered`)
             format!("assign ls_pre = tok{pm}[2] & tok{pm}[0];", pm = p - 1)
@@ -91,18 +96,14 @@ pub fn verilog(a: &Accel) -> String {
             format!("assign ls_fire = acc_fire & tok{p}[0];")
         },
     ));
+    v.push_str(&tk_decl(a));
     for i in 0..r {
         v.push_str(&format!(
             "  wire [{wm}:0] wq{i};
   wire signed [{tm}:0] sum{i};
   wire cy{i};
   reg  signed [{accm}:0] acc{i};
-  // this row's copies of advance and of the last token stage (fan-out)
-  (* keep *) reg [1:0] tk{i};
-  always @(posedge clk)
-    if (rst) tk{i} <= 2'b00;
-    else if (adv_row[{i}]) tk{i} <= tok{pm}[2:1];
-{ra}  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w{ws}), .wdata(wdata_rc{ds}), .re(adv_row[{i}]), .raddr({raddr}), .rdata(wq{i}));
+{tk}{ra}  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w{ws}), .wdata(wdata_rc{ds}), .re(adv_row[{i}]), .raddr({raddr}), .rdata(wq{i}));
   wire [{accm}:0] accq{i};
   tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}{gs}),{xd} .sum(sum{i}), .cy(cy{i}));
   tern_acc accu{i} (.acc(acc{i}), .s(sum{i}), .cy(cy{i}), .keep(~tk{i}[0]), .q(accq{i}));
@@ -116,7 +117,17 @@ pub fn verilog(a: &Accel) -> String {
             accm = acc - 1,
             xd = crate::row_tree::delay_ports(a).iter().map(|(d, _)| format!(" .xd{d}(xd{d}{gs}),", gs = gsuf(a, i))).collect::<String>(),
             gs = gsuf(a, i),
-            pm = p - 1,
+            tk = if a.grouped() {
+                format!(
+                    "  // this row's copy of the last token stage, from its group's copy (`tk_decl`)\n  wire [1:0] tk{i};\n  tern_copy #(.W(2)) c_tk{i} (.clk(clk), .en(rst | adv_row[{i}]), .d(rst ? 2'b00 : tkg{g}), .q(tk{i}));\n",
+                    g = a.bcast_group_of(i)
+                )
+            } else {
+                format!(
+                    "  // this row's copies of advance and of the last token stage (fan-out)\n  (* keep *) reg [1:0] tk{i};\n  always @(posedge clk)\n    if (rst) tk{i} <= 2'b00;\n    else if (adv_row[{i}]) tk{i} <= tok{pm}[2:1];\n",
+                    pm = p - 1
+                )
+            },
             x2 = if a.row_chain > 1 { "x2e" } else { "x2" },
             hi = (i + 1) * acc - 1,
             lo = i * acc,
@@ -136,6 +147,27 @@ pub fn verilog(a: &Accel) -> String {
     }
     v.push_str("endmodule\n");
     v
+}
+
+/// Large arrays: the last token stage's valid and first bits reach each row through two
+/// levels of `tern_copy` (one per group, loaded from the stage before the last but one; one
+/// per row, `tk{i}`), equal to `tok{p}[2:1]` on every cycle. The plain `(* keep *)` row copies
+/// of small arrays are merged by yosys into one register, which on ecp5-85f fed all 64
+/// accumulators' clear inputs (9.5-10.5 ns of routing, the critical path of two seeds).
+fn tk_decl(a: &Accel) -> String {
+    if !a.grouped() {
+        return String::new();
+    }
+    let p = a.pipeline_depth;
+    (0..a.bcast_groups)
+        .map(|g| {
+            format!(
+                "  wire [1:0] tkg{g};\n  tern_copy #(.W(2)) c_tkg{g} (.clk(clk), .en(rst | adv_row[{h}]), .d(rst ? 2'b00 : tok{pm2}[2:1]), .q(tkg{g}));\n",
+                h = a.bcast_group_head(g),
+                pm2 = p - 2
+            )
+        })
+        .collect()
 }
 
 /// Suffix of row `i`'s activation signals: its group's copy (`_g{n}`), or the shared one.
