@@ -114,6 +114,10 @@ fn wport_decl(a: &Accel, wab: u32, shw: u32, h: u32, bpw: u32) -> String {
 }
 
 pub fn verilog(a: &Accel) -> String {
+    // address registers and fields: ADDR_BITS plus a zero top bit, so a field sum cannot
+    // wrap; the signed limits one bit more
+    let (aw, sw) = (isa::ADDR_BITS + 1, isa::ADDR_BITS + 2);
+    let (awm, swm) = (aw - 1, sw - 1);
     let c = &a.cfg;
     let h = c.host_bits;
     let (r, l) = (c.rows, c.lanes);
@@ -135,7 +139,7 @@ pub fn verilog(a: &Accel) -> String {
     // the word of `n` beats after its last beat shifted in, `bits` wide
     let done_word = |n: u32, bits: u32| format!("ld_sh[{}:{}]", shw - n * h + bits - 1, shw - n * h);
     let half = |x: &str| {
-        if c.double_buffer { format!("({x} >= 14'd{})", a.half_depth) } else { "1'b0".to_string() }
+        if c.double_buffer { format!("({x} >= {aw}'d{})", a.half_depth) } else { "1'b0".to_string() }
     };
     let mut rsv_cases = String::new();
     for o in Opcode::ALL {
@@ -147,7 +151,7 @@ pub fn verilog(a: &Accel) -> String {
     }
     // the checks of the incoming word, in priority order (first set wins), with the status
     // each one stops with: one list makes both the flag vector and the priority decode
-    let mv_cross = if c.double_buffer { format!("d_whi > lim_h && d_fhi < 14'd{}", a.half_depth) } else { "1'b0".to_string() };
+    let mv_cross = if c.double_buffer { format!("d_whi > lim_h && d_fhi < {aw}'d{}", a.half_depth) } else { "1'b0".to_string() };
     let checks: [(String, Status); 10] = [
         ("d_hi".into(), Status::ReservedBits),
         ("~op_known".into(), Status::IllegalOpcode),
@@ -201,16 +205,16 @@ pub fn verilog(a: &Accel) -> String {
   reg [{fm}:0] len;
   // limits that SETLEN precomputes (signed): MATVEC at waddr w / xaddr x is in range iff
   // w <= lim_w and x <= lim_x, and crosses the double-buffer half iff lim_h < w < HALF
-  reg signed [14:0] lim_w, lim_x{lim_h_decl};
+  reg signed [{swm}:0] lim_w, lim_x{lim_h_decl};
   reg len_zero;
-  reg [13:0] ld_addr;
+  reg [{awm}:0] ld_addr;
   reg [{fm}:0] ld_left;
   reg [{rbm}:0] ld_row;
   reg [{bbm}:0] ld_beat;
   reg [{shm}:0] ld_sh;
   reg iss_active, iss_first, iss_store;
   reg [{fm}:0] iss_rem;
-  reg [13:0] iss_waddr, iss_xaddr;
+  reg [{awm}:0] iss_waddr, iss_xaddr;
   reg iss_half, iss_last;
   reg [{nfm}:0] ex_flags;
   reg ex_is_sl, ex_is_mv;
@@ -228,8 +232,8 @@ pub fn verilog(a: &Accel) -> String {
 
   // ---- the instruction register's fields, used by EXEC ----
   wire [3:0] op = ir[31:{ops}];
-  wire [13:0] f_hi = {{1'b0, ir[{him}:{his}]}};
-  wire [13:0] f_lo = {{1'b0, ir[{fm}:0]}};
+  wire [{awm}:0] f_hi = {{1'b0, ir[{him}:{his}]}};
+  wire [{awm}:0] f_lo = {{1'b0, ir[{fm}:0]}};
   wire f_acc = ir[{accb}];
   wire f_store = ir[{stb}];
 
@@ -237,8 +241,8 @@ pub fn verilog(a: &Accel) -> String {
   wire [31:0] d = in_data[31:0];
   wire d_hi = {hi_nz};
   wire [3:0] d_op = d[31:{ops}];
-  wire [13:0] d_fhi = {{1'b0, d[{him}:{his}]}};
-  wire [13:0] d_flo = {{1'b0, d[{fm}:0]}};
+  wire [{awm}:0] d_fhi = {{1'b0, d[{him}:{his}]}};
+  wire [{awm}:0] d_flo = {{1'b0, d[{fm}:0]}};
   reg op_known;
   reg [31:0] rsv_mask;
   always @* begin
@@ -247,10 +251,10 @@ pub fn verilog(a: &Accel) -> String {
 {rsv_cases}      default: begin op_known = 1'b0; rsv_mask = 32'h0; end
     endcase
   end
-  wire zero_cnt = (d_op == {op_lw} || d_op == {op_lx} || d_op == {op_sl}) && d_flo == 14'd0;
+  wire zero_cnt = (d_op == {op_lw} || d_op == {op_lx} || d_op == {op_sl}) && d_flo == {aw}'d0;
   wire rsv_hit = |(d & rsv_mask);
-{over_w}{over_x}{over_h}  wire signed [14:0] d_whi = {{1'b0, d_fhi}};
-  wire signed [14:0] d_xlo = {{1'b0, d_flo}};
+{over_w}{over_x}{over_h}  wire signed [{swm}:0] d_whi = {{1'b0, d_fhi}};
+  wire signed [{swm}:0] d_xlo = {{1'b0, d_flo}};
   // every check as its own flag, in parallel, registered by FETCH: at most one LUT follows
   // a carry chain. EXEC ORs them (`ex_ok`) only for `st` and `status`: the other registers
   // EXEC loads (the issue stage on MATVEC, `len` and limits on SETLEN, `ld_*`) load on the
@@ -361,10 +365,10 @@ pub fn verilog(a: &Accel) -> String {
   always @(posedge clk) begin
     if (rst) begin
       st <= S_FETCH; ir <= 32'h0; len <= {fb}'d0; status_r <= {s_run}; bad_st <= 1'b0;
-      len_zero <= 1'b1; lim_w <= 15'sd{wd}; lim_x <= 15'sd{ad};{lim_h_rst}
-      ld_addr <= 14'd0; ld_left <= {fb}'d0; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
+      len_zero <= 1'b1; lim_w <= {sw}'sd{wd}; lim_x <= {sw}'sd{ad};{lim_h_rst}
+      ld_addr <= {aw}'d0; ld_left <= {fb}'d0; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
       iss_active <= 1'b0; iss_first <= 1'b0; iss_store <= 1'b0; iss_rem <= {fb}'d0;
-      iss_waddr <= 14'd0; iss_xaddr <= 14'd0; iss_half <= 1'b0; iss_last <= 1'b0;
+      iss_waddr <= {aw}'d0; iss_xaddr <= {aw}'d0; iss_half <= 1'b0; iss_last <= 1'b0;
       ex_flags <= {nf}'d0; ex_is_sl <= 1'b0; ex_is_mv <= 1'b0; ex_h_lo <= 1'b0; ex_h_hi <= 1'b0;
     end else begin
       case (st)
@@ -380,8 +384,8 @@ pub fn verilog(a: &Accel) -> String {
           // them, so their enables need no decode
           ld_addr <= f_hi; ld_left <= f_lo[{fm}:0]; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
           if (ex_is_sl) begin
-            len <= f_lo[{fm}:0]; len_zero <= f_lo == 14'd0;
-            lim_w <= 15'sd{wd} - {{1'b0, f_lo}}; lim_x <= 15'sd{ad} - {{1'b0, f_lo}};{lim_h_set}
+            len <= f_lo[{fm}:0]; len_zero <= f_lo == {aw}'d0;
+            lim_w <= {sw}'sd{wd} - {{1'b0, f_lo}}; lim_x <= {sw}'sd{ad} - {{1'b0, f_lo}};{lim_h_set}
           end
           if (!ex_ok) begin
             status_r <= exec_err;
@@ -404,7 +408,7 @@ pub fn verilog(a: &Accel) -> String {
           if (last_w_beat) begin
             ld_beat <= {bbw}'d0;
             if (ld_row == {rb}'d{rlast}) begin
-              ld_row <= {rb}'d0; ld_addr <= ld_addr + 14'd1; ld_left <= ld_left - {fb}'d1;
+              ld_row <= {rb}'d0; ld_addr <= ld_addr + {aw}'d1; ld_left <= ld_left - {fb}'d1;
               if (ld_left == {fb}'d1) st <= S_FETCH;
             end else ld_row <= ld_row + {rb}'d1;
             if (bad_code) bad_st <= 1'b1;
@@ -413,7 +417,7 @@ pub fn verilog(a: &Accel) -> String {
         S_LOADX: if (fire) begin
           {shift}
           if (last_x_beat) begin
-            ld_beat <= {bbw}'d0; ld_addr <= ld_addr + 14'd1; ld_left <= ld_left - {fb}'d1;
+            ld_beat <= {bbw}'d0; ld_addr <= ld_addr + {aw}'d1; ld_left <= ld_left - {fb}'d1;
             if (ld_left == {fb}'d1) st <= S_FETCH;
           end else ld_beat <= ld_beat + {bbw}'d1;
         end
@@ -421,7 +425,7 @@ pub fn verilog(a: &Accel) -> String {
       endcase
       if (advance) begin
         if (iss_active) begin
-          iss_rem <= iss_rem - {fb}'d1; iss_waddr <= iss_waddr + 14'd1; iss_xaddr <= iss_xaddr + 14'd1;
+          iss_rem <= iss_rem - {fb}'d1; iss_waddr <= iss_waddr + {aw}'d1; iss_xaddr <= iss_xaddr + {aw}'d1;
           iss_half <= {ih_next}; iss_last <= iss_rem == {fb}'d2;
           iss_first <= 1'b0;
           if (iss_last) iss_active <= 1'b0;
@@ -450,9 +454,9 @@ endmodule
         h_hi = if c.double_buffer { "over_h" } else { "1'b0" },
         wd = c.wmem_depth,
         ad = c.amem_depth,
-        lim_h_rst = if c.double_buffer { format!(" lim_h <= 15'sd{};", a.half_depth) } else { String::new() },
-        lim_h_set = if c.double_buffer { format!(" lim_h <= 15'sd{} - {{1'b0, f_lo}};", a.half_depth) } else { String::new() },
-        ih_next = if c.double_buffer { format!("(iss_waddr >= 14'd{})", a.half_depth - 1) } else { "1'b0".to_string() },
+        lim_h_rst = if c.double_buffer { format!(" lim_h <= {sw}'sd{};", a.half_depth) } else { String::new() },
+        lim_h_set = if c.double_buffer { format!(" lim_h <= {sw}'sd{} - {{1'b0, f_lo}};", a.half_depth) } else { String::new() },
+        ih_next = if c.double_buffer { format!("(iss_waddr >= {aw}'d{})", a.half_depth - 1) } else { "1'b0".to_string() },
         op_nop = op(Opcode::Nop),
         op_sl = op(Opcode::SetLen),
         op_lw = op(Opcode::LoadW),
@@ -477,7 +481,7 @@ endmodule
 /// and yosys otherwise derives one chain's carry-save bits from the other's (two LUT levels).
 fn sum_exceeds(name: &str, k: u32) -> (String, String) {
     let n = crate::bits_for(k as u64);
-    assert!(n < 14, "{name}: a depth below 2^13");
+    assert!(n <= isa::ADDR_BITS, "{name}: a depth below 2^ADDR_BITS");
     let w = n + 1;
     let c = (1u32 << w) - 1 - k;
     let wires = format!(
