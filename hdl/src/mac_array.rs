@@ -4,7 +4,15 @@
 //! ```text
 //! issue slot k:  raddr -> [bank RAM reg] -> [w2/x2 reg] -> [tree reg(s)] -> acc += sum
 //! token:         tok_in -> tok1          -> tok2        -> tok3 (tok4)   -> (valid, first, last&store)
+//!
+//! grouped arrays (`Accel::grouped`), one register more at each `+`:
+//! weights:       raddr group copy -> +row copy (c_ra) -> [RAM reg] -> [DP16KD out reg]
+//!                  -> +w1 -> w2 -> chains ...
+//! activations:   raddr_x -> [abuf reg] -> x2 -> +x2_s1 -> +x2_s2 -> group copy (x2_g) -> chains ...
+//! token bits:    ... tok{p-2} -> group copy (tkg) -> row copy (tk{i}) = tok{p}[2:1]
 //! ```
+//! The row copy of the read address makes the bank read one advancing cycle after the issue
+//! slot: the sequencer's `rd_pend` keeps LOADW waiting for it.
 //! Everything here advances only with `advance`; the output stream drops it while a finished
 //! result waits for the output shifter, which freezes the array without losing a term.
 //!

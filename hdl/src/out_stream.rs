@@ -15,7 +15,9 @@
 //! Their `advance` ignores `out_ready` (`adv_next`), at the price of one more frozen cycle
 //! when a waiting snapshot meets the shifter's last beat. `out_idle` (= ~snap & ~out_busy,
 //! for the sequencer's SYNC/HALT test) is registered the same way, so that test starts at a
-//! flip-flop.
+//! flip-flop. Large arrays also take `ls_fire` as a flip-flop (`ls_registered`, from the
+//! array's `ls_pre`: the token bits one stage before the last), so the shifter's copies load
+//! from this block's flip-flops and `out_ready` only.
 
 use tern_arch::config::Accel;
 
