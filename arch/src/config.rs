@@ -344,6 +344,8 @@ impl AccelConfig {
         } else {
             log2l.div_ceil(lps).max(1)
         };
+        // one register stage each on grouped arrays (see the fields' docs)
+        let (bcast_stages, read_stages, bank_out_stages) = (u32::from(grouped), u32::from(grouped), u32::from(grouped));
         Ok(Accel {
             cfg: c.clone(),
             macs_per_cycle: c.rows as u64 * c.lanes as u64,
@@ -359,11 +361,11 @@ impl AccelConfig {
             row_chain,
             chain_adds,
             chain_stages,
-            bcast_stages: u32::from(grouped),
+            bcast_stages,
             bcast_groups: if grouped { c.rows.div_ceil(BCAST_GROUP) } else { 1 },
-            read_stages: u32::from(grouped),
-            bank_out_stages: u32::from(grouped),
-            pipeline_depth: 2 + 3 * u32::from(grouped) + tree_stages,
+            read_stages,
+            bank_out_stages,
+            pipeline_depth: 2 + bcast_stages + read_stages + bank_out_stages + tree_stages,
             advance_ignores_out_ready: grouped,
             brams,
         })
