@@ -69,7 +69,7 @@ pub fn verilog(a: &Accel) -> String {
         rm = r - 1,
         xm = 8 * l - 1,
         am = r * acc - 1,
-        ls_port = if a.grouped() { "ls_pre" } else { "ls_fire" },
+        ls_port = crate::out_stream::ls_port(a),
         xstages = x_stages_decl(a),
         xdelay = bcast_decl(a),
     );
@@ -186,7 +186,7 @@ fn gsuf(a: &Accel, i: u32) -> String {
 /// The activation stages that match the weights' `read_stages` (the row copies of the read
 /// address) and `bank_out_stages` (`w1`): plain registers after `x2`, before the group copies.
 fn x_stages_decl(a: &Accel) -> String {
-    let n = a.read_stages + a.bank_out_stages;
+    let n = x_stages(a);
     let xm = 8 * a.cfg.lanes - 1;
     (1..=n)
         .map(|k| {
@@ -196,9 +196,14 @@ fn x_stages_decl(a: &Accel) -> String {
         .collect()
 }
 
+/// Registers the activations pass after `x2` to stay in step with the weights' extra stages.
+fn x_stages(a: &Accel) -> u32 {
+    a.read_stages + a.bank_out_stages
+}
+
 /// What the group copies load: `x2`, or the last of `x_stages_decl`'s registers.
 fn x_bcast_src(a: &Accel) -> String {
-    let n = a.read_stages + a.bank_out_stages;
+    let n = x_stages(a);
     if n == 0 { "x2".to_string() } else { format!("x2_s{n}") }
 }
 

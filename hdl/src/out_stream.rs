@@ -21,6 +21,13 @@
 
 use tern_arch::config::Accel;
 
+/// The signal `tern_array` hands `tern_out` for a finished stored result, and so the port and
+/// wire name in `tern_array`, `tern_out` and `tern_top`: `ls_fire` itself, or on grouped
+/// arrays `ls_pre` (the token bits a stage earlier, registered here by `ls_registered`).
+pub fn ls_port(a: &Accel) -> &'static str {
+    if a.grouped() { "ls_pre" } else { "ls_fire" }
+}
+
 pub fn verilog(a: &Accel) -> String {
     let c = &a.cfg;
     let acc = c.acc_bits;
@@ -28,6 +35,7 @@ pub fn verilog(a: &Accel) -> String {
     let rpb = a.results_per_beat;
     let ob = crate::bits_for(a.out_beats as u64);
     let grouped = a.grouped();
+    let ls_reg = if grouped { ls_registered(a) } else { (String::new(), String::new()) };
     let mut words = Vec::new();
     for i in (0..rpb).rev() {
         let top = i * acc + acc - 1;
@@ -94,10 +102,10 @@ pub fn verilog(a: &Accel) -> String {
         obm = ob - 1,
         beats = a.out_beats,
         words = words.join(", "),
-        ls_port = if grouped { "ls_pre" } else { "ls_fire" },
+        ls_port = ls_port(a),
         ls = if grouped { "ls_f" } else { "ls_fire" },
-        ls_decl = if grouped { ls_registered(a).0 } else { String::new() },
-        ls_always = if grouped { ls_registered(a).1 } else { String::new() },
+        ls_decl = ls_reg.0,
+        ls_always = ls_reg.1,
         last = if grouped { "last_r".to_string() } else { format!("left == {ob}'d1") },
         adv_decl = if grouped {
             adv_global(a)

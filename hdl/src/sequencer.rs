@@ -133,6 +133,7 @@ pub fn verilog(a: &Accel) -> String {
     let f = isa::ADDR_BITS;
     let op = |o: Opcode| format!("4'd{}", o as u32);
     let st = |s: Status| format!("4'd{}", s as u32);
+    let db = if c.double_buffer { "1'b1" } else { "1'b0" };
     let asm = |n: u32| {
         if n == 1 { "in_data".to_string() } else { format!("{{in_data, ld_sh[{}:{}]}}", shw - 1, shw - (n - 1) * h) }
     };
@@ -321,8 +322,7 @@ pub fn verilog(a: &Accel) -> String {
         op_sl = op(Opcode::SetLen),
         s_bad = st(Status::BadWeightCode),
         rd_pend = if a.read_stages > 0 { rd_pend_decl() } else { String::new() },
-        rd_hazard = if a.read_stages > 0 { format!("\n    | rd_pend & (~{db} | (ex_h_lo == rd_half) | (ex_h_hi == rd_half))", db = if c.double_buffer { "1'b1" } else { "1'b0" }) } else { String::new() },
-        db = if c.double_buffer { "1'b1" } else { "1'b0" },
+        rd_hazard = if a.read_stages > 0 { format!("\n    | rd_pend & (~{db} | (ex_h_lo == rd_half) | (ex_h_hi == rd_half))") } else { String::new() },
         hi_nz = if h > 32 { format!("|in_data[{}:32]", h - 1) } else { "1'b0".to_string() },
         lim_h_decl = if c.double_buffer { ", lim_h" } else { "" },
         bpwm = bpw - 1,

@@ -77,6 +77,6 @@ endmodule
         xm = 8 * l - 1,
         am = r * c.acc_bits - 1,
         ev = ev.join(", "),
-        ls = if a.grouped() { "ls_pre" } else { "ls_fire" },
+        ls = crate::out_stream::ls_port(a),
     )
 }
