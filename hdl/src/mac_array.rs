@@ -255,3 +255,35 @@ fn delay_decl(a: &Accel, src: &str, s: &str, en: &str) -> String {
     v.push_str(&format!("  wire [{}:0] x2e{s} = {};\n", 8 * early.len() - 1, select(src, &all, &early, 8)));
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::verilog;
+    use tern_arch::config::{ECP5_85F, ICE40_HX8K, ICE40_UP5K, TINY};
+
+    /// Grouped arrays: every bank reads through its own copy of its group's read address, the
+    /// activations pass `x_stages` registers before the group copies, the token bits reach each
+    /// row through a group copy and a row copy, and `ls_pre` leaves for `tern_out`. Small arrays
+    /// have none of it (their Verilog and Fmax records are older than these stages).
+    #[test]
+    fn grouped_arrays_copy_read_address_and_token_bits_per_row() {
+        let a = ECP5_85F.validate().unwrap();
+        let v = verilog(&a);
+        let (r, g) = (a.cfg.rows as usize, a.bcast_groups as usize);
+        assert_eq!((a.read_stages, a.bank_out_stages), (1, 1));
+        assert_eq!(v.matches(") c_ra").count(), r);
+        assert!(v.contains(".raddr(ra63), .rdata(wq63)"), "bank 63 reads its own copy");
+        assert_eq!(v.matches(") c_tkg").count(), g);
+        assert_eq!(v.matches(") c_tk").count(), r + g);
+        assert!(v.contains(&format!(".d(rst ? 2'b00 : tok{}[2:1]), .q(tkg0)", a.pipeline_depth - 2)), "{v}");
+        assert!(v.contains("x2_s1 <= x2;") && v.contains("x2_s2 <= x2_s1;") && !v.contains("x2_s3"));
+        assert_eq!(v.matches(".d(x2_s2), .q(x2_g").count(), g);
+        assert!(v.contains(&format!("assign ls_pre = tok{p}[2] & tok{p}[0];", p = a.pipeline_depth - 1)));
+        assert!(!v.contains("(* keep *) reg [1:0] tk"), "plain copies are merged by yosys");
+        for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
+            let v = verilog(&cfg.validate().unwrap());
+            assert!(!v.contains("c_ra") && !v.contains("c_tk") && !v.contains("x2_s1") && !v.contains("ls_pre"), "{}", cfg.name);
+            assert!(v.contains(".raddr(raddr_w)") && v.contains("assign ls_fire = acc_fire"), "{}", cfg.name);
+        }
+    }
+}

@@ -230,8 +230,12 @@ mod tests {
         // the last group's slice ends at the top of obuf; row 63 is enabled by the last copy
         let top = a.cfg.rows * a.cfg.acc_bits - 1;
         assert!(v.contains(&format!("if (ld_g[{}] | (busy_g[{}] & out_ready)) obuf[{top}:", g - 1, g - 1)), "{v}");
+        // ls_fire as this block's flip-flop, computed from ls_pre a cycle ahead
+        assert!(v.contains("input  wire ls_pre,") && v.contains("ls_f <= ~rst & ~(snap_d & (snap | out_busy)) & (advance ? ls_pre : ls_tok);"), "{v}");
+        assert!(v.contains("wire snap_d = ~rst & ((snap & ~snap_now) | ls_f);") && v.contains("(out_ready & last_r)"), "{v}");
         for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
             let v = verilog(&cfg.validate().unwrap());
+            assert!(!v.contains("ls_f ") && v.contains("input  wire ls_fire,"), "{}", cfg.name);
             assert!(!v.contains("tern_copy") && !v.contains("tern_gbuf") && v.contains("obuf <= acc_flat;"), "{}", cfg.name);
         }
     }

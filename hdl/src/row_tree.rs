@@ -283,6 +283,9 @@ mod tests {
         let a = ECP5_85F.validate().unwrap();
         assert_eq!((a.row_chain, a.chain_adds, a.chain_stages), (4, 2, 2));
         assert_eq!(addt_widths(&a), vec![(9, 8), (10, 9), (10, 10)]);
+        // grouped arrays register the bank's word twice (w1 beside the block RAM, then w2)
+        assert!(verilog(&a).contains("begin w1 <= wq; w2 <= w1; end"));
+        assert!(verilog(&TINY.validate().unwrap()).contains("if (en) w2 <= wq;"));
         let slow = AccelConfig { target_fmax_mhz: 50, ..ECP5_85F }.validate().unwrap();
         assert_eq!((slow.row_chain, slow.chain_adds, slow.chain_stages), (8, 4, 2));
         assert_eq!(addt_widths(&slow), vec![(9, 8), (10, 9), (10, 10), (11, 10), (11, 11)]);

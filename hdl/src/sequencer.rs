@@ -523,7 +523,7 @@ mod tests {
         use tern_arch::config::{ECP5_85F, ICE40_HX8K, ICE40_UP5K, TINY};
         for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
             let v = crate::emit(&cfg.validate().unwrap());
-            assert!(!v.contains("tern_copy"), "{}", cfg.name);
+            assert!(!v.contains("tern_copy") && !v.contains("rd_pend"), "{}", cfg.name);
         }
         let a = ECP5_85F.validate().unwrap();
         let v = crate::emit(&a);
@@ -531,6 +531,9 @@ mod tests {
         for port in ["c_raddr", "c_waddr", "c_wdata"] {
             assert_eq!(v.matches(&format!(") {port}")).count(), 8, "{port}");
         }
+        // the banks read a cycle after issue (`read_stages`): LOADW also waits for that read
+        assert!(v.contains("else if (advance) begin rd_pend <= iss_active; rd_half <= iss_half; end"), "{v}");
+        assert!(v.contains("| rd_pend & (~1'b1 | (ex_h_lo == rd_half) | (ex_h_hi == rd_half));"), "{v}");
     }
 
     /// The carry-save identity `sum_exceeds` relies on, exhaustively for small depths.
