@@ -111,7 +111,7 @@ pub fn verilog(a: &Accel) -> String {
   wire signed [{tm}:0] sum{i};
   wire cy{i};
   reg  signed [{accm}:0] acc{i};
-{tk}{ra}  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr(waddr_w{ws}), .wdata(wdata_rc{ds}), .re(adv_row[{i}]), .raddr({raddr}), .rdata(wq{i}));
+{tk}{ra}{wp}  tern_wbank bank{i} (.clk(clk), .we({we}), .waddr({wa}), .wdata({wd}), .re(adv_row[{i}]), .raddr({raddr}), .rdata(wq{i}));
   wire [{accm}:0] accq{i};
   tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}{gs}),{xd} .sum(sum{i}), .cy(cy{i}));
   tern_acc accu{i} (.acc(acc{i}), .s(sum{i}), .cy(cy{i}), .keep(~tk{i}[0]), .q(accq{i}));
@@ -139,7 +139,6 @@ pub fn verilog(a: &Accel) -> String {
             x2 = if a.row_chain > 1 { "x2e" } else { "x2" },
             hi = (i + 1) * acc - 1,
             lo = i * acc,
-            ws = crate::sequencer::copy_slice(a, crate::sequencer::raddr_copy_of(a, i), wab),
             ra = if a.read_stages > 0 {
                 format!(
                     "  wire [{m}:0] ra{i};\n  tern_copy #(.W({wab})) c_ra{i} (.clk(clk), .en(adv_row[{i}]), .d(raddr_w{ws}), .q(ra{i}));\n",
@@ -150,11 +149,34 @@ pub fn verilog(a: &Accel) -> String {
                 String::new()
             },
             raddr = if a.read_stages > 0 { format!("ra{i}") } else { format!("raddr_w{}", crate::sequencer::copy_slice(a, crate::sequencer::raddr_copy_of(a, i), wab)) },
-            ds = crate::sequencer::copy_slice(a, crate::sequencer::raddr_copy_of(a, i), 2 * l),
+            wp = wport_row_decl(a, i),
+            we = if a.write_stages > 0 { format!("we{i}") } else { format!("we_w[{i}]") },
+            wa = if a.write_stages > 0 { format!("wa{i}") } else { format!("waddr_w{}", crate::sequencer::copy_slice(a, crate::sequencer::raddr_copy_of(a, i), wab)) },
+            wd = if a.write_stages > 0 { format!("wd{i}") } else { format!("wdata_rc{}", crate::sequencer::copy_slice(a, crate::sequencer::raddr_copy_of(a, i), 2 * l)) },
         ));
     }
     v.push_str("endmodule\n");
     v
+}
+
+/// Grouped arrays with `AccelConfig::write_row_copies` (`Accel::write_stages`): bank `i` writes through its own copies of its
+/// group's write address and recoded word and of its write enable, loaded on every cycle (no
+/// enable: writes go on while the array is frozen), so a write lands one cycle later than the
+/// group copies hold it: two cycles after the word's last beat.
+fn wport_row_decl(a: &Accel, i: u32) -> String {
+    if a.write_stages == 0 {
+        return String::new();
+    }
+    let wab = crate::bits_for(a.cfg.wmem_depth as u64 - 1);
+    let ww = 2 * a.cfg.lanes;
+    let k = crate::sequencer::raddr_copy_of(a, i);
+    format!(
+        "  wire [{am}:0] wa{i};\n  wire [{wm}:0] wd{i};\n  wire we{i};\n  tern_copy #(.W({wab})) c_wa{i} (.clk(clk), .en(1'b1), .d(waddr_w{as_}), .q(wa{i}));\n  tern_copy #(.W({ww})) c_wd{i} (.clk(clk), .en(1'b1), .d(wdata_rc{ds}), .q(wd{i}));\n  tern_copy #(.W(1)) c_we{i} (.clk(clk), .en(1'b1), .d(we_w[{i}]), .q(we{i}));\n",
+        am = wab - 1,
+        wm = ww - 1,
+        as_ = crate::sequencer::copy_slice(a, k, wab),
+        ds = crate::sequencer::copy_slice(a, k, ww),
+    )
 }
 
 /// Large arrays: the last token stage's valid and first bits reach each row through two
@@ -261,12 +283,13 @@ mod tests {
     use super::verilog;
     use tern_arch::config::{ECP5_85F, ICE40_HX8K, ICE40_UP5K, TINY};
 
-    /// Grouped arrays: every bank reads through its own copy of its group's read address, the
+    /// Grouped arrays: every bank reads through its own copy of its group's read address (and,
+/// with `write_row_copies`, writes through its own copies of the write port), the
     /// activations pass `x_stages` registers before the group copies, the token bits reach each
     /// row through a group copy and a row copy, and `ls_pre` leaves for `tern_out`. Small arrays
     /// have none of it (their Verilog and Fmax records are older than these stages).
     #[test]
-    fn grouped_arrays_copy_read_address_and_token_bits_per_row() {
+    fn grouped_arrays_copy_read_address_write_port_and_token_bits_per_row() {
         let a = ECP5_85F.validate().unwrap();
         let v = verilog(&a);
         let (r, g) = (a.cfg.rows as usize, a.bcast_groups as usize);
@@ -280,8 +303,20 @@ mod tests {
         assert_eq!(v.matches(".d(x2_s2), .q(x2_g").count(), g);
         assert!(v.contains(&format!("assign ls_pre = tok{p}[2] & tok{p}[0];", p = a.pipeline_depth - 1)));
         assert!(!v.contains("(* keep *) reg [1:0] tk"), "plain copies are merged by yosys");
+        // the write port: one row copy each of address, recoded word and enable per bank,
+        // with `write_row_copies` only (off in every preset)
+        assert!(!v.contains(") c_wa") && v.contains(".we(we_w[63]), .waddr(waddr_w[71:63]),"), "{v}");
+        let a = tern_arch::config::AccelConfig { write_row_copies: true, ..ECP5_85F }.validate().unwrap();
+        assert_eq!(a.write_stages, 1);
+        let v = verilog(&a);
+        for port in [") c_wa", ") c_wd", ") c_we"] {
+            assert_eq!(v.matches(port).count(), r, "{port}");
+        }
+        assert!(v.contains("tern_wbank bank63 (.clk(clk), .we(we63), .waddr(wa63), .wdata(wd63),"), "bank 63 writes from its own copies");
+        assert!(v.contains(".d(wdata_rc[511:448]), .q(wd63)") && v.contains(".d(we_w[63]), .q(we63)"), "{v}");
         for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
             let v = verilog(&cfg.validate().unwrap());
+            assert!(!v.contains("c_wa") && !v.contains("c_wd") && !v.contains("c_we") && v.contains(".we(we_w[0]), .waddr(waddr_w), .wdata(wdata_rc),"), "{}", cfg.name);
             assert!(!v.contains("c_ra") && !v.contains("c_tk") && !v.contains("x2_s1") && !v.contains("ls_pre"), "{}", cfg.name);
             assert!(v.contains(".raddr(raddr_w)") && v.contains("assign ls_fire = acc_fire"), "{}", cfg.name);
         }
