@@ -28,9 +28,7 @@ impl Device {
         }
     }
     pub fn parse(s: &str) -> Option<Device> {
-        [Device::Ice40Up5k, Device::Ice40Hx8k, Device::Ecp5_25f, Device::Ecp5_85f]
-            .into_iter()
-            .find(|d| d.name() == s)
+        [Device::Ice40Up5k, Device::Ice40Hx8k, Device::Ecp5_25f, Device::Ecp5_85f].into_iter().find(|d| d.name() == s)
     }
     /// Block RAMs on the die (iCE40 SB_RAM40_4K, ECP5 DP16KD). Datasheet figures.
     pub fn brams(self) -> u32 {
@@ -58,11 +56,7 @@ impl Device {
             Device::Ice40Up5k | Device::Ice40Hx8k => &[(16, 256), (8, 512), (4, 1024), (2, 2048)],
             Device::Ecp5_25f | Device::Ecp5_85f => &[(36, 512), (18, 1024), (9, 2048), (4, 4096)],
         };
-        modes
-            .iter()
-            .map(|&(w, d)| width.div_ceil(w) * depth.div_ceil(d))
-            .min()
-            .unwrap_or(u32::MAX)
+        modes.iter().map(|&(w, d)| width.div_ceil(w) * depth.div_ceil(d)).min().unwrap_or(u32::MAX)
     }
 }
 
@@ -132,12 +126,7 @@ pub const ICE40_UP5K: AccelConfig = AccelConfig {
 };
 
 /// The iCE40-HX8K at its 120 MHz clock target: the UP5K geometry with a two-stage row tree.
-pub const ICE40_HX8K: AccelConfig = AccelConfig {
-    name: "ice40-hx8k",
-    target_fmax_mhz: 120,
-    device: Some(Device::Ice40Hx8k),
-    ..ICE40_UP5K
-};
+pub const ICE40_HX8K: AccelConfig = AccelConfig { name: "ice40-hx8k", target_fmax_mhz: 120, device: Some(Device::Ice40Hx8k), ..ICE40_UP5K };
 
 pub const ECP5_85F: AccelConfig = AccelConfig {
     name: "ecp5-85f",
@@ -279,11 +268,7 @@ pub struct Accel {
 
 impl AccelConfig {
     pub fn preset(name: &str) -> Result<AccelConfig, ConfigError> {
-        PRESETS
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| (*p).clone())
-            .ok_or_else(|| ConfigError::UnknownPreset(name.to_string()))
+        PRESETS.iter().find(|p| p.name == name).map(|p| (*p).clone()).ok_or_else(|| ConfigError::UnknownPreset(name.to_string()))
     }
 
     /// Check every constraint and derive the geometry. Messages are pinned by tests.
@@ -359,11 +344,8 @@ impl AccelConfig {
         let chain_stages = if row_chain > 1 { (row_chain - 1) / chain_adds + 1 } else { 0 };
         // more rows than one broadcast group: the large-array structures (`Accel::grouped`)
         let grouped = c.rows > BCAST_GROUP;
-        let tree_stages = if row_chain > 1 {
-            chain_stages + (c.lanes / row_chain).trailing_zeros().div_ceil(lps)
-        } else {
-            log2l.div_ceil(lps).max(1)
-        };
+        let tree_stages =
+            if row_chain > 1 { chain_stages + (c.lanes / row_chain).trailing_zeros().div_ceil(lps) } else { log2l.div_ceil(lps).max(1) };
         // one register stage each on grouped arrays (see the fields' docs)
         let (bcast_stages, read_stages, bank_out_stages, write_stages) =
             (u32::from(grouped), u32::from(grouped), u32::from(grouped), u32::from(c.write_row_copies));
@@ -506,7 +488,10 @@ mod tests {
             err(AccelConfig { write_row_copies: true, ..ICE40_UP5K }),
             "write_row_copies needs a grouped array (more than 8 rows), not 8 rows"
         );
-        assert_eq!(AccelConfig::preset("nope").unwrap_err().to_string(), "unknown preset `nope` (known: tiny, ice40-up5k, ice40-hx8k, ecp5-85f, asic-ref)");
+        assert_eq!(
+            AccelConfig::preset("nope").unwrap_err().to_string(),
+            "unknown preset `nope` (known: tiny, ice40-up5k, ice40-hx8k, ecp5-85f, asic-ref)"
+        );
     }
 
     #[test]

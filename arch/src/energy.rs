@@ -488,15 +488,7 @@ fn per_bit(f: Figure, bits: f64) -> Option<f64> {
     f.value.map(|v| v / bits)
 }
 
-fn finish(
-    tech: Tech,
-    basis: Basis,
-    ev: &Events,
-    clock_hz: f64,
-    b: Builder,
-    dram_hi_factor: f64,
-    baselines: Option<Baselines>,
-) -> Estimate {
+fn finish(tech: Tech, basis: Basis, ev: &Events, clock_hz: f64, b: Builder, dram_hi_factor: f64, baselines: Option<Baselines>) -> Estimate {
     let total_j: f64 = b.lines.iter().filter_map(|l| l.joules).sum();
     let dram_j = b.lines.iter().find(|l| l.class == "dram_weights").and_then(|l| l.joules).unwrap_or(0.0);
     let on_chip_j = b.lines.iter().filter(|l| l.on_chip).filter_map(|l| l.joules).sum();
@@ -526,12 +518,19 @@ pub fn estimate(a: &Accel, c: &Counters, clock_hz: f64, tech: Tech) -> Estimate 
     let cfg = &a.cfg;
     let mut b = Builder { lines: Vec::new(), unknowns: Vec::new(), assumptions: Vec::new() };
     let (dram_lo, dram_hi) = t.dram_read_64b;
-    b.push("dram_weights", ev.weight_bits_loaded, "bits", per_bit(dram_lo, 64.0), false, format!(
-        "DRAM read {:.0}-{:.0} pJ / 64 bits (low end; the high end is in total_hi_j), {}",
-        dram_lo.value.unwrap_or(f64::NAN),
-        dram_hi.value.unwrap_or(f64::NAN),
-        dram_lo.source
-    ));
+    b.push(
+        "dram_weights",
+        ev.weight_bits_loaded,
+        "bits",
+        per_bit(dram_lo, 64.0),
+        false,
+        format!(
+            "DRAM read {:.0}-{:.0} pJ / 64 bits (low end; the high end is in total_hi_j), {}",
+            dram_lo.value.unwrap_or(f64::NAN),
+            dram_hi.value.unwrap_or(f64::NAN),
+            dram_lo.source
+        ),
+    );
     let dram_hi_factor = match (dram_lo.value, dram_hi.value) {
         (Some(lo), Some(hi)) => hi / lo,
         _ => 1.0,
@@ -555,13 +554,26 @@ pub fn estimate(a: &Accel, c: &Counters, clock_hz: f64, tech: Tech) -> Estimate 
                     f.source
                 )
             };
-            b.push("wmem_write", ev.weight_bits_loaded, "bits", per_bit(wf, 64.0), true, format!("write taken = read; {}", sram_src(wf, wsize, wbank)));
+            b.push(
+                "wmem_write",
+                ev.weight_bits_loaded,
+                "bits",
+                per_bit(wf, 64.0),
+                true,
+                format!("write taken = read; {}", sram_src(wf, wsize, wbank)),
+            );
             b.push("wmem_read", ev.weight_bits_read, "bits", per_bit(wf, 64.0), true, sram_src(wf, wsize, wbank));
-            b.push("amem_write", ev.act_bits_written, "bits", per_bit(af, 64.0), true, format!("write taken = read; {}", sram_src(af, asize, abuf)));
+            b.push(
+                "amem_write",
+                ev.act_bits_written,
+                "bits",
+                per_bit(af, 64.0),
+                true,
+                format!("write taken = read; {}", sram_src(af, asize, abuf)),
+            );
             b.push("amem_read", ev.act_bits_read, "bits", per_bit(af, 64.0), true, sram_src(af, asize, abuf));
             // the tree: a weighted mean over its levels' widths
-            let per_row: Vec<(u32, u64, Option<f64>)> =
-                tree_adds(a).into_iter().map(|(w, n)| (w, n, t.add_pj(w).0)).collect();
+            let per_row: Vec<(u32, u64, Option<f64>)> = tree_adds(a).into_iter().map(|(w, n)| (w, n, t.add_pj(w).0)).collect();
             let tree_pj_row: Option<f64> = per_row.iter().map(|(_, n, e)| e.map(|e| e * *n as f64)).sum();
             let adds_row = (cfg.lanes - 1) as f64;
             let widths = per_row.iter().map(|(w, n, _)| format!("{n}x{w}b")).collect::<Vec<_>>().join(" + ");
@@ -587,7 +599,10 @@ pub fn estimate(a: &Accel, c: &Counters, clock_hz: f64, tech: Tech) -> Estimate 
                 wsize >> 10,
                 asize >> 10
             ));
-            b.assumptions.push("reads are counted per issued token (a read enable gated by issue); the RTL's RAMs are enabled on every advancing cycle".into());
+            b.assumptions.push(
+                "reads are counted per issued token (a read enable gated by issue); the RTL's RAMs are enabled on every advancing cycle"
+                    .into(),
+            );
             if t.sram_read_64b[0].1.borrowed {
                 b.assumptions.push(format!("memory energies are 45 nm figures (Horowitz) labelled as borrowed: {} has none", t.source));
             }
@@ -602,9 +617,23 @@ pub fn estimate(a: &Accel, c: &Counters, clock_hz: f64, tech: Tech) -> Estimate 
             // nets); the earlier beats pass the beat-assembly register
             let wasm = c.wwords * (a.beats_per_wword as u64 - 1) * cfg.host_bits as u64;
             let xasm = c.xwords * (a.beats_per_xword as u64 - 1) * cfg.host_bits as u64;
-            b.push("wmem_write", wasm, "bits", Some(e), true, src("beat-assembly register bits of weight words (the last beat is the link_io nets; block RAM array: not known)"));
+            b.push(
+                "wmem_write",
+                wasm,
+                "bits",
+                Some(e),
+                true,
+                src("beat-assembly register bits of weight words (the last beat is the link_io nets; block RAM array: not known)"),
+            );
             b.push("wmem_read", ev.weight_bits_read, "bits", Some(e), true, src("read-port data bits (block RAM array: not known)"));
-            b.push("amem_write", xasm, "bits", Some(e), true, src("beat-assembly register bits of activation words (the last beat is the link_io nets; block RAM array: not known)"));
+            b.push(
+                "amem_write",
+                xasm,
+                "bits",
+                Some(e),
+                true,
+                src("beat-assembly register bits of activation words (the last beat is the link_io nets; block RAM array: not known)"),
+            );
             b.push("amem_read", ev.act_bits_read, "bits", Some(e), true, src("read-port data bits (block RAM array: not known)"));
             let bits_row: u64 = tree_adds(a).iter().map(|(w, n)| *w as u64 * n).sum();
             b.push(
@@ -615,16 +644,44 @@ pub fn estimate(a: &Accel, c: &Counters, clock_hz: f64, tech: Tech) -> Estimate 
                 true,
                 src(&format!("{bits_row} adder bits per row and issue (one logic cell each)")),
             );
-            b.push("acc_add", ev.acc_adds, "adds", Some(e * cfg.acc_bits as f64), true, src(&format!("{} accumulator bits per add", cfg.acc_bits)));
-            b.push("acc_write", ev.acc_bits_written, "bits", Some(0.0), true, "included in acc_add: an adder bit and its flip-flop share one iCE40 logic cell".into());
+            b.push(
+                "acc_add",
+                ev.acc_adds,
+                "adds",
+                Some(e * cfg.acc_bits as f64),
+                true,
+                src(&format!("{} accumulator bits per add", cfg.acc_bits)),
+            );
+            b.push(
+                "acc_write",
+                ev.acc_bits_written,
+                "bits",
+                Some(0.0),
+                true,
+                "included in acc_add: an adder bit and its flip-flop share one iCE40 logic cell".into(),
+            );
             b.push("pipe_regs", ev.pipe_reg_bits, "bits", Some(e), true, src("pipeline register bits"));
             b.push("output", ev.out_bits, "bits", Some(e), true, src("result bits sent"));
             let clk = t.clock_cycle.value;
             b.push("clock_busy", ev.issue, "cycles", clk, true, format!("clock network + oscillator, {}", t.clock_cycle.source));
-            b.push("clock_idle", ev.cycles - ev.issue, "cycles", clk, true, format!("clock network + oscillator, {}", t.clock_cycle.source));
+            b.push(
+                "clock_idle",
+                ev.cycles - ev.issue,
+                "cycles",
+                clk,
+                true,
+                format!("clock network + oscillator, {}", t.clock_cycle.source),
+            );
             // static: uW x s = 1e-6 J; per cycle in pJ = uW / f * 1e6
             let st = t.static_uw.value.map(|uw| uw / clock_hz * 1e6);
-            b.push("static", ev.cycles, "cycles", st, true, format!("{} uW at {} MHz, {}", t.static_uw.value.unwrap_or(f64::NAN), clock_hz / 1e6, t.static_uw.source));
+            b.push(
+                "static",
+                ev.cycles,
+                "cycles",
+                st,
+                true,
+                format!("{} uW at {} MHz, {}", t.static_uw.value.unwrap_or(f64::NAN), clock_hz / 1e6, t.static_uw.source),
+            );
             fpga_unknowns(&mut b, &ev);
             b.unknowns.push(Unknown {
                 class: "control",
@@ -633,7 +690,9 @@ pub fn estimate(a: &Accel, c: &Counters, clock_hz: f64, tech: Tech) -> Estimate 
                 why: "sequencer control and event counters: no counter measures their activity (see the toggle-based estimate)".into(),
             });
             b.assumptions.push(format!("each data bit of a counted event changes with probability {ACTIVITY}"));
-            b.assumptions.push("the clock figure was measured on a 28-cell design: a larger design's clock tree costs more (not known how much)".into());
+            b.assumptions.push(
+                "the clock figure was measured on a 28-cell design: a larger design's clock tree costs more (not known how much)".into(),
+            );
             None
         }
     };
@@ -687,19 +746,8 @@ fn baselines_for(t: &Table, ev: &Events, lines: &[Line]) -> Option<Baselines> {
 }
 
 /// The classes a toggle-based estimate attributes nets to (see `estimate_toggles`).
-pub const TOGGLE_CLASSES: [&str; 11] = [
-    "link_io",
-    "wmem_write",
-    "wmem_read",
-    "amem_write",
-    "amem_read",
-    "tree_add",
-    "acc_add",
-    "pipe_regs",
-    "output",
-    "control",
-    "counters",
-];
+pub const TOGGLE_CLASSES: [&str; 11] =
+    ["link_io", "wmem_write", "wmem_read", "amem_write", "amem_read", "tree_add", "acc_add", "pipe_regs", "output", "control", "counters"];
 
 /// Energy of a run from measured bit changes: `toggles` gives (class, bit changes) for the
 /// nets of each class (every net counted once, clock excluded); the clock, static power and
@@ -723,7 +771,14 @@ pub fn estimate_toggles(a: &Accel, c: &Counters, toggles: &[(&'static str, u64)]
     }
     for cl in classes {
         let n: u64 = toggles.iter().filter(|(k, _)| *k == cl).map(|(_, n)| n).sum();
-        b.push(cl, n, "toggles", t.toggle.value, true, format!("measured bit changes x {} pJ per toggle, {}", t.toggle.value.unwrap_or(f64::NAN), t.toggle.source));
+        b.push(
+            cl,
+            n,
+            "toggles",
+            t.toggle.value,
+            true,
+            format!("measured bit changes x {} pJ per toggle, {}", t.toggle.value.unwrap_or(f64::NAN), t.toggle.source),
+        );
     }
     for l in &counted.lines {
         if matches!(l.class, "clock_busy" | "clock_idle" | "static") {

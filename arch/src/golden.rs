@@ -503,11 +503,7 @@ impl Golden {
                 St::Fetch => {
                     if fire_in {
                         let ir = beats[pos] & host_mask;
-                        insn = if ir >> 32 != 0 {
-                            Err(Status::ReservedBits)
-                        } else {
-                            Insn::decode(ir as u32).map_err(|e| e.status())
-                        };
+                        insn = if ir >> 32 != 0 { Err(Status::ReservedBits) } else { Insn::decode(ir as u32).map_err(|e| e.status()) };
                         cnt.insns += 1;
                         next_st = St::Exec;
                     }

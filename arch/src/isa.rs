@@ -35,8 +35,7 @@ pub enum Opcode {
 }
 
 impl Opcode {
-    pub const ALL: [Opcode; 7] =
-        [Opcode::Nop, Opcode::LoadW, Opcode::LoadX, Opcode::SetLen, Opcode::MatVec, Opcode::Sync, Opcode::Halt];
+    pub const ALL: [Opcode; 7] = [Opcode::Nop, Opcode::LoadW, Opcode::LoadX, Opcode::SetLen, Opcode::MatVec, Opcode::Sync, Opcode::Halt];
     pub fn from_bits(v: u32) -> Option<Opcode> {
         Opcode::ALL.into_iter().find(|o| *o as u32 == v)
     }
@@ -68,14 +67,27 @@ pub enum Insn {
     Nop,
     /// The next `count * R` weight words (each `beats_per_wword` beats) go to address
     /// `addr..addr+count` of banks 0..R, bank index fastest.
-    LoadW { addr: u16, count: u16 },
+    LoadW {
+        addr: u16,
+        count: u16,
+    },
     /// The next `count` activation words (each `beats_per_xword` beats) go to `addr..addr+count`.
-    LoadX { addr: u16, count: u16 },
+    LoadX {
+        addr: u16,
+        count: u16,
+    },
     /// Sets the K length (in L-lane chunks) of following MATVECs.
-    SetLen { len: u16 },
+    SetLen {
+        len: u16,
+    },
     /// acc[r] = (acc ? acc[r] : 0) + sum_k dot(W[r][waddr+k], X[xaddr+k]) for k < len;
     /// with `store`, the R accumulators are then streamed out.
-    MatVec { acc: bool, store: bool, waddr: u16, xaddr: u16 },
+    MatVec {
+        acc: bool,
+        store: bool,
+        waddr: u16,
+        xaddr: u16,
+    },
     /// Waits until the array and the output stream are idle.
     Sync,
     /// Waits like SYNC, then stops the sequencer (the run's last instruction).
@@ -219,12 +231,7 @@ impl Insn {
             Opcode::LoadW => Insn::LoadW { addr: hi, count: lo },
             Opcode::LoadX => Insn::LoadX { addr: hi, count: lo },
             Opcode::SetLen => Insn::SetLen { len: lo },
-            Opcode::MatVec => Insn::MatVec {
-                acc: word >> ACC_BIT & 1 == 1,
-                store: word >> STORE_BIT & 1 == 1,
-                waddr: hi,
-                xaddr: lo,
-            },
+            Opcode::MatVec => Insn::MatVec { acc: word >> ACC_BIT & 1 == 1, store: word >> STORE_BIT & 1 == 1, waddr: hi, xaddr: lo },
         };
         match insn {
             Insn::LoadW { count: 0, .. } | Insn::LoadX { count: 0, .. } | Insn::SetLen { len: 0 } => {
@@ -276,10 +283,7 @@ mod tests {
         assert_eq!(Insn::decode(0x1800_0001).unwrap_err().status(), Status::ReservedBits);
         assert_eq!(Insn::decode(0x3000_2001).unwrap_err().status(), Status::ReservedBits);
         assert_eq!(Insn::decode(0x2000_2000).unwrap_err().status(), Status::ZeroCount);
-        assert_eq!(
-            Insn::decode(0xF000_0000).unwrap_err().to_string(),
-            "word 0xf0000000: unknown opcode 15"
-        );
+        assert_eq!(Insn::decode(0xF000_0000).unwrap_err().to_string(), "word 0xf0000000: unknown opcode 15");
     }
 
     proptest! {

@@ -84,10 +84,7 @@ mod tests {
         let w = [1i8, 0, -1, 1];
         assert_eq!(pack_hf(&w, 4, 1).unwrap(), vec![0b10_00_01_10]);
         assert_eq!(unpack_hf(&[0b10_00_01_10], 4, 1).unwrap(), w.to_vec());
-        assert_eq!(
-            unpack_hf(&[0b11], 4, 1).unwrap_err().to_string(),
-            "packed weight holds the invalid code 3 at row 0, column 0"
-        );
+        assert_eq!(unpack_hf(&[0b11], 4, 1).unwrap_err().to_string(), "packed weight holds the invalid code 3 at row 0, column 0");
     }
     #[test]
     fn hf_roundtrip_8x3() {

@@ -38,7 +38,13 @@ pub fn median_threshold(w: &[f32]) -> Ternary {
     let mut mags: Vec<f32> = w.iter().map(|v| v.abs()).collect();
     mags.sort_by(|a, b| a.total_cmp(b));
     let n = mags.len();
-    let median = if n == 0 { 0.0 } else if n % 2 == 1 { mags[n / 2] } else { 0.5 * (mags[n / 2 - 1] + mags[n / 2]) };
+    let median = if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        mags[n / 2]
+    } else {
+        0.5 * (mags[n / 2 - 1] + mags[n / 2])
+    };
     let q: Vec<i8> = w.iter().map(|&v| if v.abs() > median { v.signum() as i8 } else { 0 }).collect();
     let kept: Vec<f32> = w.iter().filter(|v| v.abs() > median).map(|v| v.abs()).collect();
     let mean = kept.iter().sum::<f32>() / kept.len().max(1) as f32;

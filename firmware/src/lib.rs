@@ -85,10 +85,7 @@ pub fn compile_bitlinear(a: &Accel, w: &TernaryMatrix, x: &[i8], batch: usize) -
     let c = &a.cfg;
     let (out, inp) = (w.out, w.inp);
     if batch == 0 || x.len() != batch * inp {
-        return Err(FwError::Shape(format!(
-            "{} activations for batch {batch} x in_features {inp}",
-            x.len()
-        )));
+        return Err(FwError::Shape(format!("{} activations for batch {batch} x in_features {inp}", x.len())));
     }
     if out == 0 || inp == 0 {
         return Err(FwError::Shape(format!("empty layer {out} x {inp}")));
@@ -178,11 +175,7 @@ impl LayerProgram {
     /// Assemble the result stream into `batch x out` int32 outputs (partials summed).
     pub fn assemble(&self, results: &[i32]) -> Result<Vec<i32>, FwError> {
         if results.len() != self.slots.len() {
-            return Err(FwError::Results(format!(
-                "expected {} result words, got {}",
-                self.slots.len(),
-                results.len()
-            )));
+            return Err(FwError::Results(format!("expected {} result words, got {}", self.slots.len(), results.len())));
         }
         let mut y = alloc::vec![0i32; self.batch * self.out];
         for (v, slot) in results.iter().zip(&self.slots) {

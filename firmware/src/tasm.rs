@@ -58,11 +58,7 @@ pub fn disassemble(a: &Accel, beats: &[u64]) -> String {
 
 fn num(tok: &str, line: usize, what: &str) -> Result<u64, AsmError> {
     let t = tok.trim();
-    let r = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        u64::from_str_radix(h, 16)
-    } else {
-        t.parse::<u64>()
-    };
+    let r = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) { u64::from_str_radix(h, 16) } else { t.parse::<u64>() };
     r.map_err(|_| AsmError { line, msg: format!("{what}: `{t}` is not a number") })
 }
 
@@ -87,11 +83,7 @@ pub fn assemble(text: &str, host_bits: u32) -> Result<Vec<u64>, AsmError> {
         let (mn, rest) = code.split_once(char::is_whitespace).unwrap_or((code, ""));
         let args: Vec<&str> = if rest.trim().is_empty() { Vec::new() } else { rest.split(',').map(str::trim).collect() };
         let want = |k: usize| -> Result<(), AsmError> {
-            if args.len() == k {
-                Ok(())
-            } else {
-                Err(AsmError { line, msg: format!("`{mn}` takes {k} operand(s), found {}", args.len()) })
-            }
+            if args.len() == k { Ok(()) } else { Err(AsmError { line, msg: format!("`{mn}` takes {k} operand(s), found {}", args.len()) }) }
         };
         let insn = match mn.to_ascii_lowercase().as_str() {
             ".beat" => {
@@ -103,9 +95,18 @@ pub fn assemble(text: &str, host_bits: u32) -> Result<Vec<u64>, AsmError> {
                 beats.push(v);
                 continue;
             }
-            "nop" => { want(0)?; Insn::Nop }
-            "sync" => { want(0)?; Insn::Sync }
-            "halt" => { want(0)?; Insn::Halt }
+            "nop" => {
+                want(0)?;
+                Insn::Nop
+            }
+            "sync" => {
+                want(0)?;
+                Insn::Sync
+            }
+            "halt" => {
+                want(0)?;
+                Insn::Halt
+            }
             "setlen" => {
                 want(1)?;
                 Insn::SetLen { len: field(args[0], line, "length")? }
@@ -117,7 +118,10 @@ pub fn assemble(text: &str, host_bits: u32) -> Result<Vec<u64>, AsmError> {
             }
             "matvec" => {
                 if args.len() < 2 || args.len() > 4 {
-                    return Err(AsmError { line, msg: format!("`matvec` takes waddr, xaddr[, acc][, store], found {} operand(s)", args.len()) });
+                    return Err(AsmError {
+                        line,
+                        msg: format!("`matvec` takes waddr, xaddr[, acc][, store], found {} operand(s)", args.len()),
+                    });
                 }
                 let (mut acc, mut store) = (false, false);
                 for f in &args[2..] {
@@ -146,12 +150,15 @@ mod tests {
     fn errors_name_the_line() {
         assert_eq!(assemble("nop\nfrob 1", 32).unwrap_err().to_string(), "line 2: unknown mnemonic `frob`");
         assert_eq!(assemble("loadw 1", 32).unwrap_err().to_string(), "line 1: `loadw` takes 2 operand(s), found 1");
+        assert_eq!(assemble("setlen 9000", 32).unwrap_err().to_string(), "line 1: length 9000 does not fit the 13-bit field (max 8191)");
         assert_eq!(
-            assemble("setlen 9000", 32).unwrap_err().to_string(),
-            "line 1: length 9000 does not fit the 13-bit field (max 8191)"
+            assemble(".beat 0x100000000", 32).unwrap_err().to_string(),
+            "line 1: beat 0x100000000 is wider than the 32-bit host link"
         );
-        assert_eq!(assemble(".beat 0x100000000", 32).unwrap_err().to_string(), "line 1: beat 0x100000000 is wider than the 32-bit host link");
-        assert_eq!(assemble("matvec 1, 2, fast", 32).unwrap_err().to_string(), "line 1: unknown or repeated matvec flag `fast` (acc, store)");
+        assert_eq!(
+            assemble("matvec 1, 2, fast", 32).unwrap_err().to_string(),
+            "line 1: unknown or repeated matvec flag `fast` (acc, store)"
+        );
     }
 
     proptest! {

@@ -284,7 +284,7 @@ mod tests {
     use tern_arch::config::{ECP5_85F, ICE40_HX8K, ICE40_UP5K, TINY};
 
     /// Grouped arrays: every bank reads through its own copy of its group's read address (and,
-/// with `write_row_copies`, writes through its own copies of the write port), the
+    /// with `write_row_copies`, writes through its own copies of the write port), the
     /// activations pass `x_stages` registers before the group copies, the token bits reach each
     /// row through a group copy and a row copy, and `ls_pre` leaves for `tern_out`. Small arrays
     /// have none of it (their Verilog and Fmax records are older than these stages).
@@ -316,7 +316,14 @@ mod tests {
         assert!(v.contains(".d(wdata_rc[511:448]), .q(wd63)") && v.contains(".d(we_w[63]), .q(we63)"), "{v}");
         for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
             let v = verilog(&cfg.validate().unwrap());
-            assert!(!v.contains("c_wa") && !v.contains("c_wd") && !v.contains("c_we") && v.contains(".we(we_w[0]), .waddr(waddr_w), .wdata(wdata_rc),"), "{}", cfg.name);
+            assert!(
+                !v.contains("c_wa")
+                    && !v.contains("c_wd")
+                    && !v.contains("c_we")
+                    && v.contains(".we(we_w[0]), .waddr(waddr_w), .wdata(wdata_rc),"),
+                "{}",
+                cfg.name
+            );
             assert!(!v.contains("c_ra") && !v.contains("c_tk") && !v.contains("x2_s1") && !v.contains("ls_pre"), "{}", cfg.name);
             assert!(v.contains(".raddr(raddr_w)") && v.contains("assign ls_fire = acc_fire"), "{}", cfg.name);
         }

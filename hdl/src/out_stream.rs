@@ -107,11 +107,7 @@ pub fn verilog(a: &Accel) -> String {
         ls_decl = ls_reg.0,
         ls_always = ls_reg.1,
         last = if grouped { "last_r".to_string() } else { format!("left == {ob}'d1") },
-        adv_decl = if grouped {
-            adv_global(a)
-        } else {
-            format!("  (* keep *) reg [{}:0] adv_rep = {{{r}{{1'b1}}}};\n", r - 1)
-        },
+        adv_decl = if grouped { adv_global(a) } else { format!("  (* keep *) reg [{}:0] adv_rep = {{{r}{{1'b1}}}};\n", r - 1) },
         adv_d = adv_next(a),
         adv_out = if grouped { "adv_glb" } else { "adv_r" },
         adv_load = if grouped { String::new() } else { format!("    adv_rep <= {{{r}{{{}}}}};\n", adv_next(a)) },
@@ -231,7 +227,10 @@ mod tests {
         let top = a.cfg.rows * a.cfg.acc_bits - 1;
         assert!(v.contains(&format!("if (ld_g[{}] | (busy_g[{}] & out_ready)) obuf[{top}:", g - 1, g - 1)), "{v}");
         // ls_fire as this block's flip-flop, computed from ls_pre a cycle ahead
-        assert!(v.contains("input  wire ls_pre,") && v.contains("ls_f <= ~rst & ~(snap_d & (snap | out_busy)) & (advance ? ls_pre : ls_tok);"), "{v}");
+        assert!(
+            v.contains("input  wire ls_pre,") && v.contains("ls_f <= ~rst & ~(snap_d & (snap | out_busy)) & (advance ? ls_pre : ls_tok);"),
+            "{v}"
+        );
         assert!(v.contains("wire snap_d = ~rst & ((snap & ~snap_now) | ls_f);") && v.contains("(out_ready & last_r)"), "{v}");
         for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
             let v = verilog(&cfg.validate().unwrap());

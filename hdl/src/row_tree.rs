@@ -27,7 +27,7 @@
 //!   no LUTs of its own (`crate::cells`); elsewhere it is plain Verilog. Both are proven equal.
 
 use crate::cells::addt_name;
-use tern_arch::config::{tree_levels_per_stage, Accel};
+use tern_arch::config::{Accel, tree_levels_per_stage};
 
 /// Width of a row's tree output `sum` (the last lane's carry is separate).
 pub fn sum_bits(a: &Accel) -> u32 {
@@ -87,10 +87,7 @@ pub fn verilog(a: &Accel) -> String {
     let k = a.row_chain;
     let lps = tree_levels_per_stage(a.cfg.target_fmax_mhz, a.cfg.device);
     let sb = sum_bits(a);
-    let x_ports: String = delay_ports(a)
-        .iter()
-        .map(|(d, lanes)| format!("  input  wire [{}:0] xd{d},\n", 8 * lanes.len() - 1))
-        .collect();
+    let x_ports: String = delay_ports(a).iter().map(|(d, lanes)| format!("  input  wire [{}:0] xd{d},\n", 8 * lanes.len() - 1)).collect();
     // w2: the bank's word after its block RAM (with activation group copies the bank adds
     // one more register, `weight_bank`, to stay in step with them; with `bank_out_stages`
     // `w1` comes between)

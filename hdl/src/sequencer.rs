@@ -144,11 +144,7 @@ pub fn verilog(a: &Accel) -> String {
     };
     let mut rsv_cases = String::new();
     for o in Opcode::ALL {
-        rsv_cases.push_str(&format!(
-            "      {}: begin op_known = 1'b1; rsv_mask = 32'h{:08x}; end\n",
-            op(o),
-            o.reserved_mask()
-        ));
+        rsv_cases.push_str(&format!("      {}: begin op_known = 1'b1; rsv_mask = 32'h{:08x}; end\n", op(o), o.reserved_mask()));
     }
     // the checks of the incoming word, in priority order (first set wins), with the status
     // each one stops with: one list makes both the flag vector and the priority decode
@@ -167,9 +163,8 @@ pub fn verilog(a: &Accel) -> String {
     ];
     let nf = checks.len();
     let flag_list = checks.iter().map(|(c, _)| format!("    {c}")).collect::<Vec<_>>().join(",\n");
-    let flag_cases: String = (0..nf)
-        .map(|i| format!("      {nf}'b{}1{}: exec_err = {};\n", "0".repeat(i), "?".repeat(nf - 1 - i), st(checks[i].1)))
-        .collect();
+    let flag_cases: String =
+        (0..nf).map(|i| format!("      {nf}'b{}1{}: exec_err = {};\n", "0".repeat(i), "?".repeat(nf - 1 - i), st(checks[i].1))).collect();
     let gt_w = sum_exceeds("over_w", c.wmem_depth);
     let gt_x = sum_exceeds("over_x", c.amem_depth);
     let gt_h = if c.double_buffer { sum_exceeds("over_h", a.half_depth) } else { (String::new(), String::new()) };
@@ -322,7 +317,11 @@ pub fn verilog(a: &Accel) -> String {
         op_sl = op(Opcode::SetLen),
         s_bad = st(Status::BadWeightCode),
         rd_pend = if a.read_stages > 0 { rd_pend_decl() } else { String::new() },
-        rd_hazard = if a.read_stages > 0 { format!("\n    | rd_pend & (~{db} | (ex_h_lo == rd_half) | (ex_h_hi == rd_half))") } else { String::new() },
+        rd_hazard = if a.read_stages > 0 {
+            format!("\n    | rd_pend & (~{db} | (ex_h_lo == rd_half) | (ex_h_hi == rd_half))")
+        } else {
+            String::new()
+        },
         hi_nz = if h > 32 { format!("|in_data[{}:32]", h - 1) } else { "1'b0".to_string() },
         lim_h_decl = if c.double_buffer { ", lim_h" } else { "" },
         bpwm = bpw - 1,
@@ -344,11 +343,7 @@ pub fn verilog(a: &Accel) -> String {
         "  always @(posedge clk) wr_x <= ~rst & x_word;\n  always @(posedge clk) wr_addr <= ld_addr[{}:0];\n",
         wab.max(xab) - 1
     ));
-    let shift = if shw == h {
-        "ld_sh <= in_data;".to_string()
-    } else {
-        format!("ld_sh <= {{in_data, ld_sh[{}:{}]}};", shw - 1, h)
-    };
+    let shift = if shw == h { "ld_sh <= in_data;".to_string() } else { format!("ld_sh <= {{in_data, ld_sh[{}:{}]}};", shw - 1, h) };
     v.push_str(&format!(
         "
   // ---- issue stage: one token per cycle while a MATVEC runs ----

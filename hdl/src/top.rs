@@ -12,7 +12,8 @@ pub fn verilog(a: &Accel) -> String {
     let xab = crate::bits_for(c.amem_depth as u64 - 1);
     let n = Counters::NAMES.len() as u32;
     // event order must match Counters::NAMES
-    let ev_order = ["running", "ev_stall_in", "ev_stall_out", "ev_issue", "ev_freeze", "ev_wword", "ev_xword", "acc_fire", "ev_out_beat", "ev_insn"];
+    let ev_order =
+        ["running", "ev_stall_in", "ev_stall_out", "ev_issue", "ev_freeze", "ev_wword", "ev_xword", "acc_fire", "ev_out_beat", "ev_insn"];
     assert_eq!(ev_order.len(), Counters::NAMES.len());
     let ev: Vec<&str> = ev_order.iter().rev().copied().collect();
     format!(

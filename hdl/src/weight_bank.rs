@@ -45,13 +45,7 @@ pub(crate) fn sdp_ram(name: &str, width: u32, depth: u32) -> String {
 /// `sdp_ram` with a second read register after the RAM's (same enable).
 fn sdp_ram_outreg(name: &str, width: u32, depth: u32) -> String {
     let wm = width - 1;
-    sdp_ram_body(
-        name,
-        width,
-        depth,
-        "    if (re) begin rd1 <= mem[raddr]; rdata <= rd1; end\n",
-        &format!("  reg [{wm}:0] rd1;\n"),
-    )
+    sdp_ram_body(name, width, depth, "    if (re) begin rd1 <= mem[raddr]; rdata <= rd1; end\n", &format!("  reg [{wm}:0] rd1;\n"))
 }
 
 fn sdp_ram_body(name: &str, width: u32, depth: u32, read: &str, decl: &str) -> String {

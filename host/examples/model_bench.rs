@@ -25,13 +25,28 @@ fn main() -> anyhow::Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let a = tern_arch::AccelConfig::preset("tiny")?.validate()?;
     let base = ModelConfig::tiny_shakespeare();
-    let mut sizes = vec![("d=128 L=2", ModelConfig { hidden_size: 128, intermediate_size: 384, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, ..base.clone() })];
+    let mut sizes = vec![(
+        "d=128 L=2",
+        ModelConfig {
+            hidden_size: 128,
+            intermediate_size: 384,
+            num_hidden_layers: 2,
+            num_attention_heads: 2,
+            num_key_value_heads: 1,
+            ..base.clone()
+        },
+    )];
     sizes.push(("d=256 L=6 (tiny-shakespeare)", base.clone()));
     if !quick {
-        sizes.push(("d=512 L=6", ModelConfig { hidden_size: 512, intermediate_size: 1536, num_attention_heads: 8, num_key_value_heads: 4, ..base.clone() }));
+        sizes.push((
+            "d=512 L=6",
+            ModelConfig { hidden_size: 512, intermediate_size: 1536, num_attention_heads: 8, num_key_value_heads: 4, ..base.clone() },
+        ));
     }
     let prompts: &[usize] = if quick { &[1, 8] } else { &[1, 8, 32, 64] };
-    println!("| model | weights (M) | backend | prompt | prefill cycles | prefill wall s | cycles/prompt token | decode cycles/token | decode wall s/token | host exec wall s/token |");
+    println!(
+        "| model | weights (M) | backend | prompt | prefill cycles | prefill wall s | cycles/prompt token | decode cycles/token | decode wall s/token | host exec wall s/token |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for (name, cfg) in &sizes {
         let m = Model::random(cfg, 7);

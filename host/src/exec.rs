@@ -302,4 +302,3 @@ pub fn first_difference(a_name: &str, a: &[IntRecord], b_name: &str, b: &[IntRec
     }
     None
 }
-

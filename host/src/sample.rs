@@ -82,8 +82,14 @@ mod tests {
     fn top_k_one_is_greedy_and_seeded_is_reproducible() {
         let l = [0.1f32, 2.0, 1.9, -3.0];
         assert_eq!(Sampler::new(1.0, 1, 5).sample(&l), 1);
-        let a: Vec<u32> = { let mut s = Sampler::new(1.0, 0, 42); (0..50).map(|_| s.sample(&l)).collect() };
-        let b: Vec<u32> = { let mut s = Sampler::new(1.0, 0, 42); (0..50).map(|_| s.sample(&l)).collect() };
+        let a: Vec<u32> = {
+            let mut s = Sampler::new(1.0, 0, 42);
+            (0..50).map(|_| s.sample(&l)).collect()
+        };
+        let b: Vec<u32> = {
+            let mut s = Sampler::new(1.0, 0, 42);
+            (0..50).map(|_| s.sample(&l)).collect()
+        };
         assert_eq!(a, b);
         assert!(a.contains(&1) && a.contains(&2), "both likely tokens drawn: {a:?}");
         let mut s = Sampler::new(1.0, 2, 7);

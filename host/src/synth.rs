@@ -385,8 +385,11 @@ fn read_json(path: &Path, what: &'static str) -> Result<serde_json::Value, Synth
     let start = text.find('{').unwrap_or(0);
     serde_json::from_str(&text[start..]).or_else(|e| {
         let kept: Vec<&str> = text[start..].lines().filter(|l| l.contains(['"', '{', '}', '[', ']'])).collect();
-        serde_json::from_str(&strip_trailing_commas(&kept.join("\n")))
-            .map_err(|_| SynthError::Parse { what, path: path.to_path_buf(), err: e.to_string() })
+        serde_json::from_str(&strip_trailing_commas(&kept.join("\n"))).map_err(|_| SynthError::Parse {
+            what,
+            path: path.to_path_buf(),
+            err: e.to_string(),
+        })
     })
 }
 
@@ -609,9 +612,8 @@ pub fn parse_pnr(r: &serde_json::Value, rep: &mut SynthReport) {
         };
         // the clock-to-clock path that sets Fmax: the largest total delay among the paths
         // between clocked cells (`<async>` ones end at pins and do not limit Fmax)
-        let clocked = |p: &&serde_json::Value| {
-            ["from", "to"].iter().all(|k| p.get(*k).and_then(|c| c.as_str()).is_none_or(|c| c != "<async>"))
-        };
+        let clocked =
+            |p: &&serde_json::Value| ["from", "to"].iter().all(|k| p.get(*k).and_then(|c| c.as_str()).is_none_or(|c| c != "<async>"));
         let best = paths
             .iter()
             .filter(clocked)
@@ -708,10 +710,8 @@ pub fn markdown_results() -> String {
 pub fn measured_fmax(preset: &str) -> Option<(f64, String, String)> {
     let recs: Vec<FmaxRecord> = fmax_records().into_iter().filter(|r| r.preset == preset).collect();
     let own = AccelConfig::preset(preset).ok().and_then(|c| c.device).map(|d| d.name());
-    let pick = recs
-        .iter()
-        .find(|r| Some(r.target.as_str()) == own)
-        .or_else(|| recs.iter().max_by(|x, y| x.fmax_mhz.total_cmp(&y.fmax_mhz)))?;
+    let pick =
+        recs.iter().find(|r| Some(r.target.as_str()) == own).or_else(|| recs.iter().max_by(|x, y| x.fmax_mhz.total_cmp(&y.fmax_mhz)))?;
     Some((pick.fmax_mhz, pick.target.clone(), format!("{} on {} (docs/fmax.json)", pick.tool, pick.target)))
 }
 
@@ -719,8 +719,11 @@ pub fn measured_fmax(preset: &str) -> Option<(f64, String, String)> {
 pub fn record_fmax(path: &Path, rep: &SynthReport) -> Result<(), SynthError> {
     let Some(fmax) = rep.fmax_mhz else { return Ok(()) };
     let mut file = match std::fs::read_to_string(path) {
-        Ok(t) => serde_json::from_str::<FmaxFile>(&t)
-            .map_err(|e| SynthError::Parse { what: "fmax records", path: path.to_path_buf(), err: e.to_string() })?,
+        Ok(t) => serde_json::from_str::<FmaxFile>(&t).map_err(|e| SynthError::Parse {
+            what: "fmax records",
+            path: path.to_path_buf(),
+            err: e.to_string(),
+        })?,
         Err(_) => FmaxFile { note: String::new(), records: Vec::new() },
     };
     file.note = "Fmax achieved by nextpnr for each (preset, target), written by `tern synth --record`; \

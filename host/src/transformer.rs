@@ -276,7 +276,14 @@ impl<'m> Session<'m> {
             let h = quantize(&rmsnorm(&x, &layer.post_attention_layernorm, eps), d);
             let g = bitlinear(exec, conv, id(Proj::Gate), layer.get(Proj::Gate), &h, phase)?;
             let u = bitlinear(exec, conv, id(Proj::Up), layer.get(Proj::Up), &h, phase)?;
-            let z: Vec<f32> = g.iter().zip(&u).map(|(&g, &u)| { let r = g.max(0.0); (r * r) * u }).collect();
+            let z: Vec<f32> = g
+                .iter()
+                .zip(&u)
+                .map(|(&g, &u)| {
+                    let r = g.max(0.0);
+                    (r * r) * u
+                })
+                .collect();
             let zq = quantize(&rmsnorm(&z, &layer.ffn_sub_norm, eps), f);
             let y = bitlinear(exec, conv, id(Proj::Down), layer.get(Proj::Down), &zq, phase)?;
             x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);

@@ -96,12 +96,8 @@ pub fn build_variant(a: &Accel, trace: bool, coverage: bool) -> Result<PathBuf, 
     } else {
         fnv64(format!("{verilog}{shim}{trace}").as_bytes())
     };
-    let dir = cache_root().join(format!(
-        "{}-{key:016x}{}{}",
-        a.cfg.name,
-        if trace { "-trace" } else { "" },
-        if coverage { "-cov" } else { "" }
-    ));
+    let dir =
+        cache_root().join(format!("{}-{key:016x}{}{}", a.cfg.name, if trace { "-trace" } else { "" }, if coverage { "-cov" } else { "" }));
     let lib = dir.join("libtern_sim.so");
     if lib.exists() {
         return Ok(lib);
@@ -120,9 +116,18 @@ pub fn build_variant(a: &Accel, trace: bool, coverage: bool) -> Result<PathBuf, 
     let s = tmp.join("shim.cpp");
     std::fs::write(&s, &shim).map_err(io(&s))?;
     let mut vl = Command::new("verilator");
-    vl.current_dir(&tmp)
-        .args(["--cc", "tern_top.v", "--top-module", "tern_top", "-Mdir", "obj", "-O3"])
-        .args(["--x-assign", "0", "--x-initial", "0", "-Wno-fatal", "-CFLAGS", "-fPIC -O2", "--build", "-j", "2"]);
+    vl.current_dir(&tmp).args(["--cc", "tern_top.v", "--top-module", "tern_top", "-Mdir", "obj", "-O3"]).args([
+        "--x-assign",
+        "0",
+        "--x-initial",
+        "0",
+        "-Wno-fatal",
+        "-CFLAGS",
+        "-fPIC -O2",
+        "--build",
+        "-j",
+        "2",
+    ]);
     if trace {
         vl.arg("--trace");
     }
@@ -140,9 +145,7 @@ pub fn build_variant(a: &Accel, trace: bool, coverage: bool) -> Result<PathBuf, 
     if coverage {
         gpp.arg("-DVM_COVERAGE=1");
     }
-    gpp.args(["shim.cpp", "obj/Vtern_top__ALL.a"])
-        .arg(inc.join("verilated.cpp"))
-        .arg(inc.join("verilated_threads.cpp"));
+    gpp.args(["shim.cpp", "obj/Vtern_top__ALL.a"]).arg(inc.join("verilated.cpp")).arg(inc.join("verilated_threads.cpp"));
     if trace {
         gpp.arg(inc.join("verilated_vcd_c.cpp"));
     }
@@ -159,11 +162,7 @@ pub fn build_variant(a: &Accel, trace: bool, coverage: bool) -> Result<PathBuf, 
 fn verilator_include() -> Result<PathBuf, SimError> {
     let root = std::env::var("VERILATOR_ROOT").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("/usr/share/verilator"));
     let inc = root.join("include");
-    if inc.join("verilated.cpp").exists() {
-        Ok(inc)
-    } else {
-        Err(SimError::MissingTool { tool: "verilator" })
-    }
+    if inc.join("verilated.cpp").exists() { Ok(inc) } else { Err(SimError::MissingTool { tool: "verilator" }) }
 }
 
 type NewFn = unsafe extern "C" fn() -> *mut std::ffi::c_void;
@@ -231,9 +230,7 @@ impl VerilatorBackend {
         unsafe {
             let lib = libloading::Library::new(&path).map_err(|e| SimError::Load { path: path.clone(), err: e.to_string() })?;
             let sym = |name: &[u8]| -> Result<*const (), SimError> {
-                lib.get::<*const ()>(name)
-                    .map(|s| *s)
-                    .map_err(|e| SimError::Load { path: path.clone(), err: e.to_string() })
+                lib.get::<*const ()>(name).map(|s| *s).map_err(|e| SimError::Load { path: path.clone(), err: e.to_string() })
             };
             let new: NewFn = std::mem::transmute(sym(b"tern_new")?);
             let cov = if coverage {
@@ -272,7 +269,10 @@ impl VerilatorBackend {
     /// Write the toggle counts (Verilator's `coverage.dat` format) to `path`.
     pub fn write_coverage(&self, path: &Path) -> Result<(), SimError> {
         let Some((write, _)) = self.cov else {
-            return Err(SimError::Load { path: path.to_path_buf(), err: "this model was built without coverage (use VerilatorBackend::with_coverage)".into() });
+            return Err(SimError::Load {
+                path: path.to_path_buf(),
+                err: "this model was built without coverage (use VerilatorBackend::with_coverage)".into(),
+            });
         };
         let c = std::ffi::CString::new(path.to_string_lossy().as_bytes()).unwrap_or_default();
         // SAFETY: handle is live; the shim only reads the C string.
@@ -358,8 +358,8 @@ impl Backend for VerilatorBackend {
                 }
             }
             let code = (self.status)(self.handle);
-            let status = Status::from_code(code)
-                .ok_or_else(|| BackendError { backend: "verilator", msg: format!("unknown status code {code}") })?;
+            let status =
+                Status::from_code(code).ok_or_else(|| BackendError { backend: "verilator", msg: format!("unknown status code {code}") })?;
             let mut c = [0u64; 10];
             (self.counters)(self.handle, c.as_mut_ptr());
             Ok(RunResult {

@@ -69,7 +69,10 @@ pub fn run(args: Args) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        println!("{:<11} {:<30} {:>10} {:>6} {:>14} {:>14} {:>8}", "preset", "layer", "cycles", "util", "golden cyc/s", "verilator cyc/s", "speedup");
+        println!(
+            "{:<11} {:<30} {:>10} {:>6} {:>14} {:>14} {:>8}",
+            "preset", "layer", "cycles", "util", "golden cyc/s", "verilator cyc/s", "speedup"
+        );
         for r in &rows {
             println!(
                 "{:<11} {:<30} {:>10} {:>6.3} {:>14.3e} {:>14.3e} {:>7.1}x",

@@ -91,11 +91,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let max = c.max_position_embeddings;
     if prompt.len() + args.tokens.saturating_sub(1) > max {
-        bail!(
-            "prompt ({} bytes) + {} tokens exceed the model's context of {max} positions",
-            prompt.len(),
-            args.tokens
-        );
+        bail!("prompt ({} bytes) + {} tokens exceed the model's context of {max} positions", prompt.len(), args.tokens);
     }
     eprintln!(
         "tern generate: {} ({} layers, d={}, {:.2} M ternary weights) on the {} backend, preset {} (R={} L={})",
@@ -198,21 +194,27 @@ pub fn run(args: Args) -> Result<()> {
     let rows = vec![
         ("backend".into(), format!("{} (cycles: {})", rep.backend, rep.cycles_source)),
         ("preset".into(), format!("{} (R={} L={}, {} ternary MACs/cycle)", rep.preset, a.cfg.rows, a.cfg.lanes, a.macs_per_cycle)),
-        ("model".into(), format!("{} ({:.2} M ternary weights, {} KiB packed)", rep.model, c.ternary_weights() as f64 / 1e6, model.packed_weight_bytes() / 1024)),
+        (
+            "model".into(),
+            format!(
+                "{} ({:.2} M ternary weights, {} KiB packed)",
+                rep.model,
+                c.ternary_weights() as f64 / 1e6,
+                model.packed_weight_bytes() / 1024
+            ),
+        ),
         ("sampling".into(), rep.sampling.clone()),
         ("tokens".into(), format!("{} prompt + {} generated ({} decode steps)", rep.prompt_tokens, rep.tokens, steps)),
         (
             "prefill cycles".into(),
-            format!("{} ({:.0} per prompt token, utilization {:.3})", rep.prefill_cycles, rep.prefill_cycles_per_token, rep.prefill_utilization),
+            format!(
+                "{} ({:.0} per prompt token, utilization {:.3})",
+                rep.prefill_cycles, rep.prefill_cycles_per_token, rep.prefill_utilization
+            ),
         ),
         ("decode cycles/token".into(), cpt.map(|v| format!("{v:.0}")).unwrap_or_else(na)),
         ("MAC-array utilization".into(), rep.utilization.map(|u| format!("{u:.4} (decode)")).unwrap_or_else(na)),
-        (
-            "tokens/s".into(),
-            rep.tokens_per_s
-                .map(|t| format!("{t:.2} at {clock_mhz} MHz ({})", clock.source))
-                .unwrap_or_else(na),
-        ),
+        ("tokens/s".into(), rep.tokens_per_s.map(|t| format!("{t:.2} at {clock_mhz} MHz ({})", clock.source)).unwrap_or_else(na)),
         ("weight bytes/token".into(), rep.weight_bytes_per_token.map(|b| format!("{b:.0}")).unwrap_or_else(na)),
         ("energy/token".into(), rep.energy_note.clone()),
         (

@@ -50,9 +50,7 @@ pub fn techs(a: &tern_arch::Accel, arg: Option<&str>) -> Result<Vec<Tech>> {
         Some("all") => Ok(Tech::ALL.to_vec()),
         Some(list) => list
             .split(',')
-            .map(|s| {
-                Tech::parse(s.trim()).with_context(|| format!("unknown --tech `{s}` (known: asic-45nm, asic-7nm, ice40-up5k, all)"))
-            })
+            .map(|s| Tech::parse(s.trim()).with_context(|| format!("unknown --tech `{s}` (known: asic-45nm, asic-7nm, ice40-up5k, all)")))
             .collect(),
     }
 }
@@ -85,7 +83,15 @@ pub fn run(args: Args) -> Result<()> {
         None => {
             args.shape.check()?;
             let mut b = args.backend.open(&a)?;
-            energy::run_layer(&a, b.as_mut(), args.shape.out_features, args.shape.in_features, args.shape.batch, args.seed, cov_path.as_deref())?
+            energy::run_layer(
+                &a,
+                b.as_mut(),
+                args.shape.out_features,
+                args.shape.in_features,
+                args.shape.batch,
+                args.seed,
+                cov_path.as_deref(),
+            )?
         }
     };
     let mut rep = energy::build_report(&a, &run, &techs, &clock);

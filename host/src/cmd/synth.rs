@@ -1,6 +1,6 @@
+use crate::synth::{self, Options, Target};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
-use crate::synth::{self, Options, Target};
 
 /// Synthesize a preset for an FPGA with yosys + nextpnr: resources, Fmax, bitstream.
 #[derive(clap::Args)]

@@ -10,7 +10,7 @@
 pub mod svg;
 pub mod toggles;
 
-use crate::exec::{AccelExec, Executor, ExecError, LinearId, Phase};
+use crate::exec::{AccelExec, ExecError, Executor, LinearId, Phase};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::cell::RefCell;
@@ -169,7 +169,8 @@ pub fn run_layer(
         anyhow::bail!("the {} backend's results differ from the host's integer matmul", backend.name());
     }
     let workload = Workload::Layer { out_features: out, in_features: inp, batch, seed };
-    let mut run = Run { workload, backend: backend.name(), counters: rep.counters, tokens: batch as u64, toggles: None, coverage_file: None };
+    let mut run =
+        Run { workload, backend: backend.name(), counters: rep.counters, tokens: batch as u64, toggles: None, coverage_file: None };
     if let Some(path) = coverage {
         let mut v = VerilatorBackend::with_coverage(a).context("building the toggle-coverage Verilator model")?;
         v.zero_coverage();
@@ -333,14 +334,17 @@ impl TechReport {
             .lines
             .iter()
             .map(|l| {
-                (l.class, ClassRow {
-                    joules_per_token: l.joules,
-                    events_per_token: l.events as f64 * k,
-                    unit: l.unit,
-                    pj_each: l.pj_each,
-                    on_chip: l.on_chip,
-                    source: l.source.clone(),
-                })
+                (
+                    l.class,
+                    ClassRow {
+                        joules_per_token: l.joules,
+                        events_per_token: l.events as f64 * k,
+                        unit: l.unit,
+                        pj_each: l.pj_each,
+                        on_chip: l.on_chip,
+                        source: l.source.clone(),
+                    },
+                )
             })
             .collect();
         TechReport {
@@ -466,7 +470,9 @@ fn class_table(title: &str, r: &TechReport, order: &[&'static str]) -> String {
         let Some(row) = r.breakdown.get(class) else { continue };
         let ev = format!("{:.0} {}", row.events_per_token, row.unit);
         let (pj, j, share) = match (row.pj_each, row.joules_per_token) {
-            (Some(p), Some(j)) => (format!("{p:.4}"), svg::si_j(j), format!("{:.1}%", 100.0 * j / r.energy_per_token_j.max(f64::MIN_POSITIVE))),
+            (Some(p), Some(j)) => {
+                (format!("{p:.4}"), svg::si_j(j), format!("{:.1}%", 100.0 * j / r.energy_per_token_j.max(f64::MIN_POSITIVE)))
+            }
             _ => ("-".into(), "not known".into(), "-".into()),
         };
         // the table's citation is in the header line; repeat only other sources
@@ -572,7 +578,8 @@ pub fn text(rep: &Report) -> String {
     s.push_str(&format!("preset        {} (R={} L={})\n", rep.preset, rep.rows, rep.lanes));
     s.push_str(&format!("workload      {}\n", rep.workload.describe()));
     s.push_str(&format!("counted from  {} (backend {})\n", rep.primary.counted_from, rep.backend));
-    s.push_str(&format!("cycles/token  {:.0} at {} MHz, {} (static energy uses this clock)\n",
+    s.push_str(&format!(
+        "cycles/token  {:.0} at {} MHz, {} (static energy uses this clock)\n",
         rep.cycles_per_token,
         rep.clock_hz / 1e6,
         rep.clock_source

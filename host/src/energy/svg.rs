@@ -109,9 +109,21 @@ pub fn stacked_panels(title: &str, subtitle: &str, panels: &[(String, Vec<Bar>)]
                     legend.push(class);
                 }
             }
-            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-weight="bold">{}</text>"#, x + bar_w / 2.0, y - 6.0, esc(&si_j(total)));
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-weight="bold">{}</text>"#,
+                x + bar_w / 2.0,
+                y - 6.0,
+                esc(&si_j(total))
+            );
             for (k, line) in label.split('\n').enumerate() {
-                let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, x + bar_w / 2.0, base + 18.0 + 14.0 * k as f64, esc(line));
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                    x + bar_w / 2.0,
+                    base + 18.0 + 14.0 * k as f64,
+                    esc(line)
+                );
             }
         }
         x0 += panel_w(bars.len());

@@ -133,8 +133,7 @@ impl Design {
             rest = &body_all[bend..];
         }
         // second pass: aliases (needs every module's outputs)
-        let outputs: HashMap<String, HashSet<String>> =
-            d.modules.iter().map(|(k, m)| (k.clone(), m.outputs.clone())).collect();
+        let outputs: HashMap<String, HashSet<String>> = d.modules.iter().map(|(k, m)| (k.clone(), m.outputs.clone())).collect();
         let mut instantiated = HashSet::new();
         for (name, body) in &bodies {
             let mut aliases = HashSet::new();
@@ -319,8 +318,7 @@ pub fn attribute(design: &Design, points: &[Point]) -> Attribution {
         }
         by_signal.entry((p.module.clone(), p.signal.clone())).or_insert((0, cl)).0 += p.count;
     }
-    let mut sigs: Vec<(String, u64, &'static str)> =
-        by_signal.into_iter().map(|((m, s), (n, c))| (format!("{m}.{s}"), n, c)).collect();
+    let mut sigs: Vec<(String, u64, &'static str)> = by_signal.into_iter().map(|((m, s), (n, c))| (format!("{m}.{s}"), n, c)).collect();
     sigs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     sigs.truncate(10);
     at.top_signals = sigs;
@@ -380,7 +378,8 @@ endmodule
 
     #[test]
     fn coverage_lines_and_attribution() {
-        let line = |m: &str, o: &str, h: &str, n: u64| format!("C '\x01f\x02x.v\x01l\x023\x01page\x02v_toggle/{m}\x01o\x02{o}\x01h\x02{h}' {n}\n");
+        let line =
+            |m: &str, o: &str, h: &str, n: u64| format!("C '\x01f\x02x.v\x01l\x023\x01page\x02v_toggle/{m}\x01o\x02{o}\x01h\x02{h}' {n}\n");
         let text = String::from("# SystemC::Coverage-3\n")
             + &line("tern_top", "clk", "TOP.tern_top", 20)
             + &line("tern_top", "in_data[0]", "TOP.tern_top", 3)

@@ -210,10 +210,7 @@ fn scale_convention(meta: Option<&HashMap<String, String>>, json: Option<&serde_
             return ScaleConvention::Multiply;
         }
     }
-    let class = json
-        .and_then(|j| j.get("quantization_config"))
-        .and_then(|q| q.get("linear_class"))
-        .and_then(|c| c.as_str());
+    let class = json.and_then(|j| j.get("quantization_config")).and_then(|q| q.get("linear_class")).and_then(|c| c.as_str());
     match class {
         Some(c) if c.eq_ignore_ascii_case("bitlinear") => ScaleConvention::Divide,
         _ => ScaleConvention::Multiply,

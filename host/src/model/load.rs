@@ -6,8 +6,8 @@
 
 use super::config::ModelConfig;
 use super::{BitLinear, Layer, Model, ModelError, Proj};
-use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
+use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tern_arch::pack::{PackError, TernaryMatrix};
@@ -44,13 +44,9 @@ fn precheck(buf: &[u8], file: &str) -> Result<(), ModelError> {
     }
     let n = n as usize;
     if 8 + n > buf.len() {
-        return Err(fmt(format!(
-            "the header claims {n} bytes but the file has only {} after the length (truncated file?)",
-            buf.len() - 8
-        )));
+        return Err(fmt(format!("the header claims {n} bytes but the file has only {} after the length (truncated file?)", buf.len() - 8)));
     }
-    let header: serde_json::Value =
-        serde_json::from_slice(&buf[8..8 + n]).map_err(|e| fmt(format!("header is not valid JSON: {e}")))?;
+    let header: serde_json::Value = serde_json::from_slice(&buf[8..8 + n]).map_err(|e| fmt(format!("header is not valid JSON: {e}")))?;
     let obj = header.as_object().ok_or_else(|| fmt("header is not a JSON object".into()))?;
     let have = buf.len() - 8 - n;
     let mut spans = Vec::new();
@@ -99,9 +95,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn view(&self, name: &str) -> Result<TensorView<'a>, ModelError> {
-        self.st
-            .tensor(name)
-            .map_err(|_| ModelError::MissingTensor { file: self.file.clone(), tensor: name.to_string() })
+        self.st.tensor(name).map_err(|_| ModelError::MissingTensor { file: self.file.clone(), tensor: name.to_string() })
     }
 
     fn has(&self, name: &str) -> bool {
@@ -147,7 +141,11 @@ impl<'a> Reader<'a> {
         let (out, inp) = p.shape(cfg);
         let v = self.view(&name)?;
         if v.dtype() != Dtype::U8 {
-            let hint = if v.shape() == [out, inp] { " (found the unpacked [out, in] shape: a master-weight checkpoint, not the packed layout)" } else { "" };
+            let hint = if v.shape() == [out, inp] {
+                " (found the unpacked [out, in] shape: a master-weight checkpoint, not the packed layout)"
+            } else {
+                ""
+            };
             return Err(ModelError::Dtype {
                 file: self.file.clone(),
                 tensor: name,
@@ -212,10 +210,10 @@ impl Model {
         let st = SafeTensors::deserialize(&map).map_err(|e| ModelError::Format { file: file.clone(), msg: format!("{e:?}") })?;
         let (_, meta) = SafeTensors::read_metadata(&map).map_err(|e| ModelError::Format { file: file.clone(), msg: format!("{e:?}") })?;
         let json = match std::fs::read(&config_json) {
-            Ok(b) => Some(serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| ModelError::Config {
-                file: config_json.display().to_string(),
-                msg: format!("not valid JSON: {e}"),
-            })?),
+            Ok(b) => Some(
+                serde_json::from_slice::<serde_json::Value>(&b)
+                    .map_err(|e| ModelError::Config { file: config_json.display().to_string(), msg: format!("not valid JSON: {e}") })?,
+            ),
             Err(_) => None,
         };
         let md: Option<&HashMap<String, String>> = meta.metadata().as_ref();

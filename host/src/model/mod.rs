@@ -24,9 +24,7 @@ pub enum ModelError {
     Io { path: PathBuf, err: std::io::Error },
     #[error("{file}: not a safetensors file: {msg}")]
     Format { file: String, msg: String },
-    #[error(
-        "{file} is truncated: tensor `{tensor}` needs bytes {start}..{end} of the data section, which holds only {have} bytes"
-    )]
+    #[error("{file} is truncated: tensor `{tensor}` needs bytes {start}..{end} of the data section, which holds only {have} bytes")]
     Truncated { file: String, tensor: String, start: usize, end: usize, have: usize },
     #[error("{file}: bad config: {msg}")]
     Config { file: String, msg: String },

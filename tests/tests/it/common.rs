@@ -12,9 +12,7 @@ pub fn with_rtl<T>(cfg: &AccelConfig, f: impl FnOnce(&mut VerilatorBackend) -> T
     let key = format!("{a:?}");
     let m = {
         let mut map = MODELS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry(key).or_insert_with(|| {
-            Box::leak(Box::new(Mutex::new(VerilatorBackend::new(&a).expect("verilator build"))))
-        })
+        *map.entry(key).or_insert_with(|| Box::leak(Box::new(Mutex::new(VerilatorBackend::new(&a).expect("verilator build")))))
     };
     let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
     f(&mut g)
@@ -34,9 +32,7 @@ impl Rng {
 pub fn random_layer(out: usize, inp: usize, batch: usize, seed: u64) -> (TernaryMatrix, Vec<i8>) {
     let mut r = Rng(seed);
     let zero_row = r.next() as usize % (out + 1);
-    let w: Vec<i8> = (0..out * inp)
-        .map(|i| if i / inp == zero_row { 0 } else { (r.next() % 3) as i8 - 1 })
-        .collect();
+    let w: Vec<i8> = (0..out * inp).map(|i| if i / inp == zero_row { 0 } else { (r.next() % 3) as i8 - 1 }).collect();
     let x: Vec<i8> = (0..batch * inp)
         .map(|_| match r.next() % 8 {
             0 => -128,

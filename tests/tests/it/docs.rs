@@ -49,8 +49,11 @@ fn synth_all_uses_the_recorded_seeds() {
         };
         swept.push((arg("--preset"), arg("--seed").parse::<u64>().unwrap()));
     }
-    let mut recorded: Vec<(String, u64)> =
-        tern_host::synth::fmax_records().into_iter().filter(|r| Some(r.target.clone()) == own_device(&r.preset)).map(|r| (r.preset, r.seed)).collect();
+    let mut recorded: Vec<(String, u64)> = tern_host::synth::fmax_records()
+        .into_iter()
+        .filter(|r| Some(r.target.clone()) == own_device(&r.preset))
+        .map(|r| (r.preset, r.seed))
+        .collect();
     swept.sort();
     recorded.sort();
     assert_eq!(swept, recorded);

@@ -70,18 +70,30 @@ fn zero_counts() {
 #[test]
 fn weight_range() {
     check("loadw past the end", &[enc(Insn::LoadW { addr: 250, count: 10 })], Status::WeightRange);
-    check("matvec past the end", &[enc(Insn::SetLen { len: 8 }), enc(Insn::MatVec { acc: false, store: false, waddr: 252, xaddr: 0 })], Status::WeightRange);
+    check(
+        "matvec past the end",
+        &[enc(Insn::SetLen { len: 8 }), enc(Insn::MatVec { acc: false, store: false, waddr: 252, xaddr: 0 })],
+        Status::WeightRange,
+    );
 }
 
 #[test]
 fn activation_range() {
     check("loadx past the end", &[enc(Insn::LoadX { addr: 510, count: 5 })], Status::ActRange);
-    check("matvec past the end", &[enc(Insn::SetLen { len: 8 }), enc(Insn::MatVec { acc: false, store: false, waddr: 0, xaddr: 508 })], Status::ActRange);
+    check(
+        "matvec past the end",
+        &[enc(Insn::SetLen { len: 8 }), enc(Insn::MatVec { acc: false, store: false, waddr: 0, xaddr: 508 })],
+        Status::ActRange,
+    );
 }
 
 #[test]
 fn half_crossing() {
-    check("matvec across halves", &[enc(Insn::SetLen { len: 4 }), enc(Insn::MatVec { acc: false, store: false, waddr: 126, xaddr: 0 })], Status::HalfCross);
+    check(
+        "matvec across halves",
+        &[enc(Insn::SetLen { len: 4 }), enc(Insn::MatVec { acc: false, store: false, waddr: 126, xaddr: 0 })],
+        Status::HalfCross,
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@ mod common;
 mod docs;
 mod energy;
 mod illegal;
-mod model;
 mod lint;
+mod model;
 mod rtl_vs_golden;
 mod synth;

@@ -105,22 +105,14 @@ fn truncated_file_names_the_tensor_it_cuts() {
     let d = small_model_dir("trunc");
     let f = d.join("model.safetensors");
     let st = read_st(&f);
-    let (name, (s, e)) = st
-        .header
-        .keys()
-        .filter(|k| *k != "__metadata__")
-        .map(|k| (k.clone(), offsets(&st, k)))
-        .max_by_key(|(_, o)| o.1)
-        .unwrap();
+    let (name, (s, e)) =
+        st.header.keys().filter(|k| *k != "__metadata__").map(|k| (k.clone(), offsets(&st, k))).max_by_key(|(_, o)| o.1).unwrap();
     let b = std::fs::read(&f).unwrap();
     std::fs::write(&f, &b[..b.len() - 100]).unwrap();
     let have = st.data.len() - 100;
     assert_eq!(
         load_err(&d),
-        format!(
-            "{} is truncated: tensor `{name}` needs bytes {s}..{e} of the data section, which holds only {have} bytes",
-            f.display()
-        )
+        format!("{} is truncated: tensor `{name}` needs bytes {s}..{e} of the data section, which holds only {have} bytes", f.display())
     );
     std::fs::write(&f, &b[..20]).unwrap();
     assert!(load_err(&d).contains("not a safetensors file: the header claims"), "{}", load_err(&d));
@@ -146,10 +138,7 @@ fn wrong_dtype_is_named() {
     write_st(&f, &st);
     assert_eq!(
         load_err(&d),
-        format!(
-            "{}: tensor `model.layers.0.post_attention_layernorm.weight` has dtype I32, expected F32 (or F16/BF16)",
-            f.display()
-        )
+        format!("{}: tensor `model.layers.0.post_attention_layernorm.weight` has dtype I32, expected F32 (or F16/BF16)", f.display())
     );
 }
 
@@ -164,10 +153,7 @@ fn code_3_in_a_packed_weight_is_named_with_row_and_column() {
     let idx = 5 * 192 + 7;
     st.data[s + idx] = (st.data[s + idx] & !0b1100_0000) | 0b1100_0000; // row 48 + 5 = 53
     write_st(&f, &st);
-    assert_eq!(
-        load_err(&d),
-        format!("{}: tensor `{name}`: packed weight holds the invalid code 3 at row 53, column 7", f.display())
-    );
+    assert_eq!(load_err(&d), format!("{}: tensor `{name}`: packed weight holds the invalid code 3 at row 53, column 7", f.display()));
 }
 
 #[test]
@@ -383,8 +369,18 @@ fn cli_generate_json_report() {
     let ds = d.to_str().unwrap();
     let j = cli_json(&["generate", "--model", ds, "--backend", "golden", "--tokens", "5", "--prompt", "AB", "--json"]);
     for k in [
-        "text", "tokens", "backend", "preset", "cycles_per_token", "utilization", "weight_bytes_per_token",
-        "clock_mhz", "clock_source", "tokens_per_s", "prefill_cycles", "energy_per_token_j",
+        "text",
+        "tokens",
+        "backend",
+        "preset",
+        "cycles_per_token",
+        "utilization",
+        "weight_bytes_per_token",
+        "clock_mhz",
+        "clock_source",
+        "tokens_per_s",
+        "prefill_cycles",
+        "energy_per_token_j",
     ] {
         assert!(j.get(k).is_some(), "missing key `{k}` in {j}");
     }
@@ -425,7 +421,8 @@ fn eval_windows_follow_the_training_script() {
     assert_eq!(r1.loss_nats_per_byte, r2.loss_nats_per_byte);
     assert_eq!(r1.predictions, 15 * 63 + 39);
     let val = root().join("models/data/val.txt");
-    let j = cli_json(&["eval", "--model", d.to_str().unwrap(), "--text", val.to_str().unwrap(), "--bytes", "1000", "--window", "64", "--json"]);
+    let j =
+        cli_json(&["eval", "--model", d.to_str().unwrap(), "--text", val.to_str().unwrap(), "--bytes", "1000", "--window", "64", "--json"]);
     assert_eq!(j["loss_nats_per_byte"].as_f64().unwrap(), r1.loss_nats_per_byte);
     assert_eq!(j["bytes"], 1000);
 }

@@ -40,8 +40,12 @@ fn planted_multiplier_is_counted() {
 fn full_flow(target: &str) {
     let t = Target::parse(target).unwrap();
     let dir = scratch(target);
-    let rep = synth::run(&TINY, &t, &Options { out: dir.to_path_buf(), freq_mhz: None, no_pnr: false, seed: synth::DEFAULT_SEED, progress: false })
-        .unwrap_or_else(|e| panic!("{target}: {e}"));
+    let rep = synth::run(
+        &TINY,
+        &t,
+        &Options { out: dir.to_path_buf(), freq_mhz: None, no_pnr: false, seed: synth::DEFAULT_SEED, progress: false },
+    )
+    .unwrap_or_else(|e| panic!("{target}: {e}"));
     assert_eq!(rep.multipliers, 0, "{target}: multiplier cells");
     assert_eq!(rep.dsps, 0, "{target}: DSPs");
     assert!(rep.luts > 0 && rep.ffs > 0 && rep.carries > 0, "{target}: {rep:?}");
@@ -160,7 +164,9 @@ fn ecp5_cells_equal_generic_cells() {
     use tern_hdl::cells::{self, Fabric};
     // at 60 MHz and below the chains are longest (8 terms): their cells include the 4-term ones
     let a = tern_arch::config::AccelConfig { target_fmax_mhz: 50, ..tern_arch::config::ECP5_85F }.validate().unwrap();
-    assert!(tern_hdl::row_tree::addt_widths(&a).starts_with(&tern_hdl::row_tree::addt_widths(&tern_arch::config::ECP5_85F.validate().unwrap())));
+    assert!(
+        tern_hdl::row_tree::addt_widths(&a).starts_with(&tern_hdl::row_tree::addt_widths(&tern_arch::config::ECP5_85F.validate().unwrap()))
+    );
     let dir = scratch("cells");
     std::fs::create_dir_all(&dir).unwrap();
     let rename = |v: String, p: &str| v.replace("module tern_", &format!("module {p}_"));
