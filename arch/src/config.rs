@@ -245,13 +245,12 @@ pub struct Accel {
     /// instead of spreading over the row (11.3 ns on ecp5-85f); the activations take one more
     /// register to match.
     pub bank_out_stages: u32,
-    /// Register stages on the weight banks' write port beyond the group copies: one row copy
-    /// each of the address, the recoded word and the write enable with
-    /// `AccelConfig::write_row_copies` (the
-    /// link's input register reached a group copy of the write data in 10.96 ns on ecp5-85f,
-    /// the group copies then spread over 16 DP16KDs). A write then lands two cycles after the
-    /// word's last beat, still before any MATVEC can read it (docs/decisions.md). No cycle
-    /// of the contract changes: the golden model does not see it.
+    /// Register stages on the weight banks' write port beyond the group copies: with
+    /// `AccelConfig::write_row_copies`, one row copy each of the address, the recoded word and
+    /// the write enable (the link's input register reached a group copy of the write data in
+    /// 10.96 ns on ecp5-85f, and each group copy spreads over 16 DP16KDs). A write then lands
+    /// two cycles after the word's last beat, still before any MATVEC can read it
+    /// (docs/decisions.md). No cycle of the contract changes: the golden model does not see it.
     pub write_stages: u32,
     /// Cycles from a MATVEC issue slot to the accumulator write (RAM read, RAM register,
     /// broadcast, read-address and bank-output stages, tree).
@@ -346,7 +345,8 @@ impl AccelConfig {
         let grouped = c.rows > BCAST_GROUP;
         let tree_stages =
             if row_chain > 1 { chain_stages + (c.lanes / row_chain).trailing_zeros().div_ceil(lps) } else { log2l.div_ceil(lps).max(1) };
-        // one register stage each on grouped arrays (see the fields' docs)
+        // one register stage each on grouped arrays, the write port's only if asked for (see
+        // the fields' docs)
         let (bcast_stages, read_stages, bank_out_stages, write_stages) =
             (u32::from(grouped), u32::from(grouped), u32::from(grouped), u32::from(c.write_row_copies));
         Ok(Accel {

@@ -106,6 +106,12 @@ pub fn verilog(a: &Accel) -> String {
     ));
     v.push_str(&tk_decl(a));
     for i in 0..r {
+        // this row's group copies of the banks' read address, write address and write data
+        let k = crate::sequencer::raddr_copy_of(a, i);
+        let raddr_g = format!("raddr_w{}", crate::sequencer::copy_slice(a, k, wab));
+        let waddr_g = format!("waddr_w{}", crate::sequencer::copy_slice(a, k, wab));
+        let wdata_g = format!("wdata_rc{}", crate::sequencer::copy_slice(a, k, a.wword_bits));
+        let (wp, we, wa, wd) = wport_row(a, i, wab, &waddr_g, &wdata_g);
         v.push_str(&format!(
             "  wire [{wm}:0] wq{i};
   wire signed [{tm}:0] sum{i};
@@ -141,42 +147,36 @@ pub fn verilog(a: &Accel) -> String {
             lo = i * acc,
             ra = if a.read_stages > 0 {
                 format!(
-                    "  wire [{m}:0] ra{i};\n  tern_copy #(.W({wab})) c_ra{i} (.clk(clk), .en(adv_row[{i}]), .d(raddr_w{ws}), .q(ra{i}));\n",
-                    m = wab - 1,
-                    ws = crate::sequencer::copy_slice(a, crate::sequencer::raddr_copy_of(a, i), wab)
+                    "  wire [{m}:0] ra{i};\n  tern_copy #(.W({wab})) c_ra{i} (.clk(clk), .en(adv_row[{i}]), .d({raddr_g}), .q(ra{i}));\n",
+                    m = wab - 1
                 )
             } else {
                 String::new()
             },
-            raddr = if a.read_stages > 0 { format!("ra{i}") } else { format!("raddr_w{}", crate::sequencer::copy_slice(a, crate::sequencer::raddr_copy_of(a, i), wab)) },
-            wp = wport_row_decl(a, i),
-            we = if a.write_stages > 0 { format!("we{i}") } else { format!("we_w[{i}]") },
-            wa = if a.write_stages > 0 { format!("wa{i}") } else { format!("waddr_w{}", crate::sequencer::copy_slice(a, crate::sequencer::raddr_copy_of(a, i), wab)) },
-            wd = if a.write_stages > 0 { format!("wd{i}") } else { format!("wdata_rc{}", crate::sequencer::copy_slice(a, crate::sequencer::raddr_copy_of(a, i), 2 * l)) },
+            raddr = if a.read_stages > 0 { format!("ra{i}") } else { raddr_g.clone() },
         ));
     }
     v.push_str("endmodule\n");
     v
 }
 
-/// Grouped arrays with `AccelConfig::write_row_copies` (`Accel::write_stages`): bank `i` writes through its own copies of its
-/// group's write address and recoded word and of its write enable, loaded on every cycle (no
-/// enable: writes go on while the array is frozen), so a write lands one cycle later than the
-/// group copies hold it: two cycles after the word's last beat.
-fn wport_row_decl(a: &Accel, i: u32) -> String {
+/// Bank `i`'s write port: (declarations, enable, address, data). With
+/// `AccelConfig::write_row_copies` (`Accel::write_stages`) the bank writes through its own
+/// copies of its group's address and recoded word (`waddr_g`, `wdata_g`) and of its enable,
+/// loaded on every cycle (no enable: writes go on while the array is frozen), so a write lands
+/// a cycle after the group copies hold it: two cycles after the word's last beat. Otherwise
+/// the group copies themselves.
+fn wport_row(a: &Accel, i: u32, wab: u32, waddr_g: &str, wdata_g: &str) -> (String, String, String, String) {
     if a.write_stages == 0 {
-        return String::new();
+        return (String::new(), format!("we_w[{i}]"), waddr_g.to_string(), wdata_g.to_string());
     }
-    let wab = crate::bits_for(a.cfg.wmem_depth as u64 - 1);
-    let ww = 2 * a.cfg.lanes;
-    let k = crate::sequencer::raddr_copy_of(a, i);
-    format!(
-        "  wire [{am}:0] wa{i};\n  wire [{wm}:0] wd{i};\n  wire we{i};\n  tern_copy #(.W({wab})) c_wa{i} (.clk(clk), .en(1'b1), .d(waddr_w{as_}), .q(wa{i}));\n  tern_copy #(.W({ww})) c_wd{i} (.clk(clk), .en(1'b1), .d(wdata_rc{ds}), .q(wd{i}));\n  tern_copy #(.W(1)) c_we{i} (.clk(clk), .en(1'b1), .d(we_w[{i}]), .q(we{i}));\n",
+    let ww = a.wword_bits;
+    let decl = format!(
+        "  wire [{am}:0] wa{i};\n  wire [{wm}:0] wd{i};\n  wire we{i};\n  tern_copy #(.W({wab})) c_wa{i} (.clk(clk), .en(1'b1), .d({waddr_g}), .q(wa{i}));\n  tern_copy #(.W({ww})) c_wd{i} (.clk(clk), .en(1'b1), .d({wdata_g}), .q(wd{i}));\n  tern_copy #(.W(1)) c_we{i} (.clk(clk), .en(1'b1), .d(we_w[{i}]), .q(we{i}));\n",
         am = wab - 1,
         wm = ww - 1,
-        as_ = crate::sequencer::copy_slice(a, k, wab),
-        ds = crate::sequencer::copy_slice(a, k, ww),
-    )
+    );
+    (decl, format!("we{i}"), format!("wa{i}"), format!("wd{i}"))
 }
 
 /// Large arrays: the last token stage's valid and first bits reach each row through two
