@@ -253,6 +253,25 @@ fn two_group_array(name: &'static str) -> tern_arch::config::AccelConfig {
     }
 }
 
+/// Ends a hand-written program with SYNC and HALT, runs it on the golden model and the RTL,
+/// and asserts that both agree (results, cycles, counters, `what` names the case) and halt.
+/// Returns the whole program and the golden run.
+fn run_to_halt(
+    a: &tern_arch::config::Accel,
+    cfg: &tern_arch::config::AccelConfig,
+    mut p: Vec<u64>,
+    stalls: &tern_arch::Stalls,
+    what: &str,
+) -> (Vec<u64>, tern_arch::RunResult) {
+    use tern_arch::isa::Insn;
+    p.push(Insn::Sync.encode() as u64);
+    p.push(Insn::Halt.encode() as u64);
+    let (g, r) = crate::common::run_both(a, cfg, &p, stalls, 100_000);
+    crate::common::assert_same(what, &g, &r);
+    assert_eq!(g.status, tern_arch::Status::Halted, "{what}");
+    (p, g)
+}
+
 /// The ECP5 row structures (carry chains of 4 and of 8 terms) and the activation broadcast
 /// stage of large arrays are simulated like every other geometry: RTL == golden on results,
 /// cycles and counters, with and without stalls.
@@ -375,16 +394,19 @@ endmodule
 /// with and without input gaps.
 #[test]
 fn matvec_right_after_loadw_reads_the_new_word() {
-    use crate::common::{assert_same, run_both};
+    use tern_arch::Stalls;
     use tern_arch::isa::Insn;
-    use tern_arch::{Stalls, Status};
+    use tern_arch::pack::pack_lanes;
     let cfg = tern_arch::config::AccelConfig { write_row_copies: true, ..two_group_array("tiny-wlate") };
     let a = cfg.validate().unwrap();
     assert_eq!(a.write_stages, 1);
     let enc = |i: Insn| i.encode() as u64;
     let rows = a.cfg.rows as u64;
-    // every lane +1 (code 2) and every lane -1 (code 0): an old word the new one must replace
-    let (plus, minus) = (0xaaaa_aaaa_aaaa_aaaau64, 0u64);
+    // a word of all -1 that the all +1 word must replace (one host beat each)
+    let lanes = a.cfg.lanes as usize;
+    let (plus, minus) = (pack_lanes(&vec![1; lanes], lanes), pack_lanes(&vec![-1; lanes], lanes));
+    assert_eq!((plus.len(), a.beats_per_wword), (1, 1));
+    let (plus, minus) = (plus[0], minus[0]);
     for addr in [0u16, 5, 17] {
         for nops in 0..4 {
             for seed in 0..3u64 {
@@ -397,12 +419,8 @@ fn matvec_right_after_loadw_reads_the_new_word() {
                 p.extend(std::iter::repeat_n(plus, rows as usize));
                 p.extend(std::iter::repeat_n(enc(Insn::Nop), nops));
                 p.push(enc(Insn::MatVec { acc: false, store: true, waddr: addr, xaddr: 0 }));
-                p.push(enc(Insn::Sync));
-                p.push(enc(Insn::Halt));
                 let stalls = if seed == 0 { Stalls::NONE } else { Stalls::new(seed, 0.4, 0.0) };
-                let (g, r) = run_both(&a, &cfg, &p, &stalls, 100_000);
-                assert_same(&format!("addr {addr} nops {nops} seed {seed}"), &g, &r);
-                assert_eq!(g.status, Status::Halted);
+                let (_, g) = run_to_halt(&a, &cfg, p, &stalls, &format!("addr {addr} nops {nops} seed {seed}"));
                 assert!(g.results.iter().all(|&v| v > 0), "the new (+1) word was read: {:?}", g.results);
             }
         }
@@ -436,9 +454,8 @@ fn ice40_presets_match_golden() {
 /// stalls: RTL == golden (results, cycles, counters).
 #[test]
 fn loadw_waits_for_the_pending_bank_read() {
-    use crate::common::{assert_same, run_both};
+    use tern_arch::Stalls;
     use tern_arch::isa::Insn;
-    use tern_arch::{Stalls, Status};
     let cfg = two_group_array("tiny-rdpend");
     let a = cfg.validate().unwrap();
     assert_eq!(a.read_stages, 1);
@@ -466,12 +483,8 @@ fn loadw_waits_for_the_pending_bank_read() {
                 // a long load after it, so a LOADW that waited ends the run later
                 p.push(enc(Insn::LoadX { addr: 8, count: 16 }));
                 p.extend(std::iter::repeat_n(0x0101_0101_0101_0101u64, 16 * a.beats_per_xword as usize));
-                p.push(enc(Insn::Sync));
-                p.push(enc(Insn::Halt));
                 let stalls = if seed == 0 { Stalls::NONE } else { Stalls::new(seed, 0.0, 0.7) };
-                let (g, r) = run_both(&a, &cfg, &p, &stalls, 100_000);
-                assert_same(&format!("k {k} nops {nops} seed {seed}"), &g, &r);
-                assert_eq!(g.status, Status::Halted);
+                let (p, g) = run_to_halt(&a, &cfg, p, &stalls, &format!("k {k} nops {nops} seed {seed}"));
                 // the golden model without the rule: did this program need it?
                 let mut no_rule = a.clone();
                 no_rule.read_stages = 0;
