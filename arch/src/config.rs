@@ -89,12 +89,6 @@ pub struct AccelConfig {
     pub target_fmax_mhz: u32,
     /// FPGA the preset is sized for (memories are checked against it), if any.
     pub device: Option<Device>,
-    /// Grouped arrays only (more than `BCAST_GROUP` rows): each weight bank writes through its
-    /// own row copies of the write address, recoded word and enable (`Accel::write_stages`),
-    /// for the clock of a die-wide array; a word then lands two cycles after its last beat.
-    /// Off in every preset: the ecp5-85f record is of the netlist without it, and with it
-    /// nextpnr has not yet finished a route here (docs/synthesis.md, `tc16`).
-    pub write_row_copies: bool,
 }
 
 pub const TINY: AccelConfig = AccelConfig {
@@ -111,7 +105,6 @@ pub const TINY: AccelConfig = AccelConfig {
     counter_bits: 48,
     target_fmax_mhz: 50,
     device: None,
-    write_row_copies: false,
 };
 
 pub const ICE40_UP5K: AccelConfig = AccelConfig {
@@ -190,8 +183,6 @@ pub enum ConfigError {
     MaxK { max_k: u32, lanes: u32 },
     #[error("max_batch must be at least 1")]
     MaxBatch,
-    #[error("write_row_copies needs a grouped array (more than {group} rows), not {rows} rows")]
-    WriteRowCopies { rows: u32, group: u32 },
     #[error("counter_bits must be between 16 and 64, not {0}")]
     CounterBits(u32),
     #[error("memories need {need} block RAMs but {device} has {have}: weight banks {wbanks}, activation buffer {abuf}")]
@@ -245,12 +236,12 @@ pub struct Accel {
     /// instead of spreading over the row (11.3 ns on ecp5-85f); the activations take one more
     /// register to match.
     pub bank_out_stages: u32,
-    /// Register stages on the weight banks' write port beyond the group copies: with
-    /// `AccelConfig::write_row_copies`, one row copy each of the address, the recoded word and
-    /// the write enable (the link's input register reached a group copy of the write data in
-    /// 10.96 ns on ecp5-85f, and each group copy spreads over 16 DP16KDs). A write then lands
-    /// two cycles after the word's last beat, still before any MATVEC can read it
-    /// (docs/decisions.md). No cycle of the contract changes: the golden model does not see it.
+    /// Register stages on the weight banks' write port before the group copies: on grouped
+    /// arrays one, a middle copy per two groups of the write address and the recoded word, and
+    /// the write enables one cycle later (the link's input register reached a group copy of the
+    /// write data in 10.96 ns on ecp5-85f). A write then lands two cycles after the word's last
+    /// beat, still before any MATVEC can read it (docs/decisions.md). No cycle of the contract
+    /// changes: the golden model does not see it.
     pub write_stages: u32,
     /// Cycles from a MATVEC issue slot to the accumulator write (RAM read, RAM register,
     /// broadcast, read-address and bank-output stages, tree).
@@ -317,9 +308,6 @@ impl AccelConfig {
         if !(16..=64).contains(&c.counter_bits) {
             return Err(ConfigError::CounterBits(c.counter_bits));
         }
-        if c.write_row_copies && c.rows <= BCAST_GROUP {
-            return Err(ConfigError::WriteRowCopies { rows: c.rows, group: BCAST_GROUP });
-        }
         let xword_bits = 8 * c.lanes;
         let mut brams = 0;
         if let Some(dev) = c.device {
@@ -348,7 +336,7 @@ impl AccelConfig {
         // one register stage each on grouped arrays, the write port's only if asked for (see
         // the fields' docs)
         let (bcast_stages, read_stages, bank_out_stages, write_stages) =
-            (u32::from(grouped), u32::from(grouped), u32::from(grouped), u32::from(c.write_row_copies));
+            (u32::from(grouped), u32::from(grouped), u32::from(grouped), u32::from(grouped));
         Ok(Accel {
             cfg: c.clone(),
             macs_per_cycle: c.rows as u64 * c.lanes as u64,
@@ -483,10 +471,6 @@ mod tests {
         assert_eq!(
             err(AccelConfig { wmem_depth: 9000, ..TINY }),
             "wmem depth must be between 2 and 8192 (the ISA's 13-bit address field), not 9000"
-        );
-        assert_eq!(
-            err(AccelConfig { write_row_copies: true, ..ICE40_UP5K }),
-            "write_row_copies needs a grouped array (more than 8 rows), not 8 rows"
         );
         assert_eq!(
             AccelConfig::preset("nope").unwrap_err().to_string(),

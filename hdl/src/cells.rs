@@ -207,10 +207,16 @@ pub fn copy_cell(fabric: Fabric) -> String {
 /// `tern_gbuf`: a net that reaches the whole array. On ECP5 a DCCA puts it on one of the
 /// global (clock) networks, which also drive the fabric's enable and logic inputs: one
 /// low-skew tree instead of copies. Elsewhere a wire.
+///
+/// The DCCA is pinned to the LFE5U-85F's left-edge site `X3/Y46/LDCC0` (only the grouped
+/// arrays have one, and those are sized for the 85F). Unpinned, nextpnr places it before
+/// placement, at the first site (`X67/Y0/TDCC0`), and for some seeds router2 could then find
+/// no path into it (`Failed to route arc 0.0 of net 'core.outs.adv_r'`,
+/// docs/synthesis.md).
 pub fn gbuf_cell(fabric: Fabric) -> String {
     let body = match fabric {
         Fabric::Generic => "  assign o = i;\n",
-        Fabric::Ecp5 => "  DCCA d (.CLKI(i), .CE(1'b1), .CLKO(o));\n",
+        Fabric::Ecp5 => "  (* BEL=\"X3/Y46/LDCC0\" *) DCCA d (.CLKI(i), .CE(1'b1), .CLKO(o));\n",
     };
     format!("module tern_gbuf (\n  input  wire i,\n  output wire o\n);\n{body}endmodule\n")
 }
@@ -262,7 +268,7 @@ mod tests {
     /// The global buffer is a DCCA on ECP5, a wire elsewhere, and only grouped arrays have one.
     #[test]
     fn global_buffer_only_on_grouped_arrays() {
-        assert!(gbuf_cell(Fabric::Ecp5).contains("DCCA d (.CLKI(i), .CE(1'b1), .CLKO(o));"));
+        assert!(gbuf_cell(Fabric::Ecp5).contains("(* BEL=\"X3/Y46/LDCC0\" *) DCCA d (.CLKI(i), .CE(1'b1), .CLKO(o));"));
         assert!(gbuf_cell(Fabric::Generic).contains("assign o = i;"));
         let big = tern_arch::config::ECP5_85F.validate().unwrap();
         assert!(verilog(&big, Fabric::Ecp5).contains("module tern_gbuf"));

@@ -9,6 +9,7 @@
 //! weights:       raddr group copy -> +row copy (c_ra) -> [RAM reg] -> [DP16KD out reg]
 //!                  -> +w1 -> w2 -> chains ...
 //! activations:   raddr_x -> [abuf reg] -> x2 -> +x2_s1 -> +x2_s2 -> group copy (x2_g) -> chains ...
+//!                  (x2_s1: 2 copies, x2_s2: one per two groups: a tree, no hop across the die)
 //! token bits:    ... tok{p-2} -> group copy (tkg) -> row copy (tk{i}) = tok{p}[2:1]
 //! ```
 //! The row copy of the read address makes the bank read one advancing cycle after the issue
@@ -111,13 +112,12 @@ pub fn verilog(a: &Accel) -> String {
         let raddr_g = format!("raddr_w{}", crate::sequencer::copy_slice(a, k, wab));
         let waddr_g = format!("waddr_w{}", crate::sequencer::copy_slice(a, k, wab));
         let wdata_g = format!("wdata_rc{}", crate::sequencer::copy_slice(a, k, a.wword_bits));
-        let (wp, we, wa, wd) = wport_row(a, i, wab, &waddr_g, &wdata_g);
         v.push_str(&format!(
             "  wire [{wm}:0] wq{i};
   wire signed [{tm}:0] sum{i};
   wire cy{i};
   reg  signed [{accm}:0] acc{i};
-{tk}{ra}{wp}  tern_wbank bank{i} (.clk(clk), .we({we}), .waddr({wa}), .wdata({wd}), .re(adv_row[{i}]), .raddr({raddr}), .rdata(wq{i}));
+{tk}{ra}  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr({waddr_g}), .wdata({wdata_g}), .re(adv_row[{i}]), .raddr({raddr}), .rdata(wq{i}));
   wire [{accm}:0] accq{i};
   tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}{gs}),{xd} .sum(sum{i}), .cy(cy{i}));
   tern_acc accu{i} (.acc(acc{i}), .s(sum{i}), .cy(cy{i}), .keep(~tk{i}[0]), .q(accq{i}));
@@ -160,25 +160,6 @@ pub fn verilog(a: &Accel) -> String {
     v
 }
 
-/// Bank `i`'s write port: (declarations, enable, address, data). With
-/// `AccelConfig::write_row_copies` (`Accel::write_stages`) the bank writes through its own
-/// copies of its group's address and recoded word (`waddr_g`, `wdata_g`) and of its enable,
-/// loaded on every cycle (no enable: writes go on while the array is frozen), so a write lands
-/// a cycle after the group copies hold it: two cycles after the word's last beat. Otherwise
-/// the group copies themselves.
-fn wport_row(a: &Accel, i: u32, wab: u32, waddr_g: &str, wdata_g: &str) -> (String, String, String, String) {
-    if a.write_stages == 0 {
-        return (String::new(), format!("we_w[{i}]"), waddr_g.to_string(), wdata_g.to_string());
-    }
-    let ww = a.wword_bits;
-    let decl = format!(
-        "  wire [{am}:0] wa{i};\n  wire [{wm}:0] wd{i};\n  wire we{i};\n  tern_copy #(.W({wab})) c_wa{i} (.clk(clk), .en(1'b1), .d({waddr_g}), .q(wa{i}));\n  tern_copy #(.W({ww})) c_wd{i} (.clk(clk), .en(1'b1), .d({wdata_g}), .q(wd{i}));\n  tern_copy #(.W(1)) c_we{i} (.clk(clk), .en(1'b1), .d(we_w[{i}]), .q(we{i}));\n",
-        am = wab - 1,
-        wm = ww - 1,
-    );
-    (decl, format!("we{i}"), format!("wa{i}"), format!("wd{i}"))
-}
-
 /// Large arrays: the last token stage's valid and first bits reach each row through two
 /// levels of `tern_copy` (one per group, loaded from the stage before the last but one; one
 /// per row, `tk{i}`), equal to `tok{p}[2:1]` on every cycle. The plain `(* keep *)` row copies
@@ -206,16 +187,37 @@ fn gsuf(a: &Accel, i: u32) -> String {
 }
 
 /// The activation stages that match the weights' `read_stages` (the row copies of the read
-/// address) and `bank_out_stages` (`w1`): plain registers after `x2`, before the group copies.
+/// address) and `bank_out_stages` (`w1`), after `x2`, before the group copies. On grouped
+/// arrays they form a tree of `tern_copy` cells that doubles at each stage and ends with one
+/// copy per two groups (`x_stage_copies`), so no hop of the broadcast spans the whole array;
+/// the cycle count is the same. Elsewhere plain registers.
 fn x_stages_decl(a: &Accel) -> String {
     let n = x_stages(a);
-    let xm = 8 * a.cfg.lanes - 1;
-    (1..=n)
-        .map(|k| {
+    let w = 8 * a.cfg.lanes;
+    let xm = w - 1;
+    let mut v = String::new();
+    for k in 1..=n {
+        let copies = x_stage_copies(a, k);
+        if copies == 1 && !a.grouped() {
             let prev = if k == 1 { "x2".to_string() } else { format!("x2_s{}", k - 1) };
-            format!("  reg  [{xm}:0] x2_s{k};\n  always @(posedge clk) if (advance) x2_s{k} <= {prev};\n")
-        })
-        .collect()
+            v.push_str(&format!(
+                "  reg  [{xm}:0] x2_s{k};
+  always @(posedge clk) if (advance) x2_s{k} <= {prev};
+"
+            ));
+            continue;
+        }
+        for j in 0..copies {
+            let prev = if k == 1 { "x2".to_string() } else { x_stage_name(a, k - 1, j * x_stage_copies(a, k - 1) / copies) };
+            let name = x_stage_name(a, k, j);
+            v.push_str(&format!(
+                "  wire [{xm}:0] {name};
+  tern_copy #(.W({w})) c_{name} (.clk(clk), .en(advance), .d({prev}), .q({name}));
+"
+            ));
+        }
+    }
+    v
 }
 
 /// Registers the activations pass after `x2` to stay in step with the weights' extra stages.
@@ -223,10 +225,23 @@ fn x_stages(a: &Accel) -> u32 {
     a.read_stages + a.bank_out_stages
 }
 
-/// What the group copies load: `x2`, or the last of `x_stages_decl`'s registers.
-fn x_bcast_src(a: &Accel) -> String {
+/// Copies of activation stage `k` (1-based): the last stage has one per two broadcast groups,
+/// each earlier stage half as many as the next (at least one).
+fn x_stage_copies(a: &Accel, k: u32) -> u32 {
+    let last = a.bcast_groups.div_ceil(2).max(1);
+    let down = x_stages(a) - k;
+    last.div_ceil(1 << down.min(31)).max(1)
+}
+
+/// Name of copy `j` of activation stage `k`.
+fn x_stage_name(a: &Accel, k: u32, j: u32) -> String {
+    if x_stage_copies(a, k) == 1 { format!("x2_s{k}") } else { format!("x2_s{k}_{j}") }
+}
+
+/// What group `g`'s copy loads: `x2`, or its copy of the last of `x_stages_decl`'s stages.
+fn x_bcast_src(a: &Accel, g: u32) -> String {
     let n = x_stages(a);
-    if n == 0 { "x2".to_string() } else { format!("x2_s{n}") }
+    if n == 0 { "x2".to_string() } else { x_stage_name(a, n, g * x_stage_copies(a, n) / a.bcast_groups) }
 }
 
 /// The activation copies rows read: x2 itself, or one register per group of rows
@@ -244,7 +259,7 @@ fn bcast_decl(a: &Accel) -> String {
         v.push_str(&format!(
             "  wire [{xm}:0] x2{s};\n  tern_copy #(.W({w})) c_x2{s} (.clk(clk), .en(adv_row[{r}]), .d({src}), .q(x2{s}));\n",
             w = xm + 1,
-            src = x_bcast_src(a),
+            src = x_bcast_src(a, g),
             r = a.bcast_group_head(g)
         ));
         v.push_str(&delay_decl(a, &format!("x2{s}"), &s, &format!("adv_row[{}]", a.bcast_group_head(g))));
@@ -283,13 +298,13 @@ mod tests {
     use super::verilog;
     use tern_arch::config::{ECP5_85F, ICE40_HX8K, ICE40_UP5K, TINY};
 
-    /// Grouped arrays: every bank reads through its own copy of its group's read address (and,
-    /// with `write_row_copies`, writes through its own copies of the write port), the
-    /// activations pass `x_stages` registers before the group copies, the token bits reach each
-    /// row through a group copy and a row copy, and `ls_pre` leaves for `tern_out`. Small arrays
-    /// have none of it (their Verilog and Fmax records are older than these stages).
+    /// Grouped arrays: every bank reads through its own copy of its group's read address, the
+    /// activations pass `x_stages` registers before the group copies (a tree of copies that
+    /// doubles at each stage), the token bits reach each row through a group copy and a row
+    /// copy, and `ls_pre` leaves for `tern_out`. Small arrays have none of it (their Verilog
+    /// and Fmax records are older than these stages).
     #[test]
-    fn grouped_arrays_copy_read_address_write_port_and_token_bits_per_row() {
+    fn grouped_arrays_copy_read_address_activation_stages_and_token_bits_per_row() {
         let a = ECP5_85F.validate().unwrap();
         let v = verilog(&a);
         let (r, g) = (a.cfg.rows as usize, a.bcast_groups as usize);
@@ -299,31 +314,18 @@ mod tests {
         assert_eq!(v.matches(") c_tkg").count(), g);
         assert_eq!(v.matches(") c_tk").count(), r + g);
         assert!(v.contains(&format!(".d(rst ? 2'b00 : tok{}[2:1]), .q(tkg0)", a.pipeline_depth - 2)), "{v}");
-        assert!(v.contains("x2_s1 <= x2;") && v.contains("x2_s2 <= x2_s1;") && !v.contains("x2_s3"));
-        assert_eq!(v.matches(".d(x2_s2), .q(x2_g").count(), g);
+        // the activation stages: 2 copies of x2_s1, 4 of x2_s2 (one per two of the 8 groups)
+        assert_eq!((super::x_stage_copies(&a, 1), super::x_stage_copies(&a, 2)), (2, 4));
+        assert_eq!(v.matches(".d(x2), .q(x2_s1_").count(), 2);
+        assert!(v.contains(".d(x2_s1_1), .q(x2_s2_3)") && !v.contains("x2_s3") && !v.contains("x2_s2 "), "{v}");
+        assert!(v.contains(".d(x2_s2_0), .q(x2_g1)") && v.contains(".d(x2_s2_3), .q(x2_g7)"), "{v}");
         assert!(v.contains(&format!("assign ls_pre = tok{p}[2] & tok{p}[0];", p = a.pipeline_depth - 1)));
         assert!(!v.contains("(* keep *) reg [1:0] tk"), "plain copies are merged by yosys");
-        // the write port: one row copy each of address, recoded word and enable per bank,
-        // with `write_row_copies` only (off in every preset)
-        assert!(!v.contains(") c_wa") && v.contains(".we(we_w[63]), .waddr(waddr_w[71:63]),"), "{v}");
-        let a = tern_arch::config::AccelConfig { write_row_copies: true, ..ECP5_85F }.validate().unwrap();
-        assert_eq!(a.write_stages, 1);
-        let v = verilog(&a);
-        for port in [") c_wa", ") c_wd", ") c_we"] {
-            assert_eq!(v.matches(port).count(), r, "{port}");
-        }
-        assert!(v.contains("tern_wbank bank63 (.clk(clk), .we(we63), .waddr(wa63), .wdata(wd63),"), "bank 63 writes from its own copies");
-        assert!(v.contains(".d(wdata_rc[511:448]), .q(wd63)") && v.contains(".d(we_w[63]), .q(we63)"), "{v}");
+        // the banks write from their group's copies (the middle stage is the sequencer's)
+        assert!(v.contains(".we(we_w[63]), .waddr(waddr_w[71:63]), .wdata(wdata_rc[511:448]),"), "{v}");
         for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
             let v = verilog(&cfg.validate().unwrap());
-            assert!(
-                !v.contains("c_wa")
-                    && !v.contains("c_wd")
-                    && !v.contains("c_we")
-                    && v.contains(".we(we_w[0]), .waddr(waddr_w), .wdata(wdata_rc),"),
-                "{}",
-                cfg.name
-            );
+            assert!(v.contains(".we(we_w[0]), .waddr(waddr_w), .wdata(wdata_rc),"), "{}", cfg.name);
             assert!(!v.contains("c_ra") && !v.contains("c_tk") && !v.contains("x2_s1") && !v.contains("ls_pre"), "{}", cfg.name);
             assert!(v.contains(".raddr(raddr_w)") && v.contains("assign ls_fire = acc_fire"), "{}", cfg.name);
         }

@@ -77,12 +77,16 @@ pub fn copy_slice(a: &Accel, copy: u32, width: u32) -> String {
 
 /// The banks' write port, `waddr_w` and `wdata_w`: `wr_addr` and `ld_sh`'s weight word, or one
 /// `tern_copy` of each per group (like the read address): one register drove the address and
-/// data pins of all 128 block RAMs of ecp5-85f (20.0 ns, the critical path). Each copy is
-/// loaded on every cycle with what its source will hold next (`wword_next` = `ld_sh`'s next
-/// weight word if a beat is taken), so in the cycle after a word's last beat, the only cycle
-/// `we_w` can be high, it holds that word: the write still lands then (docs/decisions.md).
-/// No enable: `ld_sh`'s enable follows `in_valid` from the board's receiver, and as the
-/// copies' enable it was a 512-sink net across the array (14.6 ns on ecp5-85f).
+/// data pins of all 128 block RAMs of ecp5-85f (20.0 ns, the critical path). No enable: each
+/// copy is loaded on every cycle (`ld_sh`'s enable follows `in_valid` from the board's
+/// receiver, and as the copies' enable it was a 512-sink net across the array, 14.6 ns).
+///
+/// The group copies load from middle copies, one per two groups (`Accel::write_stages` = 1),
+/// which load what `ld_sh` and `ld_addr` will hold next (`wword_next` = `ld_sh`'s next weight
+/// word if a beat is taken): with the group copies loading `wword_next` straight from the
+/// core's input register, that hop crossed half the die (10.96 ns on ecp5-85f). So two cycles
+/// after a word's last beat, the only cycle `we_w` (delayed to match, `we_decl`) can be high,
+/// the group copies hold that word: the write lands then (docs/decisions.md).
 fn wport_decl(a: &Accel, wab: u32, shw: u32, h: u32, bpw: u32) -> String {
     let n = raddr_copies(a);
     let ww = 2 * a.cfg.lanes;
@@ -90,6 +94,7 @@ fn wport_decl(a: &Accel, wab: u32, shw: u32, h: u32, bpw: u32) -> String {
     if n == 1 {
         return format!("  assign waddr_w = wr_addr[{}:0];\n  assign wdata_w = ld_sh[{hi}:{lo}];\n", wab - 1);
     }
+    assert_eq!(a.write_stages, 1, "grouped arrays write through one middle stage");
     // the weight word's bits of ld_sh's next value {in_data, ld_sh[shw-1:h]}
     let top = shw - h;
     let next = if lo >= top {
@@ -100,17 +105,34 @@ fn wport_decl(a: &Accel, wab: u32, shw: u32, h: u32, bpw: u32) -> String {
         format!("{{in_data[{}:0], ld_sh[{}:{}]}}", hi - top, shw - 1, lo + h)
     };
     let mut v = format!("  wire [{}:0] wword_next = {next};\n", ww - 1);
+    let mid = n.div_ceil(2);
+    let (am, wm) = (wab - 1, ww - 1);
+    for m in 0..mid {
+        v.push_str(&format!(
+            "  wire [{am}:0] wa_mid{m};\n  wire [{wm}:0] wd_mid{m};\n  tern_copy #(.W({wab})) c_wa_mid{m} (.clk(clk), .en(1'b1), .d(ld_addr[{am}:0]), .q(wa_mid{m}));\n  tern_copy #(.W({ww})) c_wd_mid{m} (.clk(clk), .en(1'b1), .d(wword_next), .q(wd_mid{m}));\n"
+        ));
+    }
     for k in 0..n {
         v.push_str(&format!(
-            "  tern_copy #(.W({wab})) c_waddr{k} (.clk(clk), .en(1'b1), .d(ld_addr[{am}:0]), .q(waddr_w[{}:{}]));\n  tern_copy #(.W({ww})) c_wdata{k} (.clk(clk), .en(1'b1), .d(wword_next), .q(wdata_w[{}:{}]));\n",
+            "  tern_copy #(.W({wab})) c_waddr{k} (.clk(clk), .en(1'b1), .d(wa_mid{mk}), .q(waddr_w[{}:{}]));\n  tern_copy #(.W({ww})) c_wdata{k} (.clk(clk), .en(1'b1), .d(wd_mid{mk}), .q(wdata_w[{}:{}]));\n",
             (k + 1) * wab - 1,
             k * wab,
             (k + 1) * ww - 1,
             k * ww,
-            am = wab - 1
+            mk = k * mid / n,
         ));
     }
     v
+}
+
+/// The banks' write enables: `wr_w`, or with `Accel::write_stages` `wr_w` a cycle later, in
+/// step with the write port's middle copies (`wport_decl`).
+fn we_decl(a: &Accel) -> String {
+    let r = a.cfg.rows;
+    if a.write_stages == 0 {
+        return "  assign we_w = wr_w;\n".to_string();
+    }
+    format!("  reg [{}:0] wr_w_d;\n  always @(posedge clk) wr_w_d <= wr_w;\n  assign we_w = wr_w_d;\n", r - 1)
 }
 
 pub fn verilog(a: &Accel) -> String {
@@ -289,8 +311,7 @@ pub fn verilog(a: &Accel) -> String {
   reg [{rm}:0] wr_w;
   reg wr_x;
   reg [{wrm}:0] wr_addr;
-  assign we_w = wr_w;
-{wport}  assign we_x = wr_x;
+{we_decl}{wport}  assign we_x = wr_x;
   assign waddr_x = wr_addr[{xam}:0];
   assign wdata_x = {done_x};
 ",
@@ -298,6 +319,7 @@ pub fn verilog(a: &Accel) -> String {
         rm = r - 1,
         ram = raddr_copies(a) * wab - 1,
         wpdm = raddr_copies(a) * 2 * l - 1,
+        we_decl = we_decl(a),
         wport = wport_decl(a, wab, shw, h, bpw),
         xam = xab - 1,
         wm = 2 * l - 1,
@@ -511,14 +533,15 @@ endmodule
 
 #[cfg(test)]
 mod tests {
-    /// The banks' read and write ports are copied once per 8-row group on large arrays only:
+    /// The banks' read and write ports are copied once per 8-row group (the write port through
+    /// a middle stage) on large arrays only:
     /// the small presets' Verilog (and so their Fmax records) must not change.
     #[test]
     fn bank_port_copies_only_on_large_arrays() {
         use tern_arch::config::{ECP5_85F, ICE40_HX8K, ICE40_UP5K, TINY};
         for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
             let v = crate::emit(&cfg.validate().unwrap());
-            assert!(!v.contains("tern_copy") && !v.contains("rd_pend"), "{}", cfg.name);
+            assert!(!v.contains("tern_copy") && !v.contains("rd_pend") && !v.contains("wr_w_d"), "{}", cfg.name);
         }
         let a = ECP5_85F.validate().unwrap();
         let v = crate::emit(&a);
@@ -526,6 +549,13 @@ mod tests {
         for port in ["c_raddr", "c_waddr", "c_wdata"] {
             assert_eq!(v.matches(&format!(") {port}")).count(), 8, "{port}");
         }
+        // the write port's middle stage (`write_stages`): one copy per two groups, the enables
+        // a cycle later to match
+        assert_eq!(a.write_stages, 1);
+        for port in ["c_wa_mid", "c_wd_mid"] {
+            assert_eq!(v.matches(&format!(") {port}")).count(), 4, "{port}");
+        }
+        assert!(v.contains(".d(wd_mid3), .q(wdata_w[511:448])") && v.contains("wr_w_d <= wr_w;"), "{v}");
         // the banks read a cycle after issue (`read_stages`): LOADW also waits for that read
         assert!(v.contains("else if (advance) begin rd_pend <= iss_active; rd_half <= iss_half; end"), "{v}");
         assert!(v.contains("| rd_pend & (~1'b1 | (ex_h_lo == rd_half) | (ex_h_hi == rd_half));"), "{v}");

@@ -387,8 +387,8 @@ endmodule
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Large arrays with `write_row_copies` write the weight banks through row copies of the write
-/// port (`Accel::write_stages`): a word lands two cycles after its last beat. A MATVEC that reads
+/// Large arrays write the weight banks through a middle stage of copies of the write port
+/// (`Accel::write_stages`): a word lands two cycles after its last beat. A MATVEC that reads
 /// the word just loaded, issued as early as the sequencer allows (0-3 NOPs between), must
 /// still see the new word, not the one it overwrote: RTL == golden (results, cycles, counters),
 /// with and without input gaps.
@@ -397,7 +397,7 @@ fn matvec_right_after_loadw_reads_the_new_word() {
     use tern_arch::Stalls;
     use tern_arch::isa::Insn;
     use tern_arch::pack::pack_lanes;
-    let cfg = tern_arch::config::AccelConfig { write_row_copies: true, ..two_group_array("tiny-wlate") };
+    let cfg = two_group_array("tiny-wlate");
     let a = cfg.validate().unwrap();
     assert_eq!(a.write_stages, 1);
     let enc = |i: Insn| i.encode() as u64;
