@@ -199,6 +199,10 @@ pub struct Accel {
     pub wword_bits: u32,
     /// Bits per activation word (8 * L).
     pub xword_bits: u32,
+    /// Address bits of a weight bank (`wmem_depth` words) and of the activation buffer
+    /// (`amem_depth` words): the RTL's port widths.
+    pub waddr_bits: u32,
+    pub xaddr_bits: u32,
     /// Host beats per weight word / per activation word.
     pub beats_per_wword: u32,
     pub beats_per_xword: u32,
@@ -333,8 +337,7 @@ impl AccelConfig {
         let grouped = c.rows > BCAST_GROUP;
         let tree_stages =
             if row_chain > 1 { chain_stages + (c.lanes / row_chain).trailing_zeros().div_ceil(lps) } else { log2l.div_ceil(lps).max(1) };
-        // one register stage each on grouped arrays, the write port's only if asked for (see
-        // the fields' docs)
+        // one register stage each on grouped arrays (see the fields' docs)
         let (bcast_stages, read_stages, bank_out_stages, write_stages) =
             (u32::from(grouped), u32::from(grouped), u32::from(grouped), u32::from(grouped));
         Ok(Accel {
@@ -342,6 +345,8 @@ impl AccelConfig {
             macs_per_cycle: c.rows as u64 * c.lanes as u64,
             wword_bits,
             xword_bits,
+            waddr_bits: addr_bits(c.wmem_depth),
+            xaddr_bits: addr_bits(c.amem_depth),
             beats_per_wword: wword_bits / c.host_bits,
             beats_per_xword: xword_bits / c.host_bits,
             results_per_beat,
@@ -365,6 +370,11 @@ impl AccelConfig {
 }
 
 /// Rows that share one copy of the broadcast activation register (see `Accel::bcast_stages`).
+/// Address bits of a memory of `depth` words (`depth` >= 2, checked by `validate`).
+fn addr_bits(depth: u32) -> u32 {
+    32 - (depth - 1).leading_zeros()
+}
+
 pub const BCAST_GROUP: u32 = 8;
 
 impl Accel {

@@ -26,8 +26,8 @@ use tern_arch::config::Accel;
 pub fn verilog(a: &Accel) -> String {
     let c = &a.cfg;
     let (r, l) = (c.rows, c.lanes);
-    let wab = crate::bits_for(c.wmem_depth as u64 - 1);
-    let xab = crate::bits_for(c.amem_depth as u64 - 1);
+    let wab = a.waddr_bits;
+    let xab = a.xaddr_bits;
     let acc = c.acc_bits;
     let tb = crate::row_tree::sum_bits(a);
     let p = a.pipeline_depth;

@@ -143,8 +143,8 @@ pub fn verilog(a: &Accel) -> String {
     let c = &a.cfg;
     let h = c.host_bits;
     let (r, l) = (c.rows, c.lanes);
-    let wab = crate::bits_for(c.wmem_depth as u64 - 1);
-    let xab = crate::bits_for(c.amem_depth as u64 - 1);
+    let wab = a.waddr_bits;
+    let xab = a.xaddr_bits;
     let rb = crate::bits_for((r - 1) as u64);
     let bpw = a.beats_per_wword;
     let bpx = a.beats_per_xword;

@@ -8,8 +8,8 @@ use tern_arch::golden::Counters;
 pub fn verilog(a: &Accel) -> String {
     let c = &a.cfg;
     let (r, l) = (c.rows, c.lanes);
-    let wab = crate::bits_for(c.wmem_depth as u64 - 1);
-    let xab = crate::bits_for(c.amem_depth as u64 - 1);
+    let wab = a.waddr_bits;
+    let xab = a.xaddr_bits;
     let n = Counters::NAMES.len() as u32;
     // event order must match Counters::NAMES
     let ev_order =
