@@ -397,6 +397,18 @@ impl Accel {
     pub fn bcast_group_head(&self, group: u32) -> u32 {
         group * BCAST_GROUP
     }
+
+    /// Copies of a middle stage between one source and the group copies (the activation
+    /// stages' last level, the write port's middle stage): one per two broadcast groups, so
+    /// no hop crosses the whole array.
+    pub fn mid_copies(&self) -> u32 {
+        self.bcast_groups.div_ceil(2)
+    }
+
+    /// The middle copy that broadcast group `group`'s copy loads from.
+    pub fn mid_copy_of(&self, group: u32) -> u32 {
+        group * self.mid_copies() / self.bcast_groups
+    }
 }
 
 /// Terms per row carry chain on ECP5 up to `SLOW_CLOCK_MHZ` (see `Accel::row_chain`).
@@ -460,6 +472,17 @@ mod tests {
             assert_eq!(a.macs_per_cycle, (p.rows * p.lanes) as u64);
         }
         assert!(ECP5_85F.validate().unwrap().macs_per_cycle >= 2048);
+    }
+
+    /// The middle copies of a large array: one per two groups, each feeding two neighbouring
+    /// groups; a small array has its single copy.
+    #[test]
+    fn middle_copies_serve_two_groups_each() {
+        let a = ECP5_85F.validate().unwrap();
+        assert_eq!((a.bcast_groups, a.mid_copies()), (8, 4));
+        assert_eq!((0..8).map(|g| a.mid_copy_of(g)).collect::<Vec<_>>(), [0, 0, 1, 1, 2, 2, 3, 3]);
+        let t = TINY.validate().unwrap();
+        assert_eq!((t.mid_copies(), t.mid_copy_of(0)), (1, 0));
     }
 
     #[test]

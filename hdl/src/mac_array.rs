@@ -225,12 +225,11 @@ fn x_stages(a: &Accel) -> u32 {
     a.read_stages + a.bank_out_stages
 }
 
-/// Copies of activation stage `k` (1-based): the last stage has one per two broadcast groups,
-/// each earlier stage half as many as the next (at least one).
+/// Copies of activation stage `k` (1-based): the last stage has `Accel::mid_copies` (one per
+/// two broadcast groups), each earlier stage half as many as the next (at least one).
 fn x_stage_copies(a: &Accel, k: u32) -> u32 {
-    let last = a.bcast_groups.div_ceil(2).max(1);
     let down = x_stages(a) - k;
-    last.div_ceil(1 << down.min(31)).max(1)
+    a.mid_copies().div_ceil(1 << down.min(31)).max(1)
 }
 
 /// Name of copy `j` of activation stage `k`.
@@ -241,7 +240,7 @@ fn x_stage_name(a: &Accel, k: u32, j: u32) -> String {
 /// What group `g`'s copy loads: `x2`, or its copy of the last of `x_stages_decl`'s stages.
 fn x_bcast_src(a: &Accel, g: u32) -> String {
     let n = x_stages(a);
-    if n == 0 { "x2".to_string() } else { x_stage_name(a, n, g * x_stage_copies(a, n) / a.bcast_groups) }
+    if n == 0 { "x2".to_string() } else { x_stage_name(a, n, a.mid_copy_of(g)) }
 }
 
 /// The activation copies rows read: x2 itself, or one register per group of rows

@@ -105,7 +105,7 @@ fn wport_decl(a: &Accel, wab: u32, shw: u32, h: u32, bpw: u32) -> String {
         format!("{{in_data[{}:0], ld_sh[{}:{}]}}", hi - top, shw - 1, lo + h)
     };
     let mut v = format!("  wire [{}:0] wword_next = {next};\n", ww - 1);
-    let mid = n.div_ceil(2);
+    let mid = a.mid_copies();
     let (am, wm) = (wab - 1, ww - 1);
     for m in 0..mid {
         v.push_str(&format!(
@@ -119,7 +119,7 @@ fn wport_decl(a: &Accel, wab: u32, shw: u32, h: u32, bpw: u32) -> String {
             k * wab,
             (k + 1) * ww - 1,
             k * ww,
-            mk = k * mid / n,
+            mk = a.mid_copy_of(k),
         ));
     }
     v
