@@ -369,12 +369,12 @@ impl AccelConfig {
     }
 }
 
-/// Rows that share one copy of the broadcast activation register (see `Accel::bcast_stages`).
 /// Address bits of a memory of `depth` words (`depth` >= 2, checked by `validate`).
 fn addr_bits(depth: u32) -> u32 {
     32 - (depth - 1).leading_zeros()
 }
 
+/// Rows that share one copy of the broadcast activation register (see `Accel::bcast_stages`).
 pub const BCAST_GROUP: u32 = 8;
 
 impl Accel {
