@@ -68,7 +68,7 @@ pub fn verilog(a: &Accel) -> String {
         codes = crate::sequencer::raddr_copies(a) * l,
         xam = xab - 1,
         rm = r - 1,
-        xm = 8 * l - 1,
+        xm = a.xword_bits - 1,
         am = r * acc - 1,
         ls_port = crate::out_stream::ls_port(a),
         xstages = x_stages_decl(a),
@@ -193,7 +193,7 @@ fn gsuf(a: &Accel, i: u32) -> String {
 /// the cycle count is the same. Elsewhere plain registers.
 fn x_stages_decl(a: &Accel) -> String {
     let n = x_stages(a);
-    let w = 8 * a.cfg.lanes;
+    let w = a.xword_bits;
     let xm = w - 1;
     let mut v = String::new();
     for k in 1..=n {
@@ -248,7 +248,7 @@ fn x_bcast_src(a: &Accel, g: u32) -> String {
 /// docs/synthesis.md "Copies are merged"); plus the chains' late lanes (`xd{d}`, d cycles
 /// later, loaded from the group's own copy) and early lanes (x2e) of each copy.
 fn bcast_decl(a: &Accel) -> String {
-    let xm = 8 * a.cfg.lanes - 1;
+    let xm = a.xword_bits - 1;
     if !a.grouped() {
         return delay_decl(a, "x2", "", "advance");
     }

@@ -323,7 +323,7 @@ pub fn verilog(a: &Accel) -> String {
         wport = wport_decl(a, wab, shw, h, bpw),
         xam = xab - 1,
         wm = 2 * l - 1,
-        xm = 8 * l - 1,
+        xm = a.xword_bits - 1,
         fm = f - 1,
         rbm = rb - 1,
         bbm = bb - 1,
@@ -355,7 +355,7 @@ pub fn verilog(a: &Accel) -> String {
         over_x = gt_x.0,
         over_h = gt_h.0,
         wrm = wab.max(xab) - 1,
-        done_x = done_word(bpx, 8 * l),
+        done_x = done_word(bpx, a.xword_bits),
         asm_w = asm(bpw),
     );
     for i in 0..r {

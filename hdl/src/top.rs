@@ -75,7 +75,7 @@ endmodule
             format!("  wire [{}:0] waddr_w, raddr_w;\n", wab - 1)
         },
         xam = xab - 1,
-        xm = 8 * l - 1,
+        xm = a.xword_bits - 1,
         am = r * c.acc_bits - 1,
         ev = ev.join(", "),
         ls = crate::out_stream::ls_port(a),
