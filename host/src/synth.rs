@@ -175,7 +175,42 @@ pub enum SynthError {
     Io { path: PathBuf, err: std::io::Error },
     #[error("cannot read {what} from {}: {err}", .path.display())]
     Parse { what: &'static str, path: PathBuf, err: String },
+    #[error("seeds `{0}`: {1}")]
+    Seeds(String, &'static str),
 }
+
+/// Parse a seed list: seeds and inclusive ranges, comma separated (`1-8`, `1,3,5`, `2,10-12`).
+/// Every seed once, in the order given.
+pub fn parse_seeds(s: &str) -> Result<Vec<u64>, SynthError> {
+    let bad = |why| SynthError::Seeds(s.to_string(), why);
+    let num = |t: &str| t.trim().parse::<u64>().map_err(|_| bad("each item must be a seed (0 or more) or a range like 1-8"));
+    let mut seeds = Vec::new();
+    for item in s.split(',') {
+        let (lo, hi) = match item.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(item)?, num(item)?),
+        };
+        if lo > hi {
+            return Err(bad("a range must run upwards (1-8, not 8-1)"));
+        }
+        if hi - lo >= MAX_SEEDS as u64 {
+            return Err(bad("at most 64 seeds in one sweep"));
+        }
+        for seed in lo..=hi {
+            if seeds.contains(&seed) {
+                return Err(bad("a seed is named twice"));
+            }
+            seeds.push(seed);
+        }
+    }
+    if seeds.len() > MAX_SEEDS {
+        return Err(bad("at most 64 seeds in one sweep"));
+    }
+    Ok(seeds)
+}
+
+/// Most seeds one sweep runs (each keeps its own routed design and logs).
+pub const MAX_SEEDS: usize = 64;
 
 fn fits_hint(fits: &[&str]) -> String {
     if fits.is_empty() { "no preset fits it".to_string() } else { format!("presets that fit: {}", fits.join(", ")) }
@@ -248,10 +283,28 @@ pub struct Options {
     pub freq_mhz: Option<f64>,
     /// Stop after yosys: resource counts only, no place and route, no Fmax, no bitstream.
     pub no_pnr: bool,
-    /// nextpnr's placer seed (recorded with the Fmax: placement moves Fmax by +-15% on ECP5-85F).
-    pub seed: u64,
+    /// nextpnr's placer seeds (recorded with the Fmax: placement moves Fmax by +-15% on
+    /// ECP5-85F). One seed places in the output folder; several are a sweep: each seed in its
+    /// own `seed-N/` folder, `jobs` at a time, and the report, the bitstream and a record take
+    /// the seed with the highest Fmax.
+    pub seeds: Vec<u64>,
+    /// nextpnr runs at once in a sweep.
+    pub jobs: usize,
     /// Print progress on stderr.
     pub progress: bool,
+}
+
+/// One seed of a sweep (`Options::seeds`).
+#[derive(Clone, Debug, Serialize)]
+pub struct SeedRun {
+    pub seed: u64,
+    /// None when nextpnr failed (`error`).
+    pub fmax_mhz: Option<f64>,
+    pub timing_met: Option<bool>,
+    pub seconds: f64,
+    /// Folder of its routed design, report and log, inside the output folder.
+    pub dir: String,
+    pub error: Option<String>,
 }
 
 /// Wall time of one step.
@@ -311,8 +364,11 @@ pub struct SynthReport {
     /// Achieved by nextpnr (None with `--no-pnr`).
     pub fmax_mhz: Option<f64>,
     pub constraint_mhz: f64,
-    /// nextpnr's placer seed.
+    /// nextpnr's placer seed (of a sweep: the one with the highest Fmax).
     pub seed: u64,
+    /// Every seed of a sweep, in the order given (empty for one seed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seed_sweep: Vec<SeedRun>,
     pub timing_met: Option<bool>,
     pub critical_path: Option<CriticalPath>,
     /// nextpnr's placed-cell utilization: bel type -> (used, available).
@@ -539,7 +595,8 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
         device_luts: target.device.luts(),
         fmax_mhz: None,
         constraint_mhz: freq,
-        seed: opt.seed,
+        seed: opt.seeds[0],
+        seed_sweep: Vec::new(),
         timing_met: None,
         critical_path: None,
         utilization: Vec::new(),
@@ -552,21 +609,44 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
 
     if !opt.no_pnr {
         // 4. place and route
-        let mut cmd = Command::new(&tools.nextpnr);
-        cmd.args(target.nextpnr_device);
         let (cflag, out_flag, out_file) = match target.family {
             Family::Ice40 => ("--pcf", "--asc", "tern_board.asc"),
             Family::Ecp5 => ("--lpf", "--textcfg", "tern_board.config"),
         };
-        cmd.args([cflag, &cname, "--json", "tern_board.json", out_flag, out_file, "--report", "pnr_report.json"]);
-        cmd.args(["--freq", &format!("{freq}"), "--timing-allow-fail", "--seed", &opt.seed.to_string()]);
-        if target.family == Family::Ecp5 {
-            // router2 routes the large ECP5 arrays in a fraction of router1's time
-            cmd.args(["--router", "router2"]);
-            cmd.args(["--placer-heap-timingweight", &ECP5_HEAP_TIMING_WEIGHT.to_string()]);
-        }
-        report.steps.push(run_tool(dir, &format!("{} (place and route)", tools_name(&tools.nextpnr)), "nextpnr.log", &mut cmd, p)?);
-        parse_pnr(&read_json(&dir.join("pnr_report.json"), "nextpnr report")?, &mut report);
+        let pnr = |seed: u64, sub: &str| {
+            let mut cmd = Command::new(&tools.nextpnr);
+            cmd.args(target.nextpnr_device);
+            let (out, rep) = (format!("{sub}{out_file}"), format!("{sub}pnr_report.json"));
+            cmd.args([cflag, &cname, "--json", "tern_board.json", out_flag, &out, "--report", &rep]);
+            cmd.args(["--freq", &format!("{freq}"), "--timing-allow-fail", "--seed", &seed.to_string()]);
+            if target.family == Family::Ecp5 {
+                // router2 routes the large ECP5 arrays in a fraction of router1's time
+                cmd.args(["--router", "router2"]);
+                cmd.args(["--placer-heap-timingweight", &ECP5_HEAP_TIMING_WEIGHT.to_string()]);
+            }
+            cmd
+        };
+        let step = format!("{} (place and route)", tools_name(&tools.nextpnr));
+        let routed = if let [seed] = opt.seeds[..] {
+            report.steps.push(run_tool(dir, &step, "nextpnr.log", &mut pnr(seed, ""), p)?);
+            parse_pnr(&read_json(&dir.join("pnr_report.json"), "nextpnr report")?, &mut report);
+            out_file.to_string()
+        } else {
+            let runs = sweep(dir, &opt.seeds, opt.jobs, &step, &pnr, p)?;
+            let best = best_seed(&runs).expect("sweep returns only with a routed seed");
+            let sub = runs[best].dir.clone();
+            parse_pnr(&read_json(&dir.join(&sub).join("pnr_report.json"), "nextpnr report")?, &mut report);
+            report.seed = runs[best].seed;
+            for r in &runs {
+                report.steps.push(Step {
+                    name: format!("{step}, seed {}", r.seed),
+                    seconds: r.seconds,
+                    log: format!("{}/nextpnr.log", r.dir),
+                });
+            }
+            report.seed_sweep = runs;
+            format!("{sub}/{out_file}")
+        };
 
         // 5. bitstream
         let bit = match target.family {
@@ -574,7 +654,7 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
             Family::Ecp5 => "tern_board.bit",
         };
         let mut cmd = Command::new(&tools.pack);
-        cmd.args([out_file, bit]);
+        cmd.args([routed.as_str(), bit]);
         report.steps.push(run_tool(dir, &format!("{} (bitstream)", tools_name(&tools.pack)), "pack.log", &mut cmd, p)?);
         report.bitstream = Some(bit.to_string());
     }
@@ -583,22 +663,118 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
     Ok(report)
 }
 
+/// Place and route every seed in its own `seed-N/` folder, `jobs` at a time. Fails only when
+/// no seed routed (with the first seed's error); a failed seed is kept in the list with its
+/// error.
+fn sweep(
+    dir: &Path,
+    seeds: &[u64],
+    jobs: usize,
+    step: &str,
+    pnr: &(dyn Fn(u64, &str) -> Command + Sync),
+    progress: bool,
+) -> Result<Vec<SeedRun>, SynthError> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    for &seed in seeds {
+        let sub = dir.join(format!("seed-{seed}"));
+        std::fs::create_dir_all(&sub).map_err(io(&sub))?;
+    }
+    if progress {
+        eprintln!("  {step}: {} seeds, {} at a time (logs seed-N/nextpnr.log)", seeds.len(), jobs.max(1).min(seeds.len()));
+    }
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<Option<Result<SeedRun, SynthError>>>> = Mutex::new((0..seeds.len()).map(|_| None).collect());
+    std::thread::scope(|sc| {
+        for _ in 0..jobs.max(1).min(seeds.len()) {
+            sc.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&seed) = seeds.get(i) else { break };
+                    let sub = format!("seed-{seed}");
+                    let run = run_tool(
+                        dir,
+                        &format!("{step}, seed {seed}"),
+                        &format!("{sub}/nextpnr.log"),
+                        &mut pnr(seed, &format!("{sub}/")),
+                        false,
+                    )
+                    .and_then(|st| {
+                        let fm = pnr_fmax(&read_json(&dir.join(&sub).join("pnr_report.json"), "nextpnr report")?);
+                        Ok(SeedRun {
+                            seed,
+                            fmax_mhz: fm.map(|f| f.0),
+                            timing_met: fm.map(|f| f.1),
+                            seconds: st.seconds,
+                            dir: sub.clone(),
+                            error: None,
+                        })
+                    });
+                    if progress {
+                        match &run {
+                            Ok(r) => eprintln!(
+                                "  seed {seed}: {} MHz in {:.1} s",
+                                r.fmax_mhz.map_or("no Fmax".into(), |f| format!("{f:.2}")),
+                                r.seconds
+                            ),
+                            Err(e) => eprintln!("  seed {seed}: FAILED ({})", e.to_string().lines().next().unwrap_or("")),
+                        }
+                    }
+                    done.lock().unwrap()[i] = Some(run);
+                }
+            });
+        }
+    });
+    let mut runs = Vec::new();
+    let mut first_err = None;
+    for (i, r) in done.into_inner().unwrap().into_iter().enumerate() {
+        match r.expect("every seed ran") {
+            Ok(r) => runs.push(r),
+            Err(e) => {
+                let sub = format!("seed-{}", seeds[i]);
+                runs.push(SeedRun { seed: seeds[i], fmax_mhz: None, timing_met: None, seconds: 0.0, dir: sub, error: Some(e.to_string()) });
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match (best_seed(&runs), first_err) {
+        (None, Some(e)) => Err(e),
+        _ => Ok(runs),
+    }
+}
+
+/// Index of the seed with the highest Fmax (the first of equals), if any routed.
+pub fn best_seed(runs: &[SeedRun]) -> Option<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, r) in runs.iter().enumerate() {
+        if let Some(f) = r.fmax_mhz
+            && best.is_none_or(|(_, b)| f > b)
+        {
+            best = Some((i, f));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
 fn tools_name(p: &Path) -> String {
     p.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
 }
 
+/// The Fmax (MHz, to 0.01) of nextpnr's `--report` JSON and whether it meets its constraint.
+/// The design has one clock; the slowest if there are several.
+fn pnr_fmax(r: &serde_json::Value) -> Option<(f64, bool)> {
+    let f = r.get("fmax")?.as_object()?;
+    let (ach, con) = f
+        .values()
+        .filter_map(|c| Some((c.get("achieved")?.as_f64()?, c.get("constraint")?.as_f64()?)))
+        .min_by(|x, y| x.0.total_cmp(&y.0))?;
+    Some(((ach * 100.0).round() / 100.0, ach >= con))
+}
+
 /// Fill Fmax, the critical path and the utilization from nextpnr's `--report` JSON.
 pub fn parse_pnr(r: &serde_json::Value, rep: &mut SynthReport) {
-    if let Some(f) = r.get("fmax").and_then(|f| f.as_object()) {
-        // the design has one clock; take the slowest if there are several
-        let worst = f
-            .values()
-            .filter_map(|c| Some((c.get("achieved")?.as_f64()?, c.get("constraint")?.as_f64()?)))
-            .min_by(|x, y| x.0.total_cmp(&y.0));
-        if let Some((ach, con)) = worst {
-            rep.fmax_mhz = Some((ach * 100.0).round() / 100.0);
-            rep.timing_met = Some(ach >= con);
-        }
+    if let Some((fmax, met)) = pnr_fmax(r) {
+        (rep.fmax_mhz, rep.timing_met) = (Some(fmax), Some(met));
     }
     if let Some(paths) = r.get("critical_paths").and_then(|p| p.as_array()) {
         let end = |seg: Option<&serde_json::Value>, side: &str| -> String {
@@ -755,6 +931,30 @@ mod tests {
     use tern_arch::config::{ASIC_REF, ECP5_85F, TINY};
 
     #[test]
+    fn seed_lists() {
+        assert_eq!(parse_seeds("1-4").unwrap(), vec![1, 2, 3, 4]);
+        assert_eq!(parse_seeds("7, 2,10-11").unwrap(), vec![7, 2, 10, 11]);
+        assert_eq!(parse_seeds("0").unwrap(), vec![0]);
+        let msg = |s: &str| parse_seeds(s).unwrap_err().to_string();
+        assert_eq!(msg("1-x"), "seeds `1-x`: each item must be a seed (0 or more) or a range like 1-8");
+        assert_eq!(msg(""), "seeds ``: each item must be a seed (0 or more) or a range like 1-8");
+        assert_eq!(msg("-3"), "seeds `-3`: each item must be a seed (0 or more) or a range like 1-8");
+        assert_eq!(msg("8-1"), "seeds `8-1`: a range must run upwards (1-8, not 8-1)");
+        assert_eq!(msg("1-3,2"), "seeds `1-3,2`: a seed is named twice");
+        assert_eq!(msg("1-65"), "seeds `1-65`: at most 64 seeds in one sweep");
+        assert_eq!(msg("1-40,41-80"), "seeds `1-40,41-80`: at most 64 seeds in one sweep");
+        assert_eq!(parse_seeds("1-64").unwrap().len(), MAX_SEEDS);
+    }
+
+    #[test]
+    fn best_seed_is_the_highest_fmax_first_of_equals() {
+        let run = |seed, f: Option<f64>| SeedRun { seed, fmax_mhz: f, timing_met: None, seconds: 0.0, dir: String::new(), error: None };
+        assert_eq!(best_seed(&[run(1, Some(50.0)), run(2, Some(61.5)), run(3, Some(61.5)), run(4, None)]), Some(1));
+        assert_eq!(best_seed(&[run(1, None), run(2, Some(1.0))]), Some(1));
+        assert_eq!(best_seed(&[run(1, None)]), None);
+    }
+
+    #[test]
     fn unknown_target_message() {
         assert_eq!(
             Target::parse("xc7a35t").unwrap_err().to_string(),
@@ -794,6 +994,7 @@ mod tests {
             fmax_mhz: None,
             constraint_mhz: 50.0,
             seed: 1,
+            seed_sweep: Vec::new(),
             timing_met: None,
             critical_path: None,
             utilization: vec![],

@@ -20,8 +20,15 @@ pub struct Args {
     #[arg(long)]
     pub no_pnr: bool,
     /// nextpnr's placer seed (recorded with the Fmax).
-    #[arg(long, default_value_t = synth::DEFAULT_SEED)]
+    #[arg(long, default_value_t = synth::DEFAULT_SEED, conflicts_with = "seeds")]
     pub seed: u64,
+    /// A seed sweep, e.g. `1-8` or `1,3,5`: each seed placed and routed in OUT/seed-N/;
+    /// the report, the bitstream and `--record` take the seed with the highest Fmax.
+    #[arg(long)]
+    pub seeds: Option<String>,
+    /// nextpnr runs at once in a sweep (default: the machine's cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
     /// Record the achieved Fmax in docs/fmax.json (read by `measured_fmax`).
     #[arg(long)]
     pub record: bool,
@@ -39,7 +46,15 @@ pub fn run(args: Args) -> Result<()> {
         },
     };
     let out = args.out.unwrap_or_else(|| PathBuf::from(format!("out/synth/{}-{}", cfg.name, target.name())));
-    let opt = Options { out, freq_mhz: args.freq, no_pnr: args.no_pnr, seed: args.seed, progress: true };
+    let seeds = match &args.seeds {
+        Some(list) => synth::parse_seeds(list)?,
+        None => vec![args.seed],
+    };
+    if args.jobs == Some(0) {
+        anyhow::bail!("--jobs must be at least 1");
+    }
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let opt = Options { out, freq_mhz: args.freq, no_pnr: args.no_pnr, seeds, jobs, progress: true };
     let rep = synth::run(&cfg, &target, &opt)?;
     if args.record {
         let path = synth::workspace_root().join("docs").join("fmax.json");
@@ -84,6 +99,16 @@ pub fn run(args: Args) -> Result<()> {
                 rep.critical_path.as_ref().map(|c| format!("{} -> {} ({:.2} ns)", c.from, c.to, c.delay_ns)).unwrap_or_else(na),
             ),
         ];
+        for r in &rep.seed_sweep {
+            let what = match (r.fmax_mhz, &r.error) {
+                (Some(f), _) => {
+                    format!("{f:.2} MHz{} ({:.1} s, {}/)", if r.seed == rep.seed { ", the best" } else { "" }, r.seconds, r.dir)
+                }
+                (None, Some(e)) => format!("FAILED: {}", e.lines().next().unwrap_or("")),
+                (None, None) => format!("no Fmax in its report ({}/)", r.dir),
+            };
+            rows.push((format!("seed {}", r.seed), what));
+        }
         for (bel, used, avail) in &rep.utilization {
             rows.push((format!("placed {bel}"), format!("{used} / {avail}")));
         }
