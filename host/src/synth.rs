@@ -176,13 +176,14 @@ pub enum SynthError {
     #[error("cannot read {what} from {}: {err}", .path.display())]
     Parse { what: &'static str, path: PathBuf, err: String },
     #[error("seeds `{0}`: {1}")]
-    Seeds(String, &'static str),
+    Seeds(String, String),
 }
 
 /// Parse a seed list: seeds and inclusive ranges, comma separated (`1-8`, `1,3,5`, `2,10-12`).
 /// Every seed once, in the order given.
 pub fn parse_seeds(s: &str) -> Result<Vec<u64>, SynthError> {
-    let bad = |why| SynthError::Seeds(s.to_string(), why);
+    let bad = |why: &str| SynthError::Seeds(s.to_string(), why.to_string());
+    let too_many = format!("at most {MAX_SEEDS} seeds in one sweep");
     let num = |t: &str| t.trim().parse::<u64>().map_err(|_| bad("each item must be a seed (0 or more) or a range like 1-8"));
     let mut seeds = Vec::new();
     for item in s.split(',') {
@@ -194,7 +195,7 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, SynthError> {
             return Err(bad("a range must run upwards (1-8, not 8-1)"));
         }
         if hi - lo >= MAX_SEEDS as u64 {
-            return Err(bad("at most 64 seeds in one sweep"));
+            return Err(bad(&too_many));
         }
         for seed in lo..=hi {
             if seeds.contains(&seed) {
@@ -204,7 +205,7 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, SynthError> {
         }
     }
     if seeds.len() > MAX_SEEDS {
-        return Err(bad("at most 64 seeds in one sweep"));
+        return Err(bad(&too_many));
     }
     Ok(seeds)
 }
