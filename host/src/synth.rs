@@ -504,6 +504,9 @@ pub fn rtl_mul_cells(yosys: &Path, dir: &Path, verilog: &str, top: &str) -> Resu
 
 /// The whole flow for one preset on one target.
 pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthReport, SynthError> {
+    if opt.seeds.is_empty() {
+        return Err(SynthError::Seeds(String::new(), "no seed given".to_string()));
+    }
     target.check_fit(cfg)?;
     // the preset's own geometry (its device decides its row structure), as simulated
     let a = cfg.validate().map_err(SynthError::Config)?;
