@@ -951,6 +951,13 @@ mod tests {
     }
 
     #[test]
+    fn no_seed_is_an_error() {
+        let opt = Options { out: std::env::temp_dir(), freq_mhz: None, no_pnr: false, seeds: vec![], jobs: 1, progress: false };
+        let e = run(&TINY, &Target::parse("ice40-up5k").unwrap(), &opt).unwrap_err();
+        assert_eq!(e.to_string(), "seeds ``: no seed given");
+    }
+
+    #[test]
     fn best_seed_is_the_highest_fmax_first_of_equals() {
         let run = |seed, f: Option<f64>| SeedRun { seed, fmax_mhz: f, timing_met: None, seconds: 0.0, dir: String::new(), error: None };
         assert_eq!(best_seed(&[run(1, Some(50.0)), run(2, Some(61.5)), run(3, Some(61.5)), run(4, None)]), Some(1));
