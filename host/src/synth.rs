@@ -688,7 +688,8 @@ fn sweep(
         eprintln!("  {step}: {} seeds, {} at a time (logs seed-N/nextpnr.log)", seeds.len(), jobs.max(1).min(seeds.len()));
     }
     let next = AtomicUsize::new(0);
-    let done: Mutex<Vec<Option<Result<SeedRun, SynthError>>>> = Mutex::new((0..seeds.len()).map(|_| None).collect());
+    // each seed's result and wall seconds (a failed seed's time too)
+    let done: Mutex<Vec<Option<SeedOutcome>>> = Mutex::new((0..seeds.len()).map(|_| None).collect());
     std::thread::scope(|sc| {
         for _ in 0..jobs.max(1).min(seeds.len()) {
             sc.spawn(|| {
@@ -696,6 +697,7 @@ fn sweep(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&seed) = seeds.get(i) else { break };
                     let sub = format!("seed-{seed}");
+                    let t0 = Instant::now();
                     let run = run_tool(
                         dir,
                         &format!("{step}, seed {seed}"),
@@ -724,7 +726,7 @@ fn sweep(
                             Err(e) => eprintln!("  seed {seed}: FAILED ({})", e.to_string().lines().next().unwrap_or("")),
                         }
                     }
-                    done.lock().unwrap()[i] = Some(run);
+                    done.lock().unwrap()[i] = Some((run, t0.elapsed().as_secs_f64()));
                 }
             });
         }
@@ -733,10 +735,10 @@ fn sweep(
     let mut first_err = None;
     for (i, r) in done.into_inner().unwrap().into_iter().enumerate() {
         match r.expect("every seed ran") {
-            Ok(r) => runs.push(r),
-            Err(e) => {
+            (Ok(r), _) => runs.push(r),
+            (Err(e), seconds) => {
                 let sub = format!("seed-{}", seeds[i]);
-                runs.push(SeedRun { seed: seeds[i], fmax_mhz: None, timing_met: None, seconds: 0.0, dir: sub, error: Some(e.to_string()) });
+                runs.push(SeedRun { seed: seeds[i], fmax_mhz: None, timing_met: None, seconds, dir: sub, error: Some(e.to_string()) });
                 first_err.get_or_insert(e);
             }
         }
@@ -746,6 +748,9 @@ fn sweep(
         _ => Ok(runs),
     }
 }
+
+/// One seed's result in `sweep` and its wall seconds (a failed seed's too).
+type SeedOutcome = (Result<SeedRun, SynthError>, f64);
 
 /// Index of the seed with the highest Fmax (the first of equals), if any routed.
 pub fn best_seed(runs: &[SeedRun]) -> Option<usize> {
