@@ -175,14 +175,14 @@ pub enum SynthError {
     Io { path: PathBuf, err: std::io::Error },
     #[error("cannot read {what} from {}: {err}", .path.display())]
     Parse { what: &'static str, path: PathBuf, err: String },
-    #[error("seeds `{0}`: {1}")]
-    Seeds(String, String),
+    #[error("seeds `{list}`: {why}")]
+    Seeds { list: String, why: String },
 }
 
 /// Parse a seed list: seeds and inclusive ranges, comma separated (`1-8`, `1,3,5`, `2,10-12`).
 /// Every seed once, in the order given.
 pub fn parse_seeds(s: &str) -> Result<Vec<u64>, SynthError> {
-    let bad = |why: &str| SynthError::Seeds(s.to_string(), why.to_string());
+    let bad = |why: &str| SynthError::Seeds { list: s.to_string(), why: why.to_string() };
     let too_many = format!("at most {MAX_SEEDS} seeds in one sweep");
     let num = |t: &str| t.trim().parse::<u64>().map_err(|_| bad("each item must be a seed (0 or more) or a range like 1-8"));
     let mut seeds = Vec::new();
@@ -505,7 +505,7 @@ pub fn rtl_mul_cells(yosys: &Path, dir: &Path, verilog: &str, top: &str) -> Resu
 /// The whole flow for one preset on one target.
 pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthReport, SynthError> {
     if opt.seeds.is_empty() {
-        return Err(SynthError::Seeds(String::new(), "no seed given".to_string()));
+        return Err(SynthError::Seeds { list: String::new(), why: "no seed given".to_string() });
     }
     target.check_fit(cfg)?;
     // the preset's own geometry (its device decides its row structure), as simulated
@@ -667,7 +667,7 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
     Ok(report)
 }
 
-/// Place and route every seed in its own `seed-N/` folder, `jobs` at a time. Fails only when
+/// Place and route every seed in its own `seed_dir` folder, `jobs` at a time. Fails only when
 /// no seed routed (with the first seed's error); a failed seed is kept in the list with its
 /// error.
 fn sweep(
@@ -678,79 +678,71 @@ fn sweep(
     pnr: &(dyn Fn(u64, &str) -> Command + Sync),
     progress: bool,
 ) -> Result<Vec<SeedRun>, SynthError> {
-    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     for &seed in seeds {
-        let sub = dir.join(format!("seed-{seed}"));
+        let sub = dir.join(seed_dir(seed));
         std::fs::create_dir_all(&sub).map_err(io(&sub))?;
     }
+    let workers = jobs.clamp(1, seeds.len().max(1));
     if progress {
-        eprintln!("  {step}: {} seeds, {} at a time (logs seed-N/nextpnr.log)", seeds.len(), jobs.max(1).min(seeds.len()));
+        eprintln!("  {step}: {} seeds, {workers} at a time (logs {}/nextpnr.log)", seeds.len(), seed_dir("N"));
     }
+    // one seed: its run (error text kept in the run) and, if it failed, the error itself
+    let one = |seed: u64| -> (SeedRun, Option<SynthError>) {
+        let sub = seed_dir(seed);
+        let t0 = Instant::now();
+        let res = run_tool(dir, &format!("{step}, seed {seed}"), &format!("{sub}/nextpnr.log"), &mut pnr(seed, &format!("{sub}/")), false)
+            .and_then(|_| read_json(&dir.join(&sub).join("pnr_report.json"), "nextpnr report"));
+        let mut run = SeedRun { seed, fmax_mhz: None, timing_met: None, seconds: t0.elapsed().as_secs_f64(), dir: sub, error: None };
+        let err = match res {
+            Ok(report) => {
+                (run.fmax_mhz, run.timing_met) = pnr_fmax(&report).map_or((None, None), |(f, met)| (Some(f), Some(met)));
+                None
+            }
+            Err(e) => {
+                run.error = Some(e.to_string());
+                Some(e)
+            }
+        };
+        if progress {
+            match (&run.fmax_mhz, &run.error) {
+                (_, Some(e)) => eprintln!("  seed {seed}: FAILED ({})", e.lines().next().unwrap_or("")),
+                (f, None) => eprintln!("  seed {seed}: {} in {:.1} s", f.map_or("no Fmax".into(), |f| format!("{f:.2} MHz")), run.seconds),
+            }
+        }
+        (run, err)
+    };
+    // workers take the next seed until none is left and send back (its index, its outcome)
     let next = AtomicUsize::new(0);
-    // each seed's result and wall seconds (a failed seed's time too)
-    let done: Mutex<Vec<Option<SeedOutcome>>> = Mutex::new((0..seeds.len()).map(|_| None).collect());
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::scope(|sc| {
-        for _ in 0..jobs.max(1).min(seeds.len()) {
-            sc.spawn(|| {
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let next = &next;
+            let one = &one;
+            sc.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&seed) = seeds.get(i) else { break };
-                    let sub = format!("seed-{seed}");
-                    let t0 = Instant::now();
-                    let run = run_tool(
-                        dir,
-                        &format!("{step}, seed {seed}"),
-                        &format!("{sub}/nextpnr.log"),
-                        &mut pnr(seed, &format!("{sub}/")),
-                        false,
-                    )
-                    .and_then(|st| {
-                        let fm = pnr_fmax(&read_json(&dir.join(&sub).join("pnr_report.json"), "nextpnr report")?);
-                        Ok(SeedRun {
-                            seed,
-                            fmax_mhz: fm.map(|f| f.0),
-                            timing_met: fm.map(|f| f.1),
-                            seconds: st.seconds,
-                            dir: sub.clone(),
-                            error: None,
-                        })
-                    });
-                    if progress {
-                        match &run {
-                            Ok(r) => eprintln!(
-                                "  seed {seed}: {} MHz in {:.1} s",
-                                r.fmax_mhz.map_or("no Fmax".into(), |f| format!("{f:.2}")),
-                                r.seconds
-                            ),
-                            Err(e) => eprintln!("  seed {seed}: FAILED ({})", e.to_string().lines().next().unwrap_or("")),
-                        }
-                    }
-                    done.lock().unwrap()[i] = Some((run, t0.elapsed().as_secs_f64()));
+                    tx.send((i, one(seed))).expect("the receiver outlives the workers");
                 }
             });
         }
     });
-    let mut runs = Vec::new();
-    let mut first_err = None;
-    for (i, r) in done.into_inner().unwrap().into_iter().enumerate() {
-        match r.expect("every seed ran") {
-            (Ok(r), _) => runs.push(r),
-            (Err(e), seconds) => {
-                let sub = format!("seed-{}", seeds[i]);
-                runs.push(SeedRun { seed: seeds[i], fmax_mhz: None, timing_met: None, seconds, dir: sub, error: Some(e.to_string()) });
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    match (best_seed(&runs), first_err) {
+    drop(tx);
+    let mut done: Vec<_> = rx.into_iter().collect();
+    done.sort_by_key(|(i, _)| *i);
+    let (runs, errs): (Vec<SeedRun>, Vec<Option<SynthError>>) = done.into_iter().map(|(_, r)| r).unzip();
+    match (best_seed(&runs), errs.into_iter().flatten().next()) {
         (None, Some(e)) => Err(e),
         _ => Ok(runs),
     }
 }
 
-/// One seed's result in `sweep` and its wall seconds (a failed seed's too).
-type SeedOutcome = (Result<SeedRun, SynthError>, f64);
+/// The folder of one seed of a sweep, inside the output folder.
+fn seed_dir(seed: impl std::fmt::Display) -> String {
+    format!("seed-{seed}")
+}
 
 /// Index of the seed with the highest Fmax (the first of equals), if any routed.
 pub fn best_seed(runs: &[SeedRun]) -> Option<usize> {
