@@ -58,7 +58,6 @@ fn full_flow(target: &str) {
     for log in ["mulcheck.log", "yosys.log", "nextpnr.log", "pack.log", "report.json"] {
         assert!(dir.join(log).is_file(), "{target}: {log} kept");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -94,8 +93,43 @@ fn seed_sweep_keeps_the_best_seed() {
     let single = scratch("seed-sweep-single");
     let one = synth::run(&TINY, &t, &Options { out: single.to_path_buf(), seeds: vec![2], jobs: 1, ..opt.clone() }).unwrap();
     assert_eq!(one.fmax_mhz, got[1].1, "seed 2 alone and in the sweep");
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_dir_all(&single);
+}
+
+/// A sweep keeps going past a seed whose nextpnr fails (the report names it and its log, the
+/// best of the others is kept), and fails, naming the error, only when every seed failed.
+/// nextpnr-ice40 is a planted wrapper first on PATH that exits 3 for the seeds it is told.
+#[test]
+fn seed_sweep_survives_a_failed_seed() {
+    let real = Tools::find(Family::Ice40).expect("nextpnr-ice40 (run ./setup.sh)").nextpnr;
+    let bin = scratch("planted-nextpnr");
+    let plant = |failing: &str| {
+        let script = format!(
+            "#!/bin/sh\nfor a in \"$@\"; do case \"$prev $a\" in {failing}) echo planted failure; exit 3;; esac; prev=$a; done\nexec {} \"$@\"\n",
+            real.display()
+        );
+        let f = bin.join("nextpnr-ice40");
+        std::fs::write(&f, script).unwrap();
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    };
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = scratch("seed-sweep-failed");
+    let args = ["synth", "--preset", "tiny", "--target", "ice40-up5k", "--json", "--jobs", "2", "--out", out.to_str().unwrap()];
+
+    plant("'--seed 2'");
+    let (ok, stdout, err) = cli(&[&args[..], &["--seeds", "1,2"]].concat(), &[("PATH", &path)]);
+    assert!(ok, "{err}");
+    let rep: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(rep["seed"], 1, "{stdout}");
+    assert!(rep["fmax_mhz"].as_f64().unwrap() > 10.0, "{stdout}");
+    let failed = &rep["seed_sweep"][1];
+    assert_eq!((failed["seed"].as_u64(), failed["fmax_mhz"].as_f64()), (Some(2), None), "{stdout}");
+    let e = failed["error"].as_str().unwrap();
+    assert!(e.contains("seed 2 failed (exit status: 3)") && e.contains("seed-2/nextpnr.log"), "{e}");
+
+    plant("'--seed 1'|'--seed 2'");
+    let (ok, _, err) = cli(&[&args[..], &["--seeds", "1,2"]].concat(), &[("PATH", &path)]);
+    assert!(!ok, "every seed failed, yet the sweep succeeded");
+    assert!(err.contains("seed 1 failed (exit status: 3)") && err.contains("planted failure"), "{err}");
 }
 
 fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
