@@ -133,7 +133,7 @@ pub fn verilog(a: &Accel) -> String {
             gs = gsuf(a, i),
             tk = if a.grouped() {
                 format!(
-                    "  // this row's copy of the last token stage, from its group's copy (`tk_decl`)\n  wire [1:0] tk{i};\n  tern_copy #(.W(2)) c_tk{i} (.clk(clk), .en(rst | adv_row[{i}]), .d(rst ? 2'b00 : tkg{g}), .q(tk{i}));\n",
+                    "  // this row's copy of the last token stage, from its group's copy (`tk_decl`)\n  wire [1:0] tk{i};\n  tern_copy #(.W(2)) c_tk{i} (.clk(clk), .en(adv_row[{i}]), .d(rst ? 2'b00 : tkg{g}), .q(tk{i}));\n",
                     g = a.bcast_group_of(i)
                 )
             } else {
@@ -165,6 +165,13 @@ pub fn verilog(a: &Accel) -> String {
 /// per row, `tk{i}`), equal to `tok{p}[2:1]` on every cycle. The plain `(* keep *)` row copies
 /// of small arrays are merged by yosys into one register, which on ecp5-85f fed all 64
 /// accumulators' clear inputs (9.5-10.5 ns of routing, the critical path of two seeds).
+///
+/// The copies take `advance` straight from its global network on their enable and `rst`
+/// through their D input. With `rst | advance` on the enable, yosys shared that one LUT, whose
+/// output then reached every copy's enable over fabric routing (10.38 ns, the critical path of
+/// the 96.30 MHz record). They clear in any reset cycle with `advance` high, and `advance` is
+/// high from a reset's second cycle on (`adv_r`'s next value is 1 under `rst`), so on grouped
+/// arrays reset lasts at least two cycles (`tern_reset` holds it for two).
 fn tk_decl(a: &Accel) -> String {
     if !a.grouped() {
         return String::new();
@@ -173,7 +180,7 @@ fn tk_decl(a: &Accel) -> String {
     (0..a.bcast_groups)
         .map(|g| {
             format!(
-                "  wire [1:0] tkg{g};\n  tern_copy #(.W(2)) c_tkg{g} (.clk(clk), .en(rst | adv_row[{h}]), .d(rst ? 2'b00 : tok{pm2}[2:1]), .q(tkg{g}));\n",
+                "  wire [1:0] tkg{g};\n  tern_copy #(.W(2)) c_tkg{g} (.clk(clk), .en(adv_row[{h}]), .d(rst ? 2'b00 : tok{pm2}[2:1]), .q(tkg{g}));\n",
                 h = a.bcast_group_head(g),
                 pm2 = p - 2
             )

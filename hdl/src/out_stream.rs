@@ -154,7 +154,7 @@ fn adv_global(a: &Accel) -> String {
 fn ls_registered(a: &Accel) -> (String, String) {
     let ob = crate::bits_for(a.out_beats as u64);
     let decl = "  wire ls_tok;
-  tern_copy #(.W(1)) c_lstok (.clk(clk), .en(rst | advance), .d(~rst & ls_pre), .q(ls_tok));
+  tern_copy #(.W(1)) c_lstok (.clk(clk), .en(advance), .d(~rst & ls_pre), .q(ls_tok));
   reg ls_f = 1'b0, last_r = 1'b0;
 "
     .to_string();
