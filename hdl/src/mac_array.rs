@@ -55,17 +55,14 @@ pub fn verilog(a: &Accel) -> String {
   reg  [{xm}:0] x2;
   tern_abuf abuf (.clk(clk), .we(we_x), .waddr(waddr_x), .wdata(wdata_x), .re(advance), .raddr(raddr_x), .rdata(xq));
   always @(posedge clk) if (advance) x2 <= xq;
-{xstages}{xdelay}  // code c (0 = -1, 1 = 0, 2 = +1) -> {{ng, nz}}
-  wire [{wdm}:0] wdata_rc;
-  genvar g;
-  generate for (g = 0; g < {codes}; g = g + 1) begin : recode
-    assign wdata_rc[2*g] = wdata_w[2*g+1] | ~wdata_w[2*g];
-    assign wdata_rc[2*g+1] = ~wdata_w[2*g+1] & ~wdata_w[2*g];
-  end endgenerate
-",
+{xstages}{xdelay}{recode}",
         ram = crate::sequencer::raddr_copies(a) * wab - 1,
-        wdm = crate::sequencer::raddr_copies(a) * 2 * l - 1,
-        codes = crate::sequencer::raddr_copies(a) * l,
+        recode = if a.grouped() {
+            // the sequencer's write port recodes the word before its middle copies (`wport_decl`)
+            format!("  wire [{}:0] wdata_rc = wdata_w;\n", crate::sequencer::raddr_copies(a) * 2 * l - 1)
+        } else {
+            recode_decl("wdata_rc", "wdata_w", crate::sequencer::raddr_copies(a) * l, "g", "recode")
+        },
         xam = xab - 1,
         rm = r - 1,
         xm = 8 * l - 1,
@@ -158,6 +155,22 @@ pub fn verilog(a: &Accel) -> String {
     }
     v.push_str("endmodule\n");
     v
+}
+
+/// `dst` = the weight codes of `src` recoded for the banks: code c (0 = -1, 1 = 0, 2 = +1)
+/// -> {ng, nz}, `codes` codes (declares `dst`), in a generate loop over genvar `gv` named `block`.
+pub(crate) fn recode_decl(dst: &str, src: &str, codes: u32, gv: &str, block: &str) -> String {
+    format!(
+        "  // code c (0 = -1, 1 = 0, 2 = +1) -> {{ng, nz}}
+  wire [{m}:0] {dst};
+  genvar {gv};
+  generate for ({gv} = 0; {gv} < {codes}; {gv} = {gv} + 1) begin : {block}
+    assign {dst}[2*{gv}] = {src}[2*{gv}+1] | ~{src}[2*{gv}];
+    assign {dst}[2*{gv}+1] = ~{src}[2*{gv}+1] & ~{src}[2*{gv}];
+  end endgenerate
+",
+        m = 2 * codes - 1
+    )
 }
 
 /// Large arrays: the last token stage's valid and first bits reach each row through two
