@@ -57,9 +57,10 @@ pub fn verilog(a: &Accel) -> String {
   always @(posedge clk) if (advance) x2 <= xq;
 {xstages}{xdelay}{recode}",
         ram = crate::sequencer::raddr_copies(a) * wab - 1,
+        wdm = crate::sequencer::raddr_copies(a) * 2 * l - 1,
         recode = if a.grouped() {
             // the sequencer's write port recodes the word before its middle copies (`wport_decl`)
-            format!("  wire [{}:0] wdata_rc = wdata_w;\n", crate::sequencer::raddr_copies(a) * 2 * l - 1)
+            format!("  wire [{wdm}:0] wdata_rc = wdata_w;\n", wdm = crate::sequencer::raddr_copies(a) * 2 * l - 1)
         } else {
             recode_decl("wdata_rc", "wdata_w", crate::sequencer::raddr_copies(a) * l, "g", "recode")
         },
