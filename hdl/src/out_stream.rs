@@ -226,9 +226,14 @@ mod tests {
         assert!(v.contains("tern_gbuf g_adv (.i(adv_r), .o(adv_glb));") && !v.contains("c_adv"), "{v}");
         assert!(v.contains("assign advance = adv_glb;"), "{v}");
         assert_eq!(v.matches("obuf_sh[").count() as u32, g);
-        // the last group's slice ends at the top of obuf; row 63 is enabled by the last copy
+        // one enable for all of obuf on the second global buffer; the last group's slice ends
+        // at the top of obuf and loads by the last copy of the load flag
         let top = a.cfg.rows * a.cfg.acc_bits - 1;
-        assert!(v.contains(&format!("if (ld_g[{}] | (busy_g[{}] & out_ready)) obuf[{top}:", g - 1, g - 1)), "{v}");
+        assert!(v.contains("assign ob_en = snap_now | (out_busy & out_ready);") && v.contains("tern_gbuf1 g_ob (.i(ob_en), .o(ob_en_g));"), "{v}");
+        assert!(v.contains(&format!("if (ob_en_g) obuf[{top}:{}] <= ld_g[{}] ?", top + 1 - 8 * a.cfg.acc_bits, g - 1)), "{v}");
+        assert_eq!(v.matches("if (ob_en_g) obuf[").count() as u32, g);
+        // the token copy takes advance straight on its enable, rst through D
+        assert!(v.contains("c_lstok (.clk(clk), .en(advance), .d(~rst & ls_pre), .q(ls_tok));"), "{v}");
         // ls_fire as this block's flip-flop, computed from ls_pre a cycle ahead
         assert!(
             v.contains("input  wire ls_pre,") && v.contains("ls_f <= ~rst & ~(snap_d & (snap | out_busy)) & (advance ? ls_pre : ls_tok);"),

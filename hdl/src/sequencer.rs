@@ -554,6 +554,7 @@ mod tests {
         for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
             let v = crate::emit(&cfg.validate().unwrap());
             assert!(!v.contains("tern_copy") && !v.contains("rd_pend") && !v.contains("wr_w_d"), "{}", cfg.name);
+            assert!(!v.contains("if (in_valid) ld_sh") && !v.contains("wword_rc"), "{}", cfg.name);
         }
         let a = ECP5_85F.validate().unwrap();
         let v = crate::emit(&a);
@@ -568,6 +569,8 @@ mod tests {
             assert_eq!(v.matches(&format!(") {port}")).count(), 4, "{port}");
         }
         assert!(v.contains(".d(wd_mid3), .q(wdata_w[511:448])") && v.contains("wr_w_d <= wr_w;"), "{v}");
+        // the word is recoded once, before the middle copies; ld_sh shifts on every offered beat
+        assert!(v.contains(".d(wword_rc), .q(wd_mid0)") && v.contains("always @(posedge clk) if (in_valid) ld_sh <= "), "{v}");
         // the banks read a cycle after issue (`read_stages`): LOADW also waits for that read
         assert!(v.contains("else if (advance) begin rd_pend <= iss_active; rd_half <= iss_half; end"), "{v}");
         assert!(v.contains("| rd_pend & (~1'b1 | (ex_h_lo == rd_half) | (ex_h_hi == rd_half));"), "{v}");
