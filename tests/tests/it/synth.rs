@@ -298,6 +298,49 @@ fn chain_rows_match_golden() {
     }
 }
 
+/// Large arrays' token copies take `advance` on their enable and `rst` through D, so they
+/// clear only in a reset cycle with `advance` high, which holds from a reset's second cycle on
+/// (`tk_decl`). Reset while the array is frozen (a stored result waiting for an output shifter
+/// the host never drains: a valid token sits in the last stage), then, on the same simulator,
+/// a MATVEC that accumulates onto the cleared accumulators (`acc: true`): RTL == golden
+/// (results, cycles, counters). A one-cycle reset leaves the copies' valid bit set, the
+/// accumulators load a stale sum after reset, and this fails.
+#[test]
+fn reset_while_frozen_clears_the_token_copies() {
+    use crate::common::{assert_same, with_rtl};
+    use tern_arch::isa::Insn;
+    use tern_arch::pack::pack_lanes;
+    use tern_arch::{Backend, Counters, Golden, Stalls, Status};
+    let cfg = two_group_array("tiny-frozen-reset");
+    let a = cfg.validate().unwrap();
+    let enc = |i: Insn| i.encode() as u64;
+    let (rows, lanes) = (a.cfg.rows as usize, a.cfg.lanes as usize);
+    let load = |word: i8| {
+        let mut p = vec![enc(Insn::LoadX { addr: 0, count: 1 })];
+        p.extend((0..a.beats_per_xword as u64).map(|i| 0x0102_0304_0506_0708u64 ^ i.wrapping_mul(0x1111_2222_3333)));
+        p.push(enc(Insn::LoadW { addr: 0, count: 1 }));
+        p.extend(std::iter::repeat_n(pack_lanes(&vec![word; lanes], lanes)[0], rows));
+        p.push(enc(Insn::SetLen { len: 1 }));
+        p
+    };
+    let mut frozen = load(1);
+    frozen.extend(std::iter::repeat_n(enc(Insn::MatVec { acc: false, store: true, waddr: 0, xaddr: 0 }), 8));
+    let mut p = load(-1);
+    p.extend([enc(Insn::MatVec { acc: true, store: true, waddr: 0, xaddr: 0 }), enc(Insn::Sync), enc(Insn::Halt)]);
+    let g = Golden::new(&a).run(&p, &Stalls::NONE, 100_000);
+    assert_eq!(g.status, Status::Halted);
+    let freeze = Counters::NAMES.iter().position(|n| *n == "freeze").unwrap();
+    for cut in [300u64, 600] {
+        let r = with_rtl(&cfg, |v| {
+            // the host never takes a result: the array freezes on the second stored result
+            let first = v.run(&frozen, &Stalls::new(3, 0.0, 1.0), cut).expect("rtl run");
+            assert!(first.counters.to_array()[freeze] > 0, "cut {cut}: the array never froze");
+            v.run(&p, &Stalls::NONE, 100_000).expect("rtl run")
+        });
+        assert_same(&format!("after a reset at cycle {cut} of a frozen run"), &g, &r);
+    }
+}
+
 /// The board wrapper end to end, simulated by Icarus Verilog: a compiled layer goes in as
 /// bytes with random gaps, results come back as bytes under random back-pressure, then the
 /// trailer (status + counters). Results and the event counts equal the golden model's
