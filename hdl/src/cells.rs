@@ -214,11 +214,21 @@ pub fn copy_cell(fabric: Fabric) -> String {
 /// no path into it (`Failed to route arc 0.0 of net 'core.outs.adv_r'`,
 /// docs/synthesis.md).
 pub fn gbuf_cell(fabric: Fabric) -> String {
+    gbuf_cell_at(fabric, 0)
+}
+
+/// Global buffers of a large array, one module per DCCA site (a `BEL` attribute cannot take a
+/// parameter): `tern_gbuf` (`advance`) and `tern_gbuf1` (the output shifter's enable). Both on
+/// the left edge; never `LDCC1`, which nextpnr gives the clock's own global buffer.
+pub const GBUF_SITES: [&str; 2] = ["X3/Y46/LDCC0", "X3/Y46/LDCC5"];
+
+fn gbuf_cell_at(fabric: Fabric, k: usize) -> String {
     let body = match fabric {
-        Fabric::Generic => "  assign o = i;\n",
-        Fabric::Ecp5 => "  (* BEL=\"X3/Y46/LDCC0\" *) DCCA d (.CLKI(i), .CE(1'b1), .CLKO(o));\n",
+        Fabric::Generic => "  assign o = i;\n".to_string(),
+        Fabric::Ecp5 => format!("  (* BEL=\"{}\" *) DCCA d (.CLKI(i), .CE(1'b1), .CLKO(o));\n", GBUF_SITES[k]),
     };
-    format!("module tern_gbuf (\n  input  wire i,\n  output wire o\n);\n{body}endmodule\n")
+    let name = if k == 0 { "tern_gbuf".to_string() } else { format!("tern_gbuf{k}") };
+    format!("module {name} (\n  input  wire i,\n  output wire o\n);\n{body}endmodule\n")
 }
 
 /// Every cell module the design of `a` instantiates.
@@ -226,8 +236,10 @@ pub fn verilog(a: &Accel, fabric: Fabric) -> String {
     // only where used: the small presets' Verilog stays as it was
     let mut v = if crate::sequencer::raddr_copies(a) > 1 { copy_cell(fabric) + "\n" } else { String::new() };
     if a.grouped() {
-        v.push_str(&gbuf_cell(fabric));
-        v.push('\n');
+        for k in 0..GBUF_SITES.len() {
+            v.push_str(&gbuf_cell_at(fabric, k));
+            v.push('\n');
+        }
     }
     for (wo, wi) in crate::row_tree::addt_widths(a) {
         v.push_str(&addt(wo, wi, fabric));
@@ -271,7 +283,9 @@ mod tests {
         assert!(gbuf_cell(Fabric::Ecp5).contains("(* BEL=\"X3/Y46/LDCC0\" *) DCCA d (.CLKI(i), .CE(1'b1), .CLKO(o));"));
         assert!(gbuf_cell(Fabric::Generic).contains("assign o = i;"));
         let big = tern_arch::config::ECP5_85F.validate().unwrap();
-        assert!(verilog(&big, Fabric::Ecp5).contains("module tern_gbuf"));
+        let e = verilog(&big, Fabric::Ecp5);
+        assert!(e.contains("module tern_gbuf (") && e.contains("module tern_gbuf1 ("));
+        assert!(e.contains("(* BEL=\"X3/Y46/LDCC5\" *) DCCA d"));
         let small = tern_arch::config::ICE40_HX8K.validate().unwrap();
         assert!(!verilog(&small, Fabric::Generic).contains("tern_gbuf"));
     }

@@ -55,17 +55,15 @@ pub fn verilog(a: &Accel) -> String {
   reg  [{xm}:0] x2;
   tern_abuf abuf (.clk(clk), .we(we_x), .waddr(waddr_x), .wdata(wdata_x), .re(advance), .raddr(raddr_x), .rdata(xq));
   always @(posedge clk) if (advance) x2 <= xq;
-{xstages}{xdelay}  // code c (0 = -1, 1 = 0, 2 = +1) -> {{ng, nz}}
-  wire [{wdm}:0] wdata_rc;
-  genvar g;
-  generate for (g = 0; g < {codes}; g = g + 1) begin : recode
-    assign wdata_rc[2*g] = wdata_w[2*g+1] | ~wdata_w[2*g];
-    assign wdata_rc[2*g+1] = ~wdata_w[2*g+1] & ~wdata_w[2*g];
-  end endgenerate
-",
+{xstages}{xdelay}{recode}",
         ram = crate::sequencer::raddr_copies(a) * wab - 1,
         wdm = crate::sequencer::raddr_copies(a) * 2 * l - 1,
-        codes = crate::sequencer::raddr_copies(a) * l,
+        recode = if a.grouped() {
+            // the sequencer's write port recodes the word before its middle copies (`wport_decl`)
+            format!("  wire [{wdm}:0] wdata_rc = wdata_w;\n", wdm = crate::sequencer::raddr_copies(a) * 2 * l - 1)
+        } else {
+            recode_decl("wdata_rc", "wdata_w", crate::sequencer::raddr_copies(a) * l, "g", "recode")
+        },
         xam = xab - 1,
         rm = r - 1,
         xm = a.xword_bits - 1,
@@ -133,7 +131,7 @@ pub fn verilog(a: &Accel) -> String {
             gs = gsuf(a, i),
             tk = if a.grouped() {
                 format!(
-                    "  // this row's copy of the last token stage, from its group's copy (`tk_decl`)\n  wire [1:0] tk{i};\n  tern_copy #(.W(2)) c_tk{i} (.clk(clk), .en(rst | adv_row[{i}]), .d(rst ? 2'b00 : tkg{g}), .q(tk{i}));\n",
+                    "  // this row's copy of the last token stage, from its group's copy (`tk_decl`)\n  wire [1:0] tk{i};\n  tern_copy #(.W(2)) c_tk{i} (.clk(clk), .en(adv_row[{i}]), .d(rst ? 2'b00 : tkg{g}), .q(tk{i}));\n",
                     g = a.bcast_group_of(i)
                 )
             } else {
@@ -160,11 +158,34 @@ pub fn verilog(a: &Accel) -> String {
     v
 }
 
+/// `dst` = the weight codes of `src` recoded for the banks: code c (0 = -1, 1 = 0, 2 = +1)
+/// -> {ng, nz}, `codes` codes (declares `dst`), in a generate loop over genvar `gv` named `block`.
+pub(crate) fn recode_decl(dst: &str, src: &str, codes: u32, gv: &str, block: &str) -> String {
+    format!(
+        "  // code c (0 = -1, 1 = 0, 2 = +1) -> {{ng, nz}}
+  wire [{m}:0] {dst};
+  genvar {gv};
+  generate for ({gv} = 0; {gv} < {codes}; {gv} = {gv} + 1) begin : {block}
+    assign {dst}[2*{gv}] = {src}[2*{gv}+1] | ~{src}[2*{gv}];
+    assign {dst}[2*{gv}+1] = ~{src}[2*{gv}+1] & ~{src}[2*{gv}];
+  end endgenerate
+",
+        m = 2 * codes - 1
+    )
+}
+
 /// Large arrays: the last token stage's valid and first bits reach each row through two
 /// levels of `tern_copy` (one per group, loaded from the stage before the last but one; one
 /// per row, `tk{i}`), equal to `tok{p}[2:1]` on every cycle. The plain `(* keep *)` row copies
 /// of small arrays are merged by yosys into one register, which on ecp5-85f fed all 64
 /// accumulators' clear inputs (9.5-10.5 ns of routing, the critical path of two seeds).
+///
+/// The copies take `advance` straight from its global network on their enable and `rst`
+/// through their D input. With `rst | advance` on the enable, yosys shared that one LUT, whose
+/// output then reached every copy's enable over fabric routing (10.38 ns, the critical path of
+/// the 96.30 MHz record). They clear in any reset cycle with `advance` high, and `advance` is
+/// high from a reset's second cycle on (`adv_r`'s next value is 1 under `rst`), so on grouped
+/// arrays reset lasts at least two cycles (`tern_reset` holds it for two).
 fn tk_decl(a: &Accel) -> String {
     if !a.grouped() {
         return String::new();
@@ -173,7 +194,7 @@ fn tk_decl(a: &Accel) -> String {
     (0..a.bcast_groups)
         .map(|g| {
             format!(
-                "  wire [1:0] tkg{g};\n  tern_copy #(.W(2)) c_tkg{g} (.clk(clk), .en(rst | adv_row[{h}]), .d(rst ? 2'b00 : tok{pm2}[2:1]), .q(tkg{g}));\n",
+                "  wire [1:0] tkg{g};\n  tern_copy #(.W(2)) c_tkg{g} (.clk(clk), .en(adv_row[{h}]), .d(rst ? 2'b00 : tok{pm2}[2:1]), .q(tkg{g}));\n",
                 h = a.bcast_group_head(g),
                 pm2 = p - 2
             )
@@ -312,7 +333,9 @@ mod tests {
         assert!(v.contains(".raddr(ra63), .rdata(wq63)"), "bank 63 reads its own copy");
         assert_eq!(v.matches(") c_tkg").count(), g);
         assert_eq!(v.matches(") c_tk").count(), r + g);
-        assert!(v.contains(&format!(".d(rst ? 2'b00 : tok{}[2:1]), .q(tkg0)", a.pipeline_depth - 2)), "{v}");
+        assert!(v.contains(&format!("c_tkg0 (.clk(clk), .en(adv_row[0]), .d(rst ? 2'b00 : tok{}[2:1]), .q(tkg0)", a.pipeline_depth - 2)), "{v}");
+        // advance straight on the copies' enables (no shared `rst | advance` LUT)
+        assert!(v.contains("c_tk63 (.clk(clk), .en(adv_row[63]), .d(rst ? 2'b00 : tkg7), .q(tk63));") && !v.contains("rst | adv_row"), "{v}");
         // the activation stages: 2 copies of x2_s1, 4 of x2_s2 (one per two of the 8 groups)
         assert_eq!((super::x_stage_copies(&a, 1), super::x_stage_copies(&a, 2)), (2, 4));
         assert_eq!(v.matches(".d(x2), .q(x2_s1_").count(), 2);

@@ -154,7 +154,7 @@ fn adv_global(a: &Accel) -> String {
 fn ls_registered(a: &Accel) -> (String, String) {
     let ob = crate::bits_for(a.out_beats as u64);
     let decl = "  wire ls_tok;
-  tern_copy #(.W(1)) c_lstok (.clk(clk), .en(rst | advance), .d(~rst & ls_pre), .q(ls_tok));
+  tern_copy #(.W(1)) c_lstok (.clk(clk), .en(advance), .d(~rst & ls_pre), .q(ls_tok));
   reg ls_f = 1'b0, last_r = 1'b0;
 "
     .to_string();
@@ -193,11 +193,14 @@ fn obuf_groups(a: &Accel) -> String {
         am = a.cfg.rows * acc - 1,
         shift = a.results_per_beat * acc,
     );
+    // one enable for all of obuf, on a global network (`tern_gbuf1`): per-group enables were
+    // LUTs of `out_ready` spread over 192 flip-flops each (10.2 ns on ecp5-85f)
+    v.push_str("  wire ob_en, ob_en_g;\n  assign ob_en = snap_now | (out_busy & out_ready);\n  tern_gbuf1 g_ob (.i(ob_en), .o(ob_en_g));\n");
     for k in 0..g {
         let rows = a.bcast_group_head(k)..a.bcast_group_head(k + 1).min(a.cfg.rows);
         let (lo, hi) = (rows.start * acc, rows.end * acc - 1);
         v.push_str(&format!(
-            "  always @(posedge clk) if (ld_g[{k}] | (busy_g[{k}] & out_ready)) obuf[{hi}:{lo}] <= ld_g[{k}] ? acc_flat[{hi}:{lo}] : obuf_sh[{hi}:{lo}];\n"
+            "  always @(posedge clk) if (ob_en_g) obuf[{hi}:{lo}] <= ld_g[{k}] ? acc_flat[{hi}:{lo}] : obuf_sh[{hi}:{lo}];\n"
         ));
     }
     v
@@ -223,9 +226,14 @@ mod tests {
         assert!(v.contains("tern_gbuf g_adv (.i(adv_r), .o(adv_glb));") && !v.contains("c_adv"), "{v}");
         assert!(v.contains("assign advance = adv_glb;"), "{v}");
         assert_eq!(v.matches("obuf_sh[").count() as u32, g);
-        // the last group's slice ends at the top of obuf; row 63 is enabled by the last copy
+        // one enable for all of obuf on the second global buffer; the last group's slice ends
+        // at the top of obuf and loads by the last copy of the load flag
         let top = a.cfg.rows * a.cfg.acc_bits - 1;
-        assert!(v.contains(&format!("if (ld_g[{}] | (busy_g[{}] & out_ready)) obuf[{top}:", g - 1, g - 1)), "{v}");
+        assert!(v.contains("assign ob_en = snap_now | (out_busy & out_ready);") && v.contains("tern_gbuf1 g_ob (.i(ob_en), .o(ob_en_g));"), "{v}");
+        assert!(v.contains(&format!("if (ob_en_g) obuf[{top}:{}] <= ld_g[{}] ?", top + 1 - 8 * a.cfg.acc_bits, g - 1)), "{v}");
+        assert_eq!(v.matches("if (ob_en_g) obuf[").count() as u32, g);
+        // the token copy takes advance straight on its enable, rst through D
+        assert!(v.contains("c_lstok (.clk(clk), .en(advance), .d(~rst & ls_pre), .q(ls_tok));"), "{v}");
         // ls_fire as this block's flip-flop, computed from ls_pre a cycle ahead
         assert!(
             v.contains("input  wire ls_pre,") && v.contains("ls_f <= ~rst & ~(snap_d & (snap | out_busy)) & (advance ? ls_pre : ls_tok);"),

@@ -105,11 +105,14 @@ fn wport_decl(a: &Accel, wab: u32, shw: u32, h: u32, bpw: u32) -> String {
         format!("{{in_data[{}:0], ld_sh[{}:{}]}}", hi - top, shw - 1, lo + h)
     };
     let mut v = format!("  wire [{}:0] wword_next = {next};\n", ww - 1);
+    // recoded once here, not after every group copy: the recode LUTs sat between a group copy
+    // and its 16 block RAMs' data inputs (10.1 ns on ecp5-85f)
+    v.push_str(&crate::mac_array::recode_decl("wword_rc", "wword_next", a.cfg.lanes, "gw", "recode_w"));
     let mid = a.mid_copies();
     let (am, wm) = (wab - 1, ww - 1);
     for m in 0..mid {
         v.push_str(&format!(
-            "  wire [{am}:0] wa_mid{m};\n  wire [{wm}:0] wd_mid{m};\n  tern_copy #(.W({wab})) c_wa_mid{m} (.clk(clk), .en(1'b1), .d(ld_addr[{am}:0]), .q(wa_mid{m}));\n  tern_copy #(.W({ww})) c_wd_mid{m} (.clk(clk), .en(1'b1), .d(wword_next), .q(wd_mid{m}));\n"
+            "  wire [{am}:0] wa_mid{m};\n  wire [{wm}:0] wd_mid{m};\n  tern_copy #(.W({wab})) c_wa_mid{m} (.clk(clk), .en(1'b1), .d(ld_addr[{am}:0]), .q(wa_mid{m}));\n  tern_copy #(.W({ww})) c_wd_mid{m} (.clk(clk), .en(1'b1), .d(wword_rc), .q(wd_mid{m}));\n"
         ));
     }
     for k in 0..n {
@@ -365,7 +368,18 @@ pub fn verilog(a: &Accel) -> String {
         "  always @(posedge clk) wr_x <= ~rst & x_word;\n  always @(posedge clk) wr_addr <= ld_addr[{}:0];\n",
         wab.max(xab) - 1
     ));
-    let shift = if shw == h { "ld_sh <= in_data;".to_string() } else { format!("ld_sh <= {{in_data, ld_sh[{}:{}]}};", shw - 1, h) };
+    let shift_all = if shw == h { "ld_sh <= in_data;".to_string() } else { format!("ld_sh <= {{in_data, ld_sh[{}:{}]}};", shw - 1, h) };
+    // Large arrays shift `ld_sh` on every beat the link offers (`in_valid`, a board flip-flop),
+    // not only on the load states' `fire`: its 256 enables were a LUT of the sequencer's state
+    // (10.35 ns on ecp5-85f). Within LOADW/LOADX `in_ready` is 1, so there `in_valid` = `fire`;
+    // beats shifted in elsewhere are shifted out again by the `max(bpw, bpx)` beats of every
+    // word before it is written.
+    let (shift, shift_on_valid) = if a.grouped() {
+        (String::new(), format!("  always @(posedge clk) if (in_valid) {shift_all}\n"))
+    } else {
+        (format!("          {shift_all}\n"), String::new())
+    };
+    v.push_str(&shift_on_valid);
     v.push_str(&format!(
         "
   // ---- issue stage: one token per cycle while a MATVEC runs ----
@@ -421,8 +435,7 @@ pub fn verilog(a: &Accel) -> String {
           end
         end
         S_LOADW: if (fire) begin
-          {shift}
-          if (last_w_beat) begin
+{shift}          if (last_w_beat) begin
             ld_beat <= {bbw}'d0;
             if (ld_row == {rb}'d{rlast}) begin
               ld_row <= {rb}'d0; ld_addr <= ld_addr + {aw}'d1; ld_left <= ld_left - {fb}'d1;
@@ -432,8 +445,7 @@ pub fn verilog(a: &Accel) -> String {
           end else ld_beat <= ld_beat + {bbw}'d1;
         end
         S_LOADX: if (fire) begin
-          {shift}
-          if (last_x_beat) begin
+{shift}          if (last_x_beat) begin
             ld_beat <= {bbw}'d0; ld_addr <= ld_addr + {aw}'d1; ld_left <= ld_left - {fb}'d1;
             if (ld_left == {fb}'d1) st <= S_FETCH;
           end else ld_beat <= ld_beat + {bbw}'d1;
@@ -542,6 +554,7 @@ mod tests {
         for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
             let v = crate::emit(&cfg.validate().unwrap());
             assert!(!v.contains("tern_copy") && !v.contains("rd_pend") && !v.contains("wr_w_d"), "{}", cfg.name);
+            assert!(!v.contains("if (in_valid) ld_sh") && !v.contains("wword_rc"), "{}", cfg.name);
         }
         let a = ECP5_85F.validate().unwrap();
         let v = crate::emit(&a);
@@ -556,6 +569,8 @@ mod tests {
             assert_eq!(v.matches(&format!(") {port}")).count(), 4, "{port}");
         }
         assert!(v.contains(".d(wd_mid3), .q(wdata_w[511:448])") && v.contains("wr_w_d <= wr_w;"), "{v}");
+        // the word is recoded once, before the middle copies; ld_sh shifts on every offered beat
+        assert!(v.contains(".d(wword_rc), .q(wd_mid0)") && v.contains("always @(posedge clk) if (in_valid) ld_sh <= "), "{v}");
         // the banks read a cycle after issue (`read_stages`): LOADW also waits for that read
         assert!(v.contains("else if (advance) begin rd_pend <= iss_active; rd_half <= iss_half; end"), "{v}");
         assert!(v.contains("| rd_pend & (~1'b1 | (ex_h_lo == rd_half) | (ex_h_hi == rd_half));"), "{v}");

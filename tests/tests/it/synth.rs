@@ -359,14 +359,13 @@ fn chain_rows_match_golden() {
     }
 }
 
-/// Reset must clear what a frozen array holds. Large arrays keep the last token stage in
-/// copies (`tk_decl`) whose enable is `rst | advance`; reset while the array is frozen (a
-/// stored result waiting for an output shifter the host never drains: a valid token sits in
-/// the last stage, `advance` is low), then, on the same simulator, run a MATVEC that
-/// accumulates onto the cleared accumulators (`acc: true`): RTL == golden (results, cycles,
-/// counters). Caught on branch `tc20`, whose copies take `advance` alone on their enable and
-/// clear only once `advance` is high again: with a one-cycle reset the accumulators load a
-/// stale sum (`first differing result word 0: golden -768 rtl 0`).
+/// Large arrays' token copies take `advance` on their enable and `rst` through D, so they
+/// clear only in a reset cycle with `advance` high, which holds from a reset's second cycle on
+/// (`tk_decl`). Reset while the array is frozen (a stored result waiting for an output shifter
+/// the host never drains: a valid token sits in the last stage), then, on the same simulator,
+/// a MATVEC that accumulates onto the cleared accumulators (`acc: true`): RTL == golden
+/// (results, cycles, counters). A one-cycle reset leaves the copies' valid bit set, the
+/// accumulators load a stale sum after reset, and this fails.
 #[test]
 fn reset_while_frozen_clears_the_token_copies() {
     use crate::common::{assert_same, with_rtl};
