@@ -26,6 +26,7 @@ pub mod act_buffer;
 pub mod board;
 pub mod cells;
 pub mod counters;
+pub mod floorplan;
 pub mod mac_array;
 pub mod out_stream;
 pub mod row_tree;

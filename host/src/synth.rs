@@ -365,6 +365,9 @@ pub struct SynthReport {
     /// Achieved by nextpnr (None with `--no-pnr`).
     pub fmax_mhz: Option<f64>,
     pub constraint_mhz: f64,
+    /// Cells the device's floorplan fixes to a site (`floorplan.ys`, `tern_hdl::floorplan`);
+    /// 0: the placer chooses every site.
+    pub pinned_cells: usize,
     /// nextpnr's placer seed (of a sweep: the one with the highest Fmax).
     pub seed: u64,
     /// Every seed of a sweep, in the order given (empty for one seed).
@@ -547,11 +550,20 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
 
     // 3. synthesis
     let synth = match target.family {
-        Family::Ice40 => "synth_ice40 -dsp -top tern_board -json tern_board.json",
-        Family::Ecp5 => "synth_ecp5 -top tern_board -json tern_board.json",
+        Family::Ice40 => "synth_ice40 -dsp -top tern_board",
+        Family::Ecp5 => "synth_ecp5 -top tern_board",
+    };
+    // the device's floorplan (block RAM sites, `tern_hdl::floorplan`) as BEL attributes
+    let pins = tern_hdl::floorplan::pins(&a, target.device);
+    let floorplan = if pins.is_empty() {
+        String::new()
+    } else {
+        let f = dir.join("floorplan.ys");
+        std::fs::write(&f, tern_hdl::floorplan::yosys_script("tern_board", &pins)).map_err(io(&f))?;
+        "script floorplan.ys; ".to_string()
     };
     let mut cmd = Command::new(&tools.yosys);
-    cmd.args(["-p", &format!("read_verilog tern_board.v; {synth}; tee -q -o synth_stat.json stat -json")]);
+    cmd.args(["-p", &format!("read_verilog tern_board.v; {synth}; {floorplan}write_json tern_board.json; tee -q -o synth_stat.json stat -json")]);
     steps.push(run_tool(dir, &format!("yosys {}", synth.split(' ').next().unwrap()), "yosys.log", &mut cmd, p)?);
     // the whole hierarchy: kept submodules (`tern_gt_*`) are counted in `design`, not in `tern_board`
     let cells = stat_cells(&read_json(&dir.join("synth_stat.json"), "yosys stat")?, None);
@@ -599,6 +611,7 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
         device_luts: target.device.luts(),
         fmax_mhz: None,
         constraint_mhz: freq,
+        pinned_cells: pins.len(),
         seed: opt.seeds[0],
         seed_sweep: Vec::new(),
         timing_met: None,
@@ -1001,6 +1014,7 @@ mod tests {
             device_luts: 0,
             fmax_mhz: None,
             constraint_mhz: 50.0,
+            pinned_cells: 0,
             seed: 1,
             seed_sweep: Vec::new(),
             timing_met: None,

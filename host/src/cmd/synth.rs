@@ -79,6 +79,14 @@ pub fn run(args: Args) -> Result<()> {
             ("flip-flops".into(), rep.ffs.to_string()),
             ("carry cells".into(), rep.carries.to_string()),
             ("block RAMs".into(), rep.brams.to_string()),
+            (
+                "floorplan".into(),
+                if rep.pinned_cells == 0 {
+                    "none (the placer chooses every site)".into()
+                } else {
+                    format!("{} block RAMs on fixed sites ({}/floorplan.ys)", rep.pinned_cells, rep.out_dir)
+                },
+            ),
             ("SPRAMs".into(), rep.sprams.to_string()),
             ("DSPs".into(), rep.dsps.to_string()),
             ("multiplier cells".into(), format!("{} ($mul before techmap: {})", rep.multipliers, rep.rtl_mul_cells)),
