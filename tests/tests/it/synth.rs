@@ -58,6 +58,33 @@ fn full_flow(target: &str) {
     for log in ["mulcheck.log", "yosys.log", "nextpnr.log", "pack.log", "report.json"] {
         assert!(dir.join(log).is_file(), "{target}: {log} kept");
     }
+    // the floorplan is the LFE5U-85F's alone
+    assert_eq!(rep.pinned_cells, 0, "{target}");
+    assert!(!dir.join("floorplan.ys").exists(), "{target}");
+}
+
+/// The ecp5-85f netlist nextpnr reads carries the floorplan: every block RAM of the design on
+/// its `tern_hdl::floorplan` site, as a `BEL` attribute (yosys alone, ~2 minutes: TERN_SLOW=1).
+#[test]
+fn ecp5_85f_netlist_pins_every_block_ram() {
+    if std::env::var("TERN_SLOW").is_err() {
+        return;
+    }
+    let cfg = tern_arch::config::ECP5_85F;
+    let t = Target::parse("ecp5-85f").unwrap();
+    let dir = scratch("floorplan");
+    let rep = synth::run(&cfg, &t, &Options { out: dir.to_path_buf(), freq_mhz: None, no_pnr: true, seeds: vec![1], jobs: 1, progress: false })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pins = tern_hdl::floorplan::pins(&cfg.validate().unwrap(), t.device);
+    assert_eq!(rep.pinned_cells, pins.len());
+    assert_eq!(rep.brams as usize, pins.len(), "every block RAM pinned");
+    let net: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("tern_board.json")).unwrap()).unwrap();
+    let cells = &net["modules"]["tern_board"]["cells"];
+    for p in &pins {
+        let c = &cells[p.cell.as_str()];
+        assert_eq!(c["type"], "DP16KD", "{}", p.cell);
+        assert_eq!(c["attributes"]["BEL"], p.bel.as_str(), "{}", p.cell);
+    }
 }
 
 #[test]
