@@ -2,8 +2,8 @@
 //! LFE5U-85F, as nextpnr `BEL` attributes that `tern synth` sets on the synthesized netlist.
 //!
 //! Left to itself, nextpnr's placer scatters the block RAMs: on the 96.30 MHz record's
-//! placement the two DP16KDs of one bank sat up to 48 tiles apart and a row's logic up to 45
-//! columns from its bank, and 13 of 16 seeds did not route in 30 minutes. Pinned, every row's
+//! placement the two DP16KDs of one bank sat up to 48 tiles apart and a row's logic up to 52
+//! columns from its bank, and 5 of 8 seeds did not route in a 30-minute window. Pinned, every row's
 //! bank is two neighbouring sites, the 8 rows of a broadcast group share one stretch of one
 //! EBR row, and the logic follows: the pre-route wire length fell by 17 % and every seed routed.
 //!
@@ -22,6 +22,7 @@
 //! the activation buffer. The yosys script asserts each name exists, so a renamed cell stops
 //! synthesis instead of leaving a cell unpinned.
 
+use crate::cells::Fabric;
 use tern_arch::config::{Accel, Device, BCAST_GROUP};
 
 /// One netlist cell fixed to one site.
@@ -43,11 +44,8 @@ const GROUP_SLOTS_85F: [(u32, usize); 8] = [(22, 0), (22, 18), (22, 36), (46, 36
 const SLOT_SITES: usize = 16;
 /// The activation buffer's slot, between groups 7 and 3.
 const ABUF_SLOT_85F: (u32, usize) = (46, 18);
-/// Width of one activation-buffer piece: yosys maps a 1024-deep buffer as 1024 x 18.
-const ABUF_PIECE_BITS: u32 = 18;
-/// Width and depth of one weight-bank DP16KD (`weight_bank`: 512 x 36).
-const BANK_PIECE_BITS: u32 = 36;
-const BANK_PIECE_DEPTH: u32 = 512;
+/// Deepest activation buffer whose pieces yosys names `mem.0.{k}` (one piece deep).
+const ABUF_MAX_DEPTH: u32 = 1024;
 
 fn site(y: u32, i: usize) -> String {
     format!("X{}/Y{y}/EBR{}", EBR_X_85F[i], i % 4)
@@ -56,12 +54,14 @@ fn site(y: u32, i: usize) -> String {
 /// The pins for this geometry on `device`; empty where there is no floorplan (other devices,
 /// arrays without broadcast groups, or geometries that do not fit the slots).
 pub fn pins(a: &Accel, device: Device) -> Vec<Pin> {
-    let bank_pieces = a.wword_bits.div_ceil(BANK_PIECE_BITS) as usize;
-    let abuf_pieces = a.xword_bits.div_ceil(ABUF_PIECE_BITS) as usize;
+    let Some(bank_pieces) = crate::weight_bank::dp16kd_pieces(a, Fabric::Ecp5) else {
+        return Vec::new();
+    };
+    let bank_pieces = bank_pieces as usize;
+    // yosys' choice of DP16KD mode for the buffer, the same best aspect ratio as `validate`'s
+    let abuf_pieces = device.brams_for(a.xword_bits, a.cfg.amem_depth) as usize;
     let fits = device == Device::Ecp5_85f
-        && a.grouped()
-        && a.cfg.wmem_depth <= BANK_PIECE_DEPTH
-        && a.cfg.amem_depth == 1024
+        && a.cfg.amem_depth <= ABUF_MAX_DEPTH
         && a.bcast_groups as usize <= GROUP_SLOTS_85F.len()
         && BCAST_GROUP as usize * bank_pieces <= SLOT_SITES
         && abuf_pieces <= GROUP_SLOTS_85F[3].1 - ABUF_SLOT_85F.1;

@@ -30,10 +30,16 @@ pub fn verilog(a: &Accel, fabric: Fabric) -> String {
     if !a.grouped() {
         return sdp_ram("tern_wbank", width, depth);
     }
-    match fabric {
-        Fabric::Ecp5 if depth <= DP16KD_DEPTH => dp16kd_outreg("tern_wbank", width, depth),
-        _ => sdp_ram_outreg("tern_wbank", width, depth),
+    match dp16kd_pieces(a, fabric) {
+        Some(_) => dp16kd_outreg("tern_wbank", width, depth),
+        None => sdp_ram_outreg("tern_wbank", width, depth),
     }
+}
+
+/// DP16KD instances per bank (`ram0`, `ram1`, ...) where the bank is built from them
+/// (`dp16kd_outreg`), None where yosys infers its memory. `floorplan` places these.
+pub(crate) fn dp16kd_pieces(a: &Accel, fabric: Fabric) -> Option<u32> {
+    (a.grouped() && fabric == Fabric::Ecp5 && a.cfg.wmem_depth <= DP16KD_DEPTH).then(|| a.wword_bits.div_ceil(DP16KD_BITS))
 }
 
 /// A simple dual-port RAM (one write port, one registered read port with enable), the form
