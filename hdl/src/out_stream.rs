@@ -178,10 +178,13 @@ fn ls_registered(a: &Accel) -> (String, String) {
 /// of fabric signals that one enable once went through three LUT levels and a net across the
 /// whole array (14 ns); per-group enables from copies of `out_busy` were 10.2 ns.
 /// Copies are loaded with the next value `snap_d`, so they equal `snap_now` on every cycle; `obuf` is not written under reset here, but nothing reads it
-/// until a load, which reset cannot skip.
+/// until a load, which reset cannot skip. A beat rotates `obuf` rather than shifting zeros in
+/// (the wrapped bits reach the output only after the last beat, so they are never sent).
 fn obuf_groups(a: &Accel) -> String {
     let acc = a.cfg.acc_bits;
     let g = a.bcast_groups;
+    // bits one beat shifts out (results_per_beat results)
+    let shift = a.results_per_beat * acc;
     let mut v = format!(
         "  wire [{gm}:0] ld_g;
   tern_copy #(.W({g})) c_ld (.clk(clk), .en(1'b1), .d({{{g}{{snap_d & ~busy_d}}}}), .q(ld_g));
@@ -192,8 +195,7 @@ fn obuf_groups(a: &Accel) -> String {
 ",
         gm = g - 1,
         am = a.cfg.rows * acc - 1,
-        shift = a.results_per_beat * acc,
-        sm = a.results_per_beat * acc - 1,
+        sm = shift - 1,
     );
     // one enable for all of obuf, on a global network (`tern_gbuf1`): per-group enables were
     // LUTs of `out_ready` spread over 192 flip-flops each (10.2 ns on ecp5-85f)
