@@ -370,6 +370,9 @@ pub struct SynthReport {
     pub pinned_cells: usize,
     /// nextpnr's placer seed (of a sweep: the one with the highest Fmax).
     pub seed: u64,
+    /// Identity of the placed netlist (`netlist_id` of `tern_board.json`): a seed's Fmax
+    /// belongs to one exact netlist, so `record_fmax` compares records by it.
+    pub netlist: String,
     /// Every seed of a sweep, in the order given (empty for one seed).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub seed_sweep: Vec<SeedRun>,
@@ -612,6 +615,7 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
         fmax_mhz: None,
         constraint_mhz: freq,
         pinned_cells: pins.len(),
+        netlist: netlist_id(&std::fs::read(dir.join("tern_board.json")).map_err(io(&dir.join("tern_board.json")))?),
         seed: opt.seeds[0],
         seed_sweep: Vec::new(),
         timing_met: None,
@@ -849,6 +853,27 @@ pub struct FmaxRecord {
     /// nextpnr's placer seed of the run (records from before seeds were kept: the default).
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// `netlist_id` of the netlist the record was placed from (older records: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netlist: Option<String>,
+}
+
+/// A netlist's identity for the records: CRC-32 and length of yosys' JSON. yosys writes the
+/// same bytes for the same Verilog, whatever the output folder.
+pub fn netlist_id(bytes: &[u8]) -> String {
+    format!("crc32 {:08x}, {} bytes", crc32fast::hash(bytes), bytes.len())
+}
+
+/// What `record_fmax` did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Recorded {
+    /// The run's figure is now the record of its (preset, target).
+    Written,
+    /// A record of the same netlist at this Fmax or higher stands (its MHz and seed): seeds
+    /// of one netlist are draws from one lottery, and the record keeps the best one.
+    KeptBetter { fmax_mhz: f64, seed: u64 },
+    /// The run has no Fmax (`--no-pnr`): nothing to record.
+    NoFmax,
 }
 
 /// The seed `tern synth` places with unless told otherwise (and the one every run used
@@ -905,9 +930,12 @@ pub fn measured_fmax(preset: &str) -> Option<(f64, String, String)> {
     Some((pick.fmax_mhz, pick.target.clone(), format!("{} on {} (docs/fmax.json)", pick.tool, pick.target)))
 }
 
-/// Add or replace the record of (preset, target) in the fmax file at `path`.
-pub fn record_fmax(path: &Path, rep: &SynthReport) -> Result<(), SynthError> {
-    let Some(fmax) = rep.fmax_mhz else { return Ok(()) };
+/// Add or replace the record of (preset, target) in the fmax file at `path`, unless the
+/// present record is of the same netlist and at least as fast (`Recorded::KeptBetter`).
+/// A run of a different netlist replaces the record whatever its Fmax: the record then
+/// describes the design as it is.
+pub fn record_fmax(path: &Path, rep: &SynthReport) -> Result<Recorded, SynthError> {
+    let Some(fmax) = rep.fmax_mhz else { return Ok(Recorded::NoFmax) };
     let mut file = match std::fs::read_to_string(path) {
         Ok(t) => serde_json::from_str::<FmaxFile>(&t).map_err(|e| SynthError::Parse {
             what: "fmax records",
@@ -919,7 +947,13 @@ pub fn record_fmax(path: &Path, rep: &SynthReport) -> Result<(), SynthError> {
     file.note = "Fmax achieved by nextpnr for each (preset, target), written by `tern synth --record`; \
                  read by tern_host::synth::measured_fmax."
         .to_string();
-    file.records.retain(|r| !(r.preset == rep.preset && r.target == rep.target));
+    let same = |r: &FmaxRecord| r.preset == rep.preset && r.target == rep.target;
+    if let Some(old) = file.records.iter().find(|r| same(r)) {
+        if old.netlist.as_deref() == Some(rep.netlist.as_str()) && old.fmax_mhz >= fmax {
+            return Ok(Recorded::KeptBetter { fmax_mhz: old.fmax_mhz, seed: old.seed });
+        }
+    }
+    file.records.retain(|r| !same(r));
     let tool = rep.tools.get(1).map(|t| tools_name(Path::new(t))).unwrap_or_default();
     file.records.push(FmaxRecord {
         preset: rep.preset.clone(),
@@ -933,10 +967,12 @@ pub fn record_fmax(path: &Path, rep: &SynthReport) -> Result<(), SynthError> {
         placed_luts: rep.placed_luts,
         tool,
         seed: rep.seed,
+        netlist: Some(rep.netlist.clone()),
     });
     file.records.sort_by(|x, y| (&x.preset, &x.target).cmp(&(&y.preset, &y.target)));
     let text = serde_json::to_string_pretty(&file).expect("records serialize") + "\n";
-    std::fs::write(path, text).map_err(io(path))
+    std::fs::write(path, text).map_err(io(path))?;
+    Ok(Recorded::Written)
 }
 
 #[cfg(test)]
@@ -1015,6 +1051,7 @@ mod tests {
             fmax_mhz: None,
             constraint_mhz: 50.0,
             pinned_cells: 0,
+            netlist: String::new(),
             seed: 1,
             seed_sweep: Vec::new(),
             timing_met: None,
@@ -1043,6 +1080,36 @@ mod tests {
         let file: FmaxFile = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let seeds: Vec<(&str, u64)> = file.records.iter().map(|r| (r.target.as_str(), r.seed)).collect();
         assert_eq!(seeds, vec![("ecp5-25f", 1), ("ice40-up5k", 7)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A slower seed of the recorded netlist leaves the record alone (it had replaced a
+    /// 105.88 MHz record with 102.35 from another seed); a faster seed, or any seed of a
+    /// changed netlist, replaces it.
+    #[test]
+    fn slower_seed_of_the_recorded_netlist_keeps_the_record() {
+        let dir = std::env::temp_dir().join(format!("tern-fmax-keep-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("fmax.json");
+        let read = || -> Vec<(f64, u64)> {
+            let f: FmaxFile = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            f.records.iter().map(|r| (r.fmax_mhz, r.seed)).collect()
+        };
+        let mut r = blank_report();
+        r.netlist = netlist_id(b"netlist A");
+        (r.fmax_mhz, r.seed) = (Some(105.88), 7);
+        assert_eq!(record_fmax(&path, &r).unwrap(), Recorded::Written);
+        (r.fmax_mhz, r.seed) = (Some(102.35), 11);
+        assert_eq!(record_fmax(&path, &r).unwrap(), Recorded::KeptBetter { fmax_mhz: 105.88, seed: 7 });
+        assert_eq!(read(), vec![(105.88, 7)]);
+        (r.fmax_mhz, r.seed) = (Some(106.5), 12);
+        assert_eq!(record_fmax(&path, &r).unwrap(), Recorded::Written);
+        assert_eq!(read(), vec![(106.5, 12)]);
+        r.netlist = netlist_id(b"netlist B");
+        (r.fmax_mhz, r.seed) = (Some(90.0), 1);
+        assert_eq!(record_fmax(&path, &r).unwrap(), Recorded::Written);
+        assert_eq!(read(), vec![(90.0, 1)]);
+        assert_ne!(netlist_id(b"netlist A"), netlist_id(b"netlist B"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

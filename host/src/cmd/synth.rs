@@ -58,7 +58,14 @@ pub fn run(args: Args) -> Result<()> {
     let rep = synth::run(&cfg, &target, &opt)?;
     if args.record {
         let path = synth::workspace_root().join("docs").join("fmax.json");
-        synth::record_fmax(&path, &rep).with_context(|| format!("recording in {}", path.display()))?;
+        match synth::record_fmax(&path, &rep).with_context(|| format!("recording in {}", path.display()))? {
+            synth::Recorded::Written => eprintln!("recorded in {}", path.display()),
+            synth::Recorded::KeptBetter { fmax_mhz, seed } => eprintln!(
+                "not recorded: {} already holds this netlist at {fmax_mhz:.2} MHz (seed {seed}), at least this run's best",
+                path.display()
+            ),
+            synth::Recorded::NoFmax => eprintln!("not recorded: no Fmax (--no-pnr)"),
+        }
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rep)?);
