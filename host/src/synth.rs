@@ -332,6 +332,9 @@ pub struct CriticalPath {
 /// (docs/synthesis.md).
 pub const ECP5_HEAP_TIMING_WEIGHT: u32 = 30;
 
+/// yosys' netlist in the output folder: what nextpnr places, and what `netlist_id` names.
+const NETLIST_JSON: &str = "tern_board.json";
+
 /// The synthesis report (`tern synth --json` prints it; `report.json` in the output folder).
 #[derive(Clone, Debug, Serialize)]
 pub struct SynthReport {
@@ -566,7 +569,10 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
         "script floorplan.ys; ".to_string()
     };
     let mut cmd = Command::new(&tools.yosys);
-    cmd.args(["-p", &format!("read_verilog tern_board.v; {synth}; {floorplan}write_json tern_board.json; tee -q -o synth_stat.json stat -json")]);
+    cmd.args([
+        "-p",
+        &format!("read_verilog tern_board.v; {synth}; {floorplan}write_json {NETLIST_JSON}; tee -q -o synth_stat.json stat -json"),
+    ]);
     steps.push(run_tool(dir, &format!("yosys {}", synth.split(' ').next().unwrap()), "yosys.log", &mut cmd, p)?);
     // the whole hierarchy: kept submodules (`tern_gt_*`) are counted in `design`, not in `tern_board`
     let cells = stat_cells(&read_json(&dir.join("synth_stat.json"), "yosys stat")?, None);
@@ -615,7 +621,10 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
         fmax_mhz: None,
         constraint_mhz: freq,
         pinned_cells: pins.len(),
-        netlist: netlist_id(&std::fs::read(dir.join("tern_board.json")).map_err(io(&dir.join("tern_board.json")))?),
+        netlist: {
+            let net = dir.join(NETLIST_JSON);
+            netlist_id(&std::fs::read(&net).map_err(io(&net))?)
+        },
         seed: opt.seeds[0],
         seed_sweep: Vec::new(),
         timing_met: None,
@@ -638,7 +647,7 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
             let mut cmd = Command::new(&tools.nextpnr);
             cmd.args(target.nextpnr_device);
             let (out, rep) = (format!("{sub}{out_file}"), format!("{sub}pnr_report.json"));
-            cmd.args([cflag, &cname, "--json", "tern_board.json", out_flag, &out, "--report", &rep]);
+            cmd.args([cflag, &cname, "--json", NETLIST_JSON, out_flag, &out, "--report", &rep]);
             cmd.args(["--freq", &format!("{freq}"), "--timing-allow-fail", "--seed", &seed.to_string()]);
             if target.family == Family::Ecp5 {
                 // router2 routes the large ECP5 arrays in a fraction of router1's time

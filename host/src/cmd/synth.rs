@@ -61,7 +61,7 @@ pub fn run(args: Args) -> Result<()> {
         match synth::record_fmax(&path, &rep).with_context(|| format!("recording in {}", path.display()))? {
             synth::Recorded::Written => eprintln!("recorded in {}", path.display()),
             synth::Recorded::KeptBetter { fmax_mhz, seed } => eprintln!(
-                "not recorded: {} already holds this netlist at {fmax_mhz:.2} MHz (seed {seed}), at least this run's best",
+                "not recorded: {} holds this same netlist at {fmax_mhz:.2} MHz (seed {seed}), as fast as this run or faster",
                 path.display()
             ),
             synth::Recorded::NoFmax => eprintln!("not recorded: no Fmax (--no-pnr)"),
