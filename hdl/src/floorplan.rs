@@ -23,7 +23,7 @@
 //! synthesis instead of leaving a cell unpinned.
 
 use crate::cells::Fabric;
-use tern_arch::config::{Accel, Device, BCAST_GROUP};
+use tern_arch::config::{Accel, BCAST_GROUP, Device};
 
 /// One netlist cell fixed to one site.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,8 +35,8 @@ pub struct Pin {
 /// X of the 52 DP16KD sites of each EBR row of the LFE5U-85F, left to right; site `i` is
 /// `EBR{i % 4}` of its tile (nextpnr-ecp5's chip database, as its placements name them).
 const EBR_X_85F: [u32; 52] = [
-    4, 6, 8, 10, 13, 15, 17, 19, 22, 24, 26, 28, 31, 33, 35, 37, 40, 42, 44, 46, 49, 51, 53, 55, 58, 60, 62, 64, 69, 71,
-    73, 75, 78, 80, 82, 84, 87, 89, 91, 93, 96, 98, 100, 102, 105, 107, 109, 111, 114, 116, 118, 120,
+    4, 6, 8, 10, 13, 15, 17, 19, 22, 24, 26, 28, 31, 33, 35, 37, 40, 42, 44, 46, 49, 51, 53, 55, 58, 60, 62, 64, 69, 71, 73, 75, 78, 80,
+    82, 84, 87, 89, 91, 93, 96, 98, 100, 102, 105, 107, 109, 111, 114, 116, 118, 120,
 ];
 /// The slots of the broadcast groups, in ring order: (EBR row Y, first site).
 const GROUP_SLOTS_85F: [(u32, usize); 8] = [(22, 0), (22, 18), (22, 36), (46, 36), (70, 36), (70, 18), (70, 0), (46, 0)];
@@ -155,7 +155,10 @@ mod tests {
         let pins = [Pin { cell: "core.array.bank3.ram1".into(), bel: "X13/Y22/EBR0".into() }];
         assert_eq!(
             yosys_script("tern_board", &pins).lines().skip(1).collect::<Vec<_>>(),
-            ["select -assert-count 1 tern_board/core.array.bank3.ram1", "setattr -set BEL \"X13/Y22/EBR0\" tern_board/core.array.bank3.ram1"]
+            [
+                "select -assert-count 1 tern_board/core.array.bank3.ram1",
+                "setattr -set BEL \"X13/Y22/EBR0\" tern_board/core.array.bank3.ram1"
+            ]
         );
     }
 }

@@ -333,9 +333,15 @@ mod tests {
         assert!(v.contains(".raddr(ra63), .rdata(wq63)"), "bank 63 reads its own copy");
         assert_eq!(v.matches(") c_tkg").count(), g);
         assert_eq!(v.matches(") c_tk").count(), r + g);
-        assert!(v.contains(&format!("c_tkg0 (.clk(clk), .en(adv_row[0]), .d(rst ? 2'b00 : tok{}[2:1]), .q(tkg0)", a.pipeline_depth - 2)), "{v}");
+        assert!(
+            v.contains(&format!("c_tkg0 (.clk(clk), .en(adv_row[0]), .d(rst ? 2'b00 : tok{}[2:1]), .q(tkg0)", a.pipeline_depth - 2)),
+            "{v}"
+        );
         // advance straight on the copies' enables (no shared `rst | advance` LUT)
-        assert!(v.contains("c_tk63 (.clk(clk), .en(adv_row[63]), .d(rst ? 2'b00 : tkg7), .q(tk63));") && !v.contains("rst | adv_row"), "{v}");
+        assert!(
+            v.contains("c_tk63 (.clk(clk), .en(adv_row[63]), .d(rst ? 2'b00 : tkg7), .q(tk63));") && !v.contains("rst | adv_row"),
+            "{v}"
+        );
         // the activation stages: 2 copies of x2_s1, 4 of x2_s2 (one per two of the 8 groups)
         assert_eq!((super::x_stage_copies(&a, 1), super::x_stage_copies(&a, 2)), (2, 4));
         assert_eq!(v.matches(".d(x2), .q(x2_s1_").count(), 2);

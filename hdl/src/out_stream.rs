@@ -199,7 +199,9 @@ fn obuf_groups(a: &Accel) -> String {
     );
     // one enable for all of obuf, on a global network (`tern_gbuf1`): per-group enables were
     // LUTs of `out_ready` spread over 192 flip-flops each (10.2 ns on ecp5-85f)
-    v.push_str("  wire ob_en, ob_en_g;\n  assign ob_en = snap_now | (out_busy & out_ready);\n  tern_gbuf1 g_ob (.i(ob_en), .o(ob_en_g));\n");
+    v.push_str(
+        "  wire ob_en, ob_en_g;\n  assign ob_en = snap_now | (out_busy & out_ready);\n  tern_gbuf1 g_ob (.i(ob_en), .o(ob_en_g));\n",
+    );
     for k in 0..g {
         let rows = a.bcast_group_head(k)..a.bcast_group_head(k + 1).min(a.cfg.rows);
         let (lo, hi) = (rows.start * acc, rows.end * acc - 1);
@@ -237,7 +239,10 @@ mod tests {
         // one enable for all of obuf on the second global buffer; the last group's slice ends
         // at the top of obuf and loads by the last copy of the load flag
         let top = a.cfg.rows * a.cfg.acc_bits - 1;
-        assert!(v.contains("assign ob_en = snap_now | (out_busy & out_ready);") && v.contains("tern_gbuf1 g_ob (.i(ob_en), .o(ob_en_g));"), "{v}");
+        assert!(
+            v.contains("assign ob_en = snap_now | (out_busy & out_ready);") && v.contains("tern_gbuf1 g_ob (.i(ob_en), .o(ob_en_g));"),
+            "{v}"
+        );
         assert!(v.contains(&format!("if (ob_en_g) obuf[{top}:{}] <= ld_g[{}] ?", top + 1 - 8 * a.cfg.acc_bits, g - 1)), "{v}");
         assert_eq!(v.matches("if (ob_en_g) obuf[").count() as u32, g);
         // the token copy takes advance straight on its enable, rst through D

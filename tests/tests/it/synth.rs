@@ -73,8 +73,9 @@ fn ecp5_85f_netlist_pins_every_block_ram() {
     let cfg = tern_arch::config::ECP5_85F;
     let t = Target::parse("ecp5-85f").unwrap();
     let dir = scratch("floorplan");
-    let rep = synth::run(&cfg, &t, &Options { out: dir.to_path_buf(), freq_mhz: None, no_pnr: true, seeds: vec![1], jobs: 1, progress: false })
-        .unwrap_or_else(|e| panic!("{e}"));
+    let rep =
+        synth::run(&cfg, &t, &Options { out: dir.to_path_buf(), freq_mhz: None, no_pnr: true, seeds: vec![1], jobs: 1, progress: false })
+            .unwrap_or_else(|e| panic!("{e}"));
     let pins = tern_hdl::floorplan::pins(&cfg.validate().unwrap(), t.device);
     assert_eq!(rep.pinned_cells, pins.len());
     assert_eq!(rep.brams as usize, pins.len(), "every block RAM pinned");
