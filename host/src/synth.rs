@@ -373,7 +373,7 @@ pub struct SynthReport {
     pub pinned_cells: usize,
     /// nextpnr's placer seed (of a sweep: the one with the highest Fmax).
     pub seed: u64,
-    /// Identity of the placed netlist (`netlist_id` of `tern_board.json`): a seed's Fmax
+    /// Identity of the placed netlist (`netlist_id` of `NETLIST_JSON`): a seed's Fmax
     /// belongs to one exact netlist, so `record_fmax` compares records by it.
     pub netlist: String,
     /// Every seed of a sweep, in the order given (empty for one seed).
