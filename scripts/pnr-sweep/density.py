@@ -5,7 +5,7 @@ Reads the text bitstream nextpnr-ecp5 writes with `--textcfg FILE` (`tern synth`
 `tern_board.config`) and prints two maps, Y down and X across, one cell per BIN x BIN tiles:
 the routing arcs set in the bin (hundreds) and the LUT4s with a non-zero INIT (tens).
     scripts/pnr-sweep/density.py CONFIG [BIN]
-The rows holding LUTs are printed first: on the ecp5-85f record every tile with a LUT lies in Y=2-69,
+The rows holding LUTs are printed first: on the ecp5-85f record every tile with a LUT lies in Y=2-68,
 and the die has 95 rows (docs/synthesis.md, `fp4`).
 """
 import collections
