@@ -3,25 +3,34 @@
 
 Reads the text bitstream nextpnr-ecp5 writes with `--textcfg FILE` (`tern synth` keeps it as
 `tern_board.config`) and prints two maps, Y down and X across, one cell per BIN x BIN tiles:
-the routing arcs set in the bin (hundreds) and the LUT4s with a non-zero INIT (tens).
+the routing arcs set in the bin (hundreds) and the LUT4 halves with a non-zero INIT, logic and
+carry alike (tens). The rows holding LUTs are printed first (docs/synthesis.md, `fp4`, has
+what they showed on ecp5-85f).
     scripts/pnr-sweep/density.py CONFIG [BIN]
-The rows holding LUTs are printed first: on the ecp5-85f record every tile with a LUT lies in Y=2-68,
-and the die has 95 rows (docs/synthesis.md, `fp4`).
 """
 import collections
 import re
+import signal
 import sys
 
 
 def main():
-    if len(sys.argv) < 2:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet under `| head`
+    if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
     path = sys.argv[1]
-    size = int(sys.argv[2]) if len(sys.argv) > 2 else 6
+    arg = sys.argv[2] if len(sys.argv) == 3 else "6"
+    if not arg.isdigit() or int(arg) == 0:
+        sys.exit(f"BIN must be a whole number of tiles >= 1, not `{arg}`")
+    size = int(arg)
     arcs, luts = collections.Counter(), collections.Counter()
     used_rows = set()
     tile = None
-    with open(path) as f:
+    try:
+        f = open(path)
+    except OSError as e:
+        sys.exit(f"{path}: cannot read it ({e.strerror})")
+    with f:
         for line in f:
             if line.startswith(".tile "):
                 m = re.match(r"\.tile (?:\w+_)?R(\d+)C(\d+):", line)
@@ -37,8 +46,8 @@ def main():
     if not luts:
         sys.exit(f"{path}: no LUT found (is it nextpnr-ecp5's --textcfg output?)")
     print(f"rows with LUTs: Y={min(used_rows)}-{max(used_rows)}")
-    rows = max(k[0] for k in arcs) + 1
-    cols = max(k[1] for k in arcs) + 1
+    rows = max(k[0] for k in (arcs | luts)) + 1
+    cols = max(k[1] for k in (arcs | luts)) + 1
     for title, counts, unit in (("routing arcs", arcs, 100), ("LUT4s", luts, 10)):
         print(f"\n{title} per {size}x{size} tiles (x{unit}); rows Y, columns X")
         print("    " + "".join(f"{c * size:4d}" for c in range(cols)))
