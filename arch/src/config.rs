@@ -247,8 +247,18 @@ pub struct Accel {
     /// beat, still before any MATVEC can read it (docs/decisions.md). No cycle of the contract
     /// changes: the golden model does not see it.
     pub write_stages: u32,
+    /// Row-to-row hops inside a broadcast group (`BCAST_GROUP` - 1 on grouped arrays, else 0):
+    /// row k of a group registers the activations and the read address it reads and passes
+    /// them to row k + 1, so no net spans a group's rows; row k then runs k cycles behind the
+    /// group's first row, and its sum passes `group_hops` - k de-skew registers before its
+    /// accumulator. The rows' reads stay in row 0's order, k advancing cycles later: LOADW
+    /// waits `read_window` advancing cycles after an issue slot of its half (golden and RTL).
+    pub group_hops: u32,
+    /// Advancing cycles after an issue slot during which some bank has still to read its
+    /// address (`read_stages` + `group_hops`); LOADW waits while one of them touches its half.
+    pub read_window: u32,
     /// Cycles from a MATVEC issue slot to the accumulator write (RAM read, RAM register,
-    /// broadcast, read-address and bank-output stages, tree).
+    /// broadcast, read-address and bank-output stages, the group's hops, tree).
     pub pipeline_depth: u32,
     /// `advance` (the array's freeze) is decided without the output port's `out_ready`: while
     /// a snapshot waits, the array also stays frozen in the cycle after the output shifter's
@@ -340,6 +350,7 @@ impl AccelConfig {
         // one register stage each on grouped arrays (see the fields' docs)
         let (bcast_stages, read_stages, bank_out_stages, write_stages) =
             (u32::from(grouped), u32::from(grouped), u32::from(grouped), u32::from(grouped));
+        let group_hops = if grouped { BCAST_GROUP - 1 } else { 0 };
         Ok(Accel {
             cfg: c.clone(),
             macs_per_cycle: c.rows as u64 * c.lanes as u64,
@@ -362,7 +373,9 @@ impl AccelConfig {
             read_stages,
             bank_out_stages,
             write_stages,
-            pipeline_depth: 2 + bcast_stages + read_stages + bank_out_stages + tree_stages,
+            group_hops,
+            read_window: read_stages + group_hops,
+            pipeline_depth: 2 + bcast_stages + read_stages + bank_out_stages + group_hops + tree_stages,
             advance_ignores_out_ready: grouped,
             brams,
         })

@@ -10,8 +10,9 @@
 //! - FETCH takes one beat (in_ready=1); EXEC decodes it on the next cycle.
 //! - EXEC of LOADW/LOADX moves to the data state; each data beat takes one cycle.
 //!   LOADW waits while the issue stage reads the half it targets (any half without double
-//!   buffering), and with `read_stages` also while the banks' read of the last issued slot is
-//!   pending (one advancing cycle after it); LOADX waits while the issue stage is active.
+//!   buffering), and also while some bank's read of an issued slot in that half is pending
+//!   (up to `read_window` advancing cycles after the slot: the read-address stage, then the
+//!   hops of a broadcast group's rows); LOADX waits while the issue stage is active.
 //! - EXEC of MATVEC is accepted when the issue stage is idle or in its last slot (back-to-back
 //!   issue), then FETCH resumes while the array computes.
 //! - The issue stage emits one token per cycle; a token reaches the accumulators
@@ -289,10 +290,17 @@ impl Golden {
         let mut ld_buf = [0u64; 8];
         // issue stage
         let (mut iss_active, mut iss_rem, mut iss_waddr) = (false, 0u32, 0u32);
-        // `read_stages`: the banks read the last issued address one advancing cycle after its
-        // issue slot; until then LOADW waits for its half too (`rd_half`)
-        let reads_late = a.read_stages > 0;
-        let (mut rd_pend, mut rd_half) = (false, 0u32);
+        // `read_window`: the banks read an issued address up to `read_window` advancing cycles
+        // after its issue slot (`read_stages`, then one more per row of a group); until then
+        // LOADW waits for its half too. Bit k of `rd_act` = the slot k + 1 advancing cycles
+        // ago issued, bit k of `rd_hi` = it was in the upper half.
+        let window_mask = (1u64 << a.read_window) - 1;
+        let (mut rd_act, mut rd_hi) = (0u64, 0u64);
+        // one advancing cycle of the read window, `issued` in half `half` (or no slot)
+        let rd_step = |act: &mut u64, hi: &mut u64, issued: bool, half: u32| {
+            *act = ((*act << 1) | u64::from(issued)) & window_mask;
+            *hi = ((*hi << 1) | u64::from(half)) & window_mask;
+        };
         let mut pending: VecDeque<Pending> = VecDeque::new();
         // token pipeline as bit masks: bit i = stage i; `lastm` marks a MATVEC's last token
         let (mut validm, mut lastm) = (0u64, 0u64);
@@ -335,17 +343,15 @@ impl Golden {
                 let pk = (p as u64).min(k) as u32;
                 // tokens leaving the last stage: the top pk stages, then every new one
                 let mut exits = (validm >> (p - pk)).count_ones() as u64;
-                if k > 0 {
-                    rd_pend = reads_late && iss_active;
+                // the slots of the k cycles enter the read window (the last `read_window` count)
+                for i in k.saturating_sub(a.read_window as u64)..k {
+                    rd_step(&mut rd_act, &mut rd_hi, iss_active, a.half_of(iss_waddr + if iss_active { i as u32 } else { 0 }));
                 }
                 if iss_active {
                     exits += k.saturating_sub(p as u64);
                     cnt.issue += k;
                     iss_rem -= k as u32;
                     iss_waddr += k as u32;
-                    if k > 0 {
-                        rd_half = a.half_of(iss_waddr - 1);
-                    }
                     validm = if k >= p as u64 { stage_mask } else { ((validm << k) | ((1u64 << k) - 1)) & stage_mask };
                 } else {
                     validm = if k >= p as u64 { 0 } else { (validm << k) & stage_mask };
@@ -416,8 +422,9 @@ impl Golden {
             // nothing else changes, so consume the beats in a tight loop.
             let array_idle = !iss_active && validm == 0 && !snap && !out_busy;
             if no_stalls && array_idle && (st == St::LoadW || st == St::LoadX) {
-                // at least one beat, with the array advancing and not issuing
-                rd_pend = false;
+                // at least one beat, with the array advancing and not issuing (no token in the
+                // pipeline means no slot in the read window either: `read_window` <= `pipeline_depth`)
+                rd_act = 0;
                 let is_w = st == St::LoadW;
                 let bpw = if is_w { a.beats_per_wword } else { a.beats_per_xword };
                 while pos < beats.len() && cycle < max_cycles {
@@ -526,7 +533,8 @@ impl Golden {
                         } else {
                             let ih = a.half_of(iss_waddr);
                             let touches = |h: u32| !c.double_buffer || a.half_of(addr) == h || a.half_of(addr + count - 1) == h;
-                            let hazard = (iss_active && touches(ih)) || (rd_pend && touches(rd_half));
+                            let pend = |h: u32| if h == 1 { rd_act & rd_hi != 0 } else { rd_act & !rd_hi != 0 };
+                            let hazard = (iss_active && touches(ih)) || (pend(0) && touches(0)) || (pend(1) && touches(1));
                             if !hazard {
                                 (ld_addr, ld_left, ld_row, ld_beat) = (addr, count, 0, 0);
                                 next_st = St::LoadW;
@@ -651,8 +659,7 @@ impl Golden {
                 }
                 validm = (validm << 1) & stage_mask;
                 lastm = (lastm << 1) & stage_mask;
-                rd_pend = reads_late && iss_active;
-                rd_half = a.half_of(iss_waddr);
+                rd_step(&mut rd_act, &mut rd_hi, iss_active, a.half_of(iss_waddr));
                 if iss_active {
                     cnt.issue += 1;
                     validm |= 1;

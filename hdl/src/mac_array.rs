@@ -13,7 +13,18 @@
 //! token bits:    ... tok{p-2} -> group copy (tkg) -> row copy (tk{i}) = tok{p}[2:1]
 //! ```
 //! The row copy of the read address makes the bank read one advancing cycle after the issue
-//! slot: the sequencer's `rd_pend` keeps LOADW waiting for it.
+//! slot: the sequencer's read window (`rd_sh`) keeps LOADW waiting for it.
+//!
+//! Inside a broadcast group (`Accel::group_hops`) rows pass their inputs on, row to row:
+//! ```text
+//!  group copy x2_g -> row 0 ----> xr1 -> row 1 ----> xr2 -> row 2 ... xr7 -> row 7 -> xt1_g
+//!  group raddr     -> ra0 ------> ra1 ------------> ra2 ...         ra7
+//!  row k's sum -> (7 - k de-skew registers) -> its accumulator (all rows in one cycle)
+//! ```
+//! Row k runs k cycles behind row 0, with its own reads in row 0's order; its late lanes
+//! (chain rows) read row k + 1's register, which holds the word one cycle older, and the
+//! last row's the group's tail `xt1_g`. So no activation or read-address net spans a group's
+//! rows (on ecp5-85f one such net crossed ~36 columns: the critical path's class).
 //! Everything here advances only with `advance`; the output stream drops it while a finished
 //! result waits for the output shifter, which freezes the array without losing a term.
 //!
@@ -117,8 +128,8 @@ pub fn verilog(a: &Accel) -> String {
   reg  signed [{accm}:0] acc{i};
 {tk}{ra}  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr({waddr_g}), .wdata({wdata_g}), .re(adv_row[{i}]), .raddr({raddr}), .rdata(wq{i}));
   wire [{accm}:0] accq{i};
-  tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}{gs}),{xd} .sum(sum{i}), .cy(cy{i}));
-  tern_acc accu{i} (.acc(acc{i}), .s(sum{i}), .cy(cy{i}), .keep(~tk{i}[0]), .q(accq{i}));
+  tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}),{xd} .sum(sum{i}), .cy(cy{i}));
+{deskew}  tern_acc accu{i} (.acc(acc{i}), .s(sum{i}{ds}), .cy(cy{i}{ds}), .keep(~tk{i}[0]), .q(accq{i}));
   always @(posedge clk)
     if (rst) acc{i} <= {acc}'sd0;
     else if (adv_row[{i}] & tk{i}[1]) acc{i} <= accq{i};
@@ -127,8 +138,7 @@ pub fn verilog(a: &Accel) -> String {
             wm = 2 * l - 1,
             tm = tb - 1,
             accm = acc - 1,
-            xd = crate::row_tree::delay_ports(a).iter().map(|(d, _)| format!(" .xd{d}(xd{d}{gs}),", gs = gsuf(a, i))).collect::<String>(),
-            gs = gsuf(a, i),
+            xd = crate::row_tree::delay_ports(a).iter().map(|(d, _)| format!(" .xd{d}({}),", row_act(a, i, *d))).collect::<String>(),
             tk = if a.grouped() {
                 format!(
                     "  // this row's copy of the last token stage, from its group's copy (`tk_decl`)\n  wire [1:0] tk{i};\n  tern_copy #(.W(2)) c_tk{i} (.clk(clk), .en(adv_row[{i}]), .d(rst ? 2'b00 : tkg{g}), .q(tk{i}));\n",
@@ -140,12 +150,17 @@ pub fn verilog(a: &Accel) -> String {
                     pm = p - 1
                 )
             },
-            x2 = if a.row_chain > 1 { "x2e" } else { "x2" },
+            x2 = row_act(a, i, 0),
+            deskew = deskew_decl(a, i),
+            ds = if deskew_regs(a, i) > 0 { format!("_d{}", deskew_regs(a, i)) } else { String::new() },
             hi = (i + 1) * acc - 1,
             lo = i * acc,
             ra = if a.read_stages > 0 {
+                // the group's first row loads its group's copy, each further row the row before
+                // (`group_hops`)
+                let src = if a.group_hops > 0 && i != a.bcast_group_head(a.bcast_group_of(i)) { format!("ra{}", i - 1) } else { raddr_g.clone() };
                 format!(
-                    "  wire [{m}:0] ra{i};\n  tern_copy #(.W({wab})) c_ra{i} (.clk(clk), .en(adv_row[{i}]), .d({raddr_g}), .q(ra{i}));\n",
+                    "  wire [{m}:0] ra{i};\n  tern_copy #(.W({wab})) c_ra{i} (.clk(clk), .en(adv_row[{i}]), .d({src}), .q(ra{i}));\n",
                     m = wab - 1
                 )
             } else {
@@ -282,8 +297,93 @@ fn bcast_decl(a: &Accel) -> String {
             src = x_bcast_src(a, g),
             r = a.bcast_group_head(g)
         ));
-        v.push_str(&delay_decl(a, &format!("x2{s}"), &s, &format!("adv_row[{}]", a.bcast_group_head(g))));
+        if a.group_hops == 0 {
+            v.push_str(&delay_decl(a, &format!("x2{s}"), &s, &format!("adv_row[{}]", a.bcast_group_head(g))));
+        } else {
+            v.push_str(&hops_decl(a, g));
+        }
     }
+    v
+}
+
+/// Rows of broadcast group `g`, first to last.
+fn group_rows(a: &Accel, g: u32) -> std::ops::Range<u32> {
+    a.bcast_group_head(g)..a.bcast_group_head(g + 1).min(a.cfg.rows)
+}
+
+/// Row `i`'s activation register on arrays with `group_hops`: the group's copy for its first
+/// row, then `xr{i}`, loaded from the row before.
+fn row_xreg(a: &Accel, i: u32) -> String {
+    let g = a.bcast_group_of(i);
+    if i == a.bcast_group_head(g) { format!("x2_g{g}") } else { format!("xr{i}") }
+}
+
+/// `group_hops`: the activation word passes from row to row inside group `g` (`xr{i}`), so
+/// each of its nets reaches one row, not the group's 8. Row i + d holds what row i held d
+/// cycles ago, so a row's late lanes read a later row's register; the last row's late lanes
+/// read the group's tail registers `xt{m}_g{g}` (lanes at least m late, m cycles after it).
+fn hops_decl(a: &Accel, g: u32) -> String {
+    use crate::row_tree::{lanes_from, select};
+    let xm = a.xword_bits - 1;
+    let rows = group_rows(a, g);
+    let mut v = String::new();
+    for i in rows.clone().skip(1) {
+        v.push_str(&format!("  reg  [{xm}:0] xr{i};\n  always @(posedge clk) if (adv_row[{i}]) xr{i} <= {};\n", row_xreg(a, i - 1)));
+    }
+    let last = rows.end - 1;
+    let all: Vec<u32> = (0..a.cfg.lanes).collect();
+    for m in 1..a.chain_stages {
+        let (prev, held) = if m == 1 { (row_xreg(a, last), all.clone()) } else { (format!("xt{}_g{g}", m - 1), lanes_from(a, m - 1)) };
+        let lanes = lanes_from(a, m);
+        v.push_str(&format!(
+            "  reg  [{}:0] xt{m}_g{g};\n  always @(posedge clk) if (adv_row[{last}]) xt{m}_g{g} <= {};\n",
+            8 * lanes.len() - 1,
+            select(&prev, &held, &lanes, 8)
+        ));
+    }
+    v
+}
+
+/// What row `i` reads for its lanes `d` cycles late (`d` = 0: its early lanes, port `x2`).
+fn row_act(a: &Accel, i: u32, d: u32) -> String {
+    use crate::row_tree::{lanes_at, lanes_from, select};
+    if a.row_chain == 1 {
+        return if a.group_hops == 0 { format!("x2{}", gsuf(a, i)) } else { row_xreg(a, i) };
+    }
+    if a.group_hops == 0 {
+        return if d == 0 { format!("x2e{}", gsuf(a, i)) } else { format!("xd{d}{}", gsuf(a, i)) };
+    }
+    let all: Vec<u32> = (0..a.cfg.lanes).collect();
+    let g = a.bcast_group_of(i);
+    let last = group_rows(a, g).end - 1;
+    if i + d <= last {
+        select(&row_xreg(a, i + d), &all, &lanes_at(a, d), 8)
+    } else {
+        let m = i + d - last;
+        select(&format!("xt{m}_g{g}"), &lanes_from(a, m), &lanes_at(a, d), 8)
+    }
+}
+
+/// De-skew registers row `i`'s sum passes (`group_hops` - its place in its group), so every
+/// accumulator sees its sum in the same cycle.
+fn deskew_regs(a: &Accel, i: u32) -> u32 {
+    if a.group_hops == 0 { 0 } else { a.group_hops - (i - a.bcast_group_head(a.bcast_group_of(i))) }
+}
+
+fn deskew_decl(a: &Accel, i: u32) -> String {
+    let n = deskew_regs(a, i);
+    if n == 0 {
+        return String::new();
+    }
+    let tm = crate::row_tree::sum_bits(a) - 1;
+    let mut v = String::new();
+    let mut loads = Vec::new();
+    for k in 1..=n {
+        let prev = if k == 1 { String::new() } else { format!("_d{}", k - 1) };
+        v.push_str(&format!("  reg signed [{tm}:0] sum{i}_d{k};\n  reg cy{i}_d{k};\n"));
+        loads.push(format!("sum{i}_d{k} <= sum{i}{prev}; cy{i}_d{k} <= cy{i}{prev};"));
+    }
+    v.push_str(&format!("  always @(posedge clk) if (adv_row[{i}]) begin {} end\n", loads.join(" ")));
     v
 }
 

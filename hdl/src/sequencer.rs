@@ -56,17 +56,38 @@ fn raddr_decl(a: &Accel, wab: u32) -> String {
     v
 }
 
-/// With `Accel::read_stages` the banks read the last issued address one advancing cycle after
-/// its slot (through the row copies of the read address, `tern_array`): `rd_pend` marks that
-/// read as still to come and `rd_half` its half, so LOADW waits for it too and never
-/// overwrites a word before its read (a freeze can hold the read back for many cycles).
-fn rd_pend_decl() -> String {
-    "  reg rd_pend = 1'b0, rd_half = 1'b0;
+/// With `Accel::read_window` the banks read an issued address up to that many advancing
+/// cycles after its slot (`read_stages`, the row copies of the read address, then one more
+/// cycle per row of a broadcast group, `group_hops`): `rd_sh` holds the slots of the window,
+/// `rd_hs` their halves, and `rd_lo`/`rd_up` (registered from their next values, so the
+/// hazard reads two flip-flops) say a read in the lower/upper half is still to come. LOADW
+/// waits for them too and never overwrites a word before its last read (a freeze can hold
+/// the reads back for many cycles).
+fn rd_pend_decl(a: &Accel) -> String {
+    let w = a.read_window;
+    if w == 1 {
+        return "  reg rd_lo = 1'b0, rd_up = 1'b0;
   always @(posedge clk)
-    if (rst) rd_pend <= 1'b0;
-    else if (advance) begin rd_pend <= iss_active; rd_half <= iss_half; end
+    if (rst) begin rd_lo <= 1'b0; rd_up <= 1'b0; end
+    else if (advance) begin rd_lo <= iss_active & ~iss_half; rd_up <= iss_active & iss_half; end
 "
-    .to_string()
+        .to_string();
+    }
+    // the window's next value is {rd_sh, iss_active}: the oldest slot leaves it, so the shift
+    // registers hold w - 1 slots
+    format!(
+        "  reg [{sm}:0] rd_sh = {s}'d0, rd_hs = {s}'d0;
+  reg rd_lo = 1'b0, rd_up = 1'b0;
+  wire [{wm}:0] rd_win = {{rd_sh, iss_active}};
+  wire [{wm}:0] rd_win_h = {{rd_hs, iss_half}};
+  always @(posedge clk)
+    if (rst) begin rd_sh <= {s}'d0; rd_lo <= 1'b0; rd_up <= 1'b0; end
+    else if (advance) begin rd_sh <= rd_win[{sm}:0]; rd_hs <= rd_win_h[{sm}:0]; rd_lo <= |(rd_win & ~rd_win_h); rd_up <= |(rd_win & rd_win_h); end
+",
+        s = w - 1,
+        sm = w - 2,
+        wm = w - 1
+    )
 }
 
 /// `[hi:lo]` of copy `copy` in a bus of `width`-bit copies, or nothing with a single copy (the
@@ -341,9 +362,9 @@ pub fn verilog(a: &Accel) -> String {
         op_lx = op(Opcode::LoadX),
         op_sl = op(Opcode::SetLen),
         s_bad = st(Status::BadWeightCode),
-        rd_pend = if a.read_stages > 0 { rd_pend_decl() } else { String::new() },
-        rd_hazard = if a.read_stages > 0 {
-            format!("\n    | rd_pend & (~{db} | (ex_h_lo == rd_half) | (ex_h_hi == rd_half))")
+        rd_pend = if a.read_window > 0 { rd_pend_decl(a) } else { String::new() },
+        rd_hazard = if a.read_window > 0 {
+            format!("\n    | rd_lo & (~{db} | ~ex_h_lo | ~ex_h_hi) | rd_up & (~{db} | ex_h_lo | ex_h_hi)")
         } else {
             String::new()
         },
@@ -553,7 +574,7 @@ mod tests {
         use tern_arch::config::{ECP5_85F, ICE40_HX8K, ICE40_UP5K, TINY};
         for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
             let v = crate::emit(&cfg.validate().unwrap());
-            assert!(!v.contains("tern_copy") && !v.contains("rd_pend") && !v.contains("wr_w_d"), "{}", cfg.name);
+            assert!(!v.contains("tern_copy") && !v.contains("rd_sh") && !v.contains("wr_w_d"), "{}", cfg.name);
             assert!(!v.contains("if (in_valid) ld_sh") && !v.contains("wword_rc"), "{}", cfg.name);
         }
         let a = ECP5_85F.validate().unwrap();
@@ -571,9 +592,14 @@ mod tests {
         assert!(v.contains(".d(wd_mid3), .q(wdata_w[511:448])") && v.contains("wr_w_d <= wr_w;"), "{v}");
         // the word is recoded once, before the middle copies; ld_sh shifts on every offered beat
         assert!(v.contains(".d(wword_rc), .q(wd_mid0)") && v.contains("always @(posedge clk) if (in_valid) ld_sh <= "), "{v}");
-        // the banks read a cycle after issue (`read_stages`): LOADW also waits for that read
-        assert!(v.contains("else if (advance) begin rd_pend <= iss_active; rd_half <= iss_half; end"), "{v}");
-        assert!(v.contains("| rd_pend & (~1'b1 | (ex_h_lo == rd_half) | (ex_h_hi == rd_half));"), "{v}");
+        // the banks read up to `read_window` advancing cycles after issue: LOADW also waits
+        assert_eq!(a.read_window, 8);
+        assert!(v.contains("wire [7:0] rd_win = {rd_sh, iss_active};"), "{v}");
+        assert!(
+            v.contains("rd_sh <= rd_win[6:0]; rd_hs <= rd_win_h[6:0]; rd_lo <= |(rd_win & ~rd_win_h); rd_up <= |(rd_win & rd_win_h); end"),
+            "{v}"
+        );
+        assert!(v.contains("| rd_lo & (~1'b1 | ~ex_h_lo | ~ex_h_hi) | rd_up & (~1'b1 | ex_h_lo | ex_h_hi);"), "{v}");
     }
 
     /// The carry-save identity `sum_exceeds` relies on, exhaustively for small depths.

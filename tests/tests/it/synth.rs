@@ -413,7 +413,10 @@ fn reset_while_frozen_clears_the_token_copies() {
         p
     };
     let mut frozen = load(1);
-    frozen.extend(std::iter::repeat_n(enc(Insn::MatVec { acc: false, store: true, waddr: 0, xaddr: 0 }), 8));
+    // enough MATVECs to keep the sequencer fetching until the second stored result reaches the
+    // end of the pipeline and the array freezes (else the host runs dry first)
+    frozen
+        .extend(std::iter::repeat_n(enc(Insn::MatVec { acc: false, store: true, waddr: 0, xaddr: 0 }), 8 + 2 * a.pipeline_depth as usize));
     let mut p = load(-1);
     p.extend([enc(Insn::MatVec { acc: true, store: true, waddr: 0, xaddr: 0 }), enc(Insn::Sync), enc(Insn::Halt)]);
     let g = Golden::new(&a).run(&p, &Stalls::NONE, 100_000);
@@ -579,9 +582,10 @@ fn ice40_presets_match_golden() {
 }
 
 /// Large arrays read the weight banks one advancing cycle after the issue slot (the row
-/// copies of the read address, `Accel::read_stages`). A freeze can hold that read back, so a
-/// LOADW into the half just issued must also wait for it (`rd_pend`): otherwise the last
-/// slot's word is overwritten before it is read. Programs that freeze the array right
+/// copies of the read address, `Accel::read_stages`), and row k of a group k cycles later
+/// still (`group_hops`). A freeze can hold those reads back, so a LOADW into the half just
+/// issued must also wait for them (`read_window`, `rd_sh`): otherwise the last slot's word is
+/// overwritten before a later row reads it. Programs that freeze the array right
 /// after a MATVEC's last slot and then overwrite that slot's word, with and without output
 /// stalls: RTL == golden (results, cycles, counters).
 #[test]
@@ -593,7 +597,8 @@ fn loadw_waits_for_the_pending_bank_read() {
     assert_eq!(a.read_stages, 1);
     let enc = |i: Insn| i.encode() as u64;
     let rows = a.cfg.rows as u64;
-    let mut waited = 0;
+    assert_eq!((a.read_stages, a.group_hops, a.read_window), (1, 7, 8));
+    let (mut waited, mut waited_hops) = (0, 0);
     for k in 1u16..9 {
         for nops in 0..6 {
             for seed in 0..4u64 {
@@ -617,13 +622,18 @@ fn loadw_waits_for_the_pending_bank_read() {
                 p.extend(std::iter::repeat_n(0x0101_0101_0101_0101u64, 16 * a.beats_per_xword as usize));
                 let stalls = if seed == 0 { Stalls::NONE } else { Stalls::new(seed, 0.0, 0.7) };
                 let (p, g) = run_to_halt(&a, &cfg, p, &stalls, &format!("k {k} nops {nops} seed {seed}"));
-                // the golden model without the rule: did this program need it?
-                let mut no_rule = a.clone();
-                no_rule.read_stages = 0;
-                let base = tern_arch::Golden::new(&no_rule).run(&p, &stalls, 100_000);
-                waited += u32::from(base.counters.cycles != g.counters.cycles);
+                // the golden model without the rule, and with a window of the read-address
+                // stage only (no row hops): did this program need the whole window?
+                let cycles_with_window = |w: u32| {
+                    let mut b = a.clone();
+                    b.read_window = w;
+                    tern_arch::Golden::new(&b).run(&p, &stalls, 100_000).counters.cycles
+                };
+                waited += u32::from(cycles_with_window(0) != g.counters.cycles);
+                waited_hops += u32::from(cycles_with_window(a.read_stages) != g.counters.cycles);
             }
         }
     }
     assert!(waited > 0, "no program made a LOADW wait for a pending read");
+    assert!(waited_hops > 0, "no program made a LOADW wait for a later row's read (`group_hops`)");
 }
