@@ -44,7 +44,7 @@ pub fn verilog(a: &Accel) -> String {
     let c = &a.cfg;
     let grouped = a.grouped();
     // the `rst` each block instance gets: its copy on grouped arrays, the one reset elsewhere
-    let rst_of = |c: RstCopy| if grouped { format!("rst[{}]", rst_index(a, c)) } else { "rst".to_string() };
+    let rst_of = |copy: RstCopy| if grouped { format!("rst[{}]", rst_index(a, copy)) } else { "rst".to_string() };
     let (r, l) = (c.rows, c.lanes);
     let wab = a.waddr_bits;
     let xab = a.xaddr_bits;
