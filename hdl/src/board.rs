@@ -10,7 +10,7 @@
 //!  rx_ready <-----+   | -> one beat  |  valid/ready | (as is)  |  valid/ready | -> bytes,    |--> tx_valid
 //!                     +--------------+              +----+-----+              | then trailer |<-- tx_ready
 //!                                                        | status, running,   +------^-------+
-//!  rst_n -> 2-FF synchronizer -> rst                     | counters --- byte mux ----+
+//!  rst_n -> synchronizer -> rst (copies)                | counters --- byte mux ----+
 //!  led_run, led_ok, led_err <----------------------------+
 //! ```
 //! - rx: bytes arrive little-endian; H/8 of them form one host beat, offered to the core
@@ -24,6 +24,8 @@
 //!   ceil(10 * counter_bits / 8) bytes. The counters stop counting when the core stops; a
 //!   registered two-stage byte mux reads them (it is also what keeps yosys from pruning
 //!   them). The pins are driven from flip-flops through one 2:1 mux.
+//! - reset: two flip-flops; on grouped arrays a flip-flop and two stages of copies, the
+//!   last one copy per consumer region of the core (`rst_tree`), all equal on every cycle.
 //! - LEDs (polarity per board): run = the core runs, ok = halted, err = stopped on an error.
 //!
 //! Nothing here changes the core: `tern_top` is instantiated exactly as the Verilator
@@ -73,11 +75,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
   output wire led_ok,
   output wire led_err
 );
-  // reset: the button is asynchronous; two flops make a synchronous, glitch-free reset
-  reg [1:0] rst_sync = 2'b11;
-  always @(posedge clk) rst_sync <= {{rst_sync[0], ~rst_n}};
-  wire rst = rst_sync[1];
-
+{rst_decl}
   // rx: {nb} bytes -> one {h}-bit beat
   reg [{hm}:0] rx_sh;
   reg [{bbm}:0] rx_cnt;
@@ -99,7 +97,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
   wire [{cm}:0] counters;
   wire [{npm}:0] unused_pend;  // zero by the time the trailer is sent (see tern_counters)
   tern_top core (
-    .clk(clk), .rst(rst), .in_data(rx_sh), .in_valid(in_valid), .in_ready(in_ready),
+    .clk(clk), .rst({rst_core}), .in_data(rx_sh), .in_valid(in_valid), .in_ready(in_ready),
     .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready),
     .status(status), .running(running), .counters(counters), .counters_pend(unused_pend)
   );
@@ -165,6 +163,8 @@ endmodule
         } else {
             format!("  wire in_valid = rx_cnt == {bb}'d{nb};\n")
         },
+        rst_decl = if a.grouped() { rst_tree(a) } else { RST_SYNC.to_string() },
+        rst_core = if a.grouped() { "rst_core" } else { "rst" },
         tx_port = if a.grouped() { TX_SKID } else { TX_DIRECT },
         take = if a.grouped() { "tx_take" } else { "tx_ready" },
         rx_shift = if nb == 1 { "rx_data".to_string() } else { format!("{{rx_data, rx_sh[{}:8]}}", h - 1) },
@@ -172,6 +172,51 @@ endmodule
         led_run = led("run_r"),
         led_ok = led(&format!("status == 4'd{}", Status::Halted as u32)),
         led_err = led(&format!("~run_r & status != 4'd{}", Status::Halted as u32)),
+    )
+}
+
+/// The reset of a small array's board: two flip-flops.
+const RST_SYNC: &str = "  // reset: the button is asynchronous; two flops make a synchronous, glitch-free reset
+  reg [1:0] rst_sync = 2'b11;
+  always @(posedge clk) rst_sync <= {rst_sync[0], ~rst_n};
+  wire rst = rst_sync[1];
+";
+
+/// The reset of a grouped array's board: a synchronizer whose later stages are trees of
+/// `tern_copy` cells, so that no reset register reaches the whole array. The first flop takes
+/// the button; a middle stage has one copy per two broadcast groups plus one for the rest
+/// (`Accel::mid_copies` + 1); the last stage has `top::rst_copies` copies for the core (each
+/// group's from its middle copy) and one for the board itself. Every copy of a stage loads
+/// the same value, so all of the last stage equal one reset on every cycle, the one the
+/// Verilator shim drives; the button reaches them after three cycles, not two.
+fn rst_tree(a: &Accel) -> String {
+    use crate::top::{RstCopy, rst_copies, rst_index};
+    let k = rst_copies(a);
+    let m = a.mid_copies();
+    // bit i of the last stage loads from its middle copy: a group's, or the shared one (m)
+    let src: Vec<String> = (0..=k)
+        .rev()
+        .map(|i| {
+            let mid = (0..a.bcast_groups).find(|&g| i < k && rst_index(a, RstCopy::Group(g)) == i).map_or(m, |g| a.mid_copy_of(g));
+            format!("rst_m[{mid}]")
+        })
+        .collect();
+    format!(
+        "  // reset: the button is asynchronous; a flop takes it, then two stages of copies (a tree,
+  // so no one register reaches the whole array) make a synchronous, glitch-free reset
+  reg rst_s0 = 1'b1;
+  always @(posedge clk) rst_s0 <= ~rst_n;
+  wire [{m}:0] rst_m;
+  tern_copy #(.W({mw}), .INIT(1'b1)) c_rst_m (.clk(clk), .en(1'b1), .d({{{mw}{{rst_s0}}}}), .q(rst_m));
+  wire [{k}:0] rst_c;
+  tern_copy #(.W({kw}), .INIT(1'b1)) c_rst (.clk(clk), .en(1'b1), .d({{{src}}}), .q(rst_c));
+  wire [{km}:0] rst_core = rst_c[{km}:0];
+  wire rst = rst_c[{k}];
+",
+        mw = m + 1,
+        kw = k + 1,
+        km = k - 1,
+        src = src.join(", "),
     )
 }
 
@@ -233,5 +278,23 @@ mod tests {
         assert!(v.contains("assign tx_data = tx_q;") && v.contains("end else if (tx_take) begin"), "{v}");
         let t = verilog(&a, BoardSpec { leds_active_low: true });
         assert!(!t.contains("tx_q") && t.contains("end else if (tx_ready) begin"), "{t}");
+    }
+
+    /// A grouped array's core takes one reset copy per region, from a two-stage tree whose
+    /// group copies load from their groups' middle copies; a small array keeps the two flops.
+    #[test]
+    fn grouped_core_reset_comes_from_a_tree_of_copies() {
+        let b = ECP5_85F.validate().unwrap();
+        let v = verilog(&b, BoardSpec { leds_active_low: false });
+        assert_eq!(crate::top::rst_copies(&b), 12);
+        assert!(v.contains("c_rst_m (.clk(clk), .en(1'b1), .d({5{rst_s0}}), .q(rst_m));"), "{v}");
+        // bit 12 (the board's own) .. 8 from the shared middle copy, groups 7..0 from theirs
+        assert!(
+            v.contains(".d({rst_m[4], rst_m[4], rst_m[4], rst_m[4], rst_m[4], rst_m[3], rst_m[3], rst_m[2], rst_m[2], rst_m[1], rst_m[1], rst_m[0], rst_m[0]}), .q(rst_c));"),
+            "{v}"
+        );
+        assert!(v.contains(".rst(rst_core)") && v.contains("wire rst = rst_c[12];"), "{v}");
+        let t = verilog(&TINY.validate().unwrap(), BoardSpec { leds_active_low: true });
+        assert!(t.contains("wire rst = rst_sync[1];") && t.contains(".rst(rst)") && !t.contains("rst_c"), "{t}");
     }
 }

@@ -32,6 +32,7 @@
 //! is recoded once here for all banks, so every row reads its term masks and carry-ins
 //! straight from flip-flops (see `row_tree`). Still two bits per weight.
 
+use crate::top::RstCopy;
 use tern_arch::config::Accel;
 
 pub fn verilog(a: &Accel) -> String {
@@ -45,7 +46,7 @@ pub fn verilog(a: &Accel) -> String {
     let mut v = format!(
         "module tern_array (
   input  wire clk,
-  input  wire rst,
+  input  wire {rst_port},
   input  wire advance,
   input  wire [{rm}:0] adv_row,
   input  wire [2:0] tok_in,
@@ -76,6 +77,7 @@ pub fn verilog(a: &Accel) -> String {
             recode_decl("wdata_rc", "wdata_w", crate::sequencer::raddr_copies(a) * l, "g", "recode")
         },
         xam = xab - 1,
+        rst_port = if a.grouped() { format!("[{}:0] rst", crate::top::rst_index(a, RstCopy::Array)) } else { "rst".to_string() },
         rm = r - 1,
         xm = a.xword_bits - 1,
         am = r * acc - 1,
@@ -87,7 +89,8 @@ pub fn verilog(a: &Accel) -> String {
     for i in 1..=p {
         v.push_str(&format!("  reg [2:0] tok{i};\n"));
     }
-    v.push_str("  always @(posedge clk) begin\n    if (rst) begin\n");
+    let rst_a = rst_net(a, RstCopy::Array);
+    v.push_str(&format!("  always @(posedge clk) begin\n    if ({rst_a}) begin\n"));
     for i in 1..=p {
         v.push_str(&format!("      tok{i} <= 3'b000;\n"));
     }
@@ -100,7 +103,7 @@ pub fn verilog(a: &Accel) -> String {
     // the sequencer's SYNC/HALT test reads a flip-flop, not an OR of the token stages
     let valids: Vec<String> = std::iter::once("tok_in[2]".to_string()).chain((1..p).map(|i| format!("tok{i}[2]"))).collect();
     v.push_str(&format!(
-        "  reg pipe_empty_r = 1'b1;\n  always @(posedge clk)\n    if (rst) pipe_empty_r <= 1'b1;\n    else if (advance) pipe_empty_r <= ~({});\n  assign pipe_empty = pipe_empty_r;\n  assign acc_fire = advance & tok{p}[2];\n  {ls_assign}\n{unused}\n",
+        "  reg pipe_empty_r = 1'b1;\n  always @(posedge clk)\n    if ({rst_a}) pipe_empty_r <= 1'b1;\n    else if (advance) pipe_empty_r <= ~({});\n  assign pipe_empty = pipe_empty_r;\n  assign acc_fire = advance & tok{p}[2];\n  {ls_assign}\n{unused}\n",
         valids.join(" | "),
         unused = if a.grouped() {
             format!("  wire [1:0] unused_tok = tok{p}[1:0]; // rows read their own copies (tk), tern_out its own (ls_tok)")
@@ -131,18 +134,20 @@ pub fn verilog(a: &Accel) -> String {
   tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}),{xd} .sum(sum{i}), .cy(cy{i}));
 {deskew}  tern_acc accu{i} (.acc(acc{i}), .s(sum{i}{ds}), .cy(cy{i}{ds}), .keep(~tk{i}[0]), .q(accq{i}));
   always @(posedge clk)
-    if (rst) acc{i} <= {acc}'sd0;
+    if ({rst_g}) acc{i} <= {acc}'sd0;
     else if (adv_row[{i}] & tk{i}[1]) acc{i} <= accq{i};
   assign acc_flat[{hi}:{lo}] = acc{i};
 ",
+            rst_g = rst_net(a, RstCopy::Group(a.bcast_group_of(i))),
             wm = 2 * l - 1,
             tm = tb - 1,
             accm = acc - 1,
             xd = crate::row_tree::delay_ports(a).iter().map(|(d, _)| format!(" .xd{d}({}),", row_act(a, i, *d))).collect::<String>(),
             tk = if a.grouped() {
                 format!(
-                    "  // this row's copy of the last token stage, from its group's copy (`tk_decl`)\n  wire [1:0] tk{i};\n  tern_copy #(.W(2)) c_tk{i} (.clk(clk), .en(adv_row[{i}]), .d(rst ? 2'b00 : tkg{g}), .q(tk{i}));\n",
-                    g = a.bcast_group_of(i)
+                    "  // this row's copy of the last token stage, from its group's copy (`tk_decl`)\n  wire [1:0] tk{i};\n  tern_copy #(.W(2)) c_tk{i} (.clk(clk), .en(adv_row[{i}]), .d({rst_g} ? 2'b00 : tkg{g}), .q(tk{i}));\n",
+                    g = a.bcast_group_of(i),
+                    rst_g = rst_net(a, RstCopy::Group(a.bcast_group_of(i)))
                 )
             } else {
                 format!(
@@ -209,12 +214,19 @@ fn tk_decl(a: &Accel) -> String {
     (0..a.bcast_groups)
         .map(|g| {
             format!(
-                "  wire [1:0] tkg{g};\n  tern_copy #(.W(2)) c_tkg{g} (.clk(clk), .en(adv_row[{h}]), .d(rst ? 2'b00 : tok{pm2}[2:1]), .q(tkg{g}));\n",
+                "  wire [1:0] tkg{g};\n  tern_copy #(.W(2)) c_tkg{g} (.clk(clk), .en(adv_row[{h}]), .d({rst_g} ? 2'b00 : tok{pm2}[2:1]), .q(tkg{g}));\n",
+                rst_g = rst_net(a, RstCopy::Group(g)),
                 h = a.bcast_group_head(g),
                 pm2 = p - 2
             )
         })
         .collect()
+}
+
+/// The reset a part of the array reads: its copy in `rst` on grouped arrays (`top::rst_copies`;
+/// a broadcast group's rows read their group's, the token pipeline the array's), else `rst`.
+fn rst_net(a: &Accel, c: RstCopy) -> String {
+    if a.grouped() { format!("rst[{}]", crate::top::rst_index(a, c)) } else { "rst".to_string() }
 }
 
 /// Suffix of row `i`'s activation signals: its group's copy (`_g{n}`), or the shared one.
@@ -434,12 +446,12 @@ mod tests {
         assert_eq!(v.matches(") c_tkg").count(), g);
         assert_eq!(v.matches(") c_tk").count(), r + g);
         assert!(
-            v.contains(&format!("c_tkg0 (.clk(clk), .en(adv_row[0]), .d(rst ? 2'b00 : tok{}[2:1]), .q(tkg0)", a.pipeline_depth - 2)),
+            v.contains(&format!("c_tkg0 (.clk(clk), .en(adv_row[0]), .d(rst[0] ? 2'b00 : tok{}[2:1]), .q(tkg0)", a.pipeline_depth - 2)),
             "{v}"
         );
         // advance straight on the copies' enables (no shared `rst | advance` LUT)
         assert!(
-            v.contains("c_tk63 (.clk(clk), .en(adv_row[63]), .d(rst ? 2'b00 : tkg7), .q(tk63));") && !v.contains("rst | adv_row"),
+            v.contains("c_tk63 (.clk(clk), .en(adv_row[63]), .d(rst[7] ? 2'b00 : tkg7), .q(tk63));") && !v.contains("rst | adv_row"),
             "{v}"
         );
         // the activation stages: 2 copies of x2_s1, 4 of x2_s2 (one per two of the 8 groups)

@@ -5,8 +5,46 @@
 use tern_arch::config::Accel;
 use tern_arch::golden::Counters;
 
+/// Copies of the reset `tern_top` takes (`rst[k]`, all equal on every cycle). Grouped arrays
+/// (`Accel::grouped`) take one per broadcast group (its rows' accumulators and token copies),
+/// then one each for the rest of the array, the sequencer, the output stream and the counters:
+/// one reset register fanned out to all of them was the critical path of the worst seeds on
+/// ecp5-85f (9.3-12.9 ns of routing to an accumulator's LSR or a token copy). The board makes
+/// them as a tree of `tern_copy` cells (`board::rst_tree`); the Verilator shim drives every
+/// bit with the one reset. Elsewhere one reset.
+pub fn rst_copies(a: &Accel) -> u32 {
+    if a.grouped() { a.bcast_groups + 4 } else { 1 }
+}
+
+/// The reset copy of one consumer on grouped arrays (indices into `rst`, see `rst_copies`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RstCopy {
+    /// broadcast group `g`'s rows
+    Group(u32),
+    /// the token pipeline and the rest of `tern_array`
+    Array,
+    Seq,
+    Out,
+    Counters,
+}
+
+/// Index of `c` in `tern_top`'s `rst` on grouped arrays.
+pub fn rst_index(a: &Accel, c: RstCopy) -> u32 {
+    let g = a.bcast_groups;
+    match c {
+        RstCopy::Group(k) => k,
+        RstCopy::Array => g,
+        RstCopy::Seq => g + 1,
+        RstCopy::Out => g + 2,
+        RstCopy::Counters => g + 3,
+    }
+}
+
 pub fn verilog(a: &Accel) -> String {
     let c = &a.cfg;
+    let grouped = a.grouped();
+    // the `rst` each block instance gets: its copy on grouped arrays, the one reset elsewhere
+    let rst_of = |copy: RstCopy| if grouped { format!("rst[{}]", rst_index(a, copy)) } else { "rst".to_string() };
     let (r, l) = (c.rows, c.lanes);
     let wab = a.waddr_bits;
     let xab = a.xaddr_bits;
@@ -19,7 +57,7 @@ pub fn verilog(a: &Accel) -> String {
     format!(
         "module tern_top (
   input  wire clk,
-  input  wire rst,
+  input  wire {rst_port},
   input  wire [{hm}:0] in_data,
   input  wire in_valid,
   output wire in_ready,
@@ -43,28 +81,33 @@ pub fn verilog(a: &Accel) -> String {
   wire ev_insn, ev_wword, ev_xword, ev_issue, ev_stall_in, ev_out_beat, ev_stall_out, ev_freeze;
 
   tern_seq seq (
-    .clk(clk), .rst(rst), .in_data(in_data), .in_valid(in_valid), .in_ready(in_ready),
+    .clk(clk), .rst({rst_seq}), .in_data(in_data), .in_valid(in_valid), .in_ready(in_ready),
     .advance(advance), .pipe_empty(pipe_empty), .out_idle(out_idle),
     .we_w(we_w), .waddr_w(waddr_w), .wdata_w(wdata_w), .we_x(we_x), .waddr_x(waddr_x), .wdata_x(wdata_x),
     .raddr_w(raddr_w), .raddr_x(raddr_x), .tok(tok), .status(status), .running(running),
     .ev_insn(ev_insn), .ev_wword(ev_wword), .ev_xword(ev_xword), .ev_issue(ev_issue), .ev_stall_in(ev_stall_in)
   );
   tern_array array (
-    .clk(clk), .rst(rst), .advance(advance), .adv_row(adv_row), .tok_in(tok), .raddr_w(raddr_w), .raddr_x(raddr_x),
+    .clk(clk), .rst({rst_array}), .advance(advance), .adv_row(adv_row), .tok_in(tok), .raddr_w(raddr_w), .raddr_x(raddr_x),
     .we_w(we_w), .waddr_w(waddr_w), .wdata_w(wdata_w), .we_x(we_x), .waddr_x(waddr_x), .wdata_x(wdata_x),
     .acc_flat(acc_flat), .pipe_empty(pipe_empty), .{ls}({ls}), .acc_fire(acc_fire)
   );
   tern_out outs (
-    .clk(clk), .rst(rst), .acc_flat(acc_flat), .{ls}({ls}), .out_ready(out_ready),
+    .clk(clk), .rst({rst_out}), .acc_flat(acc_flat), .{ls}({ls}), .out_ready(out_ready),
     .out_data(out_data), .out_valid(out_valid), .advance(advance), .adv_row(adv_row), .out_idle(out_idle),
     .ev_out_beat(ev_out_beat), .ev_stall_out(ev_stall_out), .ev_freeze(ev_freeze)
   );
   tern_counters cnt (
-    .clk(clk), .rst(rst), .running(running), .ev({{{ev}}}), .counters(counters), .pending(counters_pend)
+    .clk(clk), .rst({rst_cnt}), .running(running), .ev({{{ev}}}), .counters(counters), .pending(counters_pend)
   );
 endmodule
 ",
         hm = c.host_bits - 1,
+        rst_port = if grouped { format!("[{}:0] rst", rst_copies(a) - 1) } else { "rst".to_string() },
+        rst_seq = rst_of(RstCopy::Seq),
+        rst_array = if grouped { format!("rst[{}:0]", rst_index(a, RstCopy::Array)) } else { "rst".to_string() },
+        rst_out = rst_of(RstCopy::Out),
+        rst_cnt = rst_of(RstCopy::Counters),
         cm = n * c.counter_bits - 1,
         nm = n - 1,
         rm = r - 1,
@@ -80,4 +123,23 @@ endmodule
         ev = ev.join(", "),
         ls = crate::out_stream::ls_port(a),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_arch::config::{ECP5_85F, TINY};
+
+    /// Grouped arrays hand each block its own reset copy (`rst_copies`); small arrays one reset.
+    #[test]
+    fn each_block_reads_its_own_reset_copy_on_grouped_arrays() {
+        let a = ECP5_85F.validate().unwrap();
+        let v = verilog(&a);
+        assert!(v.contains("input  wire [11:0] rst,"), "{v}");
+        for (block, rst) in [("seq", "rst[9]"), ("array", "rst[8:0]"), ("outs", "rst[10]"), ("cnt", "rst[11]")] {
+            assert!(v.contains(&format!("{block} (\n    .clk(clk), .rst({rst}),")), "{block}: {v}");
+        }
+        let t = verilog(&TINY.validate().unwrap());
+        assert!(t.contains("input  wire rst,") && t.matches(".rst(rst),").count() == 4, "{t}");
+    }
 }
