@@ -33,9 +33,18 @@ pub fn raddr_copy_of(a: &Accel, i: u32) -> u32 {
     a.bcast_group_of(i)
 }
 
-/// `raddr_w`: `iss_waddr` itself, or `tern_copy` registers loaded with exactly what
-/// `iss_waddr` is loaded with (reset, MATVEC accept, issue step), so every copy equals it on
-/// every cycle. `tern_copy`, because yosys merges plain registers with equal inputs.
+/// `raddr_w`: `iss_waddr` itself, or `tern_copy` registers that equal `iss_waddr`'s address
+/// bits on every cycle after a reset. `tern_copy`, because yosys merges plain registers with
+/// equal inputs.
+///
+/// Each copy steps itself: it takes `advance` straight from its global network on its enable
+/// and loads `f_hi` on a MATVEC's accept (`mv_take`), its own value + 1 on an issue step
+/// (`iss_step`), else itself. Both selects are one LUT of sequencer registers (`mv_pend` =
+/// in EXEC with a MATVEC). Loaded with `iss_waddr`'s next value under an enable
+/// `rst | advance & (iss_active | accept)`, the copies' enable and data were four LUTs from
+/// `advance` and one shared incrementer away (79 endpoints after 8 ns on the 105.88 MHz
+/// record, docs/synthesis.md). Like the token copies they clear in a reset cycle with
+/// `advance` high, which holds from a reset's second cycle on (`tk_decl` in `mac_array`).
 fn raddr_decl(a: &Accel, wab: u32) -> String {
     let n = raddr_copies(a);
     if n == 1 {
@@ -43,17 +52,39 @@ fn raddr_decl(a: &Accel, wab: u32) -> String {
     }
     // only the banks' address bits: the copies are read by nothing else
     let m = wab - 1;
-    let mut v = format!(
-        "  wire [{m}:0] iss_waddr_d = rst ? {wab}'d0 : accept ? f_hi[{m}:0] : iss_waddr[{m}:0] + {wab}'d1;\n  wire iss_waddr_en = rst | (advance & (iss_active | accept));\n"
-    );
+    let mut v = "  // with `advance` high: the issue stage steps, or a waiting MATVEC is accepted
+  wire iss_step = iss_active | mv_pend;
+  wire mv_take = mv_pend & (~iss_active | iss_last);
+"
+    .to_string();
     for k in 0..n {
         v.push_str(&format!(
-            "  wire [{m}:0] raddr_c{k};\n  tern_copy #(.W({wab})) c_raddr{k} (.clk(clk), .en(iss_waddr_en), .d(iss_waddr_d), .q(raddr_c{k}));\n  assign raddr_w[{}:{}] = raddr_c{k};\n",
+            "  wire [{m}:0] raddr_c{k};
+  tern_copy #(.W({wab})) c_raddr{k} (.clk(clk), .en(advance),
+    .d(rst ? {wab}'d0 : mv_take ? f_hi[{m}:0] : iss_step ? raddr_c{k} + {wab}'d1 : raddr_c{k}), .q(raddr_c{k}));
+  assign raddr_w[{}:{}] = raddr_c{k};
+",
             (k + 1) * wab - 1,
             k * wab,
         ));
     }
     v
+}
+
+/// `mv_pend` = `st == S_EXEC & ex_is_mv` on every cycle, as a register: set when FETCH takes
+/// a MATVEC, cleared when EXEC leaves (an error, or the issue stage accepts it).
+fn mv_pend_decl(a: &Accel, op_mv: &str) -> String {
+    if raddr_copies(a) == 1 {
+        return String::new();
+    }
+    format!(
+        "  reg mv_pend = 1'b0;
+  always @(posedge clk)
+    if (rst) mv_pend <= 1'b0;
+    else if (st == S_FETCH & fire) mv_pend <= d_op == {op_mv};
+    else if (mv_pend & (~ex_ok | issue_free)) mv_pend <= 1'b0;
+"
+    )
 }
 
 /// With `Accel::read_window` the banks read an issued address up to that many advancing
@@ -320,7 +351,7 @@ pub fn verilog(a: &Accel) -> String {
   wire drained = ~iss_active & pipe_empty & out_idle;
   wire in_exec = st == S_EXEC;
   wire accept = in_exec & ex_is_mv & issue_free;
-
+{mv_pend}
   // ---- data loading: beats assemble little-endian into words ----
   wire last_w_beat = ld_beat == {bbw}'d{bpwm};
   wire last_x_beat = ld_beat == {bbw}'d{bpxm};
@@ -363,6 +394,7 @@ pub fn verilog(a: &Accel) -> String {
         op_sl = op(Opcode::SetLen),
         s_bad = st(Status::BadWeightCode),
         rd_pend = if a.read_window > 0 { rd_pend_decl(a) } else { String::new() },
+        mv_pend = mv_pend_decl(a, &op(Opcode::MatVec)),
         rd_hazard = if a.read_window > 0 {
             format!("\n    | rd_lo & (~{db} | ~ex_h_lo | ~ex_h_hi) | rd_up & (~{db} | ex_h_lo | ex_h_hi)")
         } else {
