@@ -411,6 +411,11 @@ impl Accel {
         group * BCAST_GROUP
     }
 
+    /// The rows of broadcast group `group`, first to last (the last group may be short).
+    pub fn bcast_group_rows(&self, group: u32) -> std::ops::Range<u32> {
+        self.bcast_group_head(group)..self.bcast_group_head(group + 1).min(self.cfg.rows)
+    }
+
     /// Copies of a middle stage between one source and the group copies (the activation
     /// stages' last level, the write port's middle stage): one per two broadcast groups, so
     /// no hop crosses the whole array.

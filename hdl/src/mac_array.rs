@@ -318,11 +318,6 @@ fn bcast_decl(a: &Accel) -> String {
     v
 }
 
-/// Rows of broadcast group `g`, first to last.
-fn group_rows(a: &Accel, g: u32) -> std::ops::Range<u32> {
-    a.bcast_group_head(g)..a.bcast_group_head(g + 1).min(a.cfg.rows)
-}
-
 /// Row `i`'s activation register on arrays with `group_hops`: the group's copy for its first
 /// row, then `xr{i}`, loaded from the row before.
 fn row_xreg(a: &Accel, i: u32) -> String {
@@ -337,7 +332,7 @@ fn row_xreg(a: &Accel, i: u32) -> String {
 fn hops_decl(a: &Accel, g: u32) -> String {
     use crate::row_tree::{lanes_from, select};
     let xm = a.xword_bits - 1;
-    let rows = group_rows(a, g);
+    let rows = a.bcast_group_rows(g);
     let mut v = String::new();
     for i in rows.clone().skip(1) {
         v.push_str(&format!("  reg  [{xm}:0] xr{i};\n  always @(posedge clk) if (adv_row[{i}]) xr{i} <= {};\n", row_xreg(a, i - 1)));
@@ -367,7 +362,7 @@ fn row_act(a: &Accel, i: u32, d: u32) -> String {
     }
     let all: Vec<u32> = (0..a.cfg.lanes).collect();
     let g = a.bcast_group_of(i);
-    let last = group_rows(a, g).end - 1;
+    let last = a.bcast_group_rows(g).end - 1;
     if i + d <= last {
         select(&row_xreg(a, i + d), &all, &lanes_at(a, d), 8)
     } else {

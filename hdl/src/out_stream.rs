@@ -203,7 +203,7 @@ fn obuf_groups(a: &Accel) -> String {
         "  wire ob_en, ob_en_g;\n  assign ob_en = snap_now | (out_busy & out_ready);\n  tern_gbuf1 g_ob (.i(ob_en), .o(ob_en_g));\n",
     );
     for k in 0..g {
-        let rows = a.bcast_group_head(k)..a.bcast_group_head(k + 1).min(a.cfg.rows);
+        let rows = a.bcast_group_rows(k);
         let (lo, hi) = (rows.start * acc, rows.end * acc - 1);
         v.push_str(&format!(
             "  always @(posedge clk) if (ob_en_g) obuf[{hi}:{lo}] <= ld_g[{k}] ? acc_flat[{hi}:{lo}] : obuf_sh[{hi}:{lo}];\n"
