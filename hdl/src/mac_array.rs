@@ -425,6 +425,25 @@ mod tests {
     use super::verilog;
     use tern_arch::config::{ECP5_85F, ICE40_HX8K, ICE40_UP5K, TINY};
 
+    /// `group_hops`: inside a group each row loads the activations and the read address from
+    /// the row before, a row's late lanes read the next row's register (the last row the
+    /// group's tail `xt1_g`), and row k's sum passes 7 - k de-skew registers.
+    #[test]
+    fn rows_of_a_group_pass_activations_and_read_address_on() {
+        let a = ECP5_85F.validate().unwrap();
+        assert_eq!((a.group_hops, a.bcast_group_rows(1)), (7, 8..16));
+        let v = verilog(&a);
+        assert!(v.contains("if (adv_row[9]) xr9 <= x2_g1;") && v.contains("if (adv_row[10]) xr10 <= xr9;"), "{v}");
+        assert!(!v.contains("xr8 ") && !v.contains("xd1_g"), "the group's first row reads its copy; no shared late-lane register");
+        assert!(v.contains("c_ra8 (.clk(clk), .en(adv_row[8]), .d(raddr_w[17:9]), .q(ra8));"), "{v}");
+        assert!(v.contains("c_ra9 (.clk(clk), .en(adv_row[9]), .d(ra8), .q(ra9));"), "{v}");
+        assert!(v.contains("row8 (.clk(clk), .en(adv_row[8]), .wq(wq8), .x2({x2_g1[239:232]"), "{v}");
+        assert!(v.contains(".xd1({xr9[255:248]"), "row 8's late lanes read row 9's register: {v}");
+        assert!(v.contains("if (adv_row[15]) xt1_g1 <= {xr15[255:248]") && v.contains(".xd1({xt1_g1[127:120]"), "{v}");
+        assert!(v.contains(".s(sum8_d7), .cy(cy8_d7)") && !v.contains("sum8_d8"), "{v}");
+        assert!(v.contains(".s(sum15), .cy(cy15)") && !v.contains("sum15_d1"), "{v}");
+    }
+
     /// Grouped arrays: every bank reads through its own copy of its group's read address, the
     /// activations pass `x_stages` registers before the group copies (a tree of copies that
     /// doubles at each stage), the token bits reach each row through a group copy and a row
