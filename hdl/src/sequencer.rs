@@ -89,8 +89,8 @@ fn mv_pend_decl(a: &Accel, op_mv: &str) -> String {
 
 /// With `Accel::read_window` the banks read an issued address up to that many advancing
 /// cycles after its slot (`read_stages`, the row copies of the read address, then one more
-/// cycle per row of a broadcast group, `group_hops`): `rd_sh` holds the slots of the window,
-/// `rd_hs` their halves, and `rd_lo`/`rd_up` (registered from their next values, so the
+/// cycle per row of a broadcast group, `group_hops`): `rd_sh` holds the newest `read_window` - 1
+/// slots of the window (the flags read the next window, `{rd_sh, iss_active}`), `rd_hs` their halves, and `rd_lo`/`rd_up` (registered from their next values, so the
 /// hazard reads two flip-flops) say a read in the lower/upper half is still to come. LOADW
 /// waits for them too and never overwrites a word before its last read (a freeze can hold
 /// the reads back for many cycles).
