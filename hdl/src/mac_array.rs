@@ -52,7 +52,7 @@ pub fn verilog(a: &Accel) -> String {
   input  wire [2:0] tok_in,
   input  wire [{ram}:0] raddr_w,
   input  wire [{xam}:0] raddr_x,
-  input  wire [{rm}:0] we_w,
+  input  wire [{wem}:0] we_w,
   input  wire [{ram}:0] waddr_w,
   input  wire [{wdm}:0] wdata_w,
   input  wire we_x,
@@ -69,6 +69,7 @@ pub fn verilog(a: &Accel) -> String {
   always @(posedge clk) if (advance) x2 <= xq;
 {xstages}{xdelay}{recode}",
         ram = crate::sequencer::raddr_copies(a) * wab - 1,
+        wem = crate::sequencer::we_bits(a) - 1,
         wdm = crate::sequencer::raddr_copies(a) * 2 * l - 1,
         recode = if a.grouped() {
             // the sequencer's write port recodes the word before its middle copies (`wport_decl`)
@@ -129,7 +130,7 @@ pub fn verilog(a: &Accel) -> String {
   wire signed [{tm}:0] sum{i};
   wire cy{i};
   reg  signed [{accm}:0] acc{i};
-{tk}{ra}  tern_wbank bank{i} (.clk(clk), .we(we_w[{i}]), .waddr({waddr_g}), .wdata({wdata_g}), .re(adv_row[{i}]), .raddr({raddr}), .rdata(wq{i}));
+{tk}{ra}{wc}  tern_wbank bank{i} (.clk(clk), .we({we}), .waddr({waddr}), .wdata({wdata}), .re(adv_row[{i}]), .raddr({raddr}), .rdata(wq{i}));
   wire [{accm}:0] accq{i};
   tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}),{xd} .sum(sum{i}), .cy(cy{i}));
 {deskew}  tern_acc accu{i} (.acc(acc{i}), .s(sum{i}{ds}), .cy(cy{i}{ds}), .keep(~tk{i}[0]), .q(accq{i}));
@@ -172,9 +173,51 @@ pub fn verilog(a: &Accel) -> String {
                 String::new()
             },
             raddr = if a.read_stages > 0 { format!("ra{i}") } else { raddr_g.clone() },
+            wc = if a.group_hops > 0 { write_chain_decl(a, i, &waddr_g, &wdata_g) } else { String::new() },
+            we = if a.group_hops > 0 { format!("we{i}") } else { format!("we_w[{i}]") },
+            waddr = if a.group_hops > 0 { format!("wa{i}") } else { waddr_g.clone() },
+            wdata = if a.group_hops > 0 { format!("wd{i}") } else { wdata_g.clone() },
         ));
     }
     v.push_str("endmodule\n");
+    v
+}
+
+/// The write chain of row `i` (arrays whose groups form a chain, `Accel::group_hops` > 0):
+/// like the read address, the write port hops row to row. The group's first row copies its
+/// group copy of the write address, word and select (`sequencer::wsel_decl`), each further
+/// row the row before, and each row registers its bank's enable from the select it copies
+/// (the select goes no further than the group's last row). Row k of a group then writes k + 1
+/// cycles after its group copy holds the word, as it reads k advancing cycles after the
+/// group's first row, so the margin to the earliest read is the same in every row
+/// (docs/decisions.md). One group copy fed its group's 16 DP16KDs across the group's slot:
+/// 8.1-10.4 ns of routing on ecp5-85f (`gcrt29` s11, s14, s16, s23).
+fn write_chain_decl(a: &Accel, i: u32, waddr_g: &str, wdata_g: &str) -> String {
+    use crate::sequencer::GROUP_ROW_BITS as gb;
+    let k = a.bcast_group_of(i);
+    let rows = a.bcast_group_rows(k);
+    let j = i - rows.start;
+    // the select's bus and its bit 0 in it: {row in the group, flag}
+    let (src_a, src_d, sel, s0) = if j == 0 {
+        (waddr_g.to_string(), wdata_g.to_string(), "we_w".to_string(), k * (gb + 1))
+    } else {
+        (format!("wa{}", i - 1), format!("wd{}", i - 1), format!("ws{}", i - 1), 0)
+    };
+    let src_s = format!("{sel}[{}:{s0}]", s0 + gb);
+    let (flag, row) = (format!("{sel}[{s0}]"), format!("{sel}[{}:{}]", s0 + gb, s0 + 1));
+    let mut v = format!(
+        "  wire [{am}:0] wa{i};\n  wire [{dm}:0] wd{i};\n  wire we{i};\n  tern_copy #(.W({w})) c_wa{i} (.clk(clk), .en(1'b1), .d({src_a}), .q(wa{i}));\n  tern_copy #(.W({ww})) c_wd{i} (.clk(clk), .en(1'b1), .d({src_d}), .q(wd{i}));\n  tern_copy #(.W(1)) c_we{i} (.clk(clk), .en(1'b1), .d({flag} & ({row} == {gb}'d{j})), .q(we{i}));\n",
+        am = a.waddr_bits - 1,
+        dm = a.wword_bits - 1,
+        w = a.waddr_bits,
+        ww = a.wword_bits,
+    );
+    if i + 1 < rows.end {
+        v.push_str(&format!(
+            "  wire [{gb}:0] ws{i};\n  tern_copy #(.W({w})) c_ws{i} (.clk(clk), .en(1'b1), .d({src_s}), .q(ws{i}));\n",
+            w = gb + 1
+        ));
+    }
     v
 }
 
@@ -475,8 +518,16 @@ mod tests {
         assert!(v.contains(".d(x2_s2_0), .q(x2_g1)") && v.contains(".d(x2_s2_3), .q(x2_g7)"), "{v}");
         assert!(v.contains(&format!("assign ls_pre = tok{p}[2] & tok{p}[0];", p = a.pipeline_depth - 1)));
         assert!(!v.contains("(* keep *) reg [1:0] tk"), "plain copies are merged by yosys");
-        // the banks write from their group's copies (the middle stage is the sequencer's)
-        assert!(v.contains(".we(we_w[63]), .waddr(waddr_w[71:63]), .wdata(wdata_rc[511:448]),"), "{v}");
+        // the banks write through the rows' write chain (`write_chain_decl`): a group's first
+        // row copies its group's copies, each further row the row before; each row registers
+        // its enable from the select, which stops at the group's last row
+        assert!(v.contains("c_wa56 (.clk(clk), .en(1'b1), .d(waddr_w[71:63]), .q(wa56));"), "{v}");
+        assert!(v.contains("c_wd56 (.clk(clk), .en(1'b1), .d(wdata_rc[511:448]), .q(wd56));"), "{v}");
+        assert!(v.contains("c_we56 (.clk(clk), .en(1'b1), .d(we_w[28] & (we_w[31:29] == 3'd0)), .q(we56));"), "{v}");
+        assert!(v.contains("c_wa63 (.clk(clk), .en(1'b1), .d(wa62), .q(wa63));") && v.contains("c_wd63 (.clk(clk), .en(1'b1), .d(wd62), .q(wd63));"), "{v}");
+        assert!(v.contains("c_we63 (.clk(clk), .en(1'b1), .d(ws62[0] & (ws62[3:1] == 3'd7)), .q(we63));"), "{v}");
+        assert!(v.contains(") c_ws62 (") && !v.contains(") c_ws63 ("), "{v}");
+        assert!(v.contains(".we(we63), .waddr(wa63), .wdata(wd63),"), "{v}");
         for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
             let v = verilog(&cfg.validate().unwrap());
             assert!(v.contains(".we(we_w[0]), .waddr(waddr_w), .wdata(wdata_rc),"), "{}", cfg.name);

@@ -177,17 +177,53 @@ fn wport_decl(a: &Accel, wab: u32, shw: u32, h: u32, bpw: u32) -> String {
             mk = a.mid_copy_of(k),
         ));
     }
+    v.push_str(&wsel_decl(a));
     v
 }
 
-/// The banks' write enables: `wr_w`, or with `Accel::write_stages` `wr_w` a cycle later, in
-/// step with the write port's middle copies (`wport_decl`).
-fn we_decl(a: &Accel) -> String {
-    let r = a.cfg.rows;
-    if a.write_stages == 0 {
-        return "  assign we_w = wr_w;\n".to_string();
+/// Bits of the write-enable port `we_w`: one enable per row, or with the write chain
+/// (`wsel_decl`) a select per group copy, {row in the group, flag}.
+pub fn we_bits(a: &Accel) -> u32 {
+    if a.group_hops > 0 { raddr_copies(a) * (1 + GROUP_ROW_BITS) } else { a.cfg.rows }
+}
+
+/// Bits of a row's index inside its broadcast group.
+pub const GROUP_ROW_BITS: u32 = tern_arch::config::BCAST_GROUP.trailing_zeros();
+
+/// The write chain's select (arrays whose groups form a chain, `Accel::group_hops` > 0): the
+/// middle copies hold {`ld_row`, write flag} beside the word, and each group copy {row in the
+/// group, flag & the row is in this group}; the rows pass it on with the word (`tern_array`),
+/// and each row registers its own enable from it. The 64 per-row enables `wr_w` were
+/// registers loaded from the state and the link's `rx_valid` through a LUT, placed by the
+/// banks: 7.7-8.7 ns of routing on ecp5-85f (`gcrt29` s4, s13, s18).
+fn wsel_decl(a: &Accel) -> String {
+    let rb = crate::bits_for((a.cfg.rows - 1) as u64);
+    let gb = GROUP_ROW_BITS;
+    let mut v = String::new();
+    for m in 0..a.mid_copies() {
+        v.push_str(&format!(
+            "  wire [{rb}:0] ws_mid{m};\n  tern_copy #(.W({w})) c_ws_mid{m} (.clk(clk), .en(1'b1), .d({{ld_row, ~rst & w_word}}), .q(ws_mid{m}));\n",
+            w = rb + 1
+        ));
     }
-    format!("  reg [{}:0] wr_w_d;\n  always @(posedge clk) wr_w_d <= wr_w;\n  assign we_w = wr_w_d;\n", r - 1)
+    for k in 0..raddr_copies(a) {
+        let mk = a.mid_copy_of(k);
+        v.push_str(&format!(
+            "  tern_copy #(.W({w})) c_wsel{k} (.clk(clk), .en(1'b1), .d({{ws_mid{mk}[{gb}:1], ws_mid{mk}[0] & (ws_mid{mk}[{rb}:{gb1}] == {gw}'d{k})}}), .q(we_w[{hi}:{lo}]));\n",
+            w = gb + 1,
+            gb1 = gb + 1,
+            gw = rb - gb,
+            hi = (k + 1) * (gb + 1) - 1,
+            lo = k * (gb + 1),
+        ));
+    }
+    v
+}
+
+/// The banks' write enables: `wr_w`, or on grouped arrays nothing here: the write chain's
+/// select carries them (`wsel_decl`).
+fn we_decl(a: &Accel) -> String {
+    if a.write_stages == 0 { "  assign we_w = wr_w;\n".to_string() } else { String::new() }
 }
 
 pub fn verilog(a: &Accel) -> String {
@@ -255,7 +291,7 @@ pub fn verilog(a: &Accel) -> String {
   input  wire advance,
   input  wire pipe_empty,
   input  wire out_idle,
-  output wire [{rm}:0] we_w,
+  output wire [{wem}:0] we_w,
   output wire [{ram}:0] waddr_w,
   output wire [{wpdm}:0] wdata_w,
   output wire we_x,
@@ -363,18 +399,18 @@ pub fn verilog(a: &Accel) -> String {
   // longer follow `in_valid` through the beat logic to every RAM (an HX8K critical path).
   // Safe: a MATVEC reading the word is accepted two cycles after that beat at the earliest,
   // and the halves/buffer a load writes are not being read (the EXEC interlocks).
-  reg [{rm}:0] wr_w;
-  reg wr_x;
+{wr_w_decl}  reg wr_x;
   reg [{wrm}:0] wr_addr;
 {we_decl}{wport}  assign we_x = wr_x;
   assign waddr_x = wr_addr[{xam}:0];
   assign wdata_x = {done_x};
 ",
         hm = h - 1,
-        rm = r - 1,
         ram = raddr_copies(a) * wab - 1,
         wpdm = raddr_copies(a) * 2 * l - 1,
         we_decl = we_decl(a),
+        wem = we_bits(a) - 1,
+        wr_w_decl = if a.group_hops > 0 { String::new() } else { format!("  reg [{}:0] wr_w;\n", r - 1) },
         wport = wport_decl(a, wab, shw, h, bpw),
         xam = xab - 1,
         wm = 2 * l - 1,
@@ -414,8 +450,10 @@ pub fn verilog(a: &Accel) -> String {
         done_x = done_word(bpx, a.xword_bits),
         asm_w = asm(bpw),
     );
-    for i in 0..r {
-        v.push_str(&format!("  always @(posedge clk) wr_w[{i}] <= ~rst & w_word & (ld_row == {rb}'d{i});\n"));
+    if a.group_hops == 0 {
+        for i in 0..r {
+            v.push_str(&format!("  always @(posedge clk) wr_w[{i}] <= ~rst & w_word & (ld_row == {rb}'d{i});\n"));
+        }
     }
     v.push_str(&format!(
         "  always @(posedge clk) wr_x <= ~rst & x_word;\n  always @(posedge clk) wr_addr <= ld_addr[{}:0];\n",
@@ -615,13 +653,17 @@ mod tests {
         for port in ["c_raddr", "c_waddr", "c_wdata"] {
             assert_eq!(v.matches(&format!(") {port}")).count(), 8, "{port}");
         }
-        // the write port's middle stage (`write_stages`): one copy per two groups, the enables
-        // a cycle later to match
+        // the write port's middle stage (`write_stages`): one copy per two groups, with the
+        // select {ld_row, flag} beside the word; each group copy of the select keeps its own
+        // group's flag and the row in the group (the rows' write chain decodes it)
         assert_eq!(a.write_stages, 1);
-        for port in ["c_wa_mid", "c_wd_mid"] {
-            assert_eq!(v.matches(&format!(") {port}")).count(), 4, "{port}");
+        for port in ["c_wa_mid", "c_wd_mid", "c_ws_mid", "c_wsel"] {
+            assert_eq!(v.matches(&format!(") {port}")).count(), if port == "c_wsel" { 8 } else { 4 }, "{port}");
         }
-        assert!(v.contains(".d(wd_mid3), .q(wdata_w[511:448])") && v.contains("wr_w_d <= wr_w;"), "{v}");
+        assert!(v.contains(".d(wd_mid3), .q(wdata_w[511:448])"), "{v}");
+        assert!(v.contains("c_ws_mid3 (.clk(clk), .en(1'b1), .d({ld_row, ~rst & w_word}), .q(ws_mid3));"), "{v}");
+        assert!(v.contains("c_wsel7 (.clk(clk), .en(1'b1), .d({ws_mid3[3:1], ws_mid3[0] & (ws_mid3[6:4] == 3'd7)}), .q(we_w[31:28]));"), "{v}");
+        assert!(!v.contains("wr_w") && v.contains("output wire [31:0] we_w,"), "no per-row enables in the sequencer: {v}");
         // the word is recoded once, before the middle copies; ld_sh shifts on every offered beat
         assert!(v.contains(".d(wword_rc), .q(wd_mid0)") && v.contains("always @(posedge clk) if (in_valid) ld_sh <= "), "{v}");
         // the banks read up to `read_window` advancing cycles after issue: LOADW also waits

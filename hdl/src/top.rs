@@ -72,7 +72,7 @@ pub fn verilog(a: &Accel) -> String {
   wire advance, out_idle, pipe_empty, {ls}, acc_fire;
   wire [{rm}:0] adv_row;
   wire [2:0] tok;
-  wire [{rm}:0] we_w;
+  wire [{wem}:0] we_w;
 {addr_wires}  wire [{wdm}:0] wdata_w;
   wire we_x;
   wire [{xam}:0] waddr_x, raddr_x;
@@ -111,6 +111,7 @@ endmodule
         cm = n * c.counter_bits - 1,
         nm = n - 1,
         rm = r - 1,
+        wem = crate::sequencer::we_bits(a) - 1,
         wdm = crate::sequencer::raddr_copies(a) * 2 * l - 1,
         addr_wires = if crate::sequencer::raddr_copies(a) > 1 {
             format!("  wire [{ram}:0] waddr_w;\n  wire [{ram}:0] raddr_w;\n", ram = crate::sequencer::raddr_copies(a) * wab - 1)
