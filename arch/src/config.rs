@@ -230,10 +230,12 @@ pub struct Accel {
     /// one per group of `BCAST_GROUP` rows when `bcast_stages` > 0, else 1.
     pub bcast_groups: u32,
     /// Register stages between the issue stage's read address and the weight banks' address
-    /// pins beyond the group copies: one row copy each on grouped arrays (a group copy reached
-    /// its 16 DP16KDs in 11.3 ns on ecp5-85f). The banks then read one advancing cycle after
-    /// the issue slot, so LOADW also waits while that read is pending (golden model and RTL);
-    /// the activations take one more register to stay in step.
+    /// pins: on grouped arrays two, the group copies (loaded from a middle copy per two groups,
+    /// which steps itself: from the sequencer a far group's copy took up to 9.7 ns of routing
+    /// on ecp5-85f) and a row copy each (a group copy reached its 16 DP16KDs in 11.3 ns). The
+    /// banks then read `read_stages` advancing cycles after the issue slot (more in a group's
+    /// later rows: `group_hops`), so LOADW also waits while such a read is pending (golden
+    /// model and RTL); the activations take as many more registers to stay in step.
     pub read_stages: u32,
     /// Registers between a weight bank's output and its row's `w2` (the terms' register): one
     /// (`w1`) on grouped arrays, so the block RAM's output net ends at one flip-flop beside it
@@ -349,7 +351,7 @@ impl AccelConfig {
             if row_chain > 1 { chain_stages + (c.lanes / row_chain).trailing_zeros().div_ceil(lps) } else { log2l.div_ceil(lps).max(1) };
         // one register stage each on grouped arrays (see the fields' docs)
         let (bcast_stages, read_stages, bank_out_stages, write_stages) =
-            (u32::from(grouped), u32::from(grouped), u32::from(grouped), u32::from(grouped));
+            (u32::from(grouped), 2 * u32::from(grouped), u32::from(grouped), u32::from(grouped));
         let group_hops = if grouped { BCAST_GROUP - 1 } else { 0 };
         Ok(Accel {
             cfg: c.clone(),

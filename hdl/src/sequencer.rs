@@ -57,16 +57,28 @@ fn raddr_decl(a: &Accel, wab: u32) -> String {
   wire mv_take = mv_pend & (~iss_active | iss_last);
 "
     .to_string();
-    for k in 0..n {
+    // with `read_stages` = 2 the stepping copies are a middle stage, one per two groups, and
+    // each group's copy loads its middle copy on every advancing cycle
+    let mid = a.read_stages >= 2;
+    let stepping = if mid { a.mid_copies() } else { n };
+    let name = |j: u32| if mid { format!("raddr_m{j}") } else { format!("raddr_c{j}") };
+    for j in 0..stepping {
+        let q = name(j);
         v.push_str(&format!(
-            "  wire [{m}:0] raddr_c{k};
-  tern_copy #(.W({wab})) c_raddr{k} (.clk(clk), .en(advance),
-    .d(rst ? {wab}'d0 : mv_take ? f_hi[{m}:0] : iss_step ? raddr_c{k} + {wab}'d1 : raddr_c{k}), .q(raddr_c{k}));
-  assign raddr_w[{}:{}] = raddr_c{k};
-",
-            (k + 1) * wab - 1,
-            k * wab,
+            "  wire [{m}:0] {q};
+  tern_copy #(.W({wab})) c_{q} (.clk(clk), .en(advance),
+    .d(rst ? {wab}'d0 : mv_take ? f_hi[{m}:0] : iss_step ? {q} + {wab}'d1 : {q}), .q({q}));
+"
         ));
+    }
+    for k in 0..n {
+        if mid {
+            v.push_str(&format!(
+                "  wire [{m}:0] raddr_c{k};\n  tern_copy #(.W({wab})) c_raddr{k} (.clk(clk), .en(advance), .d({src}), .q(raddr_c{k}));\n",
+                src = name(a.mid_copy_of(k))
+            ));
+        }
+        v.push_str(&format!("  assign raddr_w[{}:{}] = raddr_c{k};\n", (k + 1) * wab - 1, k * wab));
     }
     v
 }

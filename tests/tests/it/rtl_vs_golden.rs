@@ -110,5 +110,7 @@ fn freeze_without_out_ready_costs_cycles_not_results() {
     let extra = with.counters.freeze - base.counters.freeze;
     assert!(extra > 0, "no snapshot waited: the program does not exercise the rule");
     let longer = with.counters.cycles - base.counters.cycles;
-    assert!(longer > 0 && longer <= extra, "{longer} more cycles for {extra} more frozen ones");
+    // at most one cycle per extra frozen one; none at all where the link drains the results
+    // more slowly than the array makes them anyway (this program since `read_stages` = 2)
+    assert!(longer <= extra, "{longer} more cycles for {extra} more frozen ones");
 }

@@ -594,10 +594,9 @@ fn loadw_waits_for_the_pending_bank_read() {
     use tern_arch::isa::Insn;
     let cfg = two_group_array("tiny-rdpend");
     let a = cfg.validate().unwrap();
-    assert_eq!(a.read_stages, 1);
     let enc = |i: Insn| i.encode() as u64;
     let rows = a.cfg.rows as u64;
-    assert_eq!((a.read_stages, a.group_hops, a.read_window), (1, 7, 8));
+    assert_eq!((a.read_stages, a.group_hops, a.read_window), (2, 7, 9));
     let (mut waited, mut waited_hops) = (0, 0);
     for k in 1u16..9 {
         for nops in 0..6 {
