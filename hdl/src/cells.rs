@@ -218,9 +218,10 @@ pub fn gbuf_cell(fabric: Fabric) -> String {
 }
 
 /// Global buffers of a large array, one module per DCCA site (a `BEL` attribute cannot take a
-/// parameter): `tern_gbuf` (`advance`) and `tern_gbuf1` (the output shifter's enable). Both on
-/// the left edge; never `LDCC1`, which nextpnr gives the clock's own global buffer.
-pub const GBUF_SITES: [&str; 2] = ["X3/Y46/LDCC0", "X3/Y46/LDCC5"];
+/// parameter): `tern_gbuf` (`advance`), `tern_gbuf1` (the output shifter's enable) and
+/// `tern_gbuf2` (its load flag). All on the left edge; never `LDCC1`, which nextpnr gives the
+/// clock's own global buffer.
+pub const GBUF_SITES: [&str; 3] = ["X3/Y46/LDCC0", "X3/Y46/LDCC5", "X3/Y46/LDCC2"];
 
 fn gbuf_cell_at(fabric: Fabric, k: usize) -> String {
     let body = match fabric {

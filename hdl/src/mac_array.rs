@@ -6,19 +6,22 @@
 //! token:         tok_in -> tok1          -> tok2        -> tok3 (tok4)   -> (valid, first, last&store)
 //!
 //! grouped arrays (`Accel::grouped`), one register more at each `+`:
-//! weights:       raddr group copy -> +row copy (c_ra) -> [RAM reg] -> [DP16KD out reg]
-//!                  -> +w1 -> w2 -> chains ...
-//! activations:   raddr_x -> [abuf reg] -> x2 -> +x2_s1 -> +x2_s2 -> group copy (x2_g) -> chains ...
-//!                  (x2_s1: 2 copies, x2_s2: one per two groups: a tree, no hop across the die)
+//! weights:       raddr middle copy -> +group copy -> +row copy (c_ra) -> [RAM reg]
+//!                  -> [DP16KD out reg] -> +w1 -> w2 -> chains ...
+//! activations:   raddr_x -> [abuf reg] -> x2 -> +x2_s1 -> +x2_s2 -> +x2_s3 -> group copy (x2_g)
+//!                  -> chains ...  (x2_s1: 1 copy, x2_s2: 2, x2_s3: one per two groups: a
+//!                  tree, no hop across the die)
 //! token bits:    ... tok{p-2} -> group copy (tkg) -> row copy (tk{i}) = tok{p}[2:1]
 //! ```
-//! The row copy of the read address makes the bank read one advancing cycle after the issue
-//! slot: the sequencer's read window (`rd_sh`) keeps LOADW waiting for it.
+//! The middle (the sequencer's, one per two groups) and row copies of the read address make
+//! the bank read two advancing cycles after the issue slot: the sequencer's read window
+//! (`rd_sh`) keeps LOADW waiting for it.
 //!
 //! Inside a broadcast group (`Accel::group_hops`) rows pass their inputs on, row to row:
 //! ```text
 //!  group copy x2_g -> row 0 ----> xr1 -> row 1 ----> xr2 -> row 2 ... xr7 -> row 7 -> xt1_g
 //!  group raddr     -> ra0 ------> ra1 ------------> ra2 ...         ra7
+//!  group write port-> wa0/wd0/we0 -> wa1/wd1/we1 ...                 wa7/wd7/we7
 //!  row k's sum -> (7 - k de-skew registers) -> its accumulator (all rows in one cycle)
 //! ```
 //! Row k runs k cycles behind row 0, with its own reads in row 0's order; its late lanes
@@ -497,7 +500,7 @@ mod tests {
         let a = ECP5_85F.validate().unwrap();
         let v = verilog(&a);
         let (r, g) = (a.cfg.rows as usize, a.bcast_groups as usize);
-        assert_eq!((a.read_stages, a.bank_out_stages), (1, 1));
+        assert_eq!((a.read_stages, a.bank_out_stages), (2, 1));
         assert_eq!(v.matches(") c_ra").count(), r);
         assert!(v.contains(".raddr(ra63), .rdata(wq63)"), "bank 63 reads its own copy");
         assert_eq!(v.matches(") c_tkg").count(), g);
@@ -511,11 +514,12 @@ mod tests {
             v.contains("c_tk63 (.clk(clk), .en(adv_row[63]), .d(rst[7] ? 2'b00 : tkg7), .q(tk63));") && !v.contains("rst | adv_row"),
             "{v}"
         );
-        // the activation stages: 2 copies of x2_s1, 4 of x2_s2 (one per two of the 8 groups)
-        assert_eq!((super::x_stage_copies(&a, 1), super::x_stage_copies(&a, 2)), (2, 4));
-        assert_eq!(v.matches(".d(x2), .q(x2_s1_").count(), 2);
-        assert!(v.contains(".d(x2_s1_1), .q(x2_s2_3)") && !v.contains("x2_s3") && !v.contains("x2_s2 "), "{v}");
-        assert!(v.contains(".d(x2_s2_0), .q(x2_g1)") && v.contains(".d(x2_s2_3), .q(x2_g7)"), "{v}");
+        // the activation stages: 1 copy of x2_s1, 2 of x2_s2, 4 of x2_s3 (one per two of the
+        // 8 groups)
+        assert_eq!((1..=3).map(|k| super::x_stage_copies(&a, k)).collect::<Vec<_>>(), [1, 2, 4]);
+        assert_eq!(v.matches(".d(x2), .q(x2_s1)").count(), 1);
+        assert!(v.contains(".d(x2_s1), .q(x2_s2_1)") && v.contains(".d(x2_s2_1), .q(x2_s3_3)") && !v.contains("x2_s4"), "{v}");
+        assert!(v.contains(".d(x2_s3_0), .q(x2_g1)") && v.contains(".d(x2_s3_3), .q(x2_g7)"), "{v}");
         assert!(v.contains(&format!("assign ls_pre = tok{p}[2] & tok{p}[0];", p = a.pipeline_depth - 1)));
         assert!(!v.contains("(* keep *) reg [1:0] tk"), "plain copies are merged by yosys");
         // the banks write through the rows' write chain (`write_chain_decl`): a group's first

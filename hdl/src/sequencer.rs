@@ -663,8 +663,13 @@ mod tests {
         let v = crate::emit(&a);
         assert_eq!(super::raddr_copies(&a), 8);
         for port in ["c_raddr", "c_waddr", "c_wdata"] {
-            assert_eq!(v.matches(&format!(") {port}")).count(), 8, "{port}");
+            assert_eq!(v.matches(&format!(") {port}")).count() - v.matches(&format!(") {port}_m")).count(), 8, "{port}");
         }
+        // the read address (`read_stages` = 2): the middle copies, one per two groups, step
+        // themselves; each group's copy loads its middle copy on every advancing cycle
+        assert_eq!((a.read_stages, v.matches(") c_raddr_m").count()), (2, 4));
+        assert!(v.contains("c_raddr_m3 (.clk(clk), .en(advance),\n    .d(rst ? 9'd0 : mv_take ? f_hi[8:0] : iss_step ? raddr_m3 + 9'd1 : raddr_m3), .q(raddr_m3));"), "{v}");
+        assert!(v.contains("c_raddr7 (.clk(clk), .en(advance), .d(raddr_m3), .q(raddr_c7));"), "{v}");
         // the write port's middle stage (`write_stages`): one copy per two groups, with the
         // select {ld_row, flag} beside the word; each group copy of the select keeps its own
         // group's flag and the row in the group (the rows' write chain decodes it)
@@ -679,10 +684,10 @@ mod tests {
         // the word is recoded once, before the middle copies; ld_sh shifts on every offered beat
         assert!(v.contains(".d(wword_rc), .q(wd_mid0)") && v.contains("always @(posedge clk) if (in_valid) ld_sh <= "), "{v}");
         // the banks read up to `read_window` advancing cycles after issue: LOADW also waits
-        assert_eq!(a.read_window, 8);
-        assert!(v.contains("wire [7:0] rd_win = {rd_sh, iss_active};"), "{v}");
+        assert_eq!(a.read_window, 9);
+        assert!(v.contains("wire [8:0] rd_win = {rd_sh, iss_active};"), "{v}");
         assert!(
-            v.contains("rd_sh <= rd_win[6:0]; rd_hs <= rd_win_h[6:0]; rd_lo <= |(rd_win & ~rd_win_h); rd_up <= |(rd_win & rd_win_h); end"),
+            v.contains("rd_sh <= rd_win[7:0]; rd_hs <= rd_win_h[7:0]; rd_lo <= |(rd_win & ~rd_win_h); rd_up <= |(rd_win & rd_win_h); end"),
             "{v}"
         );
         assert!(v.contains("| rd_lo & (~1'b1 | ~ex_h_lo | ~ex_h_hi) | rd_up & (~1'b1 | ex_h_lo | ex_h_hi);"), "{v}");
