@@ -243,15 +243,16 @@ pub struct Accel {
     /// register to match.
     pub bank_out_stages: u32,
     /// Register stages on the weight banks' write port before the group copies: on grouped
-    /// arrays one, a middle copy per two groups of the write address and the recoded word, and
-    /// the write enables one cycle later (the link's input register reached a group copy of the
-    /// write data in 10.96 ns on ecp5-85f). A write then lands two cycles after the word's last
-    /// beat, still before any MATVEC can read it (docs/decisions.md). No cycle of the contract
-    /// changes: the golden model does not see it.
+    /// arrays one, a middle copy per two groups of the write address, the recoded word and a
+    /// select {row, flag} (the link's input register reached a group copy of the write data in
+    /// 10.96 ns on ecp5-85f); after the group copies the rows pass the write port on like the
+    /// read address (`group_hops`). A write then lands in row k of a group 3 + k cycles after
+    /// the word's last beat, still before any MATVEC can read it there (docs/decisions.md). No
+    /// cycle of the contract changes: the golden model does not see it.
     pub write_stages: u32,
     /// Row-to-row hops inside a broadcast group (`BCAST_GROUP` - 1 on grouped arrays, else 0):
-    /// row k of a group registers the activations and the read address it reads and passes
-    /// them to row k + 1, so no net spans a group's rows; row k then runs k cycles behind the
+    /// row k of a group registers the activations, the read address and the write port and
+    /// passes them to row k + 1, so no net spans a group's rows; row k then runs k cycles behind the
     /// group's first row, and its sum passes `group_hops` - k de-skew registers before its
     /// accumulator. The rows' reads stay in row 0's order, k advancing cycles later: LOADW
     /// waits `read_window` advancing cycles after an issue slot of its half (golden and RTL).
