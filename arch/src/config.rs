@@ -350,7 +350,8 @@ impl AccelConfig {
         let grouped = c.rows > BCAST_GROUP;
         let tree_stages =
             if row_chain > 1 { chain_stages + (c.lanes / row_chain).trailing_zeros().div_ceil(lps) } else { log2l.div_ceil(lps).max(1) };
-        // one register stage each on grouped arrays (see the fields' docs)
+        // register stages on grouped arrays: two on the read address, one each elsewhere (see
+        // the fields' docs)
         let (bcast_stages, read_stages, bank_out_stages, write_stages) =
             (u32::from(grouped), 2 * u32::from(grouped), u32::from(grouped), u32::from(grouped));
         let group_hops = if grouped { BCAST_GROUP - 1 } else { 0 };
@@ -392,6 +393,9 @@ fn addr_bits(depth: u32) -> u32 {
 
 /// Rows that share one copy of the broadcast activation register (see `Accel::bcast_stages`).
 pub const BCAST_GROUP: u32 = 8;
+
+/// Bits of a row's index inside its broadcast group (the write chain's select carries it).
+pub const BCAST_GROUP_ROW_BITS: u32 = BCAST_GROUP.trailing_zeros();
 
 impl Accel {
     /// The array is large enough to have broadcast groups (`bcast_groups` > 1). Such an

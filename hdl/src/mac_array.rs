@@ -196,7 +196,7 @@ pub fn verilog(a: &Accel) -> String {
 /// (docs/decisions.md). One group copy fed its group's 16 DP16KDs across the group's slot:
 /// 8.1-10.4 ns of routing on ecp5-85f (`gcrt29` s11, s14, s16, s23).
 fn write_chain_decl(a: &Accel, i: u32, waddr_g: &str, wdata_g: &str) -> String {
-    use crate::sequencer::GROUP_ROW_BITS as gb;
+    use tern_arch::config::BCAST_GROUP_ROW_BITS as gb;
     let k = a.bcast_group_of(i);
     let rows = a.bcast_group_rows(k);
     let j = i - rows.start;
@@ -528,7 +528,11 @@ mod tests {
         assert!(v.contains("c_wa56 (.clk(clk), .en(1'b1), .d(waddr_w[71:63]), .q(wa56));"), "{v}");
         assert!(v.contains("c_wd56 (.clk(clk), .en(1'b1), .d(wdata_rc[511:448]), .q(wd56));"), "{v}");
         assert!(v.contains("c_we56 (.clk(clk), .en(1'b1), .d(we_w[28] & (we_w[31:29] == 3'd0)), .q(we56));"), "{v}");
-        assert!(v.contains("c_wa63 (.clk(clk), .en(1'b1), .d(wa62), .q(wa63));") && v.contains("c_wd63 (.clk(clk), .en(1'b1), .d(wd62), .q(wd63));"), "{v}");
+        assert!(
+            v.contains("c_wa63 (.clk(clk), .en(1'b1), .d(wa62), .q(wa63));")
+                && v.contains("c_wd63 (.clk(clk), .en(1'b1), .d(wd62), .q(wd63));"),
+            "{v}"
+        );
         assert!(v.contains("c_we63 (.clk(clk), .en(1'b1), .d(ws62[0] & (ws62[3:1] == 3'd7)), .q(we63));"), "{v}");
         assert!(v.contains(") c_ws62 (") && !v.contains(") c_ws63 ("), "{v}");
         assert!(v.contains(".we(we63), .waddr(wa63), .wdata(wd63),"), "{v}");

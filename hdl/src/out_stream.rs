@@ -218,7 +218,10 @@ mod tests {
     fn flags_on_global_buffers_only_on_large_arrays() {
         let a = ECP5_85F.validate().unwrap();
         let v = verilog(&a);
-        assert!(v.contains("always @(posedge clk) ld_r <= snap_d & ~busy_d;") && v.contains("tern_gbuf2 g_ld (.i(ld_r), .o(ld_glb));"), "{v}");
+        assert!(
+            v.contains("always @(posedge clk) ld_r <= snap_d & ~busy_d;") && v.contains("tern_gbuf2 g_ld (.i(ld_r), .o(ld_glb));"),
+            "{v}"
+        );
         assert!(!v.contains("c_ld") && !v.contains("ld_g["), "no copies of the load flag: {v}");
         // no copies of out_busy: nothing would read them (a lint failure, `busy_g`)
         assert!(!v.contains("busy_g") && !v.contains("c_busy"), "{v}");

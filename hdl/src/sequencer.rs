@@ -18,7 +18,7 @@
 //! (`iss_half`, `iss_last`), which keeps adders and comparators off the paths into the
 //! sequencer's many enables (measured in `docs/synthesis.md`).
 
-use tern_arch::config::Accel;
+use tern_arch::config::{Accel, BCAST_GROUP_ROW_BITS};
 use tern_arch::isa::{self, Opcode, Status};
 
 /// Copies of the weight banks' read address: one per broadcast group (`Accel::bcast_groups`).
@@ -165,6 +165,7 @@ fn wport_decl(a: &Accel, wab: u32, shw: u32, h: u32, bpw: u32) -> String {
         return format!("  assign waddr_w = wr_addr[{}:0];\n  assign wdata_w = ld_sh[{hi}:{lo}];\n", wab - 1);
     }
     assert_eq!(a.write_stages, 1, "grouped arrays write through one middle stage");
+    assert!(a.group_hops > 0, "grouped arrays write through the rows' chain (the enables ride it)");
     // the weight word's bits of ld_sh's next value {in_data, ld_sh[shw-1:h]}
     let top = shw - h;
     let next = if lo >= top {
@@ -202,11 +203,8 @@ fn wport_decl(a: &Accel, wab: u32, shw: u32, h: u32, bpw: u32) -> String {
 /// Bits of the write-enable port `we_w`: one enable per row, or with the write chain
 /// (`wsel_decl`) a select per group copy, {row in the group, flag}.
 pub fn we_bits(a: &Accel) -> u32 {
-    if a.group_hops > 0 { raddr_copies(a) * (1 + GROUP_ROW_BITS) } else { a.cfg.rows }
+    if a.group_hops > 0 { raddr_copies(a) * (1 + BCAST_GROUP_ROW_BITS) } else { a.cfg.rows }
 }
-
-/// Bits of a row's index inside its broadcast group.
-pub const GROUP_ROW_BITS: u32 = tern_arch::config::BCAST_GROUP.trailing_zeros();
 
 /// The write chain's select (arrays whose groups form a chain, `Accel::group_hops` > 0): the
 /// middle copies hold {`ld_row`, write flag} beside the word, and each group copy {row in the
@@ -216,7 +214,7 @@ pub const GROUP_ROW_BITS: u32 = tern_arch::config::BCAST_GROUP.trailing_zeros();
 /// banks: 7.7-8.7 ns of routing on ecp5-85f (`gcrt29` s4, s13, s18).
 fn wsel_decl(a: &Accel) -> String {
     let rb = crate::bits_for((a.cfg.rows - 1) as u64);
-    let gb = GROUP_ROW_BITS;
+    let gb = BCAST_GROUP_ROW_BITS;
     let mut v = String::new();
     for m in 0..a.mid_copies() {
         v.push_str(&format!(
@@ -238,10 +236,10 @@ fn wsel_decl(a: &Accel) -> String {
     v
 }
 
-/// The banks' write enables: `wr_w`, or on grouped arrays nothing here: the write chain's
-/// select carries them (`wsel_decl`).
+/// The banks' write enables: `wr_w`, or with the write chain nothing here: its select carries
+/// them (`wsel_decl`).
 fn we_decl(a: &Accel) -> String {
-    if a.write_stages == 0 { "  assign we_w = wr_w;\n".to_string() } else { String::new() }
+    if a.group_hops == 0 { "  assign we_w = wr_w;\n".to_string() } else { String::new() }
 }
 
 pub fn verilog(a: &Accel) -> String {
@@ -662,7 +660,7 @@ mod tests {
         use tern_arch::config::{ECP5_85F, ICE40_HX8K, ICE40_UP5K, TINY};
         for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
             let v = crate::emit(&cfg.validate().unwrap());
-            assert!(!v.contains("tern_copy") && !v.contains("rd_sh") && !v.contains("wr_w_d"), "{}", cfg.name);
+            assert!(!v.contains("tern_copy") && !v.contains("rd_sh") && v.contains("assign we_w = wr_w;"), "{}", cfg.name);
             assert!(!v.contains("if (in_valid) ld_sh") && !v.contains("wword_rc"), "{}", cfg.name);
         }
         let a = ECP5_85F.validate().unwrap();
@@ -685,7 +683,10 @@ mod tests {
         }
         assert!(v.contains(".d(wd_mid3), .q(wdata_w[511:448])"), "{v}");
         assert!(v.contains("c_ws_mid3 (.clk(clk), .en(1'b1), .d({ld_row, ~rst & w_word}), .q(ws_mid3));"), "{v}");
-        assert!(v.contains("c_wsel7 (.clk(clk), .en(1'b1), .d({ws_mid3[3:1], ws_mid3[0] & (ws_mid3[6:4] == 3'd7)}), .q(we_w[31:28]));"), "{v}");
+        assert!(
+            v.contains("c_wsel7 (.clk(clk), .en(1'b1), .d({ws_mid3[3:1], ws_mid3[0] & (ws_mid3[6:4] == 3'd7)}), .q(we_w[31:28]));"),
+            "{v}"
+        );
         assert!(!v.contains("wr_w") && v.contains("output wire [31:0] we_w,"), "no per-row enables in the sequencer: {v}");
         // the word is recoded once, before the middle copies; ld_sh shifts on every offered beat
         assert!(v.contains(".d(wword_rc), .q(wd_mid0)") && v.contains("always @(posedge clk) if (in_valid) ld_sh <= "), "{v}");
