@@ -12,6 +12,8 @@ lost a term cannot look cheap.
 The `table` variant moves the sums into block RAM (SB_RAM40_4K, counted in its own column):
 few LUTs, but one block RAM per 4 lanes of every row, and each new set of activations must be
 written into the tables (256 cycles) before a row can read them; docs/synthesis.md weighs that.
+The `serial` variant takes one activation bit a cycle, so its LUT4s count 8 times per MAC per
+cycle.
 
 Weights arrive already recoded, as the banks' recode-at-write makes them (free here, as in
 the design): `ng`/`nz` per lane, and for the pair/triple variants a select code per group.
@@ -261,6 +263,29 @@ def shared_table(L):
     return v
 
 
+SERIAL_BITS = 8  # one activation bit per cycle: a lane finishes one MAC every 8 cycles
+
+
+def row_serial(L):
+    """bit-serial activations, most significant bit first: each cycle a row sums its lanes'
+    one-bit terms (+1, -1 or 0: `nz & bit`, negated by `ng`) in a tree of 2-bit values and
+    shifts them into its sum (Horner: `y = 2y + s`, the first bit with weight -128). The
+    shift-add is the row's accumulator here, so this row carries one the others do not; per
+    MAC per cycle it counts 8 times, as a lane takes 8 cycles per MAC."""
+    v = (f"module row (input clk, input first, input [{L - 1}:0] ab, input [{L - 1}:0] ng, input [{L - 1}:0] nz, "
+         f"output reg [15:0] y, output c);\n  assign c = {ZERO};\n")
+    vals = []
+    for i in range(L):
+        v += f"  wire b{i} = nz[{i}] & ab[{i}];\n  wire [1:0] t{i} = {{b{i} & ng[{i}], b{i}}};\n"
+        vals.append((f"t{i}", 2))
+    tv, root, w, _ = tree(vals, [])
+    v += tv
+    v += (f"  wire [15:0] s = {sx(root, w, OUT_BITS)};\n"
+          f"  always @(posedge clk) y <= (first ? 16'd0 : {{y[14:0], 1'b0}}) + (s ^ {{16{{first}}}}) + {{15'd0, first}};\n"
+          f"endmodule\n")
+    return v
+
+
 # (name, what, lanes per group, row generator, per-array generator or None); a variant runs
 # on the largest whole number of groups within --lanes
 VARIANTS = [
@@ -273,7 +298,11 @@ VARIANTS = [
     ("csa", "the design's terms, then carry-save 3:2 compressors (LUT full adders) and one final adder", 1, row_csa, None),
     ("table", "lookup tables in block RAM: per 4 lanes, the sums of their activations for all 256 weight codes; "
      "a row reads one entry per group (its codes are the address)", TABLE_GROUP, row_table, shared_table),
+    ("serial", "bit-serial activations (one bit a cycle, 8 cycles per MAC): one-bit terms, a tree of 2-bit values, "
+     "shift-add", 1, row_serial, None),
 ]
+# cycles a lane takes per MAC (1 unless listed): LUT4 per MAC per cycle counts a row this often
+CYCLES_PER_MAC = {"serial": SERIAL_BITS}
 
 
 def run(cmd, cwd):
@@ -321,7 +350,7 @@ def check(name, g, lanes, row_v, shared_v, work, vectors=300, seed=1):
         cases.append((a, wt))
     pack = lambda vals, bits: sum((v & ((1 << bits) - 1)) << (bits * i) for i, v in enumerate(vals))
     tb = ["`timescale 1ns/1ps", "module tb;", "  reg clk = 0;", "  integer bad = 0;"]
-    if g == 1 and name != "neg":
+    if name in ("tree", "csa"):
         tb += [f"  reg [{8 * lanes - 1}:0] a; reg [{lanes - 1}:0] ng, nz;", "  wire [15:0] y;"]
         tb += ["  wire c;" if name != "csa" else "  wire c = 1'b0;"]
         tb += ["  row dut (.clk(clk), .a(a), .ng(ng), .nz(nz), .y(y)" + (", .c(c));" if name != "csa" else ");")]
@@ -329,6 +358,9 @@ def check(name, g, lanes, row_v, shared_v, work, vectors=300, seed=1):
         tb += [f"  reg [{8 * lanes - 1}:0] a; reg [{lanes - 1}:0] ng, nz;", f"  wire [{9 * lanes - 1}:0] s;",
                "  wire [15:0] y; wire c;", "  shared sh (.clk(clk), .a(a), .s(s));",
                "  row dut (.clk(clk), .a(a), .na(s), .ng(ng), .nz(nz), .y(y), .c(c));"]
+    elif name == "serial":
+        tb += [f"  reg [{lanes - 1}:0] ab, ng, nz; reg first;", "  wire [15:0] y; wire c;",
+               "  row dut (.clk(clk), .first(first), .ab(ab), .ng(ng), .nz(nz), .y(y), .c(c));"]
     elif name == "table":
         ngt = lanes // TABLE_GROUP
         tb += [f"  reg [{8 * lanes - 1}:0] a; reg [{2 * lanes - 1}:0] code; reg build = 0;",
@@ -345,8 +377,14 @@ def check(name, g, lanes, row_v, shared_v, work, vectors=300, seed=1):
     tb += ["  wire signed [16:0] got = $signed(y) + $signed({1'b0, c});", "  initial begin"]
     for i, (a, wt) in enumerate(cases):
         exp = sum(x * y for x, y in zip(a, wt))
-        tb.append(f"    a = {8 * lanes}'h{pack(a, 8):x};")
-        if name == "table":
+        if name != "serial":
+            tb.append(f"    a = {8 * lanes}'h{pack(a, 8):x};")
+        if name == "serial":
+            tb.append(f"    ng = {lanes}'h{pack([int(x < 0) for x in wt], 1):x}; nz = {lanes}'h{pack([int(x != 0) for x in wt], 1):x};")
+            for b in reversed(range(SERIAL_BITS)):  # the last bit's clock is the common one below
+                clock = " #1 clk = 1; #1 clk = 0;" if b else ""
+                tb.append(f"    ab = {lanes}'h{pack([x >> b & 1 for x in a], 1):x}; first = {int(b == SERIAL_BITS - 1)};{clock}")
+        elif name == "table":
             # build: 256 entries through the writer's register, then its last write
             if i == 0:
                 tb.append("    #1 clk = 1; #1 clk = 0;")  # the writer's counter idles at 0
@@ -437,8 +475,9 @@ def bench(args, variants, work):
         r = synth(row_v, name, work, args.ecp5)
         s = synth(shared_v, name + "_shared", work, args.ecp5) if shared else None
         sh = s["ice40_lut4"] if s else 0
-        rec = {"variant": name, "lanes": lanes, **r, "shared_ice40_lut4": sh, "per_mac": r["ice40_lut4"] / lanes,
-               "per_mac_with_shared": (r["ice40_lut4"] + sh / args.rows) / lanes}
+        macs = lanes / CYCLES_PER_MAC.get(name, 1)  # per cycle
+        rec = {"variant": name, "lanes": lanes, **r, "shared_ice40_lut4": sh, "per_mac": r["ice40_lut4"] / macs,
+               "per_mac_with_shared": (r["ice40_lut4"] + sh / args.rows) / macs}
         rec["table_line"] = (f"| `{name}`: {what} | {lanes} | {r['ice40_lut4']} (+{r['ice40_carry']} SB_CARRY) | "
                              f"{rec['per_mac']:.1f} | {sh if s else '-'} | {rec['per_mac_with_shared']:.1f} | "
                              f"{r['ice40_bram']} |")
@@ -446,7 +485,7 @@ def bench(args, variants, work):
         if not args.json:
             line = rec["table_line"]
             if args.ecp5:
-                line += f" {r['ecp5_lut4eq']} | {r['ecp5_lut4eq'] / lanes:.1f} |"
+                line += f" {r['ecp5_lut4eq']} | {r['ecp5_lut4eq'] / macs:.1f} |"
             print(line, flush=True)
     if args.json:
         print(json.dumps(rows))
