@@ -16,7 +16,9 @@ The `serial` variant takes one activation bit a cycle, so its LUT4s count 8 time
 cycle.
 
 Weights arrive already recoded, as the banks' recode-at-write makes them (free here, as in
-the design): `ng`/`nz` per lane, and for the pair/triple variants a select code per group.
+the design): `ng`/`nz` per lane, for the pair/triple variants a select code per group, for
+`table` the lanes' 2-bit codes `{nz, ng}` as its read address. Each variant brings its own
+testbench ports and stimulus (`bench_*`); the check around them is common.
 
     python3 scripts/row-bench/rowbench.py [--ecp5] [--keep DIR] [--only V] [--json]
 
@@ -25,6 +27,8 @@ Needs Debian yosys (synth_ice40) and iverilog; --ecp5 also runs the project venv
 """
 import argparse
 import itertools
+from dataclasses import dataclass
+from typing import Callable, Optional
 import json
 import os
 import random
@@ -176,8 +180,9 @@ def row_csa(L):
     carry-propagate adder. Signed terms as unsigned with the sign bit inverted, minus a
     constant (L * 128), folded in as constant bits."""
     width = OUT_BITS
-    v = "module row (input clk, input [%d:0] a, input [%d:0] ng, input [%d:0] nz, output reg [15:0] y);\n" % (
+    v = "module row (input clk, input [%d:0] a, input [%d:0] ng, input [%d:0] nz, output reg [15:0] y, output c);\n" % (
         8 * L - 1, L - 1, L - 1)
+    v += f"  assign c = {ZERO};\n"
     cols = [[] for _ in range(width)]
     for i in range(L):
         v += term8(i)
@@ -286,23 +291,118 @@ def row_serial(L):
     return v
 
 
-# (name, what, lanes per group, row generator, per-array generator or None); a variant runs
-# on the largest whole number of groups within --lanes
+CLOCK = "#1 clk = 1; #1 clk = 0;"
+
+
+def pack(vals, bits):
+    """`vals` as one little-endian vector of `bits`-bit fields (two's complement)"""
+    return sum((v & ((1 << bits) - 1)) << (bits * i) for i, v in enumerate(vals))
+
+
+def set_signs(wt):
+    """the testbench line that drives `ng`/`nz` for weights `wt`"""
+    n = len(wt)
+    return f"    ng = {n}'h{pack([int(x < 0) for x in wt], 1):x}; nz = {n}'h{pack([int(x != 0) for x in wt], 1):x};"
+
+
+def set_acts(a):
+    return f"    a = {8 * len(a)}'h{pack(a, 8):x};"
+
+
+# Each variant's testbench: bench(lanes) gives the declarations (regs it drives, the `row` and
+# any `shared` instance) and stimulus(i, a, wt): the lines that present vector i, up to but not
+# including the clock edge that registers the row's sum. `row` always has outputs y and c.
+
+def bench_lanes(lanes):
+    """`tree`, `csa`: activations and (ng, nz) per lane, straight into the row"""
+    decl = [f"  reg [{8 * lanes - 1}:0] a; reg [{lanes - 1}:0] ng, nz;",
+            "  row dut (.clk(clk), .a(a), .ng(ng), .nz(nz), .y(y), .c(c));"]
+    return decl, lambda i, a, wt: [set_acts(a), set_signs(wt)]
+
+
+def bench_neg(lanes):
+    decl = [f"  reg [{8 * lanes - 1}:0] a; reg [{lanes - 1}:0] ng, nz;", f"  wire [{9 * lanes - 1}:0] s;",
+            "  shared sh (.clk(clk), .a(a), .s(s));",
+            "  row dut (.clk(clk), .a(a), .na(s), .ng(ng), .nz(nz), .y(y), .c(c));"]
+    return decl, lambda i, a, wt: [set_acts(a), set_signs(wt), f"    {CLOCK}"]  # the shared negations' register
+
+
+def bench_group(g):
+    def bench(lanes):
+        ng_, mags = lanes // g, magnitudes(g)
+        sb, w = (len(mags) - 1).bit_length(), 8 + g - 1
+        decl = [f"  reg [{8 * lanes - 1}:0] a; reg [{ng_ * sb - 1}:0] sel; reg [{ng_ - 1}:0] ng, nz;",
+                f"  wire [{ng_ * len(mags) * w - 1}:0] s;", "  shared sh (.clk(clk), .a(a), .s(s));",
+                "  row dut (.clk(clk), .s(s), .sel(sel), .ng(ng), .nz(nz), .y(y), .c(c));"]
+
+        def stimulus(i, a, wt):
+            codes = [weights_to_codes(g, wt[k * g:(k + 1) * g]) for k in range(ng_)]
+            return [set_acts(a),
+                    f"    sel = {ng_ * sb}'h{pack([c[0] for c in codes], sb):x}; ng = {ng_}'h{pack([c[1] for c in codes], 1):x}; "
+                    f"nz = {ng_}'h{pack([c[2] for c in codes], 1):x};",
+                    f"    {CLOCK}"]  # the shared sums' register
+        return decl, stimulus
+    return bench
+
+
+def bench_table(lanes):
+    decl = [f"  reg [{8 * lanes - 1}:0] a; reg [{2 * lanes - 1}:0] code; reg build = 0;",
+            f"  wire we; wire [7:0] waddr; wire [{lanes // TABLE_GROUP * TABLE_BITS - 1}:0] wdata;", "  integer n;",
+            "  shared sh (.clk(clk), .build(build), .a(a), .we(we), .waddr(waddr), .wdata(wdata));",
+            "  row dut (.clk(clk), .we(we), .waddr(waddr), .wdata(wdata), .code(code), .y(y), .c(c));"]
+
+    def stimulus(i, a, wt):
+        # the writer's counter idles at 0 before the first build; a build is 256 entries
+        # through the writer's register, then its last write; then the block RAM's read register
+        return ([f"    {CLOCK}"] if i == 0 else []) + [
+            set_acts(a),
+            f"    build = 1; for (n = 0; n < 256; n = n + 1) begin {CLOCK} end build = 0;",
+            f"    {CLOCK}",
+            f"    code = {2 * lanes}'h{pack([int(x != 0) * 2 + int(x < 0) for x in wt], 2):x};",
+            f"    {CLOCK}"]
+    return decl, stimulus
+
+
+def bench_serial(lanes):
+    decl = [f"  reg [{lanes - 1}:0] ab, ng, nz; reg first;",
+            "  row dut (.clk(clk), .first(first), .ab(ab), .ng(ng), .nz(nz), .y(y), .c(c));"]
+
+    def stimulus(i, a, wt):
+        out = [set_signs(wt)]
+        for b in reversed(range(SERIAL_BITS)):  # the last bit's clock is the common one
+            clock = f" {CLOCK}" if b else ""
+            out.append(f"    ab = {lanes}'h{pack([x >> b & 1 for x in a], 1):x}; first = {int(b == SERIAL_BITS - 1)};{clock}")
+        return out
+    return decl, stimulus
+
+
+@dataclass
+class Variant:
+    name: str
+    what: str
+    group: int  # lanes per group: a variant runs on the largest whole number of groups within --lanes
+    row: Callable[[int], str]  # lanes -> Verilog of module `row`
+    shared: Optional[Callable[[int], str]]  # lanes -> Verilog of module `shared` (once per array)
+    bench: Callable  # lanes -> (testbench declarations, stimulus(i, a, wt) -> lines)
+    cycles: int = 1  # cycles a lane takes per MAC: LUT4 per MAC per cycle counts the row this often
+
+
 VARIANTS = [
-    ("tree", "the design: 8-bit terms nz & (a ^ ng), narrow pairwise tree, +1s as carry-ins", 1, row_tree, None),
-    ("pair", "pair sums shared by all rows (a0, a1, a0+a1, a0-a1); a row selects, negates or zeroes one per pair", 2,
-     lambda n: row_group(2, n), lambda n: shared_group(2, n)),
-    ("triple", "triple sums shared by all rows (13 magnitudes); a row selects, negates or zeroes one per triple", 3,
-     lambda n: row_group(3, n), lambda n: shared_group(3, n)),
-    ("neg", "negations shared by all rows (-a broadcast, 9 bits); a row's term picks a, -a or 0", 1, row_neg, shared_neg),
-    ("csa", "the design's terms, then carry-save 3:2 compressors (LUT full adders) and one final adder", 1, row_csa, None),
-    ("table", "lookup tables in block RAM: per 4 lanes, the sums of their activations for all 256 weight codes; "
-     "a row reads one entry per group (its codes are the address)", TABLE_GROUP, row_table, shared_table),
-    ("serial", "bit-serial activations (one bit a cycle, 8 cycles per MAC): one-bit terms, a tree of 2-bit values, "
-     "shift-add", 1, row_serial, None),
+    Variant("tree", "the design: 8-bit terms nz & (a ^ ng), narrow pairwise tree, +1s as carry-ins", 1, row_tree, None,
+            bench_lanes),
+    Variant("pair", "pair sums shared by all rows (a0, a1, a0+a1, a0-a1); a row selects, negates or zeroes one per pair", 2,
+            lambda n: row_group(2, n), lambda n: shared_group(2, n), bench_group(2)),
+    Variant("triple", "triple sums shared by all rows (13 magnitudes); a row selects, negates or zeroes one per triple", 3,
+            lambda n: row_group(3, n), lambda n: shared_group(3, n), bench_group(3)),
+    Variant("neg", "negations shared by all rows (-a broadcast, 9 bits); a row's term picks a, -a or 0", 1, row_neg,
+            shared_neg, bench_neg),
+    Variant("csa", "the design's terms, then carry-save 3:2 compressors (LUT full adders) and one final adder", 1, row_csa,
+            None, bench_lanes),
+    Variant("table", "lookup tables in block RAM: per 4 lanes, the sums of their activations for all 256 weight codes; "
+            "a row reads one entry per group (its codes are the address)", TABLE_GROUP, row_table, shared_table, bench_table),
+    Variant("serial", "bit-serial activations (one bit a cycle, 8 cycles per MAC): one-bit terms, a tree of 2-bit values, "
+            "shift-add", 1, row_serial, None, bench_serial, cycles=SERIAL_BITS),
 ]
-# cycles a lane takes per MAC (1 unless listed): LUT4 per MAC per cycle counts a row this often
-CYCLES_PER_MAC = {"serial": SERIAL_BITS}
 
 
 def run(cmd, cwd):
@@ -329,13 +429,10 @@ def weights_to_codes(g, ws):
     raise AssertionError(ws)
 
 
-def check(name, g, lanes, row_v, shared_v, work, vectors=300, seed=1):
+def check(var, lanes, row_v, shared_v, work, vectors=300, seed=1):
     """simulate the variant (iverilog) on random and extreme vectors against Python's sum:
     a structure that lost a term would also look cheap"""
     rng = random.Random(seed)
-    ng_ = lanes // g
-    mags = magnitudes(g) if g > 1 else []
-    w = 8 + g - 1
     cases = []
     for k in range(vectors):
         if k == 0:
@@ -348,71 +445,24 @@ def check(name, g, lanes, row_v, shared_v, work, vectors=300, seed=1):
             a = [rng.randint(-128, 127) for _ in range(lanes)]
             wt = [rng.choice((-1, 0, 1)) for _ in range(lanes)]
         cases.append((a, wt))
-    pack = lambda vals, bits: sum((v & ((1 << bits) - 1)) << (bits * i) for i, v in enumerate(vals))
-    tb = ["`timescale 1ns/1ps", "module tb;", "  reg clk = 0;", "  integer bad = 0;"]
-    if name in ("tree", "csa"):
-        tb += [f"  reg [{8 * lanes - 1}:0] a; reg [{lanes - 1}:0] ng, nz;", "  wire [15:0] y;"]
-        tb += ["  wire c;" if name != "csa" else "  wire c = 1'b0;"]
-        tb += ["  row dut (.clk(clk), .a(a), .ng(ng), .nz(nz), .y(y)" + (", .c(c));" if name != "csa" else ");")]
-    elif name == "neg":
-        tb += [f"  reg [{8 * lanes - 1}:0] a; reg [{lanes - 1}:0] ng, nz;", f"  wire [{9 * lanes - 1}:0] s;",
-               "  wire [15:0] y; wire c;", "  shared sh (.clk(clk), .a(a), .s(s));",
-               "  row dut (.clk(clk), .a(a), .na(s), .ng(ng), .nz(nz), .y(y), .c(c));"]
-    elif name == "serial":
-        tb += [f"  reg [{lanes - 1}:0] ab, ng, nz; reg first;", "  wire [15:0] y; wire c;",
-               "  row dut (.clk(clk), .first(first), .ab(ab), .ng(ng), .nz(nz), .y(y), .c(c));"]
-    elif name == "table":
-        ngt = lanes // TABLE_GROUP
-        tb += [f"  reg [{8 * lanes - 1}:0] a; reg [{2 * lanes - 1}:0] code; reg build = 0;",
-               f"  wire we; wire [7:0] waddr; wire [{ngt * TABLE_BITS - 1}:0] wdata;", "  wire [15:0] y; wire c;",
-               "  integer n;",
-               "  shared sh (.clk(clk), .build(build), .a(a), .we(we), .waddr(waddr), .wdata(wdata));",
-               "  row dut (.clk(clk), .we(we), .waddr(waddr), .wdata(wdata), .code(code), .y(y), .c(c));"]
-    else:
-        sb = (len(mags) - 1).bit_length()
-        tb += [f"  reg [{8 * lanes - 1}:0] a; reg [{ng_ * sb - 1}:0] sel; reg [{ng_ - 1}:0] ng, nz;",
-               f"  wire [{ng_ * len(mags) * w - 1}:0] s;", "  wire [15:0] y; wire c;",
-               "  shared sh (.clk(clk), .a(a), .s(s));",
-               "  row dut (.clk(clk), .s(s), .sel(sel), .ng(ng), .nz(nz), .y(y), .c(c));"]
+    decl, stimulus = var.bench(lanes)
+    tb = ["`timescale 1ns/1ps", "module tb;", "  reg clk = 0;", "  integer bad = 0;", "  wire [15:0] y; wire c;"] + decl
     tb += ["  wire signed [16:0] got = $signed(y) + $signed({1'b0, c});", "  initial begin"]
     for i, (a, wt) in enumerate(cases):
         exp = sum(x * y for x, y in zip(a, wt))
-        if name != "serial":
-            tb.append(f"    a = {8 * lanes}'h{pack(a, 8):x};")
-        if name == "serial":
-            tb.append(f"    ng = {lanes}'h{pack([int(x < 0) for x in wt], 1):x}; nz = {lanes}'h{pack([int(x != 0) for x in wt], 1):x};")
-            for b in reversed(range(SERIAL_BITS)):  # the last bit's clock is the common one below
-                clock = " #1 clk = 1; #1 clk = 0;" if b else ""
-                tb.append(f"    ab = {lanes}'h{pack([x >> b & 1 for x in a], 1):x}; first = {int(b == SERIAL_BITS - 1)};{clock}")
-        elif name == "table":
-            # build: 256 entries through the writer's register, then its last write
-            if i == 0:
-                tb.append("    #1 clk = 1; #1 clk = 0;")  # the writer's counter idles at 0
-            tb.append("    build = 1; for (n = 0; n < 256; n = n + 1) begin #1 clk = 1; #1 clk = 0; end build = 0;")
-            tb.append("    #1 clk = 1; #1 clk = 0;")
-            tb.append(f"    code = {2 * lanes}'h{pack([int(x != 0) * 2 + int(x < 0) for x in wt], 2):x};")
-            tb.append("    #1 clk = 1; #1 clk = 0;")  # the block RAM's read register
-        elif g == 1:
-            tb.append(f"    ng = {lanes}'h{pack([int(x < 0) for x in wt], 1):x}; nz = {lanes}'h{pack([int(x != 0) for x in wt], 1):x};")
-            if name == "neg":
-                tb.append("    #1 clk = 1; #1 clk = 0;")  # the shared negations' register
-        else:
-            codes = [weights_to_codes(g, wt[k * g:(k + 1) * g]) for k in range(ng_)]
-            tb.append(f"    sel = {ng_ * sb}'h{pack([c[0] for c in codes], sb):x}; ng = {ng_}'h{pack([c[1] for c in codes], 1):x}; "
-                      f"nz = {ng_}'h{pack([c[2] for c in codes], 1):x};")
-            tb.append("    #1 clk = 1; #1 clk = 0;")  # the shared sums' register
-        tb.append("    #1 clk = 1; #1 clk = 0;")
+        tb += stimulus(i, a, wt)
+        tb.append(f"    {CLOCK}")
         tb.append(f"    if (got !== {exp}) begin bad = bad + 1; "
                   f"if (bad < 4) $display(\"MISMATCH vector {i}: %0d, expected {exp}\", got); end")
     tb += ["    $display(\"checked %0d vectors, %0d wrong\", " + str(len(cases)) + ", bad);", "    $finish;", "  end", "endmodule"]
-    d = os.path.join(work, name + "_check")
+    d = os.path.join(work, var.name + "_check")
     os.makedirs(d, exist_ok=True)
     open(os.path.join(d, "tb.v"), "w").write("\n".join(tb) + "\n")
     open(os.path.join(d, "dut.v"), "w").write(row_v + (shared_v or ""))
     run(["iverilog", "-g2005", "-o", "sim", "tb.v", "dut.v"], d)
     r = subprocess.run(["vvp", "-n", "sim"], cwd=d, capture_output=True, text=True)
     if r.returncode != 0 or ", 0 wrong" not in r.stdout:
-        sys.exit(f"rowbench: variant `{name}` computes wrong sums:\n{r.stdout[-1500:]}{r.stderr[-500:]}")
+        sys.exit(f"rowbench: variant `{var.name}` computes wrong sums:\n{r.stdout[-1500:]}{r.stderr[-500:]}")
 
 
 def synth(verilog, tag, work, ecp5):
@@ -443,9 +493,9 @@ def main():
     args = ap.parse_args()
     if not TABLE_GROUP <= args.lanes <= 1 << (OUT_BITS - 9) or args.rows < 1:
         sys.exit(f"rowbench: --lanes must be {TABLE_GROUP}..{1 << (OUT_BITS - 9)} and --rows at least 1")
-    variants = [v for v in VARIANTS if args.only in (None, v[0])]
+    variants = [v for v in VARIANTS if args.only in (None, v.name)]
     if not variants:
-        sys.exit(f"rowbench: unknown variant `{args.only}` (have: {', '.join(v[0] for v in VARIANTS)})")
+        sys.exit(f"rowbench: unknown variant `{args.only}` (have: {', '.join(v.name for v in VARIANTS)})")
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
         bench(args, variants, args.keep)
@@ -465,20 +515,21 @@ def bench(args, variants, work):
         print(hdr)
         print(sep)
     rows = []
-    for name, what, g, row, shared in variants:
-        lanes = args.lanes - args.lanes % g
-        row_v, shared_v = row(lanes), shared(lanes) if shared else None
+    for var in variants:
+        name = var.name
+        lanes = args.lanes - args.lanes % var.group
+        row_v, shared_v = var.row(lanes), var.shared(lanes) if var.shared else None
         if args.plant_bug and name == "tree":
             row_v = row_v.replace("wire [7:0] t0 = ", "wire [7:0] t0 = 8'd0 & ")
             assert "8'd0 & " in row_v
-        check(name, g, lanes, row_v, shared_v, work)
+        check(var, lanes, row_v, shared_v, work)
         r = synth(row_v, name, work, args.ecp5)
-        s = synth(shared_v, name + "_shared", work, args.ecp5) if shared else None
+        s = synth(shared_v, name + "_shared", work, args.ecp5) if shared_v else None
         sh = s["ice40_lut4"] if s else 0
-        macs = lanes / CYCLES_PER_MAC.get(name, 1)  # per cycle
+        macs = lanes / var.cycles  # per cycle
         rec = {"variant": name, "lanes": lanes, **r, "shared_ice40_lut4": sh, "per_mac": r["ice40_lut4"] / macs,
                "per_mac_with_shared": (r["ice40_lut4"] + sh / args.rows) / macs}
-        rec["table_line"] = (f"| `{name}`: {what} | {lanes} | {r['ice40_lut4']} (+{r['ice40_carry']} SB_CARRY) | "
+        rec["table_line"] = (f"| `{name}`: {var.what} | {lanes} | {r['ice40_lut4']} (+{r['ice40_carry']} SB_CARRY) | "
                              f"{rec['per_mac']:.1f} | {sh if s else '-'} | {rec['per_mac_with_shared']:.1f} | "
                              f"{r['ice40_bram']} |")
         rows.append(rec)
