@@ -34,7 +34,7 @@ synth: build
 synth-all: build
 	$(TERN) synth --preset ice40-up5k --seed 2 --record
 	$(TERN) synth --preset ice40-hx8k --seed 1 --record
-	$(TERN) synth --preset ecp5-85f --seed 5 --record
+	$(TERN) synth --preset ecp5-85f --seed 34 --record
 
 bench: build
 	$(TERN) bench-sim

@@ -14,7 +14,8 @@
 //!  led_run, led_ok, led_err <----------------------------+
 //! ```
 //! - rx: bytes arrive little-endian; H/8 of them form one host beat, offered to the core
-//!   until it takes it (one bubble per beat: the link, not the array, is the bottleneck).
+//!   until it takes it (one bubble per beat: the link, not the array, is the bottleneck). A
+//!   grouped array's board takes the pins into flip-flops first (`rx_pins`).
 //! - tx: each result beat is sent as H/8 bytes, little-endian. A grouped array's board
 //!   (`Accel::grouped`) drives the pins from a two-entry skid stage (`TX_SKID`), so the
 //!   `tx_ready` pin enables 18 flip-flops, not the whole shifter.
@@ -27,6 +28,7 @@
 //! - reset: two flip-flops; on grouped arrays a flip-flop and two stages of copies, the
 //!   last one copy per consumer region of the core (`rst_tree`), all equal on every cycle.
 //! - LEDs (polarity per board): run = the core runs, ok = halted, err = stopped on an error.
+//!   A grouped array's board drives them from two flip-flops (`leds`), two cycles late.
 //!
 //! Nothing here changes the core: `tern_top` is instantiated exactly as the Verilator
 //! backend simulates it. The wrapper's cost is reported with the core's (`tern synth`).
@@ -80,12 +82,11 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
   reg [{hm}:0] rx_sh;
   reg [{bbm}:0] rx_cnt;
 {in_valid}  wire in_ready;
-  assign rx_ready = ~in_valid & ~rst;
-  always @(posedge clk)
+{rx_pins}  always @(posedge clk)
     if (rst) rx_cnt <= {bb}'d0;
     else if (in_valid) begin
       if (in_ready) rx_cnt <= {bb}'d0;
-    end else if (rx_valid) begin
+    end else if ({rxv}) begin
       rx_sh <= {rx_shift};
       rx_cnt <= rx_cnt + {bb}'d1;
     end
@@ -142,10 +143,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
       end
     end
 
-  assign led_run = {led_run};
-  assign led_ok = {led_ok};
-  assign led_err = {led_err};
-endmodule
+{leds}endmodule
 ",
         hm = h - 1,
         bbm = bb - 1,
@@ -157,7 +155,7 @@ endmodule
             // a large array sits far from the pins: the core sees a flip-flop, not rx_cnt's
             // compare (equal to it on every cycle: the next value of `rx_cnt == nb`)
             format!(
-                "  reg in_valid = 1'b0;\n  always @(posedge clk) in_valid <= ~rst & (in_valid ? ~in_ready : rx_valid & rx_cnt == {bb}'d{});\n",
+                "  reg in_valid = 1'b0;\n  always @(posedge clk) in_valid <= ~rst & (in_valid ? ~in_ready : rx_v & rx_cnt == {bb}'d{});\n",
                 nb - 1
             )
         } else {
@@ -167,11 +165,77 @@ endmodule
         rst_core = if a.grouped() { "rst_core" } else { "rst" },
         tx_port = if a.grouped() { TX_SKID } else { TX_DIRECT },
         take = if a.grouped() { "tx_take" } else { "tx_ready" },
-        rx_shift = if nb == 1 { "rx_data".to_string() } else { format!("{{rx_data, rx_sh[{}:8]}}", h - 1) },
+        rx_pins = if a.grouped() { rx_pins(a) } else { "  assign rx_ready = ~in_valid & ~rst;\n".to_string() },
+        rxv = if a.grouped() { "rx_v" } else { "rx_valid" },
+        rx_shift = {
+            let d = if a.grouped() { "rx_d" } else { "rx_data" };
+            if nb == 1 { d.to_string() } else { format!("{{{d}, rx_sh[{}:8]}}", h - 1) }
+        },
         tx_shift = format!("{{8'd0, tx_sh[{}:8]}}", h - 1),
-        led_run = led("run_r"),
-        led_ok = led(&format!("status == 4'd{}", Status::Halted as u32)),
-        led_err = led(&format!("~run_r & status != 4'd{}", Status::Halted as u32)),
+        leds = leds(
+            a,
+            [
+                led("run_r"),
+                led(&format!("status == 4'd{}", Status::Halted as u32)),
+                led(&format!("~run_r & status != 4'd{}", Status::Halted as u32)),
+            ]
+        ),
+    )
+}
+
+/// The LED pins (run, ok, err). A grouped array's board drives them from two flip-flops, one
+/// beside the status logic and one beside the pins: as LUTs of the core's status register
+/// they crossed the die to the pins on its left edge, the critical path of 7 of 16 seeds on
+/// ecp5-85f (branch `obe`, docs/synthesis.md). Two cycles late, which no one can see.
+fn leds(a: &Accel, [run, ok, err]: [String; 3]) -> String {
+    if a.grouped() {
+        format!(
+            "  // LEDs: two flip-flops, beside the status logic and beside the pins
+  reg [2:0] led_q = 3'b000, led_p = 3'b000;
+  always @(posedge clk) begin
+    led_q <= {{{run}, {ok}, {err}}};
+    led_p <= led_q;
+  end
+  assign led_run = led_p[2];
+  assign led_ok = led_p[1];
+  assign led_err = led_p[0];
+"
+        )
+    } else {
+        format!("  assign led_run = {run};\n  assign led_ok = {ok};\n  assign led_err = {err};\n")
+    }
+}
+
+/// The receive pins of a grouped array's board: a flip-flop stage beside them (`rx_v`,
+/// `rx_d`), so no pin reaches the 64-bit beat register's enable (`rx_valid` -> `rx_sh`'s CE
+/// across the die: 8.4 and 9.3 ns, the critical paths of two of 18 seeds on ecp5-85f). The
+/// pins' side counts the bytes it takes for the beat (`rx_pins`), so `rx_ready` is a flip-flop
+/// too: it drops once a whole beat has been taken and rises two cycles after the core took
+/// that beat (`rx_took`). A byte taken at the pins is therefore always shifted in the next
+/// cycle: `in_valid` is never high while one is in flight. Same protocol on the pins.
+fn rx_pins(a: &Accel) -> String {
+    let nb = a.cfg.host_bits / 8;
+    let bb = crate::bits_for(nb as u64);
+    format!(
+        "  // rx pins: a flip-flop stage beside them; the ready pin is a flip-flop (`rx_pins`)
+  reg rx_v = 1'b0, rx_rdy = 1'b0, rx_took = 1'b0;
+  reg [7:0] rx_d;
+  reg [{bbm}:0] rx_pins = {bb}'d0;
+  wire rx_hs = rx_valid & rx_rdy;
+  assign rx_ready = rx_rdy;
+  always @(posedge clk) begin
+    rx_v <= rx_hs;
+    rx_d <= rx_data;
+    rx_took <= ~rst & in_valid & in_ready;
+    if (rst | rx_took) rx_pins <= {bb}'d0;
+    else if (rx_hs) rx_pins <= rx_pins + {bb}'d1;
+    // rx_rdy is `~rst & rx_pins != {nb}` one cycle ahead; rst_m[{m}] is rst's next value
+    rx_rdy <= ~rst_m[{m}] & (rst | rx_took | (rx_hs ? rx_pins != {bb}'d{nbm} : rx_pins != {bb}'d{nb}));
+  end
+",
+        bbm = bb - 1,
+        nbm = nb - 1,
+        m = a.mid_copies(),
     )
 }
 
@@ -272,7 +336,24 @@ mod tests {
         assert!(v.contains("assign led_run = ~(run_r);"));
         let b = ECP5_85F.validate().unwrap();
         let v = verilog(&b, BoardSpec { leds_active_low: false });
-        assert!(v.contains("rx_valid & rx_cnt == 4'd7") && v.contains("reg in_valid"), "{v}");
+        assert!(v.contains("rx_v & rx_cnt == 4'd7") && v.contains("reg in_valid"), "{v}");
+        // LEDs from two flip-flops on grouped arrays only
+        assert!(
+            v.contains("led_q <= {run_r, status == 4'd1, ~run_r & status != 4'd1};") && v.contains("assign led_err = led_p[0];"),
+            "{v}"
+        );
+        assert!(!verilog(&a, BoardSpec { leds_active_low: true }).contains("led_q"));
+        // the receive pins into flip-flops, the ready pin a flip-flop, on grouped arrays only
+        assert!(
+            v.contains("assign rx_ready = rx_rdy;") && v.contains("rx_v & rx_cnt == 4'd7") && v.contains("rx_sh <= {rx_d, rx_sh[63:8]};"),
+            "{v}"
+        );
+        assert!(v.contains("rx_rdy <= ~rst_m[4] & (rst | rx_took | (rx_hs ? rx_pins != 4'd7 : rx_pins != 4'd8));"), "{v}");
+        let t = verilog(&a, BoardSpec { leds_active_low: true });
+        assert!(
+            t.contains("assign rx_ready = ~in_valid & ~rst;") && t.contains("else if (rx_valid) begin") && !t.contains("rx_pins"),
+            "{t}"
+        );
         assert!(verilog(&a, BoardSpec { leds_active_low: true }).contains("wire in_valid = rx_cnt == 3'd4;"));
         // the skid stage, and no path from the tx_ready pin to the shifter, on grouped arrays only
         assert!(v.contains("assign tx_data = tx_q;") && v.contains("end else if (tx_take) begin"), "{v}");

@@ -172,33 +172,37 @@ fn ls_registered(a: &Accel) -> (String, String) {
     (decl, logic)
 }
 
-/// The output shifter of a large array: its load flag (`ld_r`, a register equal to
-/// `snap_now` on every cycle: loaded with the next value `snap_d & ~busy_d`) and its enable
-/// (`ob_en`) each reach all of `obuf` through a global network (`tern_gbuf2`, `tern_gbuf1`).
-/// As a LUT of fabric signals the enable once went through three LUT levels and a net across
-/// the whole array (14 ns); per-group enables from copies of `out_busy` were 10.2 ns; per-group
-/// copies of the load flag, loaded from `out_ready`'s logic, spent 5.9-7.7 ns of routing on
-/// one of their two hops (`gcrt29` s1, s2, s5, s22 on ecp5-85f). `obuf` is not written under
-/// reset here, but nothing reads it until a load, which reset cannot skip. A beat rotates
-/// `obuf` rather than shifting zeros in (the wrapped bits reach the output only after the last
-/// beat, so they are never sent).
+/// The output shifter of a large array. `obuf` is read only while `out_busy`, so it loads
+/// `acc_flat` on every cycle it is free: the load flag is `~out_busy` (`ld_r`, a register
+/// equal to it on every cycle: loaded with the next value `~busy_d`) and the enable
+/// `~out_busy | out_ready`; the last free cycle is `snap_now`'s, so the snapshot is the one it
+/// always was. Each reaches all of `obuf` through a global network (`tern_gbuf2`,
+/// `tern_gbuf1`). The enable was `snap_now | out_busy & out_ready`: `out_busy` sits by the
+/// DCCA on the left edge and the `snap` LUT by the board, and that path crossed the distance
+/// twice (11 of 17 seeds of the 127.36 MHz netlist on ecp5-85f, up to 8.99 ns of routing).
+/// Before that, as a LUT of fabric signals, the enable went through three LUT levels and a
+/// net across the whole array (14 ns); per-group enables from copies of `out_busy` were
+/// 10.2 ns; per-group copies of the load flag spent 5.9-7.7 ns of routing on one of their two
+/// hops. `obuf` is not written under reset here, but nothing reads it until a load, which
+/// reset cannot skip. A beat rotates `obuf` rather than shifting zeros in (the wrapped bits
+/// reach the output only after the last beat, so they are never sent).
 fn obuf_large(a: &Accel) -> String {
     let acc = a.cfg.acc_bits;
     // bits one beat shifts out (results_per_beat results)
     let shift = a.results_per_beat * acc;
     format!(
-        "  reg ld_r = 1'b0;
-  always @(posedge clk) ld_r <= snap_d & ~busy_d;
+        "  reg ld_r = 1'b1;
+  always @(posedge clk) ld_r <= ~busy_d;
   wire ld_glb;
   tern_gbuf2 g_ld (.i(ld_r), .o(ld_glb));
   // no copies of `out_busy`: all of obuf shifts on one enable (`ob_en_g`, below).
   // It rotates: shifted-in zeros made yosys turn the top slice's load into a synchronous
   // reset, a LUT of `ob_en_g` on 48 LSR pins (the critical path of the 99.34 MHz record)
   wire [{am}:0] obuf_sh = {{obuf[{sm}:0], obuf[{am}:{shift}]}};
-  // one enable for all of obuf, on a global network: per-group enables were LUTs of
-  // `out_ready` spread over 192 flip-flops each (10.2 ns on ecp5-85f)
+  // one enable for all of obuf, on a global network: it loads whenever free, so `snap`
+  // stays off this path
   wire ob_en, ob_en_g;
-  assign ob_en = snap_now | (out_busy & out_ready);
+  assign ob_en = ~out_busy | out_ready;
   tern_gbuf1 g_ob (.i(ob_en), .o(ob_en_g));
   always @(posedge clk) if (ob_en_g) obuf <= ld_glb ? acc_flat : obuf_sh;
 ",
@@ -218,10 +222,7 @@ mod tests {
     fn flags_on_global_buffers_only_on_large_arrays() {
         let a = ECP5_85F.validate().unwrap();
         let v = verilog(&a);
-        assert!(
-            v.contains("always @(posedge clk) ld_r <= snap_d & ~busy_d;") && v.contains("tern_gbuf2 g_ld (.i(ld_r), .o(ld_glb));"),
-            "{v}"
-        );
+        assert!(v.contains("always @(posedge clk) ld_r <= ~busy_d;") && v.contains("tern_gbuf2 g_ld (.i(ld_r), .o(ld_glb));"), "{v}");
         assert!(!v.contains("c_ld") && !v.contains("ld_g["), "no copies of the load flag: {v}");
         // no copies of out_busy: nothing would read them (a lint failure, `busy_g`)
         assert!(!v.contains("busy_g") && !v.contains("c_busy"), "{v}");
@@ -233,10 +234,7 @@ mod tests {
         let shift = a.results_per_beat * a.cfg.acc_bits;
         assert!(v.contains(&format!("obuf_sh = {{obuf[{}:0], obuf[{am}:{shift}]}};", shift - 1)) && !v.contains("obuf >>"), "{v}");
         // one enable for all of obuf on the second global buffer, one load select on the third
-        assert!(
-            v.contains("assign ob_en = snap_now | (out_busy & out_ready);") && v.contains("tern_gbuf1 g_ob (.i(ob_en), .o(ob_en_g));"),
-            "{v}"
-        );
+        assert!(v.contains("assign ob_en = ~out_busy | out_ready;") && v.contains("tern_gbuf1 g_ob (.i(ob_en), .o(ob_en_g));"), "{v}");
         assert!(v.contains("always @(posedge clk) if (ob_en_g) obuf <= ld_glb ? acc_flat : obuf_sh;"), "{v}");
         // the token copy takes advance straight on its enable, rst through D
         assert!(v.contains("c_lstok (.clk(clk), .en(advance), .d(~rst & ls_pre), .q(ls_tok));"), "{v}");
