@@ -893,6 +893,30 @@ fn default_seed() -> u64 {
     DEFAULT_SEED
 }
 
+/// Where the seed of a `tern synth` run came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeedSource {
+    /// `--seed N`.
+    Given,
+    /// The committed record of this preset and target (docs/fmax.json): a plain run then
+    /// places the recorded netlist exactly as the record did.
+    Recorded,
+    /// Nothing recorded for this preset and target: `DEFAULT_SEED`.
+    Default,
+}
+
+/// The seed a run without `--seeds` places with: `given`, else the seed of the record of
+/// (preset, target), else `DEFAULT_SEED`.
+pub fn seed_for(given: Option<u64>, preset: &str, target: &str) -> (u64, SeedSource) {
+    if let Some(s) = given {
+        return (s, SeedSource::Given);
+    }
+    match fmax_records().into_iter().find(|r| r.preset == preset && r.target == target) {
+        Some(r) => (r.seed, SeedSource::Recorded),
+        None => (DEFAULT_SEED, SeedSource::Default),
+    }
+}
+
 /// The committed measurements, compiled in.
 pub const FMAX_JSON: &str = include_str!("../../docs/fmax.json");
 
@@ -988,6 +1012,20 @@ pub fn record_fmax(path: &Path, rep: &SynthReport) -> Result<Recorded, SynthErro
 mod tests {
     use super::*;
     use tern_arch::config::{ASIC_REF, ECP5_85F, TINY};
+
+    /// A plain `tern synth` reproduces the record: it places with the record's seed, unless
+    /// told otherwise; where nothing is recorded, the old default.
+    #[test]
+    fn a_plain_run_takes_the_recorded_seed() {
+        let recs = fmax_records();
+        assert!(!recs.is_empty());
+        for r in &recs {
+            assert_eq!(seed_for(None, &r.preset, &r.target), (r.seed, SeedSource::Recorded), "{} on {}", r.preset, r.target);
+            assert_eq!(seed_for(Some(r.seed + 1), &r.preset, &r.target), (r.seed + 1, SeedSource::Given));
+        }
+        assert!(!recs.iter().any(|r| r.preset == "tiny" && r.target == "ecp5-25f"), "tiny on ecp5-25f is recorded now");
+        assert_eq!(seed_for(None, "tiny", "ecp5-25f"), (DEFAULT_SEED, SeedSource::Default));
+    }
 
     #[test]
     fn seed_lists() {

@@ -19,9 +19,11 @@ pub struct Args {
     /// Stop after yosys: resource counts only (no place and route, Fmax or bitstream).
     #[arg(long)]
     pub no_pnr: bool,
-    /// nextpnr's placer seed (recorded with the Fmax).
-    #[arg(long, default_value_t = synth::DEFAULT_SEED, conflicts_with = "seeds")]
-    pub seed: u64,
+    /// nextpnr's placer seed (recorded with the Fmax). Default: the seed of this preset and
+    /// target's record in docs/fmax.json, so a plain run reproduces the recorded Fmax while the
+    /// netlist is the recorded one; 1 where nothing is recorded.
+    #[arg(long, conflicts_with = "seeds")]
+    pub seed: Option<u64>,
     /// A seed sweep, e.g. `1-8` or `1,3,5`: each seed placed and routed in OUT/seed-N/;
     /// the report, the bitstream and `--record` take the seed with the highest Fmax.
     #[arg(long)]
@@ -48,7 +50,17 @@ pub fn run(args: Args) -> Result<()> {
     let out = args.out.unwrap_or_else(|| PathBuf::from(format!("out/synth/{}-{}", cfg.name, target.name())));
     let seeds = match &args.seeds {
         Some(list) => synth::parse_seeds(list)?,
-        None => vec![args.seed],
+        None => {
+            let (seed, source) = synth::seed_for(args.seed, cfg.name, target.name());
+            if source == synth::SeedSource::Recorded && !args.no_pnr {
+                eprintln!(
+                    "nextpnr seed {seed}: the seed of the record for {} on {} (docs/fmax.json); --seed picks another",
+                    cfg.name,
+                    target.name()
+                );
+            }
+            vec![seed]
+        }
     };
     if args.jobs == Some(0) {
         anyhow::bail!("--jobs must be at least 1");
