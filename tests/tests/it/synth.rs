@@ -719,3 +719,44 @@ fn row_bench_catches_a_lost_term() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("variant `tree` computes wrong sums"), "{err}");
 }
+
+/// `scripts/pnr-sweep/seeds.py` tabulates a sweep from the report names every sweep here
+/// leaves (`sN/report.json`, `NAME_sN.report.json`, `seed-N/pnr_report.json`): best first,
+/// passing seeds counted against the constraint; a file that is not a report is named.
+#[test]
+fn seeds_script_tabulates_a_sweep() {
+    let dir = scratch("seeds-py");
+    let report = |mhz: f64| {
+        serde_json::json!({
+            "fmax": {"clk": {"achieved": mhz, "constraint": 125.0}},
+            "critical_paths": [{"from": "clk", "to": "clk", "path": [
+                {"type": "clk-to-q", "delay": 0.5, "from": {"cell": "core.seq.in_data_TRELLIS_FF_Q_3"}, "to": {"cell": "core.seq.in_data_TRELLIS_FF_Q_3"}},
+                {"type": "routing", "delay": 4.25, "from": {"cell": "core.seq.in_data_TRELLIS_FF_Q_3"}, "to": {"cell": "core.seq.over_w_gt.gt_LUT4_Z"}},
+                {"type": "setup", "delay": 0.1, "from": {"cell": "core.seq.ex_flags_TRELLIS_FF_Q_2"}, "to": {"cell": "core.seq.ex_flags_TRELLIS_FF_Q_2"}}
+            ]}]
+        })
+        .to_string()
+    };
+    let paths = [dir.join("s7/report.json"), dir.join("obr_s12.report.json"), dir.join("seed-3/pnr_report.json")];
+    for (p, mhz) in paths.iter().zip([118.5, 126.25, 101.0]) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, report(mhz)).unwrap();
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pnr-sweep/seeds.py");
+    let out = Command::new("python3").arg(&script).args(&paths).output().expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[2].starts_with("| s12 | **126.25** | `core.seq.in_data` -> `core.seq.ex_flags` | 4.25 ns into `core.seq.over_w_gt.gt`"),
+        "{text}"
+    );
+    assert!(lines[3].starts_with("| s7 | 118.50 |") && lines[4].starts_with("| s3 | 101.00 |"), "{text}");
+    assert!(text.contains("3 seeds: 101.00-126.25 MHz, mean 115.2, 1 meet 125 MHz (s12)"), "{text}");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "not json").unwrap();
+    let out = Command::new("python3").arg(&script).arg(&bad).output().expect("python3");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("bad.json: not a readable nextpnr --report JSON file"), "{err}");
+    let _ = std::fs::remove_dir_all(&*dir);
+}
