@@ -68,6 +68,13 @@ def tree(vals, cins):
     return "".join(v), vals[0][0], vals[0][1], cins
 
 
+def tree_and_register(vals, cins=()):
+    """`tree` over `vals`, then the row's output register (y = the sum, c = the carry-in left
+    over, or 0) and the module's end: how every row but `serial` finishes"""
+    tv, root, w, left = tree(vals, cins)
+    return tv + f"  always @(posedge clk) begin y <= {sx(root, w, OUT_BITS)}; c <= {(list(left) + [ZERO])[0]}; end\nendmodule\n"
+
+
 def term8(i):
     """lane i's term as the design forms it (hdl/src/ternary_term.rs): nz & (a ^ ng), 8 bits;
     the +1 that makes ~a into -a is the carry-in `(nz & ng)` added elsewhere"""
@@ -83,11 +90,7 @@ def row_tree(L):
     for i in range(L):
         v += term8(i)
         vals.append((f"t{i}", 8))
-    cins = [f"(nz[{i}] & ng[{i}])" for i in range(L)]
-    tv, root, w, left = tree(vals, cins)
-    v += tv
-    v += f"  always @(posedge clk) begin y <= {sx(root, w, OUT_BITS)}; c <= {(left + [ZERO])[0]}; end\nendmodule\n"
-    return v
+    return v + tree_and_register(vals, [f"(nz[{i}] & ng[{i}])" for i in range(L)])
 
 
 def row_neg(L):
@@ -100,10 +103,7 @@ def row_neg(L):
         v += (f"  wire [8:0] t{i} = {{9{{nz[{i}]}}}} & (ng[{i}] ? na[{9 * i + 8}:{9 * i}] : "
               f"{{a[{8 * i + 7}], a[{8 * i + 7}:{8 * i}]}});\n")
         vals.append((f"t{i}", 9))
-    tv, root, w, _ = tree(vals, [])
-    v += tv
-    v += f"  always @(posedge clk) begin y <= {sx(root, w, OUT_BITS)}; c <= {ZERO}; end\nendmodule\n"
-    return v
+    return v + tree_and_register(vals)
 
 
 def shared_neg(L):
@@ -135,11 +135,7 @@ def row_group(g, lanes):
         v += f"    default: x{k} = {w}'bx;\n  endcase\n"
         v += f"  wire [{w - 1}:0] t{k} = {{{w}{{nz[{k}]}}}} & (x{k} ^ {{{w}{{ng[{k}]}}}});\n"
         vals.append((f"t{k}", w))
-    cins = [f"(nz[{k}] & ng[{k}])" for k in range(ng_)]
-    tv, root, wr, left = tree(vals, cins)
-    v += tv
-    v += f"  always @(posedge clk) begin y <= {sx(root, wr, OUT_BITS)}; c <= {(left + [ZERO])[0]}; end\nendmodule\n"
-    return v
+    return v + tree_and_register(vals, [f"(nz[{k}] & ng[{k}])" for k in range(ng_)])
 
 
 def magnitudes(g):
@@ -237,10 +233,7 @@ def row_table(L):
               f"  always @(posedge clk) begin if (we) tab{k}[waddr] <= wdata[{w * k + w - 1}:{w * k}]; "
               f"r{k} <= tab{k}[code[{8 * k + 7}:{8 * k}]]; end\n")
         vals.append((f"r{k}", w))
-    tv, root, wr, _ = tree(vals, [])
-    v += tv
-    v += f"  always @(posedge clk) begin y <= {sx(root, wr, OUT_BITS)}; c <= {ZERO}; end\nendmodule\n"
-    return v
+    return v + tree_and_register(vals)
 
 
 def shared_table(L):
