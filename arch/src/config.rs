@@ -39,6 +39,14 @@ impl Device {
             Device::Ecp5_85f => 208,
         }
     }
+    /// Bits per cycle the die's single-port SRAMs read (the UP5K's four SB_SPRAM256KA, 16-bit
+    /// ports; none elsewhere). Datasheet figures. The presets keep every memory in block RAM.
+    pub fn spram_bits(self) -> u32 {
+        match self {
+            Device::Ice40Up5k => 4 * 16,
+            Device::Ice40Hx8k | Device::Ecp5_25f | Device::Ecp5_85f => 0,
+        }
+    }
     /// LUT4s on the die (iCE40 LCs, ECP5 LUT4s). Datasheet figures.
     pub fn luts(self) -> u32 {
         match self {

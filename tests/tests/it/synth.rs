@@ -661,7 +661,10 @@ fn row_bench_design_row_is_cheapest_on_ice40() {
     }
     let per_mac = |r: &serde_json::Value| r["per_mac_with_shared"].as_f64().unwrap();
     let design = per_mac(rows.iter().find(|r| r["variant"] == "tree").expect("the design's row"));
-    assert!(design > 16.0, "the row alone now meets 16 LUT4/MAC ({design}): update docs/synthesis.md's iCE40 argument");
+    assert!(
+        design > synth::LUT4_PER_MAC_TARGET,
+        "the row alone now meets 16 LUT4/MAC ({design}): update docs/synthesis.md's iCE40 argument"
+    );
     assert!(rows.len() > 1, "no structure to compare");
     for r in rows.iter().filter(|r| r["variant"] != "tree") {
         if per_mac(r) <= design {
@@ -673,14 +676,11 @@ fn row_bench_design_row_is_cheapest_on_ice40() {
     row_bench_tables_leave_too_few_luts(rows);
 }
 
-/// Bits per cycle the UP5K's four SB_SPRAM256KA give (16-bit ports; iCE40 UltraPlus datasheet).
-/// The HX8K has none.
-const UP5K_SPRAM_BITS: u64 = 4 * 16;
-
 /// The `table` row (sums in block RAM) costs few LUT4s, but one block RAM per 4 lanes of every
-/// row: on each iCE40 device, take the largest array whose tables and weight ports (2 bits per
-/// MAC per cycle; SPRAM first, then 16-bit block RAM ports) fit its block RAMs, ignoring every
-/// other memory (activations, accumulators). At 16 LUT4/MAC, what that array leaves after its
+/// row: on each iCE40 device, take the largest array whose tables and weight ports (the
+/// preset's weight word per row per cycle; the device's SPRAM first, then block RAMs at their
+/// widest port, both from `tern_arch`'s `Device`) fit its block RAMs, ignoring every other
+/// memory (activations, accumulators). At 16 LUT4/MAC, what that array leaves after its
 /// rows and table writer must still be less than what the recorded design spends outside its
 /// row trees (control, accumulators, board): then the table route cannot reach 16 either, and
 /// docs/synthesis.md says so. If this fails, the argument there is out of date.
@@ -692,17 +692,17 @@ fn row_bench_tables_leave_too_few_luts(rows: &[serde_json::Value]) {
         PRESETS.iter().filter_map(|p| p.device.filter(|d| matches!(d, Device::Ice40Up5k | Device::Ice40Hx8k)).map(|d| (p, d))).collect();
     assert!(!ice40.is_empty(), "no iCE40 preset");
     for (cfg, dev) in ice40 {
-        let preset = cfg.name;
-        let spram = if dev == Device::Ice40Up5k { UP5K_SPRAM_BITS } else { 0 };
+        let (preset, a) = (cfg.name, cfg.validate().unwrap());
+        assert_eq!(u64::from(cfg.lanes), n(table, "lanes"), "the row bench ran on another row width");
         let brams_for = |r: u64| {
-            let macs = r * n(table, "lanes");
-            r * n(table, "ice40_bram") + (2 * macs).saturating_sub(spram).div_ceil(16)
+            let weight_bits = (r as u32 * a.wword_bits).saturating_sub(dev.spram_bits());
+            r * n(table, "ice40_bram") + u64::from(dev.brams_for(weight_bits, cfg.wmem_depth))
         };
         let r = (1..).take_while(|&r| brams_for(r) <= u64::from(dev.brams())).last().expect("one row fits");
         let macs = r * n(table, "lanes");
         let left =
             ((synth::LUT4_PER_MAC_TARGET * macs as f64) as u64).saturating_sub(r * n(table, "ice40_lut4") + n(table, "shared_ice40_lut4"));
-        let rec = synth::fmax_records().into_iter().find(|f| f.preset == preset).expect("a record");
+        let rec = synth::fmax_records().into_iter().find(|f| f.preset == preset && f.target == dev.name()).expect("a record");
         let outside_trees = rec.luts - u64::from(cfg.rows) * n(tree, "ice40_lut4");
         assert!(
             left < outside_trees,
