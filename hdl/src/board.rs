@@ -82,7 +82,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
   reg [{hm}:0] rx_sh;
   reg [{bbm}:0] rx_cnt;
 {in_valid}  wire in_ready;
-{rx_pins}  always @(posedge clk)
+{rx_stage}  always @(posedge clk)
     if (rst) rx_cnt <= {bb}'d0;
     else if (in_valid) begin
       if (in_ready) rx_cnt <= {bb}'d0;
@@ -165,7 +165,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
         rst_core = if a.grouped() { "rst_core" } else { "rst" },
         tx_port = if a.grouped() { TX_SKID } else { TX_DIRECT },
         take = if a.grouped() { "tx_take" } else { "tx_ready" },
-        rx_pins = if a.grouped() { rx_pins(a) } else { "  assign rx_ready = ~in_valid & ~rst;\n".to_string() },
+        rx_stage = if a.grouped() { rx_pin_stage(a) } else { "  assign rx_ready = ~in_valid & ~rst;\n".to_string() },
         rxv = if a.grouped() { "rx_v" } else { "rx_valid" },
         rx_shift = {
             let d = if a.grouped() { "rx_d" } else { "rx_data" };
@@ -213,7 +213,7 @@ fn leds(a: &Accel, [run, ok, err]: [String; 3]) -> String {
 /// too: it drops once a whole beat has been taken and rises two cycles after the core took
 /// that beat (`rx_took`). A byte taken at the pins is therefore always shifted in the next
 /// cycle: `in_valid` is never high while one is in flight. Same protocol on the pins.
-fn rx_pins(a: &Accel) -> String {
+fn rx_pin_stage(a: &Accel) -> String {
     let nb = a.cfg.host_bits / 8;
     let bb = crate::bits_for(nb as u64);
     format!(
