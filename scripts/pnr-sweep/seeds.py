@@ -62,7 +62,8 @@ def main():
     cons = rows[0][2]
     passing = [f"s{r[0]}" if r[0] is not None else r[6] for r in rows if r[1] >= r[2]]
     print(f"\n{len(rows)} seeds: {min(mhz):.2f}-{max(mhz):.2f} MHz, mean {sum(mhz) / len(mhz):.1f}, "
-          f"{len(passing)} meet {cons:g} MHz" + (f" ({', '.join(passing)})" if passing else ""))
+          f"{len(passing)} meet {cons:g} MHz" + (f" ({', '.join(passing)})" if passing else "")
+          + "; Fmax and paths as each nextpnr --report gives them")
 
 
 if __name__ == "__main__":
