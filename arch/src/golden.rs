@@ -23,6 +23,7 @@
 //! - SYNC and HALT wait until the issue stage, the pipeline, `snap` and the output are idle.
 
 use crate::config::Accel;
+use crate::dot;
 use crate::isa::{Insn, Status};
 use crate::stall::Stalls;
 use std::collections::VecDeque;
@@ -153,17 +154,15 @@ enum St {
 }
 
 /// Device-side memories persist across runs (like the RTL's RAMs across resets).
-///
-/// Storage is 2 bits per weight and 8 bits per activation, in the layout that makes the
-/// model fast: a weight word as two lane masks (`pos`: code 2 or 3, which the array adds;
-/// `neg`: code 0, which it subtracts) and an activation word as 8 bit planes, so a row's dot
-/// product is 16 popcounts instead of L multiplies.
 pub struct Golden {
     a: Accel,
-    /// (pos, neg) lane masks of bank `row` at address `w`, at index w * R + row.
-    wmem: Vec<(u64, u64)>,
-    /// Bit planes of activation word `x` (plane b = bit b of each lane's int8).
-    amem: Vec<[u64; 8]>,
+    /// The banks and the activation buffer, in the layout that makes the dot products fast.
+    mem: dot::Memories,
+    /// Row-sum buffers of retired MATVECs, reused so that accepting one does not allocate.
+    spare: Vec<Vec<i64>>,
+    /// Whether stall-free runs skip cycles in closed form (the default). Off, every cycle goes
+    /// through the general loop: the reference the fast paths are tested against.
+    fast_paths: bool,
 }
 
 /// One MATVEC's effect on the accumulators, computed at accept.
@@ -171,30 +170,6 @@ struct Pending {
     acc: bool,
     store: bool,
     sums: Vec<i64>,
-}
-
-/// Gather the even bits of `x` (bit 2i -> bit i), the software form of `pext(x, 0x5555..)`.
-#[inline]
-fn even_bits(x: u64) -> u64 {
-    let mut x = x & 0x5555_5555_5555_5555;
-    x = (x | (x >> 1)) & 0x3333_3333_3333_3333;
-    x = (x | (x >> 2)) & 0x0f0f_0f0f_0f0f_0f0f;
-    x = (x | (x >> 4)) & 0x00ff_00ff_00ff_00ff;
-    x = (x | (x >> 8)) & 0x0000_ffff_0000_ffff;
-    (x | (x >> 16)) & 0x0000_0000_ffff_ffff
-}
-
-fn lanes_all(lanes: u32) -> u64 {
-    if lanes == 64 { u64::MAX } else { (1u64 << lanes) - 1 }
-}
-
-/// Split a little-endian 2L-bit weight word into (pos, neg) lane masks.
-#[inline]
-fn lane_masks(words: &[u64; 2], lanes: u32) -> (u64, u64) {
-    let hi = even_bits(words[0] >> 1) | (even_bits(words[1] >> 1) << 32);
-    let lo = even_bits(words[0]) | (even_bits(words[1]) << 32);
-    let all = lanes_all(lanes);
-    (hi & all, !hi & !lo & all)
 }
 
 /// The status a MATVEC with these operands raises in EXEC, if any (checked in this order).
@@ -213,54 +188,36 @@ fn matvec_error(a: &Accel, waddr: u32, xaddr: u32, len: u32) -> Option<Status> {
     }
 }
 
-/// The 8 bit planes of an activation word (lane j's int8 at bits 8j+7:8j).
-fn planes_of(word: &[u64; 8], lanes: u32) -> [u64; 8] {
-    let mut planes = [0u64; 8];
-    for j in 0..lanes as usize {
-        let byte = (word[j / 8] >> (8 * (j % 8))) & 0xff;
-        for (b, pl) in planes.iter_mut().enumerate() {
-            *pl |= ((byte >> b) & 1) << j;
-        }
-    }
-    planes
+/// The instruction register's contents for a fetched beat (the RTL decodes it combinationally).
+fn decode(ir: u64) -> Result<Insn, Status> {
+    if ir >> 32 != 0 { Err(Status::ReservedBits) } else { Insn::decode(ir as u32).map_err(|e| e.status()) }
 }
 
-/// Dot product of one weight word with one activation word.
-#[inline]
-fn dot(pos: u64, neg: u64, planes: &[u64; 8]) -> i64 {
-    let mut s = 0i64;
-    for (b, &pl) in planes.iter().enumerate().take(7) {
-        s += ((pos & pl).count_ones() as i64 - (neg & pl).count_ones() as i64) << b;
-    }
-    s - (((pos & planes[7]).count_ones() as i64 - (neg & planes[7]).count_ones() as i64) << 7)
+/// Any lane of a weight word with code 3 (both bits set), which stops the run.
+fn has_code3(w: &[u64; 2]) -> bool {
+    (w[0] & (w[0] >> 1) | w[1] & (w[1] >> 1)) & 0x5555_5555_5555_5555 != 0
 }
 
 impl Golden {
     pub fn new(a: &Accel) -> Golden {
         let c = &a.cfg;
-        Golden {
-            a: a.clone(),
-            // reset contents: all-zero codes (code 0) like the simulated RAMs
-            wmem: vec![(0, lanes_all(c.lanes)); c.rows as usize * c.wmem_depth as usize],
-            amem: vec![[0; 8]; c.amem_depth as usize],
-        }
+        Golden { a: a.clone(), mem: dot::Memories::new(c.rows, c.lanes, c.wmem_depth, c.amem_depth), spare: Vec::new(), fast_paths: true }
+    }
+
+    /// The same model with its closed-form fast paths on (the default) or off.
+    pub fn with_fast_paths(mut self, on: bool) -> Golden {
+        self.fast_paths = on;
+        self
     }
 
     pub fn accel(&self) -> &Accel {
         &self.a
     }
 
-    fn matvec(&self, waddr: u32, xaddr: u32, len: u32) -> Vec<i64> {
-        let rows = self.a.cfg.rows as usize;
-        let mut sums = vec![0i64; rows];
-        for k in 0..len as usize {
-            let planes = &self.amem[xaddr as usize + k];
-            let base = (waddr as usize + k) * rows;
-            for (r, s) in sums.iter_mut().enumerate() {
-                let (p, n) = self.wmem[base + r];
-                *s += dot(p, n, planes);
-            }
-        }
+    fn matvec(&mut self, waddr: u32, xaddr: u32, len: u32) -> Vec<i64> {
+        let mut sums = self.spare.pop().unwrap_or_default();
+        sums.resize(self.a.cfg.rows as usize, 0);
+        self.mem.matvec(waddr as usize, xaddr as usize, len as usize, &mut sums);
         sums
     }
 
@@ -276,6 +233,8 @@ impl Golden {
         let wrap = |v: i64| (v << acc_shift) >> acc_shift;
         let host_mask: u64 = if c.host_bits == 64 { u64::MAX } else { (1u64 << c.host_bits) - 1 };
         let no_stalls = stalls.is_none();
+        // the closed-form paths below need a stall-free stream
+        let fast = no_stalls && self.fast_paths;
         let hb = c.host_bits as usize;
 
         let mut cnt = Counters::default();
@@ -319,9 +278,13 @@ impl Golden {
         let mut cycle: u64 = 0;
         let mut stopped = None;
 
-        // Closed-form advance of the array (issue stage, token pipeline, output shifter) by k
-        // cycles, valid while no stall, no snapshot and no MATVEC's last token reaching the
-        // accumulators can happen: `array_kmax!()` is the largest such k.
+        // Advance of the array (issue stage, token pipeline, accumulators, snapshot, output
+        // shifter) by k cycles with the sequencer's help not needed: no stall, no MATVEC issued,
+        // no freeze. `array_kmax!()` is the largest such k. It runs in closed form, except that
+        // one MATVEC's last token may retire on the way (the cycle its sums reach the
+        // accumulators and, with `store`, the next one, the snapshot), stepped like the general
+        // loop. That needs the snapshot not to freeze the array: the output shifter is idle by
+        // the retire cycle.
         macro_rules! array_kmax {
             () => {{
                 let mut k = u64::MAX;
@@ -332,12 +295,60 @@ impl Golden {
                     k = k.min((iss_rem - 1) as u64);
                 }
                 if lastm != 0 {
-                    k = k.min((p - 1 - (63 - lastm.leading_zeros())) as u64);
+                    // cycles until the oldest last token is in the last stage (it retires then)
+                    let retire = (p - 1 - (63 - lastm.leading_zeros())) as u64;
+                    let free = |store: bool| !store || !out_busy || out_left as u64 <= retire;
+                    let steppable = lastm.count_ones() == 1 && pending.front().is_some_and(|pm| free(pm.store));
+                    if !steppable {
+                        k = k.min(retire);
+                    }
                 }
                 k
             }};
         }
         macro_rules! array_adv {
+            ($k:expr) => {{
+                let mut k: u64 = $k;
+                if lastm != 0 {
+                    let retire = (p - 1 - (63 - lastm.leading_zeros())) as u64;
+                    if retire < k {
+                        array_shift!(retire);
+                        k -= retire + 1;
+                        // the retire cycle, as in the general loop's array section
+                        held_prev = out_busy;
+                        let pm = pending.pop_front().expect("token without a pending MATVEC");
+                        for (v, s) in acc.iter_mut().zip(&pm.sums) {
+                            *v = wrap(if pm.acc { *v } else { 0 } + s);
+                        }
+                        snap = pm.store;
+                        self.spare.push(pm.sums);
+                        array_shift!(1);
+                        if snap && k > 0 {
+                            // the snapshot cycle: the shifter is idle (`array_kmax!`), so no beat
+                            // leaves, the array advances, and the shifter loads pre-edge `acc`
+                            k -= 1;
+                            held_prev = true;
+                            pipe_shift!(1);
+                            out_buf.copy_from_slice(&acc);
+                            out_busy = true;
+                            out_left = a.out_beats;
+                            out_pos = 0;
+                            snap = false;
+                        }
+                    }
+                }
+                array_shift!(k);
+            }};
+        }
+        macro_rules! array_shift {
+            ($k:expr) => {{
+                let k: u64 = $k;
+                pipe_shift!(k);
+                out_shift!(k);
+            }};
+        }
+        // the issue stage, the token pipeline and the read window, k cycles
+        macro_rules! pipe_shift {
             ($k:expr) => {{
                 let k: u64 = $k;
                 let pk = (p as u64).min(k) as u32;
@@ -358,6 +369,12 @@ impl Golden {
                 }
                 lastm = if k >= p as u64 { 0 } else { (lastm << k) & stage_mask };
                 cnt.acc_updates += exits;
+            }};
+        }
+        // the output shifter, k cycles (one beat each while it is busy)
+        macro_rules! out_shift {
+            ($k:expr) => {{
+                let k: u64 = $k;
                 if out_busy {
                     let n = (out_left as u64).min(k) as usize;
                     let rpb = a.results_per_beat as usize;
@@ -386,16 +403,16 @@ impl Golden {
             // Fast path 1: a weight load of one beat per word, no stalls: consecutive words are
             // consecutive in `wmem` (address-major, bank fastest), so copy them while the array
             // advances in closed form.
-            if no_stalls && st == St::LoadW && a.beats_per_wword == 1 && ld_beat == 0 {
+            if fast && st == St::LoadW && a.beats_per_wword == 1 && ld_beat == 0 {
                 let left = (ld_left * c.rows - ld_row) as u64;
                 let n = array_kmax!().min(left).min((beats.len() - pos) as u64).min(max_cycles - cycle) as usize;
                 if n >= 1 {
                     let base = (ld_addr * c.rows + ld_row) as usize;
                     let mut done = n;
-                    for (i, (dst, &b)) in self.wmem[base..base + n].iter_mut().zip(&beats[pos..pos + n]).enumerate() {
-                        let w = b & host_mask;
-                        *dst = lane_masks(&[w, 0], c.lanes);
-                        if w & (w >> 1) & 0x5555_5555_5555_5555 != 0 {
+                    for (i, &b) in beats[pos..pos + n].iter().enumerate() {
+                        let w = [b & host_mask, 0];
+                        self.mem.store_weights(base + i, &w);
+                        if has_code3(&w) {
                             status = Status::BadWeightCode;
                             st = St::Done;
                             done = i + 1;
@@ -421,7 +438,7 @@ impl Golden {
             // Fast path 2: any other load with the array idle and no stalls: one beat per cycle and
             // nothing else changes, so consume the beats in a tight loop.
             let array_idle = !iss_active && validm == 0 && !snap && !out_busy;
-            if no_stalls && array_idle && (st == St::LoadW || st == St::LoadX) {
+            if fast && array_idle && (st == St::LoadW || st == St::LoadX) {
                 // at least one beat, with the array advancing and not issuing (no token in the
                 // pipeline means no slot in the read window either: `read_window` <= `pipeline_depth`)
                 rd_act = 0;
@@ -444,8 +461,8 @@ impl Golden {
                     if is_w {
                         cnt.wwords += 1;
                         let w2 = [word[0], word[1]];
-                        self.wmem[(ld_addr * c.rows + ld_row) as usize] = lane_masks(&w2, c.lanes);
-                        let bad = (w2[0] & (w2[0] >> 1) | w2[1] & (w2[1] >> 1)) & 0x5555_5555_5555_5555 != 0;
+                        self.mem.store_weights((ld_addr * c.rows + ld_row) as usize, &w2);
+                        let bad = has_code3(&w2);
                         if ld_row + 1 == c.rows {
                             ld_row = 0;
                             ld_addr += 1;
@@ -460,7 +477,7 @@ impl Golden {
                         }
                     } else {
                         cnt.xwords += 1;
-                        self.amem[ld_addr as usize] = planes_of(&word, c.lanes);
+                        self.mem.store_activations(ld_addr as usize, &word);
                         ld_addr += 1;
                         ld_left -= 1;
                     }
@@ -474,12 +491,12 @@ impl Golden {
             }
             // Fast path 3: EXEC waits for the issue stage to accept a MATVEC, no stalls: only
             // the array moves, in closed form.
-            if no_stalls && st == St::Exec && iss_active && iss_rem > 1 {
+            if fast && st == St::Exec && iss_active && iss_rem > 1 {
                 if let Ok(Insn::MatVec { waddr, xaddr, .. }) = insn
                     && matvec_error(&a, waddr as u32, xaddr as u32, len_reg).is_none()
                 {
                     let k = array_kmax!().min(max_cycles - cycle);
-                    if k > 1 {
+                    if k >= 1 {
                         array_adv!(k);
                         cnt.cycles += k;
                         cycle += k;
@@ -487,6 +504,19 @@ impl Golden {
                         continue;
                     }
                 }
+            }
+            // Fast path 4: FETCH with no stalls takes its beat (there is one: checked above)
+            // while the array advances one cycle in closed form.
+            if fast && st == St::Fetch && array_kmax!() >= 1 {
+                insn = decode(beats[pos] & host_mask);
+                cnt.insns += 1;
+                st = St::Exec;
+                array_adv!(1);
+                cnt.cycles += 1;
+                cycle += 1;
+                pos += 1;
+                held = false;
+                continue;
             }
             cnt.cycles += 1;
             let in_valid = pos < beats.len() && (no_stalls || held || stalls.in_offer(cycle));
@@ -509,8 +539,7 @@ impl Golden {
             match st {
                 St::Fetch => {
                     if fire_in {
-                        let ir = beats[pos] & host_mask;
-                        insn = if ir >> 32 != 0 { Err(Status::ReservedBits) } else { Insn::decode(ir as u32).map_err(|e| e.status()) };
+                        insn = decode(beats[pos] & host_mask);
                         cnt.insns += 1;
                         next_st = St::Exec;
                     }
@@ -590,8 +619,8 @@ impl Golden {
                                 cnt.wwords += 1;
                                 let w2 = [word[0], word[1]];
                                 // any lane with code 3: both bits set
-                                let bad = (w2[0] & (w2[0] >> 1) | w2[1] & (w2[1] >> 1)) & 0x5555_5555_5555_5555 != 0;
-                                self.wmem[(ld_addr * c.rows + ld_row) as usize] = lane_masks(&w2, c.lanes);
+                                let bad = has_code3(&w2);
+                                self.mem.store_weights((ld_addr * c.rows + ld_row) as usize, &w2);
                                 if bad {
                                     status = Status::BadWeightCode;
                                     next_st = St::Done;
@@ -605,7 +634,7 @@ impl Golden {
                                 }
                             } else {
                                 cnt.xwords += 1;
-                                self.amem[ld_addr as usize] = planes_of(&word, c.lanes);
+                                self.mem.store_activations(ld_addr as usize, &word);
                                 ld_addr += 1;
                                 ld_left -= 1;
                             }
@@ -654,6 +683,7 @@ impl Golden {
                         for (v, s) in acc.iter_mut().zip(&pm.sums) {
                             *v = wrap(if pm.acc { *v } else { 0 } + s);
                         }
+                        self.spare.push(pm.sums);
                         next_snap |= pm.store;
                     }
                 }

@@ -11,6 +11,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod dot;
 pub mod energy;
 pub mod golden;
 pub mod isa;

@@ -45,17 +45,22 @@ pub fn random_layer(out: usize, inp: usize, batch: usize, seed: u64) -> (Ternary
 
 /// Compare two runs exactly; the message names the first difference.
 pub fn assert_same(what: &str, golden: &RunResult, rtl: &RunResult) {
-    assert_eq!(golden.status, rtl.status, "{what}: status differs (golden {:?}, rtl {:?})", golden.status, rtl.status);
-    assert_eq!(golden.stopped, rtl.stopped, "{what}: stop reason differs");
-    if let Some(i) = golden.results.iter().zip(&rtl.results).position(|(a, b)| a != b) {
-        panic!("{what}: first differing result word {i}: golden {} rtl {}", golden.results[i], rtl.results[i]);
+    assert_same_runs(what, ("golden", golden), ("rtl", rtl));
+}
+
+/// Compare two named runs exactly; the message names the first difference.
+pub fn assert_same_runs(what: &str, (an, a): (&str, &RunResult), (bn, b): (&str, &RunResult)) {
+    assert_eq!(a.status, b.status, "{what}: status differs ({an} {:?}, {bn} {:?})", a.status, b.status);
+    assert_eq!(a.stopped, b.stopped, "{what}: stop reason differs ({an} {:?}, {bn} {:?})", a.stopped, b.stopped);
+    if let Some(i) = a.results.iter().zip(&b.results).position(|(x, y)| x != y) {
+        panic!("{what}: first differing result word {i}: {an} {} {bn} {}", a.results[i], b.results[i]);
     }
-    assert_eq!(golden.results.len(), rtl.results.len(), "{what}: result count differs");
-    let (g, r) = (golden.counters.to_array(), rtl.counters.to_array());
+    assert_eq!(a.results.len(), b.results.len(), "{what}: result count differs ({an}, {bn})");
+    let (ac, bc) = (a.counters.to_array(), b.counters.to_array());
     for (i, name) in tern_arch::Counters::NAMES.iter().enumerate() {
-        assert_eq!(g[i], r[i], "{what}: counter `{name}` differs: golden {} rtl {}", g[i], r[i]);
+        assert_eq!(ac[i], bc[i], "{what}: counter `{name}` differs: {an} {} {bn} {}", ac[i], bc[i]);
     }
-    assert_eq!(golden.consumed, rtl.consumed, "{what}: consumed beats differ");
+    assert_eq!(a.consumed, b.consumed, "{what}: consumed beats differ ({an} {}, {bn} {})", a.consumed, b.consumed);
 }
 
 pub fn run_both(a: &Accel, cfg: &AccelConfig, beats: &[u64], stalls: &Stalls, max: u64) -> (RunResult, RunResult) {
