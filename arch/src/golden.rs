@@ -292,20 +292,25 @@ impl Golden {
         // the retire cycle.
         macro_rules! array_kmax {
             () => {{
+                let k = pipe_kmax!();
+                if iss_active { k.min((iss_rem - 1) as u64) } else { k }
+            }};
+        }
+        // `array_kmax!` but for the issue stage: its last slot may issue (the caller does that)
+        macro_rules! pipe_kmax {
+            () => {{
                 let mut k = u64::MAX;
                 if snap {
                     k = 0;
-                }
-                if iss_active {
-                    k = k.min((iss_rem - 1) as u64);
                 }
                 if lastm != 0 {
                     // cycles until the oldest last token is in the last stage (it retires then)
                     let retire = (p - 1 - (63 - lastm.leading_zeros())) as u64;
                     let free = |store: bool| !store || !out_busy || out_left as u64 <= retire;
                     let steppable = lastm.count_ones() == 1 && pending.front().is_some_and(|pm| free(pm.store));
+                    // the retire cycle itself is always stepped exactly; past it only if steppable
                     if !steppable {
-                        k = k.min(retire);
+                        k = k.min(retire + 1);
                     }
                 }
                 k
@@ -512,6 +517,32 @@ impl Golden {
                         held = false;
                         continue;
                     }
+                }
+            }
+            // Fast path 5: EXEC accepts a MATVEC, no stalls: the array advances one cycle in
+            // closed form, in which the issue stage issues its last slot if it is active, and
+            // then starts the new MATVEC.
+            if fast && st == St::Exec && (!iss_active || iss_rem == 1) && pipe_kmax!() >= 1 {
+                if let Ok(Insn::MatVec { acc: accf, store, waddr, xaddr }) = insn
+                    && matvec_error(&a, waddr as u32, xaddr as u32, len_reg).is_none()
+                {
+                    let sums = self.matvec(waddr as u32, xaddr as u32, len_reg);
+                    let last_slot = iss_active;
+                    // the slot counters it advances are set anew below
+                    #[allow(unused_assignments)]
+                    {
+                        array_adv!(1);
+                    }
+                    if last_slot {
+                        lastm |= 1;
+                    }
+                    pending.push_back(Pending { acc: accf, store, sums });
+                    (iss_active, iss_rem, iss_waddr) = (true, len_reg, waddr as u32);
+                    st = St::Fetch;
+                    cnt.cycles += 1;
+                    cycle += 1;
+                    held = false;
+                    continue;
                 }
             }
             // Fast path 4: FETCH with no stalls takes its beat (there is one: checked above)
