@@ -410,9 +410,8 @@ impl Golden {
                 stopped = Some(StopReason::Starved);
                 break;
             }
-            // Fast path 1: a weight load of one beat per word, no stalls: consecutive words are
-            // consecutive in `wmem` (address-major, bank fastest), so copy them while the array
-            // advances in closed form.
+            // Fast path 1: a weight load of one beat per word, no stalls: store the words (bank
+            // fastest, then address) while the array advances in closed form.
             if fast && st == St::LoadW && a.beats_per_wword == 1 && ld_beat == 0 {
                 let left = (ld_left * c.rows - ld_row) as u64;
                 let n = array_kmax!().min(left).min((beats.len() - pos) as u64).min(max_cycles - cycle) as usize;
@@ -505,47 +504,51 @@ impl Golden {
             }
             // Fast path 3: EXEC waits for the issue stage to accept a MATVEC, no stalls: only
             // the array moves, in closed form.
-            if fast && st == St::Exec && iss_active && iss_rem > 1 {
-                if let Ok(Insn::MatVec { waddr, xaddr, .. }) = insn
-                    && matvec_error(&a, waddr as u32, xaddr as u32, len_reg).is_none()
-                {
-                    let k = array_kmax!().min(max_cycles - cycle);
-                    if k >= 1 {
-                        array_adv!(k);
-                        cnt.cycles += k;
-                        cycle += k;
-                        held = false;
-                        continue;
-                    }
-                }
-            }
-            // Fast path 5: EXEC accepts a MATVEC, no stalls: the array advances one cycle in
-            // closed form, in which the issue stage issues its last slot if it is active, and
-            // then starts the new MATVEC.
-            if fast && st == St::Exec && (!iss_active || iss_rem == 1) && pipe_kmax!() >= 1 {
-                if let Ok(Insn::MatVec { acc: accf, store, waddr, xaddr }) = insn
-                    && matvec_error(&a, waddr as u32, xaddr as u32, len_reg).is_none()
-                {
-                    let sums = self.matvec(waddr as u32, xaddr as u32, len_reg);
-                    let last_slot = iss_active;
-                    // the slot counters it advances are set anew below
-                    #[allow(unused_assignments)]
-                    {
-                        array_adv!(1);
-                    }
-                    if last_slot {
-                        lastm |= 1;
-                    }
-                    pending.push_back(Pending { acc: accf, store, sums });
-                    (iss_active, iss_rem, iss_waddr) = (true, len_reg, waddr as u32);
-                    st = St::Fetch;
-                    cnt.cycles += 1;
-                    cycle += 1;
+            if fast
+                && st == St::Exec
+                && iss_active
+                && iss_rem > 1
+                && let Ok(Insn::MatVec { waddr, xaddr, .. }) = insn
+                && matvec_error(&a, waddr as u32, xaddr as u32, len_reg).is_none()
+            {
+                let k = array_kmax!().min(max_cycles - cycle);
+                if k >= 1 {
+                    array_adv!(k);
+                    cnt.cycles += k;
+                    cycle += k;
                     held = false;
                     continue;
                 }
             }
-            // Fast path 4: FETCH with no stalls takes its beat (there is one: checked above)
+            // Fast path 4: EXEC accepts a MATVEC, no stalls: the array advances one cycle in
+            // closed form, in which the issue stage issues its last slot if it is active, and
+            // then starts the new MATVEC.
+            if fast
+                && st == St::Exec
+                && (!iss_active || iss_rem == 1)
+                && pipe_kmax!() >= 1
+                && let Ok(Insn::MatVec { acc: accf, store, waddr, xaddr }) = insn
+                && matvec_error(&a, waddr as u32, xaddr as u32, len_reg).is_none()
+            {
+                let sums = self.matvec(waddr as u32, xaddr as u32, len_reg);
+                let last_slot = iss_active;
+                // the slot counters it advances are set anew below
+                #[allow(unused_assignments)]
+                {
+                    array_adv!(1);
+                }
+                if last_slot {
+                    lastm |= 1;
+                }
+                pending.push_back(Pending { acc: accf, store, sums });
+                (iss_active, iss_rem, iss_waddr) = (true, len_reg, waddr as u32);
+                st = St::Fetch;
+                cnt.cycles += 1;
+                cycle += 1;
+                held = false;
+                continue;
+            }
+            // Fast path 5: FETCH with no stalls takes its beat (there is one: checked above)
             // while the array advances one cycle in closed form.
             if fast && st == St::Fetch && array_kmax!() >= 1 {
                 (insn, ir_high) = decode(beats[pos] & host_mask);
