@@ -38,6 +38,28 @@ fn lanes_all(lanes: u32) -> u64 {
     if lanes == 64 { u64::MAX } else { (1u64 << lanes) - 1 }
 }
 
+/// A weight word's (pos, neg) lane masks: code 2 or 3 (high bit set) adds, code 0 subtracts.
+#[inline(always)]
+fn lane_masks(word: &[u64; 2], lanes: u32) -> (u64, u64) {
+    let all = lanes_all(lanes);
+    // each lane's bit at its code's even bit position
+    let hi = |w: u64| (w >> 1) & 0x5555_5555_5555_5555;
+    let zero = |w: u64| !(w | w >> 1) & 0x5555_5555_5555_5555;
+    if lanes <= 16 {
+        // both masks in one gather: pos from the low 32 bits, neg from the high ones
+        let (h, z) = (hi(word[0]), zero(word[0]));
+        let both = even_bits(h & 0xffff_ffff | z << 32);
+        (both & all, (both >> 16) & all)
+    } else {
+        let (mut pos, mut neg) = (even_bits(hi(word[0])), even_bits(zero(word[0])));
+        if lanes > 32 {
+            pos |= even_bits(hi(word[1])) << 32;
+            neg |= even_bits(zero(word[1])) << 32;
+        }
+        (pos & all, neg & all)
+    }
+}
+
 /// Which dot-product kernel a [`Memories`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
@@ -52,7 +74,9 @@ impl Kernel {
         let mut k = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
-            if lanes >= 16 && std::arch::is_x86_feature_detected!("avx512bw") {
+            // BMI2 (`pext`, for loading weights) comes with every AVX-512 CPU; it is fast
+            // there, unlike on the AMD parts before Zen 3
+            if lanes >= 16 && std::arch::is_x86_feature_detected!("avx512bw") && std::arch::is_x86_feature_detected!("bmi2") {
                 k.push(Kernel::Avx512);
             }
             if std::arch::is_x86_feature_detected!("ssse3") {
@@ -136,20 +160,19 @@ impl Memories {
     /// Write the little-endian weight word `word` (2-bit codes) into bank `row` at `addr`.
     #[inline(always)]
     pub fn store_weights(&mut self, addr: usize, row: usize, word: &[u64; 2]) {
-        // code 2 or 3 (high bit set) adds, code 0 subtracts; the second word only for L > 32
-        let (mut hi, mut zero) = (even_bits(word[0] >> 1), even_bits(!(word[0] | word[0] >> 1)));
-        if self.lanes > 32 {
-            hi |= even_bits(word[1] >> 1) << 32;
-            zero |= even_bits(!(word[1] | word[1] >> 1)) << 32;
-        }
-        let (pos, neg) = (hi, zero);
+        let (pos, neg) = match self.kernel {
+            // SAFETY: the AVX-512 kernel is picked only where BMI2 is present too (`available`)
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { avx512::lane_masks(word, self.lanes) },
+            _ => lane_masks(word, self.lanes),
+        };
         let all = lanes_all(self.lanes);
         let (i, sh) = self.at(addr, row);
         // a row's L bits never straddle two words: L is a power of two <= 64
         let keep = !(all << sh);
         let [p, n] = &mut self.w[i];
-        *p = (*p & keep) | (pos & all) << sh;
-        *n = (*n & keep) | (neg & all) << sh;
+        *p = (*p & keep) | pos << sh;
+        *n = (*n & keep) | neg << sh;
     }
 
     /// Write the little-endian word `word` of int8 activations at address `addr`.
@@ -287,6 +310,22 @@ mod avx512 {
         }
     }
 
+    /// A weight word's (pos, neg) lane masks with `pext`.
+    #[target_feature(enable = "bmi2")]
+    pub(super) unsafe fn lane_masks(word: &[u64; 2], lanes: u32) -> (u64, u64) {
+        let all = super::lanes_all(lanes);
+        let masks = |w: u64| {
+            let (hi, lo) = (_pext_u64(w, 0xaaaa_aaaa_aaaa_aaaa), _pext_u64(w, 0x5555_5555_5555_5555));
+            (hi, !(hi | lo) & 0xffff_ffff)
+        };
+        let (mut pos, mut neg) = masks(word[0]);
+        if lanes > 32 {
+            let (p1, n1) = masks(word[1]);
+            (pos, neg) = (pos | p1 << 32, neg | n1 << 32);
+        }
+        (pos & all, neg & all)
+    }
+
     /// [`row_sums`] for `L` lanes.
     #[target_feature(enable = "avx512f,avx512bw")]
     unsafe fn lanes<const L: usize>(m: &Memories, waddr: usize, xaddr: usize, len: usize, out: &mut [i64]) {
@@ -360,9 +399,10 @@ mod tests {
     fn every_kernel_gives_the_plain_dot_products() {
         let mut seed = 7;
         for lanes in [2u32, 4, 8, 16, 32, 64] {
-            for rows in [1usize, 3, 5] {
+            for (rows, kernel) in [1usize, 3, 5].into_iter().flat_map(|r| Kernel::available(lanes).into_iter().map(move |k| (r, k))) {
                 let depth = 150usize;
-                let mut m = Memories::new(rows as u32, lanes, depth as u32, depth as u32);
+                // the kernel stores the weights too (its lane masks), so it is set first
+                let mut m = Memories::new(rows as u32, lanes, depth as u32, depth as u32).with_kernel(kernel);
                 let mut words = Vec::new();
                 let mut xwords = Vec::new();
                 for a in 0..depth {
@@ -388,12 +428,28 @@ mod tests {
                     let want: Vec<i64> = (0..rows)
                         .map(|r| (0..len).map(|k| plain_dot(&words[(waddr + k) * rows + r], &xwords[xaddr + k], lanes)).sum())
                         .collect();
-                    for kernel in Kernel::available(lanes) {
-                        m.kernel = kernel;
-                        let mut got = vec![0i64; rows];
-                        m.matvec(waddr, xaddr, len, &mut got);
-                        assert_eq!(got, want, "{kernel:?} lanes {lanes} rows {rows} waddr {waddr} xaddr {xaddr} len {len}");
-                    }
+                    let mut got = vec![0i64; rows];
+                    m.matvec(waddr, xaddr, len, &mut got);
+                    assert_eq!(got, want, "{kernel:?} lanes {lanes} rows {rows} waddr {waddr} xaddr {xaddr} len {len}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lane_masks_agree_with_the_codes() {
+        let mut seed = 3;
+        for lanes in [2u32, 4, 8, 16, 32, 64] {
+            for _ in 0..2000 {
+                let word: [u64; 2] = std::array::from_fn(|_| rng(&mut seed));
+                let code = |j: usize| (word[j / 32] >> (2 * (j % 32))) & 3;
+                let pos: u64 = (0..lanes as usize).filter(|&j| code(j) >= 2).map(|j| 1 << j).sum();
+                let neg: u64 = (0..lanes as usize).filter(|&j| code(j) == 0).map(|j| 1 << j).sum();
+                assert_eq!(lane_masks(&word, lanes), (pos, neg), "portable, lanes {lanes} word {word:x?}");
+                #[cfg(target_arch = "x86_64")]
+                if Kernel::available(lanes).contains(&Kernel::Avx512) {
+                    // SAFETY: BMI2 is present where the AVX-512 kernel is available
+                    assert_eq!(unsafe { avx512::lane_masks(&word, lanes) }, (pos, neg), "pext, lanes {lanes} word {word:x?}");
                 }
             }
         }
