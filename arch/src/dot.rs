@@ -192,7 +192,7 @@ impl Memories {
     #[inline]
     pub fn matvec(&self, waddr: usize, xaddr: usize, len: usize, out: &mut [i64]) {
         let rows = self.rows;
-        assert!(waddr + len <= self.w.len() / self.words && xaddr + len <= self.xsum.len() && out.len() >= rows);
+        assert!((waddr + len) * self.words <= self.w.len() && xaddr + len <= self.xsum.len() && out.len() >= rows);
         match self.kernel {
             // SAFETY: `with_kernel` and `new` pick only kernels the CPU has; bounds checked above
             #[cfg(target_arch = "x86_64")]
