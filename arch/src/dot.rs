@@ -193,22 +193,20 @@ impl Memories {
     pub fn matvec(&self, waddr: usize, xaddr: usize, len: usize, out: &mut [i64]) {
         let rows = self.rows;
         assert!((waddr + len) * self.words <= self.w.len() && xaddr + len <= self.xsum.len() && out.len() >= rows);
+        // the activation words' sums, subtracted as each row's sum is written
+        let xs: i64 = self.xsum[xaddr..xaddr + len].iter().map(|&s| s as i64).sum();
         match self.kernel {
             // SAFETY: `with_kernel` and `new` pick only kernels the CPU has; bounds checked above
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => unsafe { avx512::row_sums(self, waddr, xaddr, len, out) },
+            Kernel::Avx512 => unsafe { avx512::row_sums(self, waddr, xaddr, len, xs, out) },
             #[cfg(target_arch = "x86_64")]
-            Kernel::Ssse3 => unsafe { ssse3::row_sums(self, waddr, xaddr, len, out) },
-            _ => self.row_sums_portable(waddr, xaddr, len, out),
-        }
-        let xs: i64 = self.xsum[xaddr..xaddr + len].iter().map(|&s| s as i64).sum();
-        for o in &mut out[..rows] {
-            *o -= xs;
+            Kernel::Ssse3 => unsafe { ssse3::row_sums(self, waddr, xaddr, len, xs, out) },
+            _ => self.row_sums_portable(waddr, xaddr, len, xs, out),
         }
     }
 
-    /// `sum (w + 1) * a` per row, one lane at a time.
-    fn row_sums_portable(&self, waddr: usize, xaddr: usize, len: usize, out: &mut [i64]) {
+    /// Each row's `sum (w + 1) * a - xs`, one lane at a time.
+    fn row_sums_portable(&self, waddr: usize, xaddr: usize, len: usize, xs: i64, out: &mut [i64]) {
         for (r, o) in out[..self.rows].iter_mut().enumerate() {
             let mut s = 0i64;
             for k in 0..len {
@@ -218,7 +216,7 @@ impl Memories {
                     s += (1 + (pos >> j & 1) as i64 - (neg >> j & 1) as i64) * a as i64;
                 }
             }
-            *o = s;
+            *o = s - xs;
         }
     }
 }
@@ -232,15 +230,16 @@ mod ssse3 {
     use super::{K_PER_I16, Memories};
     use std::arch::x86_64::*;
 
-    /// `sum (w + 1) * a` per row, one row and 16 lanes per instruction. Caller: bounds checked.
+    /// Each row's `sum (w + 1) * a - xs`, one row and 16 lanes per instruction. Caller:
+    /// bounds checked.
     #[target_feature(enable = "ssse3")]
-    pub(super) unsafe fn row_sums(m: &Memories, waddr: usize, xaddr: usize, len: usize, out: &mut [i64]) {
+    pub(super) unsafe fn row_sums(m: &Memories, waddr: usize, xaddr: usize, len: usize, xs: i64, out: &mut [i64]) {
         // SAFETY: the caller checked the bounds; SSSE3 is enabled for this function
         unsafe {
             match m.stride {
-                16 => blocks::<1>(m, waddr, xaddr, len, out),
-                32 => blocks::<2>(m, waddr, xaddr, len, out),
-                64 => blocks::<4>(m, waddr, xaddr, len, out),
+                16 => blocks::<1>(m, waddr, xaddr, len, xs, out),
+                32 => blocks::<2>(m, waddr, xaddr, len, xs, out),
+                64 => blocks::<4>(m, waddr, xaddr, len, xs, out),
                 st => unreachable!("stride {st}: lanes are a power of two <= 64"),
             }
         }
@@ -248,7 +247,7 @@ mod ssse3 {
 
     /// [`row_sums`] for words of `B` 16-lane blocks.
     #[target_feature(enable = "ssse3")]
-    unsafe fn blocks<const B: usize>(m: &Memories, waddr: usize, xaddr: usize, len: usize, out: &mut [i64]) {
+    unsafe fn blocks<const B: usize>(m: &Memories, waddr: usize, xaddr: usize, len: usize, xs: i64, out: &mut [i64]) {
         let ones16 = _mm_set1_epi16(1);
         let ones8 = _mm_set1_epi8(1);
         // lane j of a block tests bit j % 8 of its mask byte
@@ -285,7 +284,7 @@ mod ssse3 {
             }
             let s2 = _mm_add_epi32(acc32, _mm_unpackhi_epi64(acc32, acc32));
             let s1 = _mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0b01));
-            *o = _mm_cvtsi128_si32(s1) as i64;
+            *o = _mm_cvtsi128_si32(s1) as i64 - xs;
         }
     }
 }
@@ -295,16 +294,16 @@ mod avx512 {
     use super::{K_PER_I16, Memories};
     use std::arch::x86_64::*;
 
-    /// `sum (w + 1) * a` per row, 64 / L rows and 64 lanes per instruction: a bitset word is
+    /// Each row's `sum (w + 1) * a - xs`, 64 / L rows and 64 lanes per instruction: a bitset word is
     /// a 64-bit mask register as it is. Needs L >= 16. Caller: bounds checked.
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub(super) unsafe fn row_sums(m: &Memories, waddr: usize, xaddr: usize, len: usize, out: &mut [i64]) {
+    pub(super) unsafe fn row_sums(m: &Memories, waddr: usize, xaddr: usize, len: usize, xs: i64, out: &mut [i64]) {
         // SAFETY: the caller checked the bounds; AVX-512BW is enabled for this function
         unsafe {
             match m.lanes {
-                16 => lanes::<16>(m, waddr, xaddr, len, out),
-                32 => lanes::<32>(m, waddr, xaddr, len, out),
-                64 => lanes::<64>(m, waddr, xaddr, len, out),
+                16 => lanes::<16>(m, waddr, xaddr, len, xs, out),
+                32 => lanes::<32>(m, waddr, xaddr, len, xs, out),
+                64 => lanes::<64>(m, waddr, xaddr, len, xs, out),
                 l => unreachable!("the AVX-512 kernel takes 16, 32 or 64 lanes, not {l}"),
             }
         }
@@ -328,7 +327,7 @@ mod avx512 {
 
     /// [`row_sums`] for `L` lanes.
     #[target_feature(enable = "avx512f,avx512bw")]
-    unsafe fn lanes<const L: usize>(m: &Memories, waddr: usize, xaddr: usize, len: usize, out: &mut [i64]) {
+    unsafe fn lanes<const L: usize>(m: &Memories, waddr: usize, xaddr: usize, len: usize, xs: i64, out: &mut [i64]) {
         let ones8 = _mm512_set1_epi8(1);
         let twos8 = _mm512_set1_epi8(2);
         let ones16 = _mm512_set1_epi16(1);
@@ -365,7 +364,7 @@ mod avx512 {
             unsafe { _mm512_storeu_si512(lanes32.as_mut_ptr() as *mut __m512i, acc32) };
             for (j, chunk) in lanes32.chunks(L / 4).enumerate() {
                 if let Some(o) = out[..m.rows].get_mut(g * (64 / L) + j) {
-                    *o = chunk.iter().map(|&v| v as i64).sum();
+                    *o = chunk.iter().map(|&v| v as i64).sum::<i64>() - xs;
                 }
             }
         }
