@@ -158,18 +158,25 @@ pub struct Golden {
     a: Accel,
     /// The banks and the activation buffer, in the layout that makes the dot products fast.
     mem: dot::Memories,
-    /// Row-sum buffers of retired MATVECs, reused so that accepting one does not allocate.
-    spare: Vec<Vec<i64>>,
+    /// Row sums of the MATVECs accepted and not yet retired: a ring of `ring_slots` slots of
+    /// R sums each, so that accepting one does not allocate.
+    sums: Vec<i64>,
     /// Whether stall-free runs skip cycles in closed form (the default). Off, every cycle goes
     /// through the general loop: the reference the fast paths are tested against.
     fast_paths: bool,
 }
 
-/// One MATVEC's effect on the accumulators, computed at accept.
+/// One MATVEC's effect on the accumulators, computed at accept (its sums in ring slot `slot`).
 struct Pending {
     acc: bool,
     store: bool,
-    sums: Vec<i64>,
+    slot: usize,
+}
+
+/// Ring slots for pending MATVECs: each has its last token in the issue stage or the pipeline
+/// (at most one per stage), and one more may be accepted in the cycle the oldest retires.
+fn ring_slots(a: &Accel) -> usize {
+    a.pipeline_depth as usize + 2
 }
 
 /// The status a MATVEC with these operands raises in EXEC, if any (checked in this order).
@@ -202,7 +209,12 @@ fn has_code3(w: &[u64; 2]) -> bool {
 impl Golden {
     pub fn new(a: &Accel) -> Golden {
         let c = &a.cfg;
-        Golden { a: a.clone(), mem: dot::Memories::new(c.rows, c.lanes, c.wmem_depth, c.amem_depth), spare: Vec::new(), fast_paths: true }
+        Golden {
+            a: a.clone(),
+            mem: dot::Memories::new(c.rows, c.lanes, c.wmem_depth, c.amem_depth),
+            sums: vec![0; ring_slots(a) * c.rows as usize],
+            fast_paths: true,
+        }
     }
 
     /// The same model with its closed-form fast paths on (the default) or off.
@@ -215,11 +227,10 @@ impl Golden {
         &self.a
     }
 
-    fn matvec(&mut self, waddr: u32, xaddr: u32, len: u32) -> Vec<i64> {
-        let mut sums = self.spare.pop().unwrap_or_default();
-        sums.resize(self.a.cfg.rows as usize, 0);
-        self.mem.matvec(waddr as usize, xaddr as usize, len as usize, &mut sums);
-        sums
+    /// A MATVEC's row sums into ring slot `slot`.
+    fn matvec(&mut self, slot: usize, waddr: u32, xaddr: u32, len: u32) {
+        let rows = self.a.cfg.rows as usize;
+        self.mem.matvec(waddr as usize, xaddr as usize, len as usize, &mut self.sums[slot * rows..][..rows]);
     }
 
     /// Run a program from reset. `max_cycles` bounds a malformed program.
@@ -265,7 +276,17 @@ impl Golden {
             *act = ((*act << 1) | u64::from(issued)) & window_mask;
             *hi = ((*hi << 1) | u64::from(half)) & window_mask;
         };
-        let mut pending: VecDeque<Pending> = VecDeque::new();
+        let mut pending: VecDeque<Pending> = VecDeque::with_capacity(ring_slots(&a));
+        let mut next_slot = 0usize;
+        // accept a MATVEC: its sums now, its effect when its last token retires
+        macro_rules! accept_matvec {
+            ($acc:expr, $store:expr, $waddr:expr, $xaddr:expr) => {{
+                assert!(pending.len() < ring_slots(&a), "more MATVECs in flight than the pipeline holds");
+                self.matvec(next_slot, $waddr, $xaddr, len_reg);
+                pending.push_back(Pending { acc: $acc, store: $store, slot: next_slot });
+                next_slot = (next_slot + 1) % ring_slots(&a);
+            }};
+        }
         // token pipeline as bit masks: bit i = stage i; `lastm` marks a MATVEC's last token
         let (mut validm, mut lastm) = (0u64, 0u64);
         let mut acc = vec![0i64; rows];
@@ -327,11 +348,10 @@ impl Golden {
                         // the retire cycle, as in the general loop's array section
                         held_prev = out_busy;
                         let pm = pending.pop_front().expect("token without a pending MATVEC");
-                        for (v, s) in acc.iter_mut().zip(&pm.sums) {
+                        for (v, s) in acc.iter_mut().zip(&self.sums[pm.slot * rows..][..rows]) {
                             *v = wrap(if pm.acc { *v } else { 0 } + s);
                         }
                         snap = pm.store;
-                        self.spare.push(pm.sums);
                         array_shift!(1);
                         if snap && k > 0 {
                             // the snapshot cycle: the shifter is idle (`array_kmax!`), so no beat
@@ -530,7 +550,7 @@ impl Golden {
                 && let Ok(Insn::MatVec { acc: accf, store, waddr, xaddr }) = insn
                 && matvec_error(&a, waddr as u32, xaddr as u32, len_reg).is_none()
             {
-                let sums = self.matvec(waddr as u32, xaddr as u32, len_reg);
+                accept_matvec!(accf, store, waddr as u32, xaddr as u32);
                 let last_slot = iss_active;
                 // the slot counters it advances are set anew below
                 #[allow(unused_assignments)]
@@ -540,7 +560,6 @@ impl Golden {
                 if last_slot {
                     lastm |= 1;
                 }
-                pending.push_back(Pending { acc: accf, store, sums });
                 (iss_active, iss_rem, iss_waddr) = (true, len_reg, waddr as u32);
                 st = St::Fetch;
                 cnt.cycles += 1;
@@ -633,8 +652,7 @@ impl Golden {
                             status = s;
                             next_st = St::Done;
                         } else if advance && (!iss_active || iss_rem == 1) {
-                            let sums = self.matvec(waddr, xaddr, len_reg);
-                            pending.push_back(Pending { acc: accf, store, sums });
+                            accept_matvec!(accf, store, waddr, xaddr);
                             accept = Some(waddr);
                             next_st = St::Fetch;
                         }
@@ -727,10 +745,9 @@ impl Golden {
                     cnt.acc_updates += 1;
                     if lastm & last_stage != 0 {
                         let pm = pending.pop_front().expect("token without a pending MATVEC");
-                        for (v, s) in acc.iter_mut().zip(&pm.sums) {
+                        for (v, s) in acc.iter_mut().zip(&self.sums[pm.slot * rows..][..rows]) {
                             *v = wrap(if pm.acc { *v } else { 0 } + s);
                         }
-                        self.spare.push(pm.sums);
                         next_snap |= pm.store;
                     }
                 }
