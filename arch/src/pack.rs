@@ -144,6 +144,14 @@ impl TernaryMatrix {
         (self.packed[(row % r4) * self.inp + col] >> (2 * (row / r4))) & 3
     }
 
+    /// Row `row`'s codes: code of column `col` = `(bytes[col] >> shift) & 3`. For loops over a
+    /// row, where `code` would divide by `out / 4` for every weight.
+    #[inline]
+    pub fn row_codes(&self, row: usize) -> (&[u8], u32) {
+        let r4 = self.out.div_ceil(4);
+        (&self.packed[(row % r4) * self.inp..][..self.inp], 2 * (row / r4) as u32)
+    }
+
     #[inline]
     pub fn get(&self, row: usize, col: usize) -> i8 {
         self.code(row, col) as i8 - 1

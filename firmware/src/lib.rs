@@ -80,6 +80,15 @@ impl Emitter<'_> {
     }
 }
 
+/// The low 2 bits of each of the 8 bytes of `x`, packed into 16 bits (byte i -> bits 2i+1:2i).
+#[inline]
+fn codes_of_8(x: u64) -> u64 {
+    let x = x & 0x0303_0303_0303_0303;
+    let x = (x | x >> 6) & 0x000f_000f_000f_000f;
+    let x = (x | x >> 12) & 0x0000_00ff_0000_00ff;
+    (x | x >> 24) & 0xffff
+}
+
 /// Compile `y[b] = W x[b]` for `batch` int8 vectors `x` (row-major `batch x w.inp`).
 pub fn compile_bitlinear(a: &Accel, w: &TernaryMatrix, x: &[i8], batch: usize) -> Result<LayerProgram, FwError> {
     let c = &a.cfg;
@@ -110,10 +119,26 @@ pub fn compile_bitlinear(a: &Accel, w: &TernaryMatrix, x: &[i8], batch: usize) -
             for rr in 0..r {
                 let row = tile * r + rr;
                 word.iter_mut().for_each(|v| *v = 0);
-                for j in 0..l {
-                    let col = k * l + j;
-                    let code = if row < out && col < inp { w.code(row, col) } else { 1 } as u64;
-                    word[j / 32] |= code << (2 * (j % 32));
+                // padding rows and columns get code 1 (weight 0)
+                let codes = (row < out).then(|| w.row_codes(row));
+                match codes {
+                    // a whole chunk of a real row, 8 lanes at a time
+                    Some((bytes, shift)) if l % 8 == 0 && (k + 1) * l <= inp => {
+                        for (g, b8) in bytes[k * l..(k + 1) * l].chunks_exact(8).enumerate() {
+                            let j = 8 * g;
+                            word[j / 32] |= codes_of_8(u64::from_le_bytes(b8.try_into().unwrap()) >> shift) << (2 * (j % 32));
+                        }
+                    }
+                    _ => {
+                        for j in 0..l {
+                            let col = k * l + j;
+                            let code = match codes {
+                                Some((bytes, shift)) if col < inp => (bytes[col] >> shift) & 3,
+                                _ => 1,
+                            } as u64;
+                            word[j / 32] |= code << (2 * (j % 32));
+                        }
+                    }
                 }
                 e.words(&word, a.wword_bits);
             }
@@ -202,4 +227,19 @@ pub fn reference_matmul(w: &TernaryMatrix, x: &[i8], batch: usize) -> Vec<i32> {
         }
     }
     y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::codes_of_8;
+
+    #[test]
+    fn codes_of_8_packs_each_bytes_low_bits() {
+        let mut s = 0x1234_5678_9abc_def0u64;
+        for _ in 0..1000 {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let want: u64 = (0..8).map(|i| ((s >> (8 * i)) & 3) << (2 * i)).sum();
+            assert_eq!(codes_of_8(s), want, "{s:#018x}");
+        }
+    }
 }
