@@ -526,6 +526,7 @@ impl Golden {
             // the array moves, in closed form.
             if fast
                 && st == St::Exec
+                && !ir_high
                 && iss_active
                 && iss_rem > 1
                 && let Ok(Insn::MatVec { waddr, xaddr, .. }) = insn
@@ -545,6 +546,7 @@ impl Golden {
             // then starts the new MATVEC.
             if fast
                 && st == St::Exec
+                && !ir_high
                 && (!iss_active || iss_rem == 1)
                 && pipe_kmax!() >= 1
                 && let Ok(Insn::MatVec { acc: accf, store, waddr, xaddr }) = insn

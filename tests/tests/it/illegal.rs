@@ -61,6 +61,24 @@ fn reserved_high_half_of_a_64_bit_beat() {
     assert_eq!(r.status, Status::ReservedBits);
 }
 
+/// The same on a MATVEC, accepted at once or waiting behind another one: the golden model's
+/// fast paths for MATVEC must see the high half too (they once did not, after the decoded
+/// instruction and the high-half flag became two registers).
+#[test]
+fn reserved_high_half_of_a_matvec_beat() {
+    let cfg = &FAMILY[2];
+    let a = cfg.validate().unwrap();
+    let mv = |xaddr| enc(Insn::MatVec { acc: false, store: false, waddr: 0, xaddr });
+    for beats in [
+        vec![enc(Insn::SetLen { len: 4 }), (1u64 << 40) | mv(0), enc(Insn::Halt)],
+        vec![enc(Insn::SetLen { len: 4 }), mv(0), (1u64 << 40) | mv(4), enc(Insn::Halt)],
+    ] {
+        let (g, r) = run_both(&a, cfg, &beats, &Stalls::NONE, WATCHDOG);
+        assert_same("matvec beat with high bits", &g, &r);
+        assert_eq!(r.status, Status::ReservedBits);
+    }
+}
+
 #[test]
 fn zero_counts() {
     check("loadw count 0", &[enc(Insn::LoadW { addr: 0, count: 1 }) & !0x1fff], Status::ZeroCount);
