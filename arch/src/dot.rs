@@ -3,7 +3,8 @@
 //! A weight word is kept as two lane masks, `pos` (code 2, or the illegal code 3, which the
 //! RTL's recode also reads as +1) and `neg` (code 0): still 2 bits per weight, like the banks.
 //! The masks of all R banks at one address sit side by side in two bitsets (row r's L bits at
-//! bit r * L), so one 64-bit word holds the masks of 64 / L rows. An activation word is kept as
+//! bit r * L, the two interleaved word by word), so one 64-bit word holds the masks of 64 / L
+//! rows. An activation word is kept as
 //! its int8s, padded with zeros to whole 16-byte blocks. A row's dot product uses
 //!
 //! ```text
@@ -15,7 +16,7 @@
 //! expanded from the masks in registers only. The second term depends only on the activation
 //! word, so it is summed once when the word is loaded, not once per row. Three kernels give the
 //! same sums: AVX-512BW (masks straight into mask registers, 64 / L rows per instruction; used
-//! where the CPU has it and L >= 16), SSSE3 (the x86-64-v2 baseline, one row at a time) and a
+//! where the CPU has it and BMI2, and L >= 16), SSSE3 (the x86-64-v2 baseline, one row at a time) and a
 //! portable one. This is the model's arithmetic only; the RTL's adder trees are in `tern-hdl`.
 
 /// Bytes per stored activation word: `lanes` rounded up to whole 16-byte blocks.
