@@ -305,16 +305,24 @@ impl Golden {
         let mut stopped = None;
 
         // Advance of the array (issue stage, token pipeline, accumulators, snapshot, output
-        // shifter) by k cycles with the sequencer's help not needed: no stall, no MATVEC issued,
-        // no freeze. `array_kmax!()` is the largest such k. It runs in closed form, except that
-        // one MATVEC's last token may retire on the way (the cycle its sums reach the
-        // accumulators and, with `store`, the next one, the snapshot), stepped like the general
-        // loop. That needs the snapshot not to freeze the array: the output shifter is idle by
-        // the retire cycle.
+        // shifter) by k cycles with the sequencer's help not needed: no stall, no MATVEC issued.
+        // `array_kmax!()` is the largest such k. Frozen (a snapshot waits for the busy shifter),
+        // only the shifter moves. Otherwise it runs in closed form, except that one MATVEC's last
+        // token may retire on the way (the cycle its sums reach the accumulators and, with
+        // `store`, the next one, the snapshot), stepped like the general loop; past the retire
+        // only if the snapshot cannot freeze the array (the shifter is idle by then).
         macro_rules! array_kmax {
             () => {{
-                let k = pipe_kmax!();
-                if iss_active { k.min((iss_rem - 1) as u64) } else { k }
+                if snap {
+                    // a snapshot waits for the busy shifter: the array stays frozen through the
+                    // shifter's last beat (the general loop takes the snapshot's cycle). On a
+                    // grouped array `held_prev` is then set too: the shifter was busy or a
+                    // snapshot waited in the cycle before.
+                    if out_busy { out_left as u64 } else { 0 }
+                } else {
+                    let k = pipe_kmax!();
+                    if iss_active { k.min((iss_rem - 1) as u64) } else { k }
+                }
             }};
         }
         // `array_kmax!` but for the issue stage: its last slot may issue (the caller does that)
@@ -340,34 +348,41 @@ impl Golden {
         macro_rules! array_adv {
             ($k:expr) => {{
                 let mut k: u64 = $k;
-                if lastm != 0 {
-                    let retire = (p - 1 - (63 - lastm.leading_zeros())) as u64;
-                    if retire < k {
-                        array_shift!(retire);
-                        k -= retire + 1;
-                        // the retire cycle, as in the general loop's array section
-                        held_prev = out_busy;
-                        let pm = pending.pop_front().expect("token without a pending MATVEC");
-                        for (v, s) in acc.iter_mut().zip(&self.sums[pm.slot * rows..][..rows]) {
-                            *v = wrap(if pm.acc { *v } else { 0 } + s);
-                        }
-                        snap = pm.store;
-                        array_shift!(1);
-                        if snap && k > 0 {
-                            // the snapshot cycle: the shifter is idle (`array_kmax!`), so no beat
-                            // leaves, the array advances, and the shifter loads pre-edge `acc`
-                            k -= 1;
-                            held_prev = true;
-                            pipe_shift!(1);
-                            out_buf.copy_from_slice(&acc);
-                            out_busy = true;
-                            out_left = a.out_beats;
-                            out_pos = 0;
-                            snap = false;
+                if snap {
+                    // frozen (`array_kmax!`): only the shifter moves
+                    out_shift!(k);
+                    cnt.freeze += k;
+                    held_prev = true;
+                } else {
+                    if lastm != 0 {
+                        let retire = (p - 1 - (63 - lastm.leading_zeros())) as u64;
+                        if retire < k {
+                            array_shift!(retire);
+                            k -= retire + 1;
+                            // the retire cycle, as in the general loop's array section
+                            held_prev = out_busy;
+                            let pm = pending.pop_front().expect("token without a pending MATVEC");
+                            for (v, s) in acc.iter_mut().zip(&self.sums[pm.slot * rows..][..rows]) {
+                                *v = wrap(if pm.acc { *v } else { 0 } + s);
+                            }
+                            snap = pm.store;
+                            array_shift!(1);
+                            if snap && k > 0 {
+                                // the snapshot cycle: the shifter is idle (`array_kmax!`), so no beat
+                                // leaves, the array advances, and the shifter loads pre-edge `acc`
+                                k -= 1;
+                                held_prev = true;
+                                pipe_shift!(1);
+                                out_buf.copy_from_slice(&acc);
+                                out_busy = true;
+                                out_left = a.out_beats;
+                                out_pos = 0;
+                                snap = false;
+                            }
                         }
                     }
+                    array_shift!(k);
                 }
-                array_shift!(k);
             }};
         }
         macro_rules! array_shift {
