@@ -195,12 +195,6 @@ fn matvec_error(a: &Accel, waddr: u32, xaddr: u32, len: u32) -> Option<Status> {
     }
 }
 
-/// A fetched beat decoded, and whether any of its bits above 32 is set (status ReservedBits).
-#[inline]
-fn decode(ir: u64) -> (Result<Insn, DecodeError>, bool) {
-    (Insn::decode(ir as u32), ir >> 32 != 0)
-}
-
 /// Any lane of a weight word with code 3 (both bits set), which stops the run.
 fn has_code3(w: &[u64; 2]) -> bool {
     (w[0] & (w[0] >> 1) | w[1] & (w[1] >> 1)) & 0x5555_5555_5555_5555 != 0
@@ -253,12 +247,11 @@ impl Golden {
         let mut results = Vec::new();
         let mut st = St::Fetch;
         let mut status = Status::Running;
-        // the instruction register, decoded when fetched (the RTL decodes it combinationally),
-        // and whether the beat's bits above 32 were set (a 64-bit link). Kept as `decode`
-        // returns it: converting it to a Result of `Status` at each fetch read its separately
-        // stored bytes back as one word, a store-forwarding stall worth ~8 % of a run.
+        // the instruction register, decoded when fetched (the RTL decodes it combinationally).
+        // Kept as `decode_beat` returns it: converting it to a Result of `Status` at each fetch
+        // read its separately stored bytes back as one word, a store-forwarding stall worth
+        // ~8 % of a run.
         let mut insn: Result<Insn, DecodeError> = Ok(Insn::Nop);
-        let mut ir_high = false;
         let mut len_reg: u32 = 0;
         // load engine
         let (mut ld_addr, mut ld_left, mut ld_row, mut ld_beat) = (0u32, 0u32, 0u32, 0u32);
@@ -541,7 +534,6 @@ impl Golden {
             // the array moves, in closed form.
             if fast
                 && st == St::Exec
-                && !ir_high
                 && iss_active
                 && iss_rem > 1
                 && let Ok(Insn::MatVec { waddr, xaddr, .. }) = insn
@@ -561,7 +553,6 @@ impl Golden {
             // then starts the new MATVEC.
             if fast
                 && st == St::Exec
-                && !ir_high
                 && (!iss_active || iss_rem == 1)
                 && pipe_kmax!() >= 1
                 && let Ok(Insn::MatVec { acc: accf, store, waddr, xaddr }) = insn
@@ -587,7 +578,7 @@ impl Golden {
             // Fast path 5: FETCH with no stalls takes its beat (there is one: checked above)
             // while the array advances one cycle in closed form.
             if fast && st == St::Fetch && array_kmax!() >= 1 {
-                (insn, ir_high) = decode(beats[pos] & host_mask);
+                insn = Insn::decode_beat(beats[pos] & host_mask);
                 cnt.insns += 1;
                 st = St::Exec;
                 array_adv!(1);
@@ -618,14 +609,10 @@ impl Golden {
             match st {
                 St::Fetch => {
                     if fire_in {
-                        (insn, ir_high) = decode(beats[pos] & host_mask);
+                        insn = Insn::decode_beat(beats[pos] & host_mask);
                         cnt.insns += 1;
                         next_st = St::Exec;
                     }
-                }
-                St::Exec if ir_high => {
-                    status = Status::ReservedBits;
-                    next_st = St::Done;
                 }
                 St::Exec => match insn {
                     Err(e) => {

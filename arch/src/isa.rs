@@ -103,6 +103,10 @@ pub enum DecodeError {
     ReservedBits { word: u32, mnemonic: &'static str, bits: u32 },
     #[error("word {word:#010x}: `{mnemonic}` with a count/length of zero")]
     ZeroCount { word: u32, mnemonic: &'static str },
+    /// A 64-bit link carries the instruction in the low half of a beat; the high half is
+    /// reserved.
+    #[error("beat {beat:#018x}: the bits above the 32-bit instruction must be zero")]
+    HighHalf { beat: u64 },
 }
 
 impl DecodeError {
@@ -111,6 +115,7 @@ impl DecodeError {
             DecodeError::IllegalOpcode { .. } => Status::IllegalOpcode,
             DecodeError::ReservedBits { .. } => Status::ReservedBits,
             DecodeError::ZeroCount { .. } => Status::ZeroCount,
+            DecodeError::HighHalf { .. } => Status::ReservedBits,
         }
     }
 }
@@ -215,6 +220,12 @@ impl Insn {
         }
     }
 
+    /// The instruction in a host beat: its low 32 bits, the rest zero (checked first).
+    #[inline]
+    pub fn decode_beat(beat: u64) -> Result<Insn, DecodeError> {
+        if beat >> 32 != 0 { Err(DecodeError::HighHalf { beat }) } else { Insn::decode(beat as u32) }
+    }
+
     pub fn decode(word: u32) -> Result<Insn, DecodeError> {
         let opbits = word >> OPCODE_SHIFT;
         let op = Opcode::from_bits(opbits).ok_or(DecodeError::IllegalOpcode { word, opcode: opbits })?;
@@ -280,6 +291,10 @@ mod tests {
     fn every_illegal_class_is_typed() {
         assert_eq!(Insn::decode(0xF000_0000).unwrap_err().status(), Status::IllegalOpcode);
         assert_eq!(Insn::decode(0x6000_0001).unwrap_err().status(), Status::ReservedBits);
+        // a beat's high half comes before the word's own checks
+        assert_eq!(Insn::decode_beat(1 << 40 | 0xf000_0000).unwrap_err(), DecodeError::HighHalf { beat: 1 << 40 | 0xf000_0000 });
+        assert_eq!(Insn::decode_beat(1 << 40).unwrap_err().status(), Status::ReservedBits);
+        assert_eq!(Insn::decode_beat(Insn::Halt.encode() as u64), Ok(Insn::Halt));
         assert_eq!(Insn::decode(0x1800_0001).unwrap_err().status(), Status::ReservedBits);
         assert_eq!(Insn::decode(0x3000_2001).unwrap_err().status(), Status::ReservedBits);
         assert_eq!(Insn::decode(0x2000_2000).unwrap_err().status(), Status::ZeroCount);

@@ -37,7 +37,7 @@ pub fn disassemble(a: &Accel, beats: &[u64]) -> String {
     let mut i = 0;
     while i < beats.len() {
         let b = beats[i];
-        let decoded = if b >> 32 == 0 { Insn::decode(b as u32).ok() } else { None };
+        let decoded = Insn::decode_beat(b).ok();
         match decoded {
             Some(insn) => {
                 let _ = writeln!(s, "{insn}");
