@@ -140,12 +140,13 @@ impl TernaryMatrix {
     /// The 2-bit code of W[row, col].
     #[inline]
     pub fn code(&self, row: usize, col: usize) -> u8 {
-        let r4 = self.out.div_ceil(4);
-        (self.packed[(row % r4) * self.inp + col] >> (2 * (row / r4))) & 3
+        let (bytes, shift) = self.row_codes(row);
+        (bytes[col] >> shift) & 3
     }
 
-    /// Row `row`'s codes: code of column `col` = `(bytes[col] >> shift) & 3`. For loops over a
-    /// row, where `code` would divide by `out / 4` for every weight.
+    /// Row `row`'s codes: code of column `col` = `(bytes[col] >> shift) & 3` (the HF layout:
+    /// rows r, r + out/4, r + out/2, r + 3out/4 share a byte). Loops over a row call this once
+    /// instead of `code` per weight, which divides by `out / 4` each time.
     #[inline]
     pub fn row_codes(&self, row: usize) -> (&[u8], u32) {
         let r4 = self.out.div_ceil(4);
