@@ -87,6 +87,11 @@ impl Kernel {
         k.push(Kernel::Portable);
         k
     }
+
+    /// The kernel the golden model runs for `lanes` lanes on this machine.
+    pub fn best(lanes: u32) -> Kernel {
+        Kernel::available(lanes)[0]
+    }
 }
 
 /// The banks and the activation buffer as the golden model stores them.
@@ -127,7 +132,7 @@ impl Memories {
             stride: stride(lanes),
             x: vec![0; amem_depth as usize * stride(lanes)],
             xsum: vec![0; amem_depth as usize],
-            kernel: Kernel::available(lanes)[0],
+            kernel: Kernel::best(lanes),
         }
     }
 
@@ -136,10 +141,6 @@ impl Memories {
         assert!(Kernel::available(self.lanes).contains(&kernel), "{kernel:?} does not run here");
         self.kernel = kernel;
         self
-    }
-
-    pub fn kernel(&self) -> Kernel {
-        self.kernel
     }
 
     /// Word index and shift of row `r`'s masks at address `a`.

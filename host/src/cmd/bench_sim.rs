@@ -26,6 +26,8 @@ pub struct Row {
     pub golden_cycles_per_s: f64,
     pub verilator_cycles_per_s: f64,
     pub golden_speedup: f64,
+    /// The golden model's dot-product kernel on this machine (`tern_arch::dot`).
+    pub golden_kernel: String,
 }
 
 /// Cycles of one run and the best cycles/s of three intervals of `min_s / 3` seconds each (on
@@ -70,6 +72,7 @@ pub fn run(args: Args) -> Result<()> {
                 golden_cycles_per_s: gcps,
                 verilator_cycles_per_s: vcps,
                 golden_speedup: gcps / vcps,
+                golden_kernel: format!("{:?}", tern_arch::dot::Kernel::best(a.cfg.lanes)),
             });
         }
     }
@@ -77,13 +80,20 @@ pub fn run(args: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         println!(
-            "{:<11} {:<30} {:>10} {:>6} {:>14} {:>14} {:>8}",
-            "preset", "layer", "cycles", "util", "golden cyc/s", "verilator cyc/s", "speedup"
+            "{:<11} {:<30} {:>10} {:>6} {:>14} {:>14} {:>8}  {}",
+            "preset", "layer", "cycles", "util", "golden cyc/s", "verilator cyc/s", "speedup", "golden kernel"
         );
         for r in &rows {
             println!(
-                "{:<11} {:<30} {:>10} {:>6.3} {:>14.3e} {:>14.3e} {:>7.1}x",
-                r.preset, r.layer, r.cycles, r.utilization, r.golden_cycles_per_s, r.verilator_cycles_per_s, r.golden_speedup
+                "{:<11} {:<30} {:>10} {:>6.3} {:>14.3e} {:>14.3e} {:>7.1}x  {}",
+                r.preset,
+                r.layer,
+                r.cycles,
+                r.utilization,
+                r.golden_cycles_per_s,
+                r.verilator_cycles_per_s,
+                r.golden_speedup,
+                r.golden_kernel
             );
         }
     }
