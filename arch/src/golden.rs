@@ -195,6 +195,15 @@ fn matvec_error(a: &Accel, waddr: u32, xaddr: u32, len: u32) -> Option<Status> {
     }
 }
 
+/// A data word from its host beats of `hb` bits each, the first beat in the lowest bits.
+fn word_of_beats(beats: &[u64], hb: usize) -> [u64; 8] {
+    let mut word = [0u64; 8];
+    for (i, &b) in beats.iter().enumerate() {
+        word[i * hb / 64] |= b << ((i * hb) % 64);
+    }
+    word
+}
+
 /// Any lane of a weight word with code 3 (both bits set), which stops the run.
 fn has_code3(w: &[u64; 2]) -> bool {
     (w[0] & (w[0] >> 1) | w[1] & (w[1] >> 1)) & 0x5555_5555_5555_5555 != 0
@@ -495,10 +504,7 @@ impl Golden {
                         continue;
                     }
                     ld_beat = 0;
-                    let mut word = [0u64; 8];
-                    for (i, &b) in ld_buf[..bpw as usize].iter().enumerate() {
-                        word[i * hb / 64] |= b << ((i * hb) % 64);
-                    }
+                    let word = word_of_beats(&ld_buf[..bpw as usize], hb);
                     if is_w {
                         cnt.wwords += 1;
                         let w2 = [word[0], word[1]];
@@ -679,15 +685,10 @@ impl Golden {
                         let bpw = if is_w { a.beats_per_wword } else { a.beats_per_xword };
                         ld_buf[ld_beat as usize] = beats[pos] & host_mask;
                         if ld_beat + 1 == bpw {
-                            let mut word = [0u64; 8];
-                            for (i, &b) in ld_buf[..bpw as usize].iter().enumerate() {
-                                let bit = i * hb;
-                                word[bit / 64] |= b << (bit % 64);
-                            }
+                            let word = word_of_beats(&ld_buf[..bpw as usize], hb);
                             if is_w {
                                 cnt.wwords += 1;
                                 let w2 = [word[0], word[1]];
-                                // any lane with code 3: both bits set
                                 let bad = has_code3(&w2);
                                 self.mem.store_weights(ld_addr as usize, ld_row as usize, &w2);
                                 if bad {
