@@ -80,8 +80,8 @@ pub fn run(args: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         println!(
-            "{:<11} {:<30} {:>10} {:>6} {:>14} {:>14} {:>8}  {}",
-            "preset", "layer", "cycles", "util", "golden cyc/s", "verilator cyc/s", "speedup", "golden kernel"
+            "{:<11} {:<30} {:>10} {:>6} {:>14} {:>14} {:>8}  golden kernel",
+            "preset", "layer", "cycles", "util", "golden cyc/s", "verilator cyc/s", "speedup"
         );
         for r in &rows {
             println!(
