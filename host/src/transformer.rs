@@ -12,6 +12,10 @@
 //!             x = x + down_proj(ffn_sub_norm(relu(gate_proj(h))^2 * up_proj(h)))
 //! logits = lm_head(norm(x))                                     f32 on the host
 //! ```
+//! The llama family (`Family::Llama`, models imported from GGUF) has no sub-norms and a SiLU
+//! gate: `o_proj(o)` and `down_proj(silu(gate_proj(h)) * up_proj(h))`. A session made with
+//! `Session::float` runs every projection in f32 on the full-precision weights
+//! (`Model::float`) without quantizing activations: the baseline of a post-training import.
 //!
 //! A BitLinear: per token (row) x, s = 127 / max(max|x|, 1e-5) and xq = clamp(round_half_even(x * s),
 //! -128, 127) (`tern_arch::quant::act_int8_into`); the executor computes acc = W xq exactly in
@@ -22,7 +26,7 @@
 //! denominator) use numpy's pairwise order, so they round exactly as in the reference.
 
 use crate::exec::{ExecError, Executor, LinearId, Phase};
-use crate::model::{BitLinear, Model, Proj, ScaleConvention};
+use crate::model::{BitLinear, Family, Model, Proj, ScaleConvention};
 use tern_arch::quant::act_int8_into;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +40,8 @@ pub enum ForwardError {
     Token { token: u32, vocab: usize },
     #[error("empty input: a forward pass needs at least one token")]
     Empty,
+    #[error("this model has no full-precision weights (only a post-training import keeps them)")]
+    NoFloat,
 }
 
 /// Per-token int8 activations of a batch, quantized once and shared by the projections that
@@ -77,6 +83,30 @@ fn bitlinear(
         }
     }
     Ok(y)
+}
+
+/// A projection's input: int8 per token (the accelerator's BitLinear) or f32 (float session).
+enum Act {
+    Quant(Quantized),
+    Float(Vec<f32>),
+}
+
+/// `y = W x` in f32 for a batch (`x` row-major `batch x inp`, `w` row-major `out x inp`).
+/// Blocks of output rows stay in cache across the batch.
+pub fn float_matmul(w: &[f32], out: usize, inp: usize, x: &[f32]) -> Vec<f32> {
+    let batch = x.len() / inp;
+    let mut y = vec![0f32; batch * out];
+    const BLOCK: usize = 16;
+    for o0 in (0..out).step_by(BLOCK) {
+        let o1 = (o0 + BLOCK).min(out);
+        for b in 0..batch {
+            let xb = &x[b * inp..(b + 1) * inp];
+            for o in o0..o1 {
+                y[b * out + o] = dot_f32(&w[o * inp..(o + 1) * inp], xb);
+            }
+        }
+    }
+    y
 }
 
 /// numpy's float32 summation (`np.add.reduce` along a contiguous axis: pairwise, blocks of
@@ -155,6 +185,8 @@ pub struct Session<'m> {
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
     pos: usize,
+    /// Run the projections in f32 on `Model::float` (no quantization).
+    float: bool,
 }
 
 impl<'m> Session<'m> {
@@ -173,7 +205,31 @@ impl<'m> Session<'m> {
             }
         }
         let n = c.num_hidden_layers;
-        Session { model, cos, sin, k: vec![Vec::new(); n], v: vec![Vec::new(); n], pos: 0 }
+        Session { model, cos, sin, k: vec![Vec::new(); n], v: vec![Vec::new(); n], pos: 0, float: false }
+    }
+
+    /// A session that runs every projection in f32 on the model's full-precision weights.
+    pub fn float(model: &'m Model) -> Result<Session<'m>, ForwardError> {
+        if model.float.is_none() {
+            return Err(ForwardError::NoFloat);
+        }
+        Ok(Session { float: true, ..Session::new(model) })
+    }
+
+    fn act(&self, x: Vec<f32>, dim: usize) -> Act {
+        if self.float { Act::Float(x) } else { Act::Quant(quantize(&x, dim)) }
+    }
+
+    fn linear(&self, exec: &mut dyn Executor, id: LinearId, a: &Act, phase: Phase) -> Result<Vec<f32>, ExecError> {
+        let m = self.model;
+        let lin = m.layers[id.layer].get(id.proj);
+        match a {
+            Act::Quant(q) => bitlinear(exec, m.config.scale_convention, id, lin, q, phase),
+            Act::Float(x) => {
+                let w = &m.float.as_ref().expect("Session::float checked it")[id.layer][id.proj as usize];
+                Ok(float_matmul(w, lin.w.out, lin.w.inp, x))
+            }
+        }
     }
 
     /// Tokens processed so far (the position of the next one).
@@ -217,7 +273,7 @@ impl<'m> Session<'m> {
         let (d, hd, nh, nkv) = (c.hidden_size, c.head_dim, c.num_attention_heads, c.num_key_value_heads);
         let (qd, kvd, f) = (c.q_dim(), c.kv_dim(), c.intermediate_size);
         let eps = c.rms_norm_eps;
-        let conv = c.scale_convention;
+        let bitnet = c.family == Family::Bitnet;
         let mut x = vec![0f32; t_n * d];
         for (t, &tok) in tokens.iter().enumerate() {
             if tok as usize >= c.vocab_size {
@@ -231,10 +287,10 @@ impl<'m> Session<'m> {
         for (li, layer) in m.layers.iter().enumerate() {
             let id = |proj| LinearId { layer: li, proj };
             // attention
-            let a = quantize(&rmsnorm(&x, &layer.input_layernorm, eps), d);
-            let mut q = bitlinear(exec, conv, id(Proj::Q), layer.get(Proj::Q), &a, phase)?;
-            let mut k = bitlinear(exec, conv, id(Proj::K), layer.get(Proj::K), &a, phase)?;
-            let v = bitlinear(exec, conv, id(Proj::V), layer.get(Proj::V), &a, phase)?;
+            let a = self.act(rmsnorm(&x, &layer.input_layernorm, eps), d);
+            let mut q = self.linear(exec, id(Proj::Q), &a, phase)?;
+            let mut k = self.linear(exec, id(Proj::K), &a, phase)?;
+            let v = self.linear(exec, id(Proj::V), &a, phase)?;
             for t in 0..t_n {
                 self.rope(&mut q[t * qd..(t + 1) * qd], nh, p0 + t);
                 self.rope(&mut k[t * kvd..(t + 1) * kvd], nkv, p0 + t);
@@ -269,23 +325,29 @@ impl<'m> Session<'m> {
                     }
                 }
             }
-            let oq = quantize(&rmsnorm(&o, &layer.attn_sub_norm, eps), qd);
-            let y = bitlinear(exec, conv, id(Proj::O), layer.get(Proj::O), &oq, phase)?;
+            let o = if bitnet { rmsnorm(&o, &layer.attn_sub_norm, eps) } else { o };
+            let oq = self.act(o, qd);
+            let y = self.linear(exec, id(Proj::O), &oq, phase)?;
             x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
             // feed-forward
-            let h = quantize(&rmsnorm(&x, &layer.post_attention_layernorm, eps), d);
-            let g = bitlinear(exec, conv, id(Proj::Gate), layer.get(Proj::Gate), &h, phase)?;
-            let u = bitlinear(exec, conv, id(Proj::Up), layer.get(Proj::Up), &h, phase)?;
-            let z: Vec<f32> = g
-                .iter()
-                .zip(&u)
-                .map(|(&g, &u)| {
-                    let r = g.max(0.0);
-                    (r * r) * u
-                })
-                .collect();
-            let zq = quantize(&rmsnorm(&z, &layer.ffn_sub_norm, eps), f);
-            let y = bitlinear(exec, conv, id(Proj::Down), layer.get(Proj::Down), &zq, phase)?;
+            let h = self.act(rmsnorm(&x, &layer.post_attention_layernorm, eps), d);
+            let g = self.linear(exec, id(Proj::Gate), &h, phase)?;
+            let u = self.linear(exec, id(Proj::Up), &h, phase)?;
+            let z: Vec<f32> = if bitnet {
+                let z: Vec<f32> = g
+                    .iter()
+                    .zip(&u)
+                    .map(|(&g, &u)| {
+                        let r = g.max(0.0);
+                        (r * r) * u
+                    })
+                    .collect();
+                rmsnorm(&z, &layer.ffn_sub_norm, eps)
+            } else {
+                g.iter().zip(&u).map(|(&g, &u)| (g / (1.0 + (-g).exp())) * u).collect()
+            };
+            let zq = self.act(z, f);
+            let y = self.linear(exec, id(Proj::Down), &zq, phase)?;
             x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
         }
         self.pos += t_n;

@@ -1,7 +1,7 @@
 use crate::backend::BackendKind;
 use crate::eval::{EvalResult, eval, eval_host};
 use crate::exec::{AccelExec, PhaseStats};
-use crate::model::Model;
+use crate::model::Quantizer;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -21,6 +21,12 @@ pub enum EvalBackend {
 pub struct Args {
     #[arg(long, default_value = "models/tiny-shakespeare")]
     pub model: PathBuf,
+    /// How a .gguf model's weights are ternarized (post-training).
+    #[arg(long, value_enum, default_value_t = Quantizer::Absmean)]
+    pub quantizer: Quantizer,
+    /// Run a .gguf model unquantized (f32 weights and activations): the float baseline.
+    #[arg(long)]
+    pub float: bool,
     #[arg(long, default_value = "models/data/val.txt")]
     pub text: PathBuf,
     #[arg(long, value_enum, default_value_t = EvalBackend::Host)]
@@ -31,7 +37,8 @@ pub struct Args {
     /// Evaluate only the first N bytes of the text.
     #[arg(long)]
     pub bytes: Option<usize>,
-    /// Window length in bytes (non-overlapping; first byte of each window has no prediction).
+    /// Window length in tokens (bytes for a byte model; non-overlapping; the first token of a
+    /// window has no prediction unless the tokenizer has a BOS token to put before it).
     #[arg(long, default_value_t = 256)]
     pub window: usize,
     /// Worker threads for the host backend (default: all cores).
@@ -45,8 +52,14 @@ pub struct Args {
 struct Report {
     loss_nats_per_byte: f64,
     bits_per_byte: f64,
+    loss_nats_per_token: f64,
+    perplexity: f64,
     bytes: usize,
     predictions: usize,
+    predicted_bytes: usize,
+    tokenizer: &'static str,
+    /// "float" (unquantized), "checkpoint" (trained ternary) or the post-training quantizer.
+    weights: &'static str,
     windows: usize,
     window: usize,
     backend: &'static str,
@@ -60,10 +73,16 @@ struct Report {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let model = Model::load(&args.model).with_context(|| format!("loading the model {}", args.model.display()))?;
+    let model = super::load_model(&args.model, args.quantizer, args.float)?;
     let c = &model.config;
-    if c.vocab_size != 256 {
-        bail!("tern eval uses the byte tokenizer (vocab_size 256); this model has vocab_size {}", c.vocab_size);
+    if args.float && model.float.is_none() {
+        bail!(
+            "--float needs a model imported post-training (.gguf): {} is a ternary checkpoint with no float weights",
+            args.model.display()
+        );
+    }
+    if args.float && args.backend != EvalBackend::Host {
+        bail!("--float runs on the host CPU (the accelerator computes ternary BitLinears only); drop --backend");
     }
     if args.window < 2 || args.window - 1 > c.max_position_embeddings {
         bail!("--window must be between 2 and max_position_embeddings + 1 ({}), not {}", c.max_position_embeddings + 1, args.window);
@@ -75,7 +94,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         data.truncate(n);
     }
-    let n_windows = crate::eval::windows(&data, args.window).len();
+    let n_windows = crate::eval::windows(&model, &data, args.window).len();
     if n_windows == 0 {
         bail!("{} has fewer than 2 bytes to evaluate", args.text.display());
     }
@@ -88,7 +107,7 @@ pub fn run(args: Args) -> Result<()> {
     let (r, backend, preset, cycles): (EvalResult, &'static str, _, _) = match args.backend {
         EvalBackend::Host => {
             let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let r = eval_host(&model, &data, args.window, threads, &|d, _| bar.set_position(d as u64))?;
+            let r = eval_host(&model, &data, args.window, threads, args.float, &|d, _| bar.set_position(d as u64))?;
             (r, "host", None, None)
         }
         EvalBackend::Golden | EvalBackend::Verilator => {
@@ -103,8 +122,13 @@ pub fn run(args: Args) -> Result<()> {
     let rep = Report {
         loss_nats_per_byte: r.loss_nats_per_byte,
         bits_per_byte: r.loss_nats_per_byte / std::f64::consts::LN_2,
+        loss_nats_per_token: r.loss_nats_per_token,
+        perplexity: r.perplexity,
         bytes: r.bytes,
         predictions: r.predictions,
+        predicted_bytes: r.predicted_bytes,
+        tokenizer: model.vocab.name(),
+        weights: if args.float { "float" } else { model.quantizer },
         windows: r.windows,
         window: args.window,
         backend,
@@ -120,9 +144,11 @@ pub fn run(args: Args) -> Result<()> {
         let mut rows = vec![
             ("model".into(), rep.model.clone()),
             ("text".into(), format!("{} (first {} bytes)", rep.text, rep.bytes)),
-            ("windows".into(), format!("{} x {} bytes, {} predictions", rep.windows, rep.window, rep.predictions)),
+            ("windows".into(), format!("{} x {} tokens ({}), {} predictions", rep.windows, rep.window, rep.tokenizer, rep.predictions)),
+            ("weights".into(), weights_note(rep.weights)),
             ("backend".into(), rep.backend.to_string()),
             ("loss".into(), format!("{:.4} nats/byte ({:.4} bits/byte)", rep.loss_nats_per_byte, rep.bits_per_byte)),
+            ("perplexity".into(), format!("{:.2} per token ({:.4} nats/token)", rep.perplexity, rep.loss_nats_per_token)),
             ("wall time".into(), format!("{:.1} s", rep.wall_s)),
         ];
         if let Some(cy) = &rep.cycles {
@@ -131,4 +157,13 @@ pub fn run(args: Args) -> Result<()> {
         crate::table::print("tern eval", &rows);
     }
     Ok(())
+}
+
+/// What the `weights` field means, for the table.
+pub fn weights_note(w: &str) -> String {
+    match w {
+        "float" => "float (unquantized f32 weights and activations)".into(),
+        "checkpoint" => "ternary, trained (quantization-aware)".into(),
+        q => format!("ternary, post-training {q} (one scale per tensor), int8 activations"),
+    }
 }

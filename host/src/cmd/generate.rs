@@ -2,7 +2,7 @@ use crate::backend::BackendKind;
 use crate::energy::{energy_per_token_j, token_summary};
 use crate::exec::{AccelExec, PhaseStats};
 use crate::generate::generate;
-use crate::model::Model;
+use crate::model::Quantizer;
 use crate::sample::Sampler;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -15,6 +15,9 @@ pub struct Args {
     /// A model folder (model.safetensors + config.json) or a .safetensors file.
     #[arg(long, default_value = "models/tiny-shakespeare")]
     pub model: PathBuf,
+    /// How a .gguf model's weights are ternarized (post-training).
+    #[arg(long, value_enum, default_value_t = Quantizer::Absmean)]
+    pub quantizer: Quantizer,
     #[arg(long, default_value = "ROMEO:")]
     pub prompt: String,
     /// Tokens (bytes) to generate.
@@ -49,6 +52,9 @@ struct Report {
     rows: u32,
     lanes: u32,
     model: String,
+    /// "checkpoint" (trained ternary) or the post-training quantizer.
+    quantizer: &'static str,
+    tokenizer: &'static str,
     sampling: String,
     cycles_source: &'static str,
     /// Cycles of the whole prompt (one prefill batch per BitLinear).
@@ -80,25 +86,23 @@ fn per(v: f64, n: usize) -> Option<f64> {
 
 pub fn run(args: Args) -> Result<()> {
     let a = super::preset(&args.preset)?;
-    let model = Model::load(&args.model).with_context(|| format!("loading the model {}", args.model.display()))?;
+    let model = super::load_model(&args.model, args.quantizer, false)?;
     let c = &model.config;
-    if c.vocab_size != 256 {
-        bail!("tern generate uses the byte tokenizer (vocab_size 256); this model has vocab_size {}", c.vocab_size);
-    }
-    let prompt: Vec<u32> = args.prompt.bytes().map(u32::from).collect();
-    if prompt.is_empty() {
+    if args.prompt.is_empty() {
         bail!("--prompt must not be empty");
     }
+    let prompt: Vec<u32> = model.vocab.bos().into_iter().chain(model.vocab.encode(args.prompt.as_bytes())).collect();
     let max = c.max_position_embeddings;
     if prompt.len() + args.tokens.saturating_sub(1) > max {
-        bail!("prompt ({} bytes) + {} tokens exceed the model's context of {max} positions", prompt.len(), args.tokens);
+        bail!("prompt ({} tokens) + {} tokens exceed the model's context of {max} positions", prompt.len(), args.tokens);
     }
     eprintln!(
-        "tern generate: {} ({} layers, d={}, {:.2} M ternary weights) on the {} backend, preset {} (R={} L={})",
+        "tern generate: {} ({} layers, d={}, {:.2} M ternary weights{}) on the {} backend, preset {} (R={} L={})",
         args.model.display(),
         c.num_hidden_layers,
         c.hidden_size,
         c.ternary_weights() as f64 / 1e6,
+        if model.quantizer == "checkpoint" { String::new() } else { format!(", ternarized post-training by {}", model.quantizer) },
         args.backend.name(),
         a.cfg.name,
         a.cfg.rows,
@@ -134,7 +138,7 @@ pub fn run(args: Args) -> Result<()> {
     let g = generate(&model, &mut exec, &prompt, args.tokens, &mut sampler, 0, |t| {
         bar.inc(1);
         if !args.json
-            && let Err(e) = out.write_all(&[t as u8]).and_then(|_| out.flush())
+            && let Err(e) = out.write_all(&model.vocab.token_bytes(t)).and_then(|_| out.flush())
         {
             io_err.get_or_insert(e);
         }
@@ -150,7 +154,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     drop(out);
 
-    let bytes: Vec<u8> = g.tokens.iter().map(|&t| t as u8).collect();
+    let bytes: Vec<u8> = model.vocab.decode(&g.tokens);
     let steps = g.decode_steps;
     let (pf, dc) = (exec.prefill, exec.decode);
     let cpt = per(dc.counters.cycles as f64, steps);
@@ -167,6 +171,8 @@ pub fn run(args: Args) -> Result<()> {
         rows: a.cfg.rows,
         lanes: a.cfg.lanes,
         model: model.source.display().to_string(),
+        quantizer: model.quantizer,
+        tokenizer: model.vocab.name(),
         sampling,
         cycles_source: exec.cycles_source(),
         prefill_cycles: pf.counters.cycles,
@@ -197,10 +203,16 @@ pub fn run(args: Args) -> Result<()> {
         (
             "model".into(),
             format!(
-                "{} ({:.2} M ternary weights, {} KiB packed)",
+                "{} ({:.2} M ternary weights, {} KiB packed; {}; {} tokens)",
                 rep.model,
                 c.ternary_weights() as f64 / 1e6,
-                model.packed_weight_bytes() / 1024
+                model.packed_weight_bytes() / 1024,
+                if rep.quantizer == "checkpoint" {
+                    "trained ternary".to_string()
+                } else {
+                    format!("ternarized post-training: {}", rep.quantizer)
+                },
+                rep.tokenizer
             ),
         ),
         ("sampling".into(), rep.sampling.clone()),

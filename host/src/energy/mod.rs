@@ -256,9 +256,10 @@ pub fn run_model(
     tokens: usize,
     coverage: Option<&Path>,
 ) -> Result<Run> {
-    let model = crate::model::Model::load(path).with_context(|| format!("loading the model {}", path.display()))?;
-    let prompt_ids: Vec<u32> = prompt.bytes().map(u32::from).collect();
-    if prompt_ids.is_empty() {
+    // event counts do not depend on the weights' values: a .gguf is ternarized with absmean
+    let model = crate::cmd::load_model(path, crate::model::Quantizer::Absmean, false)?;
+    let prompt_ids: Vec<u32> = model.vocab.bos().into_iter().chain(model.vocab.encode(prompt.as_bytes())).collect();
+    if prompt.is_empty() {
         anyhow::bail!("--prompt must not be empty");
     }
     if tokens < 2 {

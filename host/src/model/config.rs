@@ -17,6 +17,26 @@ pub enum ScaleConvention {
     Divide,
 }
 
+/// The decoder's family: what the feed-forward computes and whether sub-norms exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// BitNet b1.58 2B4T: ReLU² gate (`relu(gate)^2 * up`), `attn_sub_norm` before `o_proj`
+    /// and `ffn_sub_norm` before `down_proj`.
+    Bitnet,
+    /// llama (SmolLM2): SiLU gate (`silu(gate) * up`), no sub-norms.
+    Llama,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Bitnet => "bitnet",
+            Family::Llama => "llama",
+        }
+    }
+}
+
 /// Hyper-parameters of a llama / BitNet b1.58 2B4T style model.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModelConfig {
@@ -33,6 +53,7 @@ pub struct ModelConfig {
     /// `lm_head` shares `embed_tokens` (used only when the file has no `lm_head.weight`).
     pub tie_word_embeddings: bool,
     pub scale_convention: ScaleConvention,
+    pub family: Family,
 }
 
 impl ModelConfig {
@@ -51,6 +72,7 @@ impl ModelConfig {
             max_position_embeddings: 256,
             tie_word_embeddings: false,
             scale_convention: ScaleConvention::Multiply,
+            family: Family::Bitnet,
         }
     }
 
@@ -103,6 +125,7 @@ impl ModelConfig {
         if self.tie_word_embeddings {
             m.insert("tie_word_embeddings".into(), "true".into());
         }
+        m.insert("family".into(), self.family.name().into());
         m
     }
 
@@ -152,6 +175,12 @@ impl ModelConfig {
             _ => false,
         };
         let scale_convention = scale_convention(meta, json);
+        let family = match get("family") {
+            None => Family::Bitnet,
+            Some(serde_json::Value::String(s)) if s == "bitnet" => Family::Bitnet,
+            Some(serde_json::Value::String(s)) if s == "llama" => Family::Llama,
+            Some(v) => return Err(bad("family", &v, "\"bitnet\" or \"llama\"")),
+        };
         let cfg = ModelConfig {
             hidden_size,
             intermediate_size: int("intermediate_size")?,
@@ -165,6 +194,7 @@ impl ModelConfig {
             max_position_embeddings: int("max_position_embeddings")?,
             tie_word_embeddings,
             scale_convention,
+            family,
         };
         cfg.validate().map_err(|msg| ModelError::Config { file: file.to_string(), msg })?;
         Ok(cfg)

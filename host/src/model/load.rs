@@ -5,7 +5,7 @@
 //! `safetensors` crate gives the tensor views over a memory map.
 
 use super::config::ModelConfig;
-use super::{BitLinear, Layer, Model, ModelError, Proj};
+use super::{BitLinear, Family, Layer, Model, ModelError, Proj, Vocab};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
@@ -179,7 +179,7 @@ impl<'a> Reader<'a> {
 }
 
 /// IEEE half to f32 (exact).
-fn f16_to_f32(h: u16) -> f32 {
+pub(crate) fn f16_to_f32(h: u16) -> f32 {
     let sign = ((h >> 15) as u32) << 31;
     let exp = ((h >> 10) & 0x1f) as u32;
     let man = (h & 0x3ff) as u32;
@@ -231,12 +231,14 @@ impl Model {
             for pj in &Proj::ALL[..4] {
                 proj.push(r.bitlinear(i, *pj, c)?);
             }
-            let attn_sub_norm = norm("self_attn.attn_sub_norm", c.q_dim(), "[num_attention_heads * head_dim]")?;
+            let bitnet = c.family == Family::Bitnet;
+            let attn_sub_norm =
+                if bitnet { norm("self_attn.attn_sub_norm", c.q_dim(), "[num_attention_heads * head_dim]")? } else { Vec::new() };
             let post_attention_layernorm = norm("post_attention_layernorm", d, "[hidden_size]")?;
             for pj in &Proj::ALL[4..] {
                 proj.push(r.bitlinear(i, *pj, c)?);
             }
-            let ffn_sub_norm = norm("mlp.ffn_sub_norm", c.intermediate_size, "[intermediate_size]")?;
+            let ffn_sub_norm = if bitnet { norm("mlp.ffn_sub_norm", c.intermediate_size, "[intermediate_size]")? } else { Vec::new() };
             let proj: [BitLinear; 7] = proj.try_into().unwrap_or_else(|_| unreachable!("seven projections"));
             layers.push(Layer { input_layernorm, attn_sub_norm, post_attention_layernorm, ffn_sub_norm, proj });
         }
@@ -246,7 +248,7 @@ impl Model {
         } else {
             embed.clone()
         };
-        Ok(Model { config, embed, layers, norm, lm_head, source: weights })
+        Ok(Model { config, embed, layers, norm, lm_head, source: weights, vocab: Vocab::Bytes, float: None, quantizer: "checkpoint" })
     }
 }
 

@@ -8,10 +8,13 @@
 //! (tests and benchmarks write small random models with it).
 
 mod config;
+pub mod gguf;
+mod import;
 mod load;
 mod write;
 
-pub use config::{ModelConfig, ScaleConvention};
+pub use config::{Family, ModelConfig, ScaleConvention};
+pub use import::{Quantizer, TernaryStats};
 
 use std::path::PathBuf;
 use tern_arch::pack::TernaryMatrix;
@@ -38,6 +41,10 @@ pub enum ModelError {
     InvalidCode { file: String, tensor: String, row: usize, col: usize },
     #[error("{file}: tensor `{tensor}` = {value} is not a positive finite scale")]
     BadScale { file: String, tensor: String, value: f32 },
+    #[error("{file}: {msg}")]
+    Gguf { file: String, msg: String },
+    #[error("{file}: tokenizer: {source}")]
+    Tokenizer { file: String, source: crate::tokenizer::TokenizerError },
     #[error("cannot write {path}: {msg}")]
     Write { path: PathBuf, msg: String },
 }
@@ -94,8 +101,10 @@ pub struct BitLinear {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layer {
     pub input_layernorm: Vec<f32>,
+    /// Empty in the llama family (no sub-norms).
     pub attn_sub_norm: Vec<f32>,
     pub post_attention_layernorm: Vec<f32>,
+    /// Empty in the llama family.
     pub ffn_sub_norm: Vec<f32>,
     /// Indexed by `Proj as usize`.
     pub proj: [BitLinear; 7],
@@ -119,6 +128,59 @@ pub struct Model {
     pub lm_head: Vec<f32>,
     /// Where it was loaded from (empty for a model built in memory).
     pub source: PathBuf,
+    /// How text becomes token ids.
+    pub vocab: Vocab,
+    /// The full-precision weights the ternary ones were quantized from, per layer and `Proj`
+    /// (row-major `out x in`): present for a model imported post-training (GGUF), so the same
+    /// forward pass can run unquantized as the baseline; `None` for a BitNet checkpoint.
+    pub float: Option<Vec<[Vec<f32>; 7]>>,
+    /// How the ternary weights were made: "checkpoint" (trained ternary) or the post-training
+    /// quantizer's name.
+    pub quantizer: &'static str,
+}
+
+/// How text maps to token ids.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Vocab {
+    /// One token per byte (vocab_size 256; the shipped Shakespeare model).
+    Bytes,
+    /// Byte-level BPE (GPT-2 style, from a GGUF file), with the id to put before a sequence.
+    Bpe { bpe: Box<crate::tokenizer::Bpe>, bos: Option<u32> },
+}
+
+impl Vocab {
+    pub fn encode(&self, text: &[u8]) -> Vec<u32> {
+        match self {
+            Vocab::Bytes => text.iter().map(|&b| b as u32).collect(),
+            Vocab::Bpe { bpe, .. } => bpe.encode(&String::from_utf8_lossy(text)),
+        }
+    }
+    /// The bytes of one token.
+    pub fn token_bytes(&self, id: u32) -> Vec<u8> {
+        match self {
+            Vocab::Bytes => vec![id as u8],
+            Vocab::Bpe { bpe, .. } => bpe.token_bytes(id).to_vec(),
+        }
+    }
+    pub fn decode(&self, ids: &[u32]) -> Vec<u8> {
+        match self {
+            Vocab::Bytes => ids.iter().map(|&t| t as u8).collect(),
+            Vocab::Bpe { bpe, .. } => bpe.decode(ids),
+        }
+    }
+    /// The token a sequence starts with, if the tokenizer has one.
+    pub fn bos(&self) -> Option<u32> {
+        match self {
+            Vocab::Bytes => None,
+            Vocab::Bpe { bos, .. } => *bos,
+        }
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            Vocab::Bytes => "bytes",
+            Vocab::Bpe { .. } => "byte-level BPE",
+        }
+    }
 }
 
 impl Model {

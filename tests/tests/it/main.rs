@@ -6,4 +6,5 @@ mod illegal;
 mod lint;
 mod model;
 mod rtl_vs_golden;
+mod smollm2;
 mod synth;

