@@ -12,7 +12,7 @@
 
 use crate::exec::{Executor, HostExec, Phase};
 use crate::model::Model;
-use crate::transformer::{ForwardError, Session};
+use crate::transformer::{ForwardError, Precision, Session};
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct EvalResult {
@@ -56,9 +56,9 @@ pub fn windows(model: &Model, data: &[u8], window: usize) -> Vec<Window> {
         .collect()
 }
 
-/// Summed negative log-likelihood of one window (`float`: the unquantized baseline).
-pub fn window_nll(model: &Model, exec: &mut dyn Executor, w: &Window, float: bool) -> Result<f64, ForwardError> {
-    let mut s = if float { Session::float(model)? } else { Session::new(model) };
+/// Summed negative log-likelihood of one window.
+pub fn window_nll(model: &Model, exec: &mut dyn Executor, w: &Window, precision: Precision) -> Result<f64, ForwardError> {
+    let mut s = Session::with_precision(model, precision)?;
     let logits = s.forward(exec, &w.input, Phase::Prefill, true)?;
     let v = model.config.vocab_size;
     let mut nll = 0f64;
@@ -97,21 +97,21 @@ pub fn eval(
     let ws = windows(model, data, window);
     let mut tot = 0f64;
     for (i, w) in ws.iter().enumerate() {
-        tot += window_nll(model, exec, w, false)?;
+        tot += window_nll(model, exec, w, Precision::Ternary)?;
         progress(i + 1, ws.len());
     }
     Ok(result(&ws, tot, data.len()))
 }
 
-/// Evaluate on the host CPU with `threads` workers (each its own `HostExec`); `float` runs the
-/// unquantized baseline. The result does not depend on the thread count: per-window sums are
+/// Evaluate on the host CPU with `threads` workers (each its own `HostExec`); a precision other
+/// than `Ternary` runs on the model's f32 weights. The result does not depend on the thread count: per-window sums are
 /// added in window order.
 pub fn eval_host(
     model: &Model,
     data: &[u8],
     window: usize,
     threads: usize,
-    float: bool,
+    precision: Precision,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<EvalResult, ForwardError> {
     let ws = windows(model, data, window);
@@ -128,7 +128,7 @@ pub fn eval_host(
                     let mut exec = HostExec::new();
                     let mut out = Vec::new();
                     for i in (ti..ws.len()).step_by(threads) {
-                        out.push((i, window_nll(model, &mut exec, &ws[i], float)?));
+                        out.push((i, window_nll(model, &mut exec, &ws[i], precision)?));
                         let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                         progress(d, ws.len());
                     }

@@ -15,7 +15,10 @@
 //! The llama family (`Family::Llama`, models imported from GGUF) has no sub-norms and a SiLU
 //! gate: `o_proj(o)` and `down_proj(silu(gate_proj(h)) * up_proj(h))`. A session made with
 //! `Session::float` runs every projection in f32 on the full-precision weights
-//! (`Model::float`) without quantizing activations: the baseline of a post-training import.
+//! (`Model::float`) without quantizing activations: the baseline of a post-training import;
+//! `Precision::FloatA8` keeps the f32 weights but rounds each projection's input to int8 per
+//! token as a BitLinear does (quantize, then scale back), which separates what the int8
+//! activations cost from what the ternary weights cost.
 //!
 //! A BitLinear: per token (row) x, s = 127 / max(max|x|, 1e-5) and xq = clamp(round_half_even(x * s),
 //! -128, 127) (`tern_arch::quant::act_int8_into`); the executor computes acc = W xq exactly in
@@ -176,6 +179,28 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// What a session's projections compute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    /// BitLinear: ternary weights, int8 activations, through the executor (the accelerator).
+    Ternary,
+    /// f32 weights (`Model::float`) and f32 activations, on the host.
+    Float,
+    /// f32 weights, activations rounded to int8 per token (absmax) and scaled back, on the host.
+    FloatA8,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Ternary => "ternary",
+            Precision::Float => "float",
+            Precision::FloatA8 => "float-a8",
+        }
+    }
+}
+
 /// One sequence being processed: the KV cache and the RoPE tables.
 pub struct Session<'m> {
     model: &'m Model,
@@ -185,8 +210,7 @@ pub struct Session<'m> {
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
     pos: usize,
-    /// Run the projections in f32 on `Model::float` (no quantization).
-    float: bool,
+    precision: Precision,
 }
 
 impl<'m> Session<'m> {
@@ -205,19 +229,30 @@ impl<'m> Session<'m> {
             }
         }
         let n = c.num_hidden_layers;
-        Session { model, cos, sin, k: vec![Vec::new(); n], v: vec![Vec::new(); n], pos: 0, float: false }
+        Session { model, cos, sin, k: vec![Vec::new(); n], v: vec![Vec::new(); n], pos: 0, precision: Precision::Ternary }
     }
 
     /// A session that runs every projection in f32 on the model's full-precision weights.
     pub fn float(model: &'m Model) -> Result<Session<'m>, ForwardError> {
-        if model.float.is_none() {
+        Session::with_precision(model, Precision::Float)
+    }
+
+    pub fn with_precision(model: &'m Model, precision: Precision) -> Result<Session<'m>, ForwardError> {
+        if precision != Precision::Ternary && model.float.is_none() {
             return Err(ForwardError::NoFloat);
         }
-        Ok(Session { float: true, ..Session::new(model) })
+        Ok(Session { precision, ..Session::new(model) })
     }
 
     fn act(&self, x: Vec<f32>, dim: usize) -> Act {
-        if self.float { Act::Float(x) } else { Act::Quant(quantize(&x, dim)) }
+        match self.precision {
+            Precision::Ternary => Act::Quant(quantize(&x, dim)),
+            Precision::Float => Act::Float(x),
+            Precision::FloatA8 => {
+                let q = quantize(&x, dim);
+                Act::Float(q.q.chunks_exact(dim).zip(&q.s).flat_map(|(r, &s)| r.iter().map(move |&v| v as f32 / s)).collect())
+            }
+        }
     }
 
     fn linear(&self, exec: &mut dyn Executor, id: LinearId, a: &Act, phase: Phase) -> Result<Vec<f32>, ExecError> {

@@ -2,6 +2,7 @@ use crate::backend::BackendKind;
 use crate::eval::{EvalResult, eval, eval_host};
 use crate::exec::{AccelExec, PhaseStats};
 use crate::model::Quantizer;
+use crate::transformer::Precision;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -24,9 +25,10 @@ pub struct Args {
     /// How a .gguf model's weights are ternarized (post-training).
     #[arg(long, value_enum, default_value_t = Quantizer::Absmean)]
     pub quantizer: Quantizer,
-    /// Run a .gguf model unquantized (f32 weights and activations): the float baseline.
-    #[arg(long)]
-    pub float: bool,
+    /// `float`: a .gguf model unquantized (f32 weights and activations), the baseline;
+    /// `float-a8`: f32 weights, int8 per-token activations; `ternary`: BitLinears.
+    #[arg(long, value_enum, default_value_t = Precision::Ternary)]
+    pub precision: Precision,
     #[arg(long, default_value = "models/data/val.txt")]
     pub text: PathBuf,
     #[arg(long, value_enum, default_value_t = EvalBackend::Host)]
@@ -73,16 +75,21 @@ struct Report {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let model = super::load_model(&args.model, args.quantizer, args.float)?;
+    let float = args.precision != Precision::Ternary;
+    let model = super::load_model(&args.model, args.quantizer, float)?;
     let c = &model.config;
-    if args.float && model.float.is_none() {
+    if float && model.float.is_none() {
         bail!(
-            "--float needs a model imported post-training (.gguf): {} is a ternary checkpoint with no float weights",
+            "--precision {} needs a model imported post-training (.gguf): {} is a ternary checkpoint with no float weights",
+            args.precision.name(),
             args.model.display()
         );
     }
-    if args.float && args.backend != EvalBackend::Host {
-        bail!("--float runs on the host CPU (the accelerator computes ternary BitLinears only); drop --backend");
+    if float && args.backend != EvalBackend::Host {
+        bail!(
+            "--precision {} runs on the host CPU (the accelerator computes ternary BitLinears only); drop --backend",
+            args.precision.name()
+        );
     }
     if args.window < 2 || args.window - 1 > c.max_position_embeddings {
         bail!("--window must be between 2 and max_position_embeddings + 1 ({}), not {}", c.max_position_embeddings + 1, args.window);
@@ -107,7 +114,7 @@ pub fn run(args: Args) -> Result<()> {
     let (r, backend, preset, cycles): (EvalResult, &'static str, _, _) = match args.backend {
         EvalBackend::Host => {
             let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let r = eval_host(&model, &data, args.window, threads, args.float, &|d, _| bar.set_position(d as u64))?;
+            let r = eval_host(&model, &data, args.window, threads, args.precision, &|d, _| bar.set_position(d as u64))?;
             (r, "host", None, None)
         }
         EvalBackend::Golden | EvalBackend::Verilator => {
@@ -128,7 +135,7 @@ pub fn run(args: Args) -> Result<()> {
         predictions: r.predictions,
         predicted_bytes: r.predicted_bytes,
         tokenizer: model.vocab.name(),
-        weights: if args.float { "float" } else { model.quantizer },
+        weights: if float { args.precision.name() } else { model.quantizer },
         windows: r.windows,
         window: args.window,
         backend,
@@ -162,7 +169,8 @@ pub fn run(args: Args) -> Result<()> {
 /// What the `weights` field means, for the table.
 pub fn weights_note(w: &str) -> String {
     match w {
-        "float" => "float (unquantized f32 weights and activations)".into(),
+        "float" => "float (f32 weights and activations)".into(),
+        "float-a8" => "f32 weights, int8 activations".into(),
         "checkpoint" => "ternary, trained (quantization-aware)".into(),
         q => format!("ternary, post-training {q} (one scale per tensor), int8 activations"),
     }

@@ -1,10 +1,13 @@
 //! `tern ptq`: the post-training ternarization experiment. A pretrained model (a llama-family
 //! GGUF: SmolLM2-135M by default) is evaluated unquantized, then ternarized with each quantizer
 //! (one scale per tensor, int8 per-token activations: exactly what the accelerator computes)
-//! and evaluated again on the same text, on the host CPU with the accelerator's integers.
+//! and evaluated again on the same text, on the host CPU with the accelerator's integers. A
+//! second baseline keeps the f32 weights but rounds activations to int8, to tell the two
+//! quantizations' costs apart.
 
 use crate::eval::{EvalResult, eval_host};
 use crate::model::{Quantizer, TernaryStats};
+use crate::transformer::Precision;
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -34,7 +37,7 @@ pub struct Args {
 
 #[derive(Serialize)]
 struct Row {
-    /// "float" or a quantizer.
+    /// "float", "float-a8" or a quantizer.
     weights: &'static str,
     #[serde(flatten)]
     eval: EvalResult,
@@ -72,9 +75,13 @@ pub fn run(args: Args) -> Result<()> {
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let n_windows = crate::eval::windows(&model, &data, args.window).len();
     let mut rows = Vec::new();
-    let runs: Vec<Option<Quantizer>> = std::iter::once(None).chain(quantizers.iter().copied().map(Some)).collect();
-    for q in runs {
-        let name = q.map_or("float", Quantizer::name);
+    // the two float baselines, then each quantizer
+    let runs: Vec<(Precision, Option<Quantizer>)> = [(Precision::Float, None), (Precision::FloatA8, None)]
+        .into_iter()
+        .chain(quantizers.iter().map(|&q| (Precision::Ternary, Some(q))))
+        .collect();
+    for (precision, q) in runs {
+        let name = q.map_or(precision.name(), Quantizer::name);
         if let Some(q) = q
             && model.quantizer != q.name()
         {
@@ -88,7 +95,7 @@ pub fn run(args: Args) -> Result<()> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         let t0 = std::time::Instant::now();
-        let eval = eval_host(&model, &data, args.window, threads, q.is_none(), &|d, _| bar.set_position(d as u64))?;
+        let eval = eval_host(&model, &data, args.window, threads, precision, &|d, _| bar.set_position(d as u64))?;
         bar.finish_and_clear();
         rows.push(Row { weights: name, eval, ternary: q.and_then(|_| model.ternary_stats()), wall_s: t0.elapsed().as_secs_f64() });
     }

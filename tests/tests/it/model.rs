@@ -9,7 +9,7 @@ use tern_host::exec::{AccelExec, Executor, HostExec, IntRecord, LinearId, Phase,
 use tern_host::generate::{Generation, generate};
 use tern_host::model::{Model, ModelConfig, ModelError, Proj, ScaleConvention};
 use tern_host::sample::Sampler;
-use tern_host::transformer::Session;
+use tern_host::transformer::{Precision, Session};
 
 const CLI: &str = env!("CARGO_BIN_EXE_tern-cli");
 
@@ -419,8 +419,8 @@ fn eval_windows_follow_the_training_script() {
     assert_eq!((w[0].input.clone(), w[0].targets.clone(), w[0].bytes), (vec![97, 98], vec![98, 99], 2));
     // the result does not depend on the thread count, and the CLI agrees with the library
     let text = std::fs::read(root().join("models/data/val.txt")).unwrap();
-    let r1 = eval_host(&m, &text[..1000], 64, 1, false, &|_, _| {}).unwrap();
-    let r2 = eval_host(&m, &text[..1000], 64, 2, false, &|_, _| {}).unwrap();
+    let r1 = eval_host(&m, &text[..1000], 64, 1, Precision::Ternary, &|_, _| {}).unwrap();
+    let r2 = eval_host(&m, &text[..1000], 64, 2, Precision::Ternary, &|_, _| {}).unwrap();
     assert_eq!(r1.loss_nats_per_byte, r2.loss_nats_per_byte);
     assert_eq!(r1.predictions, 15 * 63 + 39);
     let val = root().join("models/data/val.txt");

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use tern_arch::config::TINY;
 use tern_host::exec::{AccelExec, Executor, HostExec, IntRecord, Phase, Recorder, first_difference};
 use tern_host::model::{Family, Model, ModelError, Proj, Quantizer};
-use tern_host::transformer::Session;
+use tern_host::transformer::{Precision, Session};
 
 const CLI: &str = env!("CARGO_BIN_EXE_tern-cli");
 
@@ -313,6 +313,21 @@ fn gguf_import_undoes_the_rope_permutation_and_runs() {
     // the float session differs from the ternary one, and needs float weights
     let lf = Session::float(&m).unwrap().forward(&mut HostExec::new(), &prompt, Phase::Prefill, true).unwrap();
     assert_ne!(lf, lh);
+    // f32 weights equal to the ternary ones times their scale: f32 arithmetic on int8-rounded
+    // activations gives the BitLinears' results up to float rounding
+    let mut mt = m.clone();
+    for (layer, fw) in mt.layers.iter().zip(mt.float.as_mut().unwrap()) {
+        for (lin, w) in layer.proj.iter().zip(fw.iter_mut()) {
+            *w = (0..lin.w.out * lin.w.inp).map(|i| lin.w.get(i / lin.w.inp, i % lin.w.inp) as f32 * lin.scale).collect();
+        }
+    }
+    let la8 =
+        Session::with_precision(&mt, Precision::FloatA8).unwrap().forward(&mut HostExec::new(), &prompt, Phase::Prefill, true).unwrap();
+    let lt = Session::new(&mt).forward(&mut HostExec::new(), &prompt, Phase::Prefill, true).unwrap();
+    let worst = la8.iter().zip(&lt).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst < 1e-3, "float-a8 vs ternary on ternary-valued weights: {worst}");
+    let lf = Session::float(&mt).unwrap().forward(&mut HostExec::new(), &prompt, Phase::Prefill, true).unwrap();
+    assert!(lf.iter().zip(&lt).any(|(a, b)| (a - b).abs() > 1e-2), "without int8 activations the logits move");
     let m2 = Model::from_gguf(&p, Quantizer::Median, false).unwrap();
     assert!(matches!(Session::float(&m2), Err(tern_host::transformer::ForwardError::NoFloat)));
 }
@@ -405,18 +420,20 @@ fn cli_evaluates_a_gguf_float_and_ternary() {
         assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
     };
-    let f = json(&["--float"]);
+    let f = json(&["--precision", "float"]);
+    let a8 = json(&["--precision", "float-a8"]);
     let q = json(&["--quantizer", "median"]);
-    assert_eq!((f["weights"].as_str(), q["weights"].as_str()), (Some("float"), Some("median")));
+    assert_eq!((f["weights"].as_str(), a8["weights"].as_str(), q["weights"].as_str()), (Some("float"), Some("float-a8"), Some("median")));
+    assert_ne!(f["loss_nats_per_byte"], a8["loss_nats_per_byte"]);
     // one token per byte (no merges): windows of 32 tokens, the first of each unpredicted
     assert_eq!(words.len(), 74);
     assert_eq!((f["predictions"].as_u64(), f["predicted_bytes"].as_u64()), (Some(31 + 31 + 9), Some(71)));
     assert_ne!(f["loss_nats_per_byte"], q["loss_nats_per_byte"]);
-    // --float needs float weights
+    // the float precisions need float weights
     let shipped = root().join("models/tiny-shakespeare");
-    let out = Command::new(CLI).args(["eval", "--float", "--bytes", "100", "--model"]).arg(&shipped).output().unwrap();
+    let out = Command::new(CLI).args(["eval", "--precision", "float", "--bytes", "100", "--model"]).arg(&shipped).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--float needs a model imported post-training (.gguf)"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--precision float needs a model imported post-training (.gguf)"));
     // generation on the golden accelerator decodes BPE tokens back to text
     let out = Command::new(CLI).args(["generate", "--backend", "golden", "--tokens", "4", "--json", "--model"]).arg(&p).output().unwrap();
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
