@@ -201,7 +201,36 @@ impl Executor for AccelExec {
     fn name(&self) -> &'static str {
         self.backend.name()
     }
+    /// A K beyond the accumulator's `max_k` runs as several programs over column ranges (each
+    /// a multiple of L), whose int32 results the host adds exactly; the counters add up.
     fn matmul(&mut self, id: LinearId, w: &TernaryMatrix, x: &[i8], batch: usize, phase: Phase) -> Result<Vec<i32>, ExecError> {
+        let max_k = self.accel.cfg.max_k as usize;
+        if w.inp <= max_k {
+            return self.run_program(id, w, x, batch, phase);
+        }
+        if x.len() != batch * w.inp {
+            return Err(ExecError::Firmware { id, msg: format!("{} activations for batch {batch} x {}", x.len(), w.inp) });
+        }
+        let lanes = self.accel.cfg.lanes as usize;
+        let chunk = (max_k / lanes * lanes).max(lanes);
+        let mut sum = vec![0i64; batch * w.out];
+        for c0 in (0..w.inp).step_by(chunk) {
+            let c1 = (c0 + chunk).min(w.inp);
+            let k = c1 - c0;
+            let ws: Vec<i8> = (0..w.out).flat_map(|o| (c0..c1).map(move |c| w.get(o, c))).collect();
+            let sub = TernaryMatrix::from_weights(&ws, w.out, k).map_err(|e| ExecError::Firmware { id, msg: e.to_string() })?;
+            let xs: Vec<i8> = (0..batch).flat_map(|b| x[b * w.inp + c0..b * w.inp + c1].iter().copied()).collect();
+            let y = self.run_program(id, &sub, &xs, batch, phase)?;
+            sum.iter_mut().zip(&y).for_each(|(s, &v)| *s += v as i64);
+        }
+        sum.into_iter()
+            .map(|v| i32::try_from(v).map_err(|_| ExecError::Firmware { id, msg: format!("a K-split sum {v} does not fit in 32 bits") }))
+            .collect()
+    }
+}
+
+impl AccelExec {
+    fn run_program(&mut self, id: LinearId, w: &TernaryMatrix, x: &[i8], batch: usize, phase: Phase) -> Result<Vec<i32>, ExecError> {
         let t0 = Instant::now();
         let p = tern_fw::compile_bitlinear(&self.accel, w, x, batch).map_err(|e| ExecError::Firmware { id, msg: e.to_string() })?;
         let r = self.backend.run(&p.beats, &Stalls::NONE, self.max_cycles).map_err(|source| ExecError::Backend { id, source })?;

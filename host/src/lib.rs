@@ -11,6 +11,7 @@ pub mod exec;
 pub mod generate;
 pub mod layer;
 pub mod model;
+pub mod project;
 pub mod sample;
 pub mod synth;
 pub mod table;

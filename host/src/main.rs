@@ -22,6 +22,8 @@ enum Cmd {
     Generate(cmd::generate::Args),
     /// Loss (nats/byte) of a model on a text file.
     Eval(cmd::eval::Args),
+    /// Cost per token of real model shapes on each preset (golden cycle model, exact).
+    Project(cmd::project::Args),
     /// Post-training ternarization of a pretrained GGUF model: float vs each quantizer.
     Ptq(cmd::ptq::Args),
     /// Synthesize a preset for an FPGA (yosys + nextpnr): LUT4/FF/BRAM/DSP, Fmax, bitstream.
@@ -40,6 +42,7 @@ fn main() {
         Cmd::BenchSim(a) => cmd::bench_sim::run(a),
         Cmd::Synth(a) => cmd::synth::run(a),
         Cmd::Ptq(a) => cmd::ptq::run(a),
+        Cmd::Project(a) => cmd::project::run(a),
         Cmd::Report(a) => cmd::report::run(a),
     };
     if let Err(e) = r {

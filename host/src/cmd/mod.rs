@@ -4,6 +4,7 @@ pub mod bench_sim;
 pub mod eval;
 pub mod generate;
 pub mod layer;
+pub mod project;
 pub mod ptq;
 pub mod report;
 pub mod synth;

@@ -497,3 +497,50 @@ fn eval_subset_loss_matches_reference_json() {
     assert_eq!(j["predictions"], 16320);
     assert!((got - want).abs() < 0.01, "tern {got} vs reference {want}");
 }
+
+#[test]
+fn accel_exec_splits_k_beyond_max_k_and_adds_exactly() {
+    // K = 8640 (the BitNet b1.58 3B FFN) on a preset whose accumulator allows K <= 8192
+    let a = TINY.validate().unwrap();
+    assert!(a.cfg.max_k < 8640);
+    let (w, x) = crate::common::random_layer(8, 8640, 2, 21);
+    let id = LinearId { layer: 0, proj: Proj::Down };
+    let mut golden = AccelExec::new(Box::new(tern_arch::Golden::new(&a)));
+    let y = golden.matmul(id, &w, &x, 2, Phase::Decode).unwrap();
+    assert_eq!(y, HostExec::new().matmul(id, &w, &x, 2, Phase::Decode).unwrap());
+    assert_eq!((golden.decode.calls, golden.decode.macs), (2, 8 * 8640 * 2), "two programs, every MAC counted once");
+}
+
+#[test]
+fn projection_equals_the_measured_generation() {
+    // `tern project` runs each BitLinear shape once; a real generation runs every layer
+    let Some(d) = shipped() else { panic!("models/tiny-shakespeare is committed") };
+    let m = Model::load(&d).unwrap();
+    assert_eq!(ModelConfig::named("tiny-shakespeare").as_ref(), Some(&m.config), "the named shape is the shipped model's");
+    for cfg in [&TINY, &tern_arch::config::ECP5_85F] {
+        let a = cfg.validate().unwrap();
+        let mut golden = AccelExec::new(Box::new(tern_arch::Golden::new(&a)));
+        let (g, _) = run_generate(&m, &mut golden, b"ROMEO:", 4);
+        let p = tern_host::project::project(&m.config, &a, 6).unwrap();
+        assert_eq!(golden.prefill.counters, p.prefill.counters, "{}: prefill of 6 tokens", cfg.name);
+        let steps = g.decode_steps as u64;
+        assert_eq!(steps, 3);
+        let per_step = tern_arch::Counters::from_array(golden.decode.counters.to_array().map(|v| v / steps));
+        assert_eq!(golden.decode.counters.to_array(), per_step.to_array().map(|v| v * steps), "every decode step costs the same");
+        assert_eq!(per_step, p.decode.counters, "{}: one decode token", cfg.name);
+        assert_eq!((p.prefill.macs, p.decode.macs), (6 * m.config.ternary_weights(), m.config.ternary_weights()));
+    }
+}
+
+#[test]
+fn project_cli_names_an_unknown_arch() {
+    let out = Command::new(CLI).args(["project", "--arch", "gpt-5"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("unknown --arch `gpt-5` (known: tiny-shakespeare, smollm2-135m, bitnet-b1.58-2b4t, bitnet-b1.58-3b)")
+    );
+    let j = cli_json(&["project", "--arch", "tiny-shakespeare", "--preset", "tiny", "--prompt-tokens", "6", "--json"]);
+    assert_eq!(j["rows"][0]["decode_cycles_per_token"], j["rows"][0]["decode"]["counters"]["cycles"]);
+    assert_eq!(j["unsupported"].as_array().map(Vec::len), Some(0));
+}

@@ -1,0 +1,139 @@
+//! `tern project`: accelerator cost per token of real model shapes, from the golden cycle
+//! model (exact for any weights: `tern_host::project`), on every preset.
+
+use crate::energy::{clock, energy_per_token_j};
+use crate::model::ModelConfig;
+use crate::project::{Projection, project};
+use anyhow::{Result, bail};
+use serde::Serialize;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model shapes (default: all of tiny-shakespeare, smollm2-135m, bitnet-b1.58-2b4t, bitnet-b1.58-3b).
+    #[arg(long, value_delimiter = ',')]
+    pub arch: Vec<String>,
+    /// Presets (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub preset: Vec<String>,
+    /// Prompt length of the prefill projection (one batch per BitLinear).
+    #[arg(long, default_value_t = 64)]
+    pub prompt_tokens: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Unsupported {
+    arch: String,
+    preset: String,
+    why: String,
+}
+
+#[derive(Serialize)]
+struct Report {
+    rows: Vec<Row>,
+    unsupported: Vec<Unsupported>,
+}
+
+#[derive(Serialize)]
+struct Row {
+    arch: String,
+    ternary_weights: u64,
+    preset: String,
+    rows: u32,
+    lanes: u32,
+    cycles_source: &'static str,
+    decode_cycles_per_token: u64,
+    decode_utilization: f64,
+    prefill_cycles_per_token: f64,
+    prefill_utilization: f64,
+    weight_bytes_per_token: u64,
+    clock_mhz: f64,
+    clock_source: String,
+    tokens_per_s: f64,
+    energy_per_token_j: Option<f64>,
+    #[serde(flatten)]
+    projection: Projection,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let archs: Vec<String> =
+        if args.arch.is_empty() { ModelConfig::NAMED.iter().map(|s| s.to_string()).collect() } else { args.arch.clone() };
+    let presets: Vec<String> =
+        if args.preset.is_empty() { tern_arch::config::PRESETS.iter().map(|p| p.name.to_string()).collect() } else { args.preset.clone() };
+    if args.prompt_tokens == 0 {
+        bail!("--prompt-tokens must be at least 1");
+    }
+    let mut rows = Vec::new();
+    // shapes a preset cannot run (a K beyond its accumulator's max_k): named, not fatal
+    let mut unsupported: Vec<Unsupported> = Vec::new();
+    for name in &archs {
+        let Some(cfg) = ModelConfig::named(name) else {
+            bail!("unknown --arch `{name}` (known: {})", ModelConfig::NAMED.join(", "));
+        };
+        for p in &presets {
+            let a = super::preset(p)?;
+            eprintln!("projecting {name} on {p}...");
+            let pr = match project(&cfg, &a, args.prompt_tokens) {
+                Ok(pr) => pr,
+                Err(e) => {
+                    unsupported.push(Unsupported { arch: name.clone(), preset: a.cfg.name.to_string(), why: e.to_string() });
+                    continue;
+                }
+            };
+            let dc = pr.decode.counters.cycles;
+            let ck = clock(&a, None);
+            rows.push(Row {
+                arch: name.clone(),
+                ternary_weights: cfg.ternary_weights(),
+                preset: a.cfg.name.to_string(),
+                rows: a.cfg.rows,
+                lanes: a.cfg.lanes,
+                cycles_source: "cycle model (golden), one run per BitLinear shape x layers",
+                decode_cycles_per_token: dc,
+                decode_utilization: pr.decode.utilization(&a),
+                prefill_cycles_per_token: pr.prefill.counters.cycles as f64 / args.prompt_tokens as f64,
+                prefill_utilization: pr.prefill.utilization(&a),
+                weight_bytes_per_token: pr.decode.weight_bytes(&a),
+                tokens_per_s: ck.mhz * 1e6 / dc as f64,
+                clock_mhz: ck.mhz,
+                clock_source: ck.source,
+                energy_per_token_j: energy_per_token_j(&a, &pr.decode.counters, 1),
+                projection: pr,
+            });
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&Report { rows, unsupported })?);
+        return Ok(());
+    }
+    println!(
+        "tern project: cycles from the golden cycle model (equal to the RTL), one run per BitLinear shape x layers; prompt {} tokens",
+        args.prompt_tokens
+    );
+    println!(
+        "| model | ternary weights | preset | decode cycles/token | tokens/s (clock) | decode utilization | prefill cycles/token | prefill utilization | weight MiB/token | energy/token |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {:.1} M | {} | {} | {:.2} ({} MHz{}) | {:.4} | {:.0} | {:.3} | {:.1} | {} |",
+            r.arch,
+            r.ternary_weights as f64 / 1e6,
+            r.preset,
+            r.decode_cycles_per_token,
+            r.tokens_per_s,
+            r.clock_mhz,
+            if r.clock_source.starts_with("Fmax") { ", nextpnr" } else { ", target" },
+            r.decode_utilization,
+            r.prefill_cycles_per_token,
+            r.prefill_utilization,
+            r.weight_bytes_per_token as f64 / (1 << 20) as f64,
+            r.energy_per_token_j.map_or("n/a".into(), |j| format!("{:.2} mJ", j * 1e3)),
+        );
+    }
+    for u in &unsupported {
+        println!("| {} | | {} | not supported: {} |", u.arch, u.preset, u.why);
+    }
+    Ok(())
+}
