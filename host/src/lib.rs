@@ -12,6 +12,7 @@ pub mod generate;
 pub mod layer;
 pub mod model;
 pub mod project;
+pub mod roofline;
 pub mod sample;
 pub mod synth;
 pub mod table;

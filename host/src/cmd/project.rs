@@ -4,6 +4,7 @@
 use crate::energy::{clock, energy_per_token_j};
 use crate::model::ModelConfig;
 use crate::project::{Projection, project};
+use crate::roofline::{Point, Roof, svg};
 use anyhow::{Result, bail};
 use serde::Serialize;
 
@@ -18,6 +19,9 @@ pub struct Args {
     /// Prompt length of the prefill projection (one batch per BitLinear).
     #[arg(long, default_value_t = 64)]
     pub prompt_tokens: usize,
+    /// Also draw the roofline (one panel per model) as SVG here.
+    #[arg(long)]
+    pub svg: Option<std::path::PathBuf>,
     #[arg(long)]
     pub json: bool,
 }
@@ -102,6 +106,41 @@ pub fn run(args: Args) -> Result<()> {
                 projection: pr,
             });
         }
+    }
+    if let Some(path) = &args.svg {
+        let mut roofs: Vec<Roof> = Vec::new();
+        for p in &presets {
+            let a = super::preset(p)?;
+            roofs.push(Roof {
+                preset: a.cfg.name.to_string(),
+                peak_macs_per_cycle: a.macs_per_cycle as f64,
+                link_bytes_per_cycle: a.cfg.host_bits as f64 / 8.0,
+            });
+        }
+        let mut panels: Vec<(String, Vec<Point>)> = Vec::new();
+        for r in &rows {
+            if panels.last().is_none_or(|(n, _)| *n != r.arch) {
+                panels.push((r.arch.clone(), Vec::new()));
+            }
+            let a = super::preset(&r.preset)?;
+            let pts = &mut panels.last_mut().expect("pushed above").1;
+            for (phase, st) in [("decode", &r.projection.decode), ("prefill", &r.projection.prefill)] {
+                let bytes = st.weight_bytes(&a).max(1) as f64;
+                pts.push(Point {
+                    preset: r.preset.clone(),
+                    phase,
+                    intensity: st.macs as f64 / bytes,
+                    macs_per_cycle: st.macs as f64 / st.counters.cycles.max(1) as f64,
+                });
+            }
+        }
+        let sub = format!(
+            "cycles: golden cycle model (equal to the RTL); prompt {} tokens; roofs: min(R*L, intensity x host link bytes/cycle)",
+            args.prompt_tokens
+        );
+        std::fs::write(path, svg("tern project: ternary MACs per cycle against weight bytes streamed", &sub, &roofs, &panels))
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        eprintln!("wrote {}", path.display());
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&Report { rows, unsupported })?);

@@ -543,4 +543,15 @@ fn project_cli_names_an_unknown_arch() {
     let j = cli_json(&["project", "--arch", "tiny-shakespeare", "--preset", "tiny", "--prompt-tokens", "6", "--json"]);
     assert_eq!(j["rows"][0]["decode_cycles_per_token"], j["rows"][0]["decode"]["counters"]["cycles"]);
     assert_eq!(j["unsupported"].as_array().map(Vec::len), Some(0));
+    let d = tmpdir("roofline");
+    let svg = d.join("r.svg");
+    let out =
+        Command::new(CLI).args(["project", "--arch", "tiny-shakespeare", "--preset", "tiny,ecp5-85f", "--svg"]).arg(&svg).output().unwrap();
+    assert!(out.status.success());
+    let s = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(
+        (s.matches("<polyline").count(), s.matches("<rect x=").count()),
+        (2, 2 + 1 + 1),
+        "two roofs; a prefill square per preset, the frame, the legend's square"
+    );
 }
