@@ -302,7 +302,7 @@ pub struct Line {
 /// The same MACs done by conventional arithmetic, from the same table and the same counts.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Baselines {
-    /// MACs the array performed (issue * R * L).
+    /// MACs the array performed (issue * R * L); per token once `Estimate::scaled`.
     pub macs: u64,
     /// The paper's per-operation ratio: (FP16 mult + FP16 add) / INT8 add.
     pub per_op_fp16_vs_ternary: f64,
@@ -396,6 +396,7 @@ impl Estimate {
             u.events = u.events.map(|n| n * k);
         }
         if let Some(b) = &mut e.baselines {
+            b.macs = (b.macs as f64 * k).round() as u64;
             b.ternary_arith_j *= k;
             b.fp16_mac_arith_j *= k;
             b.int8_mac_arith_j *= k;
@@ -1024,5 +1025,7 @@ mod tests {
         let h = e.scaled(0.5);
         assert!(close(h.total_j, e.total_j / 2.0));
         assert_eq!(h.lines[0].events, e.lines[0].events);
+        let (bh, be) = (h.baselines.unwrap(), e.baselines.unwrap());
+        assert_eq!(bh.macs * 2, be.macs, "the baselines' MACs are per token too");
     }
 }

@@ -146,3 +146,22 @@ fn report_cli_json() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown --tech `asic-3nm` (known: asic-45nm, asic-7nm, ice40-up5k, all)"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn report_baseline_macs_per_token_do_not_grow_with_tokens() {
+    // regression: the baselines printed the whole run's MACs as "MACs per token"
+    let macs = |tokens: &str| -> (u64, u64) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tern-cli"))
+            .args(["report", "--model", "../models/tiny-shakespeare", "--backend", "golden", "--json", "--tokens", tokens])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let per_token = v["counters"]["issue"].as_u64().unwrap() * 4 * 16 / v["tokens"].as_u64().unwrap();
+        (v["baselines"]["macs"].as_u64().unwrap(), per_token)
+    };
+    let (m3, want) = macs("3");
+    assert_eq!(m3, want);
+    assert_eq!(macs("5").0, m3);
+}
