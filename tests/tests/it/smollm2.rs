@@ -434,6 +434,26 @@ fn cli_evaluates_a_gguf_float_and_ternary() {
     let out = Command::new(CLI).args(["eval", "--precision", "float", "--bytes", "100", "--model"]).arg(&shipped).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--precision float needs a model imported post-training (.gguf)"));
+    // the post-training experiment: two float baselines, then every quantizer
+    let out = Command::new(CLI)
+        .args(["ptq", "--bytes", "74", "--window", "32", "--json", "--model"])
+        .arg(&p)
+        .arg("--text")
+        .arg(&text)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = j["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["weights"].as_str().unwrap()).collect();
+    assert_eq!(names, ["float", "float-a8", "absmean", "absmax", "median"]);
+    assert_eq!(rows[0]["loss_nats_per_byte"], f["loss_nats_per_byte"], "the same float evaluation as tern eval");
+    assert_eq!(rows[4]["loss_nats_per_byte"], q["loss_nats_per_byte"], "the same median evaluation as tern eval");
+    let zeros = rows[4]["ternary"]["zero_fraction"].as_f64().unwrap();
+    assert!((zeros - 0.5).abs() < 0.01, "median keeps half the weights: {zeros}");
+    let out = Command::new(CLI).args(["ptq", "--model"]).arg(root().join("models/tiny-shakespeare")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--model must be a .gguf file"));
     // generation on the golden accelerator decodes BPE tokens back to text
     let out = Command::new(CLI).args(["generate", "--backend", "golden", "--tokens", "4", "--json", "--model"]).arg(&p).output().unwrap();
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
