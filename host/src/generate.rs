@@ -3,7 +3,7 @@
 use crate::exec::{Executor, Phase};
 use crate::model::Model;
 use crate::sample::Sampler;
-use crate::transformer::{ForwardError, Session};
+use crate::transformer::{ForwardError, Precision, Session};
 use std::time::{Duration, Instant};
 
 /// What a generation produced.
@@ -27,9 +27,24 @@ pub fn generate(
     n: usize,
     sampler: &mut Sampler,
     keep_logits: usize,
+    on_token: impl FnMut(u32),
+) -> Result<Generation, ForwardError> {
+    generate_with(model, Precision::Ternary, exec, prompt, n, sampler, keep_logits, on_token)
+}
+
+/// `generate` in a given precision (`Float`/`FloatA8` run on the host, `exec` unused).
+#[allow(clippy::too_many_arguments)]
+pub fn generate_with(
+    model: &Model,
+    precision: Precision,
+    exec: &mut dyn Executor,
+    prompt: &[u32],
+    n: usize,
+    sampler: &mut Sampler,
+    keep_logits: usize,
     mut on_token: impl FnMut(u32),
 ) -> Result<Generation, ForwardError> {
-    let mut s = Session::new(model);
+    let mut s = Session::with_precision(model, precision)?;
     let mut g = Generation {
         prompt: prompt.to_vec(),
         tokens: Vec::with_capacity(n),

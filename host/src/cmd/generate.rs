@@ -1,9 +1,10 @@
 use crate::backend::BackendKind;
 use crate::energy::{energy_per_token_j, token_summary};
 use crate::exec::{AccelExec, PhaseStats};
-use crate::generate::generate;
+use crate::generate::{generate, generate_with};
 use crate::model::Quantizer;
 use crate::sample::Sampler;
+use crate::transformer::Precision;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::io::Write;
@@ -18,6 +19,10 @@ pub struct Args {
     /// How a .gguf model's weights are ternarized (post-training).
     #[arg(long, value_enum, default_value_t = Quantizer::Absmean)]
     pub quantizer: Quantizer,
+    /// `float` / `float-a8`: a .gguf model's f32 weights on the host CPU (the baseline text; no
+    /// accelerator, no cycles); `ternary`: every BitLinear on the backend.
+    #[arg(long, value_enum, default_value_t = Precision::Ternary)]
+    pub precision: Precision,
     #[arg(long, default_value = "ROMEO:")]
     pub prompt: String,
     /// Tokens (bytes) to generate.
@@ -86,7 +91,7 @@ fn per(v: f64, n: usize) -> Option<f64> {
 
 pub fn run(args: Args) -> Result<()> {
     let a = super::preset(&args.preset)?;
-    let model = super::load_model(&args.model, args.quantizer, false)?;
+    let model = super::load_model(&args.model, args.quantizer, args.precision != Precision::Ternary)?;
     let c = &model.config;
     if args.prompt.is_empty() {
         bail!("--prompt must not be empty");
@@ -108,6 +113,9 @@ pub fn run(args: Args) -> Result<()> {
         a.cfg.rows,
         a.cfg.lanes
     );
+    if args.precision != Precision::Ternary {
+        return run_float(&args, &model, &prompt);
+    }
     if args.backend == BackendKind::Verilator {
         eprintln!("preparing the Verilator model of the preset (built once per machine, then cached)...");
     }
@@ -239,5 +247,48 @@ pub fn run(args: Args) -> Result<()> {
         ),
     ];
     crate::table::print("tern generate", &rows);
+    Ok(())
+}
+
+/// A float baseline: the imported model's f32 weights on the host, text only.
+fn run_float(args: &Args, model: &crate::model::Model, prompt: &[u32]) -> Result<()> {
+    if model.float.is_none() {
+        bail!(
+            "--precision {} needs a model imported post-training (.gguf): {} has no float weights",
+            args.precision.name(),
+            args.model.display()
+        );
+    }
+    eprintln!("{} on the host CPU (not the accelerator: no cycles)", crate::cmd::eval::weights_note(args.precision.name()));
+    let mut sampler = Sampler::new(args.temperature, args.top_k, args.seed);
+    let mut out = std::io::stdout().lock();
+    if !args.json {
+        out.write_all(args.prompt.as_bytes())?;
+        out.flush()?;
+    }
+    let mut io_err = None;
+    let mut host = crate::exec::HostExec::new();
+    let g = generate_with(model, args.precision, &mut host, prompt, args.tokens, &mut sampler, 0, |t| {
+        if !args.json
+            && let Err(e) = out.write_all(&model.vocab.token_bytes(t)).and_then(|_| out.flush())
+        {
+            io_err.get_or_insert(e);
+        }
+    })
+    .context("generation failed")?;
+    if let Some(e) = io_err {
+        return Err(e).context("writing the generated text");
+    }
+    let text = String::from_utf8_lossy(&model.vocab.decode(&g.tokens)).into_owned();
+    if args.json {
+        let j = serde_json::json!({
+            "text": text, "prompt": args.prompt, "tokens": g.tokens.len(), "token_ids": g.tokens,
+            "prompt_tokens": prompt.len(), "precision": args.precision.name(), "model": model.source.display().to_string(),
+            "backend": "host", "wall_s": (g.prefill_wall + g.decode_wall).as_secs_f64(),
+        });
+        println!("{}", serde_json::to_string_pretty(&j)?);
+    } else {
+        writeln!(out)?;
+    }
     Ok(())
 }

@@ -454,6 +454,14 @@ fn cli_evaluates_a_gguf_float_and_ternary() {
     let out = Command::new(CLI).args(["ptq", "--model"]).arg(root().join("models/tiny-shakespeare")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--model must be a .gguf file"));
+    // the float baseline generates on the host; a ternary checkpoint has no float weights
+    let out = Command::new(CLI).args(["generate", "--precision", "float", "--tokens", "3", "--json", "--model"]).arg(&p).output().unwrap();
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((j["precision"].as_str(), j["backend"].as_str(), j["tokens"].as_u64()), (Some("float"), Some("host"), Some(3)));
+    let out = Command::new(CLI).args(["generate", "--precision", "float", "--model"]).arg(&shipped).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--precision float needs a model imported post-training (.gguf)"));
     // generation on the golden accelerator decodes BPE tokens back to text
     let out = Command::new(CLI).args(["generate", "--backend", "golden", "--tokens", "4", "--json", "--model"]).arg(&p).output().unwrap();
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
