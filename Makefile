@@ -1,5 +1,5 @@
 # tern: the two commands of the README, plus conveniences.
-.PHONY: run test setup build verilog synth synth-all bench clean
+.PHONY: run test setup build verilog synth synth-all bench ptq project clean
 
 CARGO ?= cargo
 TERN := target/release/tern
@@ -38,6 +38,14 @@ synth-all: build
 
 bench: build
 	$(TERN) bench-sim
+
+# The post-training experiment on SmolLM2-135M (setup.sh installs its GGUF), ~5 min on 2 cores.
+ptq: build
+	$(TERN) ptq
+
+# Cost per token of real model shapes on every preset, and the roofline picture.
+project: build
+	$(TERN) project --svg out/roofline.svg
 
 clean:
 	$(CARGO) clean
