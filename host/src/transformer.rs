@@ -75,14 +75,14 @@ fn bitlinear(
     let batch = xq.s.len();
     let acc = exec.matmul(id, &lin.w, &xq.q, batch, phase)?;
     let out = lin.w.out;
-    let ws = lin.scale as f64;
+    let ws: Vec<f64> = (0..out).map(|o| lin.scale_of(o)).collect();
     let mut y = vec![0f32; acc.len()];
     for t in 0..batch {
         let s = xq.s[t] as f64;
         let (a, yy) = (&acc[t * out..(t + 1) * out], &mut y[t * out..(t + 1) * out]);
         match conv {
-            ScaleConvention::Multiply => a.iter().zip(yy).for_each(|(&v, d)| *d = ((v as f64 * ws) / s) as f32),
-            ScaleConvention::Divide => a.iter().zip(yy).for_each(|(&v, d)| *d = (v as f64 / (s * ws)) as f32),
+            ScaleConvention::Multiply => a.iter().zip(yy).zip(&ws).for_each(|((&v, d), &ws)| *d = ((v as f64 * ws) / s) as f32),
+            ScaleConvention::Divide => a.iter().zip(yy).zip(&ws).for_each(|((&v, d), &ws)| *d = (v as f64 / (s * ws)) as f32),
         }
     }
     Ok(y)

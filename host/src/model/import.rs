@@ -24,6 +24,9 @@ use tern_arch::quant;
 pub enum Quantizer {
     /// BitNet b1.58: scale 1/mean|W|, round, clamp to [-1, 1].
     Absmean,
+    /// Absmean per output row (per channel): row o uses mean|W[o, :]|; the host applies each
+    /// row's scale to the accelerator's integers, which do not change.
+    AbsmeanRow,
     /// Scale 1/max|W|: only weights above half the largest survive.
     Absmax,
     /// |w| > median|W| keeps its sign; the scale is the kept magnitudes' mean.
@@ -31,22 +34,41 @@ pub enum Quantizer {
 }
 
 impl Quantizer {
-    pub const ALL: [Quantizer; 3] = [Quantizer::Absmean, Quantizer::Absmax, Quantizer::Median];
+    pub const ALL: [Quantizer; 4] = [Quantizer::Absmean, Quantizer::AbsmeanRow, Quantizer::Absmax, Quantizer::Median];
 
     pub fn name(self) -> &'static str {
         match self {
             Quantizer::Absmean => "absmean",
+            Quantizer::AbsmeanRow => "absmean-row",
             Quantizer::Absmax => "absmax",
             Quantizer::Median => "median",
         }
     }
 
-    pub fn apply(self, w: &[f32]) -> quant::Ternary {
-        match self {
-            Quantizer::Absmean => quant::absmean(w),
-            Quantizer::Absmax => quant::absmax(w),
-            Quantizer::Median => quant::median_threshold(w),
-        }
+    /// Ternarize `out x inp` row-major f32 weights into a BitLinear.
+    pub fn bitlinear(self, w: &[f32], out: usize, inp: usize) -> Result<BitLinear, String> {
+        let (q, scale, row_scale) = match self {
+            Quantizer::AbsmeanRow => {
+                let mut q = Vec::with_capacity(w.len());
+                let mut rows = Vec::with_capacity(out);
+                for r in w.chunks_exact(inp) {
+                    let t = quant::absmean(r);
+                    q.extend(t.q);
+                    rows.push(1.0 / t.scale);
+                }
+                (q, 1.0, Some(rows))
+            }
+            _ => {
+                let t = match self {
+                    Quantizer::Absmax => quant::absmax(w),
+                    Quantizer::Median => quant::median_threshold(w),
+                    _ => quant::absmean(w),
+                };
+                (t.q, 1.0 / t.scale, None)
+            }
+        };
+        let w = TernaryMatrix::from_weights(&q, out, inp).map_err(|e| e.to_string())?;
+        Ok(BitLinear { w, scale, row_scale })
     }
 }
 
@@ -172,9 +194,9 @@ impl Model {
         })?;
         for (layer, fw) in self.layers.iter_mut().zip(float) {
             for (lin, w) in layer.proj.iter_mut().zip(fw) {
-                let t = quantizer.apply(w);
-                lin.w = TernaryMatrix::from_weights(&t.q, lin.w.out, lin.w.inp).expect("same shape as before");
-                lin.scale = 1.0 / t.scale;
+                *lin = quantizer
+                    .bitlinear(w, lin.w.out, lin.w.inp)
+                    .map_err(|msg| ModelError::Config { file: self.source.display().to_string(), msg })?;
             }
         }
         self.quantizer = quantizer.name();
@@ -192,7 +214,7 @@ impl Model {
                         let q = lin.w.get(o, i);
                         let x = w[o * lin.w.inp + i] as f64;
                         zeros += (q == 0) as u64;
-                        err += (x - q as f64 * lin.scale as f64).powi(2);
+                        err += (x - q as f64 * lin.scale_of(o)).powi(2);
                         norm += x * x;
                     }
                 }
@@ -231,10 +253,10 @@ impl Model {
                     Proj::K => w = unpermute_rope_rows(&w, c.num_key_value_heads, c.head_dim, inp),
                     _ => {}
                 }
-                let t = quantizer.apply(&w);
-                let tm = TernaryMatrix::from_weights(&t.q, out, inp)
+                let lin = quantizer
+                    .bitlinear(&w, out, inp)
                     .map_err(|e| ModelError::Config { file: file.clone(), msg: format!("{}: {e}", gguf_name(i, p)) })?;
-                proj.push(BitLinear { w: tm, scale: 1.0 / t.scale });
+                proj.push(lin);
                 if keep_float {
                     fw.push(w);
                 }

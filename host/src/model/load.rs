@@ -167,14 +167,18 @@ impl<'a> Reader<'a> {
         })?;
         let sname = format!("{name}_scale");
         let sv = self.view(&sname)?;
-        let scale = match sv.shape() {
-            [] | [1] => self.float(&sname, sv.shape(), "one scale per tensor")?[0],
-            _ => self.float(&sname, &[1], "one scale per tensor")?[0],
+        // one scale per tensor, or one per output row (a per-channel quantizer's)
+        let (scale, row_scale) = match sv.shape() {
+            [] | [1] => (self.float(&sname, sv.shape(), "one scale per tensor")?[0], None),
+            [n] if *n == out && out > 1 => (1.0, Some(self.float(&sname, &[out], "one scale per output row")?)),
+            _ => (self.float(&sname, &[1], "one scale per tensor, or one per output row")?[0], None),
         };
-        if !(scale.is_finite() && scale > 0.0) {
-            return Err(ModelError::BadScale { file: self.file.clone(), tensor: sname, value: scale });
+        for &v in std::iter::once(&scale).chain(row_scale.iter().flatten()) {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(ModelError::BadScale { file: self.file.clone(), tensor: sname, value: v });
+            }
         }
-        Ok(BitLinear { w, scale })
+        Ok(BitLinear { w, scale, row_scale })
     }
 }
 

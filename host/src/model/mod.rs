@@ -95,6 +95,17 @@ impl Proj {
 pub struct BitLinear {
     pub w: TernaryMatrix,
     pub scale: f32,
+    /// Per-output-row factors of the scale (a per-channel quantizer, or a `weight_scale` of
+    /// shape `[out]`): row o's scale is `scale * row_scale[o]`. The accelerator's integers do
+    /// not change; only the host's rescaling of each row does. `None`: one scale per tensor.
+    pub row_scale: Option<Vec<f32>>,
+}
+
+impl BitLinear {
+    /// The scale of output row `o`.
+    pub fn scale_of(&self, o: usize) -> f64 {
+        self.scale as f64 * self.row_scale.as_ref().map_or(1.0, |r| r[o] as f64)
+    }
 }
 
 /// One decoder layer.

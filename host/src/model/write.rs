@@ -33,7 +33,13 @@ impl Model {
                 let b = l.get(pj);
                 let name = format!("{p}{}.weight", pj.hf_name());
                 t.push((name.clone(), Dtype::U8, vec![b.w.out.div_ceil(4), b.w.inp], b.w.packed.clone()));
-                t.push((format!("{name}_scale"), Dtype::F32, vec![1], f32_bytes(&[b.scale])));
+                match &b.row_scale {
+                    None => t.push((format!("{name}_scale"), Dtype::F32, vec![1], f32_bytes(&[b.scale]))),
+                    Some(_) => {
+                        let rows: Vec<f32> = (0..b.w.out).map(|o| b.scale_of(o) as f32).collect();
+                        t.push((format!("{name}_scale"), Dtype::F32, vec![b.w.out], f32_bytes(&rows)));
+                    }
+                }
             }
         }
         t.push(("model.norm.weight".into(), Dtype::F32, vec![d], f32_bytes(&self.norm)));
@@ -85,7 +91,7 @@ impl Model {
                         (r % 3) as i8 - 1
                     })
                     .collect();
-                BitLinear { w: TernaryMatrix::from_weights(&w, out, inp).expect("shape"), scale: 1.0 / 30.0 }
+                BitLinear { w: TernaryMatrix::from_weights(&w, out, inp).expect("shape"), scale: 1.0 / 30.0, row_scale: None }
             });
             layers.push(Layer { input_layernorm, attn_sub_norm, post_attention_layernorm, ffn_sub_norm, proj });
         }

@@ -318,7 +318,9 @@ fn gguf_import_undoes_the_rope_permutation_and_runs() {
     let mut mt = m.clone();
     for (layer, fw) in mt.layers.iter().zip(mt.float.as_mut().unwrap()) {
         for (lin, w) in layer.proj.iter().zip(fw.iter_mut()) {
-            *w = (0..lin.w.out * lin.w.inp).map(|i| lin.w.get(i / lin.w.inp, i % lin.w.inp) as f32 * lin.scale).collect();
+            *w = (0..lin.w.out * lin.w.inp)
+                .map(|i| (lin.w.get(i / lin.w.inp, i % lin.w.inp) as f64 * lin.scale_of(i / lin.w.inp)) as f32)
+                .collect();
         }
     }
     let la8 =
@@ -328,6 +330,21 @@ fn gguf_import_undoes_the_rope_permutation_and_runs() {
     assert!(worst < 1e-3, "float-a8 vs ternary on ternary-valued weights: {worst}");
     let lf = Session::float(&mt).unwrap().forward(&mut HostExec::new(), &prompt, Phase::Prefill, true).unwrap();
     assert!(lf.iter().zip(&lt).any(|(a, b)| (a - b).abs() > 1e-2), "without int8 activations the logits move");
+    // per output row: each row's own absmean; the scales survive a save and load (shape [out])
+    let mr = Model::from_gguf(&p, Quantizer::AbsmeanRow, true).unwrap();
+    let l = mr.layers[0].get(Proj::Up);
+    let w = &mr.float.as_ref().unwrap()[0][Proj::Up as usize];
+    for o in [0, 77, 127] {
+        let t = tern_arch::quant::absmean(&w[o * 64..(o + 1) * 64]);
+        assert_eq!((0..64).map(|c| l.w.get(o, c)).collect::<Vec<_>>(), t.q);
+        assert_eq!(l.scale_of(o), (1.0 / t.scale) as f64);
+    }
+    let saved = d.join("rows.safetensors");
+    mr.save(&saved).unwrap();
+    let back = Model::load(&saved).unwrap();
+    assert_eq!(back.layers, mr.layers);
+    let lr = Session::new(&mr).forward(&mut HostExec::new(), &prompt, Phase::Prefill, true).unwrap();
+    assert_eq!(lr, Session::new(&back).forward(&mut HostExec::new(), &prompt, Phase::Prefill, true).unwrap());
     let m2 = Model::from_gguf(&p, Quantizer::Median, false).unwrap();
     assert!(matches!(Session::float(&m2), Err(tern_host::transformer::ForwardError::NoFloat)));
 }
@@ -446,10 +463,10 @@ fn cli_evaluates_a_gguf_float_and_ternary() {
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = j["rows"].as_array().unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["weights"].as_str().unwrap()).collect();
-    assert_eq!(names, ["float", "float-a8", "absmean", "absmax", "median"]);
+    assert_eq!(names, ["float", "float-a8", "absmean", "absmean-row", "absmax", "median"]);
     assert_eq!(rows[0]["loss_nats_per_byte"], f["loss_nats_per_byte"], "the same float evaluation as tern eval");
-    assert_eq!(rows[4]["loss_nats_per_byte"], q["loss_nats_per_byte"], "the same median evaluation as tern eval");
-    let zeros = rows[4]["ternary"]["zero_fraction"].as_f64().unwrap();
+    assert_eq!(rows[5]["loss_nats_per_byte"], q["loss_nats_per_byte"], "the same median evaluation as tern eval");
+    let zeros = rows[5]["ternary"]["zero_fraction"].as_f64().unwrap();
     assert!((zeros - 0.5).abs() < 0.01, "median keeps half the weights: {zeros}");
     let out = Command::new(CLI).args(["ptq", "--model"]).arg(root().join("models/tiny-shakespeare")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
