@@ -169,6 +169,10 @@ impl Default for AccelConfig {
 pub enum ConfigError {
     #[error("unknown preset `{0}` (known: tiny, ice40-up5k, ice40-hx8k, ecp5-85f, asic-ref)")]
     UnknownPreset(String),
+    #[error("unknown parameter `{0}` in a preset override (known: {known})", known = AccelConfig::OVERRIDABLE.join(", "))]
+    UnknownParam(String),
+    #[error("parameter `{key}` = `{value}`: {want}")]
+    BadValue { key: String, value: String, want: &'static str },
     #[error("rows must be between 1 and 256, not {0}")]
     Rows(u32),
     #[error("lanes must be a power of two between 2 and 64, not {0}")]
@@ -282,8 +286,60 @@ pub struct Accel {
 }
 
 impl AccelConfig {
-    pub fn preset(name: &str) -> Result<AccelConfig, ConfigError> {
-        PRESETS.iter().find(|p| p.name == name).map(|p| (*p).clone()).ok_or_else(|| ConfigError::UnknownPreset(name.to_string()))
+    /// The parameters `preset` lets a spec override (`device` stays the base preset's).
+    pub const OVERRIDABLE: [&'static str; 11] = [
+        "rows",
+        "lanes",
+        "acc_bits",
+        "wmem_depth",
+        "amem_depth",
+        "host_bits",
+        "double_buffer",
+        "max_batch",
+        "max_k",
+        "counter_bits",
+        "target_fmax_mhz",
+    ];
+
+    /// A preset by name, optionally with parameters overridden: `tiny` or
+    /// `ecp5-85f:amem_depth=4096,max_batch=256` (design-space exploration without editing the
+    /// code). An overridden config is named by its whole spec, so no report mistakes it for the
+    /// preset (and no synthesis record of the preset applies to it). `validate` still checks it.
+    pub fn preset(spec: &str) -> Result<AccelConfig, ConfigError> {
+        let (name, overrides) = match spec.split_once(':') {
+            Some((n, o)) => (n, Some(o)),
+            None => (spec, None),
+        };
+        let mut c =
+            PRESETS.iter().find(|p| p.name == name).map(|p| (*p).clone()).ok_or_else(|| ConfigError::UnknownPreset(name.to_string()))?;
+        let Some(overrides) = overrides else { return Ok(c) };
+        for kv in overrides.split(',').filter(|s| !s.is_empty()) {
+            let (key, value) = kv.split_once('=').ok_or_else(|| ConfigError::BadValue {
+                key: kv.to_string(),
+                value: String::new(),
+                want: "write overrides as key=value, separated by commas",
+            })?;
+            let (key, value) = (key.trim(), value.trim());
+            let bad = |want| ConfigError::BadValue { key: key.to_string(), value: value.to_string(), want };
+            let num = || value.parse::<u32>().map_err(|_| bad("must be a non-negative integer"));
+            match key {
+                "rows" => c.rows = num()?,
+                "lanes" => c.lanes = num()?,
+                "acc_bits" => c.acc_bits = num()?,
+                "wmem_depth" => c.wmem_depth = num()?,
+                "amem_depth" => c.amem_depth = num()?,
+                "host_bits" => c.host_bits = num()?,
+                "max_batch" => c.max_batch = num()?,
+                "max_k" => c.max_k = num()?,
+                "counter_bits" => c.counter_bits = num()?,
+                "target_fmax_mhz" => c.target_fmax_mhz = num()?,
+                "double_buffer" => c.double_buffer = value.parse::<bool>().map_err(|_| bad("must be true or false"))?,
+                _ => return Err(ConfigError::UnknownParam(key.to_string())),
+            }
+        }
+        // leaked once per spec a command names: reports carry the name as &'static str
+        c.name = Box::leak(spec.to_string().into_boxed_str());
+        Ok(c)
     }
 
     /// Check every constraint and derive the geometry. Messages are pinned by tests.
@@ -496,6 +552,28 @@ mod tests {
 
     fn err(c: AccelConfig) -> String {
         c.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn preset_overrides() {
+        let c = AccelConfig::preset("ecp5-85f:amem_depth=4096, double_buffer=false").unwrap();
+        assert_eq!((c.name, c.amem_depth, c.double_buffer, c.rows), ("ecp5-85f:amem_depth=4096, double_buffer=false", 4096, false, 64));
+        assert_eq!(AccelConfig::preset("tiny").unwrap(), TINY);
+        let e = |s: &str| AccelConfig::preset(s).unwrap_err().to_string();
+        assert_eq!(
+            e("tiny:columns=4"),
+            "unknown parameter `columns` in a preset override (known: rows, lanes, acc_bits, wmem_depth, amem_depth, host_bits, double_buffer, max_batch, max_k, counter_bits, target_fmax_mhz)"
+        );
+        assert_eq!(e("tiny:rows=-1"), "parameter `rows` = `-1`: must be a non-negative integer");
+        assert_eq!(e("tiny:double_buffer=yes"), "parameter `double_buffer` = `yes`: must be true or false");
+        assert_eq!(e("tiny:rows"), "parameter `rows` = ``: write overrides as key=value, separated by commas");
+        assert_eq!(e("huge:rows=2"), "unknown preset `huge` (known: tiny, ice40-up5k, ice40-hx8k, ecp5-85f, asic-ref)");
+        // the override is validated like any config
+        assert_eq!(
+            AccelConfig::preset("tiny:lanes=12").unwrap().validate().unwrap_err().to_string(),
+            err(AccelConfig { lanes: 12, ..TINY })
+        );
+        assert!(matches!(AccelConfig::preset("ice40-up5k:rows=64").unwrap().validate(), Err(ConfigError::DoesNotFit { .. })));
     }
 
     #[test]

@@ -13,8 +13,9 @@ pub struct Args {
     /// Model shapes (default: all of tiny-shakespeare, smollm2-135m, bitnet-b1.58-2b4t, bitnet-b1.58-3b).
     #[arg(long, value_delimiter = ',')]
     pub arch: Vec<String>,
-    /// Presets (default: all).
-    #[arg(long, value_delimiter = ',')]
+    /// Presets, the flag repeated for several (default: all); a preset may override parameters:
+    /// `--preset ecp5-85f:amem_depth=4096,max_batch=256`.
+    #[arg(long)]
     pub preset: Vec<String>,
     /// Prompt length of the prefill projection (one batch per BitLinear).
     #[arg(long, default_value_t = 64)]

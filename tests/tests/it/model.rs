@@ -545,8 +545,11 @@ fn project_cli_names_an_unknown_arch() {
     assert_eq!(j["unsupported"].as_array().map(Vec::len), Some(0));
     let d = tmpdir("roofline");
     let svg = d.join("r.svg");
-    let out =
-        Command::new(CLI).args(["project", "--arch", "tiny-shakespeare", "--preset", "tiny,ecp5-85f", "--svg"]).arg(&svg).output().unwrap();
+    let out = Command::new(CLI)
+        .args(["project", "--arch", "tiny-shakespeare", "--preset", "tiny", "--preset", "ecp5-85f", "--svg"])
+        .arg(&svg)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let s = std::fs::read_to_string(&svg).unwrap();
     assert_eq!(

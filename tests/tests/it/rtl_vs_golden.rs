@@ -151,3 +151,14 @@ fn freeze_without_out_ready_costs_cycles_not_results() {
     // more slowly than the array makes them anyway (this program since `read_stages` = 2)
     assert!(longer <= extra, "{longer} more cycles for {extra} more frozen ones");
 }
+
+/// A preset with parameters overridden on the command line (`--preset tiny:rows=8,...`) is a
+/// config like any other: the RTL built for it equals the golden model.
+#[test]
+fn preset_overrides_match() {
+    for spec in ["tiny:rows=8,amem_depth=1024,max_batch=32", "tiny:lanes=32,host_bits=64,wmem_depth=128"] {
+        let cfg = AccelConfig::preset(spec).unwrap();
+        layer(&cfg, 21, 77, 3, 5, Stalls::NONE);
+        layer(&cfg, 9, 40, 2, 6, Stalls::NONE);
+    }
+}
