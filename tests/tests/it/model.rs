@@ -499,6 +499,38 @@ fn eval_subset_loss_matches_reference_json() {
 }
 
 #[test]
+fn float_twin_loads_as_float_and_ternarizes_post_training() {
+    // the float twin's f32 forward pass against the training script's own loss for it
+    let Some((_, r)) = reference() else { return };
+    let twin = root().join("models/tiny-shakespeare/float.safetensors");
+    let val = root().join("models/data/val.txt");
+    let j = cli_json(&[
+        "eval",
+        "--model",
+        twin.to_str().unwrap(),
+        "--precision",
+        "float",
+        "--text",
+        val.to_str().unwrap(),
+        "--bytes",
+        "16384",
+        "--json",
+    ]);
+    let (got, want) = (j["loss_nats_per_byte"].as_f64().unwrap(), r["float_twin_val_subset_loss_nats_per_byte"].as_f64().unwrap());
+    assert!((got - want).abs() < 1e-4, "float twin: tern {got} vs reference {want}");
+    // its projections, ternarized on load, are the quantizer's codes of its f32 weights
+    let m = Model::load_with(&twin, tern_host::model::Quantizer::Median, true).unwrap();
+    assert_eq!(m.quantizer, "median");
+    let w = &m.float.as_ref().unwrap()[2][Proj::Gate as usize];
+    let q = tern_arch::quant::median_threshold(w);
+    let l = m.layers[2].get(Proj::Gate);
+    assert_eq!((0..w.len()).map(|i| l.w.get(i / 256, i % 256)).collect::<Vec<_>>(), q.q);
+    // a packed checkpoint loads as itself; the strict loader still names a float file's layout
+    assert_eq!(Model::load_with(&shipped().unwrap(), tern_host::model::Quantizer::Median, true).unwrap().quantizer, "checkpoint");
+    assert!(load_err(&twin).contains("found the unpacked [out, in] shape: a master-weight checkpoint"));
+}
+
+#[test]
 fn accel_exec_splits_k_beyond_max_k_and_adds_exactly() {
     // K = 8640 (the BitNet b1.58 3B FFN) on a preset whose accumulator allows K <= 8192
     let a = TINY.validate().unwrap();

@@ -470,7 +470,7 @@ fn cli_evaluates_a_gguf_float_and_ternary() {
     assert!((zeros - 0.5).abs() < 0.01, "median keeps half the weights: {zeros}");
     let out = Command::new(CLI).args(["ptq", "--model"]).arg(root().join("models/tiny-shakespeare")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--model must be a .gguf file"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--model must hold full-precision weights to ternarize"));
     // the float baseline generates on the host; a ternary checkpoint has no float weights
     let out = Command::new(CLI).args(["generate", "--precision", "float", "--tokens", "3", "--json", "--model"]).arg(&p).output().unwrap();
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
