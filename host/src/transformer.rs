@@ -204,6 +204,9 @@ impl Precision {
 /// One sequence being processed: the KV cache and the RoPE tables.
 pub struct Session<'m> {
     model: &'m Model,
+    /// RoPE's inverse frequencies, and its cos/sin rows for the positions used so far (grown
+    /// as the sequence grows: a context of 8192 would be 4 MB up front for a short prompt).
+    inv: Vec<f32>,
     cos: Vec<f32>,
     sin: Vec<f32>,
     /// Per layer, `pos x kv_dim`.
@@ -216,20 +219,32 @@ pub struct Session<'m> {
 impl<'m> Session<'m> {
     pub fn new(model: &'m Model) -> Session<'m> {
         let c = &model.config;
-        let (hd, maxp) = (c.head_dim, c.max_position_embeddings);
+        let hd = c.head_dim;
         // inv_freq = 1 / theta^(2i/hd) and angle = pos * inv_freq in f32, like export.py / train.py
         let inv: Vec<f32> = (0..hd / 2).map(|i| 1.0f32 / c.rope_theta.powf((2 * i) as f32 / hd as f32)).collect();
-        let mut cos = vec![0f32; maxp * hd];
-        let mut sin = vec![0f32; maxp * hd];
-        for p in 0..maxp {
+        let n = c.num_hidden_layers;
+        Session {
+            model,
+            inv,
+            cos: Vec::new(),
+            sin: Vec::new(),
+            k: vec![Vec::new(); n],
+            v: vec![Vec::new(); n],
+            pos: 0,
+            precision: Precision::Ternary,
+        }
+    }
+
+    /// Extend the RoPE tables to cover positions `0..end`.
+    fn rope_tables(&mut self, end: usize) {
+        let hd = self.model.config.head_dim;
+        for p in self.cos.len() / hd..end {
             for i in 0..hd {
-                let ang = p as f32 * inv[i % (hd / 2)];
-                cos[p * hd + i] = ang.cos();
-                sin[p * hd + i] = ang.sin();
+                let ang = p as f32 * self.inv[i % (hd / 2)];
+                self.cos.push(ang.cos());
+                self.sin.push(ang.sin());
             }
         }
-        let n = c.num_hidden_layers;
-        Session { model, cos, sin, k: vec![Vec::new(); n], v: vec![Vec::new(); n], pos: 0, precision: Precision::Ternary }
     }
 
     /// A session that runs every projection in f32 on the model's full-precision weights.
@@ -305,6 +320,7 @@ impl<'m> Session<'m> {
         if self.pos + t_n > c.max_position_embeddings {
             return Err(ForwardError::Position { pos: self.pos + t_n - 1, max: c.max_position_embeddings });
         }
+        self.rope_tables(self.pos + t_n);
         let (d, hd, nh, nkv) = (c.hidden_size, c.head_dim, c.num_attention_heads, c.num_key_value_heads);
         let (qd, kvd, f) = (c.q_dim(), c.kv_dim(), c.intermediate_size);
         let eps = c.rms_norm_eps;

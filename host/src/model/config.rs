@@ -260,6 +260,10 @@ impl ModelConfig {
             if v == 0 {
                 return Err(format!("config key `{k}` must be at least 1"));
             }
+            // far beyond any model this host can hold: a corrupt file, not a model to allocate for
+            if v > 1 << 24 {
+                return Err(format!("config key `{k}` = {v} is implausible (more than 16,777,216)"));
+            }
         }
         if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
             return Err(format!(

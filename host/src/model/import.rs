@@ -237,7 +237,8 @@ impl Model {
         let c = &config;
         let (d, v) = (c.hidden_size as u64, c.vocab_size as u64);
         let embed = g.f32("token_embd.weight", &[d, v])?;
-        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        // grown as tensors are found: a corrupt layer count must not reserve memory first
+        let mut layers = Vec::new();
         let mut floats = Vec::new();
         for i in 0..c.num_hidden_layers {
             let norm = |n: &str| g.f32(&format!("blk.{i}.{n}.weight"), &[d]);

@@ -258,7 +258,8 @@ impl Model {
             }
             Ok(b)
         };
-        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        // grown as tensors are found: a corrupt layer count must not reserve memory first
+        let mut layers = Vec::new();
         for i in 0..c.num_hidden_layers {
             let p = format!("model.layers.{i}.");
             let norm = |n: &str, len: usize, why: &str| r.float(&format!("{p}{n}.weight"), &[len], why);

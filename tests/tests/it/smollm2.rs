@@ -502,3 +502,40 @@ fn smollm2_tokenizer_matches_llama_cpp() {
     }
     assert_eq!(v.bos(), None, "tokenizer.ggml.add_bos_token is false: llama.cpp adds no BOS either");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 96, ..Default::default() })]
+    /// Bad input never panics: a GGUF cut short anywhere, or with bytes overwritten (mostly in
+    /// the header, key/value and tensor tables, where lengths and counts live), is either read
+    /// or rejected with an error.
+    #[test]
+    fn damaged_gguf_never_panics(
+        cut in proptest::option::of(0usize..367_104),
+        head in proptest::collection::vec((0usize..6_000, proptest::prelude::any::<u8>()), 0..6),
+        anywhere in proptest::collection::vec((0usize..367_104, proptest::prelude::any::<u8>()), 0..3),
+    ) {
+        static GOOD: OnceLock<Vec<u8>> = OnceLock::new();
+        let good = GOOD.get_or_init(|| {
+            let t = tiny_llama();
+            gguf_bytes(&t.kvs, &t.tensors)
+        });
+        let mut b = good.clone();
+        for (i, v) in head.into_iter().chain(anywhere) {
+            if i < b.len() {
+                b[i] = v;
+            }
+        }
+        if let Some(c) = cut {
+            b.truncate(c);
+        }
+        let d = Scratch::new("tern-it", "gguf-fuzz");
+        let p = write(&d, "f.gguf", &b);
+        if let Ok(m) = Model::from_gguf(&p, Quantizer::Absmean, false) {
+            // whatever was read must also run
+            let prompt = m.vocab.encode(b"ab");
+            if !prompt.is_empty() {
+                let _ = Session::new(&m).forward(&mut HostExec::new(), &prompt, Phase::Prefill, false);
+            }
+        }
+    }
+}
