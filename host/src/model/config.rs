@@ -303,3 +303,26 @@ fn scale_convention(meta: Option<&HashMap<String, String>>, json: Option<&serde_
         _ => ScaleConvention::Multiply,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_checked() {
+        let ok = ModelConfig::tiny_shakespeare();
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(
+            ModelConfig { num_hidden_layers: 0, ..ok.clone() }.validate().unwrap_err(),
+            "config key `num_hidden_layers` must be at least 1"
+        );
+        assert_eq!(
+            ModelConfig { max_position_embeddings: 1 << 30, ..ok.clone() }.validate().unwrap_err(),
+            "config key `max_position_embeddings` = 1073741824 is implausible (more than 16,777,216)"
+        );
+        for name in ModelConfig::NAMED {
+            assert_eq!(ModelConfig::named(name).unwrap().validate(), Ok(()), "{name}");
+        }
+        assert_eq!(ModelConfig::named("bitnet-b1.58-2b4t").unwrap().ternary_weights(), 2_084_044_800, "REFERENCE.md: 2.084 G");
+    }
+}
