@@ -24,7 +24,7 @@ enum Cmd {
     Eval(cmd::eval::Args),
     /// Cost per token of real model shapes on each preset (golden cycle model, exact).
     Project(cmd::project::Args),
-    /// Post-training ternarization of a pretrained GGUF model: float vs each quantizer.
+    /// Post-training ternarization of a float model (GGUF or a float checkpoint): float vs each quantizer.
     Ptq(cmd::ptq::Args),
     /// Synthesize a preset for an FPGA (yosys + nextpnr): LUT4/FF/BRAM/DSP, Fmax, bitstream.
     Synth(cmd::synth::Args),
