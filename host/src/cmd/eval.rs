@@ -101,6 +101,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         data.truncate(n);
     }
+    let data = super::text_for(&model, data, &args.text)?;
     let n_windows = crate::eval::windows(&model, &data, args.window).len();
     if n_windows == 0 {
         bail!("{} has fewer than 2 bytes to evaluate", args.text.display());

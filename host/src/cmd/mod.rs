@@ -33,6 +33,25 @@ pub fn load_model(path: &std::path::Path, quantizer: crate::model::Quantizer, ke
     Ok(m)
 }
 
+/// The evaluation text for `model`: a BPE tokenizer reads UTF-8, so a file that is not UTF-8
+/// is an error naming the first bad byte; a character cut by `--bytes` at the very end is
+/// dropped (its bytes cannot be tokenized).
+pub fn text_for(model: &crate::model::Model, mut data: Vec<u8>, path: &std::path::Path) -> Result<Vec<u8>> {
+    if matches!(model.vocab, crate::model::Vocab::Bpe { .. })
+        && let Err(e) = std::str::from_utf8(&data)
+    {
+        match e.error_len() {
+            None => data.truncate(e.valid_up_to()),
+            Some(_) => anyhow::bail!(
+                "{} is not UTF-8 text (byte {} starts an invalid sequence): a BPE model reads UTF-8",
+                path.display(),
+                e.valid_up_to()
+            ),
+        }
+    }
+    Ok(data)
+}
+
 /// A validated preset by name.
 pub fn preset(name: &str) -> Result<tern_arch::Accel> {
     let cfg = tern_arch::AccelConfig::preset(name)?;

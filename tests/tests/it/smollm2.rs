@@ -446,6 +446,11 @@ fn cli_evaluates_a_gguf_float_and_ternary() {
     assert_eq!(words.len(), 74);
     assert_eq!((f["predictions"].as_u64(), f["predicted_bytes"].as_u64()), (Some(31 + 31 + 9), Some(71)));
     assert_ne!(f["loss_nats_per_byte"], q["loss_nats_per_byte"]);
+    // a BPE model reads UTF-8: a Latin-1 file is named, not silently re-encoded
+    let latin1 = write(&d, "latin1.txt", b"caf\xe9 au lait");
+    let out = Command::new(CLI).args(["eval", "--window", "32", "--model"]).arg(&p).arg("--text").arg(&latin1).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("latin1.txt is not UTF-8 text (byte 3 starts an invalid sequence)"));
     // the float precisions need float weights
     let shipped = root().join("models/tiny-shakespeare");
     let out = Command::new(CLI).args(["eval", "--precision", "float", "--bytes", "100", "--model"]).arg(&shipped).output().unwrap();
