@@ -5,7 +5,7 @@ use crate::energy::{clock, energy_per_token_j};
 use crate::model::ModelConfig;
 use crate::project::{Projection, project};
 use crate::roofline::{Point, Roof, svg};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 #[derive(clap::Args)]
@@ -13,6 +13,10 @@ pub struct Args {
     /// Model shapes (default: all of tiny-shakespeare, smollm2-135m, bitnet-b1.58-2b4t, bitnet-b1.58-3b).
     #[arg(long, value_delimiter = ',')]
     pub arch: Vec<String>,
+    /// Also project a model file's shape (a .gguf, or a safetensors folder/file with its
+    /// config.json; only the config is read), the flag repeated for several.
+    #[arg(long)]
+    pub model: Vec<std::path::PathBuf>,
     /// Presets, the flag repeated for several (default: all); a preset may override parameters:
     /// `--preset ecp5-85f:amem_depth=4096,max_batch=256`.
     #[arg(long)]
@@ -62,8 +66,22 @@ struct Row {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let archs: Vec<String> =
-        if args.arch.is_empty() { ModelConfig::NAMED.iter().map(|s| s.to_string()).collect() } else { args.arch.clone() };
+    let mut shapes: Vec<(String, ModelConfig)> = Vec::new();
+    let named: Vec<String> = if args.arch.is_empty() && args.model.is_empty() {
+        ModelConfig::NAMED.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.arch.clone()
+    };
+    for name in &named {
+        let Some(cfg) = ModelConfig::named(name) else {
+            bail!("unknown --arch `{name}` (known: {})", ModelConfig::NAMED.join(", "));
+        };
+        shapes.push((name.clone(), cfg));
+    }
+    for path in &args.model {
+        let cfg = crate::model::config_of(path).with_context(|| format!("reading the config of {}", path.display()))?;
+        shapes.push((path.display().to_string(), cfg));
+    }
     let presets: Vec<String> =
         if args.preset.is_empty() { tern_arch::config::PRESETS.iter().map(|p| p.name.to_string()).collect() } else { args.preset.clone() };
     if args.prompt_tokens == 0 {
@@ -72,14 +90,11 @@ pub fn run(args: Args) -> Result<()> {
     let mut rows = Vec::new();
     // shapes a preset cannot run (a K beyond its accumulator's max_k): named, not fatal
     let mut unsupported: Vec<Unsupported> = Vec::new();
-    for name in &archs {
-        let Some(cfg) = ModelConfig::named(name) else {
-            bail!("unknown --arch `{name}` (known: {})", ModelConfig::NAMED.join(", "));
-        };
+    for (name, cfg) in &shapes {
         for p in &presets {
             let a = super::preset(p)?;
             eprintln!("projecting {name} on {p}...");
-            let pr = match project(&cfg, &a, args.prompt_tokens) {
+            let pr = match project(cfg, &a, args.prompt_tokens) {
                 Ok(pr) => pr,
                 Err(e) => {
                     unsupported.push(Unsupported { arch: name.clone(), preset: a.cfg.name.to_string(), why: e.to_string() });

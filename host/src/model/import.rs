@@ -185,6 +185,15 @@ pub struct TernaryStats {
     pub relative_error: f64,
 }
 
+/// The config of a GGUF file, without reading its tensors.
+pub fn gguf_config(path: &Path) -> Result<ModelConfig, ModelError> {
+    let file = path.display().to_string();
+    let f = std::fs::File::open(path).map_err(|err| ModelError::Io { path: path.to_path_buf(), err })?;
+    // SAFETY: read-only map of a file only parsed here.
+    let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|err| ModelError::Io { path: path.to_path_buf(), err })?;
+    config(&Gguf::parse(&map, &file)?, &file)
+}
+
 impl Model {
     /// Ternarize again from the kept f32 weights with another quantizer (no file read).
     pub fn ternarize(&mut self, quantizer: Quantizer) -> Result<(), ModelError> {

@@ -201,6 +201,26 @@ pub(crate) fn f16_to_f32(h: u16) -> f32 {
     f32::from_bits(bits)
 }
 
+/// The config of a safetensors model (folder or file), from its metadata and config.json,
+/// without reading its tensors.
+pub fn safetensors_config(path: &Path) -> Result<ModelConfig, ModelError> {
+    let (weights, config_json) = resolve(path);
+    let file = weights.display().to_string();
+    let f = std::fs::File::open(&weights).map_err(|err| ModelError::Io { path: weights.clone(), err })?;
+    // SAFETY: read-only map of a file only parsed here.
+    let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|err| ModelError::Io { path: weights.clone(), err })?;
+    precheck(&map, &file)?;
+    let (_, meta) = SafeTensors::read_metadata(&map).map_err(|e| ModelError::Format { file: file.clone(), msg: format!("{e:?}") })?;
+    let json = match std::fs::read(&config_json) {
+        Ok(b) => Some(
+            serde_json::from_slice::<serde_json::Value>(&b)
+                .map_err(|e| ModelError::Config { file: config_json.display().to_string(), msg: format!("not valid JSON: {e}") })?,
+        ),
+        Err(_) => None,
+    };
+    ModelConfig::from_sources(meta.metadata().as_ref(), json.as_ref(), &file)
+}
+
 impl Model {
     /// Load a model folder (`model.safetensors` + optional `config.json`) or a .safetensors file.
     pub fn load(path: &Path) -> Result<Model, ModelError> {

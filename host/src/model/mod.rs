@@ -16,6 +16,16 @@ mod write;
 pub use config::{Family, ModelConfig, ScaleConvention};
 pub use import::{Quantizer, TernaryStats};
 
+/// The config of a model file (GGUF, or a safetensors folder/file with its config.json),
+/// without reading its tensors: what `tern project --model` needs.
+pub fn config_of(path: &std::path::Path) -> Result<ModelConfig, ModelError> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
+        import::gguf_config(path)
+    } else {
+        load::safetensors_config(path)
+    }
+}
+
 use std::path::PathBuf;
 use tern_arch::pack::TernaryMatrix;
 

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use tern_arch::config::TINY;
 use tern_host::exec::{AccelExec, Executor, HostExec, IntRecord, Phase, Recorder, first_difference};
-use tern_host::model::{Family, Model, ModelError, Proj, Quantizer};
+use tern_host::model::{Family, Model, ModelConfig, ModelError, Proj, Quantizer};
 use tern_host::transformer::{Precision, Session};
 
 const CLI: &str = env!("CARGO_BIN_EXE_tern-cli");
@@ -56,6 +56,9 @@ fn smollm2_config_is_read_from_the_gguf() {
     assert_eq!((c.vocab_size, c.rope_theta, c.family), (49152, 100000.0, Family::Llama));
     assert!(c.tie_word_embeddings);
     assert_eq!(c.ternary_weights(), 106_168_320);
+    // the config alone (what `tern project --model` reads) and the named shape agree
+    assert_eq!(&tern_host::model::config_of(&gguf_path()).unwrap(), c);
+    assert_eq!(ModelConfig::named("smollm2-135m").as_ref(), Some(c));
 }
 
 #[test]
