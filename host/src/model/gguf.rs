@@ -10,8 +10,9 @@
 //! `ne[0]` is the innermost dimension: a weight `[out, in]` in PyTorch is `ne = [in, out]` here,
 //! stored row after row, which is the row-major `out x in` that tern uses.
 //!
-//! Block formats dequantized (ggml's `dequantize_row_*`): F32, F16, BF16, Q4_0, Q4_1, Q8_0 and
-//! TQ2_0 (llama.cpp's 2-bit ternary). Every length and offset is checked against the file before
+//! Block formats dequantized (ggml's `dequantize_row_*`): F32, F16, BF16, Q4_0, Q4_1, Q8_0, and
+//! llama.cpp's ternary TQ1_0 (1.69 bits: five trits a byte) and TQ2_0 (2 bits), whose codes
+//! `ternary_blocks` also gives exactly. Every length and offset is checked against the file before
 //! it is read, so a truncated or corrupt file gives an error naming the tensor or key.
 
 use super::ModelError;
@@ -61,6 +62,7 @@ pub enum GgmlType {
     Q4_1,
     Q8_0,
     BF16,
+    TQ1_0,
     TQ2_0,
     /// A type this reader cannot dequantize (its number).
     Other(u32),
@@ -75,6 +77,7 @@ impl GgmlType {
             3 => GgmlType::Q4_1,
             8 => GgmlType::Q8_0,
             30 => GgmlType::BF16,
+            34 => GgmlType::TQ1_0,
             35 => GgmlType::TQ2_0,
             t => GgmlType::Other(t),
         }
@@ -88,6 +91,7 @@ impl GgmlType {
             GgmlType::Q4_0 => (32, 18),
             GgmlType::Q4_1 => (32, 20),
             GgmlType::Q8_0 => (32, 34),
+            GgmlType::TQ1_0 => (256, 54),
             GgmlType::TQ2_0 => (256, 66),
             GgmlType::Other(_) => return None,
         })
@@ -316,13 +320,20 @@ impl<'a> Gguf<'a> {
         }
     }
 
-    /// The tensor `name` as f32, checked to have the shape `ne` (ggml order) and dequantized.
-    pub fn f32(&self, name: &str, ne: &[u64]) -> Result<Vec<f32>, ModelError> {
+    /// The tensor `name`'s type and bytes, checked to have the shape `ne` (ggml order).
+    pub fn raw(&self, name: &str, ne: &[u64]) -> Result<(GgmlType, &'a [u8]), ModelError> {
         let t = self.tensor(name).ok_or_else(|| ModelError::MissingTensor { file: self.file.clone(), tensor: name.to_string() })?;
         if t.ne != ne {
             return Err(self.err(format!("tensor `{name}` has shape {:?} (ggml order, innermost first), expected {ne:?}", t.ne)));
         }
-        dequantize(t.ty, &self.data[t.start..t.end], t.elements()).map_err(|m| self.err(format!("tensor `{name}`: {m}")))
+        Ok((t.ty, &self.data[t.start..t.end]))
+    }
+
+    /// The tensor `name` as f32, checked to have the shape `ne` (ggml order) and dequantized.
+    pub fn f32(&self, name: &str, ne: &[u64]) -> Result<Vec<f32>, ModelError> {
+        let (ty, b) = self.raw(name, ne)?;
+        let n = ne.iter().product::<u64>() as usize;
+        dequantize(ty, b, n).map_err(|m| self.err(format!("tensor `{name}`: {m}")))
     }
 }
 
@@ -334,7 +345,7 @@ pub(crate) fn f16(b: &[u8]) -> f32 {
 /// Dequantize `n` elements of type `ty` from `b` (exactly the bytes of those blocks).
 pub fn dequantize(ty: GgmlType, b: &[u8], n: usize) -> Result<Vec<f32>, String> {
     let (per, size) =
-        ty.block().ok_or_else(|| format!("ggml type {ty:?} cannot be read (F32, F16, BF16, Q4_0, Q4_1, Q8_0 and TQ2_0 can)"))?;
+        ty.block().ok_or_else(|| format!("ggml type {ty:?} cannot be read (F32, F16, BF16, Q4_0, Q4_1, Q8_0, TQ1_0 and TQ2_0 can)"))?;
     if !n.is_multiple_of(per) || b.len() != n / per * size {
         return Err(format!("{n} elements of {ty:?} need {} bytes, have {}", n.div_ceil(per) * size, b.len()));
     }
@@ -366,21 +377,57 @@ pub fn dequantize(ty: GgmlType, b: &[u8], n: usize) -> Result<Vec<f32>, String> 
                 y.extend(s[2..34].iter().map(|&q| q as i8 as f32 * d));
             }
         }
-        GgmlType::TQ2_0 => {
-            // 64 bytes of 2-bit codes (value + 1), then the f16 scale; ggml's element order:
-            // for each 32-byte half, for each 2-bit plane l, the 32 codes (q >> 2l) & 3
-            for s in blocks {
-                let d = f16(&s[64..66]);
-                for half in s[..64].chunks_exact(32) {
-                    for l in 0..4 {
-                        y.extend(half.iter().map(|&q| (((q >> (2 * l)) & 3) as i32 - 1) as f32 * d));
-                    }
-                }
+        GgmlType::TQ1_0 | GgmlType::TQ2_0 => {
+            let (codes, scales) = ternary_blocks(ty, b).expect("ternary types");
+            for (block, d) in codes.chunks_exact(256).zip(scales) {
+                y.extend(block.iter().map(|&t| t as f32 * d));
             }
         }
         GgmlType::Other(_) => unreachable!("block() is None for Other"),
     }
     Ok(y)
+}
+
+/// The ternary codes (-1, 0, +1, in element order) and each 256-element block's scale of a
+/// TQ1_0 or TQ2_0 tensor's bytes; `None` for other types.
+pub fn ternary_blocks(ty: GgmlType, b: &[u8]) -> Option<(Vec<i8>, Vec<f32>)> {
+    let size = match ty {
+        GgmlType::TQ1_0 => 54,
+        GgmlType::TQ2_0 => 66,
+        _ => return None,
+    };
+    let mut codes = Vec::with_capacity(b.len() / size * 256);
+    let mut scales = Vec::with_capacity(b.len() / size);
+    // TQ1_0 keeps five trits in a byte as ceil(c * 256 / 243) for the base-3 number c; trit n
+    // (most significant first) is ((byte * 3^n mod 256) * 3) >> 8
+    let trit = |q: u8, n: u32| -> i8 { ((q.wrapping_mul(3u8.pow(n)) as u16 * 3) >> 8) as i8 - 1 };
+    for s in b.chunks_exact(size) {
+        match ty {
+            GgmlType::TQ1_0 => {
+                // qs[48] (32 bytes then 16, five trits each, trit-major), qh[4] (four trits each), d
+                for part in [&s[0..32], &s[32..48]] {
+                    for n in 0..5 {
+                        codes.extend(part.iter().map(|&q| trit(q, n)));
+                    }
+                }
+                for n in 0..4 {
+                    codes.extend(s[48..52].iter().map(|&q| trit(q, n)));
+                }
+                scales.push(f16(&s[52..54]));
+            }
+            _ => {
+                // qs[64] of 2-bit codes (value + 1), then d; for each 32-byte half, for each
+                // 2-bit plane l, the 32 codes (q >> 2l) & 3
+                for half in s[..64].chunks_exact(32) {
+                    for l in 0..4 {
+                        codes.extend(half.iter().map(|&q| ((q >> (2 * l)) & 3) as i8 - 1));
+                    }
+                }
+                scales.push(f16(&s[64..66]));
+            }
+        }
+    }
+    Some((codes, scales))
 }
 
 #[cfg(test)]
@@ -437,6 +484,18 @@ mod tests {
         let y = dequantize(GgmlType::TQ2_0, &b, 256).unwrap();
         assert_eq!((y[0], y[32], y[64], y[96], y[128]), (3.0, -3.0, 0.0, 3.0, -3.0));
         assert_eq!(y[1], -3.0);
+    }
+
+    #[test]
+    fn tq1_0_block_from_the_gguf_package() {
+        // gguf-py 0.19 `quantize(v, TQ1_0)` of v[i] = 0.5 * (((7i + i/5) mod 3) - 1)
+        let hex = "465dd11874465dd11874465dd11874465dd11874465dd11874465dd11874465d3192b622663192b622663192b6226631235fcb430038";
+        let b: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        let want: Vec<f32> = (0..256).map(|i| (((i * 7 + i / 5) % 3) as f32 - 1.0) * 0.5).collect();
+        assert_eq!(dequantize(GgmlType::TQ1_0, &b, 256).unwrap(), want);
+        let (codes, scales) = ternary_blocks(GgmlType::TQ1_0, &b).unwrap();
+        assert_eq!((codes.len(), scales), (256, vec![0.5]));
+        assert!(ternary_blocks(GgmlType::Q8_0, &b).is_none());
     }
 
     #[test]

@@ -4,13 +4,15 @@
 //! chosen quantizer; embeddings, norms and the output head stay f32 on the host; activations are
 //! quantized per token to int8 in the forward pass as for any BitLinear. The f32 weights are kept
 //! (`Model::float`) so the same forward pass can run unquantized: the float baseline of the
-//! post-training experiment.
+//! post-training experiment. A projection already ternary in the file (llama.cpp's TQ1_0 or
+//! TQ2_0 with one scale for all its blocks) is taken exactly as it is, codes and scale; a
+//! model whose every projection is such is a ternary checkpoint (`quantizer` "ternary in file").
 //!
 //! llama.cpp's converter permutes the rows of `attn_q` and `attn_k` so its RoPE can rotate
 //! adjacent pairs; tern's RoPE rotates halves (Hugging Face `rotate_half`), so the import undoes
 //! the permutation: GGUF row `h*hd + 2i + j` is Hugging Face row `h*hd + j*hd/2 + i`.
 
-use super::gguf::Gguf;
+use super::gguf::{Gguf, ternary_blocks};
 use super::{BitLinear, Family, Layer, Model, ModelConfig, ModelError, Proj, ScaleConvention, Vocab};
 use crate::tokenizer::Bpe;
 use std::path::Path;
@@ -73,9 +75,9 @@ impl Quantizer {
 }
 
 /// Undo llama.cpp's Q/K row permutation for `heads` heads of `hd` rows each (`cols` per row).
-pub fn unpermute_rope_rows(w: &[f32], heads: usize, hd: usize, cols: usize) -> Vec<f32> {
+pub fn unpermute_rope_rows<T: Copy + Default>(w: &[T], heads: usize, hd: usize, cols: usize) -> Vec<T> {
     let half = hd / 2;
-    let mut out = vec![0f32; w.len()];
+    let mut out = vec![T::default(); w.len()];
     for h in 0..heads {
         for i in 0..half {
             for j in 0..2 {
@@ -249,6 +251,7 @@ impl Model {
         // grown as tensors are found: a corrupt layer count must not reserve memory first
         let mut layers = Vec::new();
         let mut floats = Vec::new();
+        let mut quantized = 0usize;
         for i in 0..c.num_hidden_layers {
             let norm = |n: &str| g.f32(&format!("blk.{i}.{n}.weight"), &[d]);
             let input_layernorm = norm("attn_norm")?;
@@ -257,15 +260,34 @@ impl Model {
             let mut proj = Vec::with_capacity(7);
             for p in Proj::ALL {
                 let (out, inp) = p.shape(c);
-                let mut w = g.f32(&gguf_name(i, p), &[inp as u64, out as u64])?;
-                match p {
-                    Proj::Q => w = unpermute_rope_rows(&w, c.num_attention_heads, c.head_dim, inp),
-                    Proj::K => w = unpermute_rope_rows(&w, c.num_key_value_heads, c.head_dim, inp),
-                    _ => {}
-                }
-                let lin = quantizer
-                    .bitlinear(&w, out, inp)
-                    .map_err(|e| ModelError::Config { file: file.clone(), msg: format!("{}: {e}", gguf_name(i, p)) })?;
+                let name = gguf_name(i, p);
+                let unpermute = |heads| (matches!(p, Proj::Q | Proj::K)).then_some(heads);
+                let heads = unpermute(if p == Proj::Q { c.num_attention_heads } else { c.num_key_value_heads });
+                let (ty, bytes) = g.raw(&name, &[inp as u64, out as u64])?;
+                // a ternary tensor with one scale for all its blocks is taken as it is
+                let exact = ternary_blocks(ty, bytes).filter(|(_, d)| d.iter().all(|&x| x == d[0] && x.is_finite() && x > 0.0));
+                let (lin, w) = match exact {
+                    Some((mut codes, d)) => {
+                        if let Some(h) = heads {
+                            codes = unpermute_rope_rows(&codes, h, c.head_dim, inp);
+                        }
+                        let tm = TernaryMatrix::from_weights(&codes, out, inp)
+                            .map_err(|e| ModelError::Config { file: file.clone(), msg: format!("{name}: {e}") })?;
+                        let w: Vec<f32> = if keep_float { codes.iter().map(|&q| q as f32 * d[0]).collect() } else { Vec::new() };
+                        (BitLinear { w: tm, scale: d[0], row_scale: None }, w)
+                    }
+                    None => {
+                        quantized += 1;
+                        let mut w = g.f32(&name, &[inp as u64, out as u64])?;
+                        if let Some(h) = heads {
+                            w = unpermute_rope_rows(&w, h, c.head_dim, inp);
+                        }
+                        let lin = quantizer
+                            .bitlinear(&w, out, inp)
+                            .map_err(|e| ModelError::Config { file: file.clone(), msg: format!("{name}: {e}") })?;
+                        (lin, w)
+                    }
+                };
                 proj.push(lin);
                 if keep_float {
                     fw.push(w);
@@ -288,7 +310,8 @@ impl Model {
             source: path.to_path_buf(),
             vocab,
             float: keep_float.then_some(floats),
-            quantizer: quantizer.name(),
+            // every projection ternary in the file (TQ1_0/TQ2_0, one scale each): nothing rounded
+            quantizer: if quantized == 0 { "ternary in file" } else { quantizer.name() },
         })
     }
 }

@@ -14,7 +14,7 @@ mod load;
 mod write;
 
 pub use config::{Family, ModelConfig, ScaleConvention};
-pub use import::{Quantizer, TernaryStats};
+pub use import::{Quantizer, TernaryStats, unpermute_rope_rows};
 
 /// The config of a model file (GGUF, or a safetensors folder/file with its config.json),
 /// without reading its tensors: what `tern project --model` needs.

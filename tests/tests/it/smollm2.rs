@@ -225,7 +225,13 @@ struct Tiny {
 }
 
 fn tiny_llama() -> Tiny {
-    let (d, f, heads, kv, hd, layers) = (64usize, 128usize, 4usize, 2usize, 16usize, 2usize);
+    tiny_llama_sized(64, 128, 16)
+}
+
+/// `tiny_llama` with hidden size `d` (= 4 heads of `hd`), FFN `f`.
+fn tiny_llama_sized(d: usize, f: usize, hd: usize) -> Tiny {
+    let (heads, kv, layers) = (4usize, 2usize, 2usize);
+    assert_eq!(heads * hd, d);
     let mut r = crate::common::Rng(7);
     let mut rnd = |n: usize, s: f32| -> Vec<f32> { (0..n).map(|_| ((r.next() % 2001) as f32 / 1000.0 - 1.0) * s).collect() };
     let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
@@ -411,7 +417,7 @@ fn damaged_gguf_files_name_what_is_wrong() {
     t3.tensors.iter_mut().find(|x| x.0 == "blk.0.ffn_gate.weight").unwrap().2 = 13; // Q5_K
     assert_eq!(
         err("type.gguf", &gguf_bytes(&t3.kvs, &t3.tensors)),
-        "tensor `blk.0.ffn_gate.weight`: ggml type Other(13) cannot be read (F32, F16, BF16, Q4_0, Q4_1, Q8_0 and TQ2_0 can)"
+        "tensor `blk.0.ffn_gate.weight`: ggml type Other(13) cannot be read (F32, F16, BF16, Q4_0, Q4_1, Q8_0, TQ1_0 and TQ2_0 can)"
     );
     let mut t4 = tiny_llama();
     t4.tensors.iter_mut().find(|x| x.0 == "blk.0.attn_v.weight").unwrap().1 = vec![32, 64];
@@ -546,4 +552,102 @@ proptest::proptest! {
             }
         }
     }
+}
+
+/// llama.cpp's TQ2_0 bytes of 256-code blocks (codes -1/0/+1, one scale `d`).
+fn tq2_0(codes: &[i8], d: f32) -> Vec<u8> {
+    let mut b = Vec::new();
+    for blk in codes.chunks(256) {
+        let mut qs = [0u8; 64];
+        for (e, &t) in blk.iter().enumerate() {
+            let (half, l, m) = (e / 128, (e % 128) / 32, e % 32);
+            qs[half * 32 + m] |= ((t + 1) as u8) << (2 * l);
+        }
+        b.extend(qs);
+        b.extend(half(d));
+    }
+    b
+}
+
+/// llama.cpp's TQ1_0 bytes: five trits a byte as ceil(c * 256 / 243), most significant first.
+fn tq1_0(codes: &[i8], d: f32) -> Vec<u8> {
+    let byte = |trits: &[i8]| -> u8 {
+        let mut c = 0u32;
+        for k in 0..5 {
+            c = c * 3 + trits.get(k).map_or(0, |&t| (t + 1) as u32);
+        }
+        ((c * 256 + 242) / 243) as u8
+    };
+    let mut b = Vec::new();
+    for blk in codes.chunks(256) {
+        let mut qs = [0u8; 52];
+        for m in 0..32 {
+            qs[m] = byte(&(0..5).map(|n| blk[n * 32 + m]).collect::<Vec<_>>());
+        }
+        for m in 0..16 {
+            qs[32 + m] = byte(&(0..5).map(|n| blk[160 + n * 16 + m]).collect::<Vec<_>>());
+        }
+        for j in 0..4 {
+            qs[48 + j] = byte(&(0..4).map(|n| blk[240 + n * 4 + j]).collect::<Vec<_>>());
+        }
+        b.extend(qs);
+        b.extend(half(d));
+    }
+    b
+}
+
+/// f32 to IEEE half for the powers of two the tests use.
+fn half(x: f32) -> [u8; 2] {
+    let b = x.to_bits();
+    let exp = ((b >> 23) & 0xff) as i32 - 127 + 15;
+    ((((b >> 16) & 0x8000) as u16) | ((exp as u16) << 10) | ((b >> 13) & 0x3ff) as u16).to_le_bytes()
+}
+
+#[test]
+fn ternary_gguf_tensors_are_taken_exactly() {
+    // the tiny llama with every projection stored ternary: TQ2_0 in block 0, TQ1_0 in block 1
+    // (TQ blocks hold 256 weights of a row: d = f = 256)
+    let d = Scratch::new("tern-it", "gguf-ternary");
+    let mut t = tiny_llama_sized(256, 256, 64);
+    let mut r = crate::common::Rng(11);
+    let mut want: Vec<(String, Vec<i8>, u32)> = Vec::new();
+    for x in t.tensors.iter_mut() {
+        let proj = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"].iter().any(|p| x.0.contains(p));
+        if !proj {
+            continue;
+        }
+        let n = (x.1[0] * x.1[1]) as usize;
+        let codes: Vec<i8> = (0..n).map(|_| (r.next() % 3) as i8 - 1).collect();
+        let (ty, bytes) = if x.0.starts_with("blk.0.") { (35, tq2_0(&codes, 0.125)) } else { (34, tq1_0(&codes, 0.125)) };
+        want.push((x.0.clone(), codes, ty));
+        x.2 = ty;
+        x.3 = bytes;
+    }
+    let p = write(&d, "ternary.gguf", &gguf_bytes(&t.kvs, &t.tensors));
+    let m = Model::from_gguf(&p, Quantizer::Absmax, true).unwrap();
+    assert_eq!(m.quantizer, "ternary in file", "no projection went through the quantizer");
+    let names = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"];
+    for (name, codes, _) in &want {
+        let layer: usize = name[4..5].parse().unwrap();
+        let pj = Proj::ALL[names.iter().position(|n| name.contains(&format!(".{n}."))).unwrap()];
+        let l = m.layers[layer].get(pj);
+        assert_eq!(l.scale, 0.125, "{name}");
+        let got: Vec<i8> = (0..l.w.out * l.w.inp).map(|i| l.w.get(i / l.w.inp, i % l.w.inp)).collect();
+        // Q and K rows come back in Hugging Face order; the others as stored
+        let file_order = match pj {
+            Proj::Q => tern_host::model::unpermute_rope_rows(codes, 4, 64, 256),
+            Proj::K => tern_host::model::unpermute_rope_rows(codes, 2, 64, 256),
+            _ => codes.clone(),
+        };
+        assert_eq!(got, file_order, "{name}");
+    }
+    // blocks with different scales are not one ternary tensor: the quantizer decides
+    let mut t2 = tiny_llama_sized(256, 256, 64);
+    let x = t2.tensors.iter_mut().find(|x| x.0 == "blk.0.ffn_up.weight").unwrap();
+    let codes: Vec<i8> = (0..256 * 256).map(|i| (i % 3) as i8 - 1).collect();
+    let mut bytes = tq2_0(&codes, 0.125);
+    bytes[64..66].copy_from_slice(&half(0.25));
+    (x.2, x.3) = (35, bytes);
+    let m2 = Model::from_gguf(&write(&d, "mixed.gguf", &gguf_bytes(&t2.kvs, &t2.tensors)), Quantizer::Absmax, false).unwrap();
+    assert_eq!(m2.quantizer, "absmax");
 }
