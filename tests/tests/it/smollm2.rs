@@ -576,7 +576,7 @@ fn tq1_0(codes: &[i8], d: f32) -> Vec<u8> {
         for k in 0..5 {
             c = c * 3 + trits.get(k).map_or(0, |&t| (t + 1) as u32);
         }
-        ((c * 256 + 242) / 243) as u8
+        (c * 256).div_ceil(243) as u8
     };
     let mut b = Vec::new();
     for blk in codes.chunks(256) {
