@@ -1,7 +1,7 @@
 use crate::backend::BackendKind;
 use crate::eval::{EvalResult, eval, eval_host};
 use crate::exec::{AccelExec, PhaseStats};
-use crate::model::Quantizer;
+use crate::model::{Quantizer, Ternarized};
 use crate::transformer::Precision;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -136,7 +136,7 @@ pub fn run(args: Args) -> Result<()> {
         predictions: r.predictions,
         predicted_bytes: r.predicted_bytes,
         tokenizer: model.vocab.name(),
-        weights: if float { args.precision.name() } else { model.quantizer },
+        weights: if float { args.precision.name() } else { model.ternarized.name() },
         windows: r.windows,
         window: args.window,
         backend,
@@ -153,7 +153,7 @@ pub fn run(args: Args) -> Result<()> {
             ("model".into(), rep.model.clone()),
             ("text".into(), format!("{} (first {} bytes)", rep.text, rep.bytes)),
             ("windows".into(), format!("{} x {} tokens ({}), {} predictions", rep.windows, rep.window, rep.tokenizer, rep.predictions)),
-            ("weights".into(), weights_note(rep.weights)),
+            ("weights".into(), weights_note(args.precision, model.ternarized)),
             ("backend".into(), rep.backend.to_string()),
             ("loss".into(), format!("{:.4} nats/byte ({:.4} bits/byte)", rep.loss_nats_per_byte, rep.bits_per_byte)),
             ("perplexity".into(), format!("{:.2} per token ({:.4} nats/token)", rep.perplexity, rep.loss_nats_per_token)),
@@ -167,12 +167,11 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// What the `weights` field means, for the table.
-pub fn weights_note(w: &str) -> String {
-    match w {
-        "float" => "float (f32 weights and activations)".into(),
-        "float-a8" => "f32 weights, int8 activations".into(),
-        "checkpoint" => "ternary, trained (quantization-aware)".into(),
-        q => format!("ternary, post-training {q} (one scale per tensor), int8 activations"),
+/// What a run's weights were, for tables: a float precision, or how they were ternarized.
+pub fn weights_note(precision: Precision, ternarized: Ternarized) -> String {
+    match precision {
+        Precision::Float => "float (f32 weights and activations)".into(),
+        Precision::FloatA8 => "f32 weights, int8 activations".into(),
+        Precision::Ternary => ternarized.describe(),
     }
 }

@@ -2,7 +2,7 @@ use crate::backend::BackendKind;
 use crate::energy::{energy_per_token_j, token_summary};
 use crate::exec::{AccelExec, PhaseStats};
 use crate::generate::{generate, generate_with};
-use crate::model::Quantizer;
+use crate::model::{Quantizer, Ternarized};
 use crate::sample::Sampler;
 use crate::transformer::Precision;
 use anyhow::{Context, Result, bail};
@@ -107,7 +107,7 @@ pub fn run(args: Args) -> Result<()> {
         c.num_hidden_layers,
         c.hidden_size,
         c.ternary_weights() as f64 / 1e6,
-        if model.quantizer == "checkpoint" { String::new() } else { format!(", ternarized post-training by {}", model.quantizer) },
+        if model.ternarized == Ternarized::Trained { String::new() } else { format!(", {}", model.ternarized.describe()) },
         args.backend.name(),
         a.cfg.name,
         a.cfg.rows,
@@ -179,7 +179,7 @@ pub fn run(args: Args) -> Result<()> {
         rows: a.cfg.rows,
         lanes: a.cfg.lanes,
         model: model.source.display().to_string(),
-        quantizer: model.quantizer,
+        quantizer: model.ternarized.name(),
         tokenizer: model.vocab.name(),
         sampling,
         cycles_source: exec.cycles_source(),
@@ -215,11 +215,7 @@ pub fn run(args: Args) -> Result<()> {
                 rep.model,
                 c.ternary_weights() as f64 / 1e6,
                 model.packed_weight_bytes() / 1024,
-                if rep.quantizer == "checkpoint" {
-                    "trained ternary".to_string()
-                } else {
-                    format!("ternarized post-training: {}", rep.quantizer)
-                },
+                model.ternarized.describe(),
                 rep.tokenizer
             ),
         ),
@@ -259,7 +255,7 @@ fn run_float(args: &Args, model: &crate::model::Model, prompt: &[u32]) -> Result
             args.model.display()
         );
     }
-    eprintln!("{} on the host CPU (not the accelerator: no cycles)", crate::cmd::eval::weights_note(args.precision.name()));
+    eprintln!("{} on the host CPU (not the accelerator: no cycles)", crate::cmd::eval::weights_note(args.precision, model.ternarized));
     let mut sampler = Sampler::new(args.temperature, args.top_k, args.seed);
     let mut out = std::io::stdout().lock();
     if !args.json {

@@ -6,7 +6,7 @@
 //! quantizations' costs apart.
 
 use crate::eval::{EvalResult, eval_host};
-use crate::model::{Quantizer, TernaryStats};
+use crate::model::{Quantizer, Ternarized, TernaryStats};
 use crate::transformer::Precision;
 use anyhow::{Result, bail};
 use serde::Serialize;
@@ -40,6 +40,8 @@ pub struct Args {
 struct Row {
     /// "float", "float-a8" or a quantizer.
     weights: &'static str,
+    #[serde(skip)]
+    note: String,
     #[serde(flatten)]
     eval: EvalResult,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,7 +89,7 @@ pub fn run(args: Args) -> Result<()> {
     for (precision, q) in runs {
         let name = q.map_or(precision.name(), Quantizer::name);
         if let Some(q) = q
-            && model.quantizer != q.name()
+            && model.ternarized != Ternarized::PostTraining(q)
         {
             model.ternarize(q)?;
         }
@@ -101,7 +103,8 @@ pub fn run(args: Args) -> Result<()> {
         let t0 = std::time::Instant::now();
         let eval = eval_host(&model, &data, args.window, threads, precision, &|d, _| bar.set_position(d as u64))?;
         bar.finish_and_clear();
-        rows.push(Row { weights: name, eval, ternary: q.and_then(|_| model.ternary_stats()), wall_s: t0.elapsed().as_secs_f64() });
+        let note = super::eval::weights_note(precision, q.map_or(model.ternarized, Ternarized::PostTraining));
+        rows.push(Row { weights: name, note, eval, ternary: q.and_then(|_| model.ternary_stats()), wall_s: t0.elapsed().as_secs_f64() });
     }
     let rep = Report {
         model: args.model.display().to_string(),
@@ -129,7 +132,7 @@ pub fn run(args: Args) -> Result<()> {
         let (z, e) = r.ternary.map_or(("-".to_string(), "-".to_string()), |t| {
             (format!("{:.1} %", 100.0 * t.zero_fraction), format!("{:.3}", t.relative_error))
         });
-        println!("| {} | {:.4} | {:.4e} | {z} | {e} |", super::eval::weights_note(r.weights), r.eval.loss_nats_per_byte, r.eval.perplexity);
+        println!("| {} | {:.4} | {:.4e} | {z} | {e} |", r.note, r.eval.loss_nats_per_byte, r.eval.perplexity);
     }
     println!(
         "({} predicted tokens, {} bytes; a uniform guess over the {} tokens is perplexity {})",

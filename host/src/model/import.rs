@@ -13,7 +13,7 @@
 //! the permutation: GGUF row `h*hd + 2i + j` is Hugging Face row `h*hd + j*hd/2 + i`.
 
 use super::gguf::{Gguf, ternary_blocks};
-use super::{BitLinear, Family, Layer, Model, ModelConfig, ModelError, Proj, ScaleConvention, Vocab};
+use super::{BitLinear, Family, Layer, Model, ModelConfig, ModelError, Proj, ScaleConvention, Ternarized, Vocab};
 use crate::tokenizer::Bpe;
 use std::path::Path;
 use tern_arch::pack::TernaryMatrix;
@@ -22,7 +22,7 @@ use tern_arch::quant;
 /// How a float weight tensor becomes ternary (one scale per tensor, as the accelerator's
 /// BitLinear applies it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Quantizer {
     /// BitNet b1.58: scale 1/mean|W|, round, clamp to [-1, 1].
     Absmean,
@@ -37,6 +37,11 @@ pub enum Quantizer {
 
 impl Quantizer {
     pub const ALL: [Quantizer; 4] = [Quantizer::Absmean, Quantizer::AbsmeanRow, Quantizer::Absmax, Quantizer::Median];
+
+    /// One scale per tensor, or per output row.
+    pub fn scales(self) -> &'static str {
+        if self == Quantizer::AbsmeanRow { "one scale per output row" } else { "one scale per tensor" }
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -210,7 +215,7 @@ impl Model {
                     .map_err(|msg| ModelError::Config { file: self.source.display().to_string(), msg })?;
             }
         }
-        self.quantizer = quantizer.name();
+        self.ternarized = Ternarized::PostTraining(quantizer);
         Ok(())
     }
 
@@ -311,7 +316,7 @@ impl Model {
             vocab,
             float: keep_float.then_some(floats),
             // every projection ternary in the file (TQ1_0/TQ2_0, one scale each): nothing rounded
-            quantizer: if quantized == 0 { "ternary in file" } else { quantizer.name() },
+            ternarized: if quantized == 0 { Ternarized::InFile } else { Ternarized::PostTraining(quantizer) },
         })
     }
 }

@@ -5,7 +5,7 @@
 //! `safetensors` crate gives the tensor views over a memory map.
 
 use super::config::ModelConfig;
-use super::{BitLinear, Family, Layer, Model, ModelError, Proj, Vocab};
+use super::{BitLinear, Family, Layer, Model, ModelError, Proj, Ternarized, Vocab};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
@@ -308,11 +308,11 @@ impl Model {
         } else {
             embed.clone()
         };
-        let (float, quantizer) = match float_mode {
-            Some((q, keep)) => (keep.then_some(floats), q.name()),
-            None => (None, "checkpoint"),
+        let (float, ternarized) = match float_mode {
+            Some((q, keep)) => (keep.then_some(floats), Ternarized::PostTraining(q)),
+            None => (None, Ternarized::Trained),
         };
-        Ok(Model { config, embed, layers, norm, lm_head, source: weights, vocab: Vocab::Bytes, float, quantizer })
+        Ok(Model { config, embed, layers, norm, lm_head, source: weights, vocab: Vocab::Bytes, float, ternarized })
     }
 }
 

@@ -155,9 +155,39 @@ pub struct Model {
     /// (row-major `out x in`): present for a model imported post-training (GGUF), so the same
     /// forward pass can run unquantized as the baseline; `None` for a BitNet checkpoint.
     pub float: Option<Vec<[Vec<f32>; 7]>>,
-    /// How the ternary weights were made: "checkpoint" (trained ternary) or the post-training
-    /// quantizer's name.
-    pub quantizer: &'static str,
+    /// How the ternary weights were made.
+    pub ternarized: Ternarized,
+}
+
+/// Where a model's ternary weights came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ternarized {
+    /// A ternary checkpoint: trained with the quantizer in the loop (the shipped model).
+    Trained,
+    /// Every projection was ternary in the GGUF file (TQ1_0 / TQ2_0, one scale each).
+    InFile,
+    /// Rounded on load from full-precision weights, without training.
+    PostTraining(Quantizer),
+}
+
+impl Ternarized {
+    /// The name reports carry: "checkpoint", "ternary in file", or the quantizer's.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ternarized::Trained => "checkpoint",
+            Ternarized::InFile => "ternary in file",
+            Ternarized::PostTraining(q) => q.name(),
+        }
+    }
+
+    /// A phrase for tables.
+    pub fn describe(self) -> String {
+        match self {
+            Ternarized::Trained => "ternary, trained (quantization-aware)".into(),
+            Ternarized::InFile => "ternary, as stored in the file (TQ1_0/TQ2_0)".into(),
+            Ternarized::PostTraining(q) => format!("ternary, post-training {} ({}), int8 activations", q.name(), q.scales()),
+        }
+    }
 }
 
 /// How text maps to token ids.

@@ -2,7 +2,7 @@
 //! small random models for tests and benchmarks.
 
 use super::config::ModelConfig;
-use super::{BitLinear, Family, Layer, Model, ModelError, Proj, Vocab};
+use super::{BitLinear, Family, Layer, Model, ModelError, Proj, Ternarized, Vocab};
 use safetensors::tensor::{Dtype, TensorView};
 use std::path::Path;
 use tern_arch::pack::TernaryMatrix;
@@ -106,7 +106,7 @@ impl Model {
             source: Default::default(),
             vocab: Vocab::Bytes,
             float: None,
-            quantizer: "checkpoint",
+            ternarized: Ternarized::Trained,
         }
     }
 }

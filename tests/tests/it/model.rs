@@ -520,13 +520,13 @@ fn float_twin_loads_as_float_and_ternarizes_post_training() {
     assert!((got - want).abs() < 1e-4, "float twin: tern {got} vs reference {want}");
     // its projections, ternarized on load, are the quantizer's codes of its f32 weights
     let m = Model::load_with(&twin, tern_host::model::Quantizer::Median, true).unwrap();
-    assert_eq!(m.quantizer, "median");
+    assert_eq!(m.ternarized.name(), "median");
     let w = &m.float.as_ref().unwrap()[2][Proj::Gate as usize];
     let q = tern_arch::quant::median_threshold(w);
     let l = m.layers[2].get(Proj::Gate);
     assert_eq!((0..w.len()).map(|i| l.w.get(i / 256, i % 256)).collect::<Vec<_>>(), q.q);
     // a packed checkpoint loads as itself; the strict loader still names a float file's layout
-    assert_eq!(Model::load_with(&shipped().unwrap(), tern_host::model::Quantizer::Median, true).unwrap().quantizer, "checkpoint");
+    assert_eq!(Model::load_with(&shipped().unwrap(), tern_host::model::Quantizer::Median, true).unwrap().ternarized.name(), "checkpoint");
     assert!(load_err(&twin).contains("found the unpacked [out, in] shape: a master-weight checkpoint"));
 }
 

@@ -625,7 +625,7 @@ fn ternary_gguf_tensors_are_taken_exactly() {
     }
     let p = write(&d, "ternary.gguf", &gguf_bytes(&t.kvs, &t.tensors));
     let m = Model::from_gguf(&p, Quantizer::Absmax, true).unwrap();
-    assert_eq!(m.quantizer, "ternary in file", "no projection went through the quantizer");
+    assert_eq!(m.ternarized.name(), "ternary in file", "no projection went through the quantizer");
     let names = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"];
     for (name, codes, _) in &want {
         let layer: usize = name[4..5].parse().unwrap();
@@ -649,5 +649,5 @@ fn ternary_gguf_tensors_are_taken_exactly() {
     bytes[64..66].copy_from_slice(&half(0.25));
     (x.2, x.3) = (35, bytes);
     let m2 = Model::from_gguf(&write(&d, "mixed.gguf", &gguf_bytes(&t2.kvs, &t2.tensors)), Quantizer::Absmax, false).unwrap();
-    assert_eq!(m2.quantizer, "absmax");
+    assert_eq!(m2.ternarized.name(), "absmax");
 }
