@@ -195,9 +195,7 @@ pub struct TernaryStats {
 /// The config of a GGUF file, without reading its tensors.
 pub fn gguf_config(path: &Path) -> Result<ModelConfig, ModelError> {
     let file = path.display().to_string();
-    let f = std::fs::File::open(path).map_err(|err| ModelError::Io { path: path.to_path_buf(), err })?;
-    // SAFETY: read-only map of a file only parsed here.
-    let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|err| ModelError::Io { path: path.to_path_buf(), err })?;
+    let map = super::load::map_file(path)?;
     config(&Gguf::parse(&map, &file)?, &file)
 }
 
@@ -244,9 +242,7 @@ impl Model {
     /// `keep_float` the f32 weights stay in `Model::float` (the unquantized baseline).
     pub fn from_gguf(path: &Path, quantizer: Quantizer, keep_float: bool) -> Result<Model, ModelError> {
         let file = path.display().to_string();
-        let f = std::fs::File::open(path).map_err(|err| ModelError::Io { path: path.to_path_buf(), err })?;
-        // SAFETY: read-only map, tensors are copied out (dequantized) before it is dropped.
-        let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|err| ModelError::Io { path: path.to_path_buf(), err })?;
+        let map = super::load::map_file(path)?;
         let g = Gguf::parse(&map, &file)?;
         let config = config(&g, &file)?;
         let vocab = vocab(&g, &file)?;

@@ -201,24 +201,35 @@ pub(crate) fn f16_to_f32(h: u16) -> f32 {
     f32::from_bits(bits)
 }
 
-/// The config of a safetensors model (folder or file), from its metadata and config.json,
-/// without reading its tensors.
-pub fn safetensors_config(path: &Path) -> Result<ModelConfig, ModelError> {
-    let (weights, config_json) = resolve(path);
-    let file = weights.display().to_string();
-    let f = std::fs::File::open(&weights).map_err(|err| ModelError::Io { path: weights.clone(), err })?;
-    // SAFETY: read-only map of a file only parsed here.
-    let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|err| ModelError::Io { path: weights.clone(), err })?;
-    precheck(&map, &file)?;
-    let (_, meta) = SafeTensors::read_metadata(&map).map_err(|e| ModelError::Format { file: file.clone(), msg: format!("{e:?}") })?;
-    let json = match std::fs::read(&config_json) {
+/// Map a model file read-only (safetensors or GGUF).
+pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap, ModelError> {
+    let f = std::fs::File::open(path).map_err(|err| ModelError::Io { path: path.to_path_buf(), err })?;
+    // SAFETY: the map is read-only and lives until the tensors are copied out; a file changed
+    // underneath would at worst give wrong weights, which validation then reports.
+    unsafe { memmap2::Mmap::map(&f) }.map_err(|err| ModelError::Io { path: path.to_path_buf(), err })
+}
+
+/// The config of a checked safetensors map: its metadata, else the config.json beside it.
+fn read_config(map: &[u8], file: &str, config_json: &Path) -> Result<ModelConfig, ModelError> {
+    let (_, meta) = SafeTensors::read_metadata(map).map_err(|e| ModelError::Format { file: file.to_string(), msg: format!("{e:?}") })?;
+    let json = match std::fs::read(config_json) {
         Ok(b) => Some(
             serde_json::from_slice::<serde_json::Value>(&b)
                 .map_err(|e| ModelError::Config { file: config_json.display().to_string(), msg: format!("not valid JSON: {e}") })?,
         ),
         Err(_) => None,
     };
-    ModelConfig::from_sources(meta.metadata().as_ref(), json.as_ref(), &file)
+    let md: Option<&HashMap<String, String>> = meta.metadata().as_ref();
+    ModelConfig::from_sources(md, json.as_ref(), file)
+}
+
+/// The config of a safetensors model (folder or file), without reading its tensors.
+pub fn safetensors_config(path: &Path) -> Result<ModelConfig, ModelError> {
+    let (weights, config_json) = resolve(path);
+    let file = weights.display().to_string();
+    let map = map_file(&weights)?;
+    precheck(&map, &file)?;
+    read_config(&map, &file, &config_json)
 }
 
 impl Model {
@@ -238,22 +249,10 @@ impl Model {
     fn load_impl(path: &Path, float_ok: Option<(super::Quantizer, bool)>) -> Result<Model, ModelError> {
         let (weights, config_json) = resolve(path);
         let file = weights.display().to_string();
-        let f = std::fs::File::open(&weights).map_err(|err| ModelError::Io { path: weights.clone(), err })?;
-        // SAFETY: the map is read-only and lives until the tensors are copied out below; a file
-        // changed underneath would at worst give wrong weights, which validation then reports.
-        let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|err| ModelError::Io { path: weights.clone(), err })?;
+        let map = map_file(&weights)?;
         precheck(&map, &file)?;
         let st = SafeTensors::deserialize(&map).map_err(|e| ModelError::Format { file: file.clone(), msg: format!("{e:?}") })?;
-        let (_, meta) = SafeTensors::read_metadata(&map).map_err(|e| ModelError::Format { file: file.clone(), msg: format!("{e:?}") })?;
-        let json = match std::fs::read(&config_json) {
-            Ok(b) => Some(
-                serde_json::from_slice::<serde_json::Value>(&b)
-                    .map_err(|e| ModelError::Config { file: config_json.display().to_string(), msg: format!("not valid JSON: {e}") })?,
-            ),
-            Err(_) => None,
-        };
-        let md: Option<&HashMap<String, String>> = meta.metadata().as_ref();
-        let config = ModelConfig::from_sources(md, json.as_ref(), &file)?;
+        let config = read_config(&map, &file, &config_json)?;
         let r = Reader { st, file: file.clone() };
         let c = &config;
         let (d, v) = (c.hidden_size, c.vocab_size);
