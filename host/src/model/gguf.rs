@@ -68,33 +68,32 @@ pub enum GgmlType {
     Other(u32),
 }
 
+/// Each type this reader dequantizes: ggml's number, elements per block, bytes per block.
+const READABLE: [(GgmlType, u32, usize, usize); 8] = [
+    (GgmlType::F32, 0, 1, 4),
+    (GgmlType::F16, 1, 1, 2),
+    (GgmlType::BF16, 30, 1, 2),
+    (GgmlType::Q4_0, 2, 32, 18),
+    (GgmlType::Q4_1, 3, 32, 20),
+    (GgmlType::Q8_0, 8, 32, 34),
+    (GgmlType::TQ1_0, 34, 256, 54),
+    (GgmlType::TQ2_0, 35, 256, 66),
+];
+
 impl GgmlType {
     fn from_u32(t: u32) -> GgmlType {
-        match t {
-            0 => GgmlType::F32,
-            1 => GgmlType::F16,
-            2 => GgmlType::Q4_0,
-            3 => GgmlType::Q4_1,
-            8 => GgmlType::Q8_0,
-            30 => GgmlType::BF16,
-            34 => GgmlType::TQ1_0,
-            35 => GgmlType::TQ2_0,
-            t => GgmlType::Other(t),
-        }
+        READABLE.iter().find(|r| r.1 == t).map_or(GgmlType::Other(t), |r| r.0)
     }
 
     /// (elements per block, bytes per block).
     fn block(self) -> Option<(usize, usize)> {
-        Some(match self {
-            GgmlType::F32 => (1, 4),
-            GgmlType::F16 | GgmlType::BF16 => (1, 2),
-            GgmlType::Q4_0 => (32, 18),
-            GgmlType::Q4_1 => (32, 20),
-            GgmlType::Q8_0 => (32, 34),
-            GgmlType::TQ1_0 => (256, 54),
-            GgmlType::TQ2_0 => (256, 66),
-            GgmlType::Other(_) => return None,
-        })
+        READABLE.iter().find(|r| r.0 == self).map(|r| (r.2, r.3))
+    }
+
+    /// "F32, F16, ... and TQ2_0", for the message about a type that cannot be read.
+    fn readable_list() -> String {
+        let names: Vec<String> = READABLE.iter().map(|r| format!("{:?}", r.0)).collect();
+        format!("{} and {}", names[..names.len() - 1].join(", "), names[names.len() - 1])
     }
 }
 
@@ -344,8 +343,7 @@ pub(crate) fn f16(b: &[u8]) -> f32 {
 
 /// Dequantize `n` elements of type `ty` from `b` (exactly the bytes of those blocks).
 pub fn dequantize(ty: GgmlType, b: &[u8], n: usize) -> Result<Vec<f32>, String> {
-    let (per, size) =
-        ty.block().ok_or_else(|| format!("ggml type {ty:?} cannot be read (F32, F16, BF16, Q4_0, Q4_1, Q8_0, TQ1_0 and TQ2_0 can)"))?;
+    let (per, size) = ty.block().ok_or_else(|| format!("ggml type {ty:?} cannot be read ({} can)", GgmlType::readable_list()))?;
     if !n.is_multiple_of(per) || b.len() != n / per * size {
         return Err(format!("{n} elements of {ty:?} need {} bytes, have {}", n.div_ceil(per) * size, b.len()));
     }
@@ -391,11 +389,10 @@ pub fn dequantize(ty: GgmlType, b: &[u8], n: usize) -> Result<Vec<f32>, String> 
 /// The ternary codes (-1, 0, +1, in element order) and each 256-element block's scale of a
 /// TQ1_0 or TQ2_0 tensor's bytes; `None` for other types.
 pub fn ternary_blocks(ty: GgmlType, b: &[u8]) -> Option<(Vec<i8>, Vec<f32>)> {
-    let size = match ty {
-        GgmlType::TQ1_0 => 54,
-        GgmlType::TQ2_0 => 66,
-        _ => return None,
-    };
+    if !matches!(ty, GgmlType::TQ1_0 | GgmlType::TQ2_0) {
+        return None;
+    }
+    let size = ty.block()?.1;
     let mut codes = Vec::with_capacity(b.len() / size * 256);
     let mut scales = Vec::with_capacity(b.len() / size);
     // TQ1_0 keeps five trits in a byte as ceil(c * 256 / 243) for the base-3 number c; trit n
