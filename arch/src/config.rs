@@ -158,6 +158,28 @@ pub const ASIC_REF: AccelConfig = AccelConfig {
 
 pub const PRESETS: [&AccelConfig; 5] = [&TINY, &ICE40_UP5K, &ICE40_HX8K, &ECP5_85F, &ASIC_REF];
 
+/// A parameter a preset spec may override (`AccelConfig::preset`); `device` stays the base
+/// preset's.
+enum Param {
+    Num(fn(&mut AccelConfig) -> &mut u32),
+    Flag(fn(&mut AccelConfig) -> &mut bool),
+}
+
+/// The overridable parameters by name, in the order messages list them.
+const OVERRIDES: [(&str, Param); 11] = [
+    ("rows", Param::Num(|c| &mut c.rows)),
+    ("lanes", Param::Num(|c| &mut c.lanes)),
+    ("acc_bits", Param::Num(|c| &mut c.acc_bits)),
+    ("wmem_depth", Param::Num(|c| &mut c.wmem_depth)),
+    ("amem_depth", Param::Num(|c| &mut c.amem_depth)),
+    ("host_bits", Param::Num(|c| &mut c.host_bits)),
+    ("double_buffer", Param::Flag(|c| &mut c.double_buffer)),
+    ("max_batch", Param::Num(|c| &mut c.max_batch)),
+    ("max_k", Param::Num(|c| &mut c.max_k)),
+    ("counter_bits", Param::Num(|c| &mut c.counter_bits)),
+    ("target_fmax_mhz", Param::Num(|c| &mut c.target_fmax_mhz)),
+];
+
 impl Default for AccelConfig {
     fn default() -> Self {
         TINY
@@ -169,7 +191,7 @@ impl Default for AccelConfig {
 pub enum ConfigError {
     #[error("unknown preset `{0}` (known: tiny, ice40-up5k, ice40-hx8k, ecp5-85f, asic-ref)")]
     UnknownPreset(String),
-    #[error("unknown parameter `{0}` in a preset override (known: {known})", known = AccelConfig::OVERRIDABLE.join(", "))]
+    #[error("unknown parameter `{0}` in a preset override (known: {known})", known = OVERRIDES.map(|o| o.0).join(", "))]
     UnknownParam(String),
     #[error("parameter `{key}` = `{value}`: {want}")]
     BadValue { key: String, value: String, want: &'static str },
@@ -287,20 +309,6 @@ pub struct Accel {
 
 impl AccelConfig {
     /// The parameters `preset` lets a spec override (`device` stays the base preset's).
-    pub const OVERRIDABLE: [&'static str; 11] = [
-        "rows",
-        "lanes",
-        "acc_bits",
-        "wmem_depth",
-        "amem_depth",
-        "host_bits",
-        "double_buffer",
-        "max_batch",
-        "max_k",
-        "counter_bits",
-        "target_fmax_mhz",
-    ];
-
     /// A preset by name, optionally with parameters overridden: `tiny` or
     /// `ecp5-85f:amem_depth=4096,max_batch=256` (design-space exploration without editing the
     /// code). An overridden config is named by its whole spec, so no report mistakes it for the
@@ -322,19 +330,10 @@ impl AccelConfig {
             let (key, value) = (key.trim(), value.trim());
             let bad = |want| ConfigError::BadValue { key: key.to_string(), value: value.to_string(), want };
             let num = || value.parse::<u32>().map_err(|_| bad("must be a non-negative integer"));
-            match key {
-                "rows" => c.rows = num()?,
-                "lanes" => c.lanes = num()?,
-                "acc_bits" => c.acc_bits = num()?,
-                "wmem_depth" => c.wmem_depth = num()?,
-                "amem_depth" => c.amem_depth = num()?,
-                "host_bits" => c.host_bits = num()?,
-                "max_batch" => c.max_batch = num()?,
-                "max_k" => c.max_k = num()?,
-                "counter_bits" => c.counter_bits = num()?,
-                "target_fmax_mhz" => c.target_fmax_mhz = num()?,
-                "double_buffer" => c.double_buffer = value.parse::<bool>().map_err(|_| bad("must be true or false"))?,
-                _ => return Err(ConfigError::UnknownParam(key.to_string())),
+            match OVERRIDES.iter().find(|(k, _)| *k == key) {
+                Some((_, Param::Num(field))) => *field(&mut c) = num()?,
+                Some((_, Param::Flag(field))) => *field(&mut c) = value.parse::<bool>().map_err(|_| bad("must be true or false"))?,
+                None => return Err(ConfigError::UnknownParam(key.to_string())),
             }
         }
         // leaked once per spec a command names: reports carry the name as &'static str

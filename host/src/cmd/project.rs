@@ -68,13 +68,13 @@ struct Row {
 pub fn run(args: Args) -> Result<()> {
     let mut shapes: Vec<(String, ModelConfig)> = Vec::new();
     let named: Vec<String> = if args.arch.is_empty() && args.model.is_empty() {
-        ModelConfig::NAMED.iter().map(|s| s.to_string()).collect()
+        ModelConfig::names().into_iter().map(String::from).collect()
     } else {
         args.arch.clone()
     };
     for name in &named {
         let Some(cfg) = ModelConfig::named(name) else {
-            bail!("unknown --arch `{name}` (known: {})", ModelConfig::NAMED.join(", "));
+            bail!("unknown --arch `{name}` (known: {})", ModelConfig::names().join(", "));
         };
         shapes.push((name.clone(), cfg));
     }

@@ -79,54 +79,70 @@ impl ModelConfig {
     /// Named shapes of real models (`tern project`): the shipped model, SmolLM2-135M, BitNet
     /// b1.58 2B4T (microsoft/bitnet-b1.58-2B-4T config.json) and the BitNet b1.58 paper's 3B
     /// (1bitLLM/bitnet_b1_58-3B config.json: llama, SiLU, no GQA).
-    pub const NAMED: [&'static str; 4] = ["tiny-shakespeare", "smollm2-135m", "bitnet-b1.58-2b4t", "bitnet-b1.58-3b"];
-
-    pub fn named(name: &str) -> Option<ModelConfig> {
+    pub fn named_shapes() -> [(&'static str, ModelConfig); 4] {
         let base = ModelConfig::tiny_shakespeare();
-        Some(match name {
-            "tiny-shakespeare" => base,
-            "smollm2-135m" => ModelConfig {
-                hidden_size: 576,
-                intermediate_size: 1536,
-                num_hidden_layers: 30,
-                num_attention_heads: 9,
-                num_key_value_heads: 3,
-                head_dim: 64,
-                rope_theta: 100000.0,
-                vocab_size: 49152,
-                max_position_embeddings: 8192,
-                tie_word_embeddings: true,
-                family: Family::Llama,
-                ..base
-            },
-            "bitnet-b1.58-2b4t" => ModelConfig {
-                hidden_size: 2560,
-                intermediate_size: 6912,
-                num_hidden_layers: 30,
-                num_attention_heads: 20,
-                num_key_value_heads: 5,
-                head_dim: 128,
-                rope_theta: 500000.0,
-                vocab_size: 128256,
-                max_position_embeddings: 4096,
-                tie_word_embeddings: true,
-                ..base
-            },
-            "bitnet-b1.58-3b" => ModelConfig {
-                hidden_size: 3200,
-                intermediate_size: 8640,
-                num_hidden_layers: 26,
-                num_attention_heads: 32,
-                num_key_value_heads: 32,
-                head_dim: 100,
-                vocab_size: 32002,
-                max_position_embeddings: 2048,
-                tie_word_embeddings: true,
-                family: Family::Llama,
-                ..base
-            },
-            _ => return None,
-        })
+        [
+            ("tiny-shakespeare", base.clone()),
+            (
+                "smollm2-135m",
+                ModelConfig {
+                    hidden_size: 576,
+                    intermediate_size: 1536,
+                    num_hidden_layers: 30,
+                    num_attention_heads: 9,
+                    num_key_value_heads: 3,
+                    head_dim: 64,
+                    rope_theta: 100000.0,
+                    vocab_size: 49152,
+                    max_position_embeddings: 8192,
+                    tie_word_embeddings: true,
+                    family: Family::Llama,
+                    ..base.clone()
+                },
+            ),
+            (
+                "bitnet-b1.58-2b4t",
+                ModelConfig {
+                    hidden_size: 2560,
+                    intermediate_size: 6912,
+                    num_hidden_layers: 30,
+                    num_attention_heads: 20,
+                    num_key_value_heads: 5,
+                    head_dim: 128,
+                    rope_theta: 500000.0,
+                    vocab_size: 128256,
+                    max_position_embeddings: 4096,
+                    tie_word_embeddings: true,
+                    ..base.clone()
+                },
+            ),
+            (
+                "bitnet-b1.58-3b",
+                ModelConfig {
+                    hidden_size: 3200,
+                    intermediate_size: 8640,
+                    num_hidden_layers: 26,
+                    num_attention_heads: 32,
+                    num_key_value_heads: 32,
+                    head_dim: 100,
+                    vocab_size: 32002,
+                    max_position_embeddings: 2048,
+                    tie_word_embeddings: true,
+                    family: Family::Llama,
+                    ..base
+                },
+            ),
+        ]
+    }
+
+    /// A named shape.
+    pub fn named(name: &str) -> Option<ModelConfig> {
+        ModelConfig::named_shapes().into_iter().find(|(n, _)| *n == name).map(|(_, c)| c)
+    }
+
+    /// The names of `named_shapes`.
+    pub fn names() -> Vec<&'static str> {
+        ModelConfig::named_shapes().iter().map(|(n, _)| *n).collect()
     }
 
     /// Query width (heads x head_dim) and key/value width (kv heads x head_dim).
@@ -320,8 +336,8 @@ mod tests {
             ModelConfig { max_position_embeddings: 1 << 30, ..ok.clone() }.validate().unwrap_err(),
             "config key `max_position_embeddings` = 1073741824 is implausible (more than 16,777,216)"
         );
-        for name in ModelConfig::NAMED {
-            assert_eq!(ModelConfig::named(name).unwrap().validate(), Ok(()), "{name}");
+        for (name, c) in ModelConfig::named_shapes() {
+            assert_eq!(c.validate(), Ok(()), "{name}");
         }
         assert_eq!(ModelConfig::named("bitnet-b1.58-2b4t").unwrap().ternary_weights(), 2_084_044_800, "REFERENCE.md: 2.084 G");
     }
