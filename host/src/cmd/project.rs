@@ -167,7 +167,7 @@ pub fn run(args: Args) -> Result<()> {
         args.prompt_tokens
     );
     println!(
-        "| model | ternary weights | preset | decode cycles/token | tokens/s (clock) | decode utilization | prefill cycles/token | prefill utilization | weight MiB/token | energy/token |"
+        "| model | ternary weights | preset | decode cycles/token | tokens/s (clock) | decode utilization | prefill cycles/token | prefill utilization | weight MiB/token | energy/token (estimate) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {

@@ -119,7 +119,7 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     println!(
-        "tern ptq: {} ({:.1} M weights in BitLinears), {} (first {} bytes), windows of {} tokens",
+        "tern ptq: {} ({:.1} M weights in BitLinears), {} (first {} bytes), windows of {} tokens; losses on the host CPU (ternary rows: the accelerator's exact integers)",
         rep.model,
         rep.ternary_weights as f64 / 1e6,
         rep.text,
