@@ -39,11 +39,12 @@ pub struct Window {
 }
 
 /// The windows of `data` for `model`'s tokenizer: `window` text tokens each.
-pub fn windows(model: &Model, data: &[u8], window: usize) -> Vec<Window> {
+pub fn windows(model: &Model, data: &[u8], window: usize) -> Result<Vec<Window>, ForwardError> {
     let v = &model.vocab;
-    let toks = v.encode(data);
+    let toks = v.encode_bytes(data)?;
     let bos = v.bos();
-    toks.chunks(window.max(2))
+    Ok(toks
+        .chunks(window.max(2))
         .filter(|w| w.len() >= 2 || (bos.is_some() && !w.is_empty()))
         .map(|w| {
             let (input, targets) = match bos {
@@ -53,7 +54,7 @@ pub fn windows(model: &Model, data: &[u8], window: usize) -> Vec<Window> {
             let bytes = targets.iter().map(|&t| v.token_bytes(t).len()).sum();
             Window { input, targets, bytes }
         })
-        .collect()
+        .collect())
 }
 
 /// Summed negative log-likelihood of one window.
@@ -94,7 +95,7 @@ pub fn eval(
     window: usize,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<EvalResult, ForwardError> {
-    let ws = windows(model, data, window);
+    let ws = windows(model, data, window)?;
     let mut tot = 0f64;
     for (i, w) in ws.iter().enumerate() {
         tot += window_nll(model, exec, w, Precision::Ternary)?;
@@ -114,7 +115,7 @@ pub fn eval_host(
     precision: Precision,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<EvalResult, ForwardError> {
-    let ws = windows(model, data, window);
+    let ws = windows(model, data, window)?;
     let threads = threads.clamp(1, ws.len().max(1));
     let done = std::sync::atomic::AtomicUsize::new(0);
     // per worker: (window index, summed nll) or the first error

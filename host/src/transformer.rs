@@ -43,6 +43,8 @@ pub enum ForwardError {
     Token { token: u32, vocab: usize },
     #[error("empty input: a forward pass needs at least one token")]
     Empty,
+    #[error(transparent)]
+    NotUtf8(#[from] crate::model::NotUtf8),
     #[error("this model has no full-precision weights (only a post-training import keeps them)")]
     NoFloat,
 }

@@ -101,8 +101,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         data.truncate(n);
     }
-    let data = super::text_for(&model, data, &args.text)?;
-    let n_windows = crate::eval::windows(&model, &data, args.window).len();
+    let (data, n_windows) = super::eval_text(&model, data, args.window, &args.text)?;
     if n_windows == 0 {
         bail!("{} has fewer than 2 bytes to evaluate", args.text.display());
     }

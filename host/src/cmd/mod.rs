@@ -33,23 +33,21 @@ pub fn load_model(path: &std::path::Path, quantizer: crate::model::Quantizer, ke
     Ok(m)
 }
 
-/// The evaluation text for `model`: a BPE tokenizer reads UTF-8, so a file that is not UTF-8
-/// is an error naming the first bad byte; a character cut by `--bytes` at the very end is
-/// dropped (its bytes cannot be tokenized).
-pub fn text_for(model: &crate::model::Model, mut data: Vec<u8>, path: &std::path::Path) -> Result<Vec<u8>> {
+/// The evaluation text for `model` and its window count. A character that `--bytes` cut at
+/// the very end is dropped for a BPE model (its bytes cannot be tokenized); a file that is not
+/// UTF-8 at all is the library's error (`eval::windows`), named with the file here.
+pub fn eval_text(model: &crate::model::Model, mut data: Vec<u8>, window: usize, path: &std::path::Path) -> Result<(Vec<u8>, usize)> {
     if matches!(model.vocab, crate::model::Vocab::Bpe { .. })
         && let Err(e) = std::str::from_utf8(&data)
+        && e.error_len().is_none()
     {
-        match e.error_len() {
-            None => data.truncate(e.valid_up_to()),
-            Some(_) => anyhow::bail!(
-                "{} is not UTF-8 text (byte {} starts an invalid sequence): a BPE model reads UTF-8",
-                path.display(),
-                e.valid_up_to()
-            ),
-        }
+        data.truncate(e.valid_up_to());
     }
-    Ok(data)
+    let n = crate::eval::windows(model, &data, window).map_err(|e| match e {
+        crate::transformer::ForwardError::NotUtf8(e) => anyhow::anyhow!("{} is {e}", path.display()),
+        e => e.into(),
+    })?;
+    Ok((data, n.len()))
 }
 
 /// A validated preset by name.

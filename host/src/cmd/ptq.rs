@@ -77,9 +77,8 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--bytes {} but {} has only {} bytes", args.bytes, args.text.display(), data.len());
     }
     data.truncate(args.bytes);
-    let data = super::text_for(&model, data, &args.text)?;
+    let (data, n_windows) = super::eval_text(&model, data, args.window, &args.text)?;
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let n_windows = crate::eval::windows(&model, &data, args.window).len();
     let mut rows = Vec::new();
     // the two float baselines, then each quantizer
     let runs: Vec<(Precision, Option<Quantizer>)> = [(Precision::Float, None), (Precision::FloatA8, None)]

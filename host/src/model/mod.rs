@@ -190,6 +190,13 @@ impl Ternarized {
     }
 }
 
+/// A BPE model was given bytes that are not UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not UTF-8 text (byte {at} starts an invalid sequence): a BPE model reads UTF-8")]
+pub struct NotUtf8 {
+    pub at: usize,
+}
+
 /// How text maps to token ids.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Vocab {
@@ -200,10 +207,20 @@ pub enum Vocab {
 }
 
 impl Vocab {
-    pub fn encode(&self, text: &[u8]) -> Vec<u32> {
+    /// The ids of a text.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
         match self {
-            Vocab::Bytes => text.iter().map(|&b| b as u32).collect(),
-            Vocab::Bpe { bpe, .. } => bpe.encode(&String::from_utf8_lossy(text)),
+            Vocab::Bytes => text.bytes().map(u32::from).collect(),
+            Vocab::Bpe { bpe, .. } => bpe.encode(text),
+        }
+    }
+
+    /// The ids of a file's bytes: any bytes for the byte vocabulary; UTF-8 for BPE, whose
+    /// tokenizer reads characters (never re-encoded behind the caller's back).
+    pub fn encode_bytes(&self, data: &[u8]) -> Result<Vec<u32>, NotUtf8> {
+        match self {
+            Vocab::Bytes => Ok(data.iter().map(|&b| b as u32).collect()),
+            Vocab::Bpe { bpe, .. } => std::str::from_utf8(data).map(|t| bpe.encode(t)).map_err(|e| NotUtf8 { at: e.valid_up_to() }),
         }
     }
     /// The bytes of one token.

@@ -409,13 +409,13 @@ fn eval_windows_follow_the_training_script() {
     let d = small_model_dir("eval");
     let m = Model::load(&d).unwrap();
     let data = vec![b'a'; 16384];
-    let w = windows(&m, &data, 256);
+    let w = windows(&m, &data, 256).unwrap();
     assert_eq!((w.len(), w.iter().map(|w| w.targets.len()).sum::<usize>()), (64, 16320));
     // a last partial window keeps len-1 predictions; a single trailing byte has none
-    assert_eq!(windows(&m, &data[..600], 256).iter().map(|w| w.targets.len()).sum::<usize>(), 255 + 255 + 87);
-    assert_eq!(windows(&m, &data[..513], 256).len(), 2);
+    assert_eq!(windows(&m, &data[..600], 256).unwrap().iter().map(|w| w.targets.len()).sum::<usize>(), 255 + 255 + 87);
+    assert_eq!(windows(&m, &data[..513], 256).unwrap().len(), 2);
     // position t is fed byte t and predicts byte t+1
-    let w = windows(&m, b"abc", 256);
+    let w = windows(&m, b"abc", 256).unwrap();
     assert_eq!((w[0].input.clone(), w[0].targets.clone(), w[0].bytes), (vec![97, 98], vec![98, 99], 2));
     // the result does not depend on the thread count, and the CLI agrees with the library
     let text = std::fs::read(root().join("models/data/val.txt")).unwrap();
