@@ -6,7 +6,7 @@
 //! (`Model::float`) so the same forward pass can run unquantized: the float baseline of the
 //! post-training experiment. A projection already ternary in the file (llama.cpp's TQ1_0 or
 //! TQ2_0 with one scale for all its blocks) is taken exactly as it is, codes and scale; a
-//! model whose every projection is such is a ternary checkpoint (`quantizer` "ternary in file").
+//! model whose every projection is such is `Ternarized::InFile`.
 //!
 //! llama.cpp's converter permutes the rows of `attn_q` and `attn_k` so its RoPE can rotate
 //! adjacent pairs; tern's RoPE rotates halves (Hugging Face `rotate_half`), so the import undoes

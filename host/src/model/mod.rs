@@ -152,8 +152,9 @@ pub struct Model {
     /// How text becomes token ids.
     pub vocab: Vocab,
     /// The full-precision weights the ternary ones were quantized from, per layer and `Proj`
-    /// (row-major `out x in`): present for a model imported post-training (GGUF), so the same
-    /// forward pass can run unquantized as the baseline; `None` for a BitNet checkpoint.
+    /// (row-major `out x in`): present when a loader was asked to keep them (a GGUF import or a
+    /// float checkpoint), so the same forward pass can run unquantized as the baseline; `None`
+    /// for a ternary checkpoint.
     pub float: Option<Vec<[Vec<f32>; 7]>>,
     /// How the ternary weights were made.
     pub ternarized: Ternarized,
