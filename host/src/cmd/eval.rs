@@ -77,7 +77,6 @@ struct Report {
 pub fn run(args: Args) -> Result<()> {
     let float = args.precision != Precision::Ternary;
     let model = super::load_model(&args.model, args.quantizer, float)?;
-    let c = &model.config;
     if float && model.float.is_none() {
         bail!(
             "--precision {} needs a model imported post-training (.gguf): {} is a ternary checkpoint with no float weights",
@@ -91,9 +90,7 @@ pub fn run(args: Args) -> Result<()> {
             args.precision.name()
         );
     }
-    if args.window < 2 || args.window - 1 > c.max_position_embeddings {
-        bail!("--window must be between 2 and max_position_embeddings + 1 ({}), not {}", c.max_position_embeddings + 1, args.window);
-    }
+    super::check_window(&model, args.window)?;
     let mut data = std::fs::read(&args.text).with_context(|| format!("reading {}", args.text.display()))?;
     if let Some(n) = args.bytes {
         if n > data.len() {

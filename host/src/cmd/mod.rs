@@ -33,6 +33,16 @@ pub fn load_model(path: &std::path::Path, quantizer: crate::model::Quantizer, ke
     Ok(m)
 }
 
+/// `--window` for `model`: a window of W tokens feeds W - 1 positions (the first token of a
+/// window is only context), so W - 1 must fit the context.
+pub fn check_window(model: &crate::model::Model, window: usize) -> Result<()> {
+    let max = model.config.max_position_embeddings;
+    if window < 2 || window - 1 > max {
+        anyhow::bail!("--window must be between 2 and max_position_embeddings + 1 ({}), not {window}", max + 1);
+    }
+    Ok(())
+}
+
 /// The evaluation text for `model` and its window count. A character that `--bytes` cut at
 /// the very end is dropped for a BPE model (its bytes cannot be tokenized); a file that is not
 /// UTF-8 at all is the library's error (`eval::windows`), named with the file here.

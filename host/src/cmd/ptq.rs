@@ -68,10 +68,7 @@ pub fn run(args: Args) -> Result<()> {
             args.model.display()
         );
     }
-    let c = &model.config;
-    if args.window < 2 || args.window > c.max_position_embeddings {
-        bail!("--window must be between 2 and max_position_embeddings ({}), not {}", c.max_position_embeddings, args.window);
-    }
+    super::check_window(&model, args.window)?;
     let mut data = std::fs::read(&args.text).map_err(|e| anyhow::anyhow!("reading {}: {e}", args.text.display()))?;
     if args.bytes > data.len() {
         bail!("--bytes {} but {} has only {} bytes", args.bytes, args.text.display(), data.len());
