@@ -12,7 +12,7 @@
 //!
 //! Block formats dequantized (ggml's `dequantize_row_*`): F32, F16, BF16, Q4_0, Q4_1, Q8_0, and
 //! llama.cpp's ternary TQ1_0 (1.69 bits: five trits a byte) and TQ2_0 (2 bits), whose codes
-//! `ternary_blocks` also gives exactly. Every length and offset is checked against the file before
+//! `ternary_blocks` also gives exactly (and those of a Q8_0 tensor holding only -127, 0, +127). Every length and offset is checked against the file before
 //! it is read, so a truncated or corrupt file gives an error naming the tensor or key.
 
 use super::ModelError;
@@ -386,9 +386,28 @@ pub fn dequantize(ty: GgmlType, b: &[u8], n: usize) -> Result<Vec<f32>, String> 
     Ok(y)
 }
 
-/// The ternary codes (-1, 0, +1, in element order) and each 256-element block's scale of a
-/// TQ1_0 or TQ2_0 tensor's bytes; `None` for other types.
+/// The ternary codes (-1, 0, +1, in element order) and each block's scale of a TQ1_0 or TQ2_0
+/// tensor's bytes, or of a Q8_0 tensor whose every value is -127, 0 or +127 (scale 127 d): TQ
+/// blocks need rows of a multiple of 256, so a ternary model with rows of 576 (SmolLM2) is kept
+/// as such Q8_0 exactly, and llama.cpp reads it. `None` for other types and other Q8_0 values.
 pub fn ternary_blocks(ty: GgmlType, b: &[u8]) -> Option<(Vec<i8>, Vec<f32>)> {
+    if ty == GgmlType::Q8_0 {
+        let size = ty.block()?.1;
+        let mut codes = Vec::with_capacity(b.len() / size * 32);
+        let mut scales = Vec::with_capacity(b.len() / size);
+        for s in b.chunks_exact(size) {
+            for &q in &s[2..34] {
+                codes.push(match q as i8 {
+                    127 => 1,
+                    0 => 0,
+                    -127 => -1,
+                    _ => return None,
+                });
+            }
+            scales.push(127.0 * f16(&s[0..2]));
+        }
+        return Some((codes, scales));
+    }
     if !matches!(ty, GgmlType::TQ1_0 | GgmlType::TQ2_0) {
         return None;
     }
@@ -492,6 +511,19 @@ mod tests {
         assert_eq!(dequantize(GgmlType::TQ1_0, &b, 256).unwrap(), want);
         let (codes, scales) = ternary_blocks(GgmlType::TQ1_0, &b).unwrap();
         assert_eq!((codes.len(), scales), (256, vec![0.5]));
+        assert!(ternary_blocks(GgmlType::Q4_1, &b).is_none());
+    }
+
+    #[test]
+    fn q8_0_of_only_plus_minus_127_and_zero_is_ternary() {
+        let mut b = vec![];
+        b.extend(h(0.5));
+        b.extend((0..32).map(|j: i32| [127i8, 0, -127][(j % 3) as usize] as u8));
+        let (codes, scales) = ternary_blocks(GgmlType::Q8_0, &b).unwrap();
+        assert_eq!((codes[0], codes[1], codes[2], codes[31], &scales[..]), (1, 0, -1, 0, &[63.5f32][..]));
+        let y = dequantize(GgmlType::Q8_0, &b, 32).unwrap();
+        assert!(codes.iter().zip(&y).all(|(&c, &v)| c as f32 * scales[0] == v));
+        b[5] = 126; // one other value: not ternary, dequantized as any Q8_0
         assert!(ternary_blocks(GgmlType::Q8_0, &b).is_none());
     }
 

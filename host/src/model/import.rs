@@ -5,8 +5,8 @@
 //! quantized per token to int8 in the forward pass as for any BitLinear. The f32 weights are kept
 //! (`Model::float`) so the same forward pass can run unquantized: the float baseline of the
 //! post-training experiment. A projection already ternary in the file (llama.cpp's TQ1_0 or
-//! TQ2_0 with one scale for all its blocks) is taken exactly as it is, codes and scale; a
-//! model whose every projection is such is `Ternarized::InFile`.
+//! TQ2_0, or Q8_0 holding only -127, 0, +127, with one scale for all its blocks) is taken exactly
+//! as it is, codes and scale; a model whose every projection is such is `Ternarized::InFile`.
 //!
 //! llama.cpp's converter permutes the rows of `attn_q` and `attn_k` so its RoPE can rotate
 //! adjacent pairs; tern's RoPE rotates halves (Hugging Face `rotate_half`), so the import undoes
@@ -311,7 +311,7 @@ impl Model {
             source: path.to_path_buf(),
             vocab,
             float: keep_float.then_some(floats),
-            // every projection ternary in the file (TQ1_0/TQ2_0, one scale each): nothing rounded
+            // every projection ternary in the file (TQ1_0/TQ2_0/Q8_0, one scale each): nothing rounded
             ternarized: if quantized == 0 { Ternarized::InFile } else { Ternarized::PostTraining(quantizer) },
         })
     }

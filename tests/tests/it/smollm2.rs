@@ -656,3 +656,41 @@ fn ternary_gguf_tensors_are_taken_exactly() {
     let m2 = Model::from_gguf(&write(&d, "mixed.gguf", &gguf_bytes(&t2.kvs, &t2.tensors)), Quantizer::Absmax, false).unwrap();
     assert_eq!(m2.ternarized.name(), "absmax");
 }
+
+/// Q8_0 bytes of ternary codes: every q is -127, 0 or +127 and every block's d = `d`.
+fn q8_0_ternary(codes: &[i8], d: f32) -> Vec<u8> {
+    let mut b = Vec::new();
+    for blk in codes.chunks(32) {
+        b.extend(half(d));
+        b.extend(blk.iter().map(|&t| (t * 127) as u8));
+    }
+    b
+}
+
+#[test]
+fn ternary_q8_0_projections_are_taken_exactly() {
+    // TQ blocks cannot tile rows of 576 (SmolLM2), so models/assemble_smollm2_gguf.py keeps a
+    // fine-tuned ternary model as Q8_0 of -127/0/127: it must import as exactly those codes
+    let d = Scratch::new("tern-it", "gguf-q8-ternary");
+    let mut t = tiny_llama();
+    let mut r = crate::common::Rng(12);
+    let mut codes_of = Vec::new();
+    for x in t.tensors.iter_mut().filter(|x| x.0.starts_with("blk.") && !x.0.contains("norm")) {
+        let codes: Vec<i8> = (0..(x.1[0] * x.1[1]) as usize).map(|_| (r.next() % 3) as i8 - 1).collect();
+        (x.2, x.3) = (8, q8_0_ternary(&codes, 0.25));
+        codes_of.push((x.0.clone(), codes));
+    }
+    assert_eq!(codes_of.len(), 14, "seven projections in each of two layers");
+    let m = Model::from_gguf(&write(&d, "q8.gguf", &gguf_bytes(&t.kvs, &t.tensors)), Quantizer::Absmax, false).unwrap();
+    assert_eq!(m.ternarized.name(), "ternary in file");
+    let l = m.layers[1].get(Proj::Down);
+    assert_eq!(l.scale, 127.0 * 0.25);
+    let want = &codes_of.iter().find(|c| c.0 == "blk.1.ffn_down.weight").unwrap().1;
+    let got: Vec<i8> = (0..l.w.out * l.w.inp).map(|i| l.w.get(i / l.w.inp, i % l.w.inp)).collect();
+    assert_eq!(&got, want);
+    // one other value anywhere: an ordinary Q8_0 tensor, so the quantizer decides
+    let x = t.tensors.iter_mut().find(|x| x.0 == "blk.0.ffn_up.weight").unwrap();
+    x.3[7] = 126;
+    let m2 = Model::from_gguf(&write(&d, "q8b.gguf", &gguf_bytes(&t.kvs, &t.tensors)), Quantizer::Absmax, false).unwrap();
+    assert_eq!(m2.ternarized.name(), "absmax");
+}

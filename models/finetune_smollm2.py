@@ -1,0 +1,339 @@
+#!/usr/bin/env python3
+"""Fine-tune the pretrained SmolLM2-135M to ternary weights (quantization-aware), beside a float
+fine-tune of the same steps, on one GPU; export the ternary projections for tern.
+
+    python3 models/finetune_smollm2.py --gguf SmolLM2-135M-Instruct.Q4_1.gguf --data DIR --out OUT \
+        [--mode qat|float] [--steps N] [--lr LR] ...
+
+Why: post-training ternarization of this model loses ~4 nats/byte (`tern ptq`,
+models/runs/ptq_smollm2.json). This measures how much of that a short quantization-aware
+fine-tune wins back, against a float fine-tune on the same tokens (the fine-tune also moves the
+model to the evaluation text's domain, so the float fine-tune is the fair baseline, not the
+pretrained model).
+
+The network is the llama graph that tern's `Family::Llama` runs (host/src/transformer.rs): token
+embedding (Q8_0 in the file, tied output head; both frozen here), per layer RMSNorm -> q, k, v
+(GQA 9/3 heads, head_dim 64) -> rotate-half RoPE (theta 1e5) -> causal attention -> o_proj,
+RMSNorm -> down(silu(gate) * up); final RMSNorm; logits = norm(x) @ embed^T. Q/K rows are
+un-permuted from llama.cpp's pairwise order as tern's import does (`unpermute_rope_rows`).
+Mode qat: the seven projections are BitLinears as in models/train.py (absmean ternary weights
+per tensor, absmax int8 activations per token, straight-through estimator). Mode float: plain
+linears. Norms are trained, the embedding is not.
+
+Inputs in --data (made on a machine with llama.cpp's tokenizer, which tern's matches id for id):
+train.u16, val.u16 (token ids of models/data/{train,val}.txt), val16k.u16 (ids of val.txt's
+first 16384 bytes: `tern ptq`'s text) and token_bytes.u8 (bytes per token id). Model selection
+uses val.u16 past its first 6000 tokens; the reported test loss is val16k in `tern ptq`'s
+windows (256 tokens; input w[:-1], targets w[1:]; nats per predicted byte), computed in f32.
+
+Outputs in --out: summary_<mode>.json (losses by step, best step, test loss) and, for qat,
+ternary_<a>-<b>.safetensors (layers a..b: per projection `codes` as uint8 with four 2-bit codes
+per byte, code+1 in bits 2k..2k+1 of column 4j+k, rows in tern's (Hugging Face) order; `scale`
+as f32 = mean|W|; and the two norms), plus check_logits.json (logits of the test text's first
+window computed with the scales as the assembled GGUF keeps them, 127 * f16(scale / 127), for a
+cross-check with tern and llama.cpp).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PROJS = [("self_attn", "q_proj", "attn_q"), ("self_attn", "k_proj", "attn_k"),
+         ("self_attn", "v_proj", "attn_v"), ("self_attn", "o_proj", "attn_output"),
+         ("mlp", "gate_proj", "ffn_gate"), ("mlp", "up_proj", "ffn_up"), ("mlp", "down_proj", "ffn_down")]
+
+
+# ----------------------------------------------------------------------------- file
+def unpermute_rope_rows(w: np.ndarray, heads: int) -> np.ndarray:
+    """llama.cpp's pairwise row order -> rotate-half order (file row h*hd+2i+j -> h*hd+j*hd/2+i)."""
+    rows, cols = w.shape
+    hd = rows // heads
+    return w.reshape(heads, hd // 2, 2, cols).transpose(0, 2, 1, 3).reshape(rows, cols)
+
+
+def load_gguf(path: str):
+    import gguf
+    r = gguf.GGUFReader(path)
+    f = r.fields
+
+    def val(k):
+        x = f[k].contents()
+        return x
+    cfg = {
+        "layers": int(val("llama.block_count")), "d": int(val("llama.embedding_length")),
+        "ffn": int(val("llama.feed_forward_length")), "heads": int(val("llama.attention.head_count")),
+        "kv": int(val("llama.attention.head_count_kv")), "theta": float(val("llama.rope.freq_base")),
+        "eps": float(val("llama.attention.layer_norm_rms_epsilon")), "vocab": int(val("llama.vocab_size")),
+    }
+    t = {x.name: gguf.quants.dequantize(x.data, x.tensor_type).astype(np.float32) for x in r.tensors}
+    for i in range(cfg["layers"]):
+        t[f"blk.{i}.attn_q.weight"] = unpermute_rope_rows(t[f"blk.{i}.attn_q.weight"], cfg["heads"])
+        t[f"blk.{i}.attn_k.weight"] = unpermute_rope_rows(t[f"blk.{i}.attn_k.weight"], cfg["kv"])
+    return cfg, t
+
+
+# ----------------------------------------------------------------------------- model
+class RMSNorm(nn.Module):
+    def __init__(self, w: np.ndarray, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.from_numpy(w.copy()))
+        self.eps = eps
+
+    def forward(self, x):
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (self.weight * x).to(dtype)
+
+
+class BitLinear(nn.Linear):
+    """models/train.py's BitLinear, plus an export mode: fixed codes and the scale as exported."""
+    fixed = None  # (codes as float, scale) when evaluating what the export holds
+
+    def forward(self, x):
+        xf = x.float()
+        s = (127.0 / xf.abs().amax(dim=-1, keepdim=True).clamp(min=1e-5)).detach()
+        x_s = xf * s
+        x_int = x_s + (x_s.round().clamp(-128, 127) - x_s).detach()
+        if self.fixed is not None:
+            codes, scale = self.fixed
+            return F.linear(x_int, codes) * (scale / s)
+        w = self.weight.float()
+        ws = (1.0 / w.abs().mean().clamp(min=1e-5)).detach()
+        w_s = w * ws
+        w_int = w_s + (w_s.round().clamp(-1, 1) - w_s).detach()
+        return F.linear(x_int, w_int) / (s * ws)
+
+    def codes_and_scale(self):
+        w = self.weight.detach().float()
+        ws = 1.0 / w.abs().mean().clamp(min=1e-5)
+        return (w * ws).round().clamp(-1, 1).to(torch.int8), float(1.0 / ws)
+
+
+def linear(w: np.ndarray, qat: bool) -> nn.Linear:
+    out, inp = w.shape
+    m = (BitLinear if qat else nn.Linear)(inp, out, bias=False)
+    with torch.no_grad():
+        m.weight.copy_(torch.from_numpy(w))
+    return m
+
+
+class Layer(nn.Module):
+    def __init__(self, cfg, t, i, qat):
+        super().__init__()
+        g = lambda n: t[f"blk.{i}.{n}.weight"]
+        self.input_layernorm = RMSNorm(g("attn_norm"), cfg["eps"])
+        self.post_attention_layernorm = RMSNorm(g("ffn_norm"), cfg["eps"])
+        self.self_attn = nn.Module()
+        self.mlp = nn.Module()
+        for mod, name, gname in PROJS:
+            setattr(getattr(self, mod), name, linear(g(gname), qat))
+        self.h, self.kv, self.hd = cfg["heads"], cfg["kv"], cfg["d"] // cfg["heads"]
+
+    def forward(self, x, cos, sin):
+        B, T, _ = x.shape
+        a = self.input_layernorm(x)
+        at = self.self_attn
+        q = at.q_proj(a).view(B, T, self.h, self.hd).transpose(1, 2)
+        k = at.k_proj(a).view(B, T, self.kv, self.hd).transpose(1, 2)
+        v = at.v_proj(a).view(B, T, self.kv, self.hd).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        k = k.repeat_interleave(self.h // self.kv, dim=1)
+        v = v.repeat_interleave(self.h // self.kv, dim=1)
+        o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + at.o_proj(o.transpose(1, 2).reshape(B, T, self.h * self.hd))
+        h = self.post_attention_layernorm(x)
+        m = self.mlp
+        return x + m.down_proj(F.silu(m.gate_proj(h)) * m.up_proj(h))
+
+
+def rotate_half(x):
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rope(x, cos, sin):
+    return (x.float() * cos + rotate_half(x.float()) * sin).to(x.dtype)
+
+
+class Llama(nn.Module):
+    def __init__(self, cfg, t, qat):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Parameter(torch.from_numpy(t["token_embd.weight"]), requires_grad=False)
+        self.layers = nn.ModuleList(Layer(cfg, t, i, qat) for i in range(cfg["layers"]))
+        self.norm = RMSNorm(t["output_norm.weight"], cfg["eps"])
+
+    def forward(self, ids):
+        T = ids.shape[1]
+        hd = self.cfg["d"] // self.cfg["heads"]
+        inv = 1.0 / (self.cfg["theta"] ** (torch.arange(0, hd, 2, device=ids.device).float() / hd))
+        f = torch.outer(torch.arange(T, device=ids.device).float(), inv)
+        emb = torch.cat((f, f), dim=-1)
+        cos, sin = emb.cos(), emb.sin()
+        x = F.embedding(ids, self.embed)
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+        return self.norm(x) @ self.embed.t().to(x.dtype)
+
+    def bitlinears(self):
+        for i, layer in enumerate(self.layers):
+            for mod, name, _ in PROJS:
+                yield i, mod, name, getattr(getattr(layer, mod), name)
+
+
+# ----------------------------------------------------------------------------- data and eval
+def windows(ids: np.ndarray, n: int):
+    return [ids[s:s + n] for s in range(0, len(ids), n) if len(ids[s:s + n]) >= 2]
+
+
+@torch.no_grad()
+def nll_sum(model, ws, dev, bf16: bool):
+    """Summed NLL over `tern ptq`-style windows: input w[:-1], targets w[1:]."""
+    model.eval()
+    total, n = 0.0, 0
+    for w in ws:
+        ids = torch.from_numpy(w.astype(np.int64)).to(dev)[None]
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(ids[:, :-1])
+        total += F.cross_entropy(logits.float()[0], ids[0, 1:], reduction="sum").item()
+        n += len(w) - 1
+    model.train()
+    return total, n
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gguf", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--mode", choices=["qat", "float"], default="qat")
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--ctx", type=int, default=512)
+    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-minutes", type=float, default=1e9, help="stop training after this long")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.manual_seed(args.seed)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    dev = "cuda"
+    t0 = time.time()
+
+    cfg, t = load_gguf(args.gguf)
+    qat = args.mode == "qat"
+    model = Llama(cfg, t, qat).to(dev)
+    del t
+    rd = lambda n, dt: np.fromfile(os.path.join(args.data, n), dtype=dt)
+    train, val = rd("train.u16", np.uint16).astype(np.int64), rd("val.u16", np.uint16)
+    test, tok_bytes = rd("val16k.u16", np.uint16), rd("token_bytes.u8", np.uint8)
+    test_ws = windows(test, 256)
+    test_bytes = int(sum(tok_bytes[w[1:]].sum() for w in test_ws))
+    sel_ws = windows(val[6000:], 512)
+    print(f"loaded in {time.time() - t0:.0f} s; {len(train)} train tokens, test {test_bytes} bytes", flush=True)
+
+    def test_loss():
+        s, n = nll_sum(model, test_ws, dev, bf16=False)
+        return s / test_bytes
+
+    def sel_loss():
+        s, n = nll_sum(model, sel_ws, dev, bf16=True)
+        return s / n
+
+    log = {"args": vars(args), "test_bytes": test_bytes, "steps": []}
+    log["test_loss_start"] = test_loss()
+    print(f"start: test {log['test_loss_start']:.4f} nats/byte", flush=True)
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() == 2]
+    other = [p for p in params if p.dim() != 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.0}, {"params": other, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.95), fused=True)
+    sched = lambda s: min(1.0, (s + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps)))
+    g = torch.Generator().manual_seed(args.seed)
+    best = (float("inf"), -1)
+    best_state = None
+    t_train = time.time()
+    for step in range(args.steps + 1):
+        if step % args.eval_every == 0 or step == args.steps:
+            sl = sel_loss()
+            log["steps"].append({"step": step, "sel_loss_per_token": sl, "wall_s": time.time() - t_train})
+            print(f"step {step}: selection {sl:.4f} nats/token ({time.time() - t_train:.0f} s)", flush=True)
+            if sl < best[0]:
+                best = (sl, step)
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if step == args.steps or time.time() - t_train > args.max_minutes * 60:
+            break
+        for gr in opt.param_groups:
+            gr["lr"] = args.lr * sched(step)
+        ix = torch.randint(0, len(train) - args.ctx - 1, (args.batch,), generator=g)
+        xb = torch.from_numpy(np.stack([train[i:i + args.ctx + 1] for i in ix.tolist()])).to(dev)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            logits = model(xb[:, :-1])
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), xb[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if step % 20 == 0:
+            print(f"  step {step} train {loss.item():.4f}", flush=True)
+    log["trained_steps"] = step
+    log["train_s"] = time.time() - t_train
+    model.load_state_dict(best_state)
+    log["best_step"], log["best_sel_loss_per_token"] = best[1], best[0]
+    log["test_loss_best"] = test_loss()
+    print(f"best step {best[1]}: test {log['test_loss_best']:.4f} nats/byte", flush=True)
+
+    if qat:
+        from safetensors.torch import save_file
+        stats = {"zero": 0, "total": 0}
+        parts = {}
+        for i, mod, name, m in model.bitlinears():
+            codes, scale = m.codes_and_scale()
+            stats["zero"] += int((codes == 0).sum())
+            stats["total"] += codes.numel()
+            u = (codes + 1).to(torch.uint8).cpu().numpy()
+            packed = u[:, 0::4] | (u[:, 1::4] << 2) | (u[:, 2::4] << 4) | (u[:, 3::4] << 6)
+            pre = f"model.layers.{i}.{mod}.{name}"
+            d = parts.setdefault(i // 15, {})
+            d[f"{pre}.codes"] = torch.from_numpy(np.ascontiguousarray(packed))
+            d[f"{pre}.scale"] = torch.tensor([scale], dtype=torch.float32)
+            # the scale the Q8_0 export holds: 127 * f16(scale / 127), as tern reads it
+            exported = float(np.float32(127) * np.float32(np.float16(np.float32(scale) / np.float32(127))))
+            m.fixed = (codes.to(dev, torch.float32), exported)
+        for i, layer in enumerate(model.layers):
+            for n in ("input_layernorm", "post_attention_layernorm"):
+                parts[i // 15][f"model.layers.{i}.{n}.weight"] = getattr(layer, n).weight.detach().cpu().contiguous()
+        parts[1]["model.norm.weight"] = model.norm.weight.detach().cpu().contiguous()
+        for k, d in parts.items():
+            a, b = 15 * k, min(15 * k + 14, cfg["layers"] - 1)
+            save_file(d, os.path.join(args.out, f"ternary_{a}-{b}.safetensors"))
+        log["zero_fraction"] = stats["zero"] / stats["total"]
+        # What the export holds (codes, scales as kept in Q8_0), evaluated: the figure tern must reproduce.
+        log["test_loss_export"] = test_loss()
+        print(f"export (scales as the GGUF keeps them): test {log['test_loss_export']:.4f} nats/byte", flush=True)
+        with torch.no_grad():
+            model.eval()
+            ids = torch.from_numpy(test_ws[0].astype(np.int64)).to(dev)[None, :8]
+            lg = model(ids)[0].float().cpu().numpy()
+        json.dump({"tokens": ids[0].tolist(), "top": [[int(j) for j in np.argsort(-r)[:5]] for r in lg],
+                   "logits_of_top": [[float(r[j]) for j in np.argsort(-r)[:5]] for r in lg]},
+                  open(os.path.join(args.out, "check_logits.json"), "w"))
+    log["wall_s"] = time.time() - t0
+    json.dump(log, open(os.path.join(args.out, f"summary_{args.mode}.json"), "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()
