@@ -354,11 +354,11 @@ impl AccelConfig {
             return Err(ConfigError::HostBits(c.host_bits));
         }
         let wword_bits = 2 * c.lanes;
-        if wword_bits % c.host_bits != 0 {
+        if !wword_bits.is_multiple_of(c.host_bits) {
             return Err(ConfigError::WeightWordBeats { wword_bits, lanes: c.lanes, host_bits: c.host_bits });
         }
         let results_per_beat = c.host_bits / 32;
-        if c.rows % results_per_beat != 0 {
+        if !c.rows.is_multiple_of(results_per_beat) {
             return Err(ConfigError::OutputBeats { rows: c.rows, per_beat: results_per_beat, host_bits: c.host_bits });
         }
         let max_depth = 1u32 << ADDR_FIELD_BITS;
@@ -367,7 +367,7 @@ impl AccelConfig {
                 return Err(ConfigError::Depth { what, depth, max: max_depth, bits: ADDR_FIELD_BITS });
             }
         }
-        if c.double_buffer && c.wmem_depth % 2 != 0 {
+        if c.double_buffer && !c.wmem_depth.is_multiple_of(2) {
             return Err(ConfigError::OddHalves(c.wmem_depth));
         }
         if !(10..=32).contains(&c.acc_bits) {

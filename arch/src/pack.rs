@@ -30,7 +30,7 @@ pub enum PackError {
 /// Pack a row-major `out x inp` ternary matrix in the HF BitNet layout: U8 `[out/4, inp]`,
 /// with R = out/4, bits 2i+1:2i of `packed[r, c]` hold `W[i*R + r, c] + 1`.
 pub fn pack_hf(w: &[i8], out: usize, inp: usize) -> Result<Vec<u8>, PackError> {
-    if out % 4 != 0 || w.len() != out * inp {
+    if !out.is_multiple_of(4) || w.len() != out * inp {
         return Err(PackError::Shape { what: format!("{} weights for a {out} x {inp} matrix (out must be a multiple of 4)", w.len()) });
     }
     let r4 = out / 4;
@@ -47,7 +47,7 @@ pub fn pack_hf(w: &[i8], out: usize, inp: usize) -> Result<Vec<u8>, PackError> {
 
 /// Unpack the HF BitNet layout to a row-major `out x inp` matrix of {-1, 0, 1}.
 pub fn unpack_hf(p: &[u8], out: usize, inp: usize) -> Result<Vec<i8>, PackError> {
-    if out % 4 != 0 || p.len() != out / 4 * inp {
+    if !out.is_multiple_of(4) || p.len() != out / 4 * inp {
         return Err(PackError::Shape { what: format!("{} packed bytes for a {out} x {inp} matrix", p.len()) });
     }
     let r4 = out / 4;
@@ -109,7 +109,7 @@ pub struct TernaryMatrix {
 impl TernaryMatrix {
     /// Validates shape and codes.
     pub fn from_packed(packed: Vec<u8>, out: usize, inp: usize) -> Result<TernaryMatrix, PackError> {
-        if out % 4 != 0 || packed.len() != out / 4 * inp {
+        if !out.is_multiple_of(4) || packed.len() != out / 4 * inp {
             return Err(PackError::Shape { what: format!("{} packed bytes for a {out} x {inp} matrix", packed.len()) });
         }
         let r4 = out / 4;

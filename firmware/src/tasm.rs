@@ -133,7 +133,7 @@ pub fn assemble(text: &str, host_bits: u32) -> Result<Vec<u64>, AsmError> {
                 }
                 Insn::MatVec { acc, store, waddr: field(args[0], line, "waddr")?, xaddr: field(args[1], line, "xaddr")? }
             }
-            other => return Err(AsmError { line, msg: format!("unknown mnemonic `{}`", other.to_string()) }),
+            other => return Err(AsmError { line, msg: format!("unknown mnemonic `{}`", other) }),
         };
         beats.push(insn.encode() as u64);
     }

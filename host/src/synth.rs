@@ -981,10 +981,11 @@ pub fn record_fmax(path: &Path, rep: &SynthReport) -> Result<Recorded, SynthErro
                  read by tern_host::synth::measured_fmax."
         .to_string();
     let same = |r: &FmaxRecord| r.preset == rep.preset && r.target == rep.target;
-    if let Some(old) = file.records.iter().find(|r| same(r)) {
-        if old.netlist.as_deref() == Some(rep.netlist.as_str()) && old.fmax_mhz >= fmax {
-            return Ok(Recorded::KeptBetter { fmax_mhz: old.fmax_mhz, seed: old.seed });
-        }
+    if let Some(old) = file.records.iter().find(|r| same(r))
+        && old.netlist.as_deref() == Some(rep.netlist.as_str())
+        && old.fmax_mhz >= fmax
+    {
+        return Ok(Recorded::KeptBetter { fmax_mhz: old.fmax_mhz, seed: old.seed });
     }
     file.records.retain(|r| !same(r));
     let tool = rep.tools.get(1).map(|t| tools_name(Path::new(t))).unwrap_or_default();
