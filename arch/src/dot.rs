@@ -378,11 +378,10 @@ mod tests {
     use super::*;
 
     fn rng(seed: &mut u64) -> u64 {
-        *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *seed;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        let mut r = crate::rng::SplitMix64::new(*seed);
+        let z = r.next_u64();
+        *seed = r.state;
+        z
     }
 
     /// A code's weight as the banks read it: `pack::weight`, and the illegal code 3 as +1 (the

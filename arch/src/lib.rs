@@ -17,6 +17,7 @@ pub mod golden;
 pub mod isa;
 pub mod pack;
 pub mod quant;
+pub mod rng;
 pub mod stall;
 
 pub use backend::{Backend, BackendError};

@@ -28,14 +28,8 @@ pub struct LayerReport {
 
 /// Deterministic random layer from a seed (splitmix64).
 pub fn random_layer(out: usize, inp: usize, batch: usize, seed: u64) -> (TernaryMatrix, Vec<i8>) {
-    let mut s = seed;
-    let mut next = || {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
+    let mut r = tern_arch::rng::SplitMix64::new(seed);
+    let mut next = || r.next_u64();
     let w: Vec<i8> = (0..out * inp).map(|_| (next() % 3) as i8 - 1).collect();
     let x: Vec<i8> = (0..batch * inp).map(|_| next() as u8 as i8).collect();
     (TernaryMatrix::from_weights(&w, out, inp).expect("shape"), x)

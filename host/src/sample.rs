@@ -36,12 +36,10 @@ impl Sampler {
 
     /// splitmix64 -> uniform in [0, 1).
     fn uniform(&mut self) -> f64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        let mut r = tern_arch::rng::SplitMix64::new(self.state);
+        let u = r.next_f64();
+        self.state = r.state;
+        u
     }
 
     pub fn sample(&mut self, logits: &[f32]) -> u32 {

@@ -59,14 +59,8 @@ impl Model {
     /// Its text is noise, but every code path (GQA, RoPE, KV cache, subln) is exercised.
     pub fn random(config: &ModelConfig, seed: u64) -> Model {
         let c = config;
-        let mut s = seed ^ 0x7465_726e_5f68_6f73;
-        let mut next = move || {
-            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
+        let mut r = tern_arch::rng::SplitMix64::new(seed ^ 0x7465_726e_5f68_6f73);
+        let mut next = move || r.next_u64();
         let mut unif = move || (next() >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0;
         let mut vecf = |n: usize, center: f32, spread: f32| -> Vec<f32> { (0..n).map(|_| center + spread * unif()).collect() };
         let (d, v) = (c.hidden_size, c.vocab_size);
