@@ -223,7 +223,7 @@ def main():
     ap.add_argument("--ctx", type=int, default=512)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--max-minutes", type=float, default=1e9, help="stop training after this long")
+    ap.add_argument("--max-minutes", type=float, default=1e9, help="train for at most this long (the LR schedule follows)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(args.seed)
@@ -261,20 +261,23 @@ def main():
     other = [p for p in params if p.dim() != 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.0}, {"params": other, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95), fused=True)
-    sched = lambda s: min(1.0, (s + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps)))
+    # progress is steps or time, whichever is further: a run cut by --max-minutes still anneals
+    progress = lambda s: max(s / args.steps, (time.time() - t_train) / (args.max_minutes * 60))
+    sched = lambda s: min(1.0, (s + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress(s))))
     g = torch.Generator().manual_seed(args.seed)
     best = (float("inf"), -1)
     best_state = None
     t_train = time.time()
     for step in range(args.steps + 1):
-        if step % args.eval_every == 0 or step == args.steps:
+        done = step == args.steps or progress(step) >= 1.0
+        if step % args.eval_every == 0 or done:
             sl = sel_loss()
             log["steps"].append({"step": step, "sel_loss_per_token": sl, "wall_s": time.time() - t_train})
             print(f"step {step}: selection {sl:.4f} nats/token ({time.time() - t_train:.0f} s)", flush=True)
             if sl < best[0]:
                 best = (sl, step)
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if step == args.steps or time.time() - t_train > args.max_minutes * 60:
+        if done:
             break
         for gr in opt.param_groups:
             gr["lr"] = args.lr * sched(step)
