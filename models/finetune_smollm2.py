@@ -3,7 +3,7 @@
 fine-tune of the same steps, on one GPU; export the ternary projections for tern.
 
     python3 models/finetune_smollm2.py --gguf SmolLM2-135M-Instruct.Q4_1.gguf --data DIR --out OUT \
-        [--mode qat|float] [--steps N] [--lr LR] ...
+        [--modes float,qat] [--float-minutes M] [--qat-minutes M] [--qat-lr LR] ...
 
 Why: post-training ternarization of this model loses ~4 nats/byte (`tern ptq`,
 models/runs/ptq_smollm2.json). This measures how much of that a short quantization-aware
@@ -215,34 +215,42 @@ def main():
     ap.add_argument("--gguf", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--mode", choices=["qat", "float"], default="qat")
+    ap.add_argument("--modes", default="float,qat", help="comma-separated, run in this order: float, qat")
     ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--float-lr", type=float, default=5e-5)
+    ap.add_argument("--qat-lr", type=float, default=3e-4)
+    ap.add_argument("--float-minutes", type=float, default=1e9, help="train for at most this long (the LR schedule follows)")
+    ap.add_argument("--qat-minutes", type=float, default=1e9)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--ctx", type=int, default=512)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--max-minutes", type=float, default=1e9, help="train for at most this long (the LR schedule follows)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    torch.manual_seed(args.seed)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     dev = "cuda"
     t0 = time.time()
 
     cfg, t = load_gguf(args.gguf)
-    qat = args.mode == "qat"
-    model = Llama(cfg, t, qat).to(dev)
-    del t
     rd = lambda n, dt: np.fromfile(os.path.join(args.data, n), dtype=dt)
     train, val = rd("train.u16", np.uint16).astype(np.int64), rd("val.u16", np.uint16)
     test, tok_bytes = rd("val16k.u16", np.uint16), rd("token_bytes.u8", np.uint8)
     test_ws = windows(test, 256)
     test_bytes = int(sum(tok_bytes[w[1:]].sum() for w in test_ws))
-    sel_ws = windows(val[6000:], 512)
     print(f"loaded in {time.time() - t0:.0f} s; {len(train)} train tokens, test {test_bytes} bytes", flush=True)
+    for mode in args.modes.split(","):
+        run(args, mode, cfg, t, dev, train, val, test_ws, test_bytes)
+
+
+def run(args, mode, cfg, t, dev, train, val, test_ws, test_bytes):
+    t0 = time.time()
+    qat = mode == "qat"
+    lr, minutes = (args.qat_lr, args.qat_minutes) if qat else (args.float_lr, args.float_minutes)
+    torch.manual_seed(args.seed)
+    model = Llama(cfg, t, qat).to(dev)
+    sel_ws = windows(val[6000:], 512)
 
     def test_loss():
         s, n = nll_sum(model, test_ws, dev, bf16=False)
@@ -252,17 +260,17 @@ def main():
         s, n = nll_sum(model, sel_ws, dev, bf16=True)
         return s / n
 
-    log = {"args": vars(args), "test_bytes": test_bytes, "steps": []}
+    log = {"args": vars(args), "mode": mode, "lr": lr, "minutes": minutes, "test_bytes": test_bytes, "steps": []}
     log["test_loss_start"] = test_loss()
-    print(f"start: test {log['test_loss_start']:.4f} nats/byte", flush=True)
+    print(f"{mode} start: test {log['test_loss_start']:.4f} nats/byte", flush=True)
 
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() == 2]
     other = [p for p in params if p.dim() != 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.0}, {"params": other, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.95), fused=True)
-    # progress is steps or time, whichever is further: a run cut by --max-minutes still anneals
-    progress = lambda s: max(s / args.steps, (time.time() - t_train) / (args.max_minutes * 60))
+                            lr=lr, betas=(0.9, 0.95), fused=True)
+    # progress is steps or time, whichever is further: a run cut by its minutes still anneals
+    progress = lambda s: max(s / args.steps, (time.time() - t_train) / (minutes * 60))
     sched = lambda s: min(1.0, (s + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress(s))))
     g = torch.Generator().manual_seed(args.seed)
     best = (float("inf"), -1)
@@ -280,7 +288,7 @@ def main():
         if done:
             break
         for gr in opt.param_groups:
-            gr["lr"] = args.lr * sched(step)
+            gr["lr"] = lr * sched(step)
         ix = torch.randint(0, len(train) - args.ctx - 1, (args.batch,), generator=g)
         xb = torch.from_numpy(np.stack([train[i:i + args.ctx + 1] for i in ix.tolist()])).to(dev)
         with torch.autocast("cuda", dtype=torch.bfloat16):
@@ -297,7 +305,7 @@ def main():
     model.load_state_dict(best_state)
     log["best_step"], log["best_sel_loss_per_token"] = best[1], best[0]
     log["test_loss_best"] = test_loss()
-    print(f"best step {best[1]}: test {log['test_loss_best']:.4f} nats/byte", flush=True)
+    print(f"{mode} best step {best[1]}: test {log['test_loss_best']:.4f} nats/byte", flush=True)
 
     if qat:
         from safetensors.torch import save_file
@@ -335,7 +343,7 @@ def main():
                    "logits_of_top": [[float(r[j]) for j in np.argsort(-r)[:5]] for r in lg]},
                   open(os.path.join(args.out, "check_logits.json"), "w"))
     log["wall_s"] = time.time() - t0
-    json.dump(log, open(os.path.join(args.out, f"summary_{args.mode}.json"), "w"), indent=1)
+    json.dump(log, open(os.path.join(args.out, f"summary_{mode}.json"), "w"), indent=1)
 
 
 if __name__ == "__main__":
