@@ -44,6 +44,24 @@ if [ ! -s "$SMOL" ]; then
   ln -sf "$(realpath "$src")" "$SMOL"
 fi
 
+# The quantization-aware fine-tune of SmolLM2 (models/finetune_smollm2.py, on a GPU) is committed
+# as its ternary projections and norms (models/smollm2-qat); the GGUF that tern and llama.cpp
+# read is assembled from those and the base file (numpy and gguf-py, pinned, in .venv).
+QAT=models/smollm2/SmolLM2-135M-ternary-qat.gguf
+if [ ! -s "$QAT" ] || [ -n "$(find models/smollm2-qat models/assemble_smollm2_gguf.py -newer "$QAT" -print -quit)" ]; then
+  GGUF_PKGS=(numpy==2.4.6 gguf==0.19.0)
+  for p in "${GGUF_PKGS[@]}"; do
+    if ! grep -qx "$p" <<<"$(.venv/bin/pip freeze 2>/dev/null)"; then
+      echo "setup.sh: installing ${GGUF_PKGS[*]} into .venv (to assemble $QAT)"
+      .venv/bin/pip install -q "${GGUF_PKGS[@]}"
+      break
+    fi
+  done
+  echo "setup.sh: assembling $QAT"
+  .venv/bin/python models/assemble_smollm2_gguf.py "$SMOL" models/smollm2-qat "$QAT.tmp"
+  mv "$QAT.tmp" "$QAT"
+fi
+
 if ! command -v cargo >/dev/null; then
   echo "setup.sh: cargo not found; install Rust (rustup) first" >&2
   exit 1

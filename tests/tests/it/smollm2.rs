@@ -694,3 +694,73 @@ fn ternary_q8_0_projections_are_taken_exactly() {
     let m2 = Model::from_gguf(&write(&d, "q8b.gguf", &gguf_bytes(&t.kvs, &t.tensors)), Quantizer::Absmax, false).unwrap();
     assert_eq!(m2.ternarized.name(), "absmax");
 }
+
+// ------------------------------------------------------------------- the QAT fine-tune
+
+fn qat_dir() -> PathBuf {
+    root().join("models/smollm2-qat")
+}
+
+/// SmolLM2 fine-tuned to ternary on a GPU (models/finetune_smollm2.py), as the GGUF that
+/// ./setup.sh assembles from models/smollm2-qat and the base file.
+fn smollm2_qat() -> &'static Model {
+    static M: OnceLock<Model> = OnceLock::new();
+    M.get_or_init(|| {
+        let p = root().join("models/smollm2/SmolLM2-135M-ternary-qat.gguf");
+        assert!(p.exists(), "{} is missing: ./setup.sh assembles it (models/assemble_smollm2_gguf.py)", p.display());
+        Model::from_gguf(&p, Quantizer::Absmax, false).unwrap()
+    })
+}
+
+fn qat_json(name: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(qat_dir().join(name)).unwrap()).unwrap()
+}
+
+#[test]
+fn smollm2_qat_gguf_holds_the_trained_codes_and_reproduces_the_training_logits() {
+    let m = smollm2_qat();
+    assert_eq!(m.ternarized.name(), "ternary in file", "no projection went through a quantizer");
+    // the codes are the trained ones: the zero fraction the training script counted, exactly
+    let (mut zeros, mut total) = (0usize, 0usize);
+    for l in &m.layers {
+        for p in Proj::ALL {
+            let w = &l.get(p).w;
+            zeros += (0..w.out * w.inp).filter(|&i| w.get(i / w.inp, i % w.inp) == 0).count();
+            total += w.out * w.inp;
+        }
+    }
+    let summary = qat_json("summary_qat.json");
+    assert_eq!(total, 106_168_320);
+    assert_eq!(zeros as f64 / total as f64, summary["zero_fraction"].as_f64().unwrap());
+    // PyTorch's f32 forward of the exported weights (check_logits.json) on 8 tokens of val.txt.
+    // Both round activations to int8 (half to even) from f32 sums taken in different orders, so
+    // an activation within a rounding error of a tie can round apart; one such flip in the K/V
+    // of position 4 (measured: positions 0-3 agree to 8e-6, later ones by up to 0.18) reaches
+    // every later position. So: the first positions to rounding, every argmax, and the loss below.
+    let fx = qat_json("check_logits.json");
+    let toks = ids(&fx["tokens"]);
+    let logits = Session::new(m).forward(&mut HostExec::new(), &toks, Phase::Prefill, true).unwrap();
+    let v = m.config.vocab_size;
+    for (t, (top, vals)) in fx["top"].as_array().unwrap().iter().zip(fx["logits_of_top"].as_array().unwrap()).enumerate() {
+        let l = &logits[t * v..(t + 1) * v];
+        let top = ids(top);
+        assert_eq!(argmax(l), top[0] as usize, "position {t}: argmax vs PyTorch");
+        for (id, r) in top.iter().zip(vals.as_array().unwrap()) {
+            let d = (l[*id as usize] as f64 - r.as_f64().unwrap()).abs();
+            assert!(t >= 4 || d < 1e-4, "position {t}: logit of token {id} differs from PyTorch by {d}");
+        }
+    }
+}
+
+#[test]
+fn smollm2_qat_loss_is_the_training_scripts() {
+    // the README's figure: the loss of the fine-tuned ternary model on val.txt's first 16384
+    // bytes, on tern (host integers) and in PyTorch (summary_qat.json's test_loss_export)
+    let m = smollm2_qat();
+    let text = std::fs::read(root().join("models/data/val.txt")).unwrap();
+    let r = tern_host::eval::eval_host(m, &text[..16384], 256, 2, Precision::Ternary, &|_, _| {}).unwrap();
+    let torch = qat_json("summary_qat.json")["test_loss_export"].as_f64().unwrap();
+    assert_eq!(r.predictions, 4986);
+    let d = (r.loss_nats_per_byte - torch).abs();
+    assert!(d < 1e-3, "tern {} vs PyTorch {torch}: {d}", r.loss_nats_per_byte);
+}
