@@ -20,7 +20,8 @@ Mode qat: the seven projections are BitLinears as in models/train.py (absmean te
 per tensor, absmax int8 activations per token, straight-through estimator). Mode float: plain
 linears. Norms are trained, the embedding is not.
 
-Inputs in --data (made on a machine with llama.cpp's tokenizer, which tern's matches id for id):
+Inputs in --data (models/smollm2_tokens.py makes them with llama.cpp's tokenizer, which tern's
+matches id for id):
 train.u16, val.u16 (token ids of models/data/{train,val}.txt), val16k.u16 (ids of val.txt's
 first 16384 bytes: `tern ptq`'s text) and token_bytes.u8 (bytes per token id). Model selection
 uses val.u16 past its first 6000 tokens; the reported test loss is val16k in `tern ptq`'s
