@@ -68,6 +68,14 @@ pub fn run(args: Args) -> Result<()> {
             args.model.display()
         );
     }
+    if model.ternarized == Ternarized::InFile {
+        // its "float" weights would be the codes times their scale: every row mislabelled
+        bail!(
+            "{} is ternary in the file already (every projection TQ1_0, TQ2_0 or Q8_0 of -127/0/+127 with one scale): there is nothing to ternarize post-training; `tern eval --model {}` gives its loss",
+            args.model.display(),
+            args.model.display()
+        );
+    }
     super::check_window(&model, args.window)?;
     let mut data = std::fs::read(&args.text).map_err(|e| anyhow::anyhow!("reading {}: {e}", args.text.display()))?;
     if args.bytes > data.len() {

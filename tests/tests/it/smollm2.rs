@@ -753,6 +753,16 @@ fn smollm2_qat_gguf_holds_the_trained_codes_and_reproduces_the_training_logits()
 }
 
 #[test]
+fn ptq_of_a_model_ternary_in_the_file_is_an_error() {
+    // it would have shown codes x scale as "float" and re-ternarized them as "post-training"
+    let p = root().join("models/smollm2/SmolLM2-135M-ternary-qat.gguf");
+    let out = Command::new(CLI).args(["ptq", "--bytes", "600", "--model"]).arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is ternary in the file already") && err.contains("nothing to ternarize post-training"), "{err}");
+}
+
+#[test]
 fn smollm2_qat_loss_is_the_training_scripts() {
     // the README's figure: the loss of the fine-tuned ternary model on val.txt's first 16384
     // bytes, on tern (host integers) and in PyTorch (summary_qat.json's test_loss_export)
