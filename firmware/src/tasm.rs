@@ -4,7 +4,7 @@
 //! words are written as `.beat` too).
 
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 use tern_arch::config::Accel;
@@ -143,6 +143,7 @@ pub fn assemble(text: &str, host_bits: u32) -> Result<Vec<u64>, AsmError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::ToString;
     use proptest::prelude::*;
     use tern_arch::config::TINY;
 
