@@ -377,13 +377,6 @@ mod avx512 {
 mod tests {
     use super::*;
 
-    fn rng(seed: &mut u64) -> u64 {
-        let mut r = crate::rng::SplitMix64::new(*seed);
-        let z = r.next_u64();
-        *seed = r.state;
-        z
-    }
-
     /// A code's weight as the banks read it: `pack::weight`, and the illegal code 3 as +1 (the
     /// RTL's recode; a run that loads it stops with BadWeightCode, but the word stays).
     fn rtl_weight(code: u8) -> i64 {
@@ -403,7 +396,7 @@ mod tests {
 
     #[test]
     fn every_kernel_gives_the_plain_dot_products() {
-        let mut seed = 7;
+        let mut rng = crate::rng::SplitMix64::new(7);
         for lanes in [2u32, 4, 8, 16, 32, 64] {
             for (rows, kernel) in [1usize, 3, 5].into_iter().flat_map(|r| Kernel::available(lanes).into_iter().map(move |k| (r, k))) {
                 let depth = 150usize;
@@ -417,12 +410,12 @@ mod tests {
                     let xw: [u64; 8] = std::array::from_fn(|_| match a % 5 {
                         0 => 0x8080_8080_8080_8080,
                         1 => 0x7f7f_7f7f_7f7f_7f7f,
-                        _ => rng(&mut seed),
+                        _ => rng.next_u64(),
                     });
                     m.store_activations(a, &xw);
                     xwords.push(xw);
                     for r in 0..rows {
-                        let ww: [u64; 2] = if a % 11 == 3 { [0; 2] } else { std::array::from_fn(|_| rng(&mut seed)) };
+                        let ww: [u64; 2] = if a % 11 == 3 { [0; 2] } else { std::array::from_fn(|_| rng.next_u64()) };
                         if a % 11 != 3 {
                             m.store_weights(a, r, &ww);
                         }
@@ -444,10 +437,10 @@ mod tests {
 
     #[test]
     fn lane_masks_agree_with_the_codes() {
-        let mut seed = 3;
+        let mut rng = crate::rng::SplitMix64::new(3);
         for lanes in [2u32, 4, 8, 16, 32, 64] {
             for _ in 0..2000 {
-                let word: [u64; 2] = std::array::from_fn(|_| rng(&mut seed));
+                let word: [u64; 2] = std::array::from_fn(|_| rng.next_u64());
                 let code = |j: usize| (word[j / 32] >> (2 * (j % 32))) & 3;
                 let pos: u64 = (0..lanes as usize).filter(|&j| rtl_weight(code(j) as u8) == 1).map(|j| 1 << j).sum();
                 let neg: u64 = (0..lanes as usize).filter(|&j| rtl_weight(code(j) as u8) == -1).map(|j| 1 << j).sum();

@@ -2,10 +2,10 @@
 //! tests. Its exact sequence is part of recorded results (`Model::random`, seeded sampling), so it
 //! must not change.
 
-/// splitmix64 (Steele, Lea, Flood 2014): `next` adds the golden-ratio increment and mixes.
+/// splitmix64 (Steele, Lea, Flood 2014): each draw adds the golden-ratio increment and mixes.
 #[derive(Clone, Debug)]
 pub struct SplitMix64 {
-    pub state: u64,
+    state: u64,
 }
 
 impl SplitMix64 {

@@ -1,13 +1,15 @@
 //! Choosing the next token: greedy (argmax, ties to the lowest id, like `numpy.argmax`), or
 //! temperature sampling restricted to the top k, from a seeded generator (same seed, same text).
 
+use tern_arch::rng::SplitMix64;
+
 /// A seeded sampler. `temperature <= 0` is greedy.
 #[derive(Clone, Debug)]
 pub struct Sampler {
     pub temperature: f32,
     /// 0: no restriction.
     pub top_k: usize,
-    state: u64,
+    rng: SplitMix64,
 }
 
 /// Index of the largest logit; the lowest index wins ties (NaN never wins).
@@ -23,23 +25,15 @@ pub fn argmax(logits: &[f32]) -> u32 {
 
 impl Sampler {
     pub fn greedy() -> Sampler {
-        Sampler { temperature: 0.0, top_k: 0, state: 0 }
+        Sampler { temperature: 0.0, top_k: 0, rng: SplitMix64::new(0) }
     }
 
     pub fn new(temperature: f32, top_k: usize, seed: u64) -> Sampler {
-        Sampler { temperature, top_k, state: seed }
+        Sampler { temperature, top_k, rng: SplitMix64::new(seed) }
     }
 
     pub fn is_greedy(&self) -> bool {
         self.temperature.is_nan() || self.temperature <= 0.0 || self.top_k == 1
-    }
-
-    /// splitmix64 -> uniform in [0, 1).
-    fn uniform(&mut self) -> f64 {
-        let mut r = tern_arch::rng::SplitMix64::new(self.state);
-        let u = r.next_f64();
-        self.state = r.state;
-        u
     }
 
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
@@ -57,7 +51,7 @@ impl Sampler {
         let t = self.temperature as f64;
         let w: Vec<f64> = idx.iter().map(|&i| ((logits[i] as f64 - mx) / t).exp()).collect();
         let total: f64 = w.iter().sum();
-        let mut u = self.uniform() * total;
+        let mut u = self.rng.next_f64() * total;
         for (k, &wi) in w.iter().enumerate() {
             if u < wi {
                 return idx[k] as u32;
