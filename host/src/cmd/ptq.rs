@@ -71,9 +71,9 @@ pub fn run(args: Args) -> Result<()> {
     if model.ternarized == Ternarized::InFile {
         // its "float" weights would be the codes times their scale: every row mislabelled
         bail!(
-            "{} is ternary in the file already (every projection TQ1_0, TQ2_0 or Q8_0 of -127/0/+127 with one scale): there is nothing to ternarize post-training; `tern eval --model {}` gives its loss",
-            args.model.display(),
-            args.model.display()
+            "{m} is ternary in the file already (every projection {} with one scale): there is nothing to ternarize post-training; `tern eval --model {m}` gives its loss",
+            crate::model::gguf::TERNARY_STORAGE,
+            m = args.model.display()
         );
     }
     super::check_window(&model, args.window)?;

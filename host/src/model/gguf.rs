@@ -12,8 +12,9 @@
 //!
 //! Block formats dequantized (ggml's `dequantize_row_*`): F32, F16, BF16, Q4_0, Q4_1, Q8_0, and
 //! llama.cpp's ternary TQ1_0 (1.69 bits: five trits a byte) and TQ2_0 (2 bits), whose codes
-//! `ternary_blocks` also gives exactly (and those of a Q8_0 tensor holding only -127, 0, +127). Every length and offset is checked against the file before
-//! it is read, so a truncated or corrupt file gives an error naming the tensor or key.
+//! `ternary_blocks` also gives exactly (as it does those of a Q8_0 tensor holding only -127, 0
+//! and +127). Every length and offset is checked against the file before it is read, so a
+//! truncated or corrupt file gives an error naming the tensor or key.
 
 use super::ModelError;
 use std::collections::HashMap;
@@ -386,14 +387,17 @@ pub fn dequantize(ty: GgmlType, b: &[u8], n: usize) -> Result<Vec<f32>, String> 
     Ok(y)
 }
 
+/// The storage `ternary_blocks` takes as ternary codes, for messages and labels.
+pub const TERNARY_STORAGE: &str = "TQ1_0, TQ2_0 or Q8_0 of -127/0/+127";
+
 /// The ternary codes (-1, 0, +1, in element order) and each block's scale of a TQ1_0 or TQ2_0
 /// tensor's bytes, or of a Q8_0 tensor whose every value is -127, 0 or +127 (scale 127 d): TQ
 /// blocks need rows of a multiple of 256, so a ternary model with rows of 576 (SmolLM2) is kept
 /// as such Q8_0 exactly, and llama.cpp reads it. `None` for other types and other Q8_0 values.
 pub fn ternary_blocks(ty: GgmlType, b: &[u8]) -> Option<(Vec<i8>, Vec<f32>)> {
     if ty == GgmlType::Q8_0 {
-        let size = ty.block()?.1;
-        let mut codes = Vec::with_capacity(b.len() / size * 32);
+        let (n, size) = ty.block()?;
+        let mut codes = Vec::with_capacity(b.len() / size * n);
         let mut scales = Vec::with_capacity(b.len() / size);
         for s in b.chunks_exact(size) {
             for &q in &s[2..34] {

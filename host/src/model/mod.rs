@@ -185,7 +185,7 @@ impl Ternarized {
     pub fn describe(self) -> String {
         match self {
             Ternarized::Trained => "ternary, trained (quantization-aware)".into(),
-            Ternarized::InFile => "ternary, as stored in the file (TQ1_0, TQ2_0 or Q8_0 of -127/0/127)".into(),
+            Ternarized::InFile => format!("ternary, as stored in the file ({})", gguf::TERNARY_STORAGE),
             Ternarized::PostTraining(q) => format!("ternary, post-training {} ({}), int8 activations", q.name(), q.scales()),
         }
     }
