@@ -23,11 +23,7 @@ import sys
 import numpy as np
 import gguf
 
-PROJS = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-         "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
-         "ffn_down": "mlp.down_proj"}
-NORMS = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm"}
-
+from smollm2_format import NORMS, PROJS, permute_rope_rows, q8_0_d, unpack_codes
 
 def read_safetensors(path: str) -> dict:
     raw = open(path, "rb").read()
@@ -43,25 +39,12 @@ def read_safetensors(path: str) -> dict:
     return out
 
 
-def unpack(packed: np.ndarray) -> np.ndarray:
-    """uint8 [out, in/4], code+1 in bits 2k..2k+1 of column 4j+k -> int8 codes [out, in]."""
-    q = np.stack([(packed >> (2 * k)) & 3 for k in range(4)], axis=-1)
-    return q.reshape(packed.shape[0], -1).astype(np.int8) - 1
-
-
-def permute_rope_rows(w: np.ndarray, heads: int) -> np.ndarray:
-    """rotate-half row order -> llama.cpp's pairwise order (inverse of tern's unpermute_rope_rows)."""
-    rows, cols = w.shape
-    hd = rows // heads
-    return w.reshape(heads, 2, hd // 2, cols).transpose(0, 2, 1, 3).reshape(rows, cols)
-
-
 def q8_0_ternary(codes: np.ndarray, scale: float) -> np.ndarray:
     """Q8_0 blocks holding codes * 127 with every block's d = f16(scale / 127): exactly ternary,
     one scale (127 d) for the tensor. TQ2_0 would be 2 bits, but its 256-element blocks do not
     tile SmolLM2's rows of 576."""
     rows, cols = codes.shape
-    d = np.float16(np.float32(scale) / np.float32(127))
+    d = q8_0_d(scale)
     blocks = np.zeros((rows * cols // 32, 34), dtype=np.uint8)
     blocks[:, 0:2] = np.frombuffer(d.tobytes(), dtype=np.uint8)
     blocks[:, 2:] = (codes.reshape(-1, 32).astype(np.int8) * 127).view(np.uint8)
@@ -107,7 +90,7 @@ def main():
                 codes = np.clip(np.round(wf / scale), -1, 1).astype(np.int8)
             else:
                 key = f"model.layers.{i}.{PROJS[parts[2]]}"
-                codes = unpack(d[f"{key}.codes"])
+                codes = unpack_codes(d[f"{key}.codes"])
                 scale = float(d[f"{key}.scale"][0])
                 used.update({f"{key}.codes", f"{key}.scale"})
                 if rows_heads:

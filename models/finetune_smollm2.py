@@ -47,19 +47,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-PROJS = [("self_attn", "q_proj", "attn_q"), ("self_attn", "k_proj", "attn_k"),
-         ("self_attn", "v_proj", "attn_v"), ("self_attn", "o_proj", "attn_output"),
-         ("mlp", "gate_proj", "ffn_gate"), ("mlp", "up_proj", "ffn_up"), ("mlp", "down_proj", "ffn_down")]
+from smollm2_format import PROJS as GGUF_PROJS, exported_scale, pack_codes, unpermute_rope_rows
+
+# (module, name, GGUF name) of the seven projections
+PROJS = [(*hf.split("."), g) for g, hf in GGUF_PROJS.items()]
 
 
 # ----------------------------------------------------------------------------- file
-def unpermute_rope_rows(w: np.ndarray, heads: int) -> np.ndarray:
-    """llama.cpp's pairwise row order -> rotate-half order (file row h*hd+2i+j -> h*hd+j*hd/2+i)."""
-    rows, cols = w.shape
-    hd = rows // heads
-    return w.reshape(heads, hd // 2, 2, cols).transpose(0, 2, 1, 3).reshape(rows, cols)
-
-
 def load_gguf(path: str):
     import gguf
     r = gguf.GGUFReader(path)
@@ -316,15 +310,12 @@ def run(args, mode, cfg, t, dev, train, val, test_ws, test_bytes):
             codes, scale = m.codes_and_scale()
             stats["zero"] += int((codes == 0).sum())
             stats["total"] += codes.numel()
-            u = (codes + 1).to(torch.uint8).cpu().numpy()
-            packed = u[:, 0::4] | (u[:, 1::4] << 2) | (u[:, 2::4] << 4) | (u[:, 3::4] << 6)
             pre = f"model.layers.{i}.{mod}.{name}"
             d = parts.setdefault(i // 15, {})
-            d[f"{pre}.codes"] = torch.from_numpy(np.ascontiguousarray(packed))
+            d[f"{pre}.codes"] = torch.from_numpy(pack_codes(codes.cpu().numpy()))
             d[f"{pre}.scale"] = torch.tensor([scale], dtype=torch.float32)
-            # the scale the Q8_0 export holds: 127 * f16(scale / 127), as tern reads it
-            exported = float(np.float32(127) * np.float32(np.float16(np.float32(scale) / np.float32(127))))
-            m.fixed = (codes.to(dev, torch.float32), exported)
+            # evaluated with the scale the assembled GGUF keeps, as tern reads it
+            m.fixed = (codes.to(dev, torch.float32), exported_scale(scale))
         for i, layer in enumerate(model.layers):
             for n in ("input_layernorm", "post_attention_layernorm"):
                 parts[i // 15][f"model.layers.{i}.{n}.weight"] = getattr(layer, n).weight.detach().cpu().contiguous()
