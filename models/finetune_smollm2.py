@@ -3,7 +3,7 @@
 fine-tune of the same steps, on one GPU; export the ternary projections for tern.
 
     python3 models/finetune_smollm2.py --gguf SmolLM2-135M-Instruct.Q4_1.gguf --data DIR --out OUT \
-        [--modes float,qat] [--float-minutes M] [--qat-minutes M] [--qat-lr LR] ...
+        [--modes float,qat] [--float-minutes M] [--qat-minutes M] [--qat-lr LR] [--kd W] ...
 
 Why: post-training ternarization of this model loses ~4 nats/byte (`tern ptq`,
 models/runs/ptq_smollm2.json). This measures how much of that a short quantization-aware
@@ -19,6 +19,10 @@ un-permuted from llama.cpp's pairwise order as tern's import does (`unpermute_ro
 Mode qat: the seven projections are BitLinears as in models/train.py (absmean ternary weights
 per tensor, absmax int8 activations per token, straight-through estimator). Mode float: plain
 linears. Norms are trained, the embedding is not.
+With --kd W > 0, mode qat also distils: its loss is the cross-entropy plus W times the KL
+divergence from a frozen teacher's next-token distribution to its own, the teacher being this
+run's float fine-tune (--teacher float, the default; needs --modes float,qat) or the file's model
+(--teacher pretrained). Model selection and the reported losses stay plain cross-entropy.
 
 Inputs in --data (models/smollm2_tokens.py makes them with llama.cpp's tokenizer, which tern's
 matches id for id):
@@ -47,6 +51,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# models/train.py's layers, as the shipped model trained with them
+from train import BitLinear as TrainBitLinear, RMSNorm as TrainRMSNorm, apply_rope, quantize_activations
 from smollm2_format import PROJS as GGUF_PROJS, exported_scale, pack_codes, unpermute_rope_rows
 
 # (module, name, GGUF name) of the seven projections
@@ -76,36 +82,25 @@ def load_gguf(path: str):
 
 
 # ----------------------------------------------------------------------------- model
-class RMSNorm(nn.Module):
+class RMSNorm(TrainRMSNorm):
+    """train.py's RMSNorm, starting from the file's weights."""
+
     def __init__(self, w: np.ndarray, eps: float):
-        super().__init__()
-        self.weight = nn.Parameter(torch.from_numpy(w.copy()))
-        self.eps = eps
-
-    def forward(self, x):
-        dtype = x.dtype
-        x = x.float()
-        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (self.weight * x).to(dtype)
+        super().__init__(len(w), eps)
+        with torch.no_grad():
+            self.weight.copy_(torch.from_numpy(w))
 
 
-class BitLinear(nn.Linear):
-    """models/train.py's BitLinear, plus an export mode: fixed codes and the scale as exported."""
+class BitLinear(TrainBitLinear):
+    """train.py's BitLinear, plus an export mode: fixed codes and the scale as exported."""
     fixed = None  # (codes as float, scale) when evaluating what the export holds
 
     def forward(self, x):
-        xf = x.float()
-        s = (127.0 / xf.abs().amax(dim=-1, keepdim=True).clamp(min=1e-5)).detach()
-        x_s = xf * s
-        x_int = x_s + (x_s.round().clamp(-128, 127) - x_s).detach()
-        if self.fixed is not None:
-            codes, scale = self.fixed
-            return F.linear(x_int, codes) * (scale / s)
-        w = self.weight.float()
-        ws = (1.0 / w.abs().mean().clamp(min=1e-5)).detach()
-        w_s = w * ws
-        w_int = w_s + (w_s.round().clamp(-1, 1) - w_s).detach()
-        return F.linear(x_int, w_int) / (s * ws)
+        if self.fixed is None:
+            return super().forward(x)
+        codes, scale = self.fixed
+        x_int, s = quantize_activations(x)
+        return F.linear(x_int, codes) * (scale / s)
 
     def codes_and_scale(self):
         w = self.weight.detach().float()
@@ -150,15 +145,6 @@ class Layer(nn.Module):
         return x + m.down_proj(F.silu(m.gate_proj(h)) * m.up_proj(h))
 
 
-def rotate_half(x):
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
-
-
-def apply_rope(x, cos, sin):
-    return (x.float() * cos + rotate_half(x.float()) * sin).to(x.dtype)
-
-
 class Llama(nn.Module):
     def __init__(self, cfg, t, qat):
         super().__init__()
@@ -197,7 +183,7 @@ def nll_sum(model, ws, dev, bf16: bool):
     total, n = 0.0, 0
     for w in ws:
         ids = torch.from_numpy(w.astype(np.int64)).to(dev)[None]
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(dev, dtype=torch.bfloat16, enabled=bf16):
             logits = model(ids[:, :-1])
         total += F.cross_entropy(logits.float()[0], ids[0, 1:], reduction="sum").item()
         n += len(w) - 1
@@ -221,11 +207,16 @@ def main():
     ap.add_argument("--ctx", type=int, default=512)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cuda", help="cuda (the runs); cpu runs a smoke test of the script")
+    ap.add_argument("--kd", type=float, default=0.0,
+                    help="qat: loss = cross-entropy + KD * KL(teacher || student) over the next-token distributions")
+    ap.add_argument("--teacher", default="float", choices=["float", "pretrained"],
+                    help="the distillation teacher: this run's float fine-tune (needs mode float first) or the file's model")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    dev = "cuda"
+    dev = args.device
     t0 = time.time()
 
     cfg, t = load_gguf(args.gguf)
@@ -235,11 +226,22 @@ def main():
     test_ws = windows(test, 256)
     test_bytes = int(sum(tok_bytes[w[1:]].sum() for w in test_ws))
     print(f"loaded in {time.time() - t0:.0f} s; {len(train)} train tokens, test {test_bytes} bytes", flush=True)
-    for mode in args.modes.split(","):
-        run(args, mode, cfg, t, dev, train, val, test_ws, test_bytes)
+    modes = args.modes.split(",")
+    if args.kd > 0 and args.teacher == "float" and modes[:2] != ["float", "qat"]:
+        ap.error("--teacher float distils from this run's float fine-tune: use --modes float,qat")
+    fine_tuned = None
+    for mode in modes:
+        teacher = None
+        if mode == "qat" and args.kd > 0:
+            teacher = fine_tuned if args.teacher == "float" else Llama(cfg, t, qat=False).to(dev)
+            teacher.eval().requires_grad_(False)
+        model = run(args, mode, cfg, t, dev, train, val, test_ws, test_bytes, teacher)
+        fine_tuned = model if mode == "float" else None
+        del teacher
 
 
-def run(args, mode, cfg, t, dev, train, val, test_ws, test_bytes):
+def run(args, mode, cfg, t, dev, train, val, test_ws, test_bytes, teacher=None):
+    """Trains one mode, keeps its best step by the selection loss, and returns the model at it."""
     t0 = time.time()
     qat = mode == "qat"
     lr, minutes = (args.qat_lr, args.qat_minutes) if qat else (args.float_lr, args.float_minutes)
@@ -255,7 +257,8 @@ def run(args, mode, cfg, t, dev, train, val, test_ws, test_bytes):
         s, n = nll_sum(model, sel_ws, dev, bf16=True)
         return s / n
 
-    log = {"args": vars(args), "mode": mode, "lr": lr, "minutes": minutes, "test_bytes": test_bytes, "steps": []}
+    log = {"args": vars(args), "mode": mode, "lr": lr, "minutes": minutes, "test_bytes": test_bytes, "steps": [],
+           "distilled_from": None if teacher is None else f"{args.teacher} (kd weight {args.kd})"}
     log["test_loss_start"] = test_loss()
     print(f"{mode} start: test {log['test_loss_start']:.4f} nats/byte", flush=True)
 
@@ -286,15 +289,23 @@ def run(args, mode, cfg, t, dev, train, val, test_ws, test_bytes):
             gr["lr"] = lr * sched(step)
         ix = torch.randint(0, len(train) - args.ctx - 1, (args.batch,), generator=g)
         xb = torch.from_numpy(np.stack([train[i:i + args.ctx + 1] for i in ix.tolist()])).to(dev)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(dev, dtype=torch.bfloat16):
             logits = model(xb[:, :-1])
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), xb[:, 1:].reshape(-1))
+        logits = logits.float().reshape(-1, logits.shape[-1])
+        loss = ce = F.cross_entropy(logits, xb[:, 1:].reshape(-1))
+        if teacher is not None:
+            with torch.no_grad(), torch.autocast(dev, dtype=torch.bfloat16):
+                target = teacher(xb[:, :-1])
+            target = F.log_softmax(target.float().reshape(-1, target.shape[-1]), dim=-1)
+            kd = F.kl_div(F.log_softmax(logits, dim=-1), target, log_target=True, reduction="batchmean")
+            loss = ce + args.kd * kd
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if step % 20 == 0:
-            print(f"  step {step} train {loss.item():.4f}", flush=True)
+            kd_part = f" kd {kd.item():.4f}" if teacher is not None else ""
+            print(f"  step {step} train {ce.item():.4f}{kd_part}", flush=True)
     log["trained_steps"] = step
     log["train_s"] = time.time() - t_train
     model.load_state_dict(best_state)
@@ -336,6 +347,7 @@ def run(args, mode, cfg, t, dev, train, val, test_ws, test_bytes):
                   open(os.path.join(args.out, "check_logits.json"), "w"))
     log["wall_s"] = time.time() - t0
     json.dump(log, open(os.path.join(args.out, f"summary_{mode}.json"), "w"), indent=1)
+    return model
 
 
 if __name__ == "__main__":

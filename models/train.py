@@ -56,6 +56,23 @@ class RMSNorm(nn.Module):
         return (self.weight * x).to(dtype)
 
 
+def quantize_weights(weight):
+    """Absmean ternary with the straight-through estimator: (Wq, ws), Wq integer-valued, ws = 1/mean|W|."""
+    w = weight.float()
+    ws = 1.0 / w.abs().mean().clamp(min=1e-5)
+    ws = ws.detach()
+    w_s = w * ws
+    return w_s + (w_s.round().clamp(-1, 1) - w_s).detach(), ws
+
+
+def quantize_activations(x):
+    """Absmax int8 per token with the straight-through estimator: (xq, s), xq integer-valued."""
+    xf = x.float()
+    s = (127.0 / xf.abs().amax(dim=-1, keepdim=True).clamp(min=1e-5)).detach()
+    x_s = xf * s
+    return x_s + (x_s.round().clamp(-128, 127) - x_s).detach(), s
+
+
 class BitLinear(nn.Linear):
     """nn.Linear whose forward quantizes W to ternary (absmean) and x to int8 (absmax, per token).
 
@@ -65,15 +82,8 @@ class BitLinear(nn.Linear):
     """
 
     def forward(self, x):
-        w = self.weight.float()
-        ws = 1.0 / w.abs().mean().clamp(min=1e-5)
-        ws = ws.detach()
-        w_s = w * ws
-        w_int = w_s + (w_s.round().clamp(-1, 1) - w_s).detach()
-        xf = x.float()
-        s = (127.0 / xf.abs().amax(dim=-1, keepdim=True).clamp(min=1e-5)).detach()
-        x_s = xf * s
-        x_int = x_s + (x_s.round().clamp(-128, 127) - x_s).detach()
+        w_int, ws = quantize_weights(self.weight)
+        x_int, s = quantize_activations(x)
         y = F.linear(x_int, w_int)
         return y / (s * ws)
 
