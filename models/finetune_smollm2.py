@@ -94,11 +94,14 @@ class RMSNorm(TrainRMSNorm):
 class BitLinear(TrainBitLinear):
     """train.py's BitLinear, plus an export mode: fixed codes and the scale as exported."""
     fixed = None  # (codes as float, scale) when evaluating what the export holds
+    float_acts = False  # export mode without rounding the activations (codes x scale in f32)
 
     def forward(self, x):
         if self.fixed is None:
             return super().forward(x)
         codes, scale = self.fixed
+        if self.float_acts:
+            return F.linear(x.float(), codes) * scale
         x_int, s = quantize_activations(x)
         return F.linear(x_int, codes) * (scale / s)
 
@@ -171,6 +174,47 @@ class Llama(nn.Module):
                 yield i, mod, name, getattr(getattr(layer, mod), name)
 
 
+@torch.no_grad()
+def write_check_logits(model, tokens, dev, out):
+    """Logits of the exported weights on a few tokens, for tern's tests (tests/it/smollm2.rs):
+    check_logits.json with int8 activations (what tern's accelerator path computes; an activation
+    within a rounding error of a tie may round apart, so it agrees only loosely), and
+    check_logits_float.json with f32 activations (tern's `--precision float` of the same file;
+    nothing rounds, so it agrees to f32 error). The top 5 of each position."""
+    model.eval()
+    ids = torch.from_numpy(np.asarray(tokens, dtype=np.int64)).to(dev)[None]
+    for name, float_acts in (("check_logits.json", False), ("check_logits_float.json", True)):
+        for *_, m in model.bitlinears():
+            m.float_acts = float_acts
+        lg = model(ids)[0].float().cpu().numpy()
+        json.dump({"tokens": ids[0].tolist(), "device": str(dev), "torch": torch.__version__,
+                   "activations": "f32" if float_acts else "int8",
+                   "top": [[int(j) for j in np.argsort(-r)[:5]] for r in lg],
+                   "logits_of_top": [[float(r[j]) for j in np.argsort(-r)[:5]] for r in lg]},
+                  open(os.path.join(out, name), "w"))
+    for *_, m in model.bitlinears():
+        m.float_acts = False
+
+
+def load_export(model, export_dir, dev):
+    """Puts an export (ternary_*.safetensors) into a qat model: norms as trained, projections fixed."""
+    from safetensors.numpy import load_file
+    from smollm2_format import unpack_codes
+    t = {}
+    for f in sorted(os.listdir(export_dir)):
+        if f.startswith("ternary_") and f.endswith(".safetensors"):
+            t.update(load_file(os.path.join(export_dir, f)))
+    with torch.no_grad():
+        for i, mod, name, m in model.bitlinears():
+            pre = f"model.layers.{i}.{mod}.{name}"
+            codes = torch.from_numpy(unpack_codes(t[f"{pre}.codes"]).astype(np.float32)).to(dev)
+            m.fixed = (codes, exported_scale(float(t[f"{pre}.scale"][0])))
+        for i, layer in enumerate(model.layers):
+            for n in ("input_layernorm", "post_attention_layernorm"):
+                getattr(layer, n).weight.copy_(torch.from_numpy(t[f"model.layers.{i}.{n}.weight"]))
+        model.norm.weight.copy_(torch.from_numpy(t["model.norm.weight"]))
+
+
 # ----------------------------------------------------------------------------- data and eval
 def windows(ids: np.ndarray, n: int):
     return [ids[s:s + n] for s in range(0, len(ids), n) if len(ids[s:s + n]) >= 2]
@@ -194,7 +238,9 @@ def nll_sum(model, ws, dev, bf16: bool):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gguf", required=True)
-    ap.add_argument("--data", required=True)
+    ap.add_argument("--data", help="the token ids (train.u16, val.u16, val16k.u16, token_bytes.u8)")
+    ap.add_argument("--check-logits", metavar="EXPORT",
+                    help="no training: write the check_logits files of the export in EXPORT (its check_logits.json's tokens) to --out")
     ap.add_argument("--out", required=True)
     ap.add_argument("--modes", default="float,qat", help="comma-separated, run in this order: float, qat")
     ap.add_argument("--steps", type=int, default=1000)
@@ -220,6 +266,14 @@ def main():
     t0 = time.time()
 
     cfg, t = load_gguf(args.gguf)
+    if args.check_logits:
+        model = Llama(cfg, t, qat=True).to(dev)
+        load_export(model, args.check_logits, dev)
+        tokens = json.load(open(os.path.join(args.check_logits, "check_logits.json")))["tokens"]
+        write_check_logits(model, tokens, dev, args.out)
+        return
+    if not args.data:
+        ap.error("--data is required to train")
     rd = lambda n, dt: np.fromfile(os.path.join(args.data, n), dtype=dt)
     train, val = rd("train.u16", np.uint16).astype(np.int64), rd("val.u16", np.uint16)
     test, tok_bytes = rd("val16k.u16", np.uint16), rd("token_bytes.u8", np.uint8)
@@ -338,13 +392,7 @@ def run(args, mode, cfg, t, dev, train, val, test_ws, test_bytes, teacher=None):
         # What the export holds (codes, scales as kept in Q8_0), evaluated: the figure tern must reproduce.
         log["test_loss_export"] = test_loss()
         print(f"export (scales as the GGUF keeps them): test {log['test_loss_export']:.4f} nats/byte", flush=True)
-        with torch.no_grad():
-            model.eval()
-            ids = torch.from_numpy(test_ws[0].astype(np.int64)).to(dev)[None, :8]
-            lg = model(ids)[0].float().cpu().numpy()
-        json.dump({"tokens": ids[0].tolist(), "top": [[int(j) for j in np.argsort(-r)[:5]] for r in lg],
-                   "logits_of_top": [[float(r[j]) for j in np.argsort(-r)[:5]] for r in lg]},
-                  open(os.path.join(args.out, "check_logits.json"), "w"))
+        write_check_logits(model, test_ws[0][:8], dev, args.out)
     log["wall_s"] = time.time() - t0
     json.dump(log, open(os.path.join(args.out, f"summary_{mode}.json"), "w"), indent=1)
     return model
