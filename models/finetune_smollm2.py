@@ -34,9 +34,10 @@ windows (256 tokens; input w[:-1], targets w[1:]; nats per predicted byte), comp
 Outputs in --out: summary_<mode>.json (losses by step, best step, test loss) and, for qat,
 ternary_<a>-<b>.safetensors (layers a..b: per projection `codes` as uint8 with four 2-bit codes
 per byte, code+1 in bits 2k..2k+1 of column 4j+k, rows in tern's (Hugging Face) order; `scale`
-as f32 = mean|W|; and the two norms), plus check_logits.json (logits of the test text's first
-window computed with the scales as the assembled GGUF keeps them, 127 * f16(scale / 127), for a
-cross-check with tern and llama.cpp).
+as f32 = mean|W|; and the two norms), plus check_logits.json and check_logits_float.json
+(logits of the test text's first 8 tokens with int8 and with f32 activations, computed with the
+scales as the assembled GGUF keeps them, 127 * f16(scale / 127), for a cross-check with tern
+and llama.cpp). --check-logits EXPORT recomputes the f32 one from an export, on any device.
 """
 from __future__ import annotations
 
@@ -175,7 +176,7 @@ class Llama(nn.Module):
 
 
 @torch.no_grad()
-def write_check_logits(model, tokens, dev, out):
+def write_check_logits(model, tokens, dev, out, kinds=("int8", "f32")):
     """Logits of the exported weights on a few tokens, for tern's tests (tests/it/smollm2.rs):
     check_logits.json with int8 activations (what tern's accelerator path computes; an activation
     within a rounding error of a tie may round apart, so it agrees only loosely), and
@@ -184,6 +185,8 @@ def write_check_logits(model, tokens, dev, out):
     model.eval()
     ids = torch.from_numpy(np.asarray(tokens, dtype=np.int64)).to(dev)[None]
     for name, float_acts in (("check_logits.json", False), ("check_logits_float.json", True)):
+        if ("f32" if float_acts else "int8") not in kinds:
+            continue
         for *_, m in model.bitlinears():
             m.float_acts = float_acts
         lg = model(ids)[0].float().cpu().numpy()
@@ -240,7 +243,7 @@ def main():
     ap.add_argument("--gguf", required=True)
     ap.add_argument("--data", help="the token ids (train.u16, val.u16, val16k.u16, token_bytes.u8)")
     ap.add_argument("--check-logits", metavar="EXPORT",
-                    help="no training: write the check_logits files of the export in EXPORT (its check_logits.json's tokens) to --out")
+                    help="no training: write check_logits_float.json of the export in EXPORT (for its check_logits.json's tokens) to --out")
     ap.add_argument("--out", required=True)
     ap.add_argument("--modes", default="float,qat", help="comma-separated, run in this order: float, qat")
     ap.add_argument("--steps", type=int, default=1000)
@@ -270,7 +273,8 @@ def main():
         model = Llama(cfg, t, qat=True).to(dev)
         load_export(model, args.check_logits, dev)
         tokens = json.load(open(os.path.join(args.check_logits, "check_logits.json")))["tokens"]
-        write_check_logits(model, tokens, dev, args.out)
+        # the int8 file stays the training device's: another device's f32 order rounds other ties
+        write_check_logits(model, tokens, dev, args.out, kinds=("f32",))
         return
     if not args.data:
         ap.error("--data is required to train")
