@@ -25,7 +25,7 @@ pub struct Args {
     pub precision: Precision,
     #[arg(long, default_value = "ROMEO:")]
     pub prompt: String,
-    /// Tokens (bytes) to generate.
+    /// Tokens to generate (bytes, for the shipped byte-level model).
     #[arg(long, default_value_t = 64)]
     pub tokens: usize,
     #[arg(long, value_enum, default_value_t = BackendKind::Verilator)]

@@ -718,12 +718,12 @@ fn qat_json(name: &str) -> serde_json::Value {
 
 /// The top-5 logits of PyTorch's forward (a check_logits file of models/smollm2-qat) against
 /// tern's `logits` of the same tokens: every argmax, and the largest difference.
-fn compare_top_logits(fx: &serde_json::Value, logits: &[f32], vocab: usize) -> f64 {
+fn compare_top_logits(what: &str, fx: &serde_json::Value, logits: &[f32], vocab: usize) -> f64 {
     let mut worst = 0.0f64;
     for (t, (top, vals)) in fx["top"].as_array().unwrap().iter().zip(fx["logits_of_top"].as_array().unwrap()).enumerate() {
         let l = &logits[t * vocab..(t + 1) * vocab];
         let top = ids(top);
-        assert_eq!(argmax(l), top[0] as usize, "position {t}: argmax vs PyTorch ({})", fx["activations"]);
+        assert_eq!(argmax(l), top[0] as usize, "position {t}: argmax vs PyTorch ({what})");
         for (id, r) in top.iter().zip(vals.as_array().unwrap()) {
             worst = worst.max((l[*id as usize] as f64 - r.as_f64().unwrap()).abs());
         }
@@ -757,7 +757,7 @@ fn smollm2_qat_gguf_holds_the_trained_codes_and_reproduces_the_training_logits()
     let with_float = Model::from_gguf(&p, Quantizer::Absmax, true).unwrap();
     let mut s = Session::float(&with_float).unwrap();
     let logits = s.forward(&mut HostExec::new(), &toks, Phase::Prefill, true).unwrap();
-    let d = compare_top_logits(&fx, &logits, v);
+    let d = compare_top_logits("f32 activations", &fx, &logits, v);
     assert!(d < 1e-4, "f32 activations: a logit differs from PyTorch by {d}");
     // With int8 activations (the accelerator's path; check_logits.json, from the training
     // GPU), both sides round activations to int8 (half to even) from f32 sums taken in
@@ -768,7 +768,7 @@ fn smollm2_qat_gguf_holds_the_trained_codes_and_reproduces_the_training_logits()
     let fx = qat_json("check_logits.json");
     assert_eq!(ids(&fx["tokens"]), toks);
     let logits = Session::new(m).forward(&mut HostExec::new(), &toks, Phase::Prefill, true).unwrap();
-    let d = compare_top_logits(&fx, &logits, v);
+    let d = compare_top_logits("int8 activations", &fx, &logits, v);
     assert!(d < 0.5, "int8 activations: a logit differs from PyTorch by {d}");
 }
 
