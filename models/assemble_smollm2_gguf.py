@@ -14,29 +14,12 @@ Needs numpy and gguf (gguf-py); safetensors files are read directly.
 """
 from __future__ import annotations
 
-import glob
-import json
-import os
-import struct
 import sys
 
 import numpy as np
 import gguf
 
-from smollm2_format import NORMS, PROJS, permute_rope_rows, q8_0_d, unpack_codes
-
-def read_safetensors(path: str) -> dict:
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    head = json.loads(raw[8:8 + n])
-    out = {}
-    for k, v in head.items():
-        if k == "__metadata__":
-            continue
-        dt = {"U8": np.uint8, "F32": np.float32}[v["dtype"]]
-        a, b = v["data_offsets"]
-        out[k] = np.frombuffer(raw[8 + n + a:8 + n + b], dtype=dt).reshape(v["shape"])
-    return out
+from smollm2_format import NORMS, PROJS, permute_rope_rows, q8_0_d, read_export, unpack_codes
 
 
 def q8_0_ternary(codes: np.ndarray, scale: float) -> np.ndarray:
@@ -63,12 +46,7 @@ def main():
     arch = r.fields["general.architecture"].contents()
     heads = int(r.fields[f"{arch}.attention.head_count"].contents())
     kv = int(r.fields[f"{arch}.attention.head_count_kv"].contents())
-    d = {}
-    if delta != "--absmean":
-        for p in sorted(glob.glob(os.path.join(delta, "ternary_*.safetensors"))):
-            d.update(read_safetensors(p))
-        if not d:
-            raise SystemExit(f"no ternary_*.safetensors in {delta}")
+    d = read_export(delta) if delta != "--absmean" else {}
 
     w = gguf.GGUFWriter(out, arch)
     for f in r.fields.values():

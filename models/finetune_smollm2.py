@@ -54,7 +54,7 @@ import torch.nn.functional as F
 
 # models/train.py's layers, as the shipped model trained with them
 from train import BitLinear as TrainBitLinear, RMSNorm as TrainRMSNorm, apply_rope, quantize_activations
-from smollm2_format import PROJS as GGUF_PROJS, exported_scale, pack_codes, unpermute_rope_rows
+from smollm2_format import PROJS as GGUF_PROJS, exported_scale, pack_codes, read_export, unpack_codes, unpermute_rope_rows
 
 # (module, name, GGUF name) of the seven projections
 PROJS = [(*hf.split("."), g) for g, hf in GGUF_PROJS.items()]
@@ -201,12 +201,7 @@ def write_check_logits(model, tokens, dev, out, kinds=("int8", "f32")):
 
 def load_export(model, export_dir, dev):
     """Puts an export (ternary_*.safetensors) into a qat model: norms as trained, projections fixed."""
-    from safetensors.numpy import load_file
-    from smollm2_format import unpack_codes
-    t = {}
-    for f in sorted(os.listdir(export_dir)):
-        if f.startswith("ternary_") and f.endswith(".safetensors"):
-            t.update(load_file(os.path.join(export_dir, f)))
+    t = read_export(export_dir)
     with torch.no_grad():
         for i, mod, name, m in model.bitlinears():
             pre = f"model.layers.{i}.{mod}.{name}"
@@ -214,8 +209,8 @@ def load_export(model, export_dir, dev):
             m.fixed = (codes, exported_scale(float(t[f"{pre}.scale"][0])))
         for i, layer in enumerate(model.layers):
             for n in ("input_layernorm", "post_attention_layernorm"):
-                getattr(layer, n).weight.copy_(torch.from_numpy(t[f"model.layers.{i}.{n}.weight"]))
-        model.norm.weight.copy_(torch.from_numpy(t["model.norm.weight"]))
+                getattr(layer, n).weight.copy_(torch.from_numpy(t[f"model.layers.{i}.{n}.weight"].copy()))
+        model.norm.weight.copy_(torch.from_numpy(t["model.norm.weight"].copy()))
 
 
 # ----------------------------------------------------------------------------- data and eval

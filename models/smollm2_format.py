@@ -1,8 +1,13 @@
 """What models/finetune_smollm2.py writes and models/assemble_smollm2_gguf.py reads, defined once
-(numpy only): the projections' names, the Q/K row order, the packed codes and the scale the
-assembled GGUF keeps. tern's Rust import holds the same GGUF names and row order
+(numpy only): the projections' names, the Q/K row order, the packed codes, the scale the
+assembled GGUF keeps, and how an export's files are read. tern's Rust import holds the same GGUF names and row order
 (host/src/model/import.rs: `gguf_name`, `unpermute_rope_rows`).
 """
+import glob
+import json
+import os
+import struct
+
 import numpy as np
 
 # GGUF tensor name -> Hugging Face module path, in tern's `Proj::ALL` order
@@ -46,3 +51,28 @@ def q8_0_d(scale: float) -> np.float16:
 def exported_scale(scale: float) -> float:
     """The scale tern reads from the assembled GGUF: 127 d, in f32."""
     return float(np.float32(127) * np.float32(q8_0_d(scale)))
+
+
+def read_safetensors(path: str) -> dict:
+    """A safetensors file's U8 and F32 tensors as numpy arrays (no safetensors package needed)."""
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    head = json.loads(raw[8:8 + n])
+    out = {}
+    for k, v in head.items():
+        if k == "__metadata__":
+            continue
+        dt = {"U8": np.uint8, "F32": np.float32}[v["dtype"]]
+        a, b = v["data_offsets"]
+        out[k] = np.frombuffer(raw[8 + n + a:8 + n + b], dtype=dt).reshape(v["shape"])
+    return out
+
+
+def read_export(export_dir: str) -> dict:
+    """Every tensor of a fine-tune's export (its ternary_*.safetensors), by name."""
+    t = {}
+    for p in sorted(glob.glob(os.path.join(export_dir, "ternary_*.safetensors"))):
+        t.update(read_safetensors(p))
+    if not t:
+        raise SystemExit(f"no ternary_*.safetensors in {export_dir}")
+    return t
