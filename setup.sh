@@ -54,7 +54,9 @@ fi
 # as its ternary projections and norms (models/smollm2-qat); the GGUF that tern and llama.cpp
 # read is assembled from those and the base file (numpy and gguf-py, pinned, in .venv).
 QAT=models/smollm2/SmolLM2-135M-ternary-qat.gguf
-if [ ! -s "$QAT" ] || [ -n "$(find models/smollm2-qat models/assemble_smollm2_gguf.py -newer "$QAT" -print -quit)" ]; then
+# Re-assembled when an input is newer: the export's tensors or the two scripts that write them.
+QAT_INPUTS=(models/smollm2-qat/ternary_*.safetensors models/assemble_smollm2_gguf.py models/smollm2_format.py)
+if [ ! -s "$QAT" ] || [ -n "$(find "${QAT_INPUTS[@]}" -newer "$QAT" -print -quit)" ]; then
   venv_install "to assemble $QAT" numpy==2.4.6 gguf==0.19.0
   echo "setup.sh: assembling $QAT"
   .venv/bin/python models/assemble_smollm2_gguf.py "$SMOL" models/smollm2-qat "$QAT.tmp"
