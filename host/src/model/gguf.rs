@@ -400,7 +400,8 @@ pub fn ternary_blocks(ty: GgmlType, b: &[u8]) -> Option<(Vec<i8>, Vec<f32>)> {
         let mut codes = Vec::with_capacity(b.len() / size * n);
         let mut scales = Vec::with_capacity(b.len() / size);
         for s in b.chunks_exact(size) {
-            for &q in &s[2..34] {
+            // the block's f16 d, then its n int8 values
+            for &q in &s[2..] {
                 codes.push(match q as i8 {
                     127 => 1,
                     0 => 0,
@@ -415,8 +416,8 @@ pub fn ternary_blocks(ty: GgmlType, b: &[u8]) -> Option<(Vec<i8>, Vec<f32>)> {
     if !matches!(ty, GgmlType::TQ1_0 | GgmlType::TQ2_0) {
         return None;
     }
-    let size = ty.block()?.1;
-    let mut codes = Vec::with_capacity(b.len() / size * 256);
+    let (per_block, size) = ty.block()?;
+    let mut codes = Vec::with_capacity(b.len() / size * per_block);
     let mut scales = Vec::with_capacity(b.len() / size);
     // TQ1_0 keeps five trits in a byte as ceil(c * 256 / 243) for the base-3 number c; trit n
     // (most significant first) is ((byte * 3^n mod 256) * 3) >> 8
