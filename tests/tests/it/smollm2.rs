@@ -702,13 +702,14 @@ fn qat_dir() -> PathBuf {
 }
 
 /// SmolLM2 fine-tuned to ternary on a GPU (models/finetune_smollm2.py), as the GGUF that
-/// ./setup.sh assembles from models/smollm2-qat and the base file.
+/// ./setup.sh assembles from models/smollm2-qat and the base file; its float weights (codes x
+/// scale) kept for the f32-activation check.
 fn smollm2_qat() -> &'static Model {
     static M: OnceLock<Model> = OnceLock::new();
     M.get_or_init(|| {
         let p = root().join("models/smollm2/SmolLM2-135M-ternary-qat.gguf");
         assert!(p.exists(), "{} is missing: ./setup.sh assembles it (models/assemble_smollm2_gguf.py)", p.display());
-        Model::from_gguf(&p, Quantizer::Absmax, false).unwrap()
+        Model::from_gguf(&p, Quantizer::Absmax, true).unwrap()
     })
 }
 
@@ -753,9 +754,7 @@ fn smollm2_qat_gguf_holds_the_trained_codes_and_reproduces_the_training_logits()
     // 1.1e-5): this pins the graph, the codes, the scales and the norms.
     let fx = qat_json("check_logits_float.json");
     let toks = ids(&fx["tokens"]);
-    let p = root().join("models/smollm2/SmolLM2-135M-ternary-qat.gguf");
-    let with_float = Model::from_gguf(&p, Quantizer::Absmax, true).unwrap();
-    let mut s = Session::float(&with_float).unwrap();
+    let mut s = Session::float(m).unwrap();
     let logits = s.forward(&mut HostExec::new(), &toks, Phase::Prefill, true).unwrap();
     let d = compare_top_logits("f32 activations", &fx, &logits, v);
     assert!(d < 1e-4, "f32 activations: a logit differs from PyTorch by {d}");
