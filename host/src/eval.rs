@@ -41,7 +41,10 @@ pub struct Window {
 /// The windows of `data` for `model`'s tokenizer: `window` text tokens each.
 pub fn windows(model: &Model, data: &[u8], window: usize) -> Result<Vec<Window>, ForwardError> {
     let v = &model.vocab;
-    let toks = v.encode_bytes(data)?;
+    let toks = v.encode_bytes(data).map_err(|e| match e {
+        crate::model::TextError::NotUtf8(e) => ForwardError::NotUtf8(e),
+        crate::model::TextError::Tokenizer(e) => ForwardError::Tokenizer(e),
+    })?;
     let bos = v.bos();
     Ok(toks
         .chunks(window.max(2))

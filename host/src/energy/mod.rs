@@ -258,7 +258,7 @@ pub fn run_model(
 ) -> Result<Run> {
     // event counts do not depend on the weights' values: a .gguf is ternarized with absmean
     let model = crate::cmd::load_model(path, crate::model::Quantizer::Absmean, false)?;
-    let prompt_ids: Vec<u32> = model.vocab.bos().into_iter().chain(model.vocab.encode(prompt)).collect();
+    let prompt_ids: Vec<u32> = model.vocab.bos().into_iter().chain(model.vocab.encode(prompt)?).collect();
     if prompt.is_empty() {
         anyhow::bail!("--prompt must not be empty");
     }

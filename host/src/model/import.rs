@@ -14,7 +14,7 @@
 
 use super::gguf::{Gguf, ternary_blocks};
 use super::{BitLinear, Family, Layer, Model, ModelConfig, ModelError, Proj, ScaleConvention, Ternarized, Vocab};
-use crate::tokenizer::Bpe;
+use crate::tokenizer::{Bpe, LLAMA3_PATTERN, PreTokenizer, SplitStage};
 use std::path::Path;
 use tern_arch::pack::TernaryMatrix;
 use tern_arch::quant;
@@ -160,9 +160,15 @@ fn vocab(g: &Gguf, file: &str) -> Result<Vocab, ModelError> {
         return Err(tok_err(format!("tokenizer.ggml.model = `{model}` is not supported (gpt2, byte-level BPE, is)")));
     }
     let pre = g.meta.get("tokenizer.ggml.pre").and_then(|v| v.as_str()).unwrap_or("default");
-    if pre != "smollm" {
-        return Err(tok_err(format!("tokenizer.ggml.pre = `{pre}`: only the `smollm` pre-tokenizer is implemented")));
-    }
+    // llama.cpp's names: `smollm` (hand-written here), `llama-bpe` (Llama 3: its pattern, and
+    // a piece that is a token as a whole is that token, llama.cpp's `ignore_merges`)
+    let llama3 = match pre {
+        "smollm" => false,
+        "llama-bpe" => true,
+        _ => {
+            return Err(tok_err(format!("tokenizer.ggml.pre = `{pre}`: only the `smollm` and `llama-bpe` pre-tokenizers are implemented")));
+        }
+    };
     let tokens = g.get_strings("tokenizer.ggml.tokens")?;
     let merges = g.get_strings("tokenizer.ggml.merges")?;
     let types: Option<Vec<i32>> = match g.meta.get("tokenizer.ggml.token_type") {
@@ -170,7 +176,11 @@ fn vocab(g: &Gguf, file: &str) -> Result<Vocab, ModelError> {
         None => None,
     };
     let n = tokens.len();
-    let bpe = Bpe::new(tokens, &merges, types.as_deref()).map_err(|source| ModelError::Tokenizer { file: file.to_string(), source })?;
+    let mut bpe = Bpe::new(tokens, &merges, types.as_deref()).map_err(|source| ModelError::Tokenizer { file: file.to_string(), source })?;
+    if llama3 {
+        let stage = SplitStage::new(LLAMA3_PATTERN).map_err(|source| ModelError::Tokenizer { file: file.to_string(), source })?;
+        bpe = bpe.with_pre_tokenizer(PreTokenizer::Split(vec![stage])).with_ignore_merges(types.as_deref());
+    }
     let add_bos = matches!(g.meta.get("tokenizer.ggml.add_bos_token"), Some(super::gguf::Value::Bool(true)));
     let bos = if add_bos {
         let b = g.get_u64("tokenizer.ggml.bos_token_id")?;

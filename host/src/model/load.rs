@@ -311,7 +311,58 @@ impl Model {
             Some((q, keep)) => (keep.then_some(floats), Ternarized::PostTraining(q)),
             None => (None, Ternarized::Trained),
         };
-        Ok(Model { config, embed, layers, norm, lm_head, source: weights, vocab: Vocab::Bytes, float, ternarized })
+        let vocab = vocab_beside(&config_json, &config)?;
+        Ok(Model { config, embed, layers, norm, lm_head, source: weights, vocab, float, ternarized })
+    }
+}
+
+/// The tokenizer of a safetensors checkpoint: its `tokenizer.json` (beside config.json), else
+/// bytes for a 256-token model, else none ([`Vocab::Ids`]). The id put before a sequence is
+/// the post-processor's template's first special token, else `tokenizer_config.json`'s
+/// `bos_token` where its `add_bos_token` is true (how transformers' slow-tokenizer configs
+/// say it).
+fn vocab_beside(config_json: &Path, c: &ModelConfig) -> Result<Vocab, ModelError> {
+    let dir = config_json.parent().unwrap_or(Path::new("."));
+    let path = dir.join("tokenizer.json");
+    let file = path.display().to_string();
+    let json = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(if c.vocab_size == 256 { Vocab::Bytes } else { Vocab::Ids { vocab: c.vocab_size } });
+        }
+        Err(err) => return Err(ModelError::Io { path, err }),
+    };
+    let tok = crate::tokenizer::Bpe::from_tokenizer_json(&json).map_err(|source| ModelError::Tokenizer { file: file.clone(), source })?;
+    if tok.bpe.vocab_size() > c.vocab_size {
+        return Err(ModelError::Config {
+            file,
+            msg: format!("the tokenizer has {} tokens, more than the model's vocab_size {}", tok.bpe.vocab_size(), c.vocab_size),
+        });
+    }
+    let bos = match tok.bos {
+        Some(b) => Some(b),
+        None => config_bos(&dir.join("tokenizer_config.json"), &tok.bpe)?,
+    };
+    Ok(Vocab::Bpe { bpe: Box::new(tok.bpe), bos })
+}
+
+/// `bos_token` of a tokenizer_config.json whose `add_bos_token` is true, as an id of `bpe`.
+fn config_bos(path: &Path, bpe: &crate::tokenizer::Bpe) -> Result<Option<u32>, ModelError> {
+    let Ok(b) = std::fs::read(path) else { return Ok(None) };
+    let file = path.display().to_string();
+    let j: serde_json::Value =
+        serde_json::from_slice(&b).map_err(|e| ModelError::Config { file: file.clone(), msg: format!("not valid JSON: {e}") })?;
+    if j.get("add_bos_token").and_then(|v| v.as_bool()) != Some(true) {
+        return Ok(None);
+    }
+    let tok = j.get("bos_token");
+    let name = tok.and_then(|t| t.as_str().or_else(|| t.get("content").and_then(|c| c.as_str())));
+    let Some(name) = name else {
+        return Err(ModelError::Config { file, msg: "add_bos_token is true but bos_token names no token".into() });
+    };
+    match bpe.token_id(name) {
+        Some(id) => Ok(Some(id)),
+        None => Err(ModelError::Config { file, msg: format!("bos_token {name:?} is not a token of tokenizer.json") }),
     }
 }
 

@@ -203,44 +203,63 @@ pub struct NotUtf8 {
 pub enum Vocab {
     /// One token per byte (vocab_size 256; the shipped Shakespeare model).
     Bytes,
-    /// Byte-level BPE (GPT-2 style, from a GGUF file), with the id to put before a sequence.
+    /// Byte-level BPE (from a GGUF file or a checkpoint's tokenizer.json), with the id to put
+    /// before a sequence.
     Bpe { bpe: Box<crate::tokenizer::Bpe>, bos: Option<u32> },
+    /// No tokenizer came with the model (a safetensors checkpoint whose vocabulary is not 256
+    /// bytes, without a tokenizer.json): token ids work, text does not.
+    Ids { vocab: usize },
+}
+
+/// Text a model's tokenizer cannot take.
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    #[error(transparent)]
+    NotUtf8(#[from] NotUtf8),
+    #[error(transparent)]
+    Tokenizer(#[from] crate::tokenizer::TokenizerError),
 }
 
 impl Vocab {
     /// The ids of a text.
-    pub fn encode(&self, text: &str) -> Vec<u32> {
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, crate::tokenizer::TokenizerError> {
         match self {
-            Vocab::Bytes => text.bytes().map(u32::from).collect(),
+            Vocab::Bytes => Ok(text.bytes().map(u32::from).collect()),
             Vocab::Bpe { bpe, .. } => bpe.encode(text),
+            Vocab::Ids { vocab } => Err(crate::tokenizer::TokenizerError::Missing { vocab: *vocab }),
         }
     }
 
     /// The ids of a file's bytes: any bytes for the byte vocabulary; UTF-8 for BPE, whose
     /// tokenizer reads characters (never re-encoded behind the caller's back).
-    pub fn encode_bytes(&self, data: &[u8]) -> Result<Vec<u32>, NotUtf8> {
+    pub fn encode_bytes(&self, data: &[u8]) -> Result<Vec<u32>, TextError> {
         match self {
             Vocab::Bytes => Ok(data.iter().map(|&b| b as u32).collect()),
-            Vocab::Bpe { bpe, .. } => std::str::from_utf8(data).map(|t| bpe.encode(t)).map_err(|e| NotUtf8 { at: e.valid_up_to() }),
+            Vocab::Bpe { .. } | Vocab::Ids { .. } => {
+                let text = std::str::from_utf8(data).map_err(|e| NotUtf8 { at: e.valid_up_to() })?;
+                Ok(self.encode(text)?)
+            }
         }
     }
-    /// The bytes of one token.
+    /// The bytes of one token (`<id>` where there is no tokenizer).
     pub fn token_bytes(&self, id: u32) -> Vec<u8> {
         match self {
             Vocab::Bytes => vec![id as u8],
             Vocab::Bpe { bpe, .. } => bpe.token_bytes(id).to_vec(),
+            Vocab::Ids { .. } => format!("<{id}>").into_bytes(),
         }
     }
     pub fn decode(&self, ids: &[u32]) -> Vec<u8> {
         match self {
             Vocab::Bytes => ids.iter().map(|&t| t as u8).collect(),
             Vocab::Bpe { bpe, .. } => bpe.decode(ids),
+            Vocab::Ids { .. } => ids.iter().flat_map(|&t| self.token_bytes(t)).collect(),
         }
     }
     /// The token a sequence starts with, if the tokenizer has one.
     pub fn bos(&self) -> Option<u32> {
         match self {
-            Vocab::Bytes => None,
+            Vocab::Bytes | Vocab::Ids { .. } => None,
             Vocab::Bpe { bos, .. } => *bos,
         }
     }
@@ -248,6 +267,7 @@ impl Vocab {
         match self {
             Vocab::Bytes => "bytes",
             Vocab::Bpe { .. } => "byte-level BPE",
+            Vocab::Ids { .. } => "none (ids only)",
         }
     }
 }

@@ -8,3 +8,4 @@ mod model;
 mod rtl_vs_golden;
 mod smollm2;
 mod synth;
+mod tokenizer;

