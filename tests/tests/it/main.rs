@@ -2,6 +2,7 @@
 mod common;
 mod docs;
 mod energy;
+mod hf_bitnet;
 mod illegal;
 mod lint;
 mod model;
