@@ -244,12 +244,61 @@ impl ModelConfig {
             _ => false,
         };
         let scale_convention = scale_convention(meta, json);
-        let family = match get("family") {
-            None => Family::Bitnet,
-            Some(serde_json::Value::String(s)) if s == "bitnet" => Family::Bitnet,
-            Some(serde_json::Value::String(s)) if s == "llama" => Family::Llama,
+        // The FFN and sub-norms follow `hidden_act` (relu2: BitNet 2B4T; silu: llama, as the
+        // BitNet paper's 3B), else `model_type`, else tern's own `family` key; they must agree.
+        let from_act = match get("hidden_act") {
+            None => None,
+            Some(serde_json::Value::String(s)) if s == "relu2" => Some(Family::Bitnet),
+            Some(serde_json::Value::String(s)) if s == "silu" || s == "swish" => Some(Family::Llama),
+            Some(v) => return Err(bad("hidden_act", &v, "\"relu2\" (BitNet b1.58 2B4T) or \"silu\" (llama)")),
+        };
+        let from_type = match get("model_type") {
+            Some(serde_json::Value::String(s)) if s == "bitnet" => Some(Family::Bitnet),
+            Some(serde_json::Value::String(s)) if s == "llama" => Some(Family::Llama),
+            Some(v) if from_act.is_none() => {
+                return Err(bad("model_type", &v, "\"bitnet\" or \"llama\" (or a hidden_act of relu2 or silu)"));
+            }
+            _ => None,
+        };
+        let from_key = match get("family") {
+            None => None,
+            Some(serde_json::Value::String(s)) if s == "bitnet" => Some(Family::Bitnet),
+            Some(serde_json::Value::String(s)) if s == "llama" => Some(Family::Llama),
             Some(v) => return Err(bad("family", &v, "\"bitnet\" or \"llama\"")),
         };
+        let said: Vec<(&str, Family)> = [("hidden_act", from_act), ("model_type", from_type), ("family", from_key)]
+            .into_iter()
+            .filter_map(|(k, f)| Some((k, f?)))
+            .collect();
+        if let Some(((k1, f1), (k2, f2))) = said.iter().zip(said.iter().skip(1)).find(|(a, b)| a.1 != b.1) {
+            return Err(ModelError::Config {
+                file: file.to_string(),
+                msg: format!("config key `{k1}` says a {} model but `{k2}` says {}", f1.name(), f2.name()),
+            });
+        }
+        let family = said.first().map_or(Family::Bitnet, |s| s.1);
+        // transformers 5 writes RoPE's settings as `rope_parameters` (rope_type default) in
+        // place of `rope_theta`
+        let rope_theta = match (get("rope_theta"), get("rope_parameters")) {
+            (None, Some(p)) if p.is_object() => {
+                let kind = p.get("rope_type").and_then(|t| t.as_str()).unwrap_or("default");
+                if kind != "default" {
+                    return Err(bad("rope_parameters", &p, "plain RoPE (rope_type \"default\"); scaled RoPE is not implemented"));
+                }
+                let t = p.get("rope_theta").ok_or_else(|| missing("rope_parameters.rope_theta"))?;
+                t.as_f64().map(|x| x as f32).ok_or_else(|| bad("rope_parameters.rope_theta", t, "a number"))?
+            }
+            _ => float("rope_theta")?,
+        };
+        // parts of a Hugging Face config this forward pass does not have: refuse, not ignore
+        for key in ["attention_bias", "mlp_bias"] {
+            if let Some(v) = get(key).filter(|v| v != &serde_json::Value::Bool(false)) {
+                return Err(bad(key, &v, "false (tern's projections have no biases)"));
+            }
+        }
+        if let Some(v) = get("rope_scaling").filter(|v| !v.is_null()) {
+            return Err(bad("rope_scaling", &v, "null (plain RoPE; scaled RoPE is not implemented)"));
+        }
         let cfg = ModelConfig {
             hidden_size,
             intermediate_size: int("intermediate_size")?,
@@ -257,7 +306,7 @@ impl ModelConfig {
             num_attention_heads,
             num_key_value_heads,
             head_dim,
-            rope_theta: float("rope_theta")?,
+            rope_theta,
             rms_norm_eps: float("rms_norm_eps")?,
             vocab_size: int("vocab_size")?,
             max_position_embeddings: int("max_position_embeddings")?,

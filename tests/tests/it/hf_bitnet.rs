@@ -102,3 +102,54 @@ fn bitnet_2b4t_layout_f32_activation_logits_match_transformers() {
     assert!(d < 5e-4, "max |logit - transformers| = {d}");
     assert!(max_abs_diff(&got, &logits("logits")) > 1e-3, "int8 rounding must show: the two references differ");
 }
+
+/// The fixture copied to a scratch folder with its config.json edited.
+fn load_with_config(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Result<Model, String> {
+    let d = crate::common::Scratch::new("tern-it", name);
+    std::fs::copy(dir().join("model.safetensors"), d.join("model.safetensors")).unwrap();
+    let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(dir().join("config.json")).unwrap()).unwrap();
+    edit(&mut c);
+    std::fs::write(d.join("config.json"), serde_json::to_vec(&c).unwrap()).unwrap();
+    Model::load(&d).map_err(|e| e.to_string().split_once("bad config: ").map_or(e.to_string(), |(_, m)| m.to_string()))
+}
+
+/// What a Hugging Face config says that this forward pass would otherwise get wrong is read or
+/// refused: the activation and model type pick the family (and must agree), biases and scaled
+/// RoPE are refused, and transformers 5's `rope_parameters` stands in for `rope_theta`.
+#[test]
+fn hf_config_keys_that_change_the_forward_pass_are_read_or_refused() {
+    use serde_json::json;
+    let err = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| load_with_config(name, edit).unwrap_err();
+    assert_eq!(
+        err("act", &|c| c["hidden_act"] = json!("gelu")),
+        "config key `hidden_act` must be \"relu2\" (BitNet b1.58 2B4T) or \"silu\" (llama), not \"gelu\""
+    );
+    assert_eq!(
+        err("type", &|c| c["model_type"] = json!("llama")),
+        "config key `hidden_act` says a bitnet model but `model_type` says llama"
+    );
+    assert_eq!(
+        err("bias", &|c| c["attention_bias"] = json!(true)),
+        "config key `attention_bias` must be false (tern's projections have no biases), not true"
+    );
+    assert_eq!(
+        err("scaling", &|c| c["rope_scaling"] = json!({"rope_type": "llama3", "factor": 8.0})),
+        "config key `rope_scaling` must be null (plain RoPE; scaled RoPE is not implemented), not {\"factor\":8.0,\"rope_type\":\"llama3\"}"
+    );
+    let params = |kind: &'static str| {
+        move |c: &mut serde_json::Value| {
+            c.as_object_mut().unwrap().remove("rope_theta");
+            c["rope_parameters"] = json!({"rope_type": kind, "rope_theta": 250000.0});
+        }
+    };
+    assert_eq!(load_with_config("params", params("default")).unwrap().config.rope_theta, 250000.0);
+    assert!(err("yarn", &params("yarn")).starts_with("config key `rope_parameters` must be plain RoPE (rope_type \"default\")"));
+    // silu with a llama model_type is the llama family (no sub-norms read)
+    let m = load_with_config("llama", |c| {
+        c["model_type"] = json!("llama");
+        c["hidden_act"] = json!("silu");
+    })
+    .unwrap();
+    assert_eq!(m.config.family, Family::Llama);
+    assert!(m.layers[0].attn_sub_norm.is_empty());
+}
