@@ -4,7 +4,9 @@
 //!
 //!     cargo run --release -p tern-host --example model_bench [-- --quick] [-- --write DIR]
 //!
-//! `--write DIR` only writes a random tiny-shakespeare-shaped model to DIR/model.safetensors.
+//! `--write DIR [--arch NAME]` only writes a random model to DIR/model.safetensors, of the
+//! tiny-shakespeare shape or of a named one (`tern project --arch` lists them; e.g.
+//! bitnet-b1.58-2b4t, 3.5 GB, for an end-to-end run at a real model's size).
 
 use std::time::Instant;
 use tern_host::backend::BackendKind;
@@ -17,7 +19,11 @@ fn main() -> anyhow::Result<()> {
     if let Some(i) = args.iter().position(|a| a == "--write") {
         let dir = std::path::PathBuf::from(args.get(i + 1).map(String::as_str).unwrap_or("out/random-model"));
         std::fs::create_dir_all(&dir)?;
-        let m = Model::random(&ModelConfig::tiny_shakespeare(), 1);
+        let cfg = match args.iter().position(|a| a == "--arch").and_then(|j| args.get(j + 1)) {
+            Some(name) => ModelConfig::named(name).ok_or_else(|| anyhow::anyhow!("unknown --arch `{name}`"))?,
+            None => ModelConfig::tiny_shakespeare(),
+        };
+        let m = Model::random(&cfg, 1);
         m.save(&dir.join("model.safetensors"))?;
         println!("wrote {}", dir.join("model.safetensors").display());
         return Ok(());
