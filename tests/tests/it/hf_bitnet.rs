@@ -153,3 +153,30 @@ fn hf_config_keys_that_change_the_forward_pass_are_read_or_refused() {
     assert_eq!(m.config.family, Family::Llama);
     assert!(m.layers[0].attn_sub_norm.is_empty());
 }
+
+/// BitNet b1.58 2B4T at its full size (2,084 M ternary weights, random values: the real
+/// checkpoint is not reachable here) through the simulated RTL: the same tokens, cycles and
+/// all ten counters as the golden model, and a decode step costs what `tern project` says.
+/// 128 s here and about 6 GB of memory: TERN_SLOW=1.
+#[test]
+fn full_size_2b4t_runs_on_verilator_as_on_golden_and_as_projected() {
+    if std::env::var("TERN_SLOW").is_err() {
+        return;
+    }
+    use tern_host::generate::generate;
+    use tern_host::sample::Sampler;
+    let cfg = tern_host::model::ModelConfig::named("bitnet-b1.58-2b4t").unwrap();
+    let m = Model::random(&cfg, 1);
+    let a = TINY.validate().unwrap();
+    let prompt = [128_000, 791];
+    let mut golden = AccelExec::new(Box::new(tern_arch::Golden::new(&a)));
+    let g = generate(&m, &mut golden, &prompt, 2, &mut Sampler::greedy(), 0, |_| {}).unwrap();
+    let mut rtl = AccelExec::new(Box::new(tern_sim::VerilatorBackend::new(&a).expect("verilator build")));
+    let r = generate(&m, &mut rtl, &prompt, 2, &mut Sampler::greedy(), 0, |_| {}).unwrap();
+    assert_eq!(r.tokens, g.tokens);
+    assert_eq!(rtl.prefill.counters, golden.prefill.counters, "prefill");
+    assert_eq!(rtl.decode.counters, golden.decode.counters, "decode");
+    let p = tern_host::project::project(&cfg, &a, prompt.len()).unwrap();
+    assert_eq!((golden.prefill.counters, golden.decode.counters), (p.prefill.counters, p.decode.counters));
+    assert_eq!(golden.decode.counters.cycles, 131_985_780, "the README's tern project row for 2B4T on tiny");
+}
