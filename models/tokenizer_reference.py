@@ -12,7 +12,8 @@ to compare id for id. The file is the Llama 3 tokenizer.json (the vocabulary of 
 The texts exercise every branch of the Llama 3 pattern (contractions in any case, letters with
 one leading non-letter, digits in threes, punctuation runs with trailing newlines, newline runs,
 whitespace before a word and at the end), non-Latin scripts, emoji, control characters and a
-stretch of Shakespeare. The Vietnamese and Turkish words are tokens as a whole that the
+stretch of Shakespeare; then 2000 random texts of the characters where regex engines and Unicode
+tables may disagree (ALPHABET). The Vietnamese and Turkish words are tokens as a whole that the
 merges alone would split: they need `ignore_merges`. `encode(text, add_special_tokens=False)`: no BOS, and control-token
 spellings in the text stay text (tern does not parse them either, so none are in the texts).
 """
@@ -47,6 +48,28 @@ TEXTS = [
 ]
 
 
+# Characters where regex engines and Unicode versions may disagree (whitespace of every kind,
+# format characters, combining marks, digits of other scripts, letters outside the BMP), mixed
+# with the ordinary ones; the random texts are built from these.
+ALPHABET = (
+    "aZ'sStTdDmM lLvVrReE 0123456789 .,!?-_\"()[]{}<>@#$%^&*+=/\\|~`;:"
+    "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2007\u200a\u2028\u2029\u202f\u205f\u3000"
+    "\u200b\u200c\u200d\u2060\ufeff\u180e\u00ad"
+    "éÉßøŁżçñ\u0301\u0308\u093f\u0bbf\u0e31"
+    "中文日本語한국어ΑΩжЖאבعربي"
+    "٣٤۵߂१२३௧๓൦\u2163\u00bd\u00b2\uff11"
+    "😀👍🏽\U0001d400\U00020000\U0001f1fa\U0001f1f8"
+)
+
+
+def random_texts(n, seed=20261207):
+    """n texts of 1-24 characters drawn from ALPHABET (Python's own Mersenne Twister, seeded)."""
+    import random
+    rng = random.Random(seed)
+    chars = list(ALPHABET)
+    return ["".join(rng.choice(chars) for _ in range(rng.randint(1, 24))) for _ in range(n)]
+
+
 def main():
     tok_path, out = sys.argv[1], sys.argv[2]
     raw = open(tok_path, "rb").read()
@@ -55,16 +78,19 @@ def main():
         shakespeare = f.read(6000).decode("utf-8", errors="ignore")
     texts = TEXTS + [shakespeare]
     cases = [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in texts]
+    randoms = [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in random_texts(2000)]
     doc = {
         "source": "Hugging Face tokenizers %s, Tokenizer.from_str(tokenizer.json).encode(text, add_special_tokens=False).ids" % tokenizers.__version__,
         "tokenizer_json_sha256": hashlib.sha256(raw).hexdigest(),
         "vocab_size": tok.get_vocab_size(with_added_tokens=True),
         "cases": cases,
+        "random_cases": randoms,
     }
     with open(out, "w") as f:
-        json.dump(doc, f, ensure_ascii=True, indent=1)
+        json.dump(doc, f, ensure_ascii=True, separators=(",", ":"))
         f.write("\n")
-    print("wrote %s: %d texts, %d ids" % (out, len(cases), sum(len(c["ids"]) for c in cases)))
+    print("wrote %s: %d texts, %d ids; %d random texts, %d ids" % (out, len(cases), sum(len(c["ids"]) for c in cases),
+                                                                   len(randoms), sum(len(c["ids"]) for c in randoms)))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,11 @@ fn fixture() -> serde_json::Value {
 }
 
 fn cases() -> Vec<(String, Vec<u32>)> {
-    fixture()["cases"]
+    cases_of("cases")
+}
+
+fn cases_of(key: &str) -> Vec<(String, Vec<u32>)> {
+    fixture()[key]
         .as_array()
         .unwrap()
         .iter()
@@ -59,6 +63,18 @@ fn llama3_tokenizer_json_matches_hugging_face_tokenizers() {
     assert_eq!(total, 1986);
     assert_eq!(t.bpe.token_id("<|begin_of_text|>"), Some(128_000));
     assert_eq!(t.bpe.token_bytes(128_001), b"<|end_of_text|>");
+}
+
+/// 2000 random texts of the characters where regex engines and Unicode tables may disagree
+/// (every kind of whitespace, format characters, combining marks, other scripts' digits,
+/// letters outside the BMP): fancy-regex's reading of the pattern against Oniguruma's.
+#[test]
+fn llama3_tokenizer_matches_hugging_face_on_random_texts() {
+    let t = llama3();
+    let cases = cases_of("random_cases");
+    assert_eq!(cases.len(), 2000);
+    let bad: Vec<&String> = cases.iter().filter(|(text, want)| &t.bpe.encode(text).unwrap() != want).map(|(text, _)| text).collect();
+    assert!(bad.is_empty(), "{} of 2000 differ, first {:?}", bad.len(), bad.first());
 }
 
 /// Llama 3 sets `ignore_merges`: a piece that is a token is that token, even where the merges
