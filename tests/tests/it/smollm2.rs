@@ -793,3 +793,54 @@ fn smollm2_qat_loss_is_the_training_scripts() {
     let d = (r.loss_nats_per_byte - torch).abs();
     assert!(d < 1e-3, "tern {} vs PyTorch {torch}: {d}", r.loss_nats_per_byte);
 }
+
+/// A GGUF whose tokenizer is Llama 3's (`tokenizer.ggml.pre = llama-bpe`, the vocabulary and
+/// merges of models/llama3/tokenizer.json, as llama.cpp's converter stores them) encodes as the
+/// Hugging Face tokenizers library does (the fixture of `tokenizer.rs`), BOS included.
+#[test]
+fn gguf_llama_bpe_tokenizer_matches_hugging_face() {
+    let j: serde_json::Value = serde_json::from_slice(&std::fs::read(root().join("models/llama3/tokenizer.json")).unwrap()).unwrap();
+    let mut tokens = vec![String::new(); 128_256];
+    let mut types = vec![1i32; 128_256];
+    for (text, id) in j["model"]["vocab"].as_object().unwrap() {
+        tokens[id.as_u64().unwrap() as usize] = text.clone();
+    }
+    for t in j["added_tokens"].as_array().unwrap() {
+        let id = t["id"].as_u64().unwrap() as usize;
+        tokens[id] = t["content"].as_str().unwrap().to_string();
+        types[id] = 3;
+    }
+    let merges: Vec<String> = j["model"]["merges"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+    let mut t = tiny_llama();
+    let d = 64u64;
+    t.tensors[0] = ("token_embd.weight".to_string(), vec![d, 128_256], 0, vec![0u8; 4 * 64 * 128_256]);
+    t.kvs.retain(|(k, _)| !k.starts_with("tokenizer."));
+    t.kvs.extend([
+        ("tokenizer.ggml.model", Kv::Str("gpt2")),
+        ("tokenizer.ggml.pre", Kv::Str("llama-bpe")),
+        ("tokenizer.ggml.tokens", Kv::Strs(tokens)),
+        ("tokenizer.ggml.token_type", Kv::I32s(types)),
+        ("tokenizer.ggml.merges", Kv::Strs(merges)),
+        ("tokenizer.ggml.add_bos_token", Kv::Bool(true)),
+        ("tokenizer.ggml.bos_token_id", Kv::U32(128_000)),
+    ]);
+    let dir = Scratch::new("tern-it", "gguf-llama-bpe");
+    let p = write(&dir, "llama3.gguf", &gguf_bytes(&t.kvs, &t.tensors));
+    let m = Model::from_gguf(&p, Quantizer::Absmean, false).unwrap();
+    assert_eq!(m.vocab.bos(), Some(128_000));
+    let f: serde_json::Value = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/llama3_tokens.json")).unwrap()).unwrap();
+    let mut n = 0;
+    for key in ["cases", "random_cases"] {
+        for c in f[key].as_array().unwrap() {
+            let text = c["text"].as_str().unwrap();
+            assert_eq!(m.vocab.encode(text).unwrap(), ids(&c["ids"]), "{text:?}");
+            n += 1;
+        }
+    }
+    assert_eq!(n, 2021);
+    // another pre-tokenizer is named, not approximated
+    t.kvs.iter_mut().find(|(k, _)| *k == "tokenizer.ggml.pre").unwrap().1 = Kv::Str("qwen2");
+    let p = write(&dir, "qwen.gguf", &gguf_bytes(&t.kvs, &t.tensors));
+    let err = Model::from_gguf(&p, Quantizer::Absmean, false).unwrap_err().to_string();
+    assert!(err.ends_with("tokenizer.ggml.pre = `qwen2`: only the `smollm` and `llama-bpe` pre-tokenizers are implemented"), "{err}");
+}
