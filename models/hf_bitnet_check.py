@@ -81,6 +81,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np
 
+# the HF packed layout, as the shipped model's export writes and reads it
+from export import pack, unpack
+
 # The seed is chosen so that no activation of the forward lies within TIE_MARGIN of a rounding tie
 # (x * s = k + 0.5): implementations that differ from torch in the last bits of float32 (sum order
 # of RMSNorm, x * (127 / amax) vs ...) then quantize every activation identically. (8 of the 60
@@ -133,26 +136,6 @@ def to_bf16_bits(x: np.ndarray) -> np.ndarray:
 
 def bf16_bits_to_f32(b: np.ndarray) -> np.ndarray:
     return (b.astype(np.uint32) << np.uint32(16)).view(np.float32)
-
-
-def pack(q: np.ndarray) -> np.ndarray:
-    """ternary int8 [out, in] -> U8 [out/4, in]; bits 2i+1:2i of packed[r, c] = q[i*R + r, c] + 1."""
-    out, inn = q.shape
-    assert out % 4 == 0
-    r = out // 4
-    codes = (q.astype(np.int16) + 1).astype(np.uint8)
-    packed = np.zeros((r, inn), dtype=np.uint8)
-    for i in range(4):
-        packed |= codes[i * r:(i + 1) * r] << np.uint8(2 * i)
-    return packed
-
-
-def unpack(packed: np.ndarray) -> np.ndarray:
-    r, inn = packed.shape
-    q = np.empty((4 * r, inn), dtype=np.int8)
-    for i in range(4):
-        q[i * r:(i + 1) * r] = ((packed >> np.uint8(2 * i)) & np.uint8(3)).astype(np.int8) - 1
-    return q
 
 
 # ----------------------------------------------------------------------------- the checkpoint
