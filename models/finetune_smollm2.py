@@ -245,7 +245,12 @@ def main():
     ap.add_argument("--float-lr", type=float, default=5e-5)
     ap.add_argument("--qat-lr", type=float, default=3e-4)
     ap.add_argument("--float-minutes", type=float, default=1e9, help="train for at most this long (the LR schedule follows)")
-    ap.add_argument("--qat-minutes", type=float, default=1e9)
+    ap.add_argument("--qat-minutes", type=float, default=1e9, help="QAT time of this call")
+    ap.add_argument("--qat-total-minutes", type=float, default=None,
+                    help="the QAT schedule's length when it spans several calls (default: --qat-minutes)")
+    ap.add_argument("--state", help="folder of the resumable state: the teacher after mode float, and the QAT "
+                    "state when this call's --qat-minutes end before --qat-total-minutes")
+    ap.add_argument("--resume", action="store_true", help="continue the QAT run saved in --state (with --modes qat)")
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--ctx", type=int, default=512)
@@ -280,16 +285,26 @@ def main():
     test_bytes = int(sum(tok_bytes[w[1:]].sum() for w in test_ws))
     print(f"loaded in {time.time() - t0:.0f} s; {len(train)} train tokens, test {test_bytes} bytes", flush=True)
     modes = args.modes.split(",")
-    if args.kd > 0 and args.teacher == "float" and modes[:2] != ["float", "qat"]:
+    if (args.resume or args.qat_total_minutes) and not args.state:
+        ap.error("--resume and --qat-total-minutes need --state")
+    if args.resume and modes != ["qat"]:
+        ap.error("--resume continues a QAT run: use --modes qat")
+    if args.kd > 0 and args.teacher == "float" and modes[:2] != ["float", "qat"] and not args.resume:
         ap.error("--teacher float distils from this run's float fine-tune: use --modes float,qat")
     fine_tuned = None
     for mode in modes:
         teacher = None
         if mode == "qat" and args.kd > 0:
             teacher = fine_tuned if args.teacher == "float" else Llama(cfg, t, qat=False).to(dev)
+            if args.resume and args.teacher == "float":
+                teacher = Llama(cfg, t, qat=False).to(dev)
+                teacher.load_state_dict(torch.load(os.path.join(args.state, "teacher.pt"), map_location=dev))
             teacher.eval().requires_grad_(False)
         model = run(args, mode, cfg, t, dev, train, val, test_ws, test_bytes, teacher)
         fine_tuned = model if mode == "float" else None
+        if mode == "float" and args.state:
+            os.makedirs(args.state, exist_ok=True)
+            torch.save(model.state_dict(), os.path.join(args.state, "teacher.pt"))
         del teacher
 
 
@@ -312,32 +327,55 @@ def run(args, mode, cfg, t, dev, train, val, test_ws, test_bytes, teacher=None):
 
     log = {"args": vars(args), "mode": mode, "lr": lr, "minutes": minutes, "test_bytes": test_bytes, "steps": [],
            "distilled_from": None if teacher is None else f"{args.teacher} (kd weight {args.kd})"}
-    log["test_loss_start"] = test_loss()
-    print(f"{mode} start: test {log['test_loss_start']:.4f} nats/byte", flush=True)
+    resume = qat and args.resume
+    if not resume:
+        log["test_loss_start"] = test_loss()
+        print(f"{mode} start: test {log['test_loss_start']:.4f} nats/byte", flush=True)
 
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() == 2]
     other = [p for p in params if p.dim() != 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.0}, {"params": other, "weight_decay": 0.0}],
                             lr=lr, betas=(0.9, 0.95), fused=True)
-    # progress is steps or time, whichever is further: a run cut by its minutes still anneals
-    progress = lambda s: max(s / args.steps, (time.time() - t_train) / (minutes * 60))
-    sched = lambda s: min(1.0, (s + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress(s))))
+    # progress is steps or time, whichever is further: a run cut by its minutes still anneals. A
+    # QAT schedule may span several calls (--qat-total-minutes): each call trains its
+    # --qat-minutes, saves its state in --state, and the next one resumes it.
+    total = (args.qat_total_minutes or minutes) if qat else minutes
     g = torch.Generator().manual_seed(args.seed)
     best = (float("inf"), -1)
     best_state = None
+    start, elapsed0 = 0, 0.0
+    state_file = os.path.join(args.state, "qat_state.pt") if args.state else None
+    if resume:
+        st = torch.load(state_file, map_location=dev, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        g.set_state(st["rng"])
+        best, best_state, log, start, elapsed0 = st["best"], st["best_state"], st["log"], st["step"], st["elapsed"]
+        print(f"resumed at step {start} after {elapsed0:.0f} s of training", flush=True)
+    log.setdefault("calls", []).append({"start_step": start, "minutes": minutes, "total_minutes": total})
+    progress = lambda s: max(s / args.steps, (elapsed0 + time.time() - t_train) / (total * 60))
+    sched = lambda s: min(1.0, (s + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress(s))))
     t_train = time.time()
-    for step in range(args.steps + 1):
+    for step in range(start, args.steps + 1):
         done = step == args.steps or progress(step) >= 1.0
-        if step % args.eval_every == 0 or done:
+        # this call's share of a longer schedule is spent: save, and let the next call go on
+        pause = not done and qat and total > minutes and time.time() - t_train >= minutes * 60
+        if (step % args.eval_every == 0 or done) and not (resume and step == start):
             sl = sel_loss()
-            log["steps"].append({"step": step, "sel_loss_per_token": sl, "wall_s": time.time() - t_train})
-            print(f"step {step}: selection {sl:.4f} nats/token ({time.time() - t_train:.0f} s)", flush=True)
+            log["steps"].append({"step": step, "sel_loss_per_token": sl, "wall_s": elapsed0 + time.time() - t_train})
+            print(f"step {step}: selection {sl:.4f} nats/token ({elapsed0 + time.time() - t_train:.0f} s)", flush=True)
             if sl < best[0]:
                 best = (sl, step)
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if done:
             break
+        if pause:
+            elapsed = elapsed0 + time.time() - t_train
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "rng": g.get_state(), "best": best,
+                        "best_state": best_state, "log": log, "step": step, "elapsed": elapsed}, state_file)
+            print(f"paused at step {step} after {elapsed:.0f} s of training: state in {state_file}", flush=True)
+            return None
         for gr in opt.param_groups:
             gr["lr"] = lr * sched(step)
         ix = torch.randint(0, len(train) - args.ctx - 1, (args.batch,), generator=g)
@@ -360,7 +398,7 @@ def run(args, mode, cfg, t, dev, train, val, test_ws, test_bytes, teacher=None):
             kd_part = f" kd {kd.item():.4f}" if teacher is not None else ""
             print(f"  step {step} train {ce.item():.4f}{kd_part}", flush=True)
     log["trained_steps"] = step
-    log["train_s"] = time.time() - t_train
+    log["train_s"] = elapsed0 + time.time() - t_train
     model.load_state_dict(best_state)
     log["best_step"], log["best_sel_loss_per_token"] = best[1], best[0]
     log["test_loss_best"] = test_loss()
