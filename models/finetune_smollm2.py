@@ -350,7 +350,7 @@ def run(args, mode, cfg, t, dev, train, val, test_ws, test_bytes, teacher=None):
         st = torch.load(state_file, map_location=dev, weights_only=False)
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
-        g.set_state(st["rng"])
+        g.set_state(st["rng"].cpu())  # map_location moved it to the device; the generator is the CPU's
         best, best_state, log, start, elapsed0 = st["best"], st["best_state"], st["log"], st["step"], st["elapsed"]
         print(f"resumed at step {start} after {elapsed0:.0f} s of training", flush=True)
     log.setdefault("calls", []).append({"start_step": start, "minutes": minutes, "total_minutes": total})
