@@ -435,11 +435,19 @@ impl Bpe {
 
         let vocab = model.get("vocab").and_then(Value::as_object).ok_or_else(|| bad("model.vocab is not an object".into()))?;
         let added: &[Value] = root.get("added_tokens").and_then(Value::as_array).map_or(&[], |a| a.as_slice());
+        // Ids run from 0 without gaps, so none can reach the number of entries: checked before
+        // any slot is reserved, so a corrupt id cannot make the reader allocate for it.
+        let entries = vocab.len() + added.len();
         let id_of = |v: &Value, what: &str| -> Result<usize, TokenizerError> {
-            v.as_u64()
+            let id = v
+                .as_u64()
                 .and_then(|i| usize::try_from(i).ok())
                 .filter(|&i| i < NONE as usize)
-                .ok_or_else(|| bad(format!("{what}: id {v} is not a token id")))
+                .ok_or_else(|| bad(format!("{what}: id {v} is not a token id")))?;
+            if id >= entries {
+                return Err(bad(format!("{what}: id {id} is beyond the {entries} tokens the file defines (ids run from 0 without gaps)")));
+            }
+            Ok(id)
         };
         let mut slots: Vec<Option<(String, i32)>> = Vec::new();
         let mut put = |id: usize, text: &str, kind: i32, what: &str| -> Result<(), TokenizerError> {

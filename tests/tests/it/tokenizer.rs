@@ -246,9 +246,16 @@ fn tokenizer_json_errors_name_what_is_unsupported() {
         err(&|j| j["pre_tokenizer"] = json!({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated"}, {"type": "ByteLevel", "use_regex": false}]}))
             .starts_with("pre-tokenizer pattern \"(unclosed\": "),
     );
+    // an added token may repeat a vocabulary entry (GPT-2's <|endoftext|>); then one id fewer is used
     assert_eq!(
-        err(&|j| j["added_tokens"][1]["id"] = json!(262)),
-        "tokenizer.json: id 259 has no token (ids must run from 0 to 262 without gaps)"
+        err(&|j| j["added_tokens"][0] = json!({"id": 256, "content": "ab", "special": true})),
+        "tokenizer.json: id 258 has no token (ids must run from 0 to 259 without gaps)"
+    );
+    // regression: an id far beyond the file's entries made the reader reserve a slot for every
+    // id up to it (4e9 ids: 128 GB) before the gap check could see it
+    assert_eq!(
+        err(&|j| j["added_tokens"][1]["id"] = json!(4_000_000_000u64)),
+        "tokenizer.json: added_tokens[1]: id 4000000000 is beyond the 260 tokens the file defines (ids run from 0 without gaps)"
     );
     assert_eq!(
         err(&|j| j["added_tokens"][1]["id"] = json!(256)),
@@ -258,4 +265,35 @@ fn tokenizer_json_errors_name_what_is_unsupported() {
     assert_eq!(err(&|j| j["model"]["merges"][1] = json!("Ġ ba")), "merge 1 (\"Ġ ba\") names \"ba\", which is not in the vocabulary");
     assert_eq!(err(&|j| j["model"]["vocab"]["ab"] = json!(-1)), "tokenizer.json: model.vocab[\"ab\"]: id -1 is not a token id");
     assert!(Bpe::from_tokenizer_json(b"{").unwrap_err().to_string().starts_with("tokenizer.json: not valid JSON: "));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+    /// A damaged tokenizer.json (bytes overwritten, digits changed, cut short) is read or
+    /// refused with an error: never a panic, never an allocation sized by a corrupt number.
+    #[test]
+    fn damaged_tokenizer_json_never_panics(
+        cut in proptest::option::of(0usize..6_000),
+        writes in proptest::collection::vec((0usize..6_000, proptest::prelude::any::<u8>()), 0..8),
+        digits in proptest::collection::vec((0usize..6_000, 0u8..10), 0..4),
+    ) {
+        let mut b = serde_json::to_vec(&small_tokenizer_json(true)).unwrap();
+        for (at, v) in writes {
+            let n = b.len();
+            b[at % n] = v;
+        }
+        // digits into other digits: ids and merges that stay valid JSON but lie
+        for (at, d) in digits {
+            let n = b.len();
+            if b[at % n].is_ascii_digit() {
+                b[at % n] = b'0' + d;
+            }
+        }
+        if let Some(c) = cut {
+            b.truncate(c.min(b.len()));
+        }
+        if let Ok(t) = Bpe::from_tokenizer_json(&b) {
+            let _ = t.bpe.encode("ab ab, 12 x");
+        }
+    }
 }
