@@ -29,6 +29,10 @@ use std::collections::{BinaryHeap, HashMap};
 
 /// GGUF `tokenizer.ggml.token_type` of an ordinary token (the only kind spelled byte-level).
 const TOKEN_TYPE_NORMAL: i32 = 1;
+/// GGUF `tokenizer.ggml.token_type` of a control token and of a user-defined one (both stand for
+/// their own text); a tokenizer.json's special and other added tokens.
+const TOKEN_TYPE_CONTROL: i32 = 3;
+const TOKEN_TYPE_USER: i32 = 4;
 
 /// No token (a byte that has none), or a symbol merged into its left neighbour.
 const NONE: u32 = u32::MAX;
@@ -387,10 +391,6 @@ fn split_pieces<'t>(text: &'t str, stages: &[SplitStage]) -> Result<Vec<&'t str>
     }
     Ok(pieces)
 }
-
-/// GGUF `tokenizer.ggml.token_type` of a control token and of a user-defined one.
-const TOKEN_TYPE_CONTROL: i32 = 3;
-const TOKEN_TYPE_USER: i32 = 4;
 
 /// What a Hugging Face `tokenizer.json` holds, read into a [`Bpe`].
 #[derive(Clone, Debug, PartialEq)]
