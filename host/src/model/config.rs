@@ -29,11 +29,18 @@ pub enum Family {
 }
 
 impl Family {
+    pub const ALL: [Family; 2] = [Family::Bitnet, Family::Llama];
+
     pub fn name(self) -> &'static str {
         match self {
             Family::Bitnet => "bitnet",
             Family::Llama => "llama",
         }
+    }
+
+    /// The family a name (`name()`; a Hugging Face `model_type`) stands for.
+    pub fn from_name(name: &str) -> Option<Family> {
+        Family::ALL.into_iter().find(|f| f.name() == name)
     }
 }
 
@@ -252,19 +259,20 @@ impl ModelConfig {
             Some(serde_json::Value::String(s)) if s == "silu" || s == "swish" => Some(Family::Llama),
             Some(v) => return Err(bad("hidden_act", &v, "\"relu2\" (BitNet b1.58 2B4T) or \"silu\" (llama)")),
         };
+        let named = |v: &serde_json::Value| v.as_str().and_then(Family::from_name);
         let from_type = match get("model_type") {
-            Some(serde_json::Value::String(s)) if s == "bitnet" => Some(Family::Bitnet),
-            Some(serde_json::Value::String(s)) if s == "llama" => Some(Family::Llama),
-            Some(v) if from_act.is_none() => {
-                return Err(bad("model_type", &v, "\"bitnet\" or \"llama\" (or a hidden_act of relu2 or silu)"));
-            }
-            _ => None,
+            None => None,
+            Some(v) => match named(&v) {
+                Some(f) => Some(f),
+                None if from_act.is_none() => {
+                    return Err(bad("model_type", &v, "\"bitnet\" or \"llama\" (or a hidden_act of relu2 or silu)"));
+                }
+                None => None,
+            },
         };
         let from_key = match get("family") {
             None => None,
-            Some(serde_json::Value::String(s)) if s == "bitnet" => Some(Family::Bitnet),
-            Some(serde_json::Value::String(s)) if s == "llama" => Some(Family::Llama),
-            Some(v) => return Err(bad("family", &v, "\"bitnet\" or \"llama\"")),
+            Some(v) => Some(named(&v).ok_or_else(|| bad("family", &v, "\"bitnet\" or \"llama\""))?),
         };
         let said: Vec<(&str, Family)> = [("hidden_act", from_act), ("model_type", from_type), ("family", from_key)]
             .into_iter()
