@@ -83,6 +83,8 @@ import numpy as np
 
 # the HF packed layout, as the shipped model's export writes and reads it
 from export import pack, unpack
+# the numpy safetensors reader the SmolLM2 scripts share (BF16 read as its bit patterns)
+from smollm2_format import read_safetensors
 
 # The seed is chosen so that no activation of the forward lies within TIE_MARGIN of a rounding tie
 # (x * s = k + 0.5): implementations that differ from torch in the last bits of float32 (sum order
@@ -263,22 +265,6 @@ def transformers_logits(out: str, c: dict, codes: dict, f32: dict, tokens: list[
 
 
 # ----------------------------------------------------------------------------- numpy check
-def read_safetensors(path: str) -> dict:
-    """The raw tensors of a safetensors file: U8 as uint8, BF16 as uint16 bit patterns."""
-    with open(path, "rb") as fh:
-        blob = fh.read()
-    n = int.from_bytes(blob[:8], "little")
-    header = json.loads(blob[8:8 + n])
-    dtypes = {"U8": np.uint8, "BF16": np.uint16}
-    out = {}
-    for k, m in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = m["data_offsets"]
-        out[k] = np.frombuffer(blob[8 + n + a:8 + n + b], dtype=dtypes[m["dtype"]]).reshape(m["shape"])
-    return out
-
-
 def numpy_forward(out: str, tokens: list[int], quant_act: bool = True, margins: list | None = None) -> np.ndarray:
     """Independent float32 forward from config.json + model.safetensors (numpy only). With `margins`,
     appends for each activation quantization the smallest distance of x * s to a rounding tie (k + 0.5)."""

@@ -54,7 +54,8 @@ def exported_scale(scale: float) -> float:
 
 
 def read_safetensors(path: str) -> dict:
-    """A safetensors file's U8 and F32 tensors as numpy arrays (no safetensors package needed)."""
+    """A safetensors file's U8, F32 and BF16 tensors as numpy arrays (BF16 as its uint16 bit
+    patterns; no safetensors package needed)."""
     raw = open(path, "rb").read()
     n = struct.unpack("<Q", raw[:8])[0]
     head = json.loads(raw[8:8 + n])
@@ -62,7 +63,7 @@ def read_safetensors(path: str) -> dict:
     for k, v in head.items():
         if k == "__metadata__":
             continue
-        dt = {"U8": np.uint8, "F32": np.float32}[v["dtype"]]
+        dt = {"U8": np.uint8, "F32": np.float32, "BF16": np.uint16}[v["dtype"]]
         a, b = v["data_offsets"]
         out[k] = np.frombuffer(raw[8 + n + a:8 + n + b], dtype=dt).reshape(v["shape"])
     return out
