@@ -109,3 +109,20 @@ impl AsRef<std::ffi::OsStr> for Scratch {
         self.0.as_os_str()
     }
 }
+
+/// GPT-2's `bytes_to_unicode`: the char that spells each byte in a byte-level vocabulary,
+/// written out here independently of `tern_host::tokenizer`, for the test files' vocabularies.
+pub fn gpt2_byte_chars() -> Vec<char> {
+    let printable = |c: u32| (0x21..=0x7e).contains(&c) || (0xa1..=0xac).contains(&c) || (0xae..=0xff).contains(&c);
+    let mut n = 0;
+    (0u32..256)
+        .map(|c| {
+            if printable(c) {
+                char::from_u32(c).unwrap()
+            } else {
+                n += 1;
+                char::from_u32(255 + n).unwrap()
+            }
+        })
+        .collect()
+}

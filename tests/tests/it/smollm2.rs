@@ -199,22 +199,6 @@ fn gguf_bytes(kvs: &[(&str, Kv)], tensors: &[(String, Vec<u64>, u32, Vec<u8>)]) 
     b
 }
 
-/// GPT-2's byte-level spelling of each byte (its `bytes_to_unicode`).
-fn byte_tokens() -> Vec<String> {
-    let printable = |c: u32| (0x21..=0x7e).contains(&c) || (0xa1..=0xac).contains(&c) || (0xae..=0xff).contains(&c);
-    let mut n = 0;
-    (0u32..256)
-        .map(|c| {
-            if printable(c) {
-                char::from_u32(c).unwrap().to_string()
-            } else {
-                n += 1;
-                char::from_u32(255 + n).unwrap().to_string()
-            }
-        })
-        .collect()
-}
-
 /// A small llama in GGUF: d 64, 4 heads of 16 (2 KV heads), FFN 128, 2 blocks, 256 byte tokens.
 /// Returns the file's tensors too, in Hugging Face row order (Q and K before the permutation).
 struct Tiny {
@@ -283,7 +267,7 @@ fn tiny_llama_sized(d: usize, f: usize, hd: usize) -> Tiny {
         ("llama.rope.dimension_count", Kv::U32(hd as u32)),
         ("tokenizer.ggml.model", Kv::Str("gpt2")),
         ("tokenizer.ggml.pre", Kv::Str("smollm")),
-        ("tokenizer.ggml.tokens", Kv::Strs(byte_tokens())),
+        ("tokenizer.ggml.tokens", Kv::Strs(crate::common::gpt2_byte_chars().iter().map(char::to_string).collect())),
         ("tokenizer.ggml.token_type", Kv::I32s(vec![1; 256])),
         ("tokenizer.ggml.merges", Kv::Strs(vec![])),
         ("tokenizer.ggml.add_bos_token", Kv::Bool(false)),

@@ -102,7 +102,7 @@ fn llama3_pattern_constant_is_the_files_pattern() {
 
 /// A byte-level tokenizer.json of 256 byte tokens, 2 merges and 2 specials (ids 258, 259).
 fn small_tokenizer_json(template_bos: bool) -> serde_json::Value {
-    let chars = byte_level_chars();
+    let chars = crate::common::gpt2_byte_chars();
     let mut vocab = serde_json::Map::new();
     for (b, c) in chars.iter().enumerate() {
         vocab.insert(c.to_string(), b.into());
@@ -122,22 +122,6 @@ fn small_tokenizer_json(template_bos: bool) -> serde_json::Value {
         "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
         "model": {"type": "BPE", "vocab": vocab, "merges": [["a", "b"], "Ġ ab"]},
     })
-}
-
-/// GPT-2's bytes_to_unicode, spelled out independently of the tokenizer module.
-fn byte_level_chars() -> Vec<char> {
-    let keep = |b: u32| (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
-    let mut n = 0;
-    (0..256u32)
-        .map(|b| {
-            if keep(b) {
-                char::from_u32(b).unwrap()
-            } else {
-                n += 1;
-                char::from_u32(255 + n).unwrap()
-            }
-        })
-        .collect()
 }
 
 fn model_dir(name: &str, vocab: usize) -> crate::common::Scratch {
