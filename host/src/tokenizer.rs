@@ -850,21 +850,30 @@ mod tests {
         assert_eq!(bpe.decode(&bpe.encode("a\u{4}b ab\u{4}").unwrap()), b"ab ab");
     }
 
-    /// decode(encode(s)) == s over many random strings of words, spaces, digits and symbols.
-    #[test]
-    fn round_trip() {
-        let bpe = small();
-        let alphabet: Vec<char> = "aeinost hTHE  \t\n\r\n'sltvmdr.,;!?-—é😀ß中文½²٣\u{a0}\u{2003}\u{301}_#0123456789".chars().collect();
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
+    /// `count` strings of fewer than `max_len` chars of `alphabet` (xorshift64 from `seed`).
+    fn random_texts(alphabet: &str, count: usize, max_len: u64, seed: u64) -> Vec<String> {
+        let alphabet: Vec<char> = alphabet.chars().collect();
+        let mut state = seed;
+        let mut next = move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state
         };
-        for _ in 0..2000 {
-            let len = (next() % 40) as usize;
-            let s: String = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+        (0..count)
+            .map(|_| {
+                let len = next() % max_len;
+                (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect()
+            })
+            .collect()
+    }
+
+    /// decode(encode(s)) == s over many random strings of words, spaces, digits and symbols.
+    #[test]
+    fn round_trip() {
+        let bpe = small();
+        let alphabet = "aeinost hTHE  \t\n\r\n'sltvmdr.,;!?-—é😀ß中文½²٣\u{a0}\u{2003}\u{301}_#0123456789";
+        for s in random_texts(alphabet, 2000, 40, 0x2545_F491_4F6C_DD1D) {
             let pieces = pre_tokenize(&s);
             assert_eq!(pieces.concat(), s);
             assert!(pieces.iter().all(|p| !p.is_empty()), "{s:?}");
@@ -879,17 +888,8 @@ mod tests {
     #[test]
     fn split_stages_agree_with_the_hand_written_smollm_pre_tokenizer() {
         let stages = vec![SplitStage::new(r"\p{N}").unwrap(), SplitStage::new(GPT2_PATTERN).unwrap()];
-        let alphabet: Vec<char> = "ab Z'stremvld 0123456789\n\t\r.,!?-_é中😀\u{a0}\u{3000}\u{2163}".chars().collect();
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for _ in 0..20_000 {
-            let len = (next() % 12) as usize;
-            let text: String = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+        let alphabet = "ab Z'stremvld 0123456789\n\t\r.,!?-_é中😀\u{a0}\u{3000}\u{2163}";
+        for text in random_texts(alphabet, 20_000, 12, 0x9E37_79B9_7F4A_7C15) {
             assert_eq!(split_pieces(&text, &stages).unwrap(), pre_tokenize(&text), "{text:?}");
         }
         for text in ["x   5", " 42", "I'll  go\n\n  now ", "'re'd's", "  \t\n"] {
