@@ -13,7 +13,9 @@
 //! logits = lm_head(norm(x))                                     f32 on the host
 //! ```
 //! The llama family (`Family::Llama`, models imported from GGUF) has no sub-norms and a SiLU
-//! gate: `o_proj(o)` and `down_proj(silu(gate_proj(h)) * up_proj(h))`. A session made with
+//! gate: `o_proj(o)` and `down_proj(silu(gate_proj(h)) * up_proj(h))`. `Family::BitnetSilu`
+//! (1bitLLM's BitNet b1.58, llama.cpp's `bitnet` architecture) keeps both sub-norms with the
+//! SiLU gate: `down_proj(ffn_sub_norm(silu(gate_proj(h)) * up_proj(h)))`. A session made with
 //! `Session::float` runs every projection in f32 on the full-precision weights
 //! (`Model::float`) without quantizing activations: the baseline of a post-training import;
 //! `Precision::FloatA8` keeps the f32 weights but rounds each projection's input to int8 per
@@ -29,7 +31,7 @@
 //! denominator) use numpy's pairwise order, so they round exactly as in the reference.
 
 use crate::exec::{ExecError, Executor, LinearId, Phase};
-use crate::model::{BitLinear, Family, Model, Proj, ScaleConvention};
+use crate::model::{BitLinear, Gate, Model, Proj, ScaleConvention};
 use tern_arch::quant::act_int8_into;
 
 #[derive(Debug, thiserror::Error)]
@@ -328,7 +330,7 @@ impl<'m> Session<'m> {
         let (d, hd, nh, nkv) = (c.hidden_size, c.head_dim, c.num_attention_heads, c.num_key_value_heads);
         let (qd, kvd, f) = (c.q_dim(), c.kv_dim(), c.intermediate_size);
         let eps = c.rms_norm_eps;
-        let bitnet = c.family == Family::Bitnet;
+        let (sub_norms, gate) = (c.family.sub_norms(), c.family.gate());
         let mut x = vec![0f32; t_n * d];
         for (t, &tok) in tokens.iter().enumerate() {
             if tok as usize >= c.vocab_size {
@@ -380,7 +382,7 @@ impl<'m> Session<'m> {
                     }
                 }
             }
-            let o = if bitnet { rmsnorm(&o, &layer.attn_sub_norm, eps) } else { o };
+            let o = if sub_norms { rmsnorm(&o, &layer.attn_sub_norm, eps) } else { o };
             let oq = self.act(o, qd);
             let y = self.linear(exec, id(Proj::O), &oq, phase)?;
             x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
@@ -388,19 +390,18 @@ impl<'m> Session<'m> {
             let h = self.act(rmsnorm(&x, &layer.post_attention_layernorm, eps), d);
             let g = self.linear(exec, id(Proj::Gate), &h, phase)?;
             let u = self.linear(exec, id(Proj::Up), &h, phase)?;
-            let z: Vec<f32> = if bitnet {
-                let z: Vec<f32> = g
+            let z: Vec<f32> = match gate {
+                Gate::Relu2 => g
                     .iter()
                     .zip(&u)
                     .map(|(&g, &u)| {
                         let r = g.max(0.0);
                         (r * r) * u
                     })
-                    .collect();
-                rmsnorm(&z, &layer.ffn_sub_norm, eps)
-            } else {
-                g.iter().zip(&u).map(|(&g, &u)| (g / (1.0 + (-g).exp())) * u).collect()
+                    .collect(),
+                Gate::Silu => g.iter().zip(&u).map(|(&g, &u)| (g / (1.0 + (-g).exp())) * u).collect(),
             };
+            let z = if sub_norms { rmsnorm(&z, &layer.ffn_sub_norm, eps) } else { z };
             let zq = self.act(z, f);
             let y = self.linear(exec, id(Proj::Down), &zq, phase)?;
             x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);

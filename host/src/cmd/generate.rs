@@ -13,7 +13,8 @@ use std::path::PathBuf;
 /// Generate text with the shipped model, every BitLinear on the accelerator; report cycles/token.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A model folder (model.safetensors + config.json) or a .safetensors file.
+    /// A model folder (model.safetensors + config.json), a .safetensors file, or a .gguf
+    /// (llama.cpp's `llama` or `bitnet` architecture).
     #[arg(long, default_value = "models/tiny-shakespeare")]
     pub model: PathBuf,
     /// How a .gguf model's weights are ternarized (post-training).

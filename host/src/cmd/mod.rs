@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 
 /// Load `--model`: a BitNet checkpoint (a folder with model.safetensors + config.json, or a
 /// .safetensors file; packed ternary, or full-precision projections such as the float twin's,
-/// which are ternarized with `quantizer`), or a llama-family .gguf ternarized post-training
+/// which are ternarized with `quantizer`), or a .gguf (llama or bitnet) ternarized post-training
 /// (`keep_float` keeps the f32 weights for the unquantized baseline).
 pub fn load_model(path: &std::path::Path, quantizer: crate::model::Quantizer, keep_float: bool) -> Result<crate::model::Model> {
     let gguf = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"));

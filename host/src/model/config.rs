@@ -26,16 +26,44 @@ pub enum Family {
     Bitnet,
     /// llama (SmolLM2): SiLU gate (`silu(gate) * up`), no sub-norms.
     Llama,
+    /// BitNet b1.58 as 1bitLLM reproduced it (bitnet_b1_58-large/3B) and llama.cpp's `bitnet`
+    /// architecture runs it: SiLU gate, with both sub-norms.
+    BitnetSilu,
+}
+
+/// The gate of a family's feed-forward block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// `relu(gate)^2 * up`
+    Relu2,
+    /// `silu(gate) * up`
+    Silu,
 }
 
 impl Family {
-    pub const ALL: [Family; 2] = [Family::Bitnet, Family::Llama];
+    pub const ALL: [Family; 3] = [Family::Bitnet, Family::Llama, Family::BitnetSilu];
 
     pub fn name(self) -> &'static str {
         match self {
             Family::Bitnet => "bitnet",
             Family::Llama => "llama",
+            Family::BitnetSilu => "bitnet-silu",
         }
+    }
+
+    pub fn gate(self) -> Gate {
+        if self == Family::Bitnet { Gate::Relu2 } else { Gate::Silu }
+    }
+
+    /// `attn_sub_norm` before `o_proj` and `ffn_sub_norm` before `down_proj`.
+    pub fn sub_norms(self) -> bool {
+        self != Family::Llama
+    }
+
+    /// "\"bitnet\", \"llama\" or \"bitnet-silu\"", for messages.
+    pub fn names_quoted() -> String {
+        let q: Vec<String> = Family::ALL.iter().map(|f| format!("\"{}\"", f.name())).collect();
+        format!("{} or {}", q[..q.len() - 1].join(", "), q[q.len() - 1])
     }
 
     /// The family a name (`name()`; a Hugging Face `model_type`) stands for.
@@ -251,12 +279,13 @@ impl ModelConfig {
             _ => false,
         };
         let scale_convention = scale_convention(meta, json);
-        // The FFN and sub-norms follow `hidden_act` (relu2: BitNet 2B4T; silu: llama, as the
-        // BitNet paper's 3B), else `model_type`, else tern's own `family` key; they must agree.
-        let from_act = match get("hidden_act") {
+        // The family (the FFN's gate, the sub-norms) is tern's own `family` key, else
+        // `model_type`, else what `hidden_act` implies (relu2: BitNet 2B4T; silu: llama); the
+        // two names must agree, and `hidden_act` must be the family's gate.
+        let gate = match get("hidden_act") {
             None => None,
-            Some(serde_json::Value::String(s)) if s == "relu2" => Some(Family::Bitnet),
-            Some(serde_json::Value::String(s)) if s == "silu" || s == "swish" => Some(Family::Llama),
+            Some(serde_json::Value::String(s)) if s == "relu2" => Some(Gate::Relu2),
+            Some(serde_json::Value::String(s)) if s == "silu" || s == "swish" => Some(Gate::Silu),
             Some(v) => return Err(bad("hidden_act", &v, "\"relu2\" (BitNet b1.58 2B4T) or \"silu\" (llama)")),
         };
         let named = |v: &serde_json::Value| v.as_str().and_then(Family::from_name);
@@ -264,27 +293,32 @@ impl ModelConfig {
             None => None,
             Some(v) => match named(&v) {
                 Some(f) => Some(f),
-                None if from_act.is_none() => {
-                    return Err(bad("model_type", &v, "\"bitnet\" or \"llama\" (or a hidden_act of relu2 or silu)"));
+                None if gate.is_none() => {
+                    return Err(bad("model_type", &v, &format!("{} (or a hidden_act of relu2 or silu)", Family::names_quoted())));
                 }
                 None => None,
             },
         };
         let from_key = match get("family") {
             None => None,
-            Some(v) => Some(named(&v).ok_or_else(|| bad("family", &v, "\"bitnet\" or \"llama\""))?),
+            Some(v) => Some(named(&v).ok_or_else(|| bad("family", &v, &Family::names_quoted()))?),
         };
-        let said: Vec<(&str, Family)> = [("hidden_act", from_act), ("model_type", from_type), ("family", from_key)]
-            .into_iter()
-            .filter_map(|(k, f)| Some((k, f?)))
-            .collect();
-        if let Some(((k1, f1), (k2, f2))) = said.iter().zip(said.iter().skip(1)).find(|(a, b)| a.1 != b.1) {
-            return Err(ModelError::Config {
-                file: file.to_string(),
-                msg: format!("config key `{k1}` says a {} model but `{k2}` says {}", f1.name(), f2.name()),
-            });
+        let conflict = |msg: String| ModelError::Config { file: file.to_string(), msg };
+        if let (Some(t), Some(k)) = (from_type, from_key)
+            && t != k
+        {
+            return Err(conflict(format!("config key `model_type` says a {} model but `family` says {}", t.name(), k.name())));
         }
-        let family = said.first().map_or(Family::Bitnet, |s| s.1);
+        let family = match (from_key.or(from_type), gate) {
+            (Some(f), Some(g)) if f.gate() != g => {
+                let (key, f) = if from_key.is_some() { ("family", f) } else { ("model_type", f) };
+                let act = if g == Gate::Relu2 { "relu2" } else { "silu" };
+                return Err(conflict(format!("config key `hidden_act` says {act} but `{key}` says a {} model", f.name())));
+            }
+            (Some(f), _) => f,
+            (None, Some(Gate::Silu)) => Family::Llama,
+            (None, _) => Family::Bitnet,
+        };
         // transformers 5 writes RoPE's settings as `rope_parameters` (rope_type default) in
         // place of `rope_theta`
         let rope_theta = match (get("rope_theta"), get("rope_parameters")) {

@@ -91,6 +91,11 @@ impl GgmlType {
         READABLE.iter().find(|r| r.0 == self).map(|r| (r.2, r.3))
     }
 
+    /// F32, F16 or BF16: a value per element, no blocks.
+    pub fn is_float(self) -> bool {
+        matches!(self, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)
+    }
+
     /// "F32, F16, ... and TQ2_0", for the message about a type that cannot be read.
     fn readable_list() -> String {
         let names: Vec<String> = READABLE.iter().map(|r| format!("{:?}", r.0)).collect();

@@ -5,12 +5,21 @@
 //! quantized per token to int8 in the forward pass as for any BitLinear. The f32 weights are kept
 //! (`Model::float`) so the same forward pass can run unquantized: the float baseline of the
 //! post-training experiment. A projection already ternary in the file (llama.cpp's TQ1_0 or
-//! TQ2_0, or Q8_0 holding only -127, 0, +127, with one scale for all its blocks) is taken exactly
-//! as it is, codes and scale; a model whose every projection is such is `Ternarized::InFile`.
+//! TQ2_0, or Q8_0 holding only -127, 0, +127, with one scale for all its blocks that hold a
+//! nonzero code; or floats of only -s, 0 and +s) is taken exactly as it is, codes and scale; a
+//! model whose every projection is such is `Ternarized::InFile`.
 //!
-//! llama.cpp's converter permutes the rows of `attn_q` and `attn_k` so its RoPE can rotate
-//! adjacent pairs; tern's RoPE rotates halves (Hugging Face `rotate_half`), so the import undoes
-//! the permutation: GGUF row `h*hd + 2i + j` is Hugging Face row `h*hd + j*hd/2 + i`.
+//! llama.cpp's converter permutes the rows of `attn_q` and `attn_k` of a `llama` model so its
+//! RoPE can rotate adjacent pairs; tern's RoPE rotates halves (Hugging Face `rotate_half`), so
+//! the import undoes the permutation: GGUF row `h*hd + 2i + j` is Hugging Face row
+//! `h*hd + j*hd/2 + i`.
+//!
+//! llama.cpp's `bitnet` architecture (1bitLLM's BitNet b1.58; src/models/bitnet.cpp) is
+//! `Family::BitnetSilu`: SiLU gate, `attn_sub_norm` and `ffn_sub_norm`, the head always from
+//! `token_embd`, Q/K rows not permuted (its RoPE rotates halves), and an optional one-element
+//! `blk.N.<proj>.scale` that multiplies the projection's output (folded into the BitLinear's
+//! scale). Its converter writes each projection as floats of -s/0/+s, which llama-quantize may
+//! turn into TQ1_0/TQ2_0: both are taken exactly.
 
 use super::gguf::{Gguf, ternary_blocks};
 use super::{BitLinear, Family, Layer, Model, ModelConfig, ModelError, Proj, ScaleConvention, Ternarized, Vocab};
@@ -95,9 +104,43 @@ pub fn unpermute_rope_rows<T: Copy + Default>(w: &[T], heads: usize, hd: usize, 
     out
 }
 
+/// The one scale of a ternary tensor's blocks (`ternary_blocks`): every block holding a
+/// nonzero code has the same positive, finite scale (an all-zero block may have any, as
+/// llama.cpp writes 0 for it). `None` if the blocks disagree or every code is 0.
+fn one_scale(codes: &[i8], d: &[f32]) -> Option<f32> {
+    let per_block = codes.len() / d.len().max(1);
+    let mut scale = None;
+    for (block, &x) in codes.chunks(per_block.max(1)).zip(d) {
+        if block.iter().all(|&q| q == 0) {
+            continue;
+        }
+        match scale {
+            None if x.is_finite() && x > 0.0 => scale = Some(x),
+            Some(s) if s == x => {}
+            _ => return None,
+        }
+    }
+    scale
+}
+
+/// Codes and scale of float weights that are only -s, 0 and +s (s > 0, finite).
+fn ternary_floats(w: &[f32]) -> Option<(Vec<i8>, f32)> {
+    let s = w.iter().map(|x| x.abs()).find(|&x| x != 0.0)?;
+    if !(s.is_finite() && s > 0.0) {
+        return None;
+    }
+    let codes = w.iter().map(|&x| if x == s { Some(1) } else if x == -s { Some(-1) } else if x == 0.0 { Some(0) } else { None });
+    Some((codes.collect::<Option<Vec<i8>>>()?, s))
+}
+
 /// The GGUF tensor name of a projection in block `i`.
 fn gguf_name(i: usize, p: Proj) -> String {
-    let n = match p {
+    format!("blk.{i}.{}.weight", gguf_name_stem(p))
+}
+
+/// `attn_q`, ..., `ffn_down`: a projection's tensor names without block and suffix.
+fn gguf_name_stem(p: Proj) -> &'static str {
+    match p {
         Proj::Q => "attn_q",
         Proj::K => "attn_k",
         Proj::V => "attn_v",
@@ -105,17 +148,25 @@ fn gguf_name(i: usize, p: Proj) -> String {
         Proj::Gate => "ffn_gate",
         Proj::Up => "ffn_up",
         Proj::Down => "ffn_down",
-    };
-    format!("blk.{i}.{n}.weight")
+    }
 }
+
+/// The GGUF architectures read, with the family each is.
+const ARCHS: [(&str, Family); 2] = [("llama", Family::Llama), ("bitnet", Family::BitnetSilu)];
 
 fn config(g: &Gguf, file: &str) -> Result<ModelConfig, ModelError> {
     let cfg_err = |msg: String| ModelError::Config { file: file.to_string(), msg };
     let arch = g.get_str("general.architecture")?;
-    if arch != "llama" {
-        return Err(cfg_err(format!("architecture `{arch}` is not supported (llama is: SmolLM2, TinyLlama, ...)")));
+    let Some(&(arch, family)) = ARCHS.iter().find(|(a, _)| *a == arch) else {
+        return Err(cfg_err(format!(
+            "architecture `{arch}` is not supported (llama is: SmolLM2, TinyLlama, ...; bitnet is: llama.cpp's BitNet b1.58 of 1bitLLM)"
+        )));
+    };
+    // llama.cpp's `bitnet` graph always reads its head from token_embd
+    if family == Family::BitnetSilu && g.tensor("output.weight").is_some() {
+        return Err(cfg_err("a `bitnet` GGUF with an `output.weight` tensor: llama.cpp's bitnet reads its head from token_embd".into()));
     }
-    let k = |s: &str| format!("llama.{s}");
+    let k = |s: &str| format!("{arch}.{s}");
     let int = |s: &str| g.get_u64(&k(s)).map(|v| v as usize);
     let hidden_size = int("embedding_length")?;
     let heads = int("attention.head_count")?;
@@ -123,14 +174,18 @@ fn config(g: &Gguf, file: &str) -> Result<ModelConfig, ModelError> {
     let head_dim = if g.meta.contains_key(&k("attention.key_length")) { int("attention.key_length")? } else { hidden_size / heads.max(1) };
     if g.meta.contains_key(&k("rope.dimension_count")) && int("rope.dimension_count")? != head_dim {
         return Err(cfg_err(format!(
-            "llama.rope.dimension_count = {} but head_dim = {head_dim}: partial rotary embeddings are not supported",
+            "{arch}.rope.dimension_count = {} but head_dim = {head_dim}: partial rotary embeddings are not supported",
             int("rope.dimension_count")?
         )));
     }
     if let Ok(t) = g.get_str(&k("rope.scaling.type"))
         && t != "none"
     {
-        return Err(cfg_err(format!("llama.rope.scaling.type = `{t}` is not supported (only unscaled RoPE)")));
+        // llama.cpp's bitnet converter writes linear scaling of factor 1: unscaled
+        let factor = if g.meta.contains_key(&k("rope.scaling.factor")) { g.get_f64(&k("rope.scaling.factor"))? } else { 0.0 };
+        if !(t == "linear" && factor == 1.0) {
+            return Err(cfg_err(format!("{arch}.rope.scaling.type = `{t}` is not supported (only unscaled RoPE)")));
+        }
     }
     let rope_theta = if g.meta.contains_key(&k("rope.freq_base")) { g.get_f64(&k("rope.freq_base"))? as f32 } else { 10000.0 };
     let vocab_size = g.get_strings("tokenizer.ggml.tokens")?.len();
@@ -147,7 +202,7 @@ fn config(g: &Gguf, file: &str) -> Result<ModelConfig, ModelError> {
         max_position_embeddings: int("context_length")?,
         tie_word_embeddings: g.tensor("output.weight").is_none(),
         scale_convention: ScaleConvention::Multiply,
-        family: Family::Llama,
+        family,
     };
     cfg.validate().map_err(cfg_err)?;
     Ok(cfg)
@@ -248,7 +303,8 @@ impl Model {
         Some(TernaryStats { zero_fraction: zeros as f64 / n.max(1) as f64, relative_error: (err / norm.max(f64::MIN_POSITIVE)).sqrt() })
     }
 
-    /// Import a llama-family GGUF and ternarize its projections with `quantizer`. With
+    /// Import a GGUF of llama.cpp's `llama` or `bitnet` architecture and ternarize the
+    /// projections that are not ternary in the file with `quantizer`. With
     /// `keep_float` the f32 weights stay in `Model::float` (the unquantized baseline).
     pub fn from_gguf(path: &Path, quantizer: Quantizer, keep_float: bool) -> Result<Model, ModelError> {
         let file = path.display().to_string();
@@ -263,33 +319,61 @@ impl Model {
         let mut layers = Vec::new();
         let mut floats = Vec::new();
         let mut quantized = 0usize;
+        // llama.cpp's converter permutes Q/K rows for the llama architecture only (its bitnet
+        // graph rotates halves, as tern does)
+        let permuted = c.family == Family::Llama;
         for i in 0..c.num_hidden_layers {
-            let norm = |n: &str| g.f32(&format!("blk.{i}.{n}.weight"), &[d]);
-            let input_layernorm = norm("attn_norm")?;
-            let post_attention_layernorm = norm("ffn_norm")?;
+            let norm = |n: &str, len: usize| g.f32(&format!("blk.{i}.{n}.weight"), &[len as u64]);
+            let input_layernorm = norm("attn_norm", c.hidden_size)?;
+            let post_attention_layernorm = norm("ffn_norm", c.hidden_size)?;
+            let (attn_sub_norm, ffn_sub_norm) = if c.family.sub_norms() {
+                (norm("attn_sub_norm", c.q_dim())?, norm("ffn_sub_norm", c.intermediate_size)?)
+            } else {
+                (Vec::new(), Vec::new())
+            };
             let mut fw: Vec<Vec<f32>> = Vec::with_capacity(7);
             let mut proj = Vec::with_capacity(7);
             for p in Proj::ALL {
                 let (out, inp) = p.shape(c);
                 let name = gguf_name(i, p);
-                let unpermute = |heads| (matches!(p, Proj::Q | Proj::K)).then_some(heads);
+                let unpermute = |heads| (permuted && matches!(p, Proj::Q | Proj::K)).then_some(heads);
                 let heads = unpermute(if p == Proj::Q { c.num_attention_heads } else { c.num_key_value_heads });
                 let (ty, bytes) = g.raw(&name, &[inp as u64, out as u64])?;
-                // a ternary tensor with one scale for all its blocks is taken as it is
-                let exact = ternary_blocks(ty, bytes).filter(|(_, d)| d.iter().all(|&x| x == d[0] && x.is_finite() && x > 0.0));
-                let (lin, w) = match exact {
-                    Some((mut codes, d)) => {
+                // llama.cpp's bitnet multiplies a projection's output by its optional `.scale`
+                let out_scale = match g.tensor(&format!("blk.{i}.{}.scale", gguf_name_stem(p))) {
+                    Some(_) => {
+                        let s = g.f32(&format!("blk.{i}.{}.scale", gguf_name_stem(p)), &[1])?[0];
+                        if !(s.is_finite() && s > 0.0) {
+                            return Err(ModelError::Config { file: file.clone(), msg: format!("{name}: its .scale is {s}, not a positive number") });
+                        }
+                        s
+                    }
+                    None => 1.0,
+                };
+                // a ternary tensor with one scale for all its blocks is taken as it is: TQ1_0,
+                // TQ2_0, Q8_0 of -127/0/127, or floats of only -s, 0 and s (llama.cpp's bitnet
+                // converter writes those)
+                let mut floats = if ty.is_float() { Some(g.f32(&name, &[inp as u64, out as u64])?) } else { None };
+                let exact = match ternary_blocks(ty, bytes) {
+                    Some((codes, d)) => one_scale(&codes, &d).map(|s| (codes, s)),
+                    None => floats.as_deref().and_then(ternary_floats),
+                };
+                let (mut lin, mut w) = match exact {
+                    Some((mut codes, scale)) => {
                         if let Some(h) = heads {
                             codes = unpermute_rope_rows(&codes, h, c.head_dim, inp);
                         }
                         let tm = TernaryMatrix::from_weights(&codes, out, inp)
                             .map_err(|e| ModelError::Config { file: file.clone(), msg: format!("{name}: {e}") })?;
-                        let w: Vec<f32> = if keep_float { codes.iter().map(|&q| q as f32 * d[0]).collect() } else { Vec::new() };
-                        (BitLinear { w: tm, scale: d[0], row_scale: None }, w)
+                        let w: Vec<f32> = if keep_float { codes.iter().map(|&q| q as f32 * scale).collect() } else { Vec::new() };
+                        (BitLinear { w: tm, scale, row_scale: None }, w)
                     }
                     None => {
                         quantized += 1;
-                        let mut w = g.f32(&name, &[inp as u64, out as u64])?;
+                        let mut w = match floats.take() {
+                            Some(w) => w,
+                            None => g.f32(&name, &[inp as u64, out as u64])?,
+                        };
                         if let Some(h) = heads {
                             w = unpermute_rope_rows(&w, h, c.head_dim, inp);
                         }
@@ -299,13 +383,20 @@ impl Model {
                         (lin, w)
                     }
                 };
+                if out_scale != 1.0 {
+                    lin.scale *= out_scale;
+                    if let Some(r) = &mut lin.row_scale {
+                        r.iter_mut().for_each(|x| *x *= out_scale);
+                    }
+                    w.iter_mut().for_each(|x| *x *= out_scale);
+                }
                 proj.push(lin);
                 if keep_float {
                     fw.push(w);
                 }
             }
             let proj: [BitLinear; 7] = proj.try_into().unwrap_or_else(|_| unreachable!("seven projections"));
-            layers.push(Layer { input_layernorm, attn_sub_norm: Vec::new(), post_attention_layernorm, ffn_sub_norm: Vec::new(), proj });
+            layers.push(Layer { input_layernorm, attn_sub_norm, post_attention_layernorm, ffn_sub_norm, proj });
             if keep_float {
                 floats.push(fw.try_into().unwrap_or_else(|_| unreachable!("seven projections")));
             }

@@ -5,7 +5,7 @@
 //! `safetensors` crate gives the tensor views over a memory map.
 
 use super::config::ModelConfig;
-use super::{BitLinear, Family, Layer, Model, ModelError, Proj, Ternarized, Vocab};
+use super::{BitLinear, Layer, Model, ModelError, Proj, Ternarized, Vocab};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
@@ -287,9 +287,9 @@ impl Model {
             for pj in &Proj::ALL[..4] {
                 proj.push(lin(i, *pj, &mut layer_floats)?);
             }
-            let bitnet = c.family == Family::Bitnet;
+            let sub_norms = c.family.sub_norms();
             let attn_sub_norm =
-                if bitnet { norm("self_attn.attn_sub_norm", c.q_dim(), "[num_attention_heads * head_dim]")? } else { Vec::new() };
+                if sub_norms { norm("self_attn.attn_sub_norm", c.q_dim(), "[num_attention_heads * head_dim]")? } else { Vec::new() };
             let post_attention_layernorm = norm("post_attention_layernorm", d, "[hidden_size]")?;
             for pj in &Proj::ALL[4..] {
                 proj.push(lin(i, *pj, &mut layer_floats)?);
@@ -297,7 +297,7 @@ impl Model {
             if !layer_floats.is_empty() {
                 floats.push(std::mem::take(&mut layer_floats).try_into().unwrap_or_else(|_| unreachable!("seven projections")));
             }
-            let ffn_sub_norm = if bitnet { norm("mlp.ffn_sub_norm", c.intermediate_size, "[intermediate_size]")? } else { Vec::new() };
+            let ffn_sub_norm = if sub_norms { norm("mlp.ffn_sub_norm", c.intermediate_size, "[intermediate_size]")? } else { Vec::new() };
             let proj: [BitLinear; 7] = proj.try_into().unwrap_or_else(|_| unreachable!("seven projections"));
             layers.push(Layer { input_layernorm, attn_sub_norm, post_attention_layernorm, ffn_sub_norm, proj });
         }

@@ -13,7 +13,7 @@ mod import;
 mod load;
 mod write;
 
-pub use config::{Family, ModelConfig, ScaleConvention};
+pub use config::{Family, Gate, ModelConfig, ScaleConvention};
 pub use import::{Quantizer, TernaryStats, unpermute_rope_rows};
 
 /// The config of a model file (GGUF, or a safetensors folder/file with its config.json),

@@ -2,7 +2,7 @@
 //! small random models for tests and benchmarks.
 
 use super::config::ModelConfig;
-use super::{BitLinear, Family, Layer, Model, ModelError, Proj, Ternarized, Vocab};
+use super::{BitLinear, Layer, Model, ModelError, Proj, Ternarized, Vocab};
 use safetensors::tensor::{Dtype, TensorView};
 use std::path::Path;
 use tern_arch::pack::TernaryMatrix;
@@ -22,11 +22,11 @@ impl Model {
         for (i, l) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{i}.");
             t.push((format!("{p}input_layernorm.weight"), Dtype::F32, vec![d], f32_bytes(&l.input_layernorm)));
-            if c.family == Family::Bitnet {
+            if c.family.sub_norms() {
                 t.push((format!("{p}self_attn.attn_sub_norm.weight"), Dtype::F32, vec![c.q_dim()], f32_bytes(&l.attn_sub_norm)));
             }
             t.push((format!("{p}post_attention_layernorm.weight"), Dtype::F32, vec![d], f32_bytes(&l.post_attention_layernorm)));
-            if c.family == Family::Bitnet {
+            if c.family.sub_norms() {
                 t.push((format!("{p}mlp.ffn_sub_norm.weight"), Dtype::F32, vec![c.intermediate_size], f32_bytes(&l.ffn_sub_norm)));
             }
             for pj in Proj::ALL {
@@ -69,10 +69,10 @@ impl Model {
         let mut seed2 = seed;
         for _ in 0..c.num_hidden_layers {
             let input_layernorm = vecf(d, 1.0, 0.2);
-            let bitnet = c.family == Family::Bitnet;
-            let attn_sub_norm = if bitnet { vecf(c.q_dim(), 1.0, 0.2) } else { Vec::new() };
+            let sub_norms = c.family.sub_norms();
+            let attn_sub_norm = if sub_norms { vecf(c.q_dim(), 1.0, 0.2) } else { Vec::new() };
             let post_attention_layernorm = vecf(d, 1.0, 0.2);
-            let ffn_sub_norm = if bitnet { vecf(c.intermediate_size, 1.0, 0.2) } else { Vec::new() };
+            let ffn_sub_norm = if sub_norms { vecf(c.intermediate_size, 1.0, 0.2) } else { Vec::new() };
             let proj = Proj::ALL.map(|p| {
                 let (out, inp) = p.shape(c);
                 seed2 = seed2.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

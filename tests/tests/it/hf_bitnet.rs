@@ -126,7 +126,15 @@ fn hf_config_keys_that_change_the_forward_pass_are_read_or_refused() {
     );
     assert_eq!(
         err("type", &|c| c["model_type"] = json!("llama")),
-        "config key `hidden_act` says a bitnet model but `model_type` says llama"
+        "config key `hidden_act` says relu2 but `model_type` says a llama model"
+    );
+    assert_eq!(
+        err("family", &|c| c["family"] = json!("llama")),
+        "config key `model_type` says a bitnet model but `family` says llama"
+    );
+    assert_eq!(
+        err("unknown", &|c| c["family"] = json!("gpt2")),
+        "config key `family` must be \"bitnet\", \"llama\" or \"bitnet-silu\", not \"gpt2\""
     );
     assert_eq!(
         err("bias", &|c| c["attention_bias"] = json!(true)),
@@ -152,6 +160,22 @@ fn hf_config_keys_that_change_the_forward_pass_are_read_or_refused() {
     .unwrap();
     assert_eq!(m.config.family, Family::Llama);
     assert!(m.layers[0].attn_sub_norm.is_empty());
+    // silu with tern's `bitnet-silu` family keeps the sub-norms (1bitLLM's BitNet b1.58)
+    let m = load_with_config("silu", |c| {
+        c.as_object_mut().unwrap().remove("model_type");
+        c["family"] = json!("bitnet-silu");
+        c["hidden_act"] = json!("silu");
+    })
+    .unwrap();
+    assert_eq!(m.config.family, Family::BitnetSilu);
+    assert_eq!(m.layers[0].ffn_sub_norm.len(), m.config.intermediate_size);
+    assert_eq!(
+        err("relu2", &|c| {
+            c.as_object_mut().unwrap().remove("model_type");
+            c["family"] = json!("bitnet-silu");
+        }),
+        "config key `hidden_act` says relu2 but `family` says a bitnet-silu model"
+    );
 }
 
 /// BitNet b1.58 2B4T at its full size (2,084 M ternary weights, random values: the real

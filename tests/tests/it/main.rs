@@ -1,4 +1,5 @@
 //! tern's one integration test binary. Heavy runs sit behind TERN_SLOW=1.
+mod bitnet_gguf;
 mod common;
 mod docs;
 mod energy;

@@ -1,0 +1,162 @@
+//! llama.cpp's `bitnet` architecture (1bitLLM's BitNet b1.58: SiLU gate, both sub-norms, head
+//! from `token_embd`, projections as floats of -s/0/+s or TQ1_0/TQ2_0, optional `.scale`
+//! tensors), small and random, against llama.cpp's own logits on the same files
+//! (tests/fixtures/bitnet-gguf, written by models/bitnet_gguf_check.py).
+use crate::common::{Kv, gguf_bytes};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use tern_arch::config::TINY;
+use tern_host::exec::{AccelExec, HostExec, Phase};
+use tern_host::model::{Family, Model, Quantizer, Ternarized};
+use tern_host::transformer::Session;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/bitnet-gguf")
+}
+
+fn load(name: &str) -> Model {
+    Model::from_gguf(&dir().join(format!("{name}.gguf")), Quantizer::Absmean, true).unwrap()
+}
+
+fn reference() -> &'static serde_json::Value {
+    static J: OnceLock<serde_json::Value> = OnceLock::new();
+    J.get_or_init(|| serde_json::from_slice(&std::fs::read(dir().join("llama_cpp_logits.json")).unwrap()).unwrap())
+}
+
+fn tokens() -> Vec<u32> {
+    reference()["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect()
+}
+
+fn llama_cpp(name: &str) -> Vec<f32> {
+    reference()[name].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32)).collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+fn argmaxes(l: &[f32], v: usize) -> Vec<usize> {
+    l.chunks(v).map(|r| r.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0).collect()
+}
+
+fn float_logits(m: &Model) -> Vec<f32> {
+    Session::float(m).unwrap().forward(&mut HostExec::new(), &tokens(), Phase::Prefill, true).unwrap()
+}
+
+#[test]
+fn bitnet_gguf_is_read_as_llama_cpp_reads_it() {
+    let m = load("f32");
+    let c = &m.config;
+    assert_eq!((c.family, c.tie_word_embeddings), (Family::BitnetSilu, true));
+    assert_eq!((c.hidden_size, c.intermediate_size, c.num_hidden_layers, c.head_dim, c.num_key_value_heads), (64, 128, 2, 16, 2));
+    assert_eq!(m.ternarized, Ternarized::InFile, "floats of -s/0/+s are taken as they are, not rounded again");
+    assert_eq!((m.layers[1].attn_sub_norm.len(), m.layers[1].ffn_sub_norm.len()), (64, 128));
+    assert_eq!(m.lm_head, m.embed);
+    // layer 1's projections carry `.scale` tensors: the BitLinear scale is s times it, and the
+    // kept f32 weights are codes x that
+    let (w, f) = (&m.layers[1].proj[0], &m.float.as_ref().unwrap()[1][0]);
+    assert!(w.scale > 0.0 && f.iter().all(|&x| x == 0.0 || x.abs() == w.scale));
+    let tq = load("tq");
+    assert_eq!(tq.ternarized, Ternarized::InFile, "TQ1_0 and TQ2_0 with one scale per tensor");
+}
+
+/// llama.cpp multiplies F32 weights in f32 without rounding the activations, so tern's
+/// f32-activation forward on the same ternary weights differs only by summation order:
+/// measured max |diff| 1.4e-5 on logits up to 33.
+#[test]
+fn bitnet_gguf_f32_logits_match_llama_cpp() {
+    let m = load("f32");
+    let got = float_logits(&m);
+    let want = llama_cpp("f32");
+    let d = max_abs_diff(&got, &want);
+    eprintln!("f32: tern f32 vs llama.cpp {d}");
+    assert!(d < 1e-4, "max |logit - llama.cpp| = {d}");
+    assert_eq!(argmaxes(&got, 260), argmaxes(&want, 260));
+    // the int8 path (what the accelerator computes) rounds the activations: it must differ
+    let int8 = Session::new(&m).forward(&mut HostExec::new(), &tokens(), Phase::Prefill, true).unwrap();
+    assert!(max_abs_diff(&int8, &want) > 1e-2, "int8 rounding must show");
+    // and the golden accelerator gives the host's integers
+    let a = TINY.validate().unwrap();
+    let mut golden = AccelExec::new(Box::new(tern_arch::Golden::new(&a)));
+    assert_eq!(Session::new(&m).forward(&mut golden, &tokens(), Phase::Prefill, true).unwrap(), int8);
+}
+
+/// TQ1_0/TQ2_0 decode to exactly the weights llama.cpp multiplies: on the same weights as F32
+/// (`tq_as_f32`, llama.cpp without rounding) tern's f32-activation forward differs by summation
+/// order only, measured 3.1e-5 on logits up to 176 (2 ulps there). On the TQ file itself llama.cpp's dot
+/// products round the activations to Q8_K (per 256 values, the extreme value to -128), which
+/// moves its own logits by up to 0.89; tern's int8 path rounds per token (absmax to 127)
+/// and lands 0.67 from llama.cpp, within that rounding, with the same argmax.
+#[test]
+fn bitnet_gguf_ternary_blocks_match_llama_cpp() {
+    let m = load("tq");
+    let (tq, twin) = (llama_cpp("tq"), llama_cpp("tq_as_f32"));
+    let f = float_logits(&m);
+    let d_twin = max_abs_diff(&f, &twin);
+    assert!(d_twin < 3e-4, "max |logit - llama.cpp on the F32 twin| = {d_twin}");
+    let d_llama = max_abs_diff(&tq, &twin);
+    assert!(d_llama > 1e-2, "llama.cpp's Q8_K rounding must show ({d_llama})");
+    let int8 = Session::new(&m).forward(&mut HostExec::new(), &tokens(), Phase::Prefill, true).unwrap();
+    let d_int8 = max_abs_diff(&int8, &tq);
+    assert!(d_int8 < d_llama, "tern int8 vs llama.cpp {d_int8}, llama.cpp's own rounding {d_llama}");
+    assert_eq!(argmaxes(&int8, 260), argmaxes(&tq, 260));
+    eprintln!("tq: tern f32 vs llama.cpp F32 twin {d_twin}; llama.cpp TQ vs its twin {d_llama}; tern int8 vs llama.cpp TQ {d_int8}");
+}
+
+/// A minimal `bitnet` GGUF (d 32, 2 heads, FFN 64, 1 block, F32 ternary projections), with
+/// `edit` applied to its key/values and tensors, loaded; the error's text.
+fn bad_bitnet(edit: impl FnOnce(&mut Vec<(&'static str, Kv)>, &mut Vec<(String, Vec<u64>, u32, Vec<u8>)>)) -> String {
+    let (d, f) = (32u64, 64u64);
+    let f32s = |n: u64, x: f32| -> Vec<u8> { (0..n).flat_map(|i| if i % 3 == 0 { 0.0f32 } else { x }.to_le_bytes()).collect() };
+    let mut kvs: Vec<(&'static str, Kv)> = vec![
+        ("general.architecture", Kv::Str("bitnet")),
+        ("bitnet.context_length", Kv::U32(64)),
+        ("bitnet.embedding_length", Kv::U32(d as u32)),
+        ("bitnet.block_count", Kv::U32(1)),
+        ("bitnet.feed_forward_length", Kv::U32(f as u32)),
+        ("bitnet.attention.head_count", Kv::U32(2)),
+        ("bitnet.attention.layer_norm_rms_epsilon", Kv::F32(1e-5)),
+        ("bitnet.rope.scaling.type", Kv::Str("linear")),
+        ("bitnet.rope.scaling.factor", Kv::F32(1.0)),
+        ("tokenizer.ggml.model", Kv::Str("gpt2")),
+        ("tokenizer.ggml.pre", Kv::Str("smollm")),
+        ("tokenizer.ggml.tokens", Kv::Strs(crate::common::gpt2_byte_chars().iter().map(|c| c.to_string()).collect())),
+        ("tokenizer.ggml.merges", Kv::Strs(vec![])),
+    ];
+    let mut t = vec![("token_embd.weight".to_string(), vec![d, 256], 0, f32s(256 * d, 0.5)), ("output_norm.weight".into(), vec![d], 0, f32s(d, 1.0))];
+    for (n, len) in [("attn_norm", d), ("ffn_norm", d), ("attn_sub_norm", d), ("ffn_sub_norm", f)] {
+        t.push((format!("blk.0.{n}.weight"), vec![len], 0, f32s(len, 1.0)));
+    }
+    for (n, inp, out) in
+        [("attn_q", d, d), ("attn_k", d, d), ("attn_v", d, d), ("attn_output", d, d), ("ffn_gate", d, f), ("ffn_up", d, f), ("ffn_down", f, d)]
+    {
+        t.push((format!("blk.0.{n}.weight"), vec![inp, out], 0, f32s(inp * out, 0.25)));
+    }
+    edit(&mut kvs, &mut t);
+    let s = crate::common::Scratch::new("tern-it", "bad-bitnet");
+    std::fs::create_dir_all(&*s).unwrap();
+    let p = s.join("m.gguf");
+    std::fs::write(&p, gguf_bytes(&kvs, &t)).unwrap();
+    match Model::from_gguf(&p, Quantizer::Absmean, false) {
+        Ok(_) => "loaded".into(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The minimal file loads as it is; what llama.cpp's `bitnet` would read differently is
+/// refused with a message naming it.
+#[test]
+fn bitnet_gguf_bad_files_are_named() {
+    assert_eq!(bad_bitnet(|_, _| {}), "loaded");
+    let e = bad_bitnet(|_, t| t.push(("output.weight".into(), vec![32, 256], 0, vec![0; 32 * 256 * 4])));
+    assert!(e.ends_with("a `bitnet` GGUF with an `output.weight` tensor: llama.cpp's bitnet reads its head from token_embd"), "{e}");
+    let e = bad_bitnet(|kv, _| kv.iter_mut().filter(|k| k.0 == "bitnet.rope.scaling.factor").for_each(|k| k.1 = Kv::F32(4.0)));
+    assert!(e.ends_with("bitnet.rope.scaling.type = `linear` is not supported (only unscaled RoPE)"), "{e}");
+    let e = bad_bitnet(|_, t| t.push(("blk.0.attn_q.scale".into(), vec![1], 0, (-2.0f32).to_le_bytes().to_vec())));
+    assert!(e.ends_with("blk.0.attn_q.weight: its .scale is -2, not a positive number"), "{e}");
+    let e = bad_bitnet(|_, t| t.retain(|x| x.0 != "blk.0.ffn_sub_norm.weight"));
+    assert!(e.contains("blk.0.ffn_sub_norm.weight"), "{e}");
+    let e = bad_bitnet(|kv, _| kv[0].1 = Kv::Str("gpt2"));
+    assert!(e.ends_with("architecture `gpt2` is not supported (llama is: SmolLM2, TinyLlama, ...; bitnet is: llama.cpp's BitNet b1.58 of 1bitLLM)"), "{e}");
+}
