@@ -14,6 +14,7 @@ pub mod model;
 pub mod project;
 pub mod roofline;
 pub mod sample;
+pub mod spm;
 pub mod synth;
 pub mod table;
 pub mod tokenizer;

@@ -59,6 +59,8 @@ pub enum TokenizerError {
     Pattern { pattern: String, msg: String },
     #[error("tokenizer.json: {0}")]
     Json(String),
+    #[error("SentencePiece vocabulary: {0}")]
+    Spm(String),
     #[error(
         "the model has {vocab} tokens and no tokenizer: put the checkpoint's tokenizer.json beside model.safetensors (only a model of exactly 256 tokens reads bytes as ids)"
     )]

@@ -47,10 +47,11 @@ pub fn check_window(model: &crate::model::Model, window: usize) -> Result<()> {
 }
 
 /// The evaluation text for `model` and its window count. A character that `--bytes` cut at
-/// the very end is dropped for a BPE model (its bytes cannot be tokenized); a file that is not
-/// UTF-8 at all is the library's error (`eval::windows`), named with the file here.
+/// the very end is dropped for a BPE or SentencePiece model (its bytes cannot be tokenized);
+/// a file that is not UTF-8 at all is the library's error (`eval::windows`), named with the
+/// file here.
 pub fn eval_text(model: &crate::model::Model, mut data: Vec<u8>, window: usize, path: &std::path::Path) -> Result<(Vec<u8>, usize)> {
-    if matches!(model.vocab, crate::model::Vocab::Bpe { .. })
+    if matches!(model.vocab, crate::model::Vocab::Bpe { .. } | crate::model::Vocab::Spm { .. })
         && let Err(e) = std::str::from_utf8(&data)
         && e.error_len().is_none()
     {

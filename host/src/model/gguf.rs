@@ -310,6 +310,17 @@ impl<'a> Gguf<'a> {
         }
     }
     /// An array of integers.
+    /// An array of numbers as f32 (a SentencePiece vocabulary's scores).
+    pub fn get_f32s(&self, key: &str) -> Result<Vec<f32>, ModelError> {
+        match self.get(key)? {
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v.as_f64().map(|x| x as f32).ok_or_else(|| self.err(format!("`{key}`[{i}] is not a number"))))
+                .collect(),
+            v => Err(self.err(format!("metadata key `{key}` must be an array of numbers, not {v:?}"))),
+        }
+    }
     pub fn get_ints(&self, key: &str) -> Result<Vec<i64>, ModelError> {
         match self.get(key)? {
             Value::Array(a) => a

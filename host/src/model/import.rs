@@ -129,7 +129,17 @@ fn ternary_floats(w: &[f32]) -> Option<(Vec<i8>, f32)> {
     if !(s.is_finite() && s > 0.0) {
         return None;
     }
-    let codes = w.iter().map(|&x| if x == s { Some(1) } else if x == -s { Some(-1) } else if x == 0.0 { Some(0) } else { None });
+    let codes = w.iter().map(|&x| {
+        if x == s {
+            Some(1)
+        } else if x == -s {
+            Some(-1)
+        } else if x == 0.0 {
+            Some(0)
+        } else {
+            None
+        }
+    });
     Some((codes.collect::<Option<Vec<i8>>>()?, s))
 }
 
@@ -211,8 +221,13 @@ fn config(g: &Gguf, file: &str) -> Result<ModelConfig, ModelError> {
 fn vocab(g: &Gguf, file: &str) -> Result<Vocab, ModelError> {
     let tok_err = |msg: String| ModelError::Config { file: file.to_string(), msg };
     let model = g.get_str("tokenizer.ggml.model")?;
+    if model == "llama" {
+        return spm_vocab(g, file);
+    }
     if model != "gpt2" {
-        return Err(tok_err(format!("tokenizer.ggml.model = `{model}` is not supported (gpt2, byte-level BPE, is)")));
+        return Err(tok_err(format!(
+            "tokenizer.ggml.model = `{model}` is not supported (gpt2, byte-level BPE, and llama, SentencePiece, are)"
+        )));
     }
     let pre = g.meta.get("tokenizer.ggml.pre").and_then(|v| v.as_str()).unwrap_or("default");
     // llama.cpp's names: `smollm` (hand-written here), `llama-bpe` (Llama 3: its pattern, and
@@ -236,17 +251,47 @@ fn vocab(g: &Gguf, file: &str) -> Result<Vocab, ModelError> {
         let stage = SplitStage::new(LLAMA3_PATTERN).map_err(|source| ModelError::Tokenizer { file: file.to_string(), source })?;
         bpe = bpe.with_pre_tokenizer(PreTokenizer::Split(vec![stage])).with_ignore_merges(types.as_deref());
     }
-    let add_bos = matches!(g.meta.get("tokenizer.ggml.add_bos_token"), Some(super::gguf::Value::Bool(true)));
-    let bos = if add_bos {
-        let b = g.get_u64("tokenizer.ggml.bos_token_id")?;
-        if b as usize >= n {
-            return Err(tok_err(format!("tokenizer.ggml.bos_token_id = {b} is outside the vocabulary ({n} tokens)")));
-        }
-        Some(b as u32)
-    } else {
-        None
-    };
+    let bos = bos(g, file, n, None)?;
     Ok(Vocab::Bpe { bpe: Box::new(bpe), bos })
+}
+
+/// The BOS a sequence starts with: `tokenizer.ggml.add_bos_token` (else `default`: whether
+/// to add, and the id when `tokenizer.ggml.bos_token_id` is absent, as llama.cpp's defaults
+/// for the tokenizer kind), checked against the vocabulary's `n` tokens.
+fn bos(g: &Gguf, file: &str, n: usize, default: Option<u64>) -> Result<Option<u32>, ModelError> {
+    let add_bos = match g.meta.get("tokenizer.ggml.add_bos_token") {
+        Some(super::gguf::Value::Bool(b)) => *b,
+        _ => default.is_some(),
+    };
+    if !add_bos {
+        return Ok(None);
+    }
+    let b = match (g.meta.contains_key("tokenizer.ggml.bos_token_id"), default) {
+        (false, Some(id)) => id,
+        _ => g.get_u64("tokenizer.ggml.bos_token_id")?,
+    };
+    if b as usize >= n {
+        return Err(ModelError::Config {
+            file: file.to_string(),
+            msg: format!("tokenizer.ggml.bos_token_id = {b} is outside the vocabulary ({n} tokens)"),
+        });
+    }
+    Ok(Some(b as u32))
+}
+
+/// A SentencePiece vocabulary (`tokenizer.ggml.model = "llama"`): pieces, scores, token types,
+/// the space prefix (llama.cpp: on unless `tokenizer.ggml.add_space_prefix` is false) and the
+/// BOS (llama.cpp adds it for SPM unless `tokenizer.ggml.add_bos_token` is false; id 1 unless
+/// the file names one).
+fn spm_vocab(g: &Gguf, file: &str) -> Result<Vocab, ModelError> {
+    let tokens = g.get_strings("tokenizer.ggml.tokens")?;
+    let n = tokens.len();
+    let scores = g.get_f32s("tokenizer.ggml.scores")?;
+    let types: Vec<i32> = g.get_ints("tokenizer.ggml.token_type")?.into_iter().map(|t| t as i32).collect();
+    let prefix = !matches!(g.meta.get("tokenizer.ggml.add_space_prefix"), Some(super::gguf::Value::Bool(false)));
+    let spm =
+        crate::spm::Spm::new(tokens, scores, types, prefix).map_err(|source| ModelError::Tokenizer { file: file.to_string(), source })?;
+    Ok(Vocab::Spm { spm: Box::new(spm), bos: bos(g, file, n, Some(1))? })
 }
 
 /// What ternarization did to one model: the share of zero weights and the relative error
@@ -255,6 +300,13 @@ fn vocab(g: &Gguf, file: &str) -> Result<Vocab, ModelError> {
 pub struct TernaryStats {
     pub zero_fraction: f64,
     pub relative_error: f64,
+}
+
+/// The tokenizer of a GGUF file, without reading its tensors.
+pub fn gguf_vocab(path: &Path) -> Result<Vocab, ModelError> {
+    let file = path.display().to_string();
+    let map = super::load::map_file(path)?;
+    vocab(&Gguf::parse(&map, &file)?, &file)
 }
 
 /// The config of a GGUF file, without reading its tensors.
@@ -344,7 +396,10 @@ impl Model {
                     Some(_) => {
                         let s = g.f32(&format!("blk.{i}.{}.scale", gguf_name_stem(p)), &[1])?[0];
                         if !(s.is_finite() && s > 0.0) {
-                            return Err(ModelError::Config { file: file.clone(), msg: format!("{name}: its .scale is {s}, not a positive number") });
+                            return Err(ModelError::Config {
+                                file: file.clone(),
+                                msg: format!("{name}: its .scale is {s}, not a positive number"),
+                            });
                         }
                         s
                     }

@@ -14,7 +14,7 @@ mod load;
 mod write;
 
 pub use config::{Family, Gate, ModelConfig, ScaleConvention};
-pub use import::{Quantizer, TernaryStats, unpermute_rope_rows};
+pub use import::{Quantizer, TernaryStats, gguf_config, gguf_vocab, unpermute_rope_rows};
 
 /// The config of a model file (GGUF, or a safetensors folder/file with its config.json),
 /// without reading its tensors: what `tern project --model` needs.
@@ -206,6 +206,9 @@ pub enum Vocab {
     /// Byte-level BPE (from a GGUF file or a checkpoint's tokenizer.json), with the id to put
     /// before a sequence.
     Bpe { bpe: Box<crate::tokenizer::Bpe>, bos: Option<u32> },
+    /// SentencePiece (a GGUF's `tokenizer.ggml.model = "llama"`: LLaMA's vocabulary, 1bitLLM's
+    /// BitNet b1.58), with the id to put before a sequence.
+    Spm { spm: Box<crate::spm::Spm>, bos: Option<u32> },
     /// No tokenizer came with the model (a safetensors checkpoint whose vocabulary is not 256
     /// bytes, without a tokenizer.json): token ids work, text does not.
     Ids { vocab: usize },
@@ -226,6 +229,7 @@ impl Vocab {
         match self {
             Vocab::Bytes => Ok(text.bytes().map(u32::from).collect()),
             Vocab::Bpe { bpe, .. } => bpe.encode(text),
+            Vocab::Spm { spm, .. } => spm.encode(text),
             Vocab::Ids { vocab } => Err(crate::tokenizer::TokenizerError::Missing { vocab: *vocab }),
         }
     }
@@ -235,7 +239,7 @@ impl Vocab {
     pub fn encode_bytes(&self, data: &[u8]) -> Result<Vec<u32>, TextError> {
         match self {
             Vocab::Bytes => Ok(data.iter().map(|&b| b as u32).collect()),
-            Vocab::Bpe { .. } | Vocab::Ids { .. } => {
+            Vocab::Bpe { .. } | Vocab::Spm { .. } | Vocab::Ids { .. } => {
                 let text = std::str::from_utf8(data).map_err(|e| NotUtf8 { at: e.valid_up_to() })?;
                 Ok(self.encode(text)?)
             }
@@ -246,6 +250,7 @@ impl Vocab {
         match self {
             Vocab::Bytes => vec![id as u8],
             Vocab::Bpe { bpe, .. } => bpe.token_bytes(id).to_vec(),
+            Vocab::Spm { spm, .. } => spm.token_bytes(id),
             Vocab::Ids { .. } => format!("<{id}>").into_bytes(),
         }
     }
@@ -253,6 +258,7 @@ impl Vocab {
         match self {
             Vocab::Bytes => ids.iter().map(|&t| t as u8).collect(),
             Vocab::Bpe { bpe, .. } => bpe.decode(ids),
+            Vocab::Spm { spm, .. } => spm.decode(ids),
             Vocab::Ids { .. } => ids.iter().flat_map(|&t| self.token_bytes(t)).collect(),
         }
     }
@@ -260,13 +266,14 @@ impl Vocab {
     pub fn bos(&self) -> Option<u32> {
         match self {
             Vocab::Bytes | Vocab::Ids { .. } => None,
-            Vocab::Bpe { bos, .. } => *bos,
+            Vocab::Bpe { bos, .. } | Vocab::Spm { bos, .. } => *bos,
         }
     }
     pub fn name(&self) -> &'static str {
         match self {
             Vocab::Bytes => "bytes",
             Vocab::Bpe { .. } => "byte-level BPE",
+            Vocab::Spm { .. } => "SentencePiece",
             Vocab::Ids { .. } => "none (ids only)",
         }
     }

@@ -124,13 +124,22 @@ fn bad_bitnet(edit: impl FnOnce(&mut Vec<(&'static str, Kv)>, &mut Vec<(String, 
         ("tokenizer.ggml.tokens", Kv::Strs(crate::common::gpt2_byte_chars().iter().map(|c| c.to_string()).collect())),
         ("tokenizer.ggml.merges", Kv::Strs(vec![])),
     ];
-    let mut t = vec![("token_embd.weight".to_string(), vec![d, 256], 0, f32s(256 * d, 0.5)), ("output_norm.weight".into(), vec![d], 0, f32s(d, 1.0))];
+    let mut t = vec![
+        ("token_embd.weight".to_string(), vec![d, 256], 0, f32s(256 * d, 0.5)),
+        ("output_norm.weight".into(), vec![d], 0, f32s(d, 1.0)),
+    ];
     for (n, len) in [("attn_norm", d), ("ffn_norm", d), ("attn_sub_norm", d), ("ffn_sub_norm", f)] {
         t.push((format!("blk.0.{n}.weight"), vec![len], 0, f32s(len, 1.0)));
     }
-    for (n, inp, out) in
-        [("attn_q", d, d), ("attn_k", d, d), ("attn_v", d, d), ("attn_output", d, d), ("ffn_gate", d, f), ("ffn_up", d, f), ("ffn_down", f, d)]
-    {
+    for (n, inp, out) in [
+        ("attn_q", d, d),
+        ("attn_k", d, d),
+        ("attn_v", d, d),
+        ("attn_output", d, d),
+        ("ffn_gate", d, f),
+        ("ffn_up", d, f),
+        ("ffn_down", f, d),
+    ] {
         t.push((format!("blk.0.{n}.weight"), vec![inp, out], 0, f32s(inp * out, 0.25)));
     }
     edit(&mut kvs, &mut t);
@@ -158,5 +167,10 @@ fn bitnet_gguf_bad_files_are_named() {
     let e = bad_bitnet(|_, t| t.retain(|x| x.0 != "blk.0.ffn_sub_norm.weight"));
     assert!(e.contains("blk.0.ffn_sub_norm.weight"), "{e}");
     let e = bad_bitnet(|kv, _| kv[0].1 = Kv::Str("gpt2"));
-    assert!(e.ends_with("architecture `gpt2` is not supported (llama is: SmolLM2, TinyLlama, ...; bitnet is: llama.cpp's BitNet b1.58 of 1bitLLM)"), "{e}");
+    assert!(
+        e.ends_with(
+            "architecture `gpt2` is not supported (llama is: SmolLM2, TinyLlama, ...; bitnet is: llama.cpp's BitNet b1.58 of 1bitLLM)"
+        ),
+        "{e}"
+    );
 }

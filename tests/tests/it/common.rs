@@ -135,6 +135,7 @@ pub enum Kv {
     Str(&'static str),
     Strs(Vec<String>),
     I32s(Vec<i32>),
+    F32s(Vec<f32>),
 }
 
 /// A GGUF v3 file: key/values, then F32 (type 0) or raw (any type) tensors, 32-byte aligned.
@@ -177,6 +178,14 @@ pub fn gguf_bytes(kvs: &[(&str, Kv)], tensors: &[(String, Vec<u64>, u32, Vec<u8>
             Kv::I32s(xs) => {
                 b.extend(9u32.to_le_bytes());
                 b.extend(5u32.to_le_bytes());
+                b.extend((xs.len() as u64).to_le_bytes());
+                for x in xs {
+                    b.extend(x.to_le_bytes());
+                }
+            }
+            Kv::F32s(xs) => {
+                b.extend(9u32.to_le_bytes());
+                b.extend(6u32.to_le_bytes());
                 b.extend((xs.len() as u64).to_le_bytes());
                 for x in xs {
                     b.extend(x.to_le_bytes());

@@ -128,10 +128,7 @@ fn hf_config_keys_that_change_the_forward_pass_are_read_or_refused() {
         err("type", &|c| c["model_type"] = json!("llama")),
         "config key `hidden_act` says relu2 but `model_type` says a llama model"
     );
-    assert_eq!(
-        err("family", &|c| c["family"] = json!("llama")),
-        "config key `model_type` says a bitnet model but `family` says llama"
-    );
+    assert_eq!(err("family", &|c| c["family"] = json!("llama")), "config key `model_type` says a bitnet model but `family` says llama");
     assert_eq!(
         err("unknown", &|c| c["family"] = json!("gpt2")),
         "config key `family` must be \"bitnet\", \"llama\" or \"bitnet-silu\", not \"gpt2\""
