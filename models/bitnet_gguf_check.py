@@ -13,7 +13,7 @@ vendored in llama-cpp-python 0.3.36):
   `blk.N.<proj>.scale` tensor of one element multiplies the projection's output;
 - the converter writes `rope.scaling.type = linear` with factor 1 (no scaling).
 
-Two files, each a 260-token vocabulary (GPT-2's 256 byte characters and four merges, the
+`f32.gguf` and `tq.gguf` have a 260-token vocabulary (GPT-2's 256 byte characters and four merges, the
 `smollm` pre-tokenizer; llama.cpp needs a tokenizer and its merges, the test feeds ids):
 - `f32.gguf`: d 64, 4 heads of 16, 2 KV heads, FFN 128, 2 layers, every projection F32 of
   -s/0/+s, layer 1's with `.scale` tensors. llama.cpp multiplies these in f32, so it and tern's
@@ -24,6 +24,10 @@ Two files, each a 260-token vocabulary (GPT-2's 256 byte characters and four mer
   both of tern's paths by that rounding. The logits step also runs llama.cpp on the same
   weights as F32 (`tq_as_f32`, written to target/bitnet-gguf-twin by the first step), which
   isolates that rounding from the file's decoding.
+- `spm.gguf`: the shape of `f32.gguf` (other weights) with the SentencePiece vocabulary of
+  tests/fixtures/spm (1,000 pieces; models/spm_vocab_check.py), as a real 1bitLLM file has
+  LLaMA's: the prompt "ROMEO:" as text, llama.cpp's ids for it (with its BOS) and its greedy
+  continuation of 24 tokens.
 
     .venv/bin/python models/bitnet_gguf_check.py              # writes the two GGUFs (gguf-py 0.19)
     PY_WITH_LLAMA_CPP models/bitnet_gguf_check.py --logits    # llama.cpp's logits -> llama_cpp_logits.json
@@ -44,7 +48,12 @@ TOKENS = [72, 101, 108, 108, 111, 44, 32, 98, 105, 116, 110, 101, 116, 33, 10, 0
 SHAPES = {
     "f32": dict(d=64, heads=4, kv=2, ff=128, layers=2, seed=7),
     "tq": dict(d=256, heads=4, kv=2, ff=512, layers=1, seed=11),
+    # projections 4x as large: with a tied head a random model otherwise repeats its last token
+    "spm": dict(d=64, heads=4, kv=2, ff=128, layers=2, seed=13, gain=4.0),
 }
+SPM_VOCAB = os.path.join(ROOT, "tests", "fixtures", "spm", "vocab.gguf")  # models/spm_vocab_check.py
+PROMPT = "ROMEO:"
+GENERATE = 24
 MERGES = ["h e", "l l", "i t", "Ġ b"]  # "Ġ" is GPT-2's character for the space byte
 VOCAB = 256 + len(MERGES)
 
@@ -91,14 +100,32 @@ def write(name, twin=False):
     w.add_rope_dimension_count(hd)
     w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
     w.add_rope_scaling_factor(1.0)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("smollm")
-    w.add_token_list(gpt2_byte_chars() + ["".join(m.split()) for m in MERGES])
-    w.add_token_types([gguf.TokenType.NORMAL] * VOCAB)
-    w.add_token_merges(MERGES)
-    w.add_bos_token_id(0)
-    w.add_add_bos_token(False)
-    emb = rng.normal(0, 1, (VOCAB, d)).astype(np.float32)
+    if name == "spm":
+        # the SentencePiece vocabulary of tests/fixtures/spm, as a real 1bitLLM file has LLaMA's
+        r = gguf.GGUFReader(SPM_VOCAB)
+        field = lambda k: r.fields[k]
+        tokens = [bytes(field("tokenizer.ggml.tokens").parts[i]).decode("utf-8") for i in field("tokenizer.ggml.tokens").data]
+        scores = [float(field("tokenizer.ggml.scores").parts[i][0]) for i in field("tokenizer.ggml.scores").data]
+        types = [int(field("tokenizer.ggml.token_type").parts[i][0]) for i in field("tokenizer.ggml.token_type").data]
+        w.add_tokenizer_model("llama")
+        w.add_tokenizer_pre("default")
+        w.add_token_list(tokens)
+        w.add_token_scores(scores)
+        w.add_token_types(types)
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(2)
+        w.add_add_bos_token(True)
+        vocab = len(tokens)
+    else:
+        w.add_tokenizer_model("gpt2")
+        w.add_tokenizer_pre("smollm")
+        w.add_token_list(gpt2_byte_chars() + ["".join(m.split()) for m in MERGES])
+        w.add_token_types([gguf.TokenType.NORMAL] * VOCAB)
+        w.add_token_merges(MERGES)
+        w.add_bos_token_id(0)
+        w.add_add_bos_token(False)
+        vocab = VOCAB
+    emb = rng.normal(0, 1, (vocab, d)).astype(np.float32)
     if name == "tq":
         # F16 in the fixture; the twin holds the same values as F32, since llama.cpp's head
         # matmul on F16 weights rounds the activations to F16 (0.013 on these logits)
@@ -116,7 +143,7 @@ def write(name, twin=False):
             codes = rng.choice(np.array([-1, 0, 1], dtype=np.int8), size=(out, inp))
             # s of the size absmean gives (1/sqrt(inp) keeps activations O(1)); an f16 value, so
             # TQ's f16 block scale holds it exactly
-            s = np.float32(np.float16(rng.uniform(0.6, 1.4) / np.sqrt(inp)))
+            s = np.float32(np.float16(c.get("gain", 1.0) * rng.uniform(0.6, 1.4) / np.sqrt(inp)))
             vals = codes.astype(np.float32) * s
             if name == "tq" and not twin:
                 qt = gguf.GGMLQuantizationType.TQ1_0 if p in ("attn_output", "ffn_down") else gguf.GGMLQuantizationType.TQ2_0
@@ -139,7 +166,7 @@ def logits():
     import llama_cpp
 
     out = {"tokens": TOKENS, "llama_cpp_python": llama_cpp.__version__}
-    for key, path in [(n, os.path.join(OUT, f"{n}.gguf")) for n in SHAPES] + [("tq_as_f32", os.path.join(TWIN, "tq.gguf"))]:
+    for key, path in [(n, os.path.join(OUT, f"{n}.gguf")) for n in ("f32", "tq")] + [("tq_as_f32", os.path.join(TWIN, "tq.gguf"))]:
         # an F32 KV cache: llama.cpp's default F16 one rounds K and V (0.023 on these logits)
         llm = llama_cpp.Llama(path, n_ctx=64, logits_all=True, verbose=False, n_threads=2,
                               n_batch=64, type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
@@ -148,6 +175,20 @@ def logits():
         out[key] = [[float(x) for x in row] for row in scores]
         out[f"{key}_argmax"] = [int(x) for x in scores.argmax(axis=1)]
         print(f"{key}: logits {scores.shape}, max |logit| {abs(scores).max():.3f}")
+    # a prompt as text through the SentencePiece file: llama.cpp's ids (with its BOS) and its
+    # greedy continuation, argmax of each step's logits
+    llm = llama_cpp.Llama(os.path.join(OUT, "spm.gguf"), n_ctx=64, logits_all=True, verbose=False, n_threads=2,
+                          n_batch=64, type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
+    ids = llm.tokenize(PROMPT.encode(), add_bos=True, special=False)
+    llm.eval(ids)
+    gen = []
+    for _ in range(GENERATE):
+        t = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        gen.append(t)
+        llm.eval([t])
+    out["spm"] = {"prompt": PROMPT, "prompt_ids": ids, "generated": gen,
+                  "text": llm.detokenize(ids[1:] + gen).decode("utf-8", errors="replace")}
+    print(f"spm: {PROMPT!r} -> {ids} + {gen}")
     with open(os.path.join(OUT, "llama_cpp_logits.json"), "w") as f:
         json.dump(out, f)
 

@@ -403,8 +403,9 @@ pub fn dequantize(ty: GgmlType, b: &[u8], n: usize) -> Result<Vec<f32>, String> 
     Ok(y)
 }
 
-/// The storage `ternary_blocks` takes as ternary codes, for messages and labels.
-pub const TERNARY_STORAGE: &str = "TQ1_0, TQ2_0 or Q8_0 of -127/0/+127";
+/// The storage the GGUF import takes as ternary codes (`ternary_blocks`, and floats of only
+/// -s, 0 and +s), for messages and labels.
+pub const TERNARY_STORAGE: &str = "TQ1_0, TQ2_0, Q8_0 of -127/0/+127, or floats of -s/0/+s";
 
 /// The ternary codes (-1, 0, +1, in element order) and each block's scale of a TQ1_0 or TQ2_0
 /// tensor's bytes, or of a Q8_0 tensor whose every value is -127, 0 or +127 (scale 127 d): TQ
