@@ -309,11 +309,11 @@ fn damaged_gguf_files_name_what_is_wrong() {
     };
     assert_eq!(
         err("arch.gguf", &with("general.architecture", Kv::Str("gpt2"))),
-        "bad config: architecture `gpt2` is not supported (llama is: SmolLM2, TinyLlama, ...)"
+        "bad config: architecture `gpt2` is not supported (llama is: SmolLM2, TinyLlama, ...; bitnet is: llama.cpp's BitNet b1.58 of 1bitLLM)"
     );
     assert_eq!(
-        err("tok.gguf", &with("tokenizer.ggml.model", Kv::Str("llama"))),
-        "bad config: tokenizer.ggml.model = `llama` is not supported (gpt2, byte-level BPE, is)"
+        err("tok.gguf", &with("tokenizer.ggml.model", Kv::Str("bert"))),
+        "bad config: tokenizer.ggml.model = `bert` is not supported (gpt2, byte-level BPE, and llama, SentencePiece, are)"
     );
     assert_eq!(
         err("rope.gguf", &with("llama.rope.dimension_count", Kv::U32(8))),
