@@ -113,7 +113,8 @@ impl ModelConfig {
 
     /// Named shapes of real models (`tern project`): the shipped model, SmolLM2-135M, BitNet
     /// b1.58 2B4T (microsoft/bitnet-b1.58-2B-4T config.json) and the BitNet b1.58 paper's 3B
-    /// (1bitLLM/bitnet_b1_58-3B config.json: llama, SiLU, no GQA).
+    /// (1bitLLM/bitnet_b1_58-3B config.json: llama with SiLU and sub-norms, no GQA; llama.cpp's
+    /// `bitnet` architecture).
     pub fn named_shapes() -> [(&'static str, ModelConfig); 4] {
         let base = ModelConfig::tiny_shakespeare();
         [
@@ -163,7 +164,7 @@ impl ModelConfig {
                     vocab_size: 32002,
                     max_position_embeddings: 2048,
                     tie_word_embeddings: true,
-                    family: Family::Llama,
+                    family: Family::BitnetSilu,
                     ..base
                 },
             ),
