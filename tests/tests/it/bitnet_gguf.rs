@@ -2,7 +2,7 @@
 //! from `token_embd`, projections as floats of -s/0/+s or TQ1_0/TQ2_0, optional `.scale`
 //! tensors), small and random, against llama.cpp's own logits on the same files
 //! (tests/fixtures/bitnet-gguf, written by models/bitnet_gguf_check.py).
-use crate::common::{Kv, gguf_bytes};
+use crate::common::{Kv, argmax, gguf_bytes, json_ids, json_matrix, max_abs_diff};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use tern_arch::config::TINY;
@@ -24,20 +24,16 @@ fn reference() -> &'static serde_json::Value {
 }
 
 fn tokens() -> Vec<u32> {
-    reference()["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect()
+    json_ids(&reference()["tokens"])
 }
 
 fn llama_cpp(name: &str) -> Vec<f32> {
-    reference()[name].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32)).collect()
+    json_matrix(&reference()[name])
 }
 
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-}
-
+/// The argmax of each row of `v` logits.
 fn argmaxes(l: &[f32], v: usize) -> Vec<usize> {
-    l.chunks(v).map(|r| r.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0).collect()
+    l.chunks(v).map(argmax).collect()
 }
 
 fn float_logits(m: &Model) -> Vec<f32> {
@@ -110,8 +106,7 @@ fn greedy(mut s: Session, prompt: &[u32], n: usize) -> Vec<u32> {
     let mut logits = s.forward(&mut ex, prompt, Phase::Prefill, false).unwrap();
     let mut out = Vec::new();
     for _ in 0..n {
-        let v = logits.len();
-        let t = argmaxes(&logits, v)[0] as u32;
+        let t = argmax(&logits) as u32;
         out.push(t);
         logits = s.forward(&mut ex, &[t], Phase::Decode, false).unwrap();
     }
@@ -128,7 +123,7 @@ fn greedy(mut s: Session, prompt: &[u32], n: usize) -> Vec<u32> {
 fn bitnet_gguf_with_sentencepiece_generates_as_llama_cpp() {
     let m = load("spm");
     let r = &reference()["spm"];
-    let ids = |k: &str| -> Vec<u32> { r[k].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect() };
+    let ids = |k: &str| json_ids(&r[k]);
     let mut prompt: Vec<u32> = m.vocab.bos().into_iter().collect();
     prompt.extend(m.vocab.encode(r["prompt"].as_str().unwrap()).unwrap());
     assert_eq!(prompt, ids("prompt_ids"));

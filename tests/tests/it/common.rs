@@ -138,6 +138,14 @@ pub enum Kv {
     F32s(Vec<f32>),
 }
 
+/// A GGUF array of `n` numbers of GGUF type `ty` (5 int32, 6 float32), their bytes given.
+fn array(b: &mut Vec<u8>, ty: u32, n: usize, items: impl Iterator<Item = u8>) {
+    b.extend(9u32.to_le_bytes());
+    b.extend(ty.to_le_bytes());
+    b.extend((n as u64).to_le_bytes());
+    b.extend(items);
+}
+
 /// A GGUF v3 file: key/values, then F32 (type 0) or raw (any type) tensors, 32-byte aligned.
 pub fn gguf_bytes(kvs: &[(&str, Kv)], tensors: &[(String, Vec<u64>, u32, Vec<u8>)]) -> Vec<u8> {
     let mut b = b"GGUF".to_vec();
@@ -175,22 +183,8 @@ pub fn gguf_bytes(kvs: &[(&str, Kv)], tensors: &[(String, Vec<u64>, u32, Vec<u8>
                     s(&mut b, x);
                 }
             }
-            Kv::I32s(xs) => {
-                b.extend(9u32.to_le_bytes());
-                b.extend(5u32.to_le_bytes());
-                b.extend((xs.len() as u64).to_le_bytes());
-                for x in xs {
-                    b.extend(x.to_le_bytes());
-                }
-            }
-            Kv::F32s(xs) => {
-                b.extend(9u32.to_le_bytes());
-                b.extend(6u32.to_le_bytes());
-                b.extend((xs.len() as u64).to_le_bytes());
-                for x in xs {
-                    b.extend(x.to_le_bytes());
-                }
-            }
+            Kv::I32s(xs) => array(&mut b, 5, xs.len(), xs.iter().flat_map(|x| x.to_le_bytes())),
+            Kv::F32s(xs) => array(&mut b, 6, xs.len(), xs.iter().flat_map(|x| x.to_le_bytes())),
         }
     }
     let mut off = 0u64;
@@ -210,4 +204,24 @@ pub fn gguf_bytes(kvs: &[(&str, Kv)], tensors: &[(String, Vec<u64>, u32, Vec<u8>
         b.resize(b.len().div_ceil(32) * 32, 0);
     }
     b
+}
+
+/// The index of the largest value (the first of equal ones).
+pub fn argmax(l: &[f32]) -> usize {
+    l.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// A reference's JSON matrix (rows of numbers, `positions x vocab`), flattened.
+pub fn json_matrix(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32)).collect()
+}
+
+/// A reference's JSON list of token ids.
+pub fn json_ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect()
 }

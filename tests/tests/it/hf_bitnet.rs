@@ -3,6 +3,7 @@
 //! BF16 embeddings and norms, tied `lm_head`, ReLU², sub-norms, 4:1 GQA, RoPE theta 500000),
 //! small and random, against the logits of transformers' own `BitNetForCausalLM` on it
 //! (tests/fixtures/hf-bitnet, written by models/hf_bitnet_check.py).
+use crate::common::{argmax, json_ids, json_matrix, max_abs_diff};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use tern_arch::config::TINY;
@@ -29,21 +30,12 @@ fn reference() -> &'static serde_json::Value {
 }
 
 fn tokens() -> Vec<u32> {
-    reference()["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect()
+    json_ids(&reference()["tokens"])
 }
 
 /// The reference's logits (`positions x vocab`, flattened) under `key`.
 fn logits(key: &str) -> Vec<f32> {
-    reference()[key].as_array().unwrap().iter().flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32)).collect()
-}
-
-fn argmax(l: &[f32]) -> usize {
-    l.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    json_matrix(&reference()[key])
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! llama.cpp's graph (interleaved RoPE on the file's own permuted Q/K rows) and llama.cpp
 //! itself. Its ternarized BitLinears run on the RTL exactly as on the golden model. Small GGUF
 //! files written here test the reader's errors and the RoPE un-permutation.
-use crate::common::Scratch;
+use crate::common::{Scratch, argmax};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -42,10 +42,6 @@ fn ids(v: &serde_json::Value) -> Vec<u32> {
 fn lse(l: &[f32]) -> f64 {
     let mx = l.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x as f64));
     mx + l.iter().map(|&x| (x as f64 - mx).exp()).sum::<f64>().ln()
-}
-
-fn argmax(l: &[f32]) -> usize {
-    l.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0
 }
 
 #[test]
