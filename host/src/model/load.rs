@@ -91,11 +91,26 @@ fn precheck(buf: &[u8], file: &str) -> Result<(), ModelError> {
 struct Reader<'a> {
     st: SafeTensors<'a>,
     file: String,
+    /// The tensors read so far: what is left at the end was not understood.
+    read: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 impl<'a> Reader<'a> {
     fn view(&self, name: &str) -> Result<TensorView<'a>, ModelError> {
-        self.st.tensor(name).map_err(|_| ModelError::MissingTensor { file: self.file.clone(), tensor: name.to_string() })
+        let v = self.st.tensor(name).map_err(|_| ModelError::MissingTensor { file: self.file.clone(), tensor: name.to_string() })?;
+        self.read.borrow_mut().insert(name.to_string());
+        Ok(v)
+    }
+
+    /// A tensor of the file that nothing read (RoPE's `inv_freq` buffers, which older
+    /// transformers saved, excepted): a weight this family's graph has no place for, such as
+    /// the sub-norms of a BitNet checkpoint taken for llama, would be a silent wrong answer.
+    fn unread(&self) -> Option<String> {
+        let read = self.read.borrow();
+        let mut left: Vec<String> =
+            self.st.names().into_iter().filter(|n| !read.contains(*n) && !n.ends_with("rotary_emb.inv_freq")).cloned().collect();
+        left.sort();
+        left.into_iter().next()
     }
 
     fn has(&self, name: &str) -> bool {
@@ -253,7 +268,7 @@ impl Model {
         precheck(&map, &file)?;
         let st = SafeTensors::deserialize(&map).map_err(|e| ModelError::Format { file: file.clone(), msg: format!("{e:?}") })?;
         let config = read_config(&map, &file, &config_json)?;
-        let r = Reader { st, file: file.clone() };
+        let r = Reader { st, file: file.clone(), read: Default::default() };
         let c = &config;
         let (d, v) = (c.hidden_size, c.vocab_size);
         let embed = r.float("model.embed_tokens.weight", &[v, d], "[vocab_size, hidden_size]")?;
@@ -307,6 +322,12 @@ impl Model {
         } else {
             embed.clone()
         };
+        if let Some(t) = r.unread() {
+            return Err(ModelError::Config {
+                file: file.clone(),
+                msg: format!("tensor `{t}` has no place in a {} model (does the config name the right family?)", c.family.name()),
+            });
+        }
         let (float, ternarized) = match float_mode {
             Some((q, keep)) => (keep.then_some(floats), Ternarized::PostTraining(q)),
             None => (None, Ternarized::Trained),

@@ -141,14 +141,16 @@ fn hf_config_keys_that_change_the_forward_pass_are_read_or_refused() {
     };
     assert_eq!(load_with_config("params", params("default")).unwrap().config.rope_theta, 250000.0);
     assert!(err("yarn", &params("yarn")).starts_with("config key `rope_parameters` must be plain RoPE (rope_type \"default\")"));
-    // silu with a llama model_type is the llama family (no sub-norms read)
-    let m = load_with_config("llama", |c| {
-        c["model_type"] = json!("llama");
-        c["hidden_act"] = json!("silu");
-    })
-    .unwrap();
-    assert_eq!(m.config.family, Family::Llama);
-    assert!(m.layers[0].attn_sub_norm.is_empty());
+    // silu with a llama model_type is the llama family, which has no sub-norms: the file's are
+    // then tensors nothing reads, an error (they were silently dropped before)
+    assert_eq!(
+        load_with_config("llama", |c| {
+            c["model_type"] = json!("llama");
+            c["hidden_act"] = json!("silu");
+        })
+        .unwrap_err(),
+        "tensor `model.layers.0.mlp.ffn_sub_norm.weight` has no place in a llama model (does the config name the right family?)"
+    );
     // silu with tern's `bitnet-silu` family keeps the sub-norms (1bitLLM's BitNet b1.58)
     let m = load_with_config("silu", |c| {
         c.as_object_mut().unwrap().remove("model_type");
