@@ -8,7 +8,8 @@ fallback, identity normalization, a dummy prefix and split digits; llama.cpp sto
 that kind, 1,000 pieces, on the first 1 MB of the committed Shakespeare text
 (models/data/train.txt) with the same options, writes it the way llama.cpp's converter does
 (`_create_vocab_sentencepiece`: unknown, control, byte and normal types, the scores), and
-records the ids of:
+keeps the trained `tokenizer.model` (the file a Hugging Face checkpoint ships), and records the
+ids of:
 - llama.cpp's own tokenizer tests' inputs (vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf.inp
   of llama-cpp-python 0.3.36, whose strings are copied here);
 - Shakespeare lines from the validation text;
@@ -23,6 +24,7 @@ agree on.
 import json
 import os
 import random
+import shutil
 import tempfile
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -117,6 +119,8 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     with tempfile.TemporaryDirectory() as d:
         sp = train(os.path.join(d, "spm"))
+        # the SentencePiece model itself, as a Hugging Face checkpoint ships it
+        shutil.copy(os.path.join(d, "spm.model"), os.path.join(OUT, "tokenizer.model"))
     path = os.path.join(OUT, "vocab.gguf")
     write_gguf(sp, path)
     llm = llama_cpp.Llama(path, vocab_only=True, verbose=False)

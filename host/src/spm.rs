@@ -105,6 +105,74 @@ impl Spm {
         Ok(Spm { pieces, scores, types, ids, byte_ids, add_space_prefix })
     }
 
+    /// A SentencePiece `tokenizer.model` (the ModelProto protobuf): its pieces (text, score,
+    /// type), `add_dummy_prefix` as the space prefix. Refused, by name: a model that is not
+    /// BPE (llama.cpp runs unigram models with these merges too, which is not the same), and
+    /// a normalizer that changes text (`remove_extra_whitespaces`, or a rule other than
+    /// `identity`), since llama.cpp applies neither.
+    pub fn from_model_proto(b: &[u8]) -> Result<Spm, TokenizerError> {
+        let err = |m: String| TokenizerError::Spm(format!("tokenizer.model: {m}"));
+        let (mut pieces, mut scores, mut types) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut prefix, mut model_type) = (true, 1u64);
+        for f in proto::fields(b).map_err(err)? {
+            match (f.number, f.value) {
+                (1, proto::Value::Bytes(p)) => {
+                    let (mut text, mut score, mut ty) = (None, 0f32, 1i32);
+                    for g in proto::fields(p).map_err(err)? {
+                        match (g.number, g.value) {
+                            (1, proto::Value::Bytes(t)) => {
+                                text = Some(String::from_utf8(t.to_vec()).map_err(|_| err(format!("piece {} is not UTF-8", pieces.len())))?)
+                            }
+                            (2, proto::Value::Fixed32(x)) => score = f32::from_bits(x),
+                            (3, proto::Value::Varint(t)) => ty = t as i32,
+                            _ => {}
+                        }
+                    }
+                    pieces.push(text.ok_or_else(|| err(format!("piece {} has no text", pieces.len())))?);
+                    scores.push(score);
+                    types.push(ty);
+                }
+                (2, proto::Value::Bytes(t)) => {
+                    for g in proto::fields(t).map_err(err)? {
+                        if let (3, proto::Value::Varint(m)) = (g.number, g.value) {
+                            model_type = m;
+                        }
+                    }
+                }
+                (3, proto::Value::Bytes(n)) => {
+                    for g in proto::fields(n).map_err(err)? {
+                        match (g.number, g.value) {
+                            (1, proto::Value::Bytes(name)) if name != b"identity" => {
+                                return Err(err(format!("normalizer {:?}: only `identity` is implemented", String::from_utf8_lossy(name))));
+                            }
+                            (3, proto::Value::Varint(x)) => prefix = x != 0,
+                            (4, proto::Value::Varint(x)) if x != 0 => {
+                                return Err(err("remove_extra_whitespaces is on: not implemented (llama.cpp does not apply it)".into()));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if model_type != 2 {
+            let name = match model_type {
+                1 => "unigram",
+                3 => "word",
+                4 => "char",
+                _ => "unknown",
+            };
+            return Err(err(format!("a {name} model (type {model_type}): only BPE is implemented")));
+        }
+        Spm::new(pieces, scores, types, prefix)
+    }
+
+    /// The id of a piece.
+    pub fn piece_id(&self, piece: &str) -> Option<u32> {
+        self.ids.get(piece).copied()
+    }
+
     pub fn len(&self) -> usize {
         self.pieces.len()
     }
@@ -196,6 +264,65 @@ impl Spm {
             out.remove(0);
         }
         out
+    }
+}
+
+/// Just enough protobuf wire format for a `tokenizer.model`: the fields of one message, each
+/// bounded by the bytes given (a damaged file is an error, never a panic).
+mod proto {
+    pub enum Value<'a> {
+        Varint(u64),
+        /// read past: no field of a `tokenizer.model` that matters here has this type
+        Fixed64,
+        Bytes(&'a [u8]),
+        Fixed32(u32),
+    }
+
+    pub struct Field<'a> {
+        pub number: u64,
+        pub value: Value<'a>,
+    }
+
+    fn varint(b: &[u8], i: &mut usize) -> Result<u64, String> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let &byte = b.get(*i).ok_or("a varint runs past the end")?;
+            *i += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("a varint longer than 10 bytes".into())
+    }
+
+    pub fn fields(b: &[u8]) -> Result<Vec<Field<'_>>, String> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            let key = varint(b, &mut i)?;
+            let take = |i: &mut usize, n: usize| -> Result<&[u8], String> {
+                let end = i.checked_add(n).filter(|&e| e <= b.len()).ok_or(format!("field {} runs past the end", key >> 3))?;
+                let s = &b[*i..end];
+                *i = end;
+                Ok(s)
+            };
+            let value = match key & 7 {
+                0 => Value::Varint(varint(b, &mut i)?),
+                1 => {
+                    take(&mut i, 8)?;
+                    Value::Fixed64
+                }
+                2 => {
+                    let n = varint(b, &mut i)?;
+                    Value::Bytes(take(&mut i, usize::try_from(n).map_err(|_| "a length beyond memory")?)?)
+                }
+                5 => Value::Fixed32(u32::from_le_bytes(take(&mut i, 4)?.try_into().expect("4 bytes"))),
+                w => return Err(format!("wire type {w} of field {} is not one protobuf writes here", key >> 3)),
+            };
+            out.push(Field { number: key >> 3, value });
+        }
+        Ok(out)
     }
 }
 

@@ -280,9 +280,10 @@ impl ModelConfig {
             _ => false,
         };
         let scale_convention = scale_convention(meta, json);
-        // The family (the FFN's gate, the sub-norms) is tern's own `family` key, else
-        // `model_type`, else what `hidden_act` implies (relu2: BitNet 2B4T; silu: llama); the
-        // two names must agree, and `hidden_act` must be the family's gate.
+        // The family (the FFN's gate, the sub-norms) is tern's own `family` key, else what
+        // `architectures` names, else `model_type`, else what `hidden_act` implies (relu2:
+        // BitNet 2B4T; silu: llama); the names must agree, and `hidden_act` must be the
+        // family's gate.
         let gate = match get("hidden_act") {
             None => None,
             Some(serde_json::Value::String(s)) if s == "relu2" => Some(Gate::Relu2),
@@ -304,15 +305,33 @@ impl ModelConfig {
             None => None,
             Some(v) => Some(named(&v).ok_or_else(|| bad("family", &v, &Family::names_quoted()))?),
         };
+        // transformers' class names: 1bitLLM's BitNet b1.58 keeps `model_type` "llama" and
+        // names its own class, whose layers carry sub-norms; 2B4T's is transformers' BitNet
+        let from_arch = get("architectures").and_then(|a| {
+            a.as_array()?.iter().find_map(|c| match c.as_str()? {
+                "BitnetForCausalLM" => Some(Family::BitnetSilu),
+                "BitNetForCausalLM" => Some(Family::Bitnet),
+                _ => None,
+            })
+        });
         let conflict = |msg: String| ModelError::Config { file: file.to_string(), msg };
-        if let (Some(t), Some(k)) = (from_type, from_key)
-            && t != k
-        {
-            return Err(conflict(format!("config key `model_type` says a {} model but `family` says {}", t.name(), k.name())));
+        // every two that name a family agree; a llama `model_type` is also right for 1bitLLM's
+        // BitNet (llama with sub-norms)
+        let said = [("model_type", from_type), ("architectures", from_arch), ("family", from_key)];
+        for (i, &(k1, f1)) in said.iter().enumerate() {
+            for &(k2, f2) in &said[i + 1..] {
+                if let (Some(a), Some(b)) = (f1, f2)
+                    && a != b
+                    && !(k1 == "model_type" && a == Family::Llama && b == Family::BitnetSilu)
+                {
+                    return Err(conflict(format!("config key `{k1}` says a {} model but `{k2}` says {}", a.name(), b.name())));
+                }
+            }
         }
-        let family = match (from_key.or(from_type), gate) {
+        let key = ["family", "architectures", "model_type"].into_iter().zip([from_key, from_arch, from_type]).find(|(_, f)| f.is_some());
+        let family = match (key.and_then(|k| k.1), gate) {
             (Some(f), Some(g)) if f.gate() != g => {
-                let (key, f) = if from_key.is_some() { ("family", f) } else { ("model_type", f) };
+                let key = key.map_or("family", |k| k.0);
                 let act = if g == Gate::Relu2 { "relu2" } else { "silu" };
                 return Err(conflict(format!("config key `hidden_act` says {act} but `{key}` says a {} model", f.name())));
             }

@@ -303,8 +303,15 @@ impl Model {
                 proj.push(lin(i, *pj, &mut layer_floats)?);
             }
             let sub_norms = c.family.sub_norms();
-            let attn_sub_norm =
-                if sub_norms { norm("self_attn.attn_sub_norm", c.q_dim(), "[num_attention_heads * head_dim]")? } else { Vec::new() };
+            // 1bitLLM's checkpoints name the sub-norms `inner_attn_ln` and `ffn_layernorm`
+            let named = |a: &str, b: &str| {
+                if r.has(&format!("{p}{b}.weight")) && !r.has(&format!("{p}{a}.weight")) { b.to_string() } else { a.to_string() }
+            };
+            let attn_sub_norm = if sub_norms {
+                norm(&named("self_attn.attn_sub_norm", "self_attn.inner_attn_ln"), c.q_dim(), "[num_attention_heads * head_dim]")?
+            } else {
+                Vec::new()
+            };
             let post_attention_layernorm = norm("post_attention_layernorm", d, "[hidden_size]")?;
             for pj in &Proj::ALL[4..] {
                 proj.push(lin(i, *pj, &mut layer_floats)?);
@@ -312,7 +319,11 @@ impl Model {
             if !layer_floats.is_empty() {
                 floats.push(std::mem::take(&mut layer_floats).try_into().unwrap_or_else(|_| unreachable!("seven projections")));
             }
-            let ffn_sub_norm = if sub_norms { norm("mlp.ffn_sub_norm", c.intermediate_size, "[intermediate_size]")? } else { Vec::new() };
+            let ffn_sub_norm = if sub_norms {
+                norm(&named("mlp.ffn_sub_norm", "mlp.ffn_layernorm"), c.intermediate_size, "[intermediate_size]")?
+            } else {
+                Vec::new()
+            };
             let proj: [BitLinear; 7] = proj.try_into().unwrap_or_else(|_| unreachable!("seven projections"));
             layers.push(Layer { input_layernorm, attn_sub_norm, post_attention_layernorm, ffn_sub_norm, proj });
         }
@@ -344,6 +355,14 @@ impl Model {
 /// say it).
 fn vocab_beside(config_json: &Path, c: &ModelConfig) -> Result<Vocab, ModelError> {
     let dir = config_json.parent().unwrap_or(Path::new("."));
+    // a SentencePiece model (LLaMA's kind, 1bitLLM's) before its tokenizer.json, whose
+    // byte-fallback BPE with normalizers tern's tokenizer.json reader does not take
+    let spm_path = dir.join("tokenizer.model");
+    match std::fs::read(&spm_path) {
+        Ok(b) => return spm_beside(&b, &spm_path, &dir.join("tokenizer_config.json"), c),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(ModelError::Io { path: spm_path, err }),
+    }
     let path = dir.join("tokenizer.json");
     let file = path.display().to_string();
     let json = match std::fs::read(&path) {
@@ -365,6 +384,35 @@ fn vocab_beside(config_json: &Path, c: &ModelConfig) -> Result<Vocab, ModelError
         None => config_bos(&dir.join("tokenizer_config.json"), &tok.bpe)?,
     };
     Ok(Vocab::Bpe { bpe: Box::new(tok.bpe), bos })
+}
+
+/// A `tokenizer.model` beside the checkpoint. The BOS follows tokenizer_config.json
+/// (`add_bos_token`, default true as for LLaMA's tokenizer; `bos_token`, default `<s>`).
+fn spm_beside(b: &[u8], path: &Path, config: &Path, c: &ModelConfig) -> Result<Vocab, ModelError> {
+    let file = path.display().to_string();
+    let spm = crate::spm::Spm::from_model_proto(b).map_err(|source| ModelError::Tokenizer { file: file.clone(), source })?;
+    if spm.len() > c.vocab_size {
+        return Err(ModelError::Config {
+            file,
+            msg: format!("the tokenizer has {} pieces, more than the model's vocab_size {}", spm.len(), c.vocab_size),
+        });
+    }
+    let j: serde_json::Value = match std::fs::read(config) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| ModelError::Config { file: config.display().to_string(), msg: format!("not valid JSON: {e}") })?,
+        Err(_) => serde_json::Value::Null,
+    };
+    let bos = if j.get("add_bos_token").and_then(|v| v.as_bool()).unwrap_or(true) {
+        let t = j.get("bos_token");
+        let name = t.and_then(|t| t.as_str().or_else(|| t.get("content").and_then(|c| c.as_str()))).unwrap_or("<s>");
+        Some(
+            spm.piece_id(name)
+                .ok_or_else(|| ModelError::Config { file: file.clone(), msg: format!("bos_token {name:?} is not a piece") })?,
+        )
+    } else {
+        None
+    };
+    Ok(Vocab::Spm { spm: Box::new(spm), bos })
 }
 
 /// `bos_token` of a tokenizer_config.json whose `add_bos_token` is true, as an id of `bpe`.

@@ -1,7 +1,9 @@
 //! llama.cpp's `bitnet` architecture (1bitLLM's BitNet b1.58: SiLU gate, both sub-norms, head
 //! from `token_embd`, projections as floats of -s/0/+s or TQ1_0/TQ2_0, optional `.scale`
 //! tensors), small and random, against llama.cpp's own logits on the same files
-//! (tests/fixtures/bitnet-gguf, written by models/bitnet_gguf_check.py).
+//! (tests/fixtures/bitnet-gguf, written by models/bitnet_gguf_check.py); and the Hugging Face
+//! checkpoint layout those GGUFs are converted from (tests/fixtures/bitnet-hf,
+//! models/bitnet_hf_check.py), against llama.cpp on its own conversion of it.
 use crate::common::{Kv, argmax, gguf_bytes, json_ids, json_matrix, max_abs_diff};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -207,4 +209,39 @@ fn bitnet_gguf_bad_files_are_named() {
         ),
         "{e}"
     );
+}
+
+/// 1bitLLM's Hugging Face layout (`BitnetForCausalLM` with `model_type` llama, SiLU, F32
+/// master weights, sub-norms named `inner_attn_ln`/`ffn_layernorm`, a tied head, LLaMA's kind
+/// of `tokenizer.model`): tern loads the folder itself, ternarizing the master weights by
+/// absmean and tokenizing with the SentencePiece model; llama.cpp converted the same folder
+/// with its own `convert_hf_to_gguf.py` (whose `weight_quant` is 1bitLLM's). The prompt's ids
+/// (with the BOS) are llama.cpp's, and with f32 activations on the ternary weights the logits
+/// of all 22 positions are within 2e-4 (measured 6.6e-5 on logits up to 33; more than the GGUF
+/// files' 1.4e-5 because each side sums mean|W| in its own order, so the scales differ in the
+/// last bits).
+#[test]
+fn bitnet_hf_checkpoint_matches_llama_cpp_on_its_conversion() {
+    let dir = dir().join("../bitnet-hf");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("llama_cpp_logits.json")).unwrap()).unwrap();
+    let mut m = Model::load_with(&dir, Quantizer::Absmean, false).unwrap();
+    assert_eq!(m.config.family, Family::BitnetSilu, "architectures: BitnetForCausalLM, though model_type is llama");
+    assert_eq!((m.layers[1].attn_sub_norm.len(), m.layers[1].ffn_sub_norm.len()), (64, 128));
+    assert_eq!(m.vocab.name(), "SentencePiece");
+    let mut ids: Vec<u32> = m.vocab.bos().into_iter().collect();
+    ids.extend(m.vocab.encode(r["prompt"].as_str().unwrap()).unwrap());
+    assert_eq!(ids, json_ids(&r["ids"]));
+    // f32 activations on the ternary weights (codes x scale), as llama.cpp's F32 GGUF holds them
+    m.float = Some(
+        m.layers
+            .iter()
+            .map(|l| l.proj.clone().map(|b| (0..b.w.out * b.w.inp).map(|i| b.w.get(i / b.w.inp, i % b.w.inp) as f32 * b.scale).collect()))
+            .collect(),
+    );
+    let got = Session::float(&m).unwrap().forward(&mut HostExec::new(), &ids, Phase::Prefill, true).unwrap();
+    let want = json_matrix(&r["logits"]);
+    let d = max_abs_diff(&got, &want);
+    eprintln!("bitnet-hf: tern vs llama.cpp on its conversion {d}");
+    assert!(d < 2e-4, "max |logit - llama.cpp| = {d}");
+    assert_eq!(argmaxes(&got, 1000), argmaxes(&want, 1000));
 }

@@ -118,9 +118,20 @@ fn hf_config_keys_that_change_the_forward_pass_are_read_or_refused() {
     );
     assert_eq!(
         err("type", &|c| c["model_type"] = json!("llama")),
+        "config key `model_type` says a llama model but `architectures` says bitnet"
+    );
+    assert_eq!(
+        err("act2", &|c| {
+            c.as_object_mut().unwrap().remove("architectures");
+            c["model_type"] = json!("llama");
+        }),
         "config key `hidden_act` says relu2 but `model_type` says a llama model"
     );
     assert_eq!(err("family", &|c| c["family"] = json!("llama")), "config key `model_type` says a bitnet model but `family` says llama");
+    assert_eq!(
+        err("arch", &|c| c["architectures"] = json!(["BitnetForCausalLM"])),
+        "config key `model_type` says a bitnet model but `architectures` says bitnet-silu"
+    );
     assert_eq!(
         err("unknown", &|c| c["family"] = json!("gpt2")),
         "config key `family` must be \"bitnet\", \"llama\" or \"bitnet-silu\", not \"gpt2\""
@@ -145,6 +156,7 @@ fn hf_config_keys_that_change_the_forward_pass_are_read_or_refused() {
     // then tensors nothing reads, an error (they were silently dropped before)
     assert_eq!(
         load_with_config("llama", |c| {
+            c.as_object_mut().unwrap().remove("architectures");
             c["model_type"] = json!("llama");
             c["hidden_act"] = json!("silu");
         })
@@ -154,6 +166,7 @@ fn hf_config_keys_that_change_the_forward_pass_are_read_or_refused() {
     // silu with tern's `bitnet-silu` family keeps the sub-norms (1bitLLM's BitNet b1.58)
     let m = load_with_config("silu", |c| {
         c.as_object_mut().unwrap().remove("model_type");
+        c.as_object_mut().unwrap().remove("architectures");
         c["family"] = json!("bitnet-silu");
         c["hidden_act"] = json!("silu");
     })
@@ -163,6 +176,7 @@ fn hf_config_keys_that_change_the_forward_pass_are_read_or_refused() {
     assert_eq!(
         err("relu2", &|c| {
             c.as_object_mut().unwrap().remove("model_type");
+            c.as_object_mut().unwrap().remove("architectures");
             c["family"] = json!("bitnet-silu");
         }),
         "config key `hidden_act` says relu2 but `family` says a bitnet-silu model"

@@ -314,6 +314,36 @@ fn sentencepiece_gguf_gives_llama_cpp_ids() {
     }
     assert_eq!(ids, 24_194);
     assert!(round_trips > 1000, "{round_trips} texts decoded");
+    // the same vocabulary from the SentencePiece model file itself (a Hugging Face
+    // checkpoint's tokenizer.model): the same ids
+    let spm = tern_host::spm::Spm::from_model_proto(&std::fs::read(dir.join("tokenizer.model")).unwrap()).unwrap();
+    for c in cases {
+        let want: Vec<u32> = c["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+        assert_eq!(spm.encode(c["text"].as_str().unwrap()).unwrap(), want);
+    }
+}
+
+/// A damaged or unsupported `tokenizer.model` is a named error, never a panic: cut short at
+/// every length, and a unigram model.
+#[test]
+fn sentencepiece_model_file_errors_are_named() {
+    use tern_host::spm::Spm;
+    let b = std::fs::read(root().join("tests/fixtures/spm/tokenizer.model")).unwrap();
+    let mut named = 0;
+    for n in (0..b.len()).step_by(7) {
+        if let Err(e) = Spm::from_model_proto(&b[..n]) {
+            assert!(e.to_string().starts_with("SentencePiece vocabulary: tokenizer.model: "), "{e}");
+            named += 1;
+        }
+    }
+    assert!(named > b.len() / 14, "{named} cuts named");
+    // trainer_spec.model_type (field 2, then field 3) = 1, unigram
+    let mut unigram = b.clone();
+    unigram.extend([0x12, 0x02, 0x18, 0x01]);
+    assert_eq!(
+        Spm::from_model_proto(&unigram).unwrap_err().to_string(),
+        "SentencePiece vocabulary: tokenizer.model: a unigram model (type 1): only BPE is implemented"
+    );
 }
 
 /// A SentencePiece GGUF that llama.cpp would read otherwise, or not at all, is a named error.
