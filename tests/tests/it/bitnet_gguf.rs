@@ -138,6 +138,20 @@ fn bitnet_gguf_with_sentencepiece_generates_as_llama_cpp() {
     let int8 = greedy(Session::new(&m), &prompt, want.len());
     let same = int8.iter().zip(&want).take_while(|(a, b)| a == b).count();
     eprintln!("spm: int8 greedy agrees with llama.cpp for {same} of {} tokens", want.len());
+    // the same through the binary: `tern generate --precision float` prints llama.cpp's text
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tern-cli"))
+        .args(["generate", "--precision", "float", "--prompt", r["prompt"].as_str().unwrap(), "--tokens"])
+        .arg(want.len().to_string())
+        .arg("--model")
+        .arg(dir().join("spm.gguf"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(llama_text.strip_prefix(' ').unwrap()),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A minimal `bitnet` GGUF (d 32, 2 heads, FFN 64, 1 block, F32 ternary projections), with
