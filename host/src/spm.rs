@@ -15,16 +15,8 @@
 //! Decoding writes `▁` back as a space and a byte token as its byte; control tokens (`<s>`)
 //! give nothing, and one leading space of the whole text is dropped when the prefix was added.
 
-use crate::tokenizer::TokenizerError;
+use crate::tokenizer::{TOKEN_TYPE_BYTE as BYTE, TOKEN_TYPE_NORMAL as NORMAL, TOKEN_TYPE_USER as USER_DEFINED, TokenizerError};
 use std::collections::{BinaryHeap, HashMap};
-
-/// GGUF `tokenizer.ggml.token_type` values (llama.cpp's `llama_token_type`).
-const NORMAL: i32 = 1;
-const UNKNOWN: i32 = 2;
-const CONTROL: i32 = 3;
-const USER_DEFINED: i32 = 4;
-const UNUSED: i32 = 5;
-const BYTE: i32 = 6;
 
 /// A SentencePiece vocabulary: pieces, scores, types.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,6 +28,11 @@ pub struct Spm {
     /// The `<0xXX>` token of each byte, if the vocabulary has it.
     byte_ids: [Option<u32>; 256],
     add_space_prefix: bool,
+}
+
+/// The byte a byte-fallback piece `<0xXX>` stands for.
+fn byte_piece(p: &str) -> Option<u8> {
+    p.strip_prefix("<0x").and_then(|h| h.strip_suffix('>')).filter(|h| h.len() == 2).and_then(|h| u8::from_str_radix(h, 16).ok())
 }
 
 /// A candidate merge: symbols `left` and `right`, whose text was `size` bytes when queued.
@@ -93,12 +90,7 @@ impl Spm {
             // llama.cpp's token_to_id keeps the last of equal pieces
             ids.insert(p.clone(), i as u32);
             if types[i] == BYTE {
-                let b = p
-                    .strip_prefix("<0x")
-                    .and_then(|h| h.strip_suffix('>'))
-                    .filter(|h| h.len() == 2)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| TokenizerError::Spm(format!("byte token {i} is {p:?}, not <0xXX>")))?;
+                let b = byte_piece(p).ok_or_else(|| TokenizerError::Spm(format!("byte token {i} is {p:?}, not <0xXX>")))?;
                 byte_ids[b as usize] = Some(i as u32);
             }
         }
@@ -252,8 +244,9 @@ impl Spm {
         let i = id as usize;
         match self.types.get(i) {
             Some(&NORMAL) | Some(&USER_DEFINED) => self.pieces[i].replace('\u{2581}', " ").into_bytes(),
-            Some(&BYTE) => (0..256).find(|&b| self.byte_ids[b] == Some(id)).map(|b| vec![b as u8]).unwrap_or_default(),
-            Some(&UNKNOWN) | Some(&CONTROL) | Some(&UNUSED) | Some(_) | None => Vec::new(),
+            Some(&BYTE) => byte_piece(&self.pieces[i]).into_iter().collect(),
+            // unknown, control and unused tokens
+            Some(_) | None => Vec::new(),
         }
     }
 
@@ -329,6 +322,7 @@ mod proto {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokenizer::TOKEN_TYPE_CONTROL as CONTROL;
 
     fn vocab(pieces: &[(&str, f32, i32)]) -> Spm {
         let mut p: Vec<String> = pieces.iter().map(|x| x.0.to_string()).collect();

@@ -27,12 +27,16 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-/// GGUF `tokenizer.ggml.token_type` of an ordinary token (the only kind spelled byte-level).
-const TOKEN_TYPE_NORMAL: i32 = 1;
-/// GGUF `tokenizer.ggml.token_type` of a control token and of a user-defined one (both stand for
-/// their own text); a tokenizer.json's special and other added tokens.
-const TOKEN_TYPE_CONTROL: i32 = 3;
-const TOKEN_TYPE_USER: i32 = 4;
+/// GGUF `tokenizer.ggml.token_type` values (llama.cpp's `llama_token_type`: 1 normal, 2 unknown,
+/// 3 control, 4 user-defined, 5 unused, 6 byte; SentencePiece's `Type` numbers them the same),
+/// for both tokenizers. An ordinary token (the only kind BPE spells byte-level):
+pub(crate) const TOKEN_TYPE_NORMAL: i32 = 1;
+/// A control token and a user-defined one (both stand for their own text); a tokenizer.json's
+/// special and other added tokens.
+pub(crate) const TOKEN_TYPE_CONTROL: i32 = 3;
+pub(crate) const TOKEN_TYPE_USER: i32 = 4;
+/// SentencePiece's byte-fallback tokens `<0xXX>`.
+pub(crate) const TOKEN_TYPE_BYTE: i32 = 6;
 
 /// No token (a byte that has none), or a symbol merged into its left neighbour.
 const NONE: u32 = u32::MAX;
