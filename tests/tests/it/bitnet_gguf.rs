@@ -4,7 +4,7 @@
 //! (tests/fixtures/bitnet-gguf, written by models/bitnet_gguf_check.py); and the Hugging Face
 //! checkpoint layout those GGUFs are converted from (tests/fixtures/bitnet-hf,
 //! models/bitnet_hf_check.py), against llama.cpp on its own conversion of it.
-use crate::common::{Kv, argmax, gguf_bytes, json_ids, json_matrix, max_abs_diff};
+use crate::common::{Kv, argmax, gguf_bytes, json_ids, json_matrix, max_abs_diff, ternary_as_float};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use tern_arch::config::TINY;
@@ -51,10 +51,16 @@ fn bitnet_gguf_is_read_as_llama_cpp_reads_it() {
     assert_eq!(m.ternarized, Ternarized::InFile, "floats of -s/0/+s are taken as they are, not rounded again");
     assert_eq!((m.layers[1].attn_sub_norm.len(), m.layers[1].ffn_sub_norm.len()), (64, 128));
     assert_eq!(m.lm_head, m.embed);
-    // layer 1's projections carry `.scale` tensors: the BitLinear scale is s times it, and the
-    // kept f32 weights are codes x that
+    // layer 1's projections carry `.scale` tensors: the BitLinear scale is the weights' s times
+    // it (both read here with tern's GGUF reader), and the kept f32 weights are codes x that
+    let bytes = std::fs::read(dir().join("f32.gguf")).unwrap();
+    let g = tern_host::model::gguf::Gguf::parse(&bytes, "f32.gguf").unwrap();
+    let s = g.f32("blk.1.attn_q.weight", &[64, 64]).unwrap().into_iter().map(f32::abs).find(|&x| x != 0.0).unwrap();
+    let extra = g.f32("blk.1.attn_q.scale", &[1]).unwrap()[0];
+    assert_ne!(extra, 1.0);
     let (w, f) = (&m.layers[1].proj[0], &m.float.as_ref().unwrap()[1][0]);
-    assert!(w.scale > 0.0 && f.iter().all(|&x| x == 0.0 || x.abs() == w.scale));
+    assert_eq!(w.scale, s * extra);
+    assert!(f.iter().all(|&x| x == 0.0 || x.abs() == w.scale));
     let tq = load("tq");
     assert_eq!(tq.ternarized, Ternarized::InFile, "TQ1_0 and TQ2_0 with one scale per tensor");
 }
@@ -246,12 +252,7 @@ fn bitnet_hf_checkpoint_matches_llama_cpp_on_its_conversion() {
     ids.extend(m.vocab.encode(r["prompt"].as_str().unwrap()).unwrap());
     assert_eq!(ids, json_ids(&r["ids"]));
     // f32 activations on the ternary weights (codes x scale), as llama.cpp's F32 GGUF holds them
-    m.float = Some(
-        m.layers
-            .iter()
-            .map(|l| l.proj.clone().map(|b| (0..b.w.out * b.w.inp).map(|i| b.w.get(i / b.w.inp, i % b.w.inp) as f32 * b.scale).collect()))
-            .collect(),
-    );
+    m.float = Some(ternary_as_float(&m));
     let got = Session::float(&m).unwrap().forward(&mut HostExec::new(), &ids, Phase::Prefill, true).unwrap();
     let want = json_matrix(&r["logits"]);
     let d = max_abs_diff(&got, &want);

@@ -225,3 +225,17 @@ pub fn json_matrix(v: &serde_json::Value) -> Vec<f32> {
 pub fn json_ids(v: &serde_json::Value) -> Vec<u32> {
     v.as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect()
 }
+
+/// Every projection's ternary weights as f32 (code x its row's scale), in `Model::float`'s
+/// shape: a float session on them runs the ternary model with f32 activations, as a reference
+/// that does not round activations (transformers without ActQuant, llama.cpp on F32) does.
+pub fn ternary_as_float(m: &tern_host::model::Model) -> Vec<[Vec<f32>; 7]> {
+    m.layers
+        .iter()
+        .map(|l| {
+            l.proj.clone().map(|b| {
+                (0..b.w.out * b.w.inp).map(|i| (b.w.get(i / b.w.inp, i % b.w.inp) as f64 * b.scale_of(i / b.w.inp)) as f32).collect()
+            })
+        })
+        .collect()
+}

@@ -3,7 +3,7 @@
 //! BF16 embeddings and norms, tied `lm_head`, ReLU², sub-norms, 4:1 GQA, RoPE theta 500000),
 //! small and random, against the logits of transformers' own `BitNetForCausalLM` on it
 //! (tests/fixtures/hf-bitnet, written by models/hf_bitnet_check.py).
-use crate::common::{argmax, json_ids, json_matrix, max_abs_diff};
+use crate::common::{argmax, json_ids, json_matrix, max_abs_diff, ternary_as_float};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use tern_arch::config::TINY;
@@ -82,12 +82,7 @@ fn bitnet_2b4t_layout_int8_logits_match_transformers() {
 #[test]
 fn bitnet_2b4t_layout_f32_activation_logits_match_transformers() {
     let mut m = model().clone();
-    m.float = Some(
-        m.layers
-            .iter()
-            .map(|l| l.proj.clone().map(|b| (0..b.w.out * b.w.inp).map(|i| b.w.get(i / b.w.inp, i % b.w.inp) as f32 * b.scale).collect()))
-            .collect(),
-    );
+    m.float = Some(ternary_as_float(&m));
     let got = Session::float(&m).unwrap().forward(&mut HostExec::new(), &tokens(), Phase::Prefill, true).unwrap();
     let want = logits("logits_float_activations");
     let d = max_abs_diff(&got, &want);
