@@ -66,7 +66,7 @@ pub enum TokenizerError {
     #[error("SentencePiece vocabulary: {0}")]
     Spm(String),
     #[error(
-        "the model has {vocab} tokens and no tokenizer: put the checkpoint's tokenizer.json beside model.safetensors (only a model of exactly 256 tokens reads bytes as ids)"
+        "the model has {vocab} tokens and no tokenizer: put the checkpoint's tokenizer.json or tokenizer.model beside its config.json (only a model of exactly 256 tokens reads bytes as ids)"
     )]
     Missing { vocab: usize },
 }

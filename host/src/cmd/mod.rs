@@ -29,7 +29,7 @@ pub fn load_model(path: &std::path::Path, quantizer: crate::model::Quantizer, ke
     })?;
     if let crate::model::Vocab::Ids { vocab } = m.vocab {
         anyhow::bail!(
-            "{}: vocab_size is {vocab} but the model has no tokenizer: put the checkpoint's tokenizer.json beside config.json (a model without one must have 256 tokens, one per byte)",
+            "{}: vocab_size is {vocab} but the model has no tokenizer: put the checkpoint's tokenizer.json or tokenizer.model beside its config.json (a model without one must have 256 tokens, one per byte)",
             path.display()
         );
     }

@@ -149,13 +149,13 @@ fn safetensors_checkpoint_reads_the_tokenizer_json_beside_it() {
     assert_eq!(m.vocab, Vocab::Ids { vocab: 260 });
     assert_eq!(
         m.vocab.encode("ab").unwrap_err().to_string(),
-        "the model has 260 tokens and no tokenizer: put the checkpoint's tokenizer.json beside model.safetensors (only a model of exactly 256 tokens reads bytes as ids)"
+        "the model has 260 tokens and no tokenizer: put the checkpoint's tokenizer.json or tokenizer.model beside its config.json (only a model of exactly 256 tokens reads bytes as ids)"
     );
     let out = Command::new(CLI).args(["generate", "--tokens", "2", "--model"]).arg(&*d).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("vocab_size is 260 but the model has no tokenizer: put the checkpoint's tokenizer.json beside config.json"),
+        err.contains("vocab_size is 260 but the model has no tokenizer: put the checkpoint's tokenizer.json or tokenizer.model beside its config.json"),
         "{err}"
     );
 
