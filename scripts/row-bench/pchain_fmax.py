@@ -66,8 +66,8 @@ def main():
                 got = re.findall(r"Max frequency for clock .*?: ([0-9.]+) MHz", r.stderr)
                 if not got:
                     sys.exit(f"pchain_fmax: nextpnr-ice40 --{dev} gave no clock:\n{r.stderr[-1500:]}")
-                print(f"{dev} seed {seed.strip()}: {float(got[-1]):.2f} MHz (target {mhz}), registers after stages {regs or 'none'}",
-                      flush=True)
+                print(f"{dev} seed {seed.strip()}: {float(got[-1]):.2f} MHz (nextpnr-ice40; target {mhz}), "
+                      f"registers after stages {regs or 'none'}", flush=True)
 
 
 if __name__ == "__main__":

@@ -392,9 +392,10 @@ impl Model {
                 let heads = unpermute(if p == Proj::Q { c.num_attention_heads } else { c.num_key_value_heads });
                 let (ty, bytes) = g.raw(&name, &[inp as u64, out as u64])?;
                 // llama.cpp's bitnet multiplies a projection's output by its optional `.scale`
-                let out_scale = match g.tensor(&format!("blk.{i}.{}.scale", gguf_name_stem(p))) {
+                let scale_name = format!("blk.{i}.{}.scale", gguf_name_stem(p));
+                let out_scale = match g.tensor(&scale_name) {
                     Some(_) => {
-                        let s = g.f32(&format!("blk.{i}.{}.scale", gguf_name_stem(p)), &[1])?[0];
+                        let s = g.f32(&scale_name, &[1])?[0];
                         if !(s.is_finite() && s > 0.0) {
                             return Err(ModelError::Config {
                                 file: file.clone(),
