@@ -39,6 +39,23 @@ use tern_arch::config::Accel;
 
 pub use cells::Fabric;
 
+/// The blocks a synthesized design's area is reported by (`tern synth`'s area by block): the
+/// instance paths below the board wrapper (`board::emit`, whose own cells are the board's),
+/// instance numbers folded to `*`, each with what it holds. A cell is counted in the longest
+/// path its instance starts with; `tern_copy` registers count in the block that instantiates
+/// them.
+pub const BLOCKS: &[(&str, &str)] = &[
+    ("board", "board wrapper: host link, counter read-back (trailer), reset, LEDs"),
+    ("core", "core glue (tern_top)"),
+    ("core.seq", "sequencer: fetch, decode, loads, issue, address and range checks"),
+    ("core.array", "accumulators (their adders), token pipeline, activation and address copies"),
+    ("core.array.row*", "rows: ternary terms and adder trees up to the row's sum register"),
+    ("core.array.bank*", "weight banks (block RAM, write recoding)"),
+    ("core.array.abuf", "activation buffer (block RAM)"),
+    ("core.outs", "output stream: snapshot and result shifter"),
+    ("core.cnt", "event counters"),
+];
+
 /// Verilog text of the whole design for one geometry; the top module is `tern_top`.
 pub fn emit(a: &Accel) -> String {
     emit_for(a, Fabric::Generic)

@@ -3,6 +3,7 @@
 //! transformer (model loading, the forward pass whose every BitLinear goes through an
 //! `exec::Executor`, sampling, generation and evaluation).
 
+pub mod area;
 pub mod backend;
 pub mod cmd;
 pub mod energy;

@@ -22,6 +22,7 @@
 //! `setup.sh`). YoWASP tools see only the working folder, so every tool runs inside the
 //! output folder with relative paths.
 
+use crate::area::{self, BlockArea, Resources};
 use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -385,6 +386,9 @@ pub struct SynthReport {
     pub utilization: Vec<(String, u64, u64)>,
     /// Every cell type yosys left, with its count.
     pub cells: Vec<(String, u64)>,
+    /// The same LUT4s, flip-flops, carry cells and block RAMs by block (`crate::area`),
+    /// largest first; they sum to the totals above.
+    pub blocks: Vec<BlockArea>,
     pub bitstream: Option<String>,
     pub steps: Vec<Step>,
     pub out_dir: String,
@@ -576,29 +580,33 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
     steps.push(run_tool(dir, &format!("yosys {}", synth.split(' ').next().unwrap()), "yosys.log", &mut cmd, p)?);
     // the whole hierarchy: kept submodules (`tern_gt_*`) are counted in `design`, not in `tern_board`
     let cells = stat_cells(&read_json(&dir.join("synth_stat.json"), "yosys stat")?, None);
-    let (luts, ffs, carries, brams, sprams, dsps, dsp_muls) = match target.family {
-        Family::Ice40 => (
-            count(&cells, &["SB_LUT4"]),
-            cells.iter().filter(|(k, _)| k.starts_with("SB_DFF")).map(|(_, v)| v).sum(),
-            count(&cells, &["SB_CARRY"]),
-            count(&cells, &["SB_RAM40_4K", "SB_RAM40_4KNR", "SB_RAM40_4KNW", "SB_RAM40_4KNRNW"]),
-            count(&cells, &["SB_SPRAM256KA"]),
-            count(&cells, &["SB_MAC16"]),
-            count(&cells, &["SB_MAC16"]),
-        ),
-        Family::Ecp5 => {
-            let ccu = count(&cells, &["CCU2C"]);
-            (
-                count(&cells, &["LUT4"]) + 2 * ccu + 4 * count(&cells, &["TRELLIS_DPR16X4"]),
-                count(&cells, &["TRELLIS_FF"]),
-                ccu,
-                count(&cells, &["DP16KD", "PDPW16KD"]),
-                0,
-                count(&cells, &["MULT18X18D", "ALU54B"]),
-                count(&cells, &["MULT18X18D"]),
-            )
-        }
+    let totals = cells.iter().fold(Resources::default(), |mut t, (k, n)| {
+        t.add(Resources::of(target.family, k), *n);
+        t
+    });
+    let Resources { luts, ffs, carries, brams } = totals;
+    let (sprams, dsps, dsp_muls) = match target.family {
+        Family::Ice40 => (count(&cells, &["SB_SPRAM256KA"]), count(&cells, &["SB_MAC16"]), count(&cells, &["SB_MAC16"])),
+        Family::Ecp5 => (0, count(&cells, &["MULT18X18D", "ALU54B"]), count(&cells, &["MULT18X18D"])),
     };
+    let net = dir.join(NETLIST_JSON);
+    let netlist_bytes = std::fs::read(&net).map_err(io(&net))?;
+    let blocks = area::blocks(&netlist_bytes, "tern_board", target.family, tern_hdl::BLOCKS).map_err(|e| SynthError::Parse {
+        what: "the netlist's blocks",
+        path: net.clone(),
+        err: e.to_string(),
+    })?;
+    let by_blocks = blocks.iter().fold(Resources::default(), |mut t, b| {
+        t.add(b.res, 1);
+        t
+    });
+    if by_blocks != totals {
+        return Err(SynthError::Parse {
+            what: "the netlist's blocks",
+            path: net,
+            err: format!("the blocks sum to {by_blocks:?}, yosys stat counts {totals:?}"),
+        });
+    }
 
     let mut report = SynthReport {
         preset: cfg.name.to_string(),
@@ -621,10 +629,8 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
         fmax_mhz: None,
         constraint_mhz: freq,
         pinned_cells: pins.len(),
-        netlist: {
-            let net = dir.join(NETLIST_JSON);
-            netlist_id(&std::fs::read(&net).map_err(io(&net))?)
-        },
+        netlist: netlist_id(&netlist_bytes),
+        blocks,
         seed: opt.seeds[0],
         seed_sweep: Vec::new(),
         timing_met: None,
@@ -1106,6 +1112,7 @@ mod tests {
             critical_path: None,
             utilization: vec![],
             cells: vec![],
+            blocks: vec![],
             bitstream: None,
             steps: vec![],
             out_dir: String::new(),

@@ -136,6 +136,21 @@ pub fn run(args: Args) -> Result<()> {
             };
             rows.push((format!("seed {}", r.seed), what));
         }
+        for b in &rep.blocks {
+            let name = if b.instances > 1 { format!("area: {} (x{})", b.block, b.instances) } else { format!("area: {}", b.block) };
+            rows.push((
+                name,
+                format!(
+                    "{} LUT4 ({:.1}%), {} FF, {} carry, {} BRAM: {}",
+                    b.res.luts,
+                    100.0 * b.res.luts as f64 / rep.luts.max(1) as f64,
+                    b.res.ffs,
+                    b.res.carries,
+                    b.res.brams,
+                    b.what
+                ),
+            ));
+        }
         for (bel, used, avail) in &rep.utilization {
             rows.push((format!("placed {bel}"), format!("{used} / {avail}")));
         }

@@ -61,6 +61,34 @@ fn full_flow(target: &str) {
     // the floorplan is the LFE5U-85F's alone
     assert_eq!(rep.pinned_cells, 0, "{target}");
     assert!(!dir.join("floorplan.ys").exists(), "{target}");
+    area_by_block(target, &rep);
+}
+
+/// `tern synth`'s area by block: every cell in one of `tern_hdl::BLOCKS`, the blocks summing
+/// to the totals, each row its own instance, the block RAMs in the banks and the activation
+/// buffer, and every counter bit a flip-flop of the counters.
+fn area_by_block(target: &str, rep: &synth::SynthReport) {
+    let a = TINY.validate().unwrap();
+    let sum = |f: fn(&tern_host::area::Resources) -> u64| rep.blocks.iter().map(|b| f(&b.res)).sum::<u64>();
+    assert_eq!(
+        (sum(|r| r.luts), sum(|r| r.ffs), sum(|r| r.carries), sum(|r| r.brams)),
+        (rep.luts, rep.ffs, rep.carries, rep.brams),
+        "{target}: {:?}",
+        rep.blocks
+    );
+    for b in &rep.blocks {
+        assert!(tern_hdl::BLOCKS.iter().any(|(p, w)| *p == b.block && *w == b.what), "{target}: block {b:?} is not in tern_hdl::BLOCKS");
+    }
+    let block =
+        |name: &str| rep.blocks.iter().find(|b| b.block == name).unwrap_or_else(|| panic!("{target}: no block {name}: {:?}", rep.blocks));
+    let rows = block("core.array.row*");
+    assert_eq!(rows.instances, u64::from(a.cfg.rows), "{target}: {rows:?}");
+    // (on ECP5 `tiny`'s unregistered row trees merge into the accumulators' carry chains, so
+    // their cells feed, and count in, the array's accumulator registers)
+    assert!(rows.res.ffs >= u64::from(a.cfg.rows * a.cfg.lanes) * 2 && rows.res.brams == 0, "{target}: {rows:?}");
+    assert_eq!(block("core.array.bank*").res.brams + block("core.array.abuf").res.brams, rep.brams, "{target}");
+    let cnt = block("core.cnt");
+    assert!(cnt.res.ffs >= 10 * u64::from(a.cfg.counter_bits), "{target}: {cnt:?}");
 }
 
 /// The ecp5-85f netlist nextpnr reads carries the floorplan: every block RAM of the design on
