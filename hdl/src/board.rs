@@ -50,7 +50,9 @@ pub fn trailer_bytes(a: &Accel) -> u32 {
 }
 
 /// Verilog of the board wrapper modules (top `tern_board`); append it to `crate::emit`.
-pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
+pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
+    let scan = fabric.counter_scan();
+    let take = if a.grouped() { "tx_take" } else { "tx_ready" };
     let c = &a.cfg;
     let h = c.host_bits;
     let nb = h / 8;
@@ -63,6 +65,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
     let words = tb.div_ceil(8);
     let pad = words * 64 - 8 - cb;
     let trailer = if pad > 0 { format!("{{{pad}'d0, counters, 4'd0, status}}") } else { "{counters, 4'd0, status}".to_string() };
+    let ibm = ib - 1;
     format!(
         "module tern_board (
   input  wire clk,
@@ -100,22 +103,17 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
   tern_top core (
     .clk(clk), .rst({rst_core}), .in_data(rx_sh), .in_valid(in_valid), .in_ready(in_ready),
     .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready),
-    .status(status), .running(running), .counters(counters), .counters_pend(unused_pend)
+    .status(status), .running(running), .counters(counters), .counters_pend(unused_pend){core_shift}
   );
 
   // tx: one {h}-bit result beat -> {nb} bytes, then the trailer once the core has stopped.
-  // The trailer byte comes through a two-stage registered mux (8-byte word, then byte), so
-  // the pins are driven by flip-flops through one 2:1 mux; a byte is offered two cycles
-  // after the index moves (and after the core stopped, so the counters are final).
-  reg [{hm}:0] tx_sh;
+{trailer_doc}  reg [{hm}:0] tx_sh;
   reg [{bbm}:0] tx_left;
   reg tx_empty;
   reg [{ibm}:0] tr_idx;
   reg [1:0] tr_wait;
-  reg [63:0] tr_word;
-  reg [7:0] tr_byte;
-  wire [{twm}:0] trailer = {trailer};
-  assign out_ready = tx_empty;
+{tr_word_decl}  reg [7:0] tr_byte;
+{trailer_decl}  assign out_ready = tx_empty;
   // the core's `running` through a register: it feeds only the trailer and the LEDs here
   reg run_r;
   always @(posedge clk) run_r <= rst | running;
@@ -123,11 +121,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
   reg tr_more;
   always @(posedge clk) tr_more <= tr_idx != {ib}'d{tb};
   wire tr_on = ~run_r & tx_empty & ~out_valid & tr_more & (tr_wait == 2'd2);
-{tx_port}  always @(posedge clk) begin
-    tr_word <= trailer[{{tr_idx[{ibm}:3], 6'b000000}} +: 64];
-    tr_byte <= tr_word[{{tr_idx[2:0], 3'b000}} +: 8];
-  end
-  always @(posedge clk)
+{tx_port}{trailer_src}  always @(posedge clk)
     if (rst) begin
       tx_left <= {bb}'d0; tx_empty <= 1'b1; tr_idx <= {ib}'d0; tr_wait <= 2'd0;
     end else begin
@@ -147,10 +141,35 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
 ",
         hm = h - 1,
         bbm = bb - 1,
-        ibm = ib - 1,
         cm = cb - 1,
         npm = Counters::NAMES.len() - 1,
-        twm = tb.div_ceil(8) * 64 - 1,
+        core_shift = if scan { ",\n    .cnt_shift(cnt_shift)" } else { "" },
+        trailer_doc = if scan {
+            "  // The trailer: the status byte, then the counters' lowest byte while the core rotates
+  // them down a byte per `cnt_shift` (`tern_counters`' scan chain), registered, so a byte is
+  // offered two cycles after the index moves (the counters moved in between).\n"
+        } else {
+            "  // The trailer byte comes through a two-stage registered mux (8-byte word, then byte), so
+  // the pins are driven by flip-flops through one 2:1 mux; a byte is offered two cycles
+  // after the index moves (and after the core stopped, so the counters are final).\n"
+        },
+        tr_word_decl = if scan { "" } else { "  reg [63:0] tr_word;\n" },
+        trailer_decl = if scan {
+            "  reg cnt_shift;\n".to_string()
+        } else {
+            format!("  wire [{}:0] trailer = {trailer};\n", words * 64 - 1)
+        },
+        trailer_src = if scan {
+            scan_trailer(a, tb, take)
+        } else {
+            format!(
+                "  always @(posedge clk) begin
+    tr_word <= trailer[{{tr_idx[{ibm}:3], 6'b000000}} +: 64];
+    tr_byte <= tr_word[{{tr_idx[2:0], 3'b000}} +: 8];
+  end
+"
+            )
+        },
         in_valid = if a.grouped() {
             // a large array sits far from the pins: the core sees a flip-flop, not rx_cnt's
             // compare (equal to it on every cycle: the next value of `rx_cnt == nb`)
@@ -164,7 +183,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
         rst_decl = if a.grouped() { rst_tree(a) } else { RST_SYNC.to_string() },
         rst_core = if a.grouped() { "rst_core" } else { "rst" },
         tx_port = if a.grouped() { TX_SKID } else { TX_DIRECT },
-        take = if a.grouped() { "tx_take" } else { "tx_ready" },
+        take = take,
         rx_stage = if a.grouped() { rx_pin_stage(a) } else { "  assign rx_ready = ~in_valid & ~rst;\n".to_string() },
         rxv = if a.grouped() { "rx_v" } else { "rx_valid" },
         rx_shift = {
@@ -180,6 +199,26 @@ pub fn verilog(a: &Accel, spec: BoardSpec) -> String {
                 led(&format!("~run_r & status != 4'd{}", Status::Halted as u32)),
             ]
         ),
+    )
+}
+
+/// The trailer byte from the status, then from the counters' scan chain (`tern_counters`):
+/// each counter byte taken rotates the counters down a byte, one cycle later; the byte
+/// register reads them a cycle after that, before the next byte can be offered
+/// (`tr_wait`). A last byte holding fewer than 8 counter bits has the rest cleared.
+fn scan_trailer(a: &Accel, tb: u32, take: &str) -> String {
+    let cb = Counters::NAMES.len() as u32 * a.cfg.counter_bits;
+    let ib = crate::bits_for(tb as u64);
+    let byte = match cb % 8 {
+        0 => "counters[7:0]".to_string(),
+        r => format!("(tr_idx == {ib}'d{} ? {{{}'d0, counters[{}:0]}} : counters[7:0])", tb - 1, 8 - r, r - 1),
+    };
+    format!(
+        "  always @(posedge clk) begin
+    tr_byte <= tr_idx == {ib}'d0 ? {{4'd0, status}} : {byte};
+    cnt_shift <= ~rst & tr_on & {take} & tr_idx != {ib}'d0;
+  end
+"
     )
 }
 
@@ -316,7 +355,7 @@ const TX_SKID: &str = "  wire src_valid = ~rst & (~tx_empty | tr_on);
 pub fn emit(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
     let mut v = crate::emit_for(a, fabric);
     v.push_str("\n`default_nettype none\n");
-    v.push_str(&verilog(a, spec));
+    v.push_str(&verilog(a, spec, fabric));
     v.push_str("`default_nettype wire\n");
     v
 }
@@ -331,33 +370,33 @@ mod tests {
         let a = TINY.validate().unwrap();
         // 10 counters x 48 bits = 60 bytes, plus the status byte
         assert_eq!(trailer_bytes(&a), 61);
-        let v = verilog(&a, BoardSpec { leds_active_low: true });
+        let v = verilog(&a, BoardSpec { leds_active_low: true }, crate::Fabric::Ecp5);
         assert!(v.contains("wire [511:0] trailer = {24'd0, counters, 4'd0, status};"), "{v}");
         assert!(v.contains("assign led_run = ~(run_r);"));
         let b = ECP5_85F.validate().unwrap();
-        let v = verilog(&b, BoardSpec { leds_active_low: false });
+        let v = verilog(&b, BoardSpec { leds_active_low: false }, crate::Fabric::Ecp5);
         assert!(v.contains("rx_v & rx_cnt == 4'd7") && v.contains("reg in_valid"), "{v}");
         // LEDs from two flip-flops on grouped arrays only
         assert!(
             v.contains("led_q <= {run_r, status == 4'd1, ~run_r & status != 4'd1};") && v.contains("assign led_err = led_p[0];"),
             "{v}"
         );
-        assert!(!verilog(&a, BoardSpec { leds_active_low: true }).contains("led_q"));
+        assert!(!verilog(&a, BoardSpec { leds_active_low: true }, crate::Fabric::Ecp5).contains("led_q"));
         // the receive pins into flip-flops, the ready pin a flip-flop, on grouped arrays only
         assert!(
             v.contains("assign rx_ready = rx_rdy;") && v.contains("rx_v & rx_cnt == 4'd7") && v.contains("rx_sh <= {rx_d, rx_sh[63:8]};"),
             "{v}"
         );
         assert!(v.contains("rx_rdy <= ~rst_m[4] & (rst | rx_took | (rx_hs ? rx_pins != 4'd7 : rx_pins != 4'd8));"), "{v}");
-        let t = verilog(&a, BoardSpec { leds_active_low: true });
+        let t = verilog(&a, BoardSpec { leds_active_low: true }, crate::Fabric::Ecp5);
         assert!(
             t.contains("assign rx_ready = ~in_valid & ~rst;") && t.contains("else if (rx_valid) begin") && !t.contains("rx_pins"),
             "{t}"
         );
-        assert!(verilog(&a, BoardSpec { leds_active_low: true }).contains("wire in_valid = rx_cnt == 3'd4;"));
+        assert!(verilog(&a, BoardSpec { leds_active_low: true }, crate::Fabric::Ecp5).contains("wire in_valid = rx_cnt == 3'd4;"));
         // the skid stage, and no path from the tx_ready pin to the shifter, on grouped arrays only
         assert!(v.contains("assign tx_data = tx_q;") && v.contains("end else if (tx_take) begin"), "{v}");
-        let t = verilog(&a, BoardSpec { leds_active_low: true });
+        let t = verilog(&a, BoardSpec { leds_active_low: true }, crate::Fabric::Ecp5);
         assert!(!t.contains("tx_q") && t.contains("end else if (tx_ready) begin"), "{t}");
     }
 
@@ -366,7 +405,7 @@ mod tests {
     #[test]
     fn grouped_core_reset_comes_from_a_tree_of_copies() {
         let b = ECP5_85F.validate().unwrap();
-        let v = verilog(&b, BoardSpec { leds_active_low: false });
+        let v = verilog(&b, BoardSpec { leds_active_low: false }, crate::Fabric::Ecp5);
         assert_eq!(crate::top::rst_copies(&b), 12);
         assert!(v.contains("c_rst_m (.clk(clk), .en(1'b1), .d({5{rst_s0}}), .q(rst_m));"), "{v}");
         // bit 12 (the board's own) .. 8 from the shared middle copy, groups 7..0 from theirs
@@ -375,7 +414,7 @@ mod tests {
             "{v}"
         );
         assert!(v.contains(".rst(rst_core)") && v.contains("wire rst = rst_c[12];"), "{v}");
-        let t = verilog(&TINY.validate().unwrap(), BoardSpec { leds_active_low: true });
+        let t = verilog(&TINY.validate().unwrap(), BoardSpec { leds_active_low: true }, crate::Fabric::Ecp5);
         assert!(t.contains("wire rst = rst_sync[1];") && t.contains(".rst(rst)") && !t.contains("rst_c"), "{t}");
     }
 }

@@ -6,19 +6,44 @@
 //! lags its events by one cycle: the exact count at any cycle is `counters + pending`, which
 //! is what the simulator reads. One cycle after the sequencer stops `pending` is zero and
 //! `counters` is final; the board wrapper sends its trailer later than that.
+//!
+//! With `scan` (`Fabric::counter_scan`: all but ECP5) the counters are also a scan chain:
+//! while `shift` is high every counter bit loads the bit 8 places above it in `counters`
+//! (the lowest byte from the top), so the whole vector rotates down by a byte per cycle and
+//! the board sends its trailer from `counters[7:0]` alone, with no mux over 480 bits (about
+//! 340 LUT4s of the iCE40 designs). The load rides in the increment's own LUT
+//! (`cells::cinc`). `shift` is low whenever the core runs (the Verilator shim holds it at 0).
+//!
+//! ```text
+//!  counters: [ insns | ... | stall_in | cycles ]   shift: each bit <- the bit 8 above it
+//!              ^-----------------------------------------------+  (cycles[7:0] <- insns' top byte)
+//! ```
 
 use tern_arch::config::Accel;
 use tern_arch::golden::Counters;
 
-pub fn verilog(a: &Accel) -> String {
+/// Width of each carry chain of a counter: counters of 32 bits or more count in two halves.
+fn halves(cb: u32) -> Vec<u32> {
+    if cb < 32 { vec![cb] } else { vec![cb / 2, cb - cb / 2] }
+}
+
+/// The distinct `tern_cinc` widths the counters use (low half first).
+pub fn chain_widths(a: &Accel) -> Vec<u32> {
+    let mut w = halves(a.cfg.counter_bits);
+    w.dedup();
+    w
+}
+
+pub fn verilog(a: &Accel, scan: bool) -> String {
     let n = Counters::NAMES.len();
     let cb = a.cfg.counter_bits;
+    let total = n as u32 * cb;
     let mut v = format!(
         "module tern_counters (
   input  wire clk,
   input  wire rst,
   input  wire running,
-  input  wire [{em}:0] ev,
+  input  wire [{em}:0] ev,{shift_port}
   output wire [{cm}:0] counters,
   output wire [{em}:0] pending
 );
@@ -28,8 +53,54 @@ pub fn verilog(a: &Accel) -> String {
 ",
         n = n,
         em = n - 1,
-        cm = n as u32 * cb - 1
+        cm = total - 1,
+        shift_port = if scan { "\n  input  wire shift," } else { "" },
     );
+    if scan {
+        v.push_str(&format!("  wire [{cm}:0] rot = {{counters[7:0], counters[{cm}:8]}};\n", cm = total - 1));
+        for (i, name) in Counters::NAMES.iter().enumerate() {
+            let lo_i = i as u32 * cb;
+            let hs = halves(cb);
+            // the low half counts every event; the high half (if any) when the low one wraps,
+            // from a flag registered one cycle ahead, as below
+            let mut start = lo_i;
+            let mut regs = Vec::new();
+            for (k, &w) in hs.iter().enumerate() {
+                let r = format!("{}_{name}", if k == 0 { "l" } else { "h" });
+                let en = if k == 0 { format!("ev_r[{i}]") } else { format!("ev_r[{i}] & m_{name}") };
+                v.push_str(&format!(
+                    "  reg [{wm}:0] {r};
+  wire [{wm}:0] {r}_d;
+  {cell} {r}_inc (.q({r}), .ld(rot[{hi}:{start}]), .sh(shift), .d({r}_d));
+  always @(posedge clk)
+    if (rst) {r} <= {w}'d0;
+    else if (({en}) | shift) {r} <= {r}_d;
+",
+                    wm = w - 1,
+                    cell = crate::cells::cinc_name(w),
+                    hi = start + w - 1,
+                ));
+                regs.push(r);
+                start += w;
+            }
+            if hs.len() == 2 {
+                let lo = hs[0];
+                v.push_str(&format!(
+                    "  reg m_{name};
+  always @(posedge clk)
+    if (rst) m_{name} <= 1'b0;
+    else m_{name} <= ev_r[{i}] ? l_{name} == {lo}'d{max1} : l_{name} == {lo}'d{max};
+",
+                    max = (1u64 << lo) - 1,
+                    max1 = (1u64 << lo) - 2,
+                ));
+            }
+            regs.reverse();
+            v.push_str(&format!("  assign counters[{}:{lo_i}] = {{{}}};\n", lo_i + cb - 1, regs.join(", ")));
+        }
+        v.push_str("endmodule\n");
+        return v;
+    }
     // Wide counters count in two halves so no carry chain is longer than half the width: the
     // high half steps on the same edge as the low half wraps, from a flag registered one
     // cycle ahead (`at_max`: the low half's next value is all ones). Exact on every cycle.

@@ -78,8 +78,8 @@ pub fn emit_for(a: &Accel, fabric: Fabric) -> String {
         mac_array::verilog(a),
         sequencer::verilog(a),
         out_stream::verilog(a),
-        counters::verilog(a),
-        top::verilog(a),
+        counters::verilog(a, fabric.counter_scan()),
+        top::verilog(a, fabric),
     ] {
         v.push_str(&m);
         v.push('\n');

@@ -40,8 +40,11 @@ pub fn rst_index(a: &Accel, c: RstCopy) -> u32 {
     }
 }
 
-pub fn verilog(a: &Accel) -> String {
+/// `tern_top`; with `Fabric::counter_scan` it has one more input, `cnt_shift`, the counters'
+/// scan shift (`crate::counters`), low whenever the core runs.
+pub fn verilog(a: &Accel, fabric: crate::Fabric) -> String {
     let c = &a.cfg;
+    let scan = fabric.counter_scan();
     let grouped = a.grouped();
     // the `rst` each block instance gets: its copy on grouped arrays, the one reset elsewhere
     let rst_of = |copy: RstCopy| if grouped { format!("rst[{}]", rst_index(a, copy)) } else { "rst".to_string() };
@@ -67,7 +70,7 @@ pub fn verilog(a: &Accel) -> String {
   output wire [3:0] status,
   output wire running,
   output wire [{cm}:0] counters,
-  output wire [{nm}:0] counters_pend
+  output wire [{nm}:0] counters_pend{shift_port}
 );
   wire advance, out_idle, pipe_empty, {ls}, acc_fire;
   wire [{rm}:0] adv_row;
@@ -98,7 +101,7 @@ pub fn verilog(a: &Accel) -> String {
     .ev_out_beat(ev_out_beat), .ev_stall_out(ev_stall_out), .ev_freeze(ev_freeze)
   );
   tern_counters cnt (
-    .clk(clk), .rst({rst_cnt}), .running(running), .ev({{{ev}}}), .counters(counters), .pending(counters_pend)
+    .clk(clk), .rst({rst_cnt}), .running(running), .ev({{{ev}}}),{shift} .counters(counters), .pending(counters_pend)
   );
 endmodule
 ",
@@ -123,6 +126,8 @@ endmodule
         am = r * c.acc_bits - 1,
         ev = ev.join(", "),
         ls = crate::out_stream::ls_port(a),
+        shift_port = if scan { ",\n  input  wire cnt_shift" } else { "" },
+        shift = if scan { " .shift(cnt_shift)," } else { "" },
     )
 }
 
@@ -135,12 +140,12 @@ mod tests {
     #[test]
     fn each_block_reads_its_own_reset_copy_on_grouped_arrays() {
         let a = ECP5_85F.validate().unwrap();
-        let v = verilog(&a);
+        let v = verilog(&a, crate::Fabric::Ecp5);
         assert!(v.contains("input  wire [11:0] rst,"), "{v}");
         for (block, rst) in [("seq", "rst[9]"), ("array", "rst[8:0]"), ("outs", "rst[10]"), ("cnt", "rst[11]")] {
             assert!(v.contains(&format!("{block} (\n    .clk(clk), .rst({rst}),")), "{block}: {v}");
         }
-        let t = verilog(&TINY.validate().unwrap());
+        let t = verilog(&TINY.validate().unwrap(), crate::Fabric::Generic);
         assert!(t.contains("input  wire rst,") && t.matches(".rst(rst),").count() == 4, "{t}");
     }
 }

@@ -543,7 +543,7 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
     let spec = BoardSpec { leds_active_low: target.leds_active_low };
     let vfile = dir.join("tern_board.v");
     let fabric = match target.family {
-        Family::Ice40 => tern_hdl::Fabric::Generic,
+        Family::Ice40 => tern_hdl::Fabric::Ice40,
         Family::Ecp5 => tern_hdl::Fabric::Ecp5,
     };
     std::fs::write(&vfile, tern_hdl::board::emit(&a, spec, fabric)).map_err(io(&vfile))?;

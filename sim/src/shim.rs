@@ -57,6 +57,7 @@ void* tern_new() {{
 #endif
   s->t = 0;
   s->top->clk = 0; s->top->rst = {rst_on}; s->top->in_valid = 0; s->top->out_ready = 0; s->top->in_data = 0;
+  s->top->cnt_shift = 0;  // the counters' scan shift (tern_hdl::counters): the board's alone
   s->top->eval();
   return s;
 }}

@@ -354,6 +354,69 @@ endmodule
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// yosys' own simulation models of the iCE40 cells (SB_LUT4, SB_CARRY), beside the yosys in
+/// PATH (Debian's), as `scripts/row-bench/rowbench.py` finds them.
+fn ice40_cell_models() -> PathBuf {
+    let yosys = std::fs::canonicalize(yosys()).expect("yosys (run ./setup.sh)");
+    let p = yosys.parent().unwrap().join("../share/yosys/ice40/cells_sim.v");
+    assert!(p.is_file(), "yosys' iCE40 cell models are not at {}", p.display());
+    p
+}
+
+/// The iCE40 counter cell (`tern_cinc`: increment or load, SB_LUT4 + SB_CARRY) equals its
+/// generic twin, simulated by Icarus Verilog over yosys' models of the two cells: every
+/// input of a 6-bit cell, and random and edge inputs (all ones: the carry through every bit)
+/// of the widths the presets use.
+#[test]
+fn ice40_counter_cell_equals_generic_cell() {
+    use tern_hdl::cells::{self, Fabric};
+    let dir = scratch("ice40-cells");
+    std::fs::create_dir_all(&dir).unwrap();
+    let widths = [6u32, 8, 24];
+    let rename = |v: String, p: &str| v.replace("module tern_", &format!("module {p}_"));
+    let mut src = String::new();
+    let mut tb = String::from("module tb;\n  integer bad = 0;\n  reg [63:0] i;\n");
+    let mut body = String::new();
+    for w in widths {
+        src += &rename(cells::cinc(w, Fabric::Generic), "gold");
+        src += &rename(cells::cinc(w, Fabric::Ice40), "gate");
+        let n = format!("cinc_{w}");
+        tb.push_str(&format!(
+            "  reg [{wm}:0] q_{w}, ld_{w}; reg sh_{w}; wire [{wm}:0] g_{w}, h_{w};
+  gold_{n} g{w} (.q(q_{w}), .ld(ld_{w}), .sh(sh_{w}), .d(g_{w}));
+  gate_{n} h{w} (.q(q_{w}), .ld(ld_{w}), .sh(sh_{w}), .d(h_{w}));
+",
+            wm = w - 1
+        ));
+        let bits = 2 * w + 1;
+        let (count, pick) =
+            if bits <= 16 { (format!("(64'd1 << {bits})"), format!("i[{}:0]", bits - 1)) } else { ("64'd100000".into(), "{$random, $random}".into()) };
+        body.push_str(&format!(
+            "    for (i = 0; i < {count}; i = i + 1) begin
+      {{q_{w}, ld_{w}, sh_{w}}} = {pick};
+      if (i % 5 == 0) q_{w} = ~{w}'d0;
+      if (i % 7 == 0) q_{w} = ~{w}'d0 - 1;
+      #1;
+      if (g_{w} !== h_{w}) begin bad = bad + 1; if (bad < 4) $display(\"cinc_{w}: %h %h %b gold %h gate %h\", q_{w}, ld_{w}, sh_{w}, g_{w}, h_{w}); end
+    end
+"
+        ));
+    }
+    tb.push_str(&format!("  initial begin\n{body}    #1 $display(\"MISMATCHES %0d\", bad);\n    $finish;\n  end\nendmodule\n"));
+    std::fs::write(dir.join("cells.v"), src + &tb).unwrap();
+    let out = Command::new("iverilog")
+        .args(["-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-o", "cells.vvp", "-s", "tb", "cells.v"])
+        .arg(ice40_cell_models())
+        .current_dir(&dir)
+        .output()
+        .expect("iverilog (run ./setup.sh)");
+    assert!(out.status.success(), "iverilog: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("vvp").arg("cells.vvp").current_dir(&dir).output().expect("vvp");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("MISMATCHES 0"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The smallest array with the large-array structures: more rows than one broadcast group
 /// (two activation, `advance` and output-shifter groups, one more stage) and ECP5 chain rows.
 fn two_group_array(name: &'static str) -> tern_arch::config::AccelConfig {
@@ -464,16 +527,31 @@ fn reset_while_frozen_clears_the_token_copies() {
 /// The board wrapper end to end, simulated by Icarus Verilog: a compiled layer goes in as
 /// bytes with random gaps, results come back as bytes under random back-pressure, then the
 /// trailer (status + counters). Results and the event counts equal the golden model's
-/// (cycle and stall counts differ: the byte link is slower than the core's stream).
+/// (cycle and stall counts differ: the byte link is slower than the core's stream). On each
+/// fabric's design: the trailer comes from the counters' scan chain (generic, iCE40 over
+/// yosys' SB_LUT4/SB_CARRY models) or from the byte mux (ECP5, over yosys' CCU2C model).
 #[test]
 fn board_link_runs_a_layer() {
-    board_link_case(TINY);
+    use tern_hdl::Fabric;
+    for fabric in [Fabric::Generic, Fabric::Ice40, Fabric::Ecp5] {
+        board_link_case(TINY, fabric);
+    }
     // a large array's board registers `in_valid` and drives the transmit pins from its skid
     // stage (and its core copies the output flags)
-    board_link_case(two_group_array("board-groups"));
+    board_link_case(two_group_array("board-groups"), Fabric::Generic);
 }
 
-fn board_link_case(cfg: tern_arch::config::AccelConfig) {
+/// Counters whose bits fill no whole byte (10 x 20 bits in 25 bytes, 10 x 30 in 37.5):
+/// the scan trailer's last byte holds the last bits, the rest cleared.
+#[test]
+fn board_link_scans_counters_of_any_width() {
+    for bits in [20, 30] {
+        let cfg = tern_arch::config::AccelConfig { counter_bits: bits, ..TINY };
+        board_link_case(cfg, tern_hdl::Fabric::Ice40);
+    }
+}
+
+fn board_link_case(cfg: tern_arch::config::AccelConfig, fabric: tern_hdl::Fabric) {
     use tern_arch::{Golden, Stalls, Status};
     use tern_hdl::board::{self, BoardSpec};
     let a = cfg.validate().unwrap();
@@ -485,7 +563,7 @@ fn board_link_case(cfg: tern_arch::config::AccelConfig) {
     let bytes: Vec<u8> = p.beats.iter().flat_map(|b| b.to_le_bytes()[..nb].to_vec()).collect();
     let tb_bytes = board::trailer_bytes(&a) as usize;
     let expect = g.results.len() * 4 + tb_bytes;
-    let dir = scratch(&format!("board-{}", a.cfg.name));
+    let dir = scratch(&format!("board-{}-{fabric:?}-{}", a.cfg.name, a.cfg.counter_bits));
     std::fs::create_dir_all(&dir).unwrap();
     let hex: String = bytes.iter().map(|b| format!("{b:02x}\n")).collect();
     std::fs::write(dir.join("in.hex"), hex).unwrap();
@@ -522,9 +600,21 @@ endmodule
         last = bytes.len() - 1,
         n = bytes.len(),
     );
-    let v = board::emit(&a, BoardSpec { leds_active_low: false }, tern_hdl::Fabric::Generic);
+    let mut v = board::emit(&a, BoardSpec { leds_active_low: false }, fabric);
+    let mut models = Vec::new();
+    match fabric {
+        tern_hdl::Fabric::Ice40 => models.push(ice40_cell_models()),
+        tern_hdl::Fabric::Ecp5 => v.push_str(&ecp5_cell_models()),
+        tern_hdl::Fabric::Generic => {}
+    }
+    assert_eq!(v.contains("cnt_shift"), fabric.counter_scan(), "{fabric:?}");
     std::fs::write(dir.join("board.v"), v + &tb).unwrap();
-    let out = Command::new("iverilog").args(["-g2012", "-o", "board.vvp", "-s", "tb", "board.v"]).current_dir(&dir).output().unwrap();
+    let out = Command::new("iverilog")
+        .args(["-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-o", "board.vvp", "-s", "tb", "board.v"])
+        .args(&models)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "iverilog: {}", String::from_utf8_lossy(&out.stderr));
     let out = Command::new("vvp").arg("board.vvp").current_dir(&dir).output().unwrap();
     assert!(out.status.success());
@@ -538,6 +628,10 @@ endmodule
     let tr = &got[g.results.len() * 4..];
     assert_eq!(tr[0], Status::Halted as u8);
     let cb = a.cfg.counter_bits as usize;
+    let spare = 8 * (tr.len() - 1) - 10 * cb;
+    if spare > 0 {
+        assert_eq!(tr[tr.len() - 1] >> (8 - spare), 0, "the last trailer byte's spare bits are clear");
+    }
     let bit = |i: usize| (tr[1 + i / 8] >> (i % 8)) & 1 == 1;
     let counter = |k: usize| (0..cb).fold(0u64, |v, i| v | (bit(k * cb + i) as u64) << i);
     let gc = g.counters.to_array();
