@@ -10,7 +10,7 @@
 //!  rx_ready <-----+   | -> one beat  |  valid/ready | (as is)  |  valid/ready | -> bytes,    |--> tx_valid
 //!                     +--------------+              +----+-----+              | then trailer |<-- tx_ready
 //!                                                        | status, running,   +------^-------+
-//!  rst_n -> synchronizer -> rst (copies)                | counters --- byte mux ----+
+//!  rst_n -> synchronizer -> rst (copies)                | counters - scan or mux --+
 //!  led_run, led_ok, led_err <----------------------------+
 //! ```
 //! - rx: bytes arrive little-endian; H/8 of them form one host beat, offered to the core
@@ -22,16 +22,21 @@
 //! - trailer: once the core stops (HALT or an error) and every result byte has left, the
 //!   board sends one trailer: the status byte (`tern_arch::isa::Status`), then the event
 //!   counters in `Counters::NAMES` order, each `counter_bits` wide, packed little-endian into
-//!   ceil(10 * counter_bits / 8) bytes. The counters stop counting when the core stops; a
-//!   registered two-stage byte mux reads them (it is also what keeps yosys from pruning
-//!   them). The pins are driven from flip-flops through one 2:1 mux.
+//!   ceil(10 * counter_bits / 8) bytes. The counters stop counting when the core stops.
+//!   Where the fabric has the counters' scan chain (`Fabric::counter_scan`: generic and
+//!   iCE40) the board reads them from their lowest byte and rotates them down a byte per
+//!   byte sent (`cnt_shift`), so no mux spans the 480 counter bits (about 370 LUT4s on the
+//!   iCE40 presets); the trailer leaves the counters rotated by 8 x bytes bits (a whole turn
+//!   for 48-bit counters), which nothing reads before the next reset clears them. On ECP5 a
+//!   registered two-stage byte mux reads them. Either way the pins are driven from
+//!   flip-flops through one 2:1 mux.
 //! - reset: two flip-flops; on grouped arrays a flip-flop and two stages of copies, the
 //!   last one copy per consumer region of the core (`rst_tree`), all equal on every cycle.
 //! - LEDs (polarity per board): run = the core runs, ok = halted, err = stopped on an error.
 //!   A grouped array's board drives them from two flip-flops (`leds`), two cycles late.
 //!
 //! Nothing here changes the core: `tern_top` is instantiated exactly as the Verilator
-//! backend simulates it. The wrapper's cost is reported with the core's (`tern synth`).
+//! backend simulates it (the generic fabric's; its `cnt_shift` is low while it runs). The wrapper's cost is reported with the core's (`tern synth`).
 
 use tern_arch::config::Accel;
 use tern_arch::golden::Counters;
@@ -154,11 +159,8 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
   // after the index moves (and after the core stopped, so the counters are final).\n"
         },
         tr_word_decl = if scan { "" } else { "  reg [63:0] tr_word;\n" },
-        trailer_decl = if scan {
-            "  reg cnt_shift;\n".to_string()
-        } else {
-            format!("  wire [{}:0] trailer = {trailer};\n", words * 64 - 1)
-        },
+        trailer_decl =
+            if scan { "  reg cnt_shift;\n".to_string() } else { format!("  wire [{}:0] trailer = {trailer};\n", words * 64 - 1) },
         trailer_src = if scan {
             scan_trailer(a, tb, take)
         } else {
@@ -170,16 +172,15 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
 "
             )
         },
-        in_valid = if a.grouped() {
-            // a large array sits far from the pins: the core sees a flip-flop, not rx_cnt's
-            // compare (equal to it on every cycle: the next value of `rx_cnt == nb`)
-            format!(
-                "  reg in_valid = 1'b0;\n  always @(posedge clk) in_valid <= ~rst & (in_valid ? ~in_ready : rx_v & rx_cnt == {bb}'d{});\n",
-                nb - 1
-            )
-        } else {
-            format!("  wire in_valid = rx_cnt == {bb}'d{nb};\n")
-        },
+        // the core sees a flip-flop, not rx_cnt's compare (equal to it on every cycle: the next
+        // value of `rx_cnt == nb`): on a large array it sits far from the pins, and on the
+        // UP5K the compare was the first of four LUT levels into the sequencer's fetch, the
+        // critical path of 6 of 8 seeds (`tern_synth` sweep, docs/synthesis.md)
+        in_valid = format!(
+            "  reg in_valid = 1'b0;\n  always @(posedge clk) in_valid <= ~rst & (in_valid ? ~in_ready : {rxv} & rx_cnt == {bb}'d{});\n",
+            nb - 1,
+            rxv = if a.grouped() { "rx_v" } else { "rx_valid" },
+        ),
         rst_decl = if a.grouped() { rst_tree(a) } else { RST_SYNC.to_string() },
         rst_core = if a.grouped() { "rst_core" } else { "rst" },
         tx_port = if a.grouped() { TX_SKID } else { TX_DIRECT },
@@ -393,7 +394,10 @@ mod tests {
             t.contains("assign rx_ready = ~in_valid & ~rst;") && t.contains("else if (rx_valid) begin") && !t.contains("rx_pins"),
             "{t}"
         );
-        assert!(verilog(&a, BoardSpec { leds_active_low: true }, crate::Fabric::Ecp5).contains("wire in_valid = rx_cnt == 3'd4;"));
+        assert!(
+            verilog(&a, BoardSpec { leds_active_low: true }, crate::Fabric::Ecp5)
+                .contains("in_valid <= ~rst & (in_valid ? ~in_ready : rx_valid & rx_cnt == 3'd3);")
+        );
         // the skid stage, and no path from the tx_ready pin to the shifter, on grouped arrays only
         assert!(v.contains("assign tx_data = tx_q;") && v.contains("end else if (tx_take) begin"), "{v}");
         let t = verilog(&a, BoardSpec { leds_active_low: true }, crate::Fabric::Ecp5);

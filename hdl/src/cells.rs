@@ -40,7 +40,7 @@ impl Fabric {
     }
 }
 
-/// `tern_cinc_{w}`: the next value of a `w`-bit counter, `d = sh ? ld : q + 1`.
+/// `tern_cinc_{w}`: the next value of a `w`-bit counter, `d = sh ? ld : q + (ci & en)`.
 pub fn cinc_name(w: u32) -> String {
     format!("tern_cinc_{w}")
 }
@@ -65,12 +65,22 @@ pub const CINC_LUT_INIT: u16 = {
 /// I2 pins, so I2 carries `sh` (0 while counting: CO = q & CI) and I0, the one pin the
 /// increment leaves free, carries the loaded bit. Plain Verilog costs a second LUT4 per bit
 /// (a 48-bit counter: 95 SB_LUT4 against 49, yosys 0.23).
+///
+/// The event is the chain's carry-in, not a flip-flop enable: a logic tile's 8 cells share
+/// 32 local input tracks, and 8 cells of 4 inputs each plus an enable net need 33, so
+/// nextpnr split every chain after 7 bits (a carry pass-out and feed-in, 3.6 ns of routing
+/// between: the UP5K's critical path at 46 MHz, a 24-bit half in 21.8 ns). The carry-in is
+/// `ci & en`, made by one more SB_CARRY in front of the chain (CO = maj(ci, en, 0)): with a
+/// LUT for the AND and nextpnr's feed-in cell after it, a high half's carry-in was the
+/// critical path of 4 of 12 UP5K seeds.
 pub fn cinc(w: u32, fabric: Fabric) -> String {
     let mut v = format!(
         "module {} (
   input  wire [{wm}:0] q,
   input  wire [{wm}:0] ld,
   input  wire sh,
+  input  wire ci,
+  input  wire en,
   output wire [{wm}:0] d
 );
 ",
@@ -78,9 +88,9 @@ pub fn cinc(w: u32, fabric: Fabric) -> String {
         wm = w - 1
     );
     match fabric {
-        Fabric::Generic | Fabric::Ecp5 => v.push_str(&format!("  assign d = sh ? ld : q + {w}'d1;\n")),
+        Fabric::Generic | Fabric::Ecp5 => v.push_str(&format!("  assign d = sh ? ld : q + {{{}'d0, ci & en}};\n", w - 1)),
         Fabric::Ice40 => {
-            v.push_str(&format!("  wire [{wm}:0] c;\n  assign c[0] = 1'b1;\n", wm = w - 1));
+            v.push_str(&format!("  wire [{wm}:0] c;\n  SB_CARRY kin (.I0(ci), .I1(en), .CI(1'b0), .CO(c[0]));\n", wm = w - 1));
             for i in 0..w {
                 v.push_str(&format!(
                     "  SB_LUT4 #(.LUT_INIT(16'h{CINC_LUT_INIT:04X})) l{i} (.I0(ld[{i}]), .I1(q[{i}]), .I2(sh), .I3(c[{i}]), .O(d[{i}]));\n"

@@ -67,14 +67,15 @@ pub fn verilog(a: &Accel, scan: bool) -> String {
             let mut regs = Vec::new();
             for (k, &w) in hs.iter().enumerate() {
                 let r = format!("{}_{name}", if k == 0 { "l" } else { "h" });
-                let en = if k == 0 { format!("ev_r[{i}]") } else { format!("ev_r[{i}] & m_{name}") };
+                // the event enters as the increment's carry-in, not as an enable (`cells::cinc`)
+                let en = if k == 0 { "1'b1".to_string() } else { format!("m_{name}") };
                 v.push_str(&format!(
                     "  reg [{wm}:0] {r};
   wire [{wm}:0] {r}_d;
-  {cell} {r}_inc (.q({r}), .ld(rot[{hi}:{start}]), .sh(shift), .d({r}_d));
+  {cell} {r}_inc (.q({r}), .ld(rot[{hi}:{start}]), .sh(shift), .ci(ev_r[{i}]), .en({en}), .d({r}_d));
   always @(posedge clk)
     if (rst) {r} <= {w}'d0;
-    else if (({en}) | shift) {r} <= {r}_d;
+    else {r} <= {r}_d;
 ",
                     wm = w - 1,
                     cell = crate::cells::cinc_name(w),

@@ -372,7 +372,7 @@ fn ice40_counter_cell_equals_generic_cell() {
     use tern_hdl::cells::{self, Fabric};
     let dir = scratch("ice40-cells");
     std::fs::create_dir_all(&dir).unwrap();
-    let widths = [6u32, 8, 24];
+    let widths = [5u32, 8, 24];
     let rename = |v: String, p: &str| v.replace("module tern_", &format!("module {p}_"));
     let mut src = String::new();
     let mut tb = String::from("module tb;\n  integer bad = 0;\n  reg [63:0] i;\n");
@@ -382,22 +382,25 @@ fn ice40_counter_cell_equals_generic_cell() {
         src += &rename(cells::cinc(w, Fabric::Ice40), "gate");
         let n = format!("cinc_{w}");
         tb.push_str(&format!(
-            "  reg [{wm}:0] q_{w}, ld_{w}; reg sh_{w}; wire [{wm}:0] g_{w}, h_{w};
-  gold_{n} g{w} (.q(q_{w}), .ld(ld_{w}), .sh(sh_{w}), .d(g_{w}));
-  gate_{n} h{w} (.q(q_{w}), .ld(ld_{w}), .sh(sh_{w}), .d(h_{w}));
+            "  reg [{wm}:0] q_{w}, ld_{w}; reg sh_{w}, ci_{w}, en_{w}; wire [{wm}:0] g_{w}, h_{w};
+  gold_{n} g{w} (.q(q_{w}), .ld(ld_{w}), .sh(sh_{w}), .ci(ci_{w}), .en(en_{w}), .d(g_{w}));
+  gate_{n} h{w} (.q(q_{w}), .ld(ld_{w}), .sh(sh_{w}), .ci(ci_{w}), .en(en_{w}), .d(h_{w}));
 ",
             wm = w - 1
         ));
-        let bits = 2 * w + 1;
-        let (count, pick) =
-            if bits <= 16 { (format!("(64'd1 << {bits})"), format!("i[{}:0]", bits - 1)) } else { ("64'd100000".into(), "{$random, $random}".into()) };
+        let bits = 2 * w + 3;
+        let (count, pick) = if bits <= 16 {
+            (format!("(64'd1 << {bits})"), format!("i[{}:0]", bits - 1))
+        } else {
+            ("64'd100000".into(), "{$random, $random}".into())
+        };
         body.push_str(&format!(
             "    for (i = 0; i < {count}; i = i + 1) begin
-      {{q_{w}, ld_{w}, sh_{w}}} = {pick};
+      {{q_{w}, ld_{w}, sh_{w}, ci_{w}, en_{w}}} = {pick};
       if (i % 5 == 0) q_{w} = ~{w}'d0;
       if (i % 7 == 0) q_{w} = ~{w}'d0 - 1;
       #1;
-      if (g_{w} !== h_{w}) begin bad = bad + 1; if (bad < 4) $display(\"cinc_{w}: %h %h %b gold %h gate %h\", q_{w}, ld_{w}, sh_{w}, g_{w}, h_{w}); end
+      if (g_{w} !== h_{w}) begin bad = bad + 1; if (bad < 4) $display(\"cinc_{w}: %h %h %b %b %b gold %h gate %h\", q_{w}, ld_{w}, sh_{w}, ci_{w}, en_{w}, g_{w}, h_{w}); end
     end
 "
         ));
