@@ -278,6 +278,27 @@ fn ecp5_cell_models() -> String {
     v
 }
 
+/// An Icarus Verilog loop (the test bench declares `i` and `bad`) that drives the inputs
+/// `regs` (one concatenation of `bits` bits): every value when `bits` is at most `exhaustive`,
+/// else `random` random ones, each followed by `edges`; it counts the inputs where
+/// `gold !== gate` in `bad` and shows the first three with `show` ($display's arguments).
+fn stimulus_loop(regs: &str, (bits, exhaustive, random): (u32, u32, u32), edges: &str, (gold, gate): (&str, &str), show: &str) -> String {
+    let (count, pick, edges) = if bits <= exhaustive {
+        (format!("(64'd1 << {bits})"), format!("i[{}:0]", bits - 1), "")
+    } else {
+        (format!("64'd{random}"), "{$random, $random}".to_string(), edges)
+    };
+    format!(
+        "    for (i = 0; i < {count}; i = i + 1) begin
+      {regs} = {pick};
+      {edges}
+      #1;
+      if ({gold} !== {gate}) begin bad = bad + 1; if (bad < 4) $display({show}); end
+    end
+"
+    )
+}
+
 /// Every ECP5 carry-chain cell equals its generic twin, simulated by Icarus Verilog over
 /// yosys' CCU2C model: exhaustively (every y, x, nz, ng, cin) for the chain adds of up to 20
 /// input bits, on random inputs for the wider ones (the same half repeated) and on random
@@ -308,19 +329,12 @@ fn ecp5_cells_equal_generic_cells() {
             wom = wo - 1,
         ));
         // exhaustive up to 20 input bits; wider cells repeat the same half: random inputs
-        let bits = wi + 11;
-        let (count, pick) = if bits <= 20 {
-            (format!("(64'd1 << {bits})"), format!("i[{}:0]", bits - 1))
-        } else {
-            ("64'd150000".to_string(), "{$random, $random}".to_string())
-        };
-        body.push_str(&format!(
-            "    for (i = 0; i < {count}; i = i + 1) begin
-      {{y_{n}, x_{n}, nz_{n}, ng_{n}, c_{n}}} = {pick};
-      #1;
-      if (g_{n} !== h_{n}) begin bad = bad + 1; if (bad < 4) $display(\"{n}: input %h gold %h gate %h\", i, g_{n}, h_{n}); end
-    end
-"
+        body.push_str(&stimulus_loop(
+            &format!("{{y_{n}, x_{n}, nz_{n}, ng_{n}, c_{n}}}"),
+            (wi + 11, 20, 150_000),
+            "",
+            (&format!("g_{n}"), &format!("h_{n}")),
+            &format!("\"{n}: input %h gold %h gate %h\", i, g_{n}, h_{n}"),
         ));
     }
     let (ab, sb) = (a.cfg.acc_bits, tern_hdl::row_tree::sum_bits(&a));
@@ -394,21 +408,13 @@ fn ice40_counter_cell_equals_generic_cell() {
 ",
             wm = w - 1
         ));
-        let bits = 2 * w + 3;
-        let (count, pick) = if bits <= 16 {
-            (format!("(64'd1 << {bits})"), format!("i[{}:0]", bits - 1))
-        } else {
-            ("64'd100000".into(), "{$random, $random}".into())
-        };
-        body.push_str(&format!(
-            "    for (i = 0; i < {count}; i = i + 1) begin
-      {{q_{w}, ld_{w}, sh_{w}, ci_{w}, en_{w}}} = {pick};
-      if (i % 5 == 0) q_{w} = ~{w}'d0;
-      if (i % 7 == 0) q_{w} = ~{w}'d0 - 1;
-      #1;
-      if (g_{w} !== h_{w}) begin bad = bad + 1; if (bad < 4) $display(\"cinc_{w}: %h %h %b %b %b gold %h gate %h\", q_{w}, ld_{w}, sh_{w}, ci_{w}, en_{w}, g_{w}, h_{w}); end
-    end
-"
+        // random draws also take the counts whose increment carries through every bit
+        body.push_str(&stimulus_loop(
+            &format!("{{q_{w}, ld_{w}, sh_{w}, ci_{w}, en_{w}}}"),
+            (2 * w + 3, 16, 100_000),
+            &format!("if (i % 5 == 0) q_{w} = ~{w}'d0; if (i % 7 == 0) q_{w} = ~{w}'d0 - 1;"),
+            (&format!("g_{w}"), &format!("h_{w}")),
+            &format!("\"cinc_{w}: %h %h %b %b %b gold %h gate %h\", q_{w}, ld_{w}, sh_{w}, ci_{w}, en_{w}, g_{w}, h_{w}"),
         ));
     }
     tb.push_str(&format!("  initial begin\n{body}    #1 $display(\"MISMATCHES %0d\", bad);\n    $finish;\n  end\nendmodule\n"));
