@@ -361,17 +361,24 @@ endmodule
         sbm = sb - 1,
         body = body
     ));
-    std::fs::write(dir.join("cells.v"), src + &tb).unwrap();
+    run_cell_bench(&dir, &(src + &tb), None);
+}
+
+/// Simulate a cell bench (`tb` with its `MISMATCHES n` line) in Icarus Verilog, over `models`
+/// when given, and require no mismatch.
+fn run_cell_bench(dir: &std::path::Path, verilog: &str, models: Option<PathBuf>) {
+    std::fs::write(dir.join("cells.v"), verilog).unwrap();
     let out = Command::new("iverilog")
-        .args(["-g2012", "-o", "cells.vvp", "-s", "tb", "cells.v"])
-        .current_dir(&dir)
+        .args(["-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-o", "cells.vvp", "-s", "tb", "cells.v"])
+        .args(models)
+        .current_dir(dir)
         .output()
         .expect("iverilog (run ./setup.sh)");
     assert!(out.status.success(), "iverilog: {}", String::from_utf8_lossy(&out.stderr));
-    let out = Command::new("vvp").arg("cells.vvp").current_dir(&dir).output().expect("vvp");
+    let out = Command::new("vvp").arg("cells.vvp").current_dir(dir).output().expect("vvp");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("MISMATCHES 0"), "{text}");
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// yosys' own simulation models of the iCE40 cells (SB_LUT4, SB_CARRY), beside the yosys in
@@ -418,18 +425,7 @@ fn ice40_counter_cell_equals_generic_cell() {
         ));
     }
     tb.push_str(&format!("  initial begin\n{body}    #1 $display(\"MISMATCHES %0d\", bad);\n    $finish;\n  end\nendmodule\n"));
-    std::fs::write(dir.join("cells.v"), src + &tb).unwrap();
-    let out = Command::new("iverilog")
-        .args(["-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-o", "cells.vvp", "-s", "tb", "cells.v"])
-        .arg(ice40_cell_models())
-        .current_dir(&dir)
-        .output()
-        .expect("iverilog (run ./setup.sh)");
-    assert!(out.status.success(), "iverilog: {}", String::from_utf8_lossy(&out.stderr));
-    let out = Command::new("vvp").arg("cells.vvp").current_dir(&dir).output().expect("vvp");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("MISMATCHES 0"), "{text}");
-    let _ = std::fs::remove_dir_all(&dir);
+    run_cell_bench(&dir, &(src + &tb), Some(ice40_cell_models()));
 }
 
 /// The smallest array with the large-array structures: more rows than one broadcast group
