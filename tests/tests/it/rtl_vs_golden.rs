@@ -112,17 +112,24 @@ fn backpressure_freezes_array_without_loss() {
 
 /// Counters of 32 bits and more count in two halves (`hdl/src/counters.rs`): with 32 bits the
 /// low half wraps every 65536 events, so a run of more cycles than that checks the carry into
-/// the high half against the golden model's exact counts.
+/// the high half against the golden model's exact counts. The high half steps a cycle after
+/// the low one wraps (the simulator adds the pending wrap): runs cut on each cycle around
+/// `cycles`' first wrap are exact too.
 #[test]
 fn split_counters_carry_into_their_high_half() {
     let cfg = AccelConfig { name: "tiny-c32", counter_bits: 32, ..TINY };
     let a = cfg.validate().unwrap();
     let (w, x) = random_layer(512, 512, 1, 5);
     let p = compile_bitlinear(&a, &w, &x, 1).unwrap();
-    let (g, r) = run_both(&a, &cfg, &p.beats, &Stalls::new(9, 0.9, 0.0), 50_000_000);
+    let stalls = Stalls::new(9, 0.9, 0.0);
+    let (g, r) = run_both(&a, &cfg, &p.beats, &stalls, 50_000_000);
     assert!(g.counters.cycles > 2 * 65536 && g.counters.stall_in > 65536, "{:?}", g.counters);
     assert_same("tiny-c32 512x512", &g, &r);
     assert_eq!(p.assemble(&r.results).unwrap(), reference_matmul(&w, &x, 1));
+    for cut in 65534..65540 {
+        let (g, r) = run_both(&a, &cfg, &p.beats, &stalls, cut);
+        assert_same(&format!("tiny-c32 512x512 cut at cycle {cut}"), &g, &r);
+    }
 }
 
 /// `advance_ignores_out_ready` (grouped arrays) costs frozen cycles, never results: the same
