@@ -105,7 +105,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
   wire running;
   wire [{cm}:0] counters;
   wire [{npm}:0] unused_pend;  // zero by the time the trailer is sent (see tern_counters)
-{wrap_decl}  tern_top core (
+  tern_top core (
     .clk(clk), .rst({rst_core}), .in_data(rx_sh), .in_valid(in_valid), .in_ready(in_ready),
     .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready),
     .status(status), .running(running), .counters(counters), .counters_pend(unused_pend){core_shift}
@@ -148,16 +148,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
         bbm = bb - 1,
         cm = cb - 1,
         npm = Counters::NAMES.len() - 1,
-        core_shift = match (scan, crate::counters::wrap_port(a, scan)) {
-            (false, _) => String::new(),
-            (true, false) => ",\n    .cnt_shift(cnt_shift)".to_string(),
-            (true, true) => ",\n    .cnt_shift(cnt_shift), .counters_wrap(unused_wrap)".to_string(),
-        },
-        wrap_decl = if crate::counters::wrap_port(a, scan) {
-            format!("  wire [{}:0] unused_wrap;  // likewise (a low half's wrap, pending a cycle)\n", Counters::NAMES.len() - 1)
-        } else {
-            String::new()
-        },
+        core_shift = if scan { ",\n    .cnt_shift(cnt_shift)" } else { "" },
         trailer_doc = if scan {
             "  // The trailer: the status byte, then the counters' lowest byte while the core rotates
   // them down a byte per `cnt_shift` (`tern_counters`' scan chain), registered, so a byte is

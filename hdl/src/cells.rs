@@ -40,8 +40,7 @@ impl Fabric {
     }
 }
 
-/// `tern_cinc_{w}`: the next value of a `w`-bit counter, `d = sh ? ld : q + (ci & en)`, and
-/// the increment's carry out `co` (defined while `sh` is low).
+/// `tern_cinc_{w}`: the next value of a `w`-bit counter, `d = sh ? ld : q + (ci & en)`.
 pub fn cinc_name(w: u32) -> String {
     format!("tern_cinc_{w}")
 }
@@ -73,8 +72,7 @@ pub const CINC_LUT_INIT: u16 = {
 /// between: the UP5K's critical path at 46 MHz, a 24-bit half in 21.8 ns). The carry-in is
 /// `ci & en`, made by one more SB_CARRY in front of the chain (CO = maj(ci, en, 0)): with a
 /// LUT for the AND and nextpnr's feed-in cell after it, a high half's carry-in was the
-/// critical path of 4 of 12 UP5K seeds. `co`, the last bit's carry, tells a counter's low
-/// half that it wraps (`crate::counters`).
+/// critical path of 4 of 12 UP5K seeds.
 pub fn cinc(w: u32, fabric: Fabric) -> String {
     let mut v = format!(
         "module {} (
@@ -83,25 +81,23 @@ pub fn cinc(w: u32, fabric: Fabric) -> String {
   input  wire sh,
   input  wire ci,
   input  wire en,
-  output wire [{wm}:0] d,
-  output wire co
+  output wire [{wm}:0] d
 );
 ",
         cinc_name(w),
         wm = w - 1
     );
     match fabric {
-        Fabric::Generic | Fabric::Ecp5 => v.push_str(&format!(
-            "  wire [{w}:0] s = {{1'b0, q}} + {{{w}'d0, ci & en}};\n  assign d = sh ? ld : s[{wm}:0];\n  assign co = s[{w}];\n",
-            wm = w - 1
-        )),
+        Fabric::Generic | Fabric::Ecp5 => v.push_str(&format!("  assign d = sh ? ld : q + {{{}'d0, ci & en}};\n", w - 1)),
         Fabric::Ice40 => {
-            v.push_str(&format!("  wire [{w}:0] c;\n  SB_CARRY kin (.I0(ci), .I1(en), .CI(1'b0), .CO(c[0]));\n  assign co = c[{w}];\n"));
+            v.push_str(&format!("  wire [{wm}:0] c;\n  SB_CARRY kin (.I0(ci), .I1(en), .CI(1'b0), .CO(c[0]));\n", wm = w - 1));
             for i in 0..w {
                 v.push_str(&format!(
                     "  SB_LUT4 #(.LUT_INIT(16'h{CINC_LUT_INIT:04X})) l{i} (.I0(ld[{i}]), .I1(q[{i}]), .I2(sh), .I3(c[{i}]), .O(d[{i}]));\n"
                 ));
-                v.push_str(&format!("  SB_CARRY k{i} (.I0(q[{i}]), .I1(sh), .CI(c[{i}]), .CO(c[{}]));\n", i + 1));
+                if i + 1 < w {
+                    v.push_str(&format!("  SB_CARRY k{i} (.I0(q[{i}]), .I1(sh), .CI(c[{i}]), .CO(c[{}]));\n", i + 1));
+                }
             }
         }
     }

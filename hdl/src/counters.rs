@@ -4,7 +4,7 @@
 //! The events are registered before they count (they come from all over the die; on iCE40
 //! the unregistered event -> counter enable nets were the critical paths), so a counter
 //! lags its events by one cycle: the exact count at any cycle is `counters + pending`, which
-//! is what the simulator reads (plus `wrapped`, below). One cycle after the sequencer stops `pending` is zero and
+//! is what the simulator reads. One cycle after the sequencer stops `pending` is zero and
 //! `counters` is final; the board wrapper sends its trailer later than that.
 //!
 //! With `scan` (`Fabric::counter_scan`: all but ECP5) the counters are also a scan chain:
@@ -13,10 +13,6 @@
 //! the board sends its trailer from `counters[7:0]` alone, with no mux over 480 bits (about
 //! 340 LUT4s of the iCE40 designs). The load rides in the increment's own LUT
 //! (`cells::cinc`). `shift` is low whenever the core runs (the Verilator shim holds it at 0).
-//! A counter of 32 bits or more counts in two carry chains: the high half steps one cycle
-//! after the low half wraps, from the low chain's registered carry out (`wrapped`, which the
-//! simulator adds as it adds `pending`); without a compare of the low half, which cost about
-//! 10 LUT4s a counter.
 //!
 //! ```text
 //!  counters: [ insns | ... | stall_in | cycles ]   shift: each bit <- the bit 8 above it
@@ -29,13 +25,6 @@ use tern_arch::golden::Counters;
 /// Width of each carry chain of a counter: counters of 32 bits or more count in two halves.
 fn halves(cb: u32) -> Vec<u32> {
     if cb < 32 { vec![cb] } else { vec![cb / 2, cb - cb / 2] }
-}
-
-/// Whether the counters have a `wrapped` output (scan counters in two halves): a low half
-/// that wrapped and whose high half steps on the next edge, one bit per counter. The exact
-/// count at any cycle is then `counters + pending + (wrapped << counter_bits / 2)`.
-pub fn wrap_port(a: &Accel, scan: bool) -> bool {
-    scan && halves(a.cfg.counter_bits).len() == 2
 }
 
 /// The distinct `tern_cinc` widths the counters use (low half first).
@@ -56,7 +45,7 @@ pub fn verilog(a: &Accel, scan: bool) -> String {
   input  wire running,
   input  wire [{em}:0] ev,{shift_port}
   output wire [{cm}:0] counters,
-  output wire [{em}:0] pending{wrap_port}
+  output wire [{em}:0] pending
 );
   reg [{em}:0] ev_r;
   always @(posedge clk) ev_r <= rst | ~running ? {n}'d0 : ev;
@@ -66,29 +55,24 @@ pub fn verilog(a: &Accel, scan: bool) -> String {
         em = n - 1,
         cm = total - 1,
         shift_port = if scan { "\n  input  wire shift," } else { "" },
-        wrap_port = if wrap_port(a, scan) { format!(",\n  output wire [{}:0] wrapped", n - 1) } else { String::new() },
     );
     if scan {
         v.push_str(&format!("  wire [{cm}:0] rot = {{counters[7:0], counters[{cm}:8]}};\n", cm = total - 1));
-        if wrap_port(a, scan) {
-            v.push_str(&format!("  reg [{em}:0] wrap;\n  assign wrapped = wrap;\n", em = n - 1));
-        }
         for (i, name) in Counters::NAMES.iter().enumerate() {
             let lo_i = i as u32 * cb;
             let hs = halves(cb);
-            // the low half counts every event; the high half (if any) one cycle after the low
-            // one wraps, from the low chain's registered carry out (`wrap`, pending until then)
+            // the low half counts every event; the high half (if any) when the low one wraps,
+            // from a flag registered one cycle ahead, as below
             let mut start = lo_i;
             let mut regs = Vec::new();
             for (k, &w) in hs.iter().enumerate() {
                 let r = format!("{}_{name}", if k == 0 { "l" } else { "h" });
                 // the event enters as the increment's carry-in, not as an enable (`cells::cinc`)
-                let ci = if k == 0 { format!("ev_r[{i}]") } else { format!("wrap[{i}]") };
+                let en = if k == 0 { "1'b1".to_string() } else { format!("m_{name}") };
                 v.push_str(&format!(
                     "  reg [{wm}:0] {r};
   wire [{wm}:0] {r}_d;
-  wire {r}_co;
-  {cell} {r}_inc (.q({r}), .ld(rot[{hi}:{start}]), .sh(shift), .ci({ci}), .en(1'b1), .d({r}_d), .co({r}_co));
+  {cell} {r}_inc (.q({r}), .ld(rot[{hi}:{start}]), .sh(shift), .ci(ev_r[{i}]), .en({en}), .d({r}_d));
   always @(posedge clk)
     if (rst) {r} <= {w}'d0;
     else {r} <= {r}_d;
@@ -101,12 +85,15 @@ pub fn verilog(a: &Accel, scan: bool) -> String {
                 start += w;
             }
             if hs.len() == 2 {
-                // a shift leaves garbage on the carries: no wrap then
+                let lo = hs[0];
                 v.push_str(&format!(
-                    "  always @(posedge clk)
-    if (rst) wrap[{i}] <= 1'b0;
-    else wrap[{i}] <= l_{name}_co & ~shift;
-"
+                    "  reg m_{name};
+  always @(posedge clk)
+    if (rst) m_{name} <= 1'b0;
+    else m_{name} <= ev_r[{i}] ? l_{name} == {lo}'d{max1} : l_{name} == {lo}'d{max};
+",
+                    max = (1u64 << lo) - 1,
+                    max1 = (1u64 << lo) - 2,
                 ));
             }
             regs.reverse();

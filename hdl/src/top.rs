@@ -41,12 +41,10 @@ pub fn rst_index(a: &Accel, c: RstCopy) -> u32 {
 }
 
 /// `tern_top`; with `Fabric::counter_scan` it has one more input, `cnt_shift`, the counters'
-/// scan shift (`crate::counters`), low whenever the core runs, and with counters in two
-/// halves one more output, `counters_wrap` (`counters::wrap_port`).
+/// scan shift (`crate::counters`), low whenever the core runs.
 pub fn verilog(a: &Accel, fabric: crate::Fabric) -> String {
     let c = &a.cfg;
     let scan = fabric.counter_scan();
-    let wrap = crate::counters::wrap_port(a, scan);
     let grouped = a.grouped();
     // the `rst` each block instance gets: its copy on grouped arrays, the one reset elsewhere
     let rst_of = |copy: RstCopy| if grouped { format!("rst[{}]", rst_index(a, copy)) } else { "rst".to_string() };
@@ -72,7 +70,7 @@ pub fn verilog(a: &Accel, fabric: crate::Fabric) -> String {
   output wire [3:0] status,
   output wire running,
   output wire [{cm}:0] counters,
-  output wire [{nm}:0] counters_pend{wrap_port}{shift_port}
+  output wire [{nm}:0] counters_pend{shift_port}
 );
   wire advance, out_idle, pipe_empty, {ls}, acc_fire;
   wire [{rm}:0] adv_row;
@@ -103,7 +101,7 @@ pub fn verilog(a: &Accel, fabric: crate::Fabric) -> String {
     .ev_out_beat(ev_out_beat), .ev_stall_out(ev_stall_out), .ev_freeze(ev_freeze)
   );
   tern_counters cnt (
-    .clk(clk), .rst({rst_cnt}), .running(running), .ev({{{ev}}}),{shift} .counters(counters), .pending(counters_pend){wrap}
+    .clk(clk), .rst({rst_cnt}), .running(running), .ev({{{ev}}}),{shift} .counters(counters), .pending(counters_pend)
   );
 endmodule
 ",
@@ -129,8 +127,6 @@ endmodule
         ev = ev.join(", "),
         ls = crate::out_stream::ls_port(a),
         shift_port = if scan { ",\n  input  wire cnt_shift" } else { "" },
-        wrap_port = if wrap { format!(",\n  output wire [{}:0] counters_wrap", n - 1) } else { String::new() },
-        wrap = if wrap { ", .wrapped(counters_wrap)" } else { "" },
         shift = if scan { " .shift(cnt_shift)," } else { "" },
     )
 }

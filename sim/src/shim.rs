@@ -9,13 +9,6 @@ pub fn cpp(a: &Accel) -> String {
     let rpb = a.results_per_beat;
     let n = Counters::NAMES.len();
     let cb = a.cfg.counter_bits;
-    // counters in two halves: a low half's wrap is pending a cycle too (`tern_hdl::counters`;
-    // Verilator simulates the generic fabric, which has the counters' scan chain)
-    let (wrap_doc, wrap_add) = if tern_hdl::counters::wrap_port(a, tern_hdl::Fabric::Generic.counter_scan()) {
-        ("\n    // and a low half that wrapped, whose high half steps on the next edge", format!(" + (((s->top->counters_wrap >> i) & 1) << {})", cb / 2))
-    } else {
-        ("", String::new())
-    };
     let out_words = if a.cfg.host_bits == 64 {
         "uint64_t d = top->out_data; out[(*nout)++] = (uint32_t)d; out[(*nout)++] = (uint32_t)(d >> 32);".to_string()
     } else {
@@ -142,8 +135,8 @@ void tern_counters(void* p, uint64_t* dst) {{
       int bit = i * {cb} + b;
       v |= (uint64_t)((w[bit >> 5] >> (bit & 31)) & 1) << b;
     }}
-    // the counters lag their events by one registered cycle: add the pending ones{wrap_doc}
-    dst[i] = v + ((s->top->counters_pend >> i) & 1){wrap_add};
+    // the counters lag their events by one registered cycle: add the pending ones
+    dst[i] = v + ((s->top->counters_pend >> i) & 1);
   }}
 }}
 

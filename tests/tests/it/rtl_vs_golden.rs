@@ -112,9 +112,8 @@ fn backpressure_freezes_array_without_loss() {
 
 /// Counters of 32 bits and more count in two halves (`hdl/src/counters.rs`): with 32 bits the
 /// low half wraps every 65536 events, so a run of more cycles than that checks the carry into
-/// the high half against the golden model's exact counts. The high half steps a cycle after
-/// the low one wraps (the simulator adds the pending wrap): runs cut on each cycle around
-/// `cycles`' first wrap are exact too.
+/// the high half against the golden model's exact counts, at the end and in runs cut on each
+/// cycle around `cycles`' first wrap (the high half steps on the edge the low one wraps).
 #[test]
 fn split_counters_carry_into_their_high_half() {
     let cfg = AccelConfig { name: "tiny-c32", counter_bits: 32, ..TINY };
