@@ -35,7 +35,7 @@ pub fn verilog(a: &Accel) -> String {
     let rpb = a.results_per_beat;
     let ob = crate::bits_for(a.out_beats as u64);
     let grouped = a.grouped();
-    let ls_reg = if grouped { ls_registered(a) } else { (String::new(), String::new()) };
+    let ls_reg = if grouped { ls_registered(a) } else { last_registered(a) };
     let mut words = Vec::new();
     for i in (0..rpb).rev() {
         let top = i * acc + acc - 1;
@@ -106,7 +106,7 @@ pub fn verilog(a: &Accel) -> String {
         ls = if grouped { "ls_f" } else { "ls_fire" },
         ls_decl = ls_reg.0,
         ls_always = ls_reg.1,
-        last = if grouped { "last_r".to_string() } else { format!("left == {ob}'d1") },
+        last = "last_r",
         adv_decl = if grouped { adv_global(a) } else { format!("  (* keep *) reg [{}:0] adv_rep = {{{r}{{1'b1}}}};\n", r - 1) },
         adv_d = adv_next(a),
         adv_out = if grouped { "adv_glb" } else { "adv_r" },
@@ -170,6 +170,21 @@ fn ls_registered(a: &Accel) -> (String, String) {
         one = u32::from(a.out_beats == 1),
     );
     (decl, logic)
+}
+
+/// `left == 1` as a flip-flop (`last_r`) on a small array: the shifter's busy flag and
+/// `advance`'s next value read it instead of a compare.
+fn last_registered(a: &Accel) -> (String, String) {
+    let ob = crate::bits_for(a.out_beats as u64);
+    let logic = format!(
+        "  always @(posedge clk)
+    if (rst) last_r <= 1'b0;
+    else if (snap_now) last_r <= 1'b{one};
+    else if (out_busy & out_ready) last_r <= left == {ob}'d2;
+",
+        one = u32::from(a.out_beats == 1),
+    );
+    ("  reg last_r = 1'b0;\n".to_string(), logic)
 }
 
 /// The output shifter of a large array. `obuf` is read only while `out_busy`, so it loads
