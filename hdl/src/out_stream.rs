@@ -153,7 +153,6 @@ fn adv_global(a: &Accel) -> String {
 /// cycle contract is unchanged.
 /// Returns (declarations, before `snap_d`; their always block, after `busy_d`).
 fn ls_registered(a: &Accel) -> (String, String) {
-    let ob = crate::bits_for(a.out_beats as u64);
     let decl = "  wire ls_tok;
   tern_copy #(.W(1)) c_lstok (.clk(clk), .en(advance), .d(~rst & ls_pre), .q(ls_tok));
   reg ls_f = 1'b0, last_r = 1'b0;
@@ -164,26 +163,32 @@ fn ls_registered(a: &Accel) -> (String, String) {
     ls_f <= ~rst & {adv_d} & (advance ? ls_pre : ls_tok);
     if (rst) last_r <= 1'b0;
     else if (snap_now) last_r <= 1'b{one};
-    else if (out_busy & out_ready) last_r <= left == {ob}'d2;
+    else if (out_busy & out_ready) last_r <= {two_left};
   end
 ",
         adv_d = adv_next(a),
         one = u32::from(a.out_beats == 1),
+        two_left = two_left(a),
     );
     (decl, logic)
+}
+
+/// `last_r`'s next value as a beat leaves: two beats were left (never, with one beat a result).
+fn two_left(a: &Accel) -> String {
+    if a.out_beats < 2 { "1'b0".to_string() } else { format!("left == {}'d2", crate::bits_for(a.out_beats as u64)) }
 }
 
 /// `left == 1` as a flip-flop (`last_r`) on a small array: the shifter's busy flag and
 /// `advance`'s next value read it instead of a compare.
 fn last_registered(a: &Accel) -> (String, String) {
-    let ob = crate::bits_for(a.out_beats as u64);
     let logic = format!(
         "  always @(posedge clk)
     if (rst) last_r <= 1'b0;
     else if (snap_now) last_r <= 1'b{one};
-    else if (out_busy & out_ready) last_r <= left == {ob}'d2;
+    else if (out_busy & out_ready) last_r <= {two_left};
 ",
         one = u32::from(a.out_beats == 1),
+        two_left = two_left(a),
     );
     ("  reg last_r = 1'b0;\n".to_string(), logic)
 }
