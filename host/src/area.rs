@@ -195,9 +195,21 @@ pub fn blocks(netlist_json: &[u8], top: &str, family: Family, known: &[(&str, &'
         }
         own.push(b);
     }
-    // a combinational cell's block: the most common block among its readers, memoized, with an
-    // explicit stack (carry chains are long); a reader already on the stack (a combinational
-    // loop, which synthesis should not leave) casts no vote
+    // each cell's readers (the cells reading any of its outputs), once
+    let mut fanout: Vec<Vec<usize>> = vec![Vec::new(); cells.len()];
+    for (i, c) in cells.iter().enumerate() {
+        for (port, bits) in &c.connections {
+            if c.port_directions.get(port).is_some_and(|d| d == "output") {
+                fanout[i].extend(bits.iter().filter_map(|b| b.as_u64()).flat_map(|b| readers.get(&b).into_iter().flatten().copied()));
+            }
+        }
+    }
+    // a combinational cell's block: the most common block among its readers, memoized. A
+    // depth-first walk with an explicit stack (carry chains are long) that descends into one
+    // unresolved reader at a time, so the stack holds exactly the path from the start: a
+    // reader on it closes a combinational loop (which synthesis should not leave) and casts
+    // no vote. (Pushing every unresolved reader at once made a reader that another reader of
+    // the same cell feeds look like a loop, and lose its vote.)
     let mut fed: Vec<Option<String>> = vec![None; cells.len()];
     let mut on_stack = vec![false; cells.len()];
     let board = "board".to_string();
@@ -208,31 +220,18 @@ pub fn blocks(netlist_json: &[u8], top: &str, family: Family, known: &[(&str, &'
         let mut stack = vec![start];
         on_stack[start] = true;
         while let Some(&i) = stack.last() {
-            let mut votes: BTreeMap<&str, u64> = BTreeMap::new();
-            let mut pending = false;
-            for (port, bits) in &cells[i].connections {
-                if cells[i].port_directions.get(port).is_none_or(|d| d != "output") {
-                    continue;
-                }
-                for r in bits.iter().filter_map(|b| b.as_u64()).flat_map(|b| readers.get(&b).into_iter().flatten()) {
-                    let r = *r;
-                    if combinational(family, &cells[r].kind) {
-                        match &fed[r] {
-                            Some(b) => *votes.entry(b.as_str()).or_default() += 1,
-                            None if on_stack[r] => {}
-                            None => {
-                                stack.push(r);
-                                on_stack[r] = true;
-                                pending = true;
-                            }
-                        }
-                    } else if let Some((b, _)) = &own[r] {
-                        *votes.entry(b.as_str()).or_default() += 1;
-                    }
-                }
-            }
-            if pending {
+            let next = fanout[i].iter().copied().find(|&r| combinational(family, &cells[r].kind) && fed[r].is_none() && !on_stack[r]);
+            if let Some(r) = next {
+                stack.push(r);
+                on_stack[r] = true;
                 continue;
+            }
+            let mut votes: BTreeMap<&str, u64> = BTreeMap::new();
+            for &r in &fanout[i] {
+                let b = if combinational(family, &cells[r].kind) { fed[r].as_deref() } else { own[r].as_ref().map(|(b, _)| b.as_str()) };
+                if let Some(b) = b {
+                    *votes.entry(b).or_default() += 1;
+                }
             }
             stack.pop();
             on_stack[i] = false;
@@ -320,6 +319,39 @@ mod tests {
         assert_eq!(v.iter().find(|x| x.block == "core.seq").unwrap().res.brams, 1);
         assert_eq!(v.iter().map(|b| b.res.luts).sum::<u64>(), 5);
         assert_eq!(v.iter().find(|x| x.block == "core.array.row*").unwrap().what, "rows");
+    }
+
+    /// A LUT whose output reaches a register both directly through one reader and through
+    /// another reader of the same net (reconvergent fanout, everywhere in a netlist): the
+    /// second reader's block comes from the first. The walk once pushed both readers at once,
+    /// so the first looked like a combinational loop to the second, which lost its only vote
+    /// and fell to the board.
+    #[test]
+    fn reconvergent_fanout_is_not_a_loop() {
+        let lut = |ins: &[u64], o: u64| {
+            let mut con = serde_json::Map::new();
+            let mut dir = serde_json::Map::new();
+            for (k, i) in ins.iter().enumerate() {
+                con.insert(format!("I{k}"), serde_json::json!([i]));
+                dir.insert(format!("I{k}"), serde_json::json!("input"));
+            }
+            con.insert("O".into(), serde_json::json!([o]));
+            dir.insert("O".into(), serde_json::json!("output"));
+            serde_json::json!({"type": "SB_LUT4", "port_directions": dir, "connections": con})
+        };
+        let ff =
+            serde_json::json!({"type": "SB_DFF", "port_directions": {"D": "input", "Q": "output"}, "connections": {"D": [4], "Q": [5]}});
+        // a -> (b, c); c -> b; b -> the row's register. By name order b is read before c.
+        let nl = serde_json::json!({"modules": {"top": {"cells": {
+            "core.x.a_SB_LUT4_O": lut(&[1], 2),
+            "core.x.b_SB_LUT4_O": lut(&[2, 3], 4),
+            "core.x.c_SB_LUT4_O": lut(&[2], 3),
+            "core.array.row0.r_SB_DFF_Q": ff,
+        }}}});
+        let known = [("core.array.row*", "rows")];
+        let v = blocks(&serde_json::to_vec(&nl).unwrap(), "top", Family::Ice40, &known).unwrap();
+        assert_eq!(v.len(), 1, "every cell feeds the row's register: {v:?}");
+        assert_eq!((v[0].block.as_str(), v[0].res.luts, v[0].res.ffs), ("core.array.row*", 3, 1));
     }
 
     #[test]
