@@ -13,8 +13,8 @@
 //!
 //! The blocks are `tern_hdl::BLOCKS`: instance paths with instance numbers folded
 //! (`core.array.row3` and `core.array.row12` are `core.array.row*`), each with what it is; a
-//! cell is in the longest of them its instance path starts with, or else in the board. A kept submodule (`tern_gt_*`) counts all its cells in its instance's block.
-//! The sums over blocks are the report's totals (`SynthReport::luts` and the rest), cell for
+//! cell is in the longest of them its instance path starts with, or else in the board. A
+//! kept submodule (`tern_gt_*`) counts all its cells in its instance's block. The sums over blocks are the report's totals (`SynthReport::luts` and the rest), cell for
 //! cell: both count with `Resources::of`.
 
 use crate::synth::Family;
@@ -54,11 +54,27 @@ impl Resources {
         }
     }
 
-    pub fn add(&mut self, o: Resources, times: u64) {
-        self.luts += o.luts * times;
-        self.ffs += o.ffs * times;
-        self.carries += o.carries * times;
-        self.brams += o.brams * times;
+    /// `n` cells' worth.
+    pub fn times(self, n: u64) -> Resources {
+        Resources { luts: self.luts * n, ffs: self.ffs * n, carries: self.carries * n, brams: self.brams * n }
+    }
+}
+
+impl std::ops::AddAssign for Resources {
+    fn add_assign(&mut self, o: Resources) {
+        self.luts += o.luts;
+        self.ffs += o.ffs;
+        self.carries += o.carries;
+        self.brams += o.brams;
+    }
+}
+
+impl std::iter::Sum for Resources {
+    fn sum<I: Iterator<Item = Resources>>(it: I) -> Resources {
+        it.fold(Resources::default(), |mut t, r| {
+            t += r;
+            t
+        })
     }
 }
 
@@ -67,7 +83,7 @@ impl Resources {
 pub struct BlockArea {
     /// Instance path, numbers folded (`core.array.row*`); `board` for the top module's own cells.
     pub block: String,
-    /// What the block is (`tern_hdl::BLOCKS`); empty for a path not listed there.
+    /// What the block is: its entry's text in the `known` blocks (`tern_hdl::BLOCKS`).
     pub what: &'static str,
     /// Instances folded into this block (rows for `core.array.row*`).
     pub instances: u64,
@@ -156,11 +172,7 @@ fn module_total(nl: &Netlist, module: &str, family: Family, memo: &mut HashMap<S
     let mut total = Resources::default();
     if let Some(m) = nl.modules.get(module) {
         for c in m.cells.values() {
-            if nl.submodule(&c.kind) {
-                total.add(module_total(nl, &c.kind, family, memo), 1);
-            } else {
-                total.add(Resources::of(family, &c.kind), 1);
-            }
+            total += if nl.submodule(&c.kind) { module_total(nl, &c.kind, family, memo) } else { Resources::of(family, &c.kind) };
         }
     }
     memo.insert(module.to_string(), total);
@@ -252,7 +264,7 @@ pub fn blocks(netlist_json: &[u8], top: &str, family: Family, known: &[(&str, &'
         };
         let entry = out.entry(block).or_default();
         let res = if nl.submodule(&c.kind) { module_total(&nl, &c.kind, family, &mut memo) } else { Resources::of(family, &c.kind) };
-        entry.0.add(res, 1);
+        entry.0 += res;
         if let Some(inst) = inst {
             entry.1.insert(inst);
         }

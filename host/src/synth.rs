@@ -580,10 +580,7 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
     steps.push(run_tool(dir, &format!("yosys {}", synth.split(' ').next().unwrap()), "yosys.log", &mut cmd, p)?);
     // the whole hierarchy: kept submodules (`tern_gt_*`) are counted in `design`, not in `tern_board`
     let cells = stat_cells(&read_json(&dir.join("synth_stat.json"), "yosys stat")?, None);
-    let totals = cells.iter().fold(Resources::default(), |mut t, (k, n)| {
-        t.add(Resources::of(target.family, k), *n);
-        t
-    });
+    let totals: Resources = cells.iter().map(|(k, n)| Resources::of(target.family, k).times(*n)).sum();
     let Resources { luts, ffs, carries, brams } = totals;
     let (sprams, dsps, dsp_muls) = match target.family {
         Family::Ice40 => (count(&cells, &["SB_SPRAM256KA"]), count(&cells, &["SB_MAC16"]), count(&cells, &["SB_MAC16"])),
@@ -596,10 +593,7 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
         path: net.clone(),
         err: e.to_string(),
     })?;
-    let by_blocks = blocks.iter().fold(Resources::default(), |mut t, b| {
-        t.add(b.res, 1);
-        t
-    });
+    let by_blocks: Resources = blocks.iter().map(|b| b.res).sum();
     if by_blocks != totals {
         return Err(SynthError::Parse {
             what: "the netlist's blocks",

@@ -69,13 +69,9 @@ fn full_flow(target: &str) {
 /// buffer, and every counter bit a flip-flop of the counters.
 fn area_by_block(target: &str, rep: &synth::SynthReport) {
     let a = TINY.validate().unwrap();
-    let sum = |f: fn(&tern_host::area::Resources) -> u64| rep.blocks.iter().map(|b| f(&b.res)).sum::<u64>();
-    assert_eq!(
-        (sum(|r| r.luts), sum(|r| r.ffs), sum(|r| r.carries), sum(|r| r.brams)),
-        (rep.luts, rep.ffs, rep.carries, rep.brams),
-        "{target}: {:?}",
-        rep.blocks
-    );
+    let by_blocks: tern_host::area::Resources = rep.blocks.iter().map(|b| b.res).sum();
+    let totals = tern_host::area::Resources { luts: rep.luts, ffs: rep.ffs, carries: rep.carries, brams: rep.brams };
+    assert_eq!(by_blocks, totals, "{target}: {:?}", rep.blocks);
     for b in &rep.blocks {
         assert!(tern_hdl::BLOCKS.iter().any(|(p, w)| *p == b.block && *w == b.what), "{target}: block {b:?} is not in tern_hdl::BLOCKS");
     }
