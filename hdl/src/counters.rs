@@ -9,22 +9,31 @@
 //!
 //! With `scan` (`Fabric::counter_scan`: all but ECP5) the counters are also a scan chain:
 //! while `shift` is high every counter bit loads the bit 8 places above it in `counters`
-//! (the lowest byte from the top), so the whole vector rotates down by a byte per cycle and
+//! (the top byte loads the lowest), so the whole vector rotates down by a byte per cycle and
 //! the board sends its trailer from `counters[7:0]` alone, with no mux over 480 bits (about
-//! 340 LUT4s of the iCE40 designs). The load rides in the increment's own LUT
+//! 370 LUT4s of the iCE40 designs). The load rides in the increment's own LUT
 //! (`cells::cinc`). `shift` is low whenever the core runs (the Verilator shim holds it at 0).
 //!
 //! ```text
 //!  counters: [ insns | ... | stall_in | cycles ]   shift: each bit <- the bit 8 above it
-//!              ^-----------------------------------------------+  (cycles[7:0] <- insns' top byte)
+//!              ^-----------------------------------------------+  (insns' top byte <- cycles[7:0])
 //! ```
 
 use tern_arch::config::Accel;
 use tern_arch::golden::Counters;
 
-/// Width of each carry chain of a counter: counters of 32 bits or more count in two halves.
+/// Width of each carry chain of a counter, low half first. Counters of 32 bits or more count
+/// in two halves, so no carry chain is longer than half the width: the high half steps on
+/// the same edge as the low half wraps, from a flag registered one cycle ahead (`at_max`).
+/// Exact on every cycle.
 fn halves(cb: u32) -> Vec<u32> {
     if cb < 32 { vec![cb] } else { vec![cb / 2, cb - cb / 2] }
+}
+
+/// The wrap flag's next value: the low half `l` (of `lo` bits) is all ones after this cycle's
+/// event `e`.
+fn at_max(e: &str, l: &str, lo: u32) -> String {
+    format!("{e} ? {l} == {lo}'d{} : {l} == {lo}'d{}", (1u64 << lo) - 2, (1u64 << lo) - 1)
 }
 
 /// The distinct `tern_cinc` widths the counters use (low half first).
@@ -85,15 +94,13 @@ pub fn verilog(a: &Accel, scan: bool) -> String {
                 start += w;
             }
             if hs.len() == 2 {
-                let lo = hs[0];
                 v.push_str(&format!(
                     "  reg m_{name};
   always @(posedge clk)
     if (rst) m_{name} <= 1'b0;
-    else m_{name} <= ev_r[{i}] ? l_{name} == {lo}'d{max1} : l_{name} == {lo}'d{max};
+    else m_{name} <= {};
 ",
-                    max = (1u64 << lo) - 1,
-                    max1 = (1u64 << lo) - 2,
+                    at_max(&format!("ev_r[{i}]"), &format!("l_{name}"), hs[0]),
                 ));
             }
             regs.reverse();
@@ -102,13 +109,10 @@ pub fn verilog(a: &Accel, scan: bool) -> String {
         v.push_str("endmodule\n");
         return v;
     }
-    // Wide counters count in two halves so no carry chain is longer than half the width: the
-    // high half steps on the same edge as the low half wraps, from a flag registered one
-    // cycle ahead (`at_max`: the low half's next value is all ones). Exact on every cycle.
-    let lo = cb / 2;
+    let hs = halves(cb);
     for (i, name) in Counters::NAMES.iter().enumerate() {
         let (hi, lo_i) = ((i as u32 + 1) * cb - 1, i as u32 * cb);
-        if cb < 32 {
+        if hs.len() == 1 {
             v.push_str(&format!(
                 "  reg [{cbm}:0] c_{name};
   always @(posedge clk)
@@ -130,15 +134,15 @@ pub fn verilog(a: &Accel, scan: bool) -> String {
     end else begin
       if (e_{name}) l_{name} <= l_{name} + {lo}'d1;
       if (e_{name} & m_{name}) h_{name} <= h_{name} + {hw}'d1;
-      m_{name} <= e_{name} ? l_{name} == {lo}'d{max1} : l_{name} == {lo}'d{max};
+      m_{name} <= {flag};
     end
   assign counters[{hi}:{lo_i}] = {{h_{name}, l_{name}}};
 ",
-                lom = lo - 1,
-                hw = cb - lo,
-                him = cb - lo - 1,
-                max = (1u64 << lo) - 1,
-                max1 = (1u64 << lo) - 2,
+                lo = hs[0],
+                lom = hs[0] - 1,
+                hw = hs[1],
+                him = hs[1] - 1,
+                flag = at_max(&format!("e_{name}"), &format!("l_{name}"), hs[0]),
             ));
         }
     }
