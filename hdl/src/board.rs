@@ -36,7 +36,8 @@
 //!   A grouped array's board drives them from two flip-flops (`leds`), two cycles late.
 //!
 //! Nothing here changes the core: `tern_top` is instantiated exactly as the Verilator
-//! backend simulates it (the generic fabric's; its `cnt_shift` is low while it runs). The wrapper's cost is reported with the core's (`tern synth`).
+//! backend simulates it (the generic fabric's; its `cnt_shift` is low while it runs). The
+//! wrapper's cost is reported with the core's (`tern synth`).
 
 use tern_arch::config::Accel;
 use tern_arch::golden::Counters;
@@ -58,6 +59,7 @@ pub fn trailer_bytes(a: &Accel) -> u32 {
 pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
     let scan = fabric.counter_scan();
     let take = if a.grouped() { "tx_take" } else { "tx_ready" };
+    let rxv = if a.grouped() { "rx_v" } else { "rx_valid" };
     let c = &a.cfg;
     let h = c.host_bits;
     let nb = h / 8;
@@ -162,7 +164,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
         trailer_decl =
             if scan { "  reg cnt_shift;\n".to_string() } else { format!("  wire [{}:0] trailer = {trailer};\n", words * 64 - 1) },
         trailer_src = if scan {
-            scan_trailer(a, tb, take)
+            scan_trailer(a, tb, ib, take)
         } else {
             format!(
                 "  always @(posedge clk) begin
@@ -179,14 +181,12 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
         in_valid = format!(
             "  reg in_valid = 1'b0;\n  always @(posedge clk) in_valid <= ~rst & (in_valid ? ~in_ready : {rxv} & rx_cnt == {bb}'d{});\n",
             nb - 1,
-            rxv = if a.grouped() { "rx_v" } else { "rx_valid" },
         ),
         rst_decl = if a.grouped() { rst_tree(a) } else { RST_SYNC.to_string() },
         rst_core = if a.grouped() { "rst_core" } else { "rst" },
         tx_port = if a.grouped() { TX_SKID } else { TX_DIRECT },
         take = take,
         rx_stage = if a.grouped() { rx_pin_stage(a) } else { "  assign rx_ready = ~in_valid & ~rst;\n".to_string() },
-        rxv = if a.grouped() { "rx_v" } else { "rx_valid" },
         rx_shift = {
             let d = if a.grouped() { "rx_d" } else { "rx_data" };
             if nb == 1 { d.to_string() } else { format!("{{{d}, rx_sh[{}:8]}}", h - 1) }
@@ -207,9 +207,8 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
 /// each counter byte taken rotates the counters down a byte, one cycle later; the byte
 /// register reads them a cycle after that, before the next byte can be offered
 /// (`tr_wait`). A last byte holding fewer than 8 counter bits has the rest cleared.
-fn scan_trailer(a: &Accel, tb: u32, take: &str) -> String {
+fn scan_trailer(a: &Accel, tb: u32, ib: u32, take: &str) -> String {
     let cb = Counters::NAMES.len() as u32 * a.cfg.counter_bits;
-    let ib = crate::bits_for(tb as u64);
     let byte = match cb % 8 {
         0 => "counters[7:0]".to_string(),
         r => format!("(tr_idx == {ib}'d{} ? {{{}'d0, counters[{}:0]}} : counters[7:0])", tb - 1, 8 - r, r - 1),

@@ -161,36 +161,31 @@ fn ls_registered(a: &Accel) -> (String, String) {
     let logic = format!(
         "  always @(posedge clk) begin
     ls_f <= ~rst & {adv_d} & (advance ? ls_pre : ls_tok);
-    if (rst) last_r <= 1'b0;
-    else if (snap_now) last_r <= 1'b{one};
-    else if (out_busy & out_ready) last_r <= {two_left};
-  end
+{last}  end
 ",
         adv_d = adv_next(a),
-        one = u32::from(a.out_beats == 1),
-        two_left = two_left(a),
+        last = last_r_next(a),
     );
     (decl, logic)
 }
 
-/// `last_r`'s next value as a beat leaves: two beats were left (never, with one beat a result).
-fn two_left(a: &Accel) -> String {
-    if a.out_beats < 2 { "1'b0".to_string() } else { format!("left == {}'d2", crate::bits_for(a.out_beats as u64)) }
+/// `last_r` (= `left == 1` on every cycle) from its next value: set by a snapshot of a
+/// one-beat result, then as a beat leaves with two left.
+fn last_r_next(a: &Accel) -> String {
+    let two_left = if a.out_beats < 2 { "1'b0".to_string() } else { format!("left == {}'d2", crate::bits_for(a.out_beats as u64)) };
+    format!(
+        "    if (rst) last_r <= 1'b0;
+    else if (snap_now) last_r <= 1'b{};
+    else if (out_busy & out_ready) last_r <= {two_left};
+",
+        u32::from(a.out_beats == 1)
+    )
 }
 
 /// `left == 1` as a flip-flop (`last_r`) on a small array: the shifter's busy flag and
 /// `advance`'s next value read it instead of a compare.
 fn last_registered(a: &Accel) -> (String, String) {
-    let logic = format!(
-        "  always @(posedge clk)
-    if (rst) last_r <= 1'b0;
-    else if (snap_now) last_r <= 1'b{one};
-    else if (out_busy & out_ready) last_r <= {two_left};
-",
-        one = u32::from(a.out_beats == 1),
-        two_left = two_left(a),
-    );
-    ("  reg last_r = 1'b0;\n".to_string(), logic)
+    ("  reg last_r = 1'b0;\n".to_string(), format!("  always @(posedge clk)\n{}", last_r_next(a)))
 }
 
 /// The output shifter of a large array. `obuf` is read only while `out_busy`, so it loads
