@@ -136,6 +136,12 @@ pub fn run(args: Args) -> Result<()> {
             };
             rows.push((format!("seed {}", r.seed), what));
         }
+        if !rep.blocks.is_empty() {
+            rows.push((
+                "area by block".into(),
+                "from yosys' netlist: registers, RAMs and kept modules by their instance, logic by the registers it feeds (host/src/area.rs)".into(),
+            ));
+        }
         for b in &rep.blocks {
             let name = if b.instances > 1 { format!("area: {} (x{})", b.block, b.instances) } else { format!("area: {}", b.block) };
             rows.push((
