@@ -224,6 +224,7 @@ pub fn blocks(netlist_json: &[u8], top: &str, family: Family, known: &[(&str, &'
     // the same cell feeds look like a loop, and lose its vote.)
     let mut fed: Vec<Option<String>> = vec![None; cells.len()];
     let mut on_stack = vec![false; cells.len()];
+    let mut cursor = vec![0usize; cells.len()];
     let board = "board".to_string();
     for start in 0..cells.len() {
         if !combinational(family, &cells[start].kind) || fed[start].is_some() {
@@ -232,8 +233,12 @@ pub fn blocks(netlist_json: &[u8], top: &str, family: Family, known: &[(&str, &'
         let mut stack = vec![start];
         on_stack[start] = true;
         while let Some(&i) = stack.last() {
-            let next = fanout[i].iter().copied().find(|&r| combinational(family, &cells[r].kind) && fed[r].is_none() && !on_stack[r]);
-            if let Some(r) = next {
+            // resume where this cell's last descent left off: readers before it are resolved
+            let unresolved = |&r: &usize| combinational(family, &cells[r].kind) && fed[r].is_none() && !on_stack[r];
+            let next = fanout[i][cursor[i]..].iter().position(unresolved).map(|k| cursor[i] + k);
+            if let Some(k) = next {
+                cursor[i] = k + 1;
+                let r = fanout[i][k];
                 stack.push(r);
                 on_stack[r] = true;
                 continue;
