@@ -30,6 +30,15 @@ impl Device {
     pub fn parse(s: &str) -> Option<Device> {
         [Device::Ice40Up5k, Device::Ice40Hx8k, Device::Ecp5_25f, Device::Ecp5_85f].into_iter().find(|d| d.name() == s)
     }
+    /// Block RAMs the event counters take: iCE40 designs keep each counter's bytes above the
+    /// lowest in one block RAM (`tern_hdl::counters::bank_verilog`) where the counters are
+    /// whole bytes (`AccelConfig::counter_bank`).
+    pub fn counter_brams(self, counter_bits: u32) -> u32 {
+        match self {
+            Device::Ice40Up5k | Device::Ice40Hx8k => AccelConfig::counter_bank(counter_bits) as u32,
+            Device::Ecp5_25f | Device::Ecp5_85f => 0,
+        }
+    }
     /// Block RAMs on the die (iCE40 SB_RAM40_4K, ECP5 DP16KD). Datasheet figures.
     pub fn brams(self) -> u32 {
         match self {
@@ -97,6 +106,14 @@ pub struct AccelConfig {
     pub target_fmax_mhz: u32,
     /// FPGA the preset is sized for (memories are checked against it), if any.
     pub device: Option<Device>,
+}
+
+impl AccelConfig {
+    /// Whether counters of `counter_bits` can live in a block RAM bank a byte at a time (the
+    /// iCE40 designs' `tern_hdl::cells::CounterRead::Bank`): whole bytes.
+    pub const fn counter_bank(counter_bits: u32) -> bool {
+        counter_bits % 8 == 0
+    }
 }
 
 pub const TINY: AccelConfig = AccelConfig {
@@ -219,8 +236,10 @@ pub enum ConfigError {
     MaxBatch,
     #[error("counter_bits must be between 16 and 64, not {0}")]
     CounterBits(u32),
-    #[error("memories need {need} block RAMs but {device} has {have}: weight banks {wbanks}, activation buffer {abuf}")]
-    DoesNotFit { device: &'static str, need: u32, have: u32, wbanks: u32, abuf: u32 },
+    #[error(
+        "memories need {need} block RAMs but {device} has {have}: weight banks {wbanks}, activation buffer {abuf}, event counters {counters}"
+    )]
+    DoesNotFit { device: &'static str, need: u32, have: u32, wbanks: u32, abuf: u32, counters: u32 },
 }
 
 /// A validated config plus every size derived from it, computed once.
@@ -393,9 +412,10 @@ impl AccelConfig {
         if let Some(dev) = c.device {
             let wbanks = c.rows * dev.brams_for(wword_bits, c.wmem_depth);
             let abuf = dev.brams_for(xword_bits, c.amem_depth);
-            brams = wbanks + abuf;
+            let counters = dev.counter_brams(c.counter_bits);
+            brams = wbanks + abuf + counters;
             if brams > dev.brams() {
-                return Err(ConfigError::DoesNotFit { device: dev.name(), need: brams, have: dev.brams(), wbanks, abuf });
+                return Err(ConfigError::DoesNotFit { device: dev.name(), need: brams, have: dev.brams(), wbanks, abuf, counters });
             }
         }
         let log2l = c.lanes.trailing_zeros();
@@ -609,7 +629,7 @@ mod tests {
         );
         assert_eq!(
             err(AccelConfig { wmem_depth: 8192, ..ICE40_UP5K }),
-            "memories need 520 block RAMs but ice40-up5k has 30: weight banks 512, activation buffer 8"
+            "memories need 521 block RAMs but ice40-up5k has 30: weight banks 512, activation buffer 8, event counters 1"
         );
         assert_eq!(
             err(AccelConfig { wmem_depth: 9000, ..TINY }),

@@ -39,6 +39,7 @@
 //! backend simulates it (the generic fabric's; its `cnt_shift` is low while it runs). The
 //! wrapper's cost is reported with the core's (`tern synth`).
 
+use crate::cells::CounterRead;
 use tern_arch::config::Accel;
 use tern_arch::golden::Counters;
 use tern_arch::isa::Status;
@@ -57,7 +58,9 @@ pub fn trailer_bytes(a: &Accel) -> u32 {
 
 /// Verilog of the board wrapper modules (top `tern_board`); append it to `crate::emit`.
 pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
-    let scan = fabric.counter_scan();
+    let read = fabric.counter_read(a);
+    let scan = read != CounterRead::Mux;
+    let bank = read == CounterRead::Bank;
     let take = if a.grouped() { "tx_take" } else { "tx_ready" };
     let rxv = if a.grouped() { "rx_v" } else { "rx_valid" };
     let c = &a.cfg;
@@ -105,12 +108,10 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
   wire out_valid, out_ready;
   wire [3:0] status;
   wire running;
-  wire [{cm}:0] counters;
-  wire [{npm}:0] unused_pend;  // zero by the time the trailer is sent (see tern_counters)
-  tern_top core (
+{cnt_wires}  tern_top core (
     .clk(clk), .rst({rst_core}), .in_data(rx_sh), .in_valid(in_valid), .in_ready(in_ready),
     .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready),
-    .status(status), .running(running), .counters(counters), .counters_pend(unused_pend){core_shift}
+    .status(status), .running(running), {cnt_conn}
   );
 
   // tx: one {h}-bit result beat -> {nb} bytes, then the trailer once the core has stopped.
@@ -118,7 +119,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
   reg [{bbm}:0] tx_left;
   reg tx_empty;
   reg [{ibm}:0] tr_idx;
-  reg [1:0] tr_wait;
+  reg [{twm}:0] tr_wait;
 {tr_word_decl}  reg [7:0] tr_byte;
 {trailer_decl}  assign out_ready = tx_empty;
   // the core's `running` through a register: it feeds only the trailer and the LEDs here
@@ -127,13 +128,13 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
   // bytes left, registered: one cycle late, which the two-cycle wait between bytes covers
   reg tr_more;
   always @(posedge clk) tr_more <= tr_idx != {ib}'d{tb};
-  wire tr_on = ~run_r & tx_empty & ~out_valid & tr_more & (tr_wait == 2'd2);
+  wire tr_on = ~run_r & tx_empty & ~out_valid & tr_more & (tr_wait == {tw}'d{twait}){cnt_ready};
 {tx_port}{trailer_src}  always @(posedge clk)
     if (rst) begin
-      tx_left <= {bb}'d0; tx_empty <= 1'b1; tr_idx <= {ib}'d0; tr_wait <= 2'd0;
+      tx_left <= {bb}'d0; tx_empty <= 1'b1; tr_idx <= {ib}'d0; tr_wait <= {tw}'d0;
     end else begin
-      if (run_r | (tr_on & {take})) tr_wait <= 2'd0;
-      else if (tr_wait != 2'd2) tr_wait <= tr_wait + 2'd1;
+      if (run_r | (tr_on & {take})) tr_wait <= {tw}'d0;
+      else if (tr_wait != {tw}'d{twait}) tr_wait <= tr_wait + {tw}'d1;
       if (tx_empty) begin
         if (out_valid) begin tx_sh <= out_data; tx_left <= {bb}'d{nb}; tx_empty <= 1'b0; end
         else if (tr_on & {take}) tr_idx <= tr_idx + {ib}'d1;
@@ -148,10 +149,32 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
 ",
         hm = h - 1,
         bbm = bb - 1,
-        cm = cb - 1,
-        npm = Counters::NAMES.len() - 1,
-        core_shift = if scan { ",\n    .cnt_shift(cnt_shift)" } else { "" },
-        trailer_doc = if scan {
+        // cycles from a byte taken to the next offered: the scan chain moves in one, a RAM
+        // word of the bank arrives in three (`counters::bank_verilog`)
+        tw = if bank { 3 } else { 2 },
+        twm = if bank { 2 } else { 1 },
+        twait = if bank { 4 } else { 2 },
+        cnt_ready = if bank { " & cnt_ready" } else { "" },
+        cnt_wires = if bank {
+            "  wire [7:0] cnt_byte;\n  wire cnt_ready;\n".to_string()
+        } else {
+            format!(
+                "  wire [{}:0] counters;\n  wire [{}:0] unused_pend;  // zero by the time the trailer is sent (see tern_counters)\n",
+                cb - 1,
+                Counters::NAMES.len() - 1
+            )
+        },
+        cnt_conn = match read {
+            CounterRead::Bank => ".cnt_byte(cnt_byte), .cnt_ready(cnt_ready),\n    .cnt_shift(cnt_shift)",
+            CounterRead::Scan => ".counters(counters), .counters_pend(unused_pend),\n    .cnt_shift(cnt_shift)",
+            CounterRead::Mux => ".counters(counters), .counters_pend(unused_pend)",
+        },
+        trailer_doc = if bank {
+            "  // The trailer: the status byte, then the counters a byte at a time from their bank
+  // (`tern_counters`, once `cnt_ready`), stepped by `cnt_shift`; a byte that comes from the
+  // bank's block RAM arrives three cycles after the step, so a byte is offered four cycles
+  // after the index moves.\n"
+        } else if scan {
             "  // The trailer: the status byte, then the counters' lowest byte while the core rotates
   // them down a byte per `cnt_shift` (`tern_counters`' scan chain), registered, so a byte is
   // offered two cycles after the index moves (the counters moved in between).\n"
@@ -164,7 +187,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
         trailer_decl =
             if scan { "  reg cnt_shift;\n".to_string() } else { format!("  wire [{}:0] trailer = {trailer};\n", words * 64 - 1) },
         trailer_src = if scan {
-            scan_trailer(a, tb, ib, take)
+            scan_trailer(a, tb, ib, take, bank)
         } else {
             format!(
                 "  always @(posedge clk) begin
@@ -203,13 +226,14 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
     )
 }
 
-/// The trailer byte from the status, then from the counters' scan chain (`tern_counters`):
+/// The trailer byte from the status, then from the counters' scan chain or bank (`tern_counters`):
 /// each counter byte taken rotates the counters down a byte, one cycle later; the byte
 /// register reads them a cycle after that, before the next byte can be offered
 /// (`tr_wait`). A last byte holding fewer than 8 counter bits has the rest cleared.
-fn scan_trailer(a: &Accel, tb: u32, ib: u32, take: &str) -> String {
+fn scan_trailer(a: &Accel, tb: u32, ib: u32, take: &str, bank: bool) -> String {
     let cb = Counters::NAMES.len() as u32 * a.cfg.counter_bits;
     let byte = match cb % 8 {
+        _ if bank => "cnt_byte".to_string(),
         0 => "counters[7:0]".to_string(),
         r => format!("(tr_idx == {ib}'d{} ? {{{}'d0, counters[{}:0]}} : counters[7:0])", tb - 1, 8 - r, r - 1),
     };

@@ -25,18 +25,40 @@ use tern_arch::config::Accel;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fabric {
     Generic,
-    /// iCE40: the generic cells, except `tern_cinc` from SB_LUT4 + SB_CARRY.
+    /// iCE40: the generic cells, except `tern_cinc` from SB_LUT4 + SB_CARRY, and the
+    /// counters' block RAM bank (`CounterRead::Bank`).
     Ice40,
     Ecp5,
 }
 
+/// How the board reads the event counters back once the core stops (`crate::counters`,
+/// `crate::board`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterRead {
+    /// A registered two-stage byte mux over the counter bus (ECP5, whose recorded netlist and
+    /// its Fmax, a placement lottery, predate the others, and whose counters are carry cells
+    /// with no LUT input to spare for a load).
+    Mux,
+    /// The counters rotate a byte at a time as a scan chain; the board reads their lowest
+    /// byte (generic: what Verilator simulates).
+    Scan,
+    /// Each counter's low byte counts in flip-flops and its higher bytes live in a block RAM
+    /// that one shared adder updates (`crate::counters::bank_verilog`); the board reads a byte
+    /// at a time (iCE40, counters of whole bytes).
+    Bank,
+}
+
 impl Fabric {
-    /// Whether the event counters double as a scan chain that the board reads the trailer
-    /// from (`crate::counters`, `tern_cinc`), rather than through a byte mux: everywhere but
-    /// ECP5, whose recorded netlist (and its Fmax, a placement lottery) predates it and whose
-    /// counters are carry cells with no LUT input to spare for the load.
-    pub fn counter_scan(self) -> bool {
-        self != Fabric::Ecp5
+    /// How this fabric's design reads its counters back: the bank on iCE40 where counters
+    /// are whole bytes (else the scan chain), the scan chain in generic Verilog, the mux on
+    /// ECP5.
+    pub fn counter_read(self, a: &Accel) -> CounterRead {
+        match self {
+            Fabric::Ecp5 => CounterRead::Mux,
+            Fabric::Generic => CounterRead::Scan,
+            Fabric::Ice40 if tern_arch::config::AccelConfig::counter_bank(a.cfg.counter_bits) => CounterRead::Bank,
+            Fabric::Ice40 => CounterRead::Scan,
+        }
     }
 }
 
@@ -324,8 +346,8 @@ pub fn verilog(a: &Accel, fabric: Fabric) -> String {
         v.push('\n');
     }
     v.push_str(&acc(a, fabric));
-    if fabric.counter_scan() {
-        for w in crate::counters::chain_widths(a) {
+    if fabric.counter_read(a) != CounterRead::Mux {
+        for w in crate::counters::chain_widths(a, fabric.counter_read(a)) {
             v.push('\n');
             v.push_str(&cinc(w, fabric));
         }

@@ -7,7 +7,8 @@
 //! is what the simulator reads. One cycle after the sequencer stops `pending` is zero and
 //! `counters` is final; the board wrapper sends its trailer later than that.
 //!
-//! With `scan` (`Fabric::counter_scan`: all but ECP5) the counters are also a scan chain:
+//! With `CounterRead::Scan` (`Fabric::counter_read`: generic Verilog, and iCE40 counters that
+//! are not whole bytes) the counters are also a scan chain:
 //! while `shift` is high every counter bit loads the bit 8 places above it in `counters`
 //! (the top byte loads the lowest), so the whole vector rotates down by a byte per cycle and
 //! the board sends its trailer from `counters[7:0]` alone, with no mux over 480 bits (about
@@ -18,7 +19,11 @@
 //!  counters: [ insns | ... | stall_in | cycles ]   shift: each bit <- the bit 8 above it
 //!              ^-----------------------------------------------+  (insns' top byte <- cycles[7:0])
 //! ```
+//! With `CounterRead::Bank` (iCE40) the module is `bank_verilog`'s: low bytes in flip-flops,
+//! the rest in a block RAM, read back a byte at a time. `CounterRead::Mux` (ECP5) is the plain
+//! counter bus.
 
+use crate::cells::CounterRead;
 use tern_arch::config::Accel;
 use tern_arch::golden::Counters;
 
@@ -26,7 +31,7 @@ use tern_arch::golden::Counters;
 /// in two halves, so no carry chain is longer than half the width: the high half steps on
 /// the same edge as the low half wraps, from a flag registered one cycle ahead (`at_max`).
 /// Exact on every cycle.
-fn halves(cb: u32) -> Vec<u32> {
+pub fn halves(cb: u32) -> Vec<u32> {
     if cb < 32 { vec![cb] } else { vec![cb / 2, cb - cb / 2] }
 }
 
@@ -37,13 +42,20 @@ fn at_max(e: &str, l: &str, lo: u32) -> String {
 }
 
 /// The distinct `tern_cinc` widths the counters use (low half first).
-pub fn chain_widths(a: &Accel) -> Vec<u32> {
+pub fn chain_widths(a: &Accel, read: CounterRead) -> Vec<u32> {
+    if read == CounterRead::Bank {
+        return vec![8];
+    }
     let mut w = halves(a.cfg.counter_bits);
     w.dedup();
     w
 }
 
-pub fn verilog(a: &Accel, scan: bool) -> String {
+pub fn verilog(a: &Accel, read: CounterRead) -> String {
+    if read == CounterRead::Bank {
+        return bank_verilog(a);
+    }
+    let scan = read == CounterRead::Scan;
     let n = Counters::NAMES.len();
     let cb = a.cfg.counter_bits;
     let total = n as u32 * cb;
@@ -147,5 +159,148 @@ pub fn verilog(a: &Accel, scan: bool) -> String {
         }
     }
     v.push_str("endmodule\n");
+    v
+}
+
+/// Block RAM words per counter in the bank: the bits above the low byte, 16 to a word.
+pub fn bank_words(a: &Accel) -> u32 {
+    (a.cfg.counter_bits - 8).div_ceil(16)
+}
+
+/// `tern_counters` as a bank (`CounterRead::Bank`, iCE40): each counter's low byte is an
+/// 8-bit counter in flip-flops; the bits above it live in a block RAM (`tern_cbank`, 16-bit
+/// words, four slots per counter) that one shared 16-bit adder updates. A low byte that wraps
+/// sets its counter's pending flag `p`; a service walks every counter's slots one per cycle
+/// (`{ptr, j}`, 40 cycles a round, fewer than the 256 events a low byte needs to wrap again),
+/// takes the flag at slot 0 and adds it, word by word, through a read-add-write pipeline:
+///
+/// ```text
+///  {ptr,j} -> [RAM read] -> rd_q -> +cin -> RAM write at {ptr,j} two cycles later
+///     |                              ^ cin: slot 0: p[ptr] (taken, cleared); else the
+///     +-- p[ptr] at slot 0 ----------+      previous word's carry out
+/// ```
+/// A counter's value is `ram words . low byte` plus what is pending. 48-bit counters cost
+/// 8 LUT4s per counter for the low byte, a wrap flag and a pending flag each, and one adder for
+/// all, instead of 48 LUT4s per counter (`docs/synthesis.md`, "The counters in block RAM").
+///
+/// - After a reset the first round writes zeros to every word (`fresh`): the block RAM holds
+///   what the last run left. No low byte can wrap within a round.
+/// - Once the core stops and nothing is pending (`settled`), the service rests at slot
+///   {0, 0} and `ready` rises. The board then reads the trailer a byte at a time from
+///   `cnt_byte`, pulsing `shift` after each: byte 0 of a counter is its low byte (the low bytes
+///   rotate as a ring, one counter per turn, as in the scan chain), bytes 1.. come from the RAM
+///   word the readout points at, two cycles after the shift (the board waits four).
+/// - Exactness: each address is written two cycles after it is read and read again only a
+///   round later, and the service rests only when no increment is in flight. While `ready`
+///   (at rest or reading out) the RAM is not written.
+///
+/// The simulator never sees this module: Verilator runs the generic fabric (`CounterRead::Scan`),
+/// and the bank is checked against the generic counters (`tests/it/synth.rs`,
+/// `counter_bank_equals_generic_counters`) and by the board link test.
+pub fn bank_verilog(a: &Accel) -> String {
+    let n = Counters::NAMES.len() as u32;
+    let cb = a.cfg.counter_bits;
+    assert!(cb % 8 == 0 && cb >= 16, "the counter bank holds whole bytes");
+    let nb = cb / 8;
+    let kb = crate::bits_for(nb as u64 - 1);
+    let words = bank_words(a);
+    let lowm = n * 8 - 1;
+    let mut v = format!(
+        "module tern_counters (
+  input  wire clk,
+  input  wire rst,
+  input  wire running,
+  input  wire [{em}:0] ev,
+  input  wire shift,
+  output wire [7:0] cnt_byte,
+  output reg  ready
+);
+  reg [{em}:0] ev_r;
+  always @(posedge clk) ev_r <= rst | ~running ? {n}'d0 : ev;
+  // the service walks slot j of counter ptr, one per cycle; `shift` steps it in readout (rd)
+  reg [3:0] ptr;
+  reg [1:0] j;
+  reg [{kbm}:0] k;
+  reg rd, fresh, settled, run_q;
+  wire last_byte = k == {kb}'d{kl};
+  wire turn = shift & last_byte;
+  wire sel = ~rd & j == 2'd0;
+  wire step = ~rd & (fresh | ~settled | ptr != 4'd0 | j != 2'd0);
+  always @(posedge clk)
+    if (rst) begin
+      ptr <= 4'd0; j <= 2'd0; rd <= 1'b0; k <= {kb}'d0; fresh <= 1'b1;
+    end else if (shift) begin
+      rd <= 1'b1;
+      k <= last_byte ? {kb}'d0 : k + {kb}'d1;
+      j <= last_byte ? 2'd0 : {jk};
+      if (last_byte) ptr <= ptr + 4'd1;
+    end else if (step) begin
+      j <= j + 2'd1;
+      if (j == 2'd3) begin
+        ptr <= ptr == 4'd{nl} ? 4'd0 : ptr + 4'd1;
+        if (ptr == 4'd{nl}) fresh <= 1'b0;
+      end
+    end
+  // low bytes: one ring, rotated a counter per `turn` in readout
+  wire [{lowm}:0] low;
+  wire [{lowm}:0] rot = {{low[7:0], low[{lowm}:8]}};
+  reg [{em}:0] p;
+",
+        em = n - 1,
+        kbm = kb - 1,
+        kl = nb - 1,
+        nl = n - 1,
+        jk = if kb == 1 { "2'd0".to_string() } else { format!("{{{}k[{}:1]}}", if kb == 2 { "1'b0, " } else { "" }, kb - 1) },
+    );
+    for (i, name) in Counters::NAMES.iter().enumerate() {
+        let lo = i * 8;
+        v.push_str(&format!(
+            "  reg [7:0] l_{name};
+  wire [7:0] l_{name}_d;
+  reg m_{name};
+  {cell} l_{name}_inc (.q(l_{name}), .ld(rot[{hi}:{lo}]), .sh(turn), .ci(ev_r[{i}]), .en(1'b1), .d(l_{name}_d));
+  always @(posedge clk)
+    if (rst) begin
+      l_{name} <= 8'd0; m_{name} <= 1'b0; p[{i}] <= 1'b0;
+    end else begin
+      l_{name} <= l_{name}_d;
+      m_{name} <= {flag};
+      p[{i}] <= ev_r[{i}] & m_{name} | p[{i}] & ~(sel & ptr == 4'd{i});
+    end
+  assign low[{hi}:{lo}] = l_{name};
+",
+            cell = crate::cells::cinc_name(8),
+            hi = lo + 7,
+            flag = at_max(&format!("ev_r[{i}]"), &format!("l_{name}"), 8),
+        ));
+    }
+    v.push_str(&format!(
+        "  // read at {{ptr, j}}, add the carry-in two cycles later, write back where it was read
+  reg [5:0] b_a, c_a;
+  reg b_inc, b_fresh, c_cin;
+  reg [15:0] rd_q;
+  wire [15:0] rdata;
+  wire [16:0] sum = {{1'b0, rd_q}} + {{16'd0, c_cin}};
+  always @(posedge clk) begin
+    b_a <= {{ptr, j}};
+    b_inc <= ~rst & sel & p[ptr];
+    b_fresh <= rst | fresh;
+    c_a <= b_a;
+    rd_q <= b_fresh ? 16'd0 : rdata;
+    c_cin <= ~rst & (b_a[1:0] == 2'd0 ? b_inc : sum[16]);
+    run_q <= running;
+    settled <= ~rst & ~running & ~run_q & ~|p & ~b_inc & ~c_cin;
+    // (after `fresh`'s last write: `b_fresh` is `fresh` a cycle late, the write two)
+    ready <= ~rst & (rd | settled & ~b_fresh & ptr == 4'd0 & j == 2'd0);
+  end
+  tern_cbank ram (.clk(clk), .we({we}), .waddr(c_a), .wdata(sum[15:0]), .re(1'b1), .raddr({{ptr, j}}), .rdata(rdata));
+  assign cnt_byte = k == {kb}'d0 ? low[7:0] : k[0] ? rd_q[7:0] : rd_q[15:8];
+endmodule
+
+",
+        // once `ready` (at rest, or reading out) every write would write back what was read
+        we = if words == 4 { "~ready".to_string() } else { format!("~ready & c_a[1:0] < 2'd{words}") },
+    ));
+    v.push_str(&crate::weight_bank::sdp_ram("tern_cbank", 16, 64));
     v
 }

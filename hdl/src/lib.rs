@@ -78,7 +78,7 @@ pub fn emit_for(a: &Accel, fabric: Fabric) -> String {
         mac_array::verilog(a),
         sequencer::verilog(a),
         out_stream::verilog(a),
-        counters::verilog(a, fabric.counter_scan()),
+        counters::verilog(a, fabric.counter_read(a)),
         top::verilog(a, fabric),
     ] {
         v.push_str(&m);

@@ -2,6 +2,7 @@
 //! Ports: clock, synchronous reset, the host input stream, the result stream, the status
 //! register (`tern_arch::isa::Status` codes) and the flattened event counters.
 
+use crate::cells::CounterRead;
 use tern_arch::config::Accel;
 use tern_arch::golden::Counters;
 
@@ -40,11 +41,13 @@ pub fn rst_index(a: &Accel, c: RstCopy) -> u32 {
     }
 }
 
-/// `tern_top`; with `Fabric::counter_scan` it has one more input, `cnt_shift`, the counters'
-/// scan shift (`crate::counters`), low whenever the core runs.
+/// `tern_top`. How the counters leave it follows `Fabric::counter_read`: the counter bus and
+/// the pending events (what the Verilator shim reads), plus with `CounterRead::Scan` the input
+/// `cnt_shift`, the counters' scan shift (`crate::counters`), low whenever the core runs; with
+/// `CounterRead::Bank` the readout byte `cnt_byte`, `cnt_ready` and `cnt_shift` instead.
 pub fn verilog(a: &Accel, fabric: crate::Fabric) -> String {
     let c = &a.cfg;
-    let scan = fabric.counter_scan();
+    let read = fabric.counter_read(a);
     let grouped = a.grouped();
     // the `rst` each block instance gets: its copy on grouped arrays, the one reset elsewhere
     let rst_of = |copy: RstCopy| if grouped { format!("rst[{}]", rst_index(a, copy)) } else { "rst".to_string() };
@@ -69,8 +72,7 @@ pub fn verilog(a: &Accel, fabric: crate::Fabric) -> String {
   input  wire out_ready,
   output wire [3:0] status,
   output wire running,
-  output wire [{cm}:0] counters,
-  output wire [{nm}:0] counters_pend{shift_port}
+{cnt_ports}
 );
   wire advance, out_idle, pipe_empty, {ls}, acc_fire;
   wire [{rm}:0] adv_row;
@@ -101,7 +103,7 @@ pub fn verilog(a: &Accel, fabric: crate::Fabric) -> String {
     .ev_out_beat(ev_out_beat), .ev_stall_out(ev_stall_out), .ev_freeze(ev_freeze)
   );
   tern_counters cnt (
-    .clk(clk), .rst({rst_cnt}), .running(running), .ev({{{ev}}}),{shift} .counters(counters), .pending(counters_pend)
+    .clk(clk), .rst({rst_cnt}), .running(running), .ev({{{ev}}}),{cnt_conn}
   );
 endmodule
 ",
@@ -111,8 +113,6 @@ endmodule
         rst_array = if grouped { format!("rst[{}:0]", rst_index(a, RstCopy::Array)) } else { "rst".to_string() },
         rst_out = rst_of(RstCopy::Out),
         rst_cnt = rst_of(RstCopy::Counters),
-        cm = n * c.counter_bits - 1,
-        nm = n - 1,
         rm = r - 1,
         wem = crate::sequencer::we_bits(a) - 1,
         wdm = crate::sequencer::raddr_copies(a) * 2 * l - 1,
@@ -126,8 +126,20 @@ endmodule
         am = r * c.acc_bits - 1,
         ev = ev.join(", "),
         ls = crate::out_stream::ls_port(a),
-        shift_port = if scan { ",\n  input  wire cnt_shift" } else { "" },
-        shift = if scan { " .shift(cnt_shift)," } else { "" },
+        cnt_ports = match read {
+            CounterRead::Bank => "  output wire [7:0] cnt_byte,\n  output wire cnt_ready,\n  input  wire cnt_shift".to_string(),
+            _ => format!(
+                "  output wire [{}:0] counters,\n  output wire [{}:0] counters_pend{}",
+                n * c.counter_bits - 1,
+                n - 1,
+                if read == CounterRead::Scan { ",\n  input  wire cnt_shift" } else { "" }
+            ),
+        },
+        cnt_conn = match read {
+            CounterRead::Bank => " .shift(cnt_shift), .cnt_byte(cnt_byte), .ready(cnt_ready)",
+            CounterRead::Scan => " .shift(cnt_shift), .counters(counters), .pending(counters_pend)",
+            CounterRead::Mux => " .counters(counters), .pending(counters_pend)",
+        },
     )
 }
 
