@@ -352,8 +352,7 @@ pub fn verilog(a: &Accel) -> String {
   reg [3:0] status_r;
   assign status = bad_st ? {s_bad} : status_r;
   assign running = st != S_DONE && !bad_st;
-  assign in_ready = !bad_st && (st == S_FETCH || st == S_LOADW || st == S_LOADX);
-  wire fire = in_valid & in_ready;
+{in_ready}  wire fire = in_valid & in_ready;
 
   // ---- the instruction register's fields, used by EXEC ----
   wire [3:0] op = ir[31:{ops}];
@@ -465,6 +464,11 @@ pub fn verilog(a: &Accel) -> String {
         wrm = wab.max(xab) - 1,
         done_x = done_word(bpx, a.xword_bits),
         asm_w = asm(bpw),
+        in_ready = if a.grouped() {
+            "  assign in_ready = !bad_st && (st == S_FETCH || st == S_LOADW || st == S_LOADX);\n".to_string()
+        } else {
+            "  // a flip-flop, equal on every cycle to !bad_st && st is FETCH, LOADW or LOADX (`rdy_next`)\n  reg rdy;\n  assign in_ready = rdy;\n".to_string()
+        },
     );
     if a.group_hops == 0 {
         for i in 0..r {
@@ -574,7 +578,7 @@ pub fn verilog(a: &Accel) -> String {
       end
     end
   end
-endmodule
+{rdy_next}endmodule
 ",
         xam = xab - 1,
         raddr = raddr_decl(a, wab),
@@ -600,11 +604,38 @@ endmodule
         op_mv = op(Opcode::MatVec),
         op_sy = op(Opcode::Sync),
         op_ht = op(Opcode::Halt),
+        rdy_next = if a.grouped() { String::new() } else { rdy_next(op) },
     ));
     for m in [gt_w.1, gt_x.1, gt_h.1] {
         v.push_str(&m);
     }
     v
+}
+
+/// Small arrays' `in_ready` is a flip-flop (`rdy`), loaded with the value `!bad_st && st in
+/// {FETCH, LOADW, LOADX}` takes after the edge, from the conditions that move `st` and
+/// `bad_st`. As a LUT of `st` and `bad_st` it was the first of four LUT levels from `bad_st`
+/// to the FETCH registers' enables through `fire` (and the board's `in_valid`), the critical
+/// path of 12 of 16 seeds on each iCE40 part (docs/synthesis.md). Grouped
+/// arrays keep the LUT: their recorded netlist (ecp5-85f) predates this.
+fn rdy_next(op: impl Fn(Opcode) -> String) -> String {
+    format!(
+        "  always @(posedge clk)
+    if (rst) rdy <= 1'b1;
+    else rdy <= ~(bad_st | st == S_LOADW & fire & last_w_beat & bad_code) & (
+      st == S_FETCH ? ~fire :
+      st == S_LOADW || st == S_LOADX ? 1'b1 :
+      st == S_EXEC ? ex_ok & (op == {nop} || op == {sl} || op == {lw} & ~hazard_w || op == {lx} & ~iss_active
+                              || op == {mv} & issue_free || op == {sy} & drained) :
+      1'b0);
+",
+        nop = op(Opcode::Nop),
+        sl = op(Opcode::SetLen),
+        lw = op(Opcode::LoadW),
+        lx = op(Opcode::LoadX),
+        mv = op(Opcode::MatVec),
+        sy = op(Opcode::Sync),
+    )
 }
 
 /// Verilog for `name = d_fhi + d_flo > k` (14-bit fields, top bit 0) in one carry chain of
