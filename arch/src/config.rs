@@ -112,7 +112,7 @@ impl AccelConfig {
     /// Whether counters of `counter_bits` can live in a block RAM bank a byte at a time (the
     /// iCE40 designs' `tern_hdl::cells::CounterRead::Bank`): whole bytes.
     pub const fn counter_bank(counter_bits: u32) -> bool {
-        counter_bits % 8 == 0
+        counter_bits.is_multiple_of(8)
     }
 }
 

@@ -76,6 +76,15 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
     let pad = words * 64 - 8 - cb;
     let trailer = if pad > 0 { format!("{{{pad}'d0, counters, 4'd0, status}}") } else { "{counters, 4'd0, status}".to_string() };
     let ibm = ib - 1;
+    // the core sees a flip-flop, not rx_cnt's compare (equal to it on every cycle: the next
+    // value of `rx_cnt == nb`): on a large array it sits far from the pins, and on the UP5K
+    // the compare was the first of four LUT levels into the sequencer's fetch, the critical
+    // path of 6 of 8 seeds (`tern_synth` sweep, docs/synthesis.md)
+    let in_valid = format!(
+        "  reg in_valid = 1'b0;\n  always @(posedge clk) in_valid <= ~rst & (in_valid ? ~in_ready : {rxv} & rx_cnt == {bb}'d{});\n",
+        nb - 1,
+    );
+    let tx_shift = format!("{{8'd0, tx_sh[{}:8]}}", h - 1);
     format!(
         "module tern_board (
   input  wire clk,
@@ -197,14 +206,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
 "
             )
         },
-        // the core sees a flip-flop, not rx_cnt's compare (equal to it on every cycle: the next
-        // value of `rx_cnt == nb`): on a large array it sits far from the pins, and on the
-        // UP5K the compare was the first of four LUT levels into the sequencer's fetch, the
-        // critical path of 6 of 8 seeds (`tern_synth` sweep, docs/synthesis.md)
-        in_valid = format!(
-            "  reg in_valid = 1'b0;\n  always @(posedge clk) in_valid <= ~rst & (in_valid ? ~in_ready : {rxv} & rx_cnt == {bb}'d{});\n",
-            nb - 1,
-        ),
+        in_valid = in_valid,
         rst_decl = if a.grouped() { rst_tree(a) } else { RST_SYNC.to_string() },
         rst_core = if a.grouped() { "rst_core" } else { "rst" },
         tx_port = if a.grouped() { TX_SKID } else { TX_DIRECT },
@@ -214,7 +216,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
             let d = if a.grouped() { "rx_d" } else { "rx_data" };
             if nb == 1 { d.to_string() } else { format!("{{{d}, rx_sh[{}:8]}}", h - 1) }
         },
-        tx_shift = format!("{{8'd0, tx_sh[{}:8]}}", h - 1),
+        tx_shift = tx_shift,
         leds = leds(
             a,
             [

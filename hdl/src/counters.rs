@@ -200,7 +200,7 @@ pub fn bank_words(a: &Accel) -> u32 {
 pub fn bank_verilog(a: &Accel) -> String {
     let n = Counters::NAMES.len() as u32;
     let cb = a.cfg.counter_bits;
-    assert!(cb % 8 == 0 && cb >= 16, "the counter bank holds whole bytes");
+    assert!(cb.is_multiple_of(8) && cb >= 16, "the counter bank holds whole bytes");
     let nb = cb / 8;
     let kb = crate::bits_for(nb as u64 - 1);
     let words = bank_words(a);
