@@ -23,11 +23,13 @@
 //!   board sends one trailer: the status byte (`tern_arch::isa::Status`), then the event
 //!   counters in `Counters::NAMES` order, each `counter_bits` wide, packed little-endian into
 //!   ceil(10 * counter_bits / 8) bytes. The counters stop counting when the core stops.
-//!   Where the fabric has the counters' scan chain (`Fabric::counter_scan`: generic and
-//!   iCE40) the board reads them from their lowest byte and rotates them down a byte per
-//!   byte sent (`cnt_shift`), so no mux spans the 480 counter bits (about 370 LUT4s on the
-//!   iCE40 presets); the trailer leaves the counters rotated by 8 x bytes bits (a whole turn
-//!   for 48-bit counters), which nothing reads before the next reset clears them. On ECP5 a
+//!   How depends on `Fabric::counter_read`. With the scan chain (generic; iCE40 counters that
+//!   are not whole bytes) the board reads the counters' lowest byte and rotates them down a
+//!   byte per byte sent (`cnt_shift`), so no mux spans the 480 counter bits (about 370 LUT4s
+//!   on the iCE40 presets); the trailer leaves the counters rotated by 8 x bytes bits (a
+//!   whole turn for 48-bit counters), which nothing reads before the next reset clears
+//!   them. With the iCE40 counter bank (block RAM) it waits for `cnt_ready`, then reads
+//!   `cnt_byte` and steps it with `cnt_shift`, four cycles per byte (a RAM read). On ECP5 a
 //!   registered two-stage byte mux reads them. Either way the pins are driven from
 //!   flip-flops through one 2:1 mux.
 //! - reset: two flip-flops; on grouped arrays a flip-flop and two stages of copies, the
