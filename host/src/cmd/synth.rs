@@ -126,6 +126,9 @@ pub fn run(args: Args) -> Result<()> {
                 rep.critical_path.as_ref().map(|c| format!("{} -> {} ({:.2} ns)", c.from, c.to, c.delay_ns)).unwrap_or_else(na),
             ),
         ];
+        if let Some(line) = synth::sweep_summary(&rep.seed_sweep, rep.constraint_mhz) {
+            rows.push(("seed sweep".into(), line));
+        }
         for r in &rep.seed_sweep {
             let what = match (r.fmax_mhz, &r.error) {
                 (Some(f), _) => {

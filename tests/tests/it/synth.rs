@@ -147,6 +147,8 @@ fn seed_sweep_keeps_the_best_seed() {
     let best = got.iter().filter_map(|&(s, f)| Some((s, f?))).fold((0, 0.0), |b, (s, f)| if f > b.1 { (s, f) } else { b });
     assert!(best.1 > 10.0, "{got:?}");
     assert_eq!((rep.seed, rep.fmax_mhz), (best.0, Some(best.1)), "the report takes the best seed: {got:?}");
+    let spread = synth::sweep_summary(&rep.seed_sweep, rep.constraint_mhz).unwrap();
+    assert!(spread.starts_with("2 seeds: ") && spread.contains(&format!("{:.2} MHz", best.1)), "{spread}");
     for r in &rep.seed_sweep {
         for f in ["nextpnr.log", "pnr_report.json", "tern_board.asc"] {
             assert!(dir.join(&r.dir).join(f).is_file(), "seed {}: {f} kept", r.seed);
