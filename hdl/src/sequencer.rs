@@ -259,6 +259,12 @@ pub fn verilog(a: &Accel) -> String {
     // ld_sh holds the last `max(bpw, bpx)` beats: the word just completed is written from it
     // one cycle after its last beat (see `wr_*`)
     let shw = bpw.max(bpx) * h;
+    // Small arrays step the load address a cycle after the beat that ends its last word
+    // (`wr_x`, `w_end`), from flip-flops, not from `fire` in that beat: `rdy` -> `fire` -> the
+    // word-end decode -> `ld_addr`'s enable was the critical path of 6 of 16 UP5K seeds
+    // (docs/synthesis.md). The write port's `wr_addr` takes the stepped address in that cycle
+    // (`ld_addr + 1`), so a word that ends in it is written where it belongs.
+    let defer_ld = !a.grouped();
     let f = isa::ADDR_BITS;
     let op = |o: Opcode| format!("4'd{}", o as u32);
     let st = |s: Status| format!("4'd{}", s as u32);
@@ -414,7 +420,7 @@ pub fn verilog(a: &Accel) -> String {
   // longer follow `in_valid` through the beat logic to every RAM (an HX8K critical path).
   // Safe: a MATVEC reading the word is accepted two cycles after that beat at the earliest,
   // and the halves/buffer a load writes are not being read (the EXEC interlocks).
-{wr_w_decl}  reg wr_x;
+{wr_w_decl}  reg wr_x;{w_end_decl}
   reg [{wrm}:0] wr_addr;
 {we_decl}{wport}  assign we_x = wr_x;
   assign waddr_x = wr_addr[{xam}:0];
@@ -464,6 +470,7 @@ pub fn verilog(a: &Accel) -> String {
         wrm = wab.max(xab) - 1,
         done_x = done_word(bpx, a.xword_bits),
         asm_w = asm(bpw),
+        w_end_decl = if defer_ld { " reg w_end;" } else { "" },
         in_ready = if a.grouped() {
             "  assign in_ready = !bad_st && (st == S_FETCH || st == S_LOADW || st == S_LOADX);\n".to_string()
         } else {
@@ -475,9 +482,18 @@ pub fn verilog(a: &Accel) -> String {
             v.push_str(&format!("  always @(posedge clk) wr_w[{i}] <= ~rst & w_word & (ld_row == {rb}'d{i});\n"));
         }
     }
+    if defer_ld {
+        v.push_str(&format!("  always @(posedge clk) w_end <= ~rst & w_word & (ld_row == {rb}'d{});\n", r - 1));
+    }
+    let wrm = wab.max(xab) - 1;
     v.push_str(&format!(
-        "  always @(posedge clk) wr_x <= ~rst & x_word;\n  always @(posedge clk) wr_addr <= ld_addr[{}:0];\n",
-        wab.max(xab) - 1
+        "  always @(posedge clk) wr_x <= ~rst & x_word;\n{}  always @(posedge clk) wr_addr <= {}[{wrm}:0];\n",
+        if defer_ld {
+            format!("  wire [{wrm}:0] ld_now = wr_x | w_end ? ld_addr[{wrm}:0] + {}'d1 : ld_addr[{wrm}:0];\n", wrm + 1)
+        } else {
+            String::new()
+        },
+        if defer_ld { "ld_now" } else { "ld_addr" },
     ));
     let shift_all = if shw == h { "ld_sh <= in_data;".to_string() } else { format!("ld_sh <= {{in_data, ld_sh[{}:{}]}};", shw - 1, h) };
     // Large arrays shift `ld_sh` on every beat the link offers (`in_valid`, a board flip-flop),
@@ -549,7 +565,7 @@ pub fn verilog(a: &Accel) -> String {
 {shift}          if (last_w_beat) begin
             ld_beat <= {bbw}'d0;
             if (ld_row == {rb}'d{rlast}) begin
-              ld_row <= {rb}'d0; ld_addr <= ld_addr + {aw}'d1; ld_left <= ld_left - {fb}'d1;
+              ld_row <= {rb}'d0; {w_inc}ld_left <= ld_left - {fb}'d1;
               if (ld_left == {fb}'d1) st <= S_FETCH;
             end else ld_row <= ld_row + {rb}'d1;
             if (bad_code) bad_st <= 1'b1;
@@ -557,13 +573,13 @@ pub fn verilog(a: &Accel) -> String {
         end
         S_LOADX: if (fire) begin
 {shift}          if (last_x_beat) begin
-            ld_beat <= {bbw}'d0; ld_addr <= ld_addr + {aw}'d1; ld_left <= ld_left - {fb}'d1;
+            ld_beat <= {bbw}'d0; {x_inc}ld_left <= ld_left - {fb}'d1;
             if (ld_left == {fb}'d1) st <= S_FETCH;
           end else ld_beat <= ld_beat + {bbw}'d1;
         end
         default: ;
       endcase
-      if (advance) begin
+{ld_step}      if (advance) begin
         if (iss_active) begin
           iss_rem <= iss_rem - {fb}'d1; iss_waddr <= iss_waddr + {aw}'d1; iss_xaddr <= iss_xaddr + {aw}'d1;
           iss_half <= {ih_next}; iss_last <= iss_rem == {fb}'d2;
@@ -605,6 +621,9 @@ pub fn verilog(a: &Accel) -> String {
         op_sy = op(Opcode::Sync),
         op_ht = op(Opcode::Halt),
         rdy_next = if a.grouped() { String::new() } else { rdy_next(op) },
+        w_inc = if defer_ld { String::new() } else { format!("ld_addr <= ld_addr + {aw}'d1; ", aw = aw) },
+        x_inc = if defer_ld { String::new() } else { format!("ld_addr <= ld_addr + {aw}'d1; ", aw = aw) },
+        ld_step = if defer_ld { format!("      if (wr_x | w_end) ld_addr <= ld_addr + {aw}'d1;  // a cycle after the word's last beat\n", aw = aw) } else { String::new() },
     ));
     for m in [gt_w.1, gt_x.1, gt_h.1] {
         v.push_str(&m);
