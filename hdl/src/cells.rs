@@ -96,6 +96,14 @@ pub const CINC_LUT_INIT: u16 = {
 /// LUT for the AND and nextpnr's feed-in cell after it, a high half's carry-in was the
 /// critical path of 4 of 12 UP5K seeds.
 pub fn cinc(w: u32, fabric: Fabric) -> String {
+    cinc_cell(w, fabric, false)
+}
+
+/// `tern_cinc` with a carry out `co` when `with_co`: the increment's carry out of its top bit
+/// (`q` all ones and `ci & en`), defined while `sh` is low. The counter bank takes a low
+/// byte's wrap from it (`counters::bank_verilog`); on iCE40 it is one more SB_CARRY at the end
+/// of the chain, which nextpnr brings out through a pass-through cell.
+pub fn cinc_cell(w: u32, fabric: Fabric, with_co: bool) -> String {
     let mut v = format!(
         "module {} (
   input  wire [{wm}:0] q,
@@ -103,13 +111,18 @@ pub fn cinc(w: u32, fabric: Fabric) -> String {
   input  wire sh,
   input  wire ci,
   input  wire en,
-  output wire [{wm}:0] d
+  output wire [{wm}:0] d{co_port}
 );
 ",
         cinc_name(w),
-        wm = w - 1
+        wm = w - 1,
+        co_port = if with_co { ",\n  output wire co" } else { "" }
     );
     match fabric {
+        Fabric::Generic | Fabric::Ecp5 if with_co => v.push_str(&format!(
+            "  wire [{w}:0] s = {{1'b0, q}} + {{{w}'d0, ci & en}};\n  assign d = sh ? ld : s[{wm}:0];\n  assign co = s[{w}];\n",
+            wm = w - 1
+        )),
         Fabric::Generic | Fabric::Ecp5 => v.push_str(&format!("  assign d = sh ? ld : q + {{{}'d0, ci & en}};\n", w - 1)),
         Fabric::Ice40 => {
             v.push_str(&format!("  wire [{wm}:0] c;\n  SB_CARRY kin (.I0(ci), .I1(en), .CI(1'b0), .CO(c[0]));\n", wm = w - 1));
@@ -119,6 +132,8 @@ pub fn cinc(w: u32, fabric: Fabric) -> String {
                 ));
                 if i + 1 < w {
                     v.push_str(&format!("  SB_CARRY k{i} (.I0(q[{i}]), .I1(sh), .CI(c[{i}]), .CO(c[{}]));\n", i + 1));
+                } else if with_co {
+                    v.push_str(&format!("  SB_CARRY kout (.I0(q[{i}]), .I1(sh), .CI(c[{i}]), .CO(co));\n"));
                 }
             }
         }
@@ -349,7 +364,7 @@ pub fn verilog(a: &Accel, fabric: Fabric) -> String {
     if fabric.counter_read(a) != CounterRead::Mux {
         for w in crate::counters::chain_widths(a, fabric.counter_read(a)) {
             v.push('\n');
-            v.push_str(&cinc(w, fabric));
+            v.push_str(&cinc_cell(w, fabric, fabric.counter_read(a) == CounterRead::Bank));
         }
     }
     v

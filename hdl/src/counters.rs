@@ -180,8 +180,8 @@ pub fn bank_words(a: &Accel) -> u32 {
 ///     +-- p[ptr] at slot 0 ----------+      previous word's carry out
 /// ```
 /// A counter's value is `ram words . low byte` plus what is pending. 48-bit counters cost
-/// 8 LUT4s per counter for the low byte, a wrap flag and a pending flag each, and one adder for
-/// all, instead of 48 LUT4s per counter (`docs/synthesis.md`, "The counters in block RAM").
+/// 8 LUT4s per counter for the low byte (whose carry out is the wrap) and a pending flag each,
+/// and one adder for all, instead of 48 LUT4s per counter (`docs/synthesis.md`, "The counters in block RAM").
 ///
 /// - After a reset the first round writes zeros to every word (`fresh`): the block RAM holds
 ///   what the last run left. No low byte can wrap within a round.
@@ -257,21 +257,19 @@ pub fn bank_verilog(a: &Accel) -> String {
         v.push_str(&format!(
             "  reg [7:0] l_{name};
   wire [7:0] l_{name}_d;
-  reg m_{name};
-  {cell} l_{name}_inc (.q(l_{name}), .ld(rot[{hi}:{lo}]), .sh(turn), .ci(ev_r[{i}]), .en(1'b1), .d(l_{name}_d));
+  wire l_{name}_co;  // the low byte wraps (its increment's carry out; not while `turn` loads)
+  {cell} l_{name}_inc (.q(l_{name}), .ld(rot[{hi}:{lo}]), .sh(turn), .ci(ev_r[{i}]), .en(1'b1), .d(l_{name}_d), .co(l_{name}_co));
   always @(posedge clk)
     if (rst) begin
-      l_{name} <= 8'd0; m_{name} <= 1'b0; p[{i}] <= 1'b0;
+      l_{name} <= 8'd0; p[{i}] <= 1'b0;
     end else begin
       l_{name} <= l_{name}_d;
-      m_{name} <= {flag};
-      p[{i}] <= ev_r[{i}] & m_{name} | p[{i}] & ~(sel & ptr == 4'd{i});
+      p[{i}] <= l_{name}_co & ~turn | p[{i}] & ~(sel & ptr == 4'd{i});
     end
   assign low[{hi}:{lo}] = l_{name};
 ",
             cell = crate::cells::cinc_name(8),
             hi = lo + 7,
-            flag = at_max(&format!("ev_r[{i}]"), &format!("l_{name}"), 8),
         ));
     }
     v.push_str(&format!(

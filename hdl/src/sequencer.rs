@@ -623,7 +623,11 @@ pub fn verilog(a: &Accel) -> String {
         rdy_next = if a.grouped() { String::new() } else { rdy_next(op) },
         w_inc = if defer_ld { String::new() } else { format!("ld_addr <= ld_addr + {aw}'d1; ", aw = aw) },
         x_inc = if defer_ld { String::new() } else { format!("ld_addr <= ld_addr + {aw}'d1; ", aw = aw) },
-        ld_step = if defer_ld { format!("      if (wr_x | w_end) ld_addr <= ld_addr + {aw}'d1;  // a cycle after the word's last beat\n", aw = aw) } else { String::new() },
+        ld_step = if defer_ld {
+            format!("      if (wr_x | w_end) ld_addr <= ld_addr + {aw}'d1;  // a cycle after the word's last beat\n", aw = aw)
+        } else {
+            String::new()
+        },
     ));
     for m in [gt_w.1, gt_x.1, gt_h.1] {
         v.push_str(&m);

@@ -25,7 +25,7 @@ fn every_preset_lints_clean() {
         // the iCE40 counter bank (`CounterRead::Bank`), over the generic twin of its cell
         if a.cfg.counter_bits % 8 == 0 {
             let bank = dir.join("tern_counters.v");
-            let cells = tern_hdl::cells::cinc(8, tern_hdl::Fabric::Generic);
+            let cells = tern_hdl::cells::cinc_cell(8, tern_hdl::Fabric::Generic, true);
             std::fs::write(&bank, tern_hdl::counters::bank_verilog(&a) + &cells).unwrap();
             let out = Command::new("verilator")
                 .args(["--lint-only", "-Wall", "--top-module", "tern_counters"])
