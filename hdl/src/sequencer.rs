@@ -265,6 +265,8 @@ pub fn verilog(a: &Accel) -> String {
     // (docs/synthesis.md). The write port's `wr_addr` takes the stepped address in that cycle
     // (`ld_addr + 1`), so a word that ends in it is written where it belongs.
     let defer_ld = !a.grouped();
+    // the step at a word's last beat, where it is not deferred
+    let ld_inc = if defer_ld { String::new() } else { format!("ld_addr <= ld_addr + {aw}'d1; ") };
     let f = isa::ADDR_BITS;
     let op = |o: Opcode| format!("4'd{}", o as u32);
     let st = |s: Status| format!("4'd{}", s as u32);
@@ -621,8 +623,8 @@ pub fn verilog(a: &Accel) -> String {
         op_sy = op(Opcode::Sync),
         op_ht = op(Opcode::Halt),
         rdy_next = if a.grouped() { String::new() } else { rdy_next(op) },
-        w_inc = if defer_ld { String::new() } else { format!("ld_addr <= ld_addr + {aw}'d1; ", aw = aw) },
-        x_inc = if defer_ld { String::new() } else { format!("ld_addr <= ld_addr + {aw}'d1; ", aw = aw) },
+        w_inc = ld_inc,
+        x_inc = ld_inc,
         ld_step = if defer_ld {
             format!("      if (wr_x | w_end) ld_addr <= ld_addr + {aw}'d1;  // a cycle after the word's last beat\n", aw = aw)
         } else {
@@ -642,22 +644,26 @@ pub fn verilog(a: &Accel) -> String {
 /// path of 12 of 16 seeds on each iCE40 part (docs/synthesis.md). Grouped
 /// arrays keep the LUT: their recorded netlist (ecp5-85f) predates this.
 fn rdy_next(op: impl Fn(Opcode) -> String) -> String {
+    // the EXEC exits to FETCH, LOADW or LOADX this cycle, as `tern_seq`'s EXEC case takes them
+    let exits = [
+        (Opcode::Nop, ""),
+        (Opcode::SetLen, ""),
+        (Opcode::LoadW, " & ~hazard_w"),
+        (Opcode::LoadX, " & ~iss_active"),
+        (Opcode::MatVec, " & issue_free"),
+        (Opcode::Sync, " & drained"),
+    ];
+    let exec_ready: Vec<String> = exits.iter().map(|&(o, when)| format!("op == {}{when}", op(o))).collect();
+    let exec_ready = format!("{}\n                              || {}", exec_ready[..4].join(" || "), exec_ready[4..].join(" || "));
     format!(
         "  always @(posedge clk)
     if (rst) rdy <= 1'b1;
     else rdy <= ~(bad_st | st == S_LOADW & fire & last_w_beat & bad_code) & (
       st == S_FETCH ? ~fire :
       st == S_LOADW || st == S_LOADX ? 1'b1 :
-      st == S_EXEC ? ex_ok & (op == {nop} || op == {sl} || op == {lw} & ~hazard_w || op == {lx} & ~iss_active
-                              || op == {mv} & issue_free || op == {sy} & drained) :
+      st == S_EXEC ? ex_ok & ({exec_ready}) :
       1'b0);
-",
-        nop = op(Opcode::Nop),
-        sl = op(Opcode::SetLen),
-        lw = op(Opcode::LoadW),
-        lx = op(Opcode::LoadX),
-        mv = op(Opcode::MatVec),
-        sy = op(Opcode::Sync),
+"
     )
 }
 

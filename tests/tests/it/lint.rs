@@ -12,29 +12,24 @@ fn every_preset_lints_clean() {
         let a = cfg.validate().unwrap();
         let dir = std::env::temp_dir().join(format!("tern-lint-{}-{}", cfg.name, std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let v = dir.join("tern_top.v");
-        std::fs::write(&v, tern_hdl::emit(&a)).unwrap();
-        let out = Command::new("verilator")
-            .args(["--lint-only", "-Wall", "--top-module", "tern_top"])
-            .arg(&waivers)
-            .arg(&v)
-            .output()
-            .expect("verilator (run ./setup.sh)");
-        let text = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && !text.contains("%Warning"), "{}: lint failed:\n{text}", cfg.name);
-        // the iCE40 counter bank (`CounterRead::Bank`), over the generic twin of its cell
-        if a.cfg.counter_bits % 8 == 0 {
-            let bank = dir.join("tern_counters.v");
-            let cells = tern_hdl::cells::cinc_cell(8, tern_hdl::Fabric::Generic, true);
-            std::fs::write(&bank, tern_hdl::counters::bank_verilog(&a) + &cells).unwrap();
+        // `verilator --lint-only -Wall` of `verilog` with top `top`: clean, or the warnings
+        let lint = |top: &str, verilog: String| {
+            let v = dir.join(format!("{top}.v"));
+            std::fs::write(&v, verilog).unwrap();
             let out = Command::new("verilator")
-                .args(["--lint-only", "-Wall", "--top-module", "tern_counters"])
+                .args(["--lint-only", "-Wall", "--top-module", top])
                 .arg(&waivers)
-                .arg(&bank)
+                .arg(&v)
                 .output()
                 .expect("verilator (run ./setup.sh)");
-            let text = String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success() && !text.contains("%Warning"), "{} counter bank: lint failed:\n{text}", cfg.name);
+            let text = String::from_utf8_lossy(&out.stderr).to_string();
+            assert!(out.status.success() && !text.contains("%Warning"), "{} {top}: lint failed:\n{text}", cfg.name);
+        };
+        lint("tern_top", tern_hdl::emit(&a));
+        // the iCE40 counter bank (`CounterRead::Bank`), over the generic twin of its cell
+        if a.cfg.counter_bits % 8 == 0 {
+            let cells = tern_hdl::cells::cinc_cell(8, tern_hdl::Fabric::Generic, true);
+            lint("tern_counters", tern_hdl::counters::bank_verilog(&a) + &cells);
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
