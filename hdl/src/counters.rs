@@ -189,7 +189,8 @@ pub fn bank_words(a: &Accel) -> u32 {
 ///   {0, 0} and `ready` rises. The board then reads the trailer a byte at a time from
 ///   `cnt_byte`, pulsing `shift` after each: byte 0 of a counter is its low byte (the low bytes
 ///   rotate as a ring, one counter per turn, as in the scan chain), bytes 1.. come from the RAM
-///   word the readout points at, two cycles after the shift (the board waits four).
+///   word the readout points at, three cycles after the shift (the step, the RAM read and
+///   `rd_q`; the board waits four).
 /// - Exactness: each address is written two cycles after it is read and read again only a
 ///   round later, and the service rests only when no increment is in flight. While `ready`
 ///   (at rest or reading out) the RAM is not written.
