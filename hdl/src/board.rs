@@ -61,8 +61,13 @@ pub fn trailer_bytes(a: &Accel) -> u32 {
 /// Verilog of the board wrapper modules (top `tern_board`); append it to `crate::emit`.
 pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
     let read = fabric.counter_read(a);
-    let scan = read != CounterRead::Mux;
+    // the counters step under the board's `cnt_shift` (a scan chain or the bank), else a mux
+    let steps = read != CounterRead::Mux;
     let bank = read == CounterRead::Bank;
+    // cycles from a byte taken to the next offered: the scan chain moves in one, a RAM word of
+    // the bank arrives in three (`counters::bank_verilog`)
+    let twait = if bank { 4 } else { 2 };
+    let tw = crate::bits_for(twait);
     let take = if a.grouped() { "tx_take" } else { "tx_ready" };
     let rxv = if a.grouped() { "rx_v" } else { "rx_valid" };
     let c = &a.cfg;
@@ -160,11 +165,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
 ",
         hm = h - 1,
         bbm = bb - 1,
-        // cycles from a byte taken to the next offered: the scan chain moves in one, a RAM
-        // word of the bank arrives in three (`counters::bank_verilog`)
-        tw = if bank { 3 } else { 2 },
-        twm = if bank { 2 } else { 1 },
-        twait = if bank { 4 } else { 2 },
+        twm = tw - 1,
         cnt_ready = if bank { " & cnt_ready" } else { "" },
         cnt_wires = if bank {
             "  wire [7:0] cnt_byte;\n  wire cnt_ready;\n".to_string()
@@ -185,7 +186,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
   // (`tern_counters`, once `cnt_ready`), stepped by `cnt_shift`; a byte that comes from the
   // bank's block RAM arrives three cycles after the step, so a byte is offered four cycles
   // after the index moves.\n"
-        } else if scan {
+        } else if steps {
             "  // The trailer: the status byte, then the counters' lowest byte while the core rotates
   // them down a byte per `cnt_shift` (`tern_counters`' scan chain), registered, so a byte is
   // offered two cycles after the index moves (the counters moved in between).\n"
@@ -194,10 +195,10 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
   // the pins are driven by flip-flops through one 2:1 mux; a byte is offered two cycles
   // after the index moves (and after the core stopped, so the counters are final).\n"
         },
-        tr_word_decl = if scan { "" } else { "  reg [63:0] tr_word;\n" },
+        tr_word_decl = if steps { "" } else { "  reg [63:0] tr_word;\n" },
         trailer_decl =
-            if scan { "  reg cnt_shift;\n".to_string() } else { format!("  wire [{}:0] trailer = {trailer};\n", words * 64 - 1) },
-        trailer_src = if scan {
+            if steps { "  reg cnt_shift;\n".to_string() } else { format!("  wire [{}:0] trailer = {trailer};\n", words * 64 - 1) },
+        trailer_src = if steps {
             scan_trailer(a, tb, ib, take, bank)
         } else {
             format!(
