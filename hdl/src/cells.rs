@@ -361,10 +361,11 @@ pub fn verilog(a: &Accel, fabric: Fabric) -> String {
         v.push('\n');
     }
     v.push_str(&acc(a, fabric));
-    if fabric.counter_read(a) != CounterRead::Mux {
-        for w in crate::counters::chain_widths(a, fabric.counter_read(a)) {
+    let read = fabric.counter_read(a);
+    if read != CounterRead::Mux {
+        for w in crate::counters::chain_widths(a, read) {
             v.push('\n');
-            v.push_str(&cinc_cell(w, fabric, fabric.counter_read(a) == CounterRead::Bank));
+            v.push_str(&cinc_cell(w, fabric, read == CounterRead::Bank));
         }
     }
     v
@@ -373,6 +374,23 @@ pub fn verilog(a: &Accel, fabric: Fabric) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bank only on iCE40 and only for counters of whole bytes; Verilator's generic design
+    /// keeps the scan chain, ECP5 its mux.
+    #[test]
+    fn counter_read_follows_fabric_and_width() {
+        let with_bits = |bits| tern_arch::config::AccelConfig { counter_bits: bits, ..tern_arch::config::TINY }.validate().unwrap();
+        let (whole, odd) = (with_bits(48), with_bits(20));
+        assert_eq!(Fabric::Ice40.counter_read(&whole), CounterRead::Bank);
+        assert_eq!(Fabric::Ice40.counter_read(&odd), CounterRead::Scan);
+        for a in [&whole, &odd] {
+            assert_eq!(Fabric::Generic.counter_read(a), CounterRead::Scan);
+            assert_eq!(Fabric::Ecp5.counter_read(a), CounterRead::Mux);
+        }
+        // the bank's cell is the only one with a carry out
+        assert!(verilog(&whole, Fabric::Ice40).contains("SB_CARRY kout"));
+        assert!(!verilog(&whole, Fabric::Generic).contains("output wire co"));
+    }
 
     /// The INIT words against the CCU2C equations, evaluated in Rust.
     #[test]
