@@ -136,7 +136,8 @@ pub fn verilog(a: &Accel) -> String {
 {tk}{ra}{wc}  tern_wbank bank{i} (.clk(clk), .we({we}), .waddr({waddr}), .wdata({wdata}), .re(adv_row[{i}]), .raddr({raddr}), .rdata(wq{i}));
   wire [{accm}:0] accq{i};
   tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}),{xd} .sum(sum{i}), .cy(cy{i}));
-{deskew}{acc_in}  always @(posedge clk)
+{deskew}  tern_acc accu{i} (.acc(acc{i}), .s(sum{i}{ds}), .cy(cy{i}{ds}), .keep(~tk{i}[0]), .q(accq{i}));
+  always @(posedge clk)
     if ({rst_g}) acc{i} <= {acc}'sd0;
     else if (adv_row[{i}] & tk{i}[1]) acc{i} <= accq{i};
   assign acc_flat[{hi}:{lo}] = acc{i};
@@ -154,13 +155,13 @@ pub fn verilog(a: &Accel) -> String {
                 )
             } else {
                 format!(
-                    "  // this row's copy of the last token stage's valid bit (fan-out; a first token is\n  // seen as it enters, by `accz{i}`)\n  (* keep *) reg [1:1] tk{i};\n  always @(posedge clk)\n    if (rst) tk{i} <= 1'b0;\n    else if (adv_row[{i}]) tk{i} <= tok{pm}[2];\n",
+                    "  // this row's copies of advance and of the last token stage (fan-out)\n  (* keep *) reg [1:0] tk{i};\n  always @(posedge clk)\n    if (rst) tk{i} <= 2'b00;\n    else if (adv_row[{i}]) tk{i} <= tok{pm}[2:1];\n",
                     pm = p - 1
                 )
             },
             x2 = row_act(a, i, 0),
             deskew = deskew_decl(a, i),
-            acc_in = acc_in_decl(a, i),
+            ds = if deskew_regs(a, i) > 0 { format!("_d{}", deskew_regs(a, i)) } else { String::new() },
             hi = (i + 1) * acc - 1,
             lo = i * acc,
             ra = if a.read_stages > 0 {
@@ -183,33 +184,6 @@ pub fn verilog(a: &Accel) -> String {
     }
     v.push_str("endmodule\n");
     v
-}
-
-/// Row `i`'s accumulator adder. Grouped arrays clear the running sum in the adder (`keep`: on
-/// ECP5 it rides in the CCU2C cells for free). Small arrays add a shadow register instead,
-/// `accz{i}`: `acc{i}`, except that it clears (a flip-flop reset, no LUT) when a MATVEC's first
-/// token enters the accumulator stage, so the adder needs no `keep & acc` in front of its
-/// carry chain. That AND was one SB_LUT4 per accumulator bit on iCE40 (SB_CARRY takes its
-/// operands from LUT pins): 192 LUT4 on the 8-row presets, and the first LUT level of the
-/// accumulator path, a recurring critical path. `acc{i}` itself is unchanged (the snapshot
-/// reads it, maybe many frozen cycles after the last add, so it cannot be the one cleared).
-fn acc_in_decl(a: &Accel, i: u32) -> String {
-    let ds = if deskew_regs(a, i) > 0 { format!("_d{}", deskew_regs(a, i)) } else { String::new() };
-    if a.grouped() {
-        return format!("  tern_acc accu{i} (.acc(acc{i}), .s(sum{i}{ds}), .cy(cy{i}{ds}), .keep(~tk{i}[0]), .q(accq{i}));\n");
-    }
-    let (acc, pm) = (a.cfg.acc_bits, a.pipeline_depth - 1);
-    format!(
-        "  // acc{i}, or 0 once a first token has entered this stage (`acc_in_decl`)
-  reg  signed [{am}:0] accz{i};
-  always @(posedge clk)
-    if (rst) accz{i} <= {acc}'sd0;
-    else if (adv_row[{i}] & tok{pm}[2] & tok{pm}[1]) accz{i} <= {acc}'sd0;
-    else if (adv_row[{i}] & tk{i}[1]) accz{i} <= accq{i};
-  tern_acc accu{i} (.acc(accz{i}), .s(sum{i}{ds}), .cy(cy{i}{ds}), .keep(1'b1), .q(accq{i}));
-",
-        am = acc - 1
-    )
 }
 
 /// The write chain of row `i` (arrays whose groups form a chain, `Accel::group_hops` > 0):
