@@ -162,6 +162,11 @@ pub fn verilog(a: &Accel, read: CounterRead) -> String {
     v
 }
 
+/// RAM slots per counter in the bank (`{ptr, j}` addresses them, `j` 2 bits): enough 16-bit
+/// words for the widest counter `AccelConfig::validate` allows (64 bits: 8 in flip-flops, 56
+/// in 4 words).
+const BANK_SLOTS: u32 = 4;
+
 /// Block RAM words per counter in the bank: the bits above the low byte, 16 to a word.
 pub fn bank_words(a: &Accel) -> u32 {
     (a.cfg.counter_bits - 8).div_ceil(16)
@@ -201,10 +206,15 @@ pub fn bank_words(a: &Accel) -> u32 {
 pub fn bank_verilog(a: &Accel) -> String {
     let n = Counters::NAMES.len() as u32;
     let cb = a.cfg.counter_bits;
-    assert!(cb.is_multiple_of(8) && cb >= 16, "the counter bank holds whole bytes");
+    assert!(tern_arch::config::AccelConfig::counter_bank(cb), "the counter bank holds whole bytes");
     let nb = cb / 8;
     let kb = crate::bits_for(nb as u64 - 1);
     let words = bank_words(a);
+    assert!(words <= BANK_SLOTS, "{cb}-bit counters need {words} RAM words, the bank has {BANK_SLOTS} slots");
+    // a round visits every slot (and the pipeline drains) before a low byte can wrap again
+    assert!(n * BANK_SLOTS + 3 < 256, "a service round of {n} counters is longer than a low byte's wrap");
+    // `ptr` also counts one past the last counter at the end of a readout
+    let pb = crate::bits_for(n as u64);
     let lowm = n * 8 - 1;
     let mut v = format!(
         "module tern_counters (
@@ -219,27 +229,27 @@ pub fn bank_verilog(a: &Accel) -> String {
   reg [{em}:0] ev_r;
   always @(posedge clk) ev_r <= rst | ~running ? {n}'d0 : ev;
   // the service walks slot j of counter ptr, one per cycle; `shift` steps it in readout (rd)
-  reg [3:0] ptr;
+  reg [{pbm}:0] ptr;
   reg [1:0] j;
   reg [{kbm}:0] k;
   reg rd, fresh, settled, run_q;
   wire last_byte = k == {kb}'d{kl};
   wire turn = shift & last_byte;
   wire sel = ~rd & j == 2'd0;
-  wire step = ~rd & (fresh | ~settled | ptr != 4'd0 | j != 2'd0);
+  wire step = ~rd & (fresh | ~settled | ptr != {pb}'d0 | j != 2'd0);
   always @(posedge clk)
     if (rst) begin
-      ptr <= 4'd0; j <= 2'd0; rd <= 1'b0; k <= {kb}'d0; fresh <= 1'b1;
+      ptr <= {pb}'d0; j <= 2'd0; rd <= 1'b0; k <= {kb}'d0; fresh <= 1'b1;
     end else if (shift) begin
       rd <= 1'b1;
       k <= last_byte ? {kb}'d0 : k + {kb}'d1;
       j <= last_byte ? 2'd0 : {jk};
-      if (last_byte) ptr <= ptr + 4'd1;
+      if (last_byte) ptr <= ptr + {pb}'d1;
     end else if (step) begin
       j <= j + 2'd1;
       if (j == 2'd3) begin
-        ptr <= ptr == 4'd{nl} ? 4'd0 : ptr + 4'd1;
-        if (ptr == 4'd{nl}) fresh <= 1'b0;
+        ptr <= ptr == {pb}'d{nl} ? {pb}'d0 : ptr + {pb}'d1;
+        if (ptr == {pb}'d{nl}) fresh <= 1'b0;
       end
     end
   // low bytes: one ring, rotated a counter per `turn` in readout
@@ -251,6 +261,7 @@ pub fn bank_verilog(a: &Accel) -> String {
         kbm = kb - 1,
         kl = nb - 1,
         nl = n - 1,
+        pbm = pb - 1,
         jk = if kb == 1 { "2'd0".to_string() } else { format!("{{{}k[{}:1]}}", if kb == 2 { "1'b0, " } else { "" }, kb - 1) },
     );
     for (i, name) in Counters::NAMES.iter().enumerate() {
@@ -265,7 +276,7 @@ pub fn bank_verilog(a: &Accel) -> String {
       l_{name} <= 8'd0; p[{i}] <= 1'b0;
     end else begin
       l_{name} <= l_{name}_d;
-      p[{i}] <= l_{name}_co & ~turn | p[{i}] & ~(sel & ptr == 4'd{i});
+      p[{i}] <= l_{name}_co & ~turn | p[{i}] & ~(sel & ptr == {pb}'d{i});
     end
   assign low[{hi}:{lo}] = l_{name};
 ",
@@ -275,7 +286,7 @@ pub fn bank_verilog(a: &Accel) -> String {
     }
     v.push_str(&format!(
         "  // read at {{ptr, j}}, add the carry-in two cycles later, write back where it was read
-  reg [5:0] b_a, c_a;
+  reg [{am}:0] b_a, c_a;
   reg b_inc, b_fresh, c_cin;
   reg [15:0] rd_q;
   wire [15:0] rdata;
@@ -290,7 +301,7 @@ pub fn bank_verilog(a: &Accel) -> String {
     run_q <= running;
     settled <= ~rst & ~running & ~run_q & ~|p & ~b_inc & ~c_cin;
     // (after `fresh`'s last write: `b_fresh` is `fresh` a cycle late, the write two)
-    ready <= ~rst & (rd | settled & ~b_fresh & ptr == 4'd0 & j == 2'd0);
+    ready <= ~rst & (rd | settled & ~b_fresh & ptr == {pb}'d0 & j == 2'd0);
   end
   tern_cbank ram (.clk(clk), .we({we}), .waddr(c_a), .wdata(sum[15:0]), .re(1'b1), .raddr({{ptr, j}}), .rdata(rdata));
   assign cnt_byte = k == {kb}'d0 ? low[7:0] : k[0] ? rd_q[7:0] : rd_q[15:8];
@@ -298,8 +309,9 @@ endmodule
 
 ",
         // once `ready` (at rest, or reading out) every write would write back what was read
-        we = if words == 4 { "~ready".to_string() } else { format!("~ready & c_a[1:0] < 2'd{words}") },
+        am = pb + 1,
+        we = if words == BANK_SLOTS { "~ready".to_string() } else { format!("~ready & c_a[1:0] < 2'd{words}") },
     ));
-    v.push_str(&crate::weight_bank::sdp_ram("tern_cbank", 16, 64));
+    v.push_str(&crate::weight_bank::sdp_ram("tern_cbank", 16, BANK_SLOTS << pb));
     v
 }
