@@ -310,8 +310,8 @@ pub struct SeedRun {
 }
 
 /// One line on a seed sweep's spread, which says more about a netlist's clock than its best
-/// seed: "16 seeds: 42.76-52.37 MHz, mean 49.3, 10 meet 50 MHz" (failed seeds counted apart).
-/// None without a seed that routed.
+/// seed: "nextpnr, 16 seeds: 42.76-52.37 MHz, mean 49.3, 10 meet 50 MHz" (failed seeds counted
+/// apart; "meet" is nextpnr's verdict). None without a seed that routed.
 pub fn sweep_summary(runs: &[SeedRun], constraint_mhz: f64) -> Option<String> {
     let f: Vec<f64> = runs.iter().filter_map(|r| r.fmax_mhz).collect();
     if f.is_empty() {
@@ -322,7 +322,7 @@ pub fn sweep_summary(runs: &[SeedRun], constraint_mhz: f64) -> Option<String> {
     let meet = runs.iter().filter(|r| r.timing_met == Some(true)).count();
     let failed = runs.len() - f.len();
     Some(format!(
-        "{} seeds: {lo:.2}-{hi:.2} MHz, mean {mean:.1}, {meet} meet {constraint_mhz} MHz{}",
+        "nextpnr, {} seeds: {lo:.2}-{hi:.2} MHz, mean {mean:.1}, {meet} meet {constraint_mhz} MHz{}",
         runs.len(),
         if failed > 0 { format!(" ({failed} failed)") } else { String::new() }
     ))
@@ -1030,6 +1030,9 @@ pub fn record_fmax(path: &Path, rep: &SynthReport) -> Result<Recorded, SynthErro
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use tern_arch::config::{ASIC_REF, ECP5_85F, TINY};
+
     /// The sweep line: range and mean of the seeds that routed, how many meet the clock, and
     /// the failures apart.
     #[test]
@@ -1043,12 +1046,9 @@ mod tests {
             error: f.is_none().then(|| "nextpnr failed".to_string()),
         };
         let runs = [run(1, Some(52.37)), run(2, Some(44.22)), run(3, None), run(4, Some(50.0))];
-        assert_eq!(sweep_summary(&runs, 50.0).unwrap(), "4 seeds: 44.22-52.37 MHz, mean 48.9, 2 meet 50 MHz (1 failed)");
+        assert_eq!(sweep_summary(&runs, 50.0).unwrap(), "nextpnr, 4 seeds: 44.22-52.37 MHz, mean 48.9, 2 meet 50 MHz (1 failed)");
         assert_eq!(sweep_summary(&runs[2..3], 50.0), None);
     }
-
-    use super::*;
-    use tern_arch::config::{ASIC_REF, ECP5_85F, TINY};
 
     /// A plain `tern synth` reproduces the record: it places with the record's seed, unless
     /// told otherwise; where nothing is recorded, the old default.

@@ -148,7 +148,7 @@ fn seed_sweep_keeps_the_best_seed() {
     assert!(best.1 > 10.0, "{got:?}");
     assert_eq!((rep.seed, rep.fmax_mhz), (best.0, Some(best.1)), "the report takes the best seed: {got:?}");
     let spread = synth::sweep_summary(&rep.seed_sweep, rep.constraint_mhz).unwrap();
-    assert!(spread.starts_with("2 seeds: ") && spread.contains(&format!("{:.2} MHz", best.1)), "{spread}");
+    assert!(spread.starts_with("nextpnr, 2 seeds: ") && spread.contains(&format!("{:.2} MHz", best.1)), "{spread}");
     for r in &rep.seed_sweep {
         for f in ["nextpnr.log", "pnr_report.json", "tern_board.asc"] {
             assert!(dir.join(&r.dir).join(f).is_file(), "seed {}: {f} kept", r.seed);
