@@ -552,14 +552,7 @@ pub fn verilog(a: &Accel) -> String {
             st <= S_DONE;
           end else begin
             case (op)
-              {op_nop}: st <= S_FETCH;
-              {op_sl}: st <= S_FETCH;
-              {op_lw}: if (!hazard_w) st <= S_LOADW;
-              {op_lx}: if (!iss_active) st <= S_LOADX;
-              {op_mv}: if (issue_free) st <= S_FETCH;
-              {op_sy}: if (drained) st <= S_FETCH;
-              {op_ht}: if (drained) begin status_r <= {s_halt}; st <= S_DONE; end
-              default: ;
+{exec_case}              default: ;
             endcase
           end
         end
@@ -606,7 +599,6 @@ pub fn verilog(a: &Accel) -> String {
         bbw = bb,
         rlast = r - 1,
         s_run = st(Status::Running),
-        s_halt = st(Status::Halted),
         h_lo = half("d_fhi"),
         // half(ld_end - 1) without the subtraction (a LOADW count is at least 1)
         h_hi = if c.double_buffer { "over_h" } else { "1'b0" },
@@ -615,13 +607,9 @@ pub fn verilog(a: &Accel) -> String {
         lim_h_rst = if c.double_buffer { format!(" lim_h <= {sw}'sd{};", a.half_depth) } else { String::new() },
         lim_h_set = if c.double_buffer { format!(" lim_h <= {sw}'sd{} - {{1'b0, f_lo}};", a.half_depth) } else { String::new() },
         ih_next = if c.double_buffer { format!("(iss_waddr >= {aw}'d{})", a.half_depth - 1) } else { "1'b0".to_string() },
-        op_nop = op(Opcode::Nop),
         op_sl = op(Opcode::SetLen),
-        op_lw = op(Opcode::LoadW),
-        op_lx = op(Opcode::LoadX),
         op_mv = op(Opcode::MatVec),
-        op_sy = op(Opcode::Sync),
-        op_ht = op(Opcode::Halt),
+        exec_case = exec_case(op, &st(Status::Halted)),
         rdy_next = if a.grouped() { String::new() } else { rdy_next(op) },
         w_inc = ld_inc,
         x_inc = ld_inc,
@@ -637,6 +625,41 @@ pub fn verilog(a: &Accel) -> String {
     v
 }
 
+/// A way out of EXEC for a valid instruction: on `op`, once `when` holds (the signal, and
+/// whether it must be high), to state `next`.
+struct ExecExit {
+    op: Opcode,
+    when: Option<(&'static str, bool)>,
+    next: &'static str,
+}
+
+/// EXEC's exits, the one list that `tern_seq`'s EXEC case (`exec_case`) and the registered
+/// `in_ready` (`rdy_next`) are both written from. HALT also sets the halted status.
+const EXEC_EXITS: [ExecExit; 7] = [
+    ExecExit { op: Opcode::Nop, when: None, next: "S_FETCH" },
+    ExecExit { op: Opcode::SetLen, when: None, next: "S_FETCH" },
+    ExecExit { op: Opcode::LoadW, when: Some(("hazard_w", false)), next: "S_LOADW" },
+    ExecExit { op: Opcode::LoadX, when: Some(("iss_active", false)), next: "S_LOADX" },
+    ExecExit { op: Opcode::MatVec, when: Some(("issue_free", true)), next: "S_FETCH" },
+    ExecExit { op: Opcode::Sync, when: Some(("drained", true)), next: "S_FETCH" },
+    ExecExit { op: Opcode::Halt, when: Some(("drained", true)), next: "S_DONE" },
+];
+
+/// The arms of EXEC's `case (op)` from `EXEC_EXITS` (`halted`: the halted status code).
+fn exec_case(op: impl Fn(Opcode) -> String, halted: &str) -> String {
+    EXEC_EXITS
+        .iter()
+        .map(|e| {
+            let go =
+                if e.next == "S_DONE" { format!("begin status_r <= {halted}; st <= S_DONE; end") } else { format!("st <= {};", e.next) };
+            match e.when {
+                None => format!("              {}: {go}\n", op(e.op)),
+                Some((sig, high)) => format!("              {}: if ({}{sig}) {go}\n", op(e.op), if high { "" } else { "!" }),
+            }
+        })
+        .collect()
+}
+
 /// Small arrays' `in_ready` is a flip-flop (`rdy`), loaded with the value `!bad_st && st in
 /// {FETCH, LOADW, LOADX}` takes after the edge, from the conditions that move `st` and
 /// `bad_st`. As a LUT of `st` and `bad_st` it was the first of four LUT levels from `bad_st`
@@ -644,16 +667,15 @@ pub fn verilog(a: &Accel) -> String {
 /// path of 12 of 16 seeds on each iCE40 part (docs/synthesis.md). Grouped
 /// arrays keep the LUT: their recorded netlist (ecp5-85f) predates this.
 fn rdy_next(op: impl Fn(Opcode) -> String) -> String {
-    // the EXEC exits to FETCH, LOADW or LOADX this cycle, as `tern_seq`'s EXEC case takes them
-    let exits = [
-        (Opcode::Nop, ""),
-        (Opcode::SetLen, ""),
-        (Opcode::LoadW, " & ~hazard_w"),
-        (Opcode::LoadX, " & ~iss_active"),
-        (Opcode::MatVec, " & issue_free"),
-        (Opcode::Sync, " & drained"),
-    ];
-    let exec_ready: Vec<String> = exits.iter().map(|&(o, when)| format!("op == {}{when}", op(o))).collect();
+    // the EXEC exits to FETCH, LOADW or LOADX this cycle (all but HALT's)
+    let exec_ready: Vec<String> = EXEC_EXITS
+        .iter()
+        .filter(|e| e.next != "S_DONE")
+        .map(|e| match e.when {
+            None => format!("op == {}", op(e.op)),
+            Some((sig, high)) => format!("op == {} & {}{sig}", op(e.op), if high { "" } else { "~" }),
+        })
+        .collect();
     let exec_ready = format!("{}\n                              || {}", exec_ready[..4].join(" || "), exec_ready[4..].join(" || "));
     format!(
         "  always @(posedge clk)
