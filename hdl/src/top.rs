@@ -1,6 +1,7 @@
 //! `tern_top`: wires the sequencer, the MAC array, the output stream and the counters.
 //! Ports: clock, synchronous reset, the host input stream, the result stream, the status
-//! register (`tern_arch::isa::Status` codes) and the flattened event counters.
+//! register (`tern_arch::isa::Status` codes) and the event counters: flattened, or on the
+//! iCE40 counter bank a byte at a time (`verilog`).
 
 use crate::cells::CounterRead;
 use tern_arch::config::Accel;
