@@ -415,8 +415,10 @@ fn ice40_counter_cell_equals_generic_cell() {
         src += &rename(cells::cinc_cell(w, Fabric::Ice40, co), "gate");
         let n = format!("cinc_{w}");
         let (gco, hco) = if co { (format!(", .co(gco_{w})"), format!(", .co(hco_{w})")) } else { Default::default() };
+        // a cell without a carry out compares a constant 0 in its place
+        let no_co = if co { String::new() } else { format!(" assign gco_{w} = 1'b0; assign hco_{w} = 1'b0;") };
         tb.push_str(&format!(
-            "  reg [{wm}:0] q_{w}, ld_{w}; reg sh_{w}, ci_{w}, en_{w}; wire [{wm}:0] g_{w}, h_{w}; wire gco_{w} = 1'b0, hco_{w} = 1'b0;
+            "  reg [{wm}:0] q_{w}, ld_{w}; reg sh_{w}, ci_{w}, en_{w}; wire [{wm}:0] g_{w}, h_{w}; wire gco_{w}, hco_{w};{no_co}
   gold_{n} g{w} (.q(q_{w}), .ld(ld_{w}), .sh(sh_{w}), .ci(ci_{w}), .en(en_{w}), .d(g_{w}){gco});
   gate_{n} h{w} (.q(q_{w}), .ld(ld_{w}), .sh(sh_{w}), .ci(ci_{w}), .en(en_{w}), .d(h_{w}){hco});
 ",
