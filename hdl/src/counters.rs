@@ -167,6 +167,12 @@ pub fn verilog(a: &Accel, read: CounterRead) -> String {
 /// in 4 words).
 const BANK_SLOTS: u32 = 4;
 
+/// Words of the bank's RAM (`tern_cbank`, 16 bits wide): `BANK_SLOTS` per counter, addressed
+/// `{ptr, j}`, `ptr` wide enough to count one past the last counter.
+pub fn bank_ram_depth() -> u32 {
+    BANK_SLOTS << crate::bits_for(Counters::NAMES.len() as u64)
+}
+
 /// Block RAM words per counter in the bank: the bits above the low byte, 16 to a word.
 pub fn bank_words(a: &Accel) -> u32 {
     (a.cfg.counter_bits - 8).div_ceil(16)
@@ -312,6 +318,21 @@ endmodule
         am = pb + 1,
         we = if words == BANK_SLOTS { "~ready".to_string() } else { format!("~ready & c_a[1:0] < 2'd{words}") },
     ));
-    v.push_str(&crate::weight_bank::sdp_ram("tern_cbank", 16, BANK_SLOTS << pb));
+    v.push_str(&crate::weight_bank::sdp_ram("tern_cbank", 16, bank_ram_depth()));
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_arch::config::Device;
+
+    /// The block RAMs `validate()` charges the iCE40 designs for their counters
+    /// (`Device::counter_brams`) are the ones the bank's RAM takes.
+    #[test]
+    fn the_bank_takes_the_block_rams_arch_counts() {
+        for dev in [Device::Ice40Up5k, Device::Ice40Hx8k] {
+            assert_eq!(dev.brams_for(16, bank_ram_depth()), dev.counter_brams(48), "{dev:?}");
+        }
+    }
 }
