@@ -491,6 +491,18 @@ impl Accel {
         self.bcast_groups > 1
     }
 
+    /// Each row takes its last lane's `-a` exact, from a 9-bit negation the array computes
+    /// once for all rows (`xn`), instead of `~a` and a carry-in. A tree of L terms has L - 1
+    /// adders, so with L - 1 carry-ins none is left for the accumulator, whose clear then
+    /// costs no LUT on iCE40: `keep ? acc + s : s` is one SB_LUT4 + SB_CARRY a bit
+    /// (`tern_hdl::cells::acc`), where `(keep ? acc : 0) + s + cy` needed a second LUT for
+    /// `keep & acc` (`SB_CARRY` takes its operands from LUT pins). Tree rows of arrays without
+    /// broadcast groups; grouped arrays' ECP5 carry cells fold the clear in already. The
+    /// results are the same either way: the golden model does not see it.
+    pub fn exact_last_lane(&self) -> bool {
+        self.row_chain == 1 && !self.grouped()
+    }
+
     /// The broadcast group (`bcast_groups`) row `row` reads its copies from.
     pub fn bcast_group_of(&self, row: u32) -> u32 {
         if self.grouped() { row / BCAST_GROUP } else { 0 }

@@ -241,28 +241,47 @@ pub fn addt(wo: u32, wi: u32, fabric: Fabric) -> String {
 }
 
 /// `tern_acc`: q = (keep ? acc : 0) + s + cy, s sign-extended from `sum_bits` to acc_bits.
+/// With `Accel::exact_last_lane` the row has no carry left and there is no `cy` port:
+/// q = keep ? acc + s : s.
 pub fn acc(a: &Accel, fabric: Fabric) -> String {
     let ab = a.cfg.acc_bits;
     let sb = crate::row_tree::sum_bits(a);
+    let cy = crate::row_tree::has_cy(a);
     let mut v = format!(
         "module tern_acc (
   input  wire [{am}:0] acc,
   input  wire [{sm}:0] s,
-  input  wire cy,
-  input  wire keep,
+{cy_port}  input  wire keep,
   output wire [{am}:0] q
 );
 ",
         am = ab - 1,
-        sm = sb - 1
+        sm = sb - 1,
+        cy_port = if cy { "  input  wire cy,\n" } else { "" }
     );
     match fabric {
-        Fabric::Generic | Fabric::Ice40 => {
+        Fabric::Generic | Fabric::Ice40 if cy => {
             v.push_str(&format!("  assign q = ({{{ab}{{keep}}}} & acc) + {} + {{{}'d0, cy}};\n", sext("s", sb, ab), ab - 1));
+        }
+        Fabric::Generic => v.push_str(&format!("  assign q = keep ? acc + {s} : {s};\n", s = sext("s", sb, ab))),
+        Fabric::Ice40 => {
+            // the carry's operands are the LUT's I1 and I2 (acc and s), I3 the carry in, and I0
+            // (keep) picks the sum or s alone: the carries are wrong when keep is low, but then
+            // no output reads them
+            v.push_str(&format!("  wire [{am}:0] c;\n  assign c[0] = 1'b0;\n", am = ab - 1));
+            for i in 0..ab {
+                let si = format!("s[{}]", i.min(sb - 1));
+                v.push_str(&format!(
+                    "  SB_LUT4 #(.LUT_INIT(16'h{ACC_LUT_INIT:04X})) l{i} (.I0(keep), .I1(acc[{i}]), .I2({si}), .I3(c[{i}]), .O(q[{i}]));\n"
+                ));
+                if i + 1 < ab {
+                    v.push_str(&format!("  SB_CARRY k{i} (.I0(acc[{i}]), .I1({si}), .CI(c[{i}]), .CO(c[{}]));\n", i + 1));
+                }
+            }
         }
         Fabric::Ecp5 => {
             let init = init_of(|a, b, c, _d| (c & b) ^ a);
-            let mut halves = vec![inject("cy")];
+            let mut halves = if cy { vec![inject("cy")] } else { Vec::new() };
             for i in 0..ab {
                 halves.push(Half {
                     ins: [format!("s[{}]", i.min(sb - 1)), format!("acc[{i}]"), "keep".into(), "1'b0".into()],
@@ -276,6 +295,21 @@ pub fn acc(a: &Accel, fabric: Fabric) -> String {
     v.push_str("endmodule\n");
     v
 }
+
+/// The SB_LUT4 of one iCE40 `tern_acc` bit without a carry-in port: O = I0 ? I1 ^ I2 ^ I3 : I2
+/// (I0 = keep, I1 = acc, I2 = s, I3 = carry in), bit k of LUT_INIT being the output for
+/// {I3, I2, I1, I0} = k.
+pub const ACC_LUT_INIT: u16 = {
+    let mut init = 0u16;
+    let mut k = 0;
+    while k < 16 {
+        let (i0, i1, i2, i3) = (k & 1, (k >> 1) & 1, (k >> 2) & 1, (k >> 3) & 1);
+        let o = if i0 == 1 { i1 ^ i2 ^ i3 } else { i2 };
+        init |= (o as u16) << k;
+        k += 1;
+    }
+    init
+};
 
 /// `tern_copy`: W flip-flops with an enable, `q <= d`, that stay W flip-flops. Copies of one
 /// register (fan-out trees: the banks' read and write ports of each 8-row group) have equal inputs, and yosys'

@@ -70,7 +70,7 @@ pub fn verilog(a: &Accel) -> String {
   reg  [{xm}:0] x2;
   tern_abuf abuf (.clk(clk), .we(we_x), .waddr(waddr_x), .wdata(wdata_x), .re(advance), .raddr(raddr_x), .rdata(xq));
   always @(posedge clk) if (advance) x2 <= xq;
-{xstages}{xdelay}{recode}",
+{xneg}{xstages}{xdelay}{recode}",
         ram = crate::sequencer::raddr_copies(a) * wab - 1,
         wem = crate::sequencer::we_bits(a) - 1,
         wdm = crate::sequencer::raddr_copies(a) * 2 * l - 1,
@@ -86,6 +86,16 @@ pub fn verilog(a: &Accel) -> String {
         xm = a.xword_bits - 1,
         am = r * acc - 1,
         ls_port = crate::out_stream::ls_port(a),
+        xneg = if a.exact_last_lane() {
+            // the last lane's -a, once for all rows, in step with x2 (`Accel::exact_last_lane`)
+            format!(
+                "  reg signed [8:0] xn2;\n  always @(posedge clk) if (advance) xn2 <= -{{xq[{hi}], xq[{hi}:{lo}]}};\n",
+                hi = a.xword_bits - 1,
+                lo = a.xword_bits - 8
+            )
+        } else {
+            String::new()
+        },
         xstages = x_stages_decl(a),
         xdelay = bcast_decl(a),
     );
@@ -128,15 +138,17 @@ pub fn verilog(a: &Accel) -> String {
         let raddr_g = format!("raddr_w{}", crate::sequencer::copy_slice(a, k, wab));
         let waddr_g = format!("waddr_w{}", crate::sequencer::copy_slice(a, k, wab));
         let wdata_g = format!("wdata_rc{}", crate::sequencer::copy_slice(a, k, a.wword_bits));
+        // the row's sum (and carry) after its de-skew registers
+        let ds = if deskew_regs(a, i) > 0 { format!("_d{}", deskew_regs(a, i)) } else { String::new() };
+        let cy = crate::row_tree::has_cy(a);
         v.push_str(&format!(
             "  wire [{wm}:0] wq{i};
   wire signed [{tm}:0] sum{i};
-  wire cy{i};
-  reg  signed [{accm}:0] acc{i};
+{cy_decl}  reg  signed [{accm}:0] acc{i};
 {tk}{ra}{wc}  tern_wbank bank{i} (.clk(clk), .we({we}), .waddr({waddr}), .wdata({wdata}), .re(adv_row[{i}]), .raddr({raddr}), .rdata(wq{i}));
   wire [{accm}:0] accq{i};
-  tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}),{xd} .sum(sum{i}), .cy(cy{i}));
-{deskew}  tern_acc accu{i} (.acc(acc{i}), .s(sum{i}{ds}), .cy(cy{i}{ds}), .keep(~tk{i}[0]), .q(accq{i}));
+  tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}),{xd}{xn} .sum(sum{i}){cy_row});
+{deskew}  tern_acc accu{i} (.acc(acc{i}), .s(sum{i}{ds}),{cy_acc} .keep(~tk{i}[0]), .q(accq{i}));
   always @(posedge clk)
     if ({rst_g}) acc{i} <= {acc}'sd0;
     else if (adv_row[{i}] & tk{i}[1]) acc{i} <= accq{i};
@@ -146,6 +158,15 @@ pub fn verilog(a: &Accel) -> String {
             wm = 2 * l - 1,
             tm = tb - 1,
             accm = acc - 1,
+            cy_decl = if cy { format!("  wire cy{i};\n") } else { String::new() },
+            cy_row = if cy { format!(", .cy(cy{i})") } else { String::new() },
+            cy_acc = if cy { format!(" .cy(cy{i}{ds}),") } else { String::new() },
+            xn = if a.exact_last_lane() {
+                assert_eq!(row_act(a, i, 0), "x2", "xn2 is in step with x2 only");
+                " .xn(xn2),"
+            } else {
+                ""
+            },
             xd = crate::row_tree::delay_ports(a).iter().map(|(d, _)| format!(" .xd{d}({}),", row_act(a, i, *d))).collect::<String>(),
             tk = if a.grouped() {
                 format!(
@@ -161,7 +182,6 @@ pub fn verilog(a: &Accel) -> String {
             },
             x2 = row_act(a, i, 0),
             deskew = deskew_decl(a, i),
-            ds = if deskew_regs(a, i) > 0 { format!("_d{}", deskew_regs(a, i)) } else { String::new() },
             hi = (i + 1) * acc - 1,
             lo = i * acc,
             ra = if a.read_stages > 0 {

@@ -15,10 +15,16 @@
 //!                                            then a tree over the L/row_chain chains
 //!  (a register after every `tree_levels_per_stage` levels, and after the last)
 //!  out: sum (8 + log2 L bits) and cy = the one carry left, added by the accumulator
+//!
+//!  tree rows of arrays without broadcast groups (`Accel::exact_last_lane`):
+//!  t_(L-1) = nz ? (ng ? xn : a) : 0          9-bit term: xn = -a, negated once per array
+//!  out: sum (9 + log2 L bits), no carry left: the accumulator's clear is free on iCE40
 //! ```
 //! Why this shape (each step measured in `docs/synthesis.md`):
 //! - `-a` is `~a + 1`; the `+1`s are carry-ins of the adders and of the accumulator, so a
-//!   term is 8 bits.
+//!   term is 8 bits. Small arrays take the last lane's `-a` exact instead (one 9-bit term and
+//!   one more bit on its path up the tree, 5 LUT4s a row on iCE40), so that the accumulator,
+//!   left without a carry-in, folds its clear into its sum LUTs (24 LUT4s a row).
 //! - every node is exactly as wide as its range; one wide expression makes yosys build every
 //!   adder at the full width, or a `$macc` compressor.
 //! - the bank stores each code recoded as (ng, nz), so carry-ins and masks are flip-flops.
@@ -29,9 +35,16 @@
 use crate::cells::addt_name;
 use tern_arch::config::{Accel, tree_levels_per_stage};
 
-/// Width of a row's tree output `sum` (the last lane's carry is separate).
+/// Width of a row's tree output `sum`: 8 + log2 L bits and the last lane's carry separate
+/// (`cy`), or with `Accel::exact_last_lane` one bit more and no carry (L terms of up to 128
+/// in magnitude reach 128 L).
 pub fn sum_bits(a: &Accel) -> u32 {
-    8 + a.cfg.lanes.trailing_zeros()
+    8 + a.cfg.lanes.trailing_zeros() + u32::from(a.exact_last_lane())
+}
+
+/// The row hands the accumulator a carry-in `cy` (the last lane's `+1`).
+pub fn has_cy(a: &Accel) -> bool {
+    !a.exact_last_lane()
 }
 
 /// Bits that hold the sum of `n` 8-bit terms plus `n - 1` carries: [-128 n, 128 n - 1].
@@ -97,13 +110,14 @@ pub fn verilog(a: &Accel) -> String {
   input  wire en,
   input  wire [{wm}:0] wq,
   input  wire [{xm}:0] x2,
-{x_ports}  output wire signed [{sm}:0] sum,
-  output wire cy
+{x_ports}{xn_port}  output wire signed [{sm}:0] sum{cy_port}
 );
 {w2}",
         wm = 2 * l - 1,
         xm = 8 * lanes_at(a, 0).len() - 1,
         sm = sb - 1,
+        xn_port = if a.exact_last_lane() { "  input  wire signed [8:0] xn,\n" } else { "" },
+        cy_port = if has_cy(a) { ",\n  output wire cy" } else { "" },
         w2 = if a.bank_out_stages > 0 {
             // `w1` sits by the block RAM: its output net ends at one flip-flop, not at the
             // 2L terms spread over the row
@@ -125,9 +139,22 @@ pub fn verilog(a: &Accel) -> String {
     };
     let (leaves, levels) = if k == 1 {
         let mut leaves = Vec::new();
-        for j in 0..l {
+        let exact = if a.exact_last_lane() { 1 } else { 0 };
+        for j in 0..l - exact {
             term(&mut v, j, "x2", "w2");
             leaves.push((format!("t{j}"), 8, vec![format!("w2[{}]", 2 * j + 1)]));
+        }
+        if exact == 1 {
+            // the last lane: +a, -a (`xn`, the array's) or 0, nine bits and no carry-in
+            let j = l - 1;
+            v.push_str(&format!(
+                "  wire signed [8:0] t{j} = w2[{nz}] ? (w2[{ng}] ? xn : {{x2[{hi}], x2[{hi}:{lo}]}}) : 9'sd0;\n",
+                nz = 2 * j,
+                ng = 2 * j + 1,
+                hi = 8 * j + 7,
+                lo = 8 * j
+            ));
+            leaves.push((format!("t{j}"), 9, vec![]));
         }
         (leaves, l.trailing_zeros())
     } else {
@@ -135,8 +162,12 @@ pub fn verilog(a: &Accel) -> String {
     };
     let root = tree(&mut v, leaves, levels, lps);
     let (name, w, carries) = &root;
-    assert_eq!((*w, carries.len()), (sb, 1), "tree root");
-    v.push_str(&format!("  assign sum = {name};\n  assign cy = {};\nendmodule\n", carries[0]));
+    assert_eq!((*w, carries.len()), (sb, usize::from(has_cy(a))), "tree root");
+    v.push_str(&format!("  assign sum = {name};\n"));
+    if let Some(c) = carries.first() {
+        v.push_str(&format!("  assign cy = {c};\n"));
+    }
+    v.push_str("endmodule\n");
     v
 }
 

@@ -439,6 +439,61 @@ fn ice40_counter_cell_equals_generic_cell() {
     run_cell_bench(&dir, &(src + &tb), Some(ice40_cell_models()));
 }
 
+/// The accumulator cell of rows without a carry left (`Accel::exact_last_lane`: q = keep ?
+/// acc + s : s) equals its generic twin on iCE40 (SB_LUT4 + SB_CARRY, the clear in the sum
+/// LUT's spare pin) and on ECP5 (CCU2C without the carry-in half), simulated by Icarus
+/// Verilog over yosys' models of the cells: random inputs, and edges (acc all ones, s all
+/// ones or most negative: carries through every bit) at the widths of `ice40-up5k` and `tiny`.
+#[test]
+fn acc_cells_without_carry_in_equal_generic_cell() {
+    use tern_hdl::cells::{self, Fabric};
+    let rename = |v: String, p: &str| v.replace("module tern_", &format!("module {p}_"));
+    for (cfg, fabric, name) in [(tern_arch::config::ICE40_UP5K, Fabric::Ice40, "ice40"), (tern_arch::config::TINY, Fabric::Ecp5, "ecp5")] {
+        let a = cfg.validate().unwrap();
+        assert!(a.exact_last_lane() && !tern_hdl::row_tree::has_cy(&a), "{}", cfg.name);
+        let dir = scratch(&format!("acc-cell-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let gate = cells::acc(&a, fabric);
+        // the cell it stands for: the iCE40 one is one LUT and (but the top bit) one carry a bit
+        if fabric == Fabric::Ice40 {
+            let ab = a.cfg.acc_bits as usize;
+            assert_eq!((gate.matches("SB_LUT4 ").count(), gate.matches("SB_CARRY ").count()), (ab, ab - 1));
+        }
+        let mut src = rename(cells::acc(&a, Fabric::Generic), "gold") + &rename(gate, "gate");
+        let models = if fabric == Fabric::Ecp5 {
+            src.push_str(&ecp5_cell_models());
+            None
+        } else {
+            Some(ice40_cell_models())
+        };
+        let (ab, sb) = (a.cfg.acc_bits, tern_hdl::row_tree::sum_bits(&a));
+        let body = stimulus_loop(
+            "{acc, s, keep}",
+            (ab + sb + 1, 20, 150_000),
+            &format!("if (i % 5 == 0) acc = ~{ab}'d0; if (i % 7 == 0) s = ~{sb}'d0; if (i % 11 == 0) s = {{1'b1, {}'d0}};", sb - 1),
+            ("ga", "ha"),
+            "\"acc: %h %h %b gold %h gate %h\", acc, s, keep, ga, ha",
+        );
+        let tb = format!(
+            "module tb;
+  integer bad = 0;
+  reg [63:0] i;
+  reg [{am}:0] acc; reg [{sm}:0] s; reg keep; wire [{am}:0] ga, ha;
+  gold_acc g (.acc(acc), .s(s), .keep(keep), .q(ga));
+  gate_acc h (.acc(acc), .s(s), .keep(keep), .q(ha));
+  initial begin
+{body}    #1 $display(\"MISMATCHES %0d\", bad);
+    $finish;
+  end
+endmodule
+",
+            am = ab - 1,
+            sm = sb - 1
+        );
+        run_cell_bench(&dir, &(src + &tb), models);
+    }
+}
+
 /// The iCE40 counter bank (`tern_hdl::counters::bank_verilog`: low bytes in flip-flops, the
 /// rest in a block RAM one adder updates) counts what the generic counters count, simulated
 /// side by side by Icarus Verilog over yosys' iCE40 cell models. Each run resets both
