@@ -18,6 +18,13 @@
 //!
 //! A carry-in enters through an extra first half (P = 0, G = cin). Each ECP5 cell is proven
 //! equal to its generic twin by yosys SAT over yosys' own CCU2C model (`tests/it/synth.rs`).
+//!
+//! `Fabric::Ice40` builds some cells from SB_LUT4 + SB_CARRY. The carry takes its operands
+//! from the LUT's I1 and I2 pins (`CO = maj(I1, I2, CI)`), so logic in front of an adder costs
+//! a LUT of its own; but I0 is free, and where an output may ignore the carries, a select on
+//! I0 rides for free: `tern_acc` without a carry-in (`keep ? acc + s : s`), the counters'
+//! `tern_cinc` and the sequencer's `tern_sinc`/`tern_sdec` (load or step by one). Each is
+//! simulated against its generic twin over yosys' iCE40 cell models (`tests/it/synth.rs`).
 
 use tern_arch::config::Accel;
 
@@ -134,6 +141,79 @@ pub fn cinc_cell(w: u32, fabric: Fabric, with_co: bool) -> String {
                     v.push_str(&format!("  SB_CARRY k{i} (.I0(q[{i}]), .I1(sh), .CI(c[{i}]), .CO(c[{}]));\n", i + 1));
                 } else if with_co {
                     v.push_str(&format!("  SB_CARRY kout (.I0(q[{i}]), .I1(sh), .CI(c[{i}]), .CO(co));\n"));
+                }
+            }
+        }
+    }
+    v.push_str("endmodule\n");
+    v
+}
+
+/// How a `step_cell` steps: +1 (`tern_sinc_{w}`) or -1 (`tern_sdec_{w}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Up,
+    Down,
+}
+
+pub fn step_name(w: u32, step: Step) -> String {
+    match step {
+        Step::Up => format!("tern_sinc_{w}"),
+        Step::Down => format!("tern_sdec_{w}"),
+    }
+}
+
+/// The SB_LUT4 of one `tern_sdec` bit: O = I2 ? ~(I1 ^ I3) : I0 (I0 = ld, I1 = q, I2 = ~sh,
+/// I3 = carry in).
+pub const SDEC_LUT_INIT: u16 = {
+    let mut init = 0u16;
+    let mut k = 0;
+    while k < 16 {
+        let (i0, i1, i2, i3) = (k & 1, (k >> 1) & 1, (k >> 2) & 1, (k >> 3) & 1);
+        let o = if i2 == 1 { 1 - (i1 ^ i3) } else { i0 };
+        init |= (o as u16) << k;
+        k += 1;
+    }
+    init
+};
+
+/// `tern_sinc_{w}` / `tern_sdec_{w}`: a sequencer counter's next value, `d = sh ? ld : q + 1`
+/// (or `q - 1`): a count that loads or steps, the sequencer's addresses and remaining counts.
+/// Plain Verilog costs two SB_LUT4s a bit on iCE40 (the adder's, and the load mux after it);
+/// here each bit is one SB_LUT4 + SB_CARRY, as in `tern_cinc`: the carry's second operand is
+/// the LUT's I2 pin, which carries `sh` (+1: 0 while stepping, carry in 1) or `~sh` (-1: all
+/// ones while stepping, carry in 0), and I0 the loaded bit. The carries are wrong while `sh`
+/// is high, but then no output reads them.
+pub fn step_cell(w: u32, step: Step, fabric: Fabric) -> String {
+    let mut v = format!(
+        "module {} (
+  input  wire [{wm}:0] q,
+  input  wire [{wm}:0] ld,
+  input  wire sh,
+  output wire [{wm}:0] d
+);
+",
+        step_name(w, step),
+        wm = w - 1
+    );
+    let op = if step == Step::Up { "+" } else { "-" };
+    match fabric {
+        Fabric::Generic | Fabric::Ecp5 => v.push_str(&format!("  assign d = sh ? ld : q {op} {w}'d1;\n")),
+        Fabric::Ice40 => {
+            let (init, pin, c0) = match step {
+                Step::Up => (CINC_LUT_INIT, "sh", "1'b1"),
+                Step::Down => (SDEC_LUT_INIT, "cnt", "1'b0"),
+            };
+            if step == Step::Down {
+                v.push_str("  wire cnt = ~sh;\n");
+            }
+            v.push_str(&format!("  wire [{wm}:0] c;\n  assign c[0] = {c0};\n", wm = w - 1));
+            for i in 0..w {
+                v.push_str(&format!(
+                    "  SB_LUT4 #(.LUT_INIT(16'h{init:04X})) l{i} (.I0(ld[{i}]), .I1(q[{i}]), .I2({pin}), .I3(c[{i}]), .O(d[{i}]));\n"
+                ));
+                if i + 1 < w {
+                    v.push_str(&format!("  SB_CARRY k{i} (.I0(q[{i}]), .I1({pin}), .CI(c[{i}]), .CO(c[{}]));\n", i + 1));
                 }
             }
         }
@@ -395,6 +475,10 @@ pub fn verilog(a: &Accel, fabric: Fabric) -> String {
         v.push('\n');
     }
     v.push_str(&acc(a, fabric));
+    for (w, step) in crate::sequencer::step_cells(a) {
+        v.push('\n');
+        v.push_str(&step_cell(w, step, fabric));
+    }
     let read = fabric.counter_read(a);
     if read != CounterRead::Mux {
         for w in crate::counters::chain_widths(a, read) {

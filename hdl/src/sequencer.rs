@@ -18,6 +18,7 @@
 //! (`iss_half`, `iss_last`), which keeps adders and comparators off the paths into the
 //! sequencer's many enables (measured in `docs/synthesis.md`).
 
+use crate::cells::{step_name, Step};
 use tern_arch::config::{Accel, BCAST_GROUP_ROW_BITS};
 use tern_arch::isa::{self, Opcode, Status};
 
@@ -265,6 +266,8 @@ pub fn verilog(a: &Accel) -> String {
     // (docs/synthesis.md). The write port's `wr_addr` takes the stepped address in that cycle
     // (`ld_addr + 1`), so a word that ends in it is written where it belongs.
     let defer_ld = !a.grouped();
+    // small arrays take the next values of the counters that load or step from `step_cells`
+    let steps = !step_cells(a).is_empty();
     // the step at a word's last beat, where it is not deferred
     let ld_inc = if defer_ld { String::new() } else { format!("ld_addr <= ld_addr + {aw}'d1; ") };
     let f = isa::ADDR_BITS;
@@ -410,7 +413,7 @@ pub fn verilog(a: &Accel) -> String {
   wire drained = ~iss_active & pipe_empty & out_idle;
   wire in_exec = st == S_EXEC;
   wire accept = in_exec & ex_is_mv & issue_free;
-{mv_pend}
+{mv_pend}{step_decl}
   // ---- data loading: beats assemble little-endian into words ----
   wire last_w_beat = ld_beat == {bbw}'d{bpwm};
   wire last_x_beat = ld_beat == {bbw}'d{bpxm};
@@ -454,6 +457,7 @@ pub fn verilog(a: &Accel) -> String {
         s_bad = st(Status::BadWeightCode),
         rd_pend = if a.read_window > 0 { rd_pend_decl(a) } else { String::new() },
         mv_pend = mv_pend_decl(a, &op(Opcode::MatVec)),
+        step_decl = if steps { step_decl(aw, f) } else { String::new() },
         rd_hazard = if a.read_window > 0 {
             format!("\n    | rd_lo & (~{db} | ~ex_h_lo | ~ex_h_hi) | rd_up & (~{db} | ex_h_lo | ex_h_hi)")
         } else {
@@ -491,7 +495,8 @@ pub fn verilog(a: &Accel) -> String {
     v.push_str(&format!(
         "  always @(posedge clk) wr_x <= ~rst & x_word;\n{}  always @(posedge clk) wr_addr <= {}[{wrm}:0];\n",
         if defer_ld {
-            format!("  wire [{wrm}:0] ld_now = wr_x | w_end ? ld_addr[{wrm}:0] + {}'d1 : ld_addr[{wrm}:0];\n", wrm + 1)
+            // `ld_addr_d` is `ld_addr + 1` outside EXEC, and `wr_x | w_end` never holds in EXEC
+            format!("  wire [{wrm}:0] ld_now = wr_x | w_end ? ld_addr_d[{wrm}:0] : ld_addr[{wrm}:0];\n")
         } else {
             String::new()
         },
@@ -542,7 +547,7 @@ pub fn verilog(a: &Accel) -> String {
         S_EXEC: begin
           // loaded on every EXEC cycle: only a LOADW/LOADX leaves EXEC for a state that reads
           // them, so their enables need no decode
-          ld_addr <= f_hi; ld_left <= f_lo[{fm}:0]; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
+          ld_addr <= {ld_addr_exec}; ld_left <= {ld_left_exec}; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
           if (ex_is_sl) begin
             len <= f_lo[{fm}:0]; len_zero <= f_lo == {aw}'d0;
             lim_w <= {sw}'sd{wd} - {{1'b0, f_lo}}; lim_x <= {sw}'sd{ad} - {{1'b0, f_lo}};{lim_h_set}
@@ -560,7 +565,7 @@ pub fn verilog(a: &Accel) -> String {
 {shift}          if (last_w_beat) begin
             ld_beat <= {bbw}'d0;
             if (ld_row == {rb}'d{rlast}) begin
-              ld_row <= {rb}'d0; {w_inc}ld_left <= ld_left - {fb}'d1;
+              ld_row <= {rb}'d0; {w_inc}ld_left <= {ld_left_dec};
               if (ld_left == {fb}'d1) st <= S_FETCH;
             end else ld_row <= ld_row + {rb}'d1;
             if (bad_code) bad_st <= 1'b1;
@@ -568,7 +573,7 @@ pub fn verilog(a: &Accel) -> String {
         end
         S_LOADX: if (fire) begin
 {shift}          if (last_x_beat) begin
-            ld_beat <= {bbw}'d0; {x_inc}ld_left <= ld_left - {fb}'d1;
+            ld_beat <= {bbw}'d0; {x_inc}ld_left <= {ld_left_dec};
             if (ld_left == {fb}'d1) st <= S_FETCH;
           end else ld_beat <= ld_beat + {bbw}'d1;
         end
@@ -576,13 +581,13 @@ pub fn verilog(a: &Accel) -> String {
       endcase
 {ld_step}      if (advance) begin
         if (iss_active) begin
-          iss_rem <= iss_rem - {fb}'d1; iss_waddr <= iss_waddr + {aw}'d1; iss_xaddr <= iss_xaddr + {aw}'d1;
+          iss_rem <= {rem_dec}; iss_waddr <= {wa_inc}; iss_xaddr <= {xa_inc};
           iss_half <= {ih_next}; iss_last <= iss_rem == {fb}'d2;
           iss_first <= 1'b0;
           if (iss_last) iss_active <= 1'b0;
         end
         if (accept) begin
-          iss_active <= 1'b1; iss_rem <= len; iss_waddr <= f_hi; iss_xaddr <= f_lo;
+          iss_active <= 1'b1; iss_rem <= {rem_load}; iss_waddr <= {wa_load}; iss_xaddr <= {xa_load};
           iss_half <= ex_h_lo; iss_last <= len == {fb}'d1;
           iss_first <= ~f_acc; iss_store <= f_store;
         end
@@ -613,8 +618,17 @@ pub fn verilog(a: &Accel) -> String {
         rdy_next = if a.grouped() { String::new() } else { rdy_next(op) },
         w_inc = ld_inc,
         x_inc = ld_inc,
+        ld_addr_exec = if steps { "ld_addr_d".to_string() } else { "f_hi".to_string() },
+        ld_left_exec = if steps { "ld_left_d".to_string() } else { format!("f_lo[{}:0]", f - 1) },
+        ld_left_dec = if steps { "ld_left_d".to_string() } else { format!("ld_left - {f}'d1") },
+        rem_dec = if steps { "iss_rem_d".to_string() } else { format!("iss_rem - {f}'d1") },
+        rem_load = if steps { "iss_rem_d" } else { "len" },
+        wa_inc = if steps { "iss_waddr_d".to_string() } else { format!("iss_waddr + {aw}'d1") },
+        wa_load = if steps { "iss_waddr_d" } else { "f_hi" },
+        xa_inc = if steps { "iss_xaddr_d".to_string() } else { format!("iss_xaddr + {aw}'d1") },
+        xa_load = if steps { "iss_xaddr_d" } else { "f_lo" },
         ld_step = if defer_ld {
-            format!("      if (wr_x | w_end) ld_addr <= ld_addr + {aw}'d1;  // a cycle after the word's last beat\n", aw = aw)
+            "      if (wr_x | w_end) ld_addr <= ld_addr_d;  // a cycle after the word's last beat\n".to_string()
         } else {
             String::new()
         },
@@ -623,6 +637,45 @@ pub fn verilog(a: &Accel) -> String {
         v.push_str(&m);
     }
     v
+}
+
+/// The step cells (`cells::step_cell`) `tern_seq` instantiates: on arrays without broadcast
+/// groups, one `+1` cell width for the addresses and one `-1` width for the remaining counts.
+/// Grouped arrays keep plain adders, so that ecp5-85f's recorded netlist stays as it is.
+pub fn step_cells(a: &Accel) -> Vec<(u32, Step)> {
+    if a.grouped() { Vec::new() } else { vec![(isa::ADDR_BITS + 1, Step::Up), (isa::ADDR_BITS, Step::Down)] }
+}
+
+/// The next values of `ld_addr`, `ld_left` (which load in EXEC) and of the issue stage's
+/// counters (which load as a MATVEC is accepted), each from one step cell.
+fn step_decl(aw: u32, f: u32) -> String {
+    let (up, down) = (step_name(aw, Step::Up), step_name(f, Step::Down));
+    format!(
+        "  // the next values of the counters that load or step: one SB_LUT4 + SB_CARRY a bit on iCE40
+  wire [{awm}:0] ld_addr_d, iss_waddr_d, iss_xaddr_d;
+  wire [{fm}:0] ld_left_d, iss_rem_d;
+  {up} s_ld_addr (.q(ld_addr), .ld(f_hi), .sh(in_exec), .d(ld_addr_d));
+  {down} s_ld_left (.q(ld_left), .ld(f_lo[{fm}:0]), .sh(in_exec), .d(ld_left_d));
+  // the issue stage's counters load wherever they may: in an enabled cycle (`advance` and
+  // `iss_active | accept`) that is an accept, or the last slot, after which they are not read
+  // until the next accept loads them. `accept` itself reached every bit through the carry
+  // chain: the critical path of all 16 UP5K seeds (41.4-49.8 MHz); so did the LUT
+  // `~iss_active | iss_last` (45.4-50.9). `iss_load` is a flip-flop equal to it on every
+  // cycle, loaded with its next value (the issue stage's updates below).
+  reg iss_load;
+  always @(posedge clk)
+    if (rst) iss_load <= 1'b1;
+    else if (advance) begin
+      if (iss_active) iss_load <= iss_last | (iss_rem == {f}'d2);
+      if (accept) iss_load <= len == {f}'d1;
+    end
+  {down} s_iss_rem (.q(iss_rem), .ld(len), .sh(iss_load), .d(iss_rem_d));
+  {up} s_iss_waddr (.q(iss_waddr), .ld(f_hi), .sh(iss_load), .d(iss_waddr_d));
+  {up} s_iss_xaddr (.q(iss_xaddr), .ld(f_lo), .sh(iss_load), .d(iss_xaddr_d));
+",
+        awm = aw - 1,
+        fm = f - 1,
+    )
 }
 
 /// A way out of EXEC for a valid instruction: on `op`, once `when` holds (the signal, and
@@ -783,6 +836,25 @@ mod tests {
     }
 
     /// The carry-save identity `sum_exceeds` relies on, exhaustively for small depths.
+    /// Small arrays take every counter that loads or steps from a step cell (none of them
+    /// keeps a `+ 1` or `- 1` of its own); grouped arrays keep their adders.
+    #[test]
+    fn step_cells_only_on_small_arrays() {
+        use super::{Step, isa, step_cells, verilog};
+        use tern_arch::config::{ECP5_85F, ICE40_HX8K, ICE40_UP5K, TINY};
+        for cfg in [TINY, ICE40_UP5K, ICE40_HX8K] {
+            let a = cfg.validate().unwrap();
+            let v = verilog(&a);
+            for r in ["ld_addr", "ld_left", "iss_rem", "iss_waddr", "iss_xaddr"] {
+                assert!(v.contains(&format!(" s_{r} (.q({r}),")), "{}: {r}", cfg.name);
+                assert!(!v.contains(&format!("{r} + ")) && !v.contains(&format!("{r} - ")), "{}: {r} has an adder", cfg.name);
+            }
+            assert_eq!(step_cells(&a), vec![(isa::ADDR_BITS + 1, Step::Up), (isa::ADDR_BITS, Step::Down)]);
+        }
+        let big = ECP5_85F.validate().unwrap();
+        assert!(step_cells(&big).is_empty() && verilog(&big).contains("iss_rem <= iss_rem - "));
+    }
+
     #[test]
     fn sum_exceeds_is_a_plus_b_greater_than_k() {
         for k in [1u32, 2, 3, 5, 8, 255, 256, 300, 512] {
