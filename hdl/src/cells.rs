@@ -28,6 +28,38 @@
 
 use tern_arch::config::Accel;
 
+/// An SB_LUT4's LUT_INIT from its output as a function of the pins (each 0 or 1): bit k is
+/// the output for {I3, I2, I1, I0} = k. A macro, so the INITs stay constants.
+macro_rules! lut4_init {
+    (|$i0:ident, $i1:ident, $i2:ident, $i3:ident| $o:expr) => {{
+        let mut init = 0u16;
+        let mut k = 0;
+        while k < 16 {
+            let ($i0, $i1, $i2, $i3) = (k & 1, (k >> 1) & 1, (k >> 2) & 1, (k >> 3) & 1);
+            init |= (($o) as u16) << k;
+            k += 1;
+        }
+        init
+    }};
+}
+
+/// One SB_LUT4 + SB_CARRY a bit, the carry chain `c` (its operands are the LUT's I1 and I2
+/// pins, its carry in the LUT's I3): bit i's LUT takes `ins(i)` = [I0, I1, I2] and drives
+/// `out[i]`; the top bit's carry out, where `co` names it, is one more SB_CARRY.
+fn ice40_chain(v: &mut String, w: u32, init: u16, ins: impl Fn(u32) -> [String; 3], out: &str, co: Option<&str>) {
+    for i in 0..w {
+        let [i0, i1, i2] = ins(i);
+        v.push_str(&format!(
+            "  SB_LUT4 #(.LUT_INIT(16'h{init:04X})) l{i} (.I0({i0}), .I1({i1}), .I2({i2}), .I3(c[{i}]), .O({out}[{i}]));\n"
+        ));
+        if i + 1 < w {
+            v.push_str(&format!("  SB_CARRY k{i} (.I0({i1}), .I1({i2}), .CI(c[{i}]), .CO(c[{}]));\n", i + 1));
+        } else if let Some(co) = co {
+            v.push_str(&format!("  SB_CARRY kout (.I0({i1}), .I1({i2}), .CI(c[{i}]), .CO({co}));\n"));
+        }
+    }
+}
+
 /// Which implementation of the cells to emit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fabric {
@@ -76,17 +108,7 @@ pub fn cinc_name(w: u32) -> String {
 
 /// The SB_LUT4 of one `tern_cinc` bit: O = I2 ? I0 : I1 ^ I3 (I0 = ld, I1 = q, I2 = sh,
 /// I3 = carry in), bit k of LUT_INIT being the output for {I3, I2, I1, I0} = k.
-pub const CINC_LUT_INIT: u16 = {
-    let mut init = 0u16;
-    let mut k = 0;
-    while k < 16 {
-        let (i0, i1, i2, i3) = (k & 1, (k >> 1) & 1, (k >> 2) & 1, (k >> 3) & 1);
-        let o = if i2 == 1 { i0 } else { i1 ^ i3 };
-        init |= (o as u16) << k;
-        k += 1;
-    }
-    init
-};
+pub const CINC_LUT_INIT: u16 = lut4_init!(|i0, i1, i2, i3| if i2 == 1 { i0 } else { i1 ^ i3 });
 
 /// `tern_cinc_{w}`: a counter's increment that also loads (`sh`), so the counters can shift
 /// out as a scan chain without a mux in front of their flip-flops. On iCE40 each bit is one
@@ -133,16 +155,8 @@ pub fn cinc_cell(w: u32, fabric: Fabric, with_co: bool) -> String {
         Fabric::Generic | Fabric::Ecp5 => v.push_str(&format!("  assign d = sh ? ld : q + {{{}'d0, ci & en}};\n", w - 1)),
         Fabric::Ice40 => {
             v.push_str(&format!("  wire [{wm}:0] c;\n  SB_CARRY kin (.I0(ci), .I1(en), .CI(1'b0), .CO(c[0]));\n", wm = w - 1));
-            for i in 0..w {
-                v.push_str(&format!(
-                    "  SB_LUT4 #(.LUT_INIT(16'h{CINC_LUT_INIT:04X})) l{i} (.I0(ld[{i}]), .I1(q[{i}]), .I2(sh), .I3(c[{i}]), .O(d[{i}]));\n"
-                ));
-                if i + 1 < w {
-                    v.push_str(&format!("  SB_CARRY k{i} (.I0(q[{i}]), .I1(sh), .CI(c[{i}]), .CO(c[{}]));\n", i + 1));
-                } else if with_co {
-                    v.push_str(&format!("  SB_CARRY kout (.I0(q[{i}]), .I1(sh), .CI(c[{i}]), .CO(co));\n"));
-                }
-            }
+            let ins = |i: u32| [format!("ld[{i}]"), format!("q[{i}]"), "sh".to_string()];
+            ice40_chain(&mut v, w, CINC_LUT_INIT, ins, "d", with_co.then_some("co"));
         }
     }
     v.push_str("endmodule\n");
@@ -165,17 +179,7 @@ pub fn step_name(w: u32, step: Step) -> String {
 
 /// The SB_LUT4 of one `tern_sdec` bit: O = I2 ? ~(I1 ^ I3) : I0 (I0 = ld, I1 = q, I2 = ~sh,
 /// I3 = carry in).
-pub const SDEC_LUT_INIT: u16 = {
-    let mut init = 0u16;
-    let mut k = 0;
-    while k < 16 {
-        let (i0, i1, i2, i3) = (k & 1, (k >> 1) & 1, (k >> 2) & 1, (k >> 3) & 1);
-        let o = if i2 == 1 { 1 - (i1 ^ i3) } else { i0 };
-        init |= (o as u16) << k;
-        k += 1;
-    }
-    init
-};
+pub const SDEC_LUT_INIT: u16 = lut4_init!(|i0, i1, i2, i3| if i2 == 1 { 1 - (i1 ^ i3) } else { i0 });
 
 /// `tern_sinc_{w}` / `tern_sdec_{w}`: a sequencer counter's next value, `d = sh ? ld : q + 1`
 /// (or `q - 1`): a count that loads or steps, the sequencer's addresses and remaining counts.
@@ -208,14 +212,7 @@ pub fn step_cell(w: u32, step: Step, fabric: Fabric) -> String {
                 v.push_str("  wire cnt = ~sh;\n");
             }
             v.push_str(&format!("  wire [{wm}:0] c;\n  assign c[0] = {c0};\n", wm = w - 1));
-            for i in 0..w {
-                v.push_str(&format!(
-                    "  SB_LUT4 #(.LUT_INIT(16'h{init:04X})) l{i} (.I0(ld[{i}]), .I1(q[{i}]), .I2({pin}), .I3(c[{i}]), .O(d[{i}]));\n"
-                ));
-                if i + 1 < w {
-                    v.push_str(&format!("  SB_CARRY k{i} (.I0(q[{i}]), .I1({pin}), .CI(c[{i}]), .CO(c[{}]));\n", i + 1));
-                }
-            }
+            ice40_chain(&mut v, w, init, |i| [format!("ld[{i}]"), format!("q[{i}]"), pin.to_string()], "d", None);
         }
     }
     v.push_str("endmodule\n");
@@ -349,15 +346,8 @@ pub fn acc(a: &Accel, fabric: Fabric) -> String {
             // (keep) picks the sum or s alone: the carries are wrong when keep is low, but then
             // no output reads them
             v.push_str(&format!("  wire [{am}:0] c;\n  assign c[0] = 1'b0;\n", am = ab - 1));
-            for i in 0..ab {
-                let si = format!("s[{}]", i.min(sb - 1));
-                v.push_str(&format!(
-                    "  SB_LUT4 #(.LUT_INIT(16'h{ACC_LUT_INIT:04X})) l{i} (.I0(keep), .I1(acc[{i}]), .I2({si}), .I3(c[{i}]), .O(q[{i}]));\n"
-                ));
-                if i + 1 < ab {
-                    v.push_str(&format!("  SB_CARRY k{i} (.I0(acc[{i}]), .I1({si}), .CI(c[{i}]), .CO(c[{}]));\n", i + 1));
-                }
-            }
+            let ins = |i: u32| ["keep".to_string(), format!("acc[{i}]"), format!("s[{}]", i.min(sb - 1))];
+            ice40_chain(&mut v, ab, ACC_LUT_INIT, ins, "q", None);
         }
         Fabric::Ecp5 => {
             let init = init_of(|a, b, c, _d| (c & b) ^ a);
@@ -379,17 +369,7 @@ pub fn acc(a: &Accel, fabric: Fabric) -> String {
 /// The SB_LUT4 of one iCE40 `tern_acc` bit without a carry-in port: O = I0 ? I1 ^ I2 ^ I3 : I2
 /// (I0 = keep, I1 = acc, I2 = s, I3 = carry in), bit k of LUT_INIT being the output for
 /// {I3, I2, I1, I0} = k.
-pub const ACC_LUT_INIT: u16 = {
-    let mut init = 0u16;
-    let mut k = 0;
-    while k < 16 {
-        let (i0, i1, i2, i3) = (k & 1, (k >> 1) & 1, (k >> 2) & 1, (k >> 3) & 1);
-        let o = if i0 == 1 { i1 ^ i2 ^ i3 } else { i2 };
-        init |= (o as u16) << k;
-        k += 1;
-    }
-    init
-};
+pub const ACC_LUT_INIT: u16 = lut4_init!(|i0, i1, i2, i3| if i0 == 1 { i1 ^ i2 ^ i3 } else { i2 });
 
 /// `tern_copy`: W flip-flops with an enable, `q <= d`, that stay W flip-flops. Copies of one
 /// register (fan-out trees: the banks' read and write ports of each 8-row group) have equal inputs, and yosys'
