@@ -268,6 +268,8 @@ pub fn verilog(a: &Accel) -> String {
     let defer_ld = !a.grouped();
     // small arrays take the next values of the counters that load or step from `step_cells`
     let steps = !step_cells(a).is_empty();
+    // with the step cells and a power-of-two half, an address's half is one of its bits
+    let half_bit = (steps && c.double_buffer && a.half_depth.is_power_of_two()).then(|| a.half_depth.trailing_zeros());
     // the step at a word's last beat, where it is not deferred
     let ld_inc = if defer_ld { String::new() } else { format!("ld_addr <= ld_addr + {aw}'d1; ") };
     let f = isa::ADDR_BITS;
@@ -604,14 +606,25 @@ pub fn verilog(a: &Accel) -> String {
         bbw = bb,
         rlast = r - 1,
         s_run = st(Status::Running),
-        h_lo = half("d_fhi"),
+        h_lo = match half_bit {
+            // an in-range address's half is its bit log2(half_depth); out of range, the
+            // instruction stops in EXEC before anything reads `ex_h_lo`
+            Some(b) => format!("d_fhi[{b}]"),
+            None => half("d_fhi"),
+        },
         // half(ld_end - 1) without the subtraction (a LOADW count is at least 1)
         h_hi = if c.double_buffer { "over_h" } else { "1'b0" },
         wd = c.wmem_depth,
         ad = c.amem_depth,
         lim_h_rst = if c.double_buffer { format!(" lim_h <= {sw}'sd{};", a.half_depth) } else { String::new() },
         lim_h_set = if c.double_buffer { format!(" lim_h <= {sw}'sd{} - {{1'b0, f_lo}};", a.half_depth) } else { String::new() },
-        ih_next = if c.double_buffer { format!("(iss_waddr >= {aw}'d{})", a.half_depth - 1) } else { "1'b0".to_string() },
+        ih_next = match half_bit {
+            // the next slot's half: a bit of `iss_waddr + 1` (in range while another slot
+            // follows; after the last slot `iss_half` is not read until an accept loads it)
+            Some(b) => format!("iss_waddr_d[{b}]"),
+            None if c.double_buffer => format!("(iss_waddr >= {aw}'d{})", a.half_depth - 1),
+            None => "1'b0".to_string(),
+        },
         op_sl = op(Opcode::SetLen),
         op_mv = op(Opcode::MatVec),
         exec_case = exec_case(op, &st(Status::Halted)),
@@ -850,6 +863,10 @@ mod tests {
                 assert!(!v.contains(&format!("{r} + ")) && !v.contains(&format!("{r} - ")), "{}: {r} has an adder", cfg.name);
             }
             assert_eq!(step_cells(&a), vec![(isa::ADDR_BITS + 1, Step::Up), (isa::ADDR_BITS, Step::Down)]);
+            // a power-of-two half: an address's half is its bit log2(half_depth), no compare
+            let b = a.half_depth.trailing_zeros();
+            assert!(a.half_depth.is_power_of_two(), "{}", cfg.name);
+            assert!(v.contains(&format!("iss_half <= iss_waddr_d[{b}];")) && v.contains(&format!("ex_h_lo <= d_fhi[{b}];")), "{}", cfg.name);
         }
         let big = ECP5_85F.validate().unwrap();
         assert!(step_cells(&big).is_empty() && verilog(&big).contains("iss_rem <= iss_rem - "));
