@@ -264,8 +264,19 @@ pub struct Accel {
     pub out_beats: u32,
     /// Weight words per double-buffer half (= wmem_depth when not double buffered).
     pub half_depth: u32,
-    /// Bits of the adder-tree sum (9-bit terms + log2 L).
+    /// Bits of a row's adder-tree sum: 8 + log2 L, its last `+1` a separate carry for the
+    /// accumulator; with `exact_last_lane` one bit more and no carry (L terms of up to 128 in
+    /// magnitude reach 128 L).
     pub tree_bits: u32,
+    /// Each row takes its last lane's `-a` exact, from a 9-bit negation the array computes
+    /// once for all rows (`xn`), instead of `~a` and a carry-in. A tree of L terms has L - 1
+    /// adders, so with L - 1 carry-ins none is left for the accumulator, whose clear then
+    /// costs no LUT on iCE40: `keep ? acc + s : s` is one SB_LUT4 + SB_CARRY a bit
+    /// (`tern_hdl::cells::acc`), where `(keep ? acc : 0) + s + cy` needed a second LUT for
+    /// `keep & acc` (`SB_CARRY` takes its operands from LUT pins). Tree rows of arrays without
+    /// broadcast groups; grouped arrays' ECP5 carry cells fold the clear in already. The
+    /// results are the same either way: the golden model does not see it.
+    pub exact_last_lane: bool,
     /// Register stages inside the adder tree.
     pub tree_stages: u32,
     /// Terms each row sums in one carry chain before its tree (`row_chain_terms` on ECP5
@@ -431,6 +442,7 @@ impl AccelConfig {
         let chain_stages = if row_chain > 1 { (row_chain - 1) / chain_adds + 1 } else { 0 };
         // more rows than one broadcast group: the large-array structures (`Accel::grouped`)
         let grouped = c.rows > BCAST_GROUP;
+        let exact_last_lane = row_chain == 1 && !grouped;
         let tree_stages =
             if row_chain > 1 { chain_stages + (c.lanes / row_chain).trailing_zeros().div_ceil(lps) } else { log2l.div_ceil(lps).max(1) };
         // register stages on grouped arrays: two on the read address, one each elsewhere (see
@@ -450,7 +462,8 @@ impl AccelConfig {
             results_per_beat,
             out_beats: c.rows / results_per_beat,
             half_depth: if c.double_buffer { c.wmem_depth / 2 } else { c.wmem_depth },
-            tree_bits: 9 + log2l,
+            tree_bits: 8 + log2l + u32::from(exact_last_lane),
+            exact_last_lane,
             tree_stages,
             row_chain,
             chain_adds,
@@ -489,18 +502,6 @@ impl Accel {
     /// transmit pins, and `advance_ignores_out_ready` holds.
     pub fn grouped(&self) -> bool {
         self.bcast_groups > 1
-    }
-
-    /// Each row takes its last lane's `-a` exact, from a 9-bit negation the array computes
-    /// once for all rows (`xn`), instead of `~a` and a carry-in. A tree of L terms has L - 1
-    /// adders, so with L - 1 carry-ins none is left for the accumulator, whose clear then
-    /// costs no LUT on iCE40: `keep ? acc + s : s` is one SB_LUT4 + SB_CARRY a bit
-    /// (`tern_hdl::cells::acc`), where `(keep ? acc : 0) + s + cy` needed a second LUT for
-    /// `keep & acc` (`SB_CARRY` takes its operands from LUT pins). Tree rows of arrays without
-    /// broadcast groups; grouped arrays' ECP5 carry cells fold the clear in already. The
-    /// results are the same either way: the golden model does not see it.
-    pub fn exact_last_lane(&self) -> bool {
-        self.row_chain == 1 && !self.grouped()
     }
 
     /// The broadcast group (`bcast_groups`) row `row` reads its copies from.

@@ -317,12 +317,12 @@ pub fn addt(wo: u32, wi: u32, fabric: Fabric) -> String {
     v
 }
 
-/// `tern_acc`: q = (keep ? acc : 0) + s + cy, s sign-extended from `sum_bits` to acc_bits.
+/// `tern_acc`: q = (keep ? acc : 0) + s + cy, s sign-extended from `Accel::tree_bits` to acc_bits.
 /// With `Accel::exact_last_lane` the row has no carry left and there is no `cy` port:
 /// q = keep ? acc + s : s.
 pub fn acc(a: &Accel, fabric: Fabric) -> String {
     let ab = a.cfg.acc_bits;
-    let sb = crate::row_tree::sum_bits(a);
+    let sb = a.tree_bits;
     let cy = crate::row_tree::has_cy(a);
     let mut v = format!(
         "module tern_acc (

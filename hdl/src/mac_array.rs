@@ -44,7 +44,7 @@ pub fn verilog(a: &Accel) -> String {
     let wab = a.waddr_bits;
     let xab = a.xaddr_bits;
     let acc = c.acc_bits;
-    let tb = crate::row_tree::sum_bits(a);
+    let tb = a.tree_bits;
     let p = a.pipeline_depth;
     let mut v = format!(
         "module tern_array (
@@ -86,7 +86,7 @@ pub fn verilog(a: &Accel) -> String {
         xm = a.xword_bits - 1,
         am = r * acc - 1,
         ls_port = crate::out_stream::ls_port(a),
-        xneg = if a.exact_last_lane() {
+        xneg = if a.exact_last_lane {
             // the last lane's -a, once for all rows, in step with x2 (`Accel::exact_last_lane`)
             format!(
                 "  reg signed [8:0] xn2;\n  always @(posedge clk) if (advance) xn2 <= -{{xq[{hi}], xq[{hi}:{lo}]}};\n",
@@ -161,7 +161,7 @@ pub fn verilog(a: &Accel) -> String {
             cy_decl = if cy { format!("  wire cy{i};\n") } else { String::new() },
             cy_row = if cy { format!(", .cy(cy{i})") } else { String::new() },
             cy_acc = if cy { format!(" .cy(cy{i}{ds}),") } else { String::new() },
-            xn = if a.exact_last_lane() {
+            xn = if a.exact_last_lane {
                 assert_eq!(row_act(a, i, 0), "x2", "xn2 is in step with x2 only");
                 " .xn(xn2),"
             } else {
@@ -448,7 +448,7 @@ fn deskew_decl(a: &Accel, i: u32) -> String {
     if n == 0 {
         return String::new();
     }
-    let tm = crate::row_tree::sum_bits(a) - 1;
+    let tm = a.tree_bits - 1;
     let mut v = String::new();
     let mut loads = Vec::new();
     for k in 1..=n {

@@ -35,16 +35,9 @@
 use crate::cells::addt_name;
 use tern_arch::config::{Accel, tree_levels_per_stage};
 
-/// Width of a row's tree output `sum`: 8 + log2 L bits and the last lane's carry separate
-/// (`cy`), or with `Accel::exact_last_lane` one bit more and no carry (L terms of up to 128
-/// in magnitude reach 128 L).
-pub fn sum_bits(a: &Accel) -> u32 {
-    8 + a.cfg.lanes.trailing_zeros() + u32::from(a.exact_last_lane())
-}
-
 /// The row hands the accumulator a carry-in `cy` (the last lane's `+1`).
 pub fn has_cy(a: &Accel) -> bool {
-    !a.exact_last_lane()
+    !a.exact_last_lane
 }
 
 /// Bits that hold the sum of `n` 8-bit terms plus `n - 1` carries: [-128 n, 128 n - 1].
@@ -99,7 +92,7 @@ pub fn verilog(a: &Accel) -> String {
     let l = a.cfg.lanes;
     let k = a.row_chain;
     let lps = tree_levels_per_stage(a.cfg.target_fmax_mhz, a.cfg.device);
-    let sb = sum_bits(a);
+    let sb = a.tree_bits;
     let x_ports: String = delay_ports(a).iter().map(|(d, lanes)| format!("  input  wire [{}:0] xd{d},\n", 8 * lanes.len() - 1)).collect();
     // w2: the bank's word after its block RAM (with activation group copies the bank adds
     // one more register, `weight_bank`, to stay in step with them; with `bank_out_stages`
@@ -116,7 +109,7 @@ pub fn verilog(a: &Accel) -> String {
         wm = 2 * l - 1,
         xm = 8 * lanes_at(a, 0).len() - 1,
         sm = sb - 1,
-        xn_port = if a.exact_last_lane() { "  input  wire signed [8:0] xn,\n" } else { "" },
+        xn_port = if a.exact_last_lane { "  input  wire signed [8:0] xn,\n" } else { "" },
         cy_port = if has_cy(a) { ",\n  output wire cy" } else { "" },
         w2 = if a.bank_out_stages > 0 {
             // `w1` sits by the block RAM: its output net ends at one flip-flop, not at the
@@ -139,7 +132,7 @@ pub fn verilog(a: &Accel) -> String {
     };
     let (leaves, levels) = if k == 1 {
         let mut leaves = Vec::new();
-        let exact = if a.exact_last_lane() { 1 } else { 0 };
+        let exact = if a.exact_last_lane { 1 } else { 0 };
         for j in 0..l - exact {
             term(&mut v, j, "x2", "w2");
             leaves.push((format!("t{j}"), 8, vec![format!("w2[{}]", 2 * j + 1)]));

@@ -243,10 +243,12 @@ fn we_decl(a: &Accel) -> String {
     if a.group_hops == 0 { "  assign we_w = wr_w;\n".to_string() } else { String::new() }
 }
 
+/// Address registers and fields: ADDR_BITS plus a zero top bit, so a field sum cannot wrap.
+const ADDR_REG_BITS: u32 = isa::ADDR_BITS + 1;
+
 pub fn verilog(a: &Accel) -> String {
-    // address registers and fields: ADDR_BITS plus a zero top bit, so a field sum cannot
-    // wrap; the signed limits one bit more
-    let (aw, sw) = (isa::ADDR_BITS + 1, isa::ADDR_BITS + 2);
+    // the signed limits one bit more than the address registers
+    let (aw, sw) = (ADDR_REG_BITS, isa::ADDR_BITS + 2);
     let (awm, swm) = (aw - 1, sw - 1);
     let c = &a.cfg;
     let h = c.host_bits;
@@ -459,7 +461,7 @@ pub fn verilog(a: &Accel) -> String {
         s_bad = st(Status::BadWeightCode),
         rd_pend = if a.read_window > 0 { rd_pend_decl(a) } else { String::new() },
         mv_pend = mv_pend_decl(a, &op(Opcode::MatVec)),
-        step_decl = if steps { step_decl(aw, f) } else { String::new() },
+        step_decl = if steps { step_decl(a) } else { String::new() },
         rd_hazard = if a.read_window > 0 {
             format!("\n    | rd_lo & (~{db} | ~ex_h_lo | ~ex_h_hi) | rd_up & (~{db} | ex_h_lo | ex_h_hi)")
         } else {
@@ -656,12 +658,13 @@ pub fn verilog(a: &Accel) -> String {
 /// groups, one `+1` cell width for the addresses and one `-1` width for the remaining counts.
 /// Grouped arrays keep plain adders, so that ecp5-85f's recorded netlist stays as it is.
 pub fn step_cells(a: &Accel) -> Vec<(u32, Step)> {
-    if a.grouped() { Vec::new() } else { vec![(isa::ADDR_BITS + 1, Step::Up), (isa::ADDR_BITS, Step::Down)] }
+    if a.grouped() { Vec::new() } else { vec![(ADDR_REG_BITS, Step::Up), (isa::ADDR_BITS, Step::Down)] }
 }
 
 /// The next values of `ld_addr`, `ld_left` (which load in EXEC) and of the issue stage's
 /// counters (which load as a MATVEC is accepted), each from one step cell.
-fn step_decl(aw: u32, f: u32) -> String {
+fn step_decl(a: &Accel) -> String {
+    let [(aw, Step::Up), (f, Step::Down)] = step_cells(a)[..] else { unreachable!("an up and a down cell") };
     let (up, down) = (step_name(aw, Step::Up), step_name(f, Step::Down));
     format!(
         "  // the next values of the counters that load or step: one SB_LUT4 + SB_CARRY a bit on iCE40
@@ -848,7 +851,6 @@ mod tests {
         assert!(v.contains("| rd_lo & (~1'b1 | ~ex_h_lo | ~ex_h_hi) | rd_up & (~1'b1 | ex_h_lo | ex_h_hi);"), "{v}");
     }
 
-    /// The carry-save identity `sum_exceeds` relies on, exhaustively for small depths.
     /// Small arrays take every counter that loads or steps from a step cell (none of them
     /// keeps a `+ 1` or `- 1` of its own); grouped arrays keep their adders.
     #[test]
@@ -863,6 +865,8 @@ mod tests {
                 assert!(!v.contains(&format!("{r} + ")) && !v.contains(&format!("{r} - ")), "{}: {r} has an adder", cfg.name);
             }
             assert_eq!(step_cells(&a), vec![(isa::ADDR_BITS + 1, Step::Up), (isa::ADDR_BITS, Step::Down)]);
+            // the cells' widths are the registers' (a mismatch would not even elaborate)
+            assert!(v.contains(&format!("  reg [{}:0] ld_addr;", isa::ADDR_BITS)) && v.contains(&format!("  reg [{}:0] ld_left;", isa::ADDR_BITS - 1)));
             // a power-of-two half: an address's half is its bit log2(half_depth), no compare
             let b = a.half_depth.trailing_zeros();
             assert!(a.half_depth.is_power_of_two(), "{}", cfg.name);
@@ -872,6 +876,7 @@ mod tests {
         assert!(step_cells(&big).is_empty() && verilog(&big).contains("iss_rem <= iss_rem - "));
     }
 
+    /// The carry-save identity `sum_exceeds` relies on, exhaustively for small depths.
     #[test]
     fn sum_exceeds_is_a_plus_b_greater_than_k() {
         for k in [1u32, 2, 3, 5, 8, 255, 256, 300, 512] {

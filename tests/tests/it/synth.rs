@@ -340,7 +340,7 @@ fn ecp5_cells_equal_generic_cells() {
             &format!("\"{n}: input %h gold %h gate %h\", i, g_{n}, h_{n}"),
         ));
     }
-    let (ab, sb) = (a.cfg.acc_bits, tern_hdl::row_tree::sum_bits(&a));
+    let (ab, sb) = (a.cfg.acc_bits, a.tree_bits);
     tb.push_str(&format!(
         "  reg [{am}:0] acc; reg [{sm}:0] s; reg cy, keep; wire [{am}:0] ga, ha; integer k;
   gold_acc ga_ (.acc(acc), .s(s), .cy(cy), .keep(keep), .q(ga));
@@ -489,7 +489,7 @@ fn acc_cells_without_carry_in_equal_generic_cell() {
     let rename = |v: String, p: &str| v.replace("module tern_", &format!("module {p}_"));
     for (cfg, fabric, name) in [(tern_arch::config::ICE40_UP5K, Fabric::Ice40, "ice40"), (tern_arch::config::TINY, Fabric::Ecp5, "ecp5")] {
         let a = cfg.validate().unwrap();
-        assert!(a.exact_last_lane() && !tern_hdl::row_tree::has_cy(&a), "{}", cfg.name);
+        assert!(a.exact_last_lane && !tern_hdl::row_tree::has_cy(&a), "{}", cfg.name);
         let dir = scratch(&format!("acc-cell-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
         let gate = cells::acc(&a, fabric);
@@ -505,7 +505,7 @@ fn acc_cells_without_carry_in_equal_generic_cell() {
         } else {
             Some(ice40_cell_models())
         };
-        let (ab, sb) = (a.cfg.acc_bits, tern_hdl::row_tree::sum_bits(&a));
+        let (ab, sb) = (a.cfg.acc_bits, a.tree_bits);
         let body = stimulus_loop(
             "{acc, s, keep}",
             (ab + sb + 1, 20, 150_000),
