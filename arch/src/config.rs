@@ -265,8 +265,8 @@ pub struct Accel {
     /// Weight words per double-buffer half (= wmem_depth when not double buffered).
     pub half_depth: u32,
     /// Bits of a row's adder-tree sum: 8 + log2 L, its last `+1` a separate carry for the
-    /// accumulator; with `exact_last_lane` one bit more and no carry (L terms of up to 128 in
-    /// magnitude reach 128 L).
+    /// accumulator; with `exact_last_lane` or `pair_chain` one bit more and no carry (L terms
+    /// of up to 128 in magnitude reach 128 L).
     pub tree_bits: u32,
     /// Each row takes its last lane's `-a` exact, from a 9-bit negation the array computes
     /// once for all rows (`xn`), instead of `~a` and a carry-in. A tree of L terms has L - 1
@@ -277,6 +277,15 @@ pub struct Accel {
     /// broadcast groups; grouped arrays' ECP5 carry cells fold the clear in already. The
     /// results are the same either way: the golden model does not see it.
     pub exact_last_lane: bool,
+    /// Each row is one carry chain over its lane pairs (iCE40 arrays without broadcast
+    /// groups): per pair it adds one of 0, a0, a1, P = a0 + a1, M = a0 - a1 (P and M computed
+    /// once per array, `tern_hdl::mac_array`), and the sign rides free as a polarity flip of
+    /// the chain (`~y + v = ~(y - v)`, the flip on the sum LUT's spare pin). `row_chain` = L,
+    /// `chain_adds` = `PAIR_CHAIN_LANES_PER_STAGE` lanes (two pairs) between registers, so
+    /// the later pairs enter 1 to L/4 - 1 cycles late. The banks store per pair a select code
+    /// and a flip bit instead of two lane codes (still two bits a weight). The results are the
+    /// same; only the pipeline depth (`tree_stages` = L/4) shows it to the golden model.
+    pub pair_chain: bool,
     /// Register stages inside the adder tree.
     pub tree_stages: u32,
     /// Terms each row sums in one carry chain before its tree (`row_chain_terms` on ECP5
@@ -435,13 +444,34 @@ impl AccelConfig {
         // so faster clocks buy stages with flip-flops, not LUTs.
         let lps = tree_levels_per_stage(c.target_fmax_mhz, c.device);
         let ecp5 = matches!(c.device, Some(Device::Ecp5_25f | Device::Ecp5_85f));
-        let row_chain = if ecp5 && c.lanes >= ROW_CHAIN { row_chain_terms(c.target_fmax_mhz) } else { 1 };
-        // chains: a register after every `chain_adds` adds (the head lane's term logic counts
-        // as one), then a tree over the L / row_chain chains
-        let chain_adds = if row_chain > 1 { chain_adds_per_stage(c.target_fmax_mhz) } else { 0 };
-        let chain_stages = if row_chain > 1 { (row_chain - 1) / chain_adds + 1 } else { 0 };
+        let ice40 = matches!(c.device, Some(Device::Ice40Up5k | Device::Ice40Hx8k));
         // more rows than one broadcast group: the large-array structures (`Accel::grouped`)
         let grouped = c.rows > BCAST_GROUP;
+        let pair_chain = ice40 && !grouped && c.lanes >= 2 * PAIR_CHAIN_LANES_PER_STAGE;
+        let row_chain = if pair_chain {
+            c.lanes
+        } else if ecp5 && c.lanes >= ROW_CHAIN {
+            row_chain_terms(c.target_fmax_mhz)
+        } else {
+            1
+        };
+        // chains: a register after every `chain_adds` adds (the head lane's term logic counts
+        // as one), then a tree over the L / row_chain chains; pair chains: a register after
+        // every `PAIR_CHAIN_LANES_PER_STAGE` lanes, and no tree
+        let chain_adds = if pair_chain {
+            PAIR_CHAIN_LANES_PER_STAGE
+        } else if row_chain > 1 {
+            chain_adds_per_stage(c.target_fmax_mhz)
+        } else {
+            0
+        };
+        let chain_stages = if pair_chain {
+            c.lanes / PAIR_CHAIN_LANES_PER_STAGE
+        } else if row_chain > 1 {
+            (row_chain - 1) / chain_adds + 1
+        } else {
+            0
+        };
         let exact_last_lane = row_chain == 1 && !grouped;
         let tree_stages =
             if row_chain > 1 { chain_stages + (c.lanes / row_chain).trailing_zeros().div_ceil(lps) } else { log2l.div_ceil(lps).max(1) };
@@ -462,8 +492,9 @@ impl AccelConfig {
             results_per_beat,
             out_beats: c.rows / results_per_beat,
             half_depth: if c.double_buffer { c.wmem_depth / 2 } else { c.wmem_depth },
-            tree_bits: 8 + log2l + u32::from(exact_last_lane),
+            tree_bits: 8 + log2l + u32::from(exact_last_lane || pair_chain),
             exact_last_lane,
+            pair_chain,
             tree_stages,
             row_chain,
             chain_adds,
@@ -531,6 +562,11 @@ impl Accel {
         group * self.mid_copies() / self.bcast_groups
     }
 }
+
+/// Lanes (two pairs) between two registers of a pair chain (`Accel::pair_chain`): one row of
+/// 16 lanes placed and routed alone meets 51-56 MHz on the UP5K and 136-144 MHz on the HX8K
+/// so (`scripts/row-bench/pchain_fmax.py`, docs/synthesis.md), 36 and 109 MHz with four pairs.
+pub const PAIR_CHAIN_LANES_PER_STAGE: u32 = 4;
 
 /// Terms per row carry chain on ECP5 up to `SLOW_CLOCK_MHZ` (see `Accel::row_chain`).
 pub const ROW_CHAIN: u32 = 8;

@@ -219,6 +219,48 @@ pub fn step_cell(w: u32, step: Step, fabric: Fabric) -> String {
     v
 }
 
+/// `tern_pstage_{wo}_{wi}`: one stage of a pair chain (`Accel::pair_chain`).
+pub fn pstage_name(wo: u32, wi: u32) -> String {
+    format!("tern_pstage_{wo}_{wi}")
+}
+
+/// The SB_LUT4 of one `tern_pstage` bit: O = I0 ^ I1 ^ I2 ^ I3 (I0 = flip, I1 = v, I2 = y,
+/// I3 = carry in).
+pub const PSTAGE_LUT_INIT: u16 = lut4_init!(|i0, i1, i2, i3| i0 ^ i1 ^ i2 ^ i3);
+
+/// `tern_pstage_{wo}_{wi}`: z = flip ? ~(y + v) : y + v, y (`wi` bits) and v (9 bits)
+/// sign-extended to `wo`. A stage of a pair chain: the chain's value arrives in the polarity
+/// of the pair's sign, so `~y + v = ~(y' - v)` subtracts where the sign is negative, and
+/// `flip` turns the result into the next pair's polarity. On iCE40 each bit is one SB_LUT4 +
+/// SB_CARRY, the flip on I0, the pin the adder leaves free; plain Verilog costs a second
+/// LUT4 a bit (the XOR after the adder).
+pub fn pstage(wo: u32, wi: u32, fabric: Fabric) -> String {
+    let mut v = format!(
+        "module {} (
+  input  wire [{ym}:0] y,
+  input  wire [8:0] v,
+  input  wire flip,
+  output wire [{zm}:0] z
+);
+",
+        pstage_name(wo, wi),
+        ym = wi - 1,
+        zm = wo - 1
+    );
+    match fabric {
+        Fabric::Generic | Fabric::Ecp5 => {
+            v.push_str(&format!("  assign z = {{{wo}{{flip}}}} ^ ({} + {});\n", sext("y", wi, wo), sext("v", 9, wo)))
+        }
+        Fabric::Ice40 => {
+            v.push_str(&format!("  wire [{zm}:0] c;\n  assign c[0] = 1'b0;\n", zm = wo - 1));
+            let ins = |i: u32| ["flip".to_string(), format!("v[{}]", i.min(8)), format!("y[{}]", i.min(wi - 1))];
+            ice40_chain(&mut v, wo, PSTAGE_LUT_INIT, ins, "z", None);
+        }
+    }
+    v.push_str("endmodule\n");
+    v
+}
+
 pub fn addt_name(wo: u32, wi: u32) -> String {
     format!("tern_addt_{wo}_{wi}")
 }
@@ -452,6 +494,10 @@ pub fn verilog(a: &Accel, fabric: Fabric) -> String {
     }
     for (wo, wi) in crate::row_tree::addt_widths(a) {
         v.push_str(&addt(wo, wi, fabric));
+        v.push('\n');
+    }
+    for (wo, wi) in crate::row_tree::pstage_widths(a) {
+        v.push_str(&pstage(wo, wi, fabric));
         v.push('\n');
     }
     v.push_str(&acc(a, fabric));

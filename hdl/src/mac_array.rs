@@ -77,6 +77,8 @@ pub fn verilog(a: &Accel) -> String {
         recode = if a.grouped() {
             // the sequencer's write port recodes the word before its middle copies (`wport_decl`)
             format!("  wire [{wdm}:0] wdata_rc = wdata_w;\n", wdm = crate::sequencer::raddr_copies(a) * 2 * l - 1)
+        } else if a.pair_chain {
+            pair_recode_decl(a, "wdata_rc", "wdata_w") + &pair_sums_decl(a)
         } else {
             recode_decl("wdata_rc", "wdata_w", crate::sequencer::raddr_copies(a) * l, "g", "recode")
         },
@@ -147,7 +149,7 @@ pub fn verilog(a: &Accel) -> String {
 {cy_decl}  reg  signed [{accm}:0] acc{i};
 {tk}{ra}{wc}  tern_wbank bank{i} (.clk(clk), .we({we}), .waddr({waddr}), .wdata({wdata}), .re(adv_row[{i}]), .raddr({raddr}), .rdata(wq{i}));
   wire [{accm}:0] accq{i};
-  tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}),{xd}{xn} .sum(sum{i}){cy_row});
+  tern_row row{i} (.clk(clk), .en(adv_row[{i}]), .wq(wq{i}), .x2({x2}),{xd}{xn}{pm} .sum(sum{i}){cy_row});
 {deskew}  tern_acc accu{i} (.acc(acc{i}), .s(sum{i}{ds}),{cy_acc} .keep(~tk{i}[0]), .q(accq{i}));
   always @(posedge clk)
     if ({rst_g}) acc{i} <= {acc}'sd0;
@@ -167,6 +169,7 @@ pub fn verilog(a: &Accel) -> String {
             } else {
                 ""
             },
+            pm = if a.pair_chain { " .pm(pm)," } else { "" },
             xd = crate::row_tree::delay_ports(a).iter().map(|(d, _)| format!(" .xd{d}({}),", row_act(a, i, *d))).collect::<String>(),
             tk = if a.grouped() {
                 format!(
@@ -258,6 +261,75 @@ pub(crate) fn recode_decl(dst: &str, src: &str, codes: u32, gv: &str, block: &st
 ",
         m = 2 * codes - 1
     )
+}
+
+/// The banks' recode for pair chains (`Accel::pair_chain`): the codes (0 = -1, 1 = 0,
+/// 2 = +1) of lanes 2k and 2k + 1 become pair k's select {s2, s1, s0} and the flip between
+/// its sign and the next pair's (`tern_hdl::row_tree::PAIR_S0`..`PAIR_FLIP`), once for all
+/// banks. A pair's sign is that of its first nonzero weight: a0 - a1 is M, -a0 + a1 is -M.
+fn pair_recode_decl(a: &Accel, dst: &str, src: &str) -> String {
+    use crate::row_tree::{PAIR_FLIP, PAIR_S0, PAIR_S1, PAIR_S2};
+    let pairs = a.cfg.lanes / 2;
+    let mut v = format!("  // lane codes (0 = -1, 1 = 0, 2 = +1) -> per pair {{flip, s2, s1, s0}}\n  wire [{}:0] {dst};\n", 4 * pairs - 1);
+    v.push_str(&format!("  wire [{}:0] pr_sg;\n", pairs));
+    v.push_str("  assign pr_sg[" );
+    v.push_str(&format!("{pairs}] = 1'b0;\n"));
+    for k in 0..pairs {
+        let (c0, c1) = (4 * k, 4 * k + 2);
+        v.push_str(&format!(
+            "  wire pr_nz0_{k} = {src}[{c0h}] | ~{src}[{c0}], pr_ng0_{k} = ~{src}[{c0h}] & ~{src}[{c0}];
+  wire pr_nz1_{k} = {src}[{c1h}] | ~{src}[{c1}], pr_ng1_{k} = ~{src}[{c1h}] & ~{src}[{c1}];
+  wire pr_same_{k} = pr_ng0_{k} == pr_ng1_{k};
+  assign pr_sg[{k}] = pr_nz0_{k} ? pr_ng0_{k} : pr_ng1_{k};
+  assign {dst}[{b0}] = pr_nz0_{k} & (~pr_nz1_{k} | pr_same_{k});
+  assign {dst}[{b1}] = pr_nz1_{k} & (~pr_nz0_{k} | pr_same_{k});
+  assign {dst}[{b2}] = pr_nz0_{k} & pr_nz1_{k};
+  assign {dst}[{bf}] = pr_sg[{k}] ^ pr_sg[{k1}];
+",
+            c0h = c0 + 1,
+            c1h = c1 + 1,
+            b0 = 4 * k + PAIR_S0,
+            b1 = 4 * k + PAIR_S1,
+            b2 = 4 * k + PAIR_S2,
+            bf = 4 * k + PAIR_FLIP,
+            k1 = k + 1,
+        ));
+    }
+    v
+}
+
+/// Pair chains' shared pair sums `pm` (pair k: P = a0 + a1 in bits 18k..18k+8, M = a0 - a1
+/// above), once for all rows. Each pair's sums are registered in step with its lanes'
+/// activations (`xd{d}`), from the register those load from (`xq` for the pairs of delay 0),
+/// so no flip-flop delays a sum.
+fn pair_sums_decl(a: &Accel) -> String {
+    use crate::row_tree::lanes_from;
+    let pairs = a.cfg.lanes / 2;
+    let all: Vec<u32> = (0..a.cfg.lanes).collect();
+    let mut v = format!("  reg [{}:0] pm;\n  always @(posedge clk) if (advance) begin\n", 18 * pairs - 1);
+    for k in 0..pairs {
+        let d = a.lane_delay(2 * k);
+        let (src, held) = match d {
+            0 => ("xq".to_string(), all.clone()),
+            1 => ("x2".to_string(), all.clone()),
+            _ => (format!("xq{}", d - 1), lanes_from(a, d - 1)),
+        };
+        let lane = |j: u32| {
+            let p = held.iter().position(|&x| x == j).unwrap() as u32;
+            format!("$signed({{{src}[{hi}], {src}[{hi}:{lo}]}})", hi = 8 * p + 7, lo = 8 * p)
+        };
+        v.push_str(&format!(
+            "    pm[{ph}:{pl}] <= {a0} + {a1};\n    pm[{mh}:{ml}] <= {a0} - {a1};\n",
+            ph = 18 * k + 8,
+            pl = 18 * k,
+            mh = 18 * k + 17,
+            ml = 18 * k + 9,
+            a0 = lane(2 * k),
+            a1 = lane(2 * k + 1)
+        ));
+    }
+    v.push_str("  end\n");
+    v
 }
 
 /// Large arrays: the last token stage's valid and first bits reach each row through two

@@ -37,8 +37,37 @@ use tern_arch::config::{Accel, tree_levels_per_stage};
 
 /// The row hands the accumulator a carry-in `cy` (the last lane's `+1`).
 pub fn has_cy(a: &Accel) -> bool {
-    !a.exact_last_lane
+    !a.exact_last_lane && !a.pair_chain
 }
+
+/// Bits of a pair chain's value after pair `k` (0-based), either polarity: the sum S of
+/// 2 (k + 1) terms lies in [-256 (k + 1), 256 (k + 1)], and ~S = -S - 1 one lower.
+pub fn pair_stage_bits(k: u32) -> u32 {
+    32 - (256 * (k + 1)).leading_zeros() + 1
+}
+
+/// The stage cells of a pair chain: (output width, y width) of every `tern_pstage` used
+/// (stage 0 adds its value to the replicated first sign, one bit).
+pub fn pstage_widths(a: &Accel) -> Vec<(u32, u32)> {
+    let mut w = Vec::new();
+    if !a.pair_chain {
+        return w;
+    }
+    for k in 0..a.cfg.lanes / 2 {
+        let cell = (pair_stage_bits(k), if k == 0 { 1 } else { pair_stage_bits(k - 1) });
+        if !w.contains(&cell) {
+            w.push(cell);
+        }
+    }
+    w
+}
+
+/// A pair's stored code, 4 bits (those of its two lanes): the select {s2, s1, s0} of its
+/// value and the chain's flip after it. Values: 0 = 000, a0 = 001, a1 = 010, P = 111, M = 100.
+pub const PAIR_S0: u32 = 0;
+pub const PAIR_S1: u32 = 1;
+pub const PAIR_S2: u32 = 2;
+pub const PAIR_FLIP: u32 = 3;
 
 /// Bits that hold the sum of `n` 8-bit terms plus `n - 1` carries: [-128 n, 128 n - 1].
 pub fn range_bits(n: u32) -> u32 {
@@ -77,6 +106,9 @@ pub fn select(src: &str, held: &[u32], lanes: &[u32], bits: u32) -> String {
 /// The chain adds of a chain row: (output width, y width) of every `tern_addt` cell used.
 pub fn addt_widths(a: &Accel) -> Vec<(u32, u32)> {
     let mut w = Vec::new();
+    if a.pair_chain {
+        return w;
+    }
     for n in 2..=a.row_chain {
         let cell = (range_bits(n), range_bits(n - 1));
         if !w.contains(&cell) {
@@ -103,13 +135,14 @@ pub fn verilog(a: &Accel) -> String {
   input  wire en,
   input  wire [{wm}:0] wq,
   input  wire [{xm}:0] x2,
-{x_ports}{xn_port}  output wire signed [{sm}:0] sum{cy_port}
+{x_ports}{xn_port}{pm_port}  output wire signed [{sm}:0] sum{cy_port}
 );
 {w2}",
         wm = 2 * l - 1,
         xm = 8 * lanes_at(a, 0).len() - 1,
         sm = sb - 1,
         xn_port = if a.exact_last_lane { "  input  wire signed [8:0] xn,\n" } else { "" },
+        pm_port = if a.pair_chain { format!("  input  wire [{}:0] pm,\n", 9 * l - 1) } else { String::new() },
         cy_port = if has_cy(a) { ",\n  output wire cy" } else { "" },
         w2 = if a.bank_out_stages > 0 {
             // `w1` sits by the block RAM: its output net ends at one flip-flop, not at the
@@ -130,6 +163,11 @@ pub fn verilog(a: &Accel) -> String {
             lo = 8 * j
         ));
     };
+    if a.pair_chain {
+        pair_chain(a, &mut v);
+        v.push_str("endmodule\n");
+        return v;
+    }
     let (leaves, levels) = if k == 1 {
         let mut leaves = Vec::new();
         let exact = if a.exact_last_lane { 1 } else { 0 };
@@ -235,6 +273,78 @@ fn chains(a: &Accel, v: &mut String) -> Vec<Node> {
         out.push((format!("r{c}"), w, vec![format!("rc{c}")]));
     }
     out
+}
+
+/// A pair chain's body (`Accel::pair_chain`): per pair a select of its value and a
+/// `tern_pstage` (z = flip ? ~(y + v) : y + v), a register where the next pair arrives a
+/// cycle later and after the last.
+///
+/// ```text
+///  l = {0, a0, a1, -1}[s1 s0]       v = s2 ? (l ? P : M) : l       (two LUT4s a bit)
+///  y0 = {sg0}  ->  z0 = y0 + v0 (^ flip0)  ->  z1 = z0 + v1 (^ flip1)  -> | reg | -> ...
+/// ```
+/// The chain holds the partial sum S in the polarity of the next pair's sign s: s ? ~S : S,
+/// since ~S + v = ~(S - v). flip_k = s_k ^ s_(k+1), stored by the banks' recode; the last
+/// pair's next sign is 0, so the chain ends in the sum itself. The first sign `sg0` is the
+/// parity of all flips, computed beside `w2`.
+fn pair_chain(a: &Accel, v: &mut String) {
+    let l = a.cfg.lanes;
+    let held = |d: u32| lanes_from(a, d);
+    let wreg = |d: u32| if d == 0 { "w2".to_string() } else { format!("wd{d}") };
+    for d in 1..a.chain_stages {
+        v.push_str(&format!(
+            "  reg [{}:0] wd{d};\n  always @(posedge clk) if (en) wd{d} <= {};\n",
+            2 * held(d).len() - 1,
+            select(&wreg(d - 1), &held(d - 1), &held(d), 2)
+        ));
+    }
+    // bit b of pair k's code: bit b % 2 of lane 2k + b / 2
+    let code = |k: u32, b: u32| {
+        let j = 2 * k + b / 2;
+        let d = a.lane_delay(j);
+        let p = held(d).iter().position(|&x| x == j).unwrap() as u32;
+        format!("{}[{}]", wreg(d), 2 * p + b % 2)
+    };
+    let act = |j: u32| {
+        let d = a.lane_delay(j);
+        let p = lanes_at(a, d).iter().position(|&x| x == j).unwrap() as u32;
+        let port = if d == 0 { "x2".to_string() } else { format!("xd{d}") };
+        format!("{{{port}[{hi}], {port}[{hi}:{lo}]}}", hi = 8 * p + 7, lo = 8 * p)
+    };
+    let flips: Vec<String> = (0..l / 2).map(|k| format!("wq[{}]", 4 * k + PAIR_FLIP)).collect();
+    v.push_str(&format!("  reg sg0;\n  always @(posedge clk) if (en) sg0 <= ^{{{}}};\n", flips.join(", ")));
+    let (mut y, mut wy) = ("sg0".to_string(), 1);
+    for k in 0..l / 2 {
+        let d = a.lane_delay(2 * k);
+        if k > 0 && d > a.lane_delay(2 * k - 1) {
+            v.push_str(&format!("  reg [{}:0] p{d};\n  always @(posedge clk) if (en) p{d} <= {y};\n", wy - 1));
+            y = format!("p{d}");
+        }
+        let wo = pair_stage_bits(k);
+        v.push_str(&format!(
+            "  wire [8:0] l{k} = {s1} ? ({s0} ? 9'h1ff : {a1}) : ({s0} ? {a0} : 9'h0);
+  wire [8:0] v{k} = {s2} ? ((l{k} & pm[{ph}:{pl}]) | (~l{k} & pm[{mh}:{ml}])) : l{k};
+  wire [{zm}:0] z{k};
+  {cell} s{k} (.y({y}), .v(v{k}), .flip({flip}), .z(z{k}));
+",
+            s0 = code(k, PAIR_S0),
+            s1 = code(k, PAIR_S1),
+            s2 = code(k, PAIR_S2),
+            flip = code(k, PAIR_FLIP),
+            a0 = act(2 * k),
+            a1 = act(2 * k + 1),
+            ph = 18 * k + 8,
+            pl = 18 * k,
+            mh = 18 * k + 17,
+            ml = 18 * k + 9,
+            zm = wo - 1,
+            cell = crate::cells::pstage_name(wo, wy),
+        ));
+        y = format!("z{k}");
+        wy = wo;
+    }
+    assert_eq!(wy, a.tree_bits, "pair chain sum");
+    v.push_str(&format!("  reg signed [{}:0] r;\n  always @(posedge clk) if (en) r <= {y};\n  assign sum = r;\n", wy - 1));
 }
 
 /// A tree of narrow adders over `nodes` (each with its pending carry-ins), a register after

@@ -478,6 +478,50 @@ fn ice40_step_cells_equal_generic_cells() {
     run_cell_bench(&dir, &(src + &tb), Some(ice40_cell_models()));
 }
 
+/// The pair chains' stage cells (`tern_pstage`: z = flip ? ~(y + v) : y + v; SB_LUT4 +
+/// SB_CARRY on iCE40, the flip on the spare pin) equal their generic twins, simulated by
+/// Icarus Verilog over yosys' iCE40 cell models: every input of the first stage (y one bit)
+/// and of each stage whose inputs fit 20 bits, random and edge inputs (y all ones or most
+/// negative, v most negative: carries through every bit) for the wider ones, at the widths
+/// ice40-up5k uses.
+#[test]
+fn ice40_pair_stage_cells_equal_generic_cells() {
+    use tern_hdl::cells::{self, Fabric};
+    let dir = scratch("ice40-pstage-cells");
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = tern_arch::config::ICE40_UP5K.validate().unwrap();
+    let used = tern_hdl::row_tree::pstage_widths(&a);
+    assert_eq!(used, vec![(10, 1), (11, 10), (11, 11), (12, 11), (12, 12), (13, 12)], "ice40-up5k's pair chain");
+    let rename = |v: String, p: &str| v.replace("module tern_", &format!("module {p}_"));
+    let mut src = String::new();
+    let mut tb = String::from("module tb;\n  integer bad = 0;\n  reg [63:0] i;\n");
+    let mut body = String::new();
+    for (wo, wi) in used {
+        let gate = cells::pstage(wo, wi, Fabric::Ice40);
+        assert_eq!((gate.matches("SB_LUT4 ").count() as u32, gate.matches("SB_CARRY ").count() as u32), (wo, wo - 1), "one cell a bit");
+        src += &rename(cells::pstage(wo, wi, Fabric::Generic), "gold");
+        src += &rename(gate, "gate");
+        let n = cells::pstage_name(wo, wi).trim_start_matches("tern_").to_string();
+        tb.push_str(&format!(
+            "  reg [{ym}:0] y_{n}; reg [8:0] v_{n}; reg f_{n}; wire [{zm}:0] g_{n}, h_{n};
+  gold_{n} g_{n}_ (.y(y_{n}), .v(v_{n}), .flip(f_{n}), .z(g_{n}));
+  gate_{n} h_{n}_ (.y(y_{n}), .v(v_{n}), .flip(f_{n}), .z(h_{n}));
+",
+            ym = wi - 1,
+            zm = wo - 1
+        ));
+        body.push_str(&stimulus_loop(
+            &format!("{{y_{n}, v_{n}, f_{n}}}"),
+            (wi + 10, 20, 100_000),
+            &format!("if (i % 5 == 0) y_{n} = ~{wi}'d0; if (i % 7 == 0) y_{n} = {{1'b1, {z}'d0}}; if (i % 3 == 0) v_{n} = 9'h100;", z = wi - 1),
+            (&format!("g_{n}"), &format!("h_{n}")),
+            &format!("\"{n}: %h %h %b gold %h gate %h\", y_{n}, v_{n}, f_{n}, g_{n}, h_{n}"),
+        ));
+    }
+    tb.push_str(&format!("  initial begin\n{body}    #1 $display(\"MISMATCHES %0d\", bad);\n    $finish;\n  end\nendmodule\n"));
+    run_cell_bench(&dir, &(src + &tb), Some(ice40_cell_models()));
+}
+
 /// The accumulator cell of rows without a carry left (`Accel::exact_last_lane`: q = keep ?
 /// acc + s : s) equals its generic twin on iCE40 (SB_LUT4 + SB_CARRY, the clear in the sum
 /// LUT's spare pin) and on ECP5 (CCU2C without the carry-in half), simulated by Icarus
@@ -489,7 +533,7 @@ fn acc_cells_without_carry_in_equal_generic_cell() {
     let rename = |v: String, p: &str| v.replace("module tern_", &format!("module {p}_"));
     for (cfg, fabric, name) in [(tern_arch::config::ICE40_UP5K, Fabric::Ice40, "ice40"), (tern_arch::config::TINY, Fabric::Ecp5, "ecp5")] {
         let a = cfg.validate().unwrap();
-        assert!(a.exact_last_lane && !tern_hdl::row_tree::has_cy(&a), "{}", cfg.name);
+        assert!((a.exact_last_lane || a.pair_chain) && !tern_hdl::row_tree::has_cy(&a), "{}", cfg.name);
         let dir = scratch(&format!("acc-cell-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
         let gate = cells::acc(&a, fabric);
@@ -708,6 +752,33 @@ fn chain_rows_match_golden() {
     for (cfg, shape) in [(cfg, (4, 2, 4, 1)), (slow, (8, 2, 3, 1))] {
         let a = cfg.validate().unwrap();
         assert_eq!((a.row_chain, a.chain_stages, a.tree_stages, a.bcast_stages), shape, "{}", cfg.name);
+        for (seed, stalls) in [(1u64, Stalls::NONE), (2, Stalls::new(5, 0.3, 0.5))] {
+            let (out, inp, batch) = (7, 200, 2);
+            let (w, x) = random_layer(out, inp, batch, seed);
+            let p = tern_fw::compile_bitlinear(&a, &w, &x, batch).unwrap();
+            let (g, r) = run_both(&a, &cfg, &p.beats, &stalls, 10_000_000);
+            assert_same(&format!("{} seed {seed}", cfg.name), &g, &r);
+            assert_eq!(g.status, Status::Halted);
+            assert_eq!(p.assemble(&r.results).unwrap(), tern_fw::reference_matmul(&w, &x, batch));
+        }
+    }
+}
+
+/// Pair chains (`Accel::pair_chain`, the rows of iCE40 arrays without broadcast groups) are
+/// simulated like every other geometry: RTL == golden on results, cycles and counters, with
+/// and without stalls, at 16 and 32 lanes (4 and 8 chain stages, so pairs enter up to 7
+/// cycles late), and the results equal the reference matmul.
+#[test]
+fn pair_chain_rows_match_golden() {
+    use crate::common::{assert_same, random_layer, run_both};
+    use tern_arch::config::{AccelConfig, Device, TINY};
+    use tern_arch::{Stalls, Status};
+    let up5k = AccelConfig { name: "tiny-pairs", device: Some(Device::Ice40Up5k), amem_depth: 256, ..TINY };
+    let wide = AccelConfig { name: "tiny-pairs-32", lanes: 32, rows: 2, ..up5k };
+    for (cfg, stages) in [(up5k, 4), (wide, 8)] {
+        let a = cfg.validate().unwrap();
+        assert!(a.pair_chain && !a.exact_last_lane, "{}", cfg.name);
+        assert_eq!((a.chain_stages, a.tree_stages), (stages, stages), "{}", cfg.name);
         for (seed, stalls) in [(1u64, Stalls::NONE), (2, Stalls::new(5, 0.3, 0.5))] {
             let (out, inp, batch) = (7, 200, 2);
             let (w, x) = random_layer(out, inp, batch, seed);
