@@ -788,6 +788,17 @@ fn pair_chain_rows_match_golden() {
             assert_eq!(g.status, Status::Halted);
             assert_eq!(p.assemble(&r.results).unwrap(), tern_fw::reference_matmul(&w, &x, batch));
         }
+        // the ends of every stage's range: 16 lanes of -128 times -1 reach +2048, which
+        // needs the sum's top bit, and its other polarity ~2048 one more below
+        let inp = 96;
+        let rows: [fn(usize) -> i8; 5] = [|_| -1, |_| 1, |j| if j % 2 == 0 { 1 } else { -1 }, |j| if j % 2 == 0 { -1 } else { 1 }, |j| (j % 3) as i8 - 1];
+        let w: Vec<i8> = rows.iter().flat_map(|f| (0..inp).map(f)).collect();
+        let x: Vec<i8> = (0..inp).map(|_| -128).chain((0..inp).map(|j| if j % 2 == 0 { -128 } else { 127 })).collect();
+        let w = tern_arch::pack::TernaryMatrix::from_weights(&w, rows.len(), inp).unwrap();
+        let p = tern_fw::compile_bitlinear(&a, &w, &x, 2).unwrap();
+        let (g, r) = run_both(&a, &cfg, &p.beats, &Stalls::NONE, 10_000_000);
+        assert_same(&format!("{} extremes", cfg.name), &g, &r);
+        assert_eq!(p.assemble(&r.results).unwrap(), tern_fw::reference_matmul(&w, &x, 2));
     }
 }
 
