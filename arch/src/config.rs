@@ -282,9 +282,10 @@ pub struct Accel {
     /// once per array, `tern_hdl::mac_array`), and the sign rides free as a polarity flip of
     /// the chain (`~y + v = ~(y - v)`, the flip on the sum LUT's spare pin). `row_chain` = L,
     /// `chain_adds` = `PAIR_CHAIN_LANES_PER_STAGE` lanes (two pairs) between registers, so
-    /// the later pairs enter 1 to L/4 - 1 cycles late. The banks store per pair a select code
-    /// and a flip bit instead of two lane codes (still two bits a weight). The results are the
-    /// same; only the pipeline depth (`tree_stages` = L/4) shows it to the golden model.
+    /// the later pairs enter 1 to L/4 - 1 cycles late; each pair's value is registered before
+    /// the chain. The banks store per pair a select code and a flip bit instead of two lane
+    /// codes (still two bits a weight). The results are the same; only the pipeline depth
+    /// (`tree_stages` = L/4 + 1) shows it to the golden model.
     pub pair_chain: bool,
     /// Register stages inside the adder tree.
     pub tree_stages: u32,
@@ -473,8 +474,14 @@ impl AccelConfig {
             0
         };
         let exact_last_lane = row_chain == 1 && !grouped;
-        let tree_stages =
-            if row_chain > 1 { chain_stages + (c.lanes / row_chain).trailing_zeros().div_ceil(lps) } else { log2l.div_ceil(lps).max(1) };
+        // pair chains register their pairs' selected values before the chain: one stage more
+        let tree_stages = if pair_chain {
+            chain_stages + 1
+        } else if row_chain > 1 {
+            chain_stages + (c.lanes / row_chain).trailing_zeros().div_ceil(lps)
+        } else {
+            log2l.div_ceil(lps).max(1)
+        };
         // register stages on grouped arrays: two on the read address, one each elsewhere (see
         // the fields' docs)
         let (bcast_stages, read_stages, bank_out_stages, write_stages) =

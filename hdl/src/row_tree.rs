@@ -275,18 +275,21 @@ fn chains(a: &Accel, v: &mut String) -> Vec<Node> {
     out
 }
 
-/// A pair chain's body (`Accel::pair_chain`): per pair a select of its value and a
-/// `tern_pstage` (z = flip ? ~(y + v) : y + v), a register where the next pair arrives a
-/// cycle later and after the last.
+/// A pair chain's body (`Accel::pair_chain`): per pair a select of its value, registered
+/// (so a chain stage starts at a flip-flop: two select LUT levels plus two stages made
+/// 41.9-47.5 MHz on the UP5K, where the target is 50), and a `tern_pstage`
+/// (z = flip ? ~(y + v) : y + v); a register where the next pair arrives a cycle later and
+/// after the last.
 ///
 /// ```text
-///  l = {0, a0, a1, -1}[s1 s0]       v = s2 ? (l ? P : M) : l       (two LUT4s a bit)
+///  l = {0, a0, a1, -1}[s1 s0]       v <= s2 ? (l ? P : M) : l      (two LUT4s a bit)
 ///  y0 = {sg0}  ->  z0 = y0 + v0 (^ flip0)  ->  z1 = z0 + v1 (^ flip1)  -> | reg | -> ...
 /// ```
 /// The chain holds the partial sum S in the polarity of the next pair's sign s: s ? ~S : S,
 /// since ~S + v = ~(S - v). flip_k = s_k ^ s_(k+1), stored by the banks' recode; the last
 /// pair's next sign is 0, so the chain ends in the sum itself. The first sign `sg0` is the
-/// parity of all flips, computed beside `w2`.
+/// parity of all flips, registered beside the values. The flip-flops of `v` share their
+/// select LUT's logic cell, so on iCE40 the stage costs no cells.
 fn pair_chain(a: &Accel, v: &mut String) {
     let l = a.cfg.lanes;
     let held = |d: u32| lanes_from(a, d);
@@ -311,7 +314,8 @@ fn pair_chain(a: &Accel, v: &mut String) {
         let port = if d == 0 { "x2".to_string() } else { format!("xd{d}") };
         format!("{{{port}[{hi}], {port}[{hi}:{lo}]}}", hi = 8 * p + 7, lo = 8 * p)
     };
-    let flips: Vec<String> = (0..l / 2).map(|k| format!("wq[{}]", 4 * k + PAIR_FLIP)).collect();
+    // in step with the registered values (`v{k}`), a cycle after w2
+    let flips: Vec<String> = (0..l / 2).map(|k| format!("w2[{}]", 4 * k + PAIR_FLIP)).collect();
     v.push_str(&format!("  reg sg0;\n  always @(posedge clk) if (en) sg0 <= ^{{{}}};\n", flips.join(", ")));
     let (mut y, mut wy) = ("sg0".to_string(), 1);
     for k in 0..l / 2 {
@@ -323,9 +327,14 @@ fn pair_chain(a: &Accel, v: &mut String) {
         let wo = pair_stage_bits(k);
         v.push_str(&format!(
             "  wire [8:0] l{k} = {s1} ? ({s0} ? 9'h1ff : {a1}) : ({s0} ? {a0} : 9'h0);
-  wire [8:0] v{k} = {s2} ? ((l{k} & pm[{ph}:{pl}]) | (~l{k} & pm[{mh}:{ml}])) : l{k};
+  reg  [8:0] v{k};
+  reg  f{k};
+  always @(posedge clk) if (en) begin
+    v{k} <= {s2} ? ((l{k} & pm[{ph}:{pl}]) | (~l{k} & pm[{mh}:{ml}])) : l{k};
+    f{k} <= {flip};
+  end
   wire [{zm}:0] z{k};
-  {cell} s{k} (.y({y}), .v(v{k}), .flip({flip}), .z(z{k}));
+  {cell} s{k} (.y({y}), .v(v{k}), .flip(f{k}), .z(z{k}));
 ",
             s0 = code(k, PAIR_S0),
             s1 = code(k, PAIR_S1),
