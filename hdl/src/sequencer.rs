@@ -293,6 +293,10 @@ pub fn verilog(a: &Accel) -> String {
     // the checks of the incoming word, in priority order (first set wins), with the status
     // each one stops with: one list makes both the flag vector and the priority decode
     let mv_cross = if c.double_buffer { format!("d_whi > lim_h && d_fhi < {aw}'d{}", a.half_depth) } else { "1'b0".to_string() };
+    // MATVEC's range checks on arrays without broadcast groups: the compare alone is
+    // registered, and EXEC masks it with `ex_is_mv` (`mv_only`), so no opcode LUT follows
+    // its carry chain (the UP5K's critical path with pair chains, 42-48 MHz)
+    let mv_cmp = |cmp: String| if a.grouped() { format!("d_op == {} & ({cmp})", op(Opcode::MatVec)) } else { cmp };
     let checks: [(String, Status); 10] = [
         ("d_hi".into(), Status::ReservedBits),
         ("~op_known".into(), Status::IllegalOpcode),
@@ -301,10 +305,12 @@ pub fn verilog(a: &Accel) -> String {
         (format!("d_op == {} & over_w", op(Opcode::LoadW)), Status::WeightRange),
         (format!("d_op == {} & over_x", op(Opcode::LoadX)), Status::ActRange),
         (format!("d_op == {} & len_zero", op(Opcode::MatVec)), Status::NoLength),
-        (format!("d_op == {} & (d_whi > lim_w)", op(Opcode::MatVec)), Status::WeightRange),
-        (format!("d_op == {} & (d_xlo > lim_x)", op(Opcode::MatVec)), Status::ActRange),
-        (format!("d_op == {} & ({mv_cross})", op(Opcode::MatVec)), Status::HalfCross),
+        (mv_cmp("d_whi > lim_w".into()), Status::WeightRange),
+        (mv_cmp("d_xlo > lim_x".into()), Status::ActRange),
+        (mv_cmp(mv_cross.clone()), Status::HalfCross),
     ];
+    // flags that hold only for MATVEC once EXEC masks them: the last three on small arrays
+    let mv_only = if a.grouped() { 0 } else { 0b111u32 };
     let nf = checks.len();
     let flag_list = checks.iter().map(|(c, _)| format!("    {c}")).collect::<Vec<_>>().join(",\n");
     let flag_cases: String =
@@ -404,10 +410,10 @@ pub fn verilog(a: &Accel) -> String {
   }};
 
   // ---- EXEC: registered pre-decode + the issue stage's registered state ----
-  wire ex_ok = ~|ex_flags;
+{ex_fl_decl}  wire ex_ok = ~|{ex_fl};
   reg [3:0] exec_err;
   always @* begin
-    casez (ex_flags)
+    casez ({ex_fl})
 {flag_cases}      default: exec_err = 4'd0;
     endcase
   end
@@ -469,6 +475,13 @@ pub fn verilog(a: &Accel) -> String {
         },
         hi_nz = if h > 32 { format!("|in_data[{}:32]", h - 1) } else { "1'b0".to_string() },
         lim_h_decl = if c.double_buffer { ", lim_h" } else { "" },
+        ex_fl = if mv_only == 0 { "ex_flags" } else { "ex_fl" },
+        ex_fl_decl = if mv_only == 0 {
+            String::new()
+        } else {
+            let n = mv_only.count_ones();
+            format!("  wire [{nfm}:0] ex_fl = ex_flags & {{{}'b{}, {{{n}{{ex_is_mv}}}}}};\n", nf as u32 - n, "1".repeat(nf - n as usize), nfm = nf - 1)
+        },
         bpwm = bpw - 1,
         bpxm = bpx - 1,
         nfm = nf - 1,

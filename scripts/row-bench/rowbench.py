@@ -83,7 +83,7 @@ def term8(i):
 
 
 def row_tree(L):
-    """the design's row (hdl/src/row_tree.rs): 8-bit terms, the +1 of each -a as a carry-in
+    """the tree rows (hdl/src/row_tree.rs): 8-bit terms, the +1 of each -a as a carry-in
     of one tree node"""
     v = "module row (input clk, input [%d:0] a, input [%d:0] ng, input [%d:0] nz, output reg [15:0] y, output reg c);\n" % (
         8 * L - 1, L - 1, L - 1)
@@ -460,7 +460,8 @@ class Variant:
 
 
 VARIANTS = [
-    Variant("tree", "the design: 8-bit terms nz & (a ^ ng), narrow pairwise tree, +1s as carry-ins", 1, row_tree, None,
+    Variant("tree", "tree rows (tiny, asic-ref; iCE40 before pair chains): 8-bit terms nz & (a ^ ng), narrow pairwise tree, "
+            "+1s as carry-ins", 1, row_tree, None,
             bench_lanes),
     Variant("pair", "pair sums shared by all rows (a0, a1, a0+a1, a0-a1); a row selects, negates or zeroes one per pair", 2,
             lambda n: row_group(2, n), lambda n: shared_group(2, n), bench_group(2)),
@@ -468,13 +469,13 @@ VARIANTS = [
             lambda n: row_group(3, n), lambda n: shared_group(3, n), bench_group(3)),
     Variant("neg", "negations shared by all rows (-a broadcast, 9 bits); a row's term picks a, -a or 0", 1, row_neg,
             shared_neg, bench_neg),
-    Variant("csa", "the design's terms, then carry-save 3:2 compressors (LUT full adders) and one final adder", 1, row_csa,
+    Variant("csa", "the tree rows' terms, then carry-save 3:2 compressors (LUT full adders) and one final adder", 1, row_csa,
             None, bench_lanes),
     Variant("table", "lookup tables in block RAM: per 4 lanes, the sums of their activations for all 256 weight codes; "
             "a row reads one entry per group (its codes are the address)", TABLE_GROUP, row_table, shared_table, bench_table),
     Variant("serial", "bit-serial activations (one bit a cycle, 8 cycles per MAC): one-bit terms, a tree of 2-bit values, "
             "shift-add", 1, row_serial, None, bench_serial, cycles=SERIAL_BITS),
-    Variant("pchain", "pairs in a chain with polarity flips: a row selects one of 0, a0, a1, a0+a1, a0-a1 per pair "
+    Variant("pchain", "the iCE40 design: pairs in a chain with polarity flips: a row selects one of 0, a0, a1, a0+a1, a0-a1 per pair "
             "(2 LUT4s a bit); the chain's free LUT pin inverts each sum, so ~y + v = ~(y - v) gives the sign", 2,
             row_pchain, shared_pchain, bench_pchain),
 ]
