@@ -114,6 +114,27 @@ fn half_crossing() {
     );
 }
 
+/// MATVEC's range checks read the same fields as other opcodes (address and count), and
+/// small arrays register those compares without the opcode (EXEC masks them with
+/// `ex_is_mv`): a LOADW or LOADX whose fields would fail them as a MATVEC runs. Catches the
+/// mask missing: LOADW at 252 would stop with WeightRange, at 124 with HalfCross, LOADX of
+/// 505 words with ActRange.
+#[test]
+fn matvec_range_checks_spare_other_opcodes() {
+    let a = TINY.validate().unwrap();
+    let mut beats = vec![enc(Insn::SetLen { len: 8 })];
+    for addr in [252, 124] {
+        beats.push(enc(Insn::LoadW { addr, count: 1 }));
+        beats.extend(std::iter::repeat_n(0x9999_9999u64, (a.cfg.rows * a.beats_per_wword) as usize));
+    }
+    beats.push(enc(Insn::LoadX { addr: 0, count: 505 }));
+    beats.extend(std::iter::repeat_n(0x0102_80ffu64, 505 * a.beats_per_xword as usize));
+    beats.push(enc(Insn::Halt));
+    let (g, r) = run_both(&a, &TINY, &beats, &Stalls::NONE, WATCHDOG);
+    assert_same("loads past a MATVEC's limits", &g, &r);
+    assert_eq!(r.status, Status::Halted);
+}
+
 #[test]
 fn bad_weight_code() {
     check("code 3 in a weight word", &[enc(Insn::LoadW { addr: 0, count: 1 }), 0, 0x0000_0300, 0, 0], Status::BadWeightCode);
