@@ -518,6 +518,14 @@ pub fn estimate(a: &Accel, c: &Counters, clock_hz: f64, tech: Tech) -> Estimate 
     let ev = Events::new(a, c);
     let cfg = &a.cfg;
     let mut b = Builder { lines: Vec::new(), unknowns: Vec::new(), assumptions: Vec::new() };
+    if a.pair_chain {
+        // the iCE40 rows are not the tree this counts; the difference is not modelled
+        b.assumptions.push(format!(
+            "tree_add counts the tree rows' L-1 adds a row; this preset's rows are pair chains (Accel::pair_chain): {} chain adds a row and {} shared pair sums a cycle, plus two select LUTs a value bit, not modelled",
+            cfg.lanes / 2,
+            cfg.lanes
+        ));
+    }
     let (dram_lo, dram_hi) = t.dram_read_64b;
     b.push(
         "dram_weights",

@@ -67,7 +67,8 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
     // cycles from a byte taken to the next offered: the scan chain moves in one, a RAM word of
     // the bank arrives in three (`counters::bank_verilog`)
     let twait = if bank { 4 } else { 2 };
-    let tw = crate::bits_for(twait);
+    // the wait's bits: a count to `twait`, or with the bank a thermometer of `twait` bits
+    let tw = if bank { twait as u32 } else { crate::bits_for(twait) };
     let take = if a.grouped() { "tx_take" } else { "tx_ready" };
     let rxv = if a.grouped() { "rx_v" } else { "rx_valid" };
     let c = &a.cfg;
@@ -144,13 +145,13 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
   // bytes left, registered: one cycle late, which the two-cycle wait between bytes covers{more_doc}
   reg tr_more;
   always @(posedge clk) tr_more <= tr_idx != {ib}'d{tb}{cnt_ready};
-  wire tr_on = ~run_r & tx_empty & ~out_valid & tr_more & (tr_wait == {tw}'d{twait});
+  wire tr_on = {tr_on};
 {tx_port}{trailer_src}  always @(posedge clk)
     if (rst) begin
       tx_left <= {bb}'d0; tx_empty <= 1'b1; tr_idx <= {ib}'d0; tr_wait <= {tw}'d0;
     end else begin
       if (run_r | (tr_on & {take})) tr_wait <= {tw}'d0;
-      else if (tr_wait != {tw}'d{twait}) tr_wait <= tr_wait + {tw}'d1;
+      else {tr_wait_step}
       if (tx_empty) begin
         if (out_valid) begin tx_sh <= out_data; tx_left <= {bb}'d{nb}; tx_empty <= 1'b0; end
         else if (tr_on & {take}) tr_idx <= tr_idx + {ib}'d1;
@@ -166,7 +167,21 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
         hm = h - 1,
         bbm = bb - 1,
         twm = tw - 1,
-        cnt_ready = if bank { " & cnt_ready" } else { "" },
+        // with the bank the wait is a thermometer (its top bit: `twait` cycles passed) and
+        // `~run_r` rides in `tr_more` (a cycle earlier: `run_r` is `rst | running` one cycle
+        // late), so `tr_on` is one LUT4: the trailer's path into `tr_wait` was 5 LUT levels,
+        // the critical path of 9 of 16 UP5K seeds with pair chains
+        cnt_ready = if bank { " & cnt_ready & ~(rst | running)" } else { "" },
+        tr_on = if bank {
+            format!("tx_empty & ~out_valid & tr_more & tr_wait[{}]", twait - 1)
+        } else {
+            format!("~run_r & tx_empty & ~out_valid & tr_more & (tr_wait == {tw}'d{twait})")
+        },
+        tr_wait_step = if bank {
+            format!("tr_wait <= {{tr_wait[{}:0], 1'b1}};", twait - 2)
+        } else {
+            format!("if (tr_wait != {tw}'d{twait}) tr_wait <= tr_wait + {tw}'d1;")
+        },
         // (the bank's `ready`, once up, stays up until reset: a cycle late only delays the
         // trailer's first byte; from the core's far side it was the UP5K's critical path with
         // pair chains, 9 of 16 seeds below 50 MHz)
