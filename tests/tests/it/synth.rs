@@ -1092,8 +1092,8 @@ fn row_bench(args: &[&str]) -> std::process::Output {
 /// triple sums, carry-save, lookup tables, pairs in a polarity-flip chain), run on the
 /// ice40-up5k preset's row (lanes, rows sharing the per-array work): each structure computes
 /// the right sums (iverilog, 300 vectors), the table is the one the script prints, the
-/// iCE40 design's row (`pchain`, `Accel::pair_chain`) is the cheapest without block RAM and
-/// above 16 LUT4/MAC with its shared pair sums, and neither it nor the one row cheaper than
+/// iCE40 design's row (`pchain`, `Accel::pair_chain`) is the cheapest without block RAM,
+/// and neither it nor the one row cheaper than
 /// it (`table`, lookup tables in block RAM) can bring an iCE40 design to 16
 /// (`row_bench_cheaper_rows_leave_too_few_luts`).
 #[test]
@@ -1110,11 +1110,9 @@ fn row_bench_no_row_brings_ice40_to_16() {
         assert!(doc.contains(line), "docs/synthesis.md lacks the row bench's line (re-run scripts/row-bench/rowbench.py):\n{line}");
     }
     let per_mac = |r: &serde_json::Value| r["per_mac_with_shared"].as_f64().unwrap();
+    // the row with its share goes under 16 (15.9 at 8 rows); what keeps the design above is
+    // everything outside the rows, weighed below
     let design = per_mac(rows.iter().find(|r| r["variant"] == ICE40_ROW).expect("the design's row"));
-    assert!(
-        design > synth::LUT4_PER_MAC_TARGET,
-        "the row alone now meets 16 LUT4/MAC ({design}): update docs/synthesis.md's iCE40 argument"
-    );
     let cheaper: Vec<&serde_json::Value> = rows.iter().filter(|r| per_mac(r) <= design).collect();
     // today: the design's own row, and `table` (block RAM); each is weighed below
     let mut names: Vec<&str> = cheaper.iter().map(|r| r["variant"].as_str().unwrap()).collect();
