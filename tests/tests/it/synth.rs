@@ -767,7 +767,8 @@ fn chain_rows_match_golden() {
 /// Pair chains (`Accel::pair_chain`, the rows of iCE40 arrays without broadcast groups) are
 /// simulated like every other geometry: RTL == golden on results, cycles and counters, with
 /// and without stalls, at 16 and 32 lanes (4 and 8 chain stages, so pairs enter up to 7
-/// cycles late), and the results equal the reference matmul.
+/// cycles late) and on the ice40-up5k preset itself, and the results equal the reference
+/// matmul.
 #[test]
 fn pair_chain_rows_match_golden() {
     use crate::common::{assert_same, random_layer, run_both};
@@ -775,7 +776,7 @@ fn pair_chain_rows_match_golden() {
     use tern_arch::{Stalls, Status};
     let up5k = AccelConfig { name: "tiny-pairs", device: Some(Device::Ice40Up5k), amem_depth: 256, ..TINY };
     let wide = AccelConfig { name: "tiny-pairs-32", lanes: 32, rows: 2, ..up5k };
-    for (cfg, stages) in [(up5k, 4), (wide, 8)] {
+    for (cfg, stages) in [(up5k, 4), (wide, 8), (tern_arch::config::ICE40_UP5K, 4)] {
         let a = cfg.validate().unwrap();
         assert!(a.pair_chain && !a.exact_last_lane, "{}", cfg.name);
         assert_eq!((a.chain_stages, a.tree_stages), (stages, stages + 1), "{}", cfg.name);
