@@ -202,25 +202,34 @@ pub fn verilog(a: &Accel) -> String {
     v
 }
 
-/// The chains of a chain row, a register after every `chain_adds` adds and after the last;
-/// returns the chain sums.
-fn chains(a: &Accel, v: &mut String) -> Vec<Node> {
-    let k = a.row_chain;
-    // wd{d}: the codes of the lanes at least d cycles late, d cycles after w2
-    let held = |d: u32| lanes_from(a, d);
+/// The code registers of a chain row's late lanes: `wd{d}` holds the codes of the lanes at
+/// least `d` cycles late, `d` cycles after `w2`.
+fn code_delay_decl(a: &Accel, v: &mut String) {
     let wreg = |d: u32| if d == 0 { "w2".to_string() } else { format!("wd{d}") };
     for d in 1..a.chain_stages {
         v.push_str(&format!(
             "  reg [{}:0] wd{d};\n  always @(posedge clk) if (en) wd{d} <= {};\n",
-            2 * held(d).len() - 1,
-            select(&wreg(d - 1), &held(d - 1), &held(d), 2)
+            2 * lanes_from(a, d).len() - 1,
+            select(&wreg(d - 1), &lanes_from(a, d - 1), &lanes_from(a, d), 2)
         ));
     }
-    let code = |j: u32, bit: u32| {
-        let d = a.lane_delay(j);
-        let p = held(d).iter().position(|&x| x == j).unwrap() as u32;
-        format!("{}[{}]", wreg(d), 2 * p + bit)
-    };
+}
+
+/// Bit `bit` of lane `j`'s code as its chain stage reads it: from `w2`, or from the
+/// `code_delay_decl` register of the lane's delay.
+fn lane_code(a: &Accel, j: u32, bit: u32) -> String {
+    let d = a.lane_delay(j);
+    let p = lanes_from(a, d).iter().position(|&x| x == j).unwrap() as u32;
+    let reg = if d == 0 { "w2".to_string() } else { format!("wd{d}") };
+    format!("{reg}[{}]", 2 * p + bit)
+}
+
+/// The chains of a chain row, a register after every `chain_adds` adds and after the last;
+/// returns the chain sums.
+fn chains(a: &Accel, v: &mut String) -> Vec<Node> {
+    let k = a.row_chain;
+    code_delay_decl(a, v);
+    let code = |j: u32, bit: u32| lane_code(a, j, bit);
     let act = |j: u32| {
         let d = a.lane_delay(j);
         let p = lanes_at(a, d).iter().position(|&x| x == j).unwrap() as u32;
@@ -292,22 +301,9 @@ fn chains(a: &Accel, v: &mut String) -> Vec<Node> {
 /// select LUT's logic cell, so on iCE40 the stage costs no cells.
 fn pair_chain(a: &Accel, v: &mut String) {
     let l = a.cfg.lanes;
-    let held = |d: u32| lanes_from(a, d);
-    let wreg = |d: u32| if d == 0 { "w2".to_string() } else { format!("wd{d}") };
-    for d in 1..a.chain_stages {
-        v.push_str(&format!(
-            "  reg [{}:0] wd{d};\n  always @(posedge clk) if (en) wd{d} <= {};\n",
-            2 * held(d).len() - 1,
-            select(&wreg(d - 1), &held(d - 1), &held(d), 2)
-        ));
-    }
+    code_delay_decl(a, v);
     // bit b of pair k's code: bit b % 2 of lane 2k + b / 2
-    let code = |k: u32, b: u32| {
-        let j = 2 * k + b / 2;
-        let d = a.lane_delay(j);
-        let p = held(d).iter().position(|&x| x == j).unwrap() as u32;
-        format!("{}[{}]", wreg(d), 2 * p + b % 2)
-    };
+    let code = |k: u32, b: u32| lane_code(a, 2 * k + b / 2, b % 2);
     let act = |j: u32| {
         let d = a.lane_delay(j);
         let p = lanes_at(a, d).iter().position(|&x| x == j).unwrap() as u32;

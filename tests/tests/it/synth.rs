@@ -743,24 +743,30 @@ fn run_to_halt(
 /// cycles and counters, with and without stalls.
 #[test]
 fn chain_rows_match_golden() {
-    use crate::common::{assert_same, random_layer, run_both};
     use tern_arch::config::AccelConfig;
-    use tern_arch::{Stalls, Status};
     let cfg = two_group_array("tiny-chain");
     // 125 MHz: 4-term chains in two stages; 50 MHz: 8-term chains in two stages of 4 adds
     let slow = AccelConfig { name: "tiny-chain-50", target_fmax_mhz: 50, ..cfg };
     for (cfg, shape) in [(cfg, (4, 2, 4, 1)), (slow, (8, 2, 3, 1))] {
         let a = cfg.validate().unwrap();
         assert_eq!((a.row_chain, a.chain_stages, a.tree_stages, a.bcast_stages), shape, "{}", cfg.name);
-        for (seed, stalls) in [(1u64, Stalls::NONE), (2, Stalls::new(5, 0.3, 0.5))] {
-            let (out, inp, batch) = (7, 200, 2);
-            let (w, x) = random_layer(out, inp, batch, seed);
-            let p = tern_fw::compile_bitlinear(&a, &w, &x, batch).unwrap();
-            let (g, r) = run_both(&a, &cfg, &p.beats, &stalls, 10_000_000);
-            assert_same(&format!("{} seed {seed}", cfg.name), &g, &r);
-            assert_eq!(g.status, Status::Halted);
-            assert_eq!(p.assemble(&r.results).unwrap(), tern_fw::reference_matmul(&w, &x, batch));
-        }
+        two_random_layers_match(&a, &cfg);
+    }
+}
+
+/// A 7 x 200 layer with a batch of 2, without stalls and with random ones: RTL == golden
+/// (results, cycles, counters), and the results equal the reference matmul.
+fn two_random_layers_match(a: &tern_arch::config::Accel, cfg: &tern_arch::config::AccelConfig) {
+    use crate::common::{assert_same, random_layer, run_both};
+    use tern_arch::{Stalls, Status};
+    for (seed, stalls) in [(1u64, Stalls::NONE), (2, Stalls::new(5, 0.3, 0.5))] {
+        let (out, inp, batch) = (7, 200, 2);
+        let (w, x) = random_layer(out, inp, batch, seed);
+        let p = tern_fw::compile_bitlinear(a, &w, &x, batch).unwrap();
+        let (g, r) = run_both(a, cfg, &p.beats, &stalls, 10_000_000);
+        assert_same(&format!("{} seed {seed}", cfg.name), &g, &r);
+        assert_eq!(g.status, Status::Halted);
+        assert_eq!(p.assemble(&r.results).unwrap(), tern_fw::reference_matmul(&w, &x, batch));
     }
 }
 
@@ -771,24 +777,16 @@ fn chain_rows_match_golden() {
 /// matmul.
 #[test]
 fn pair_chain_rows_match_golden() {
-    use crate::common::{assert_same, random_layer, run_both};
+    use crate::common::{assert_same, run_both};
     use tern_arch::config::{AccelConfig, Device, TINY};
-    use tern_arch::{Stalls, Status};
+    use tern_arch::Stalls;
     let up5k = AccelConfig { name: "tiny-pairs", device: Some(Device::Ice40Up5k), amem_depth: 256, ..TINY };
     let wide = AccelConfig { name: "tiny-pairs-32", lanes: 32, rows: 2, ..up5k };
     for (cfg, stages) in [(up5k, 4), (wide, 8), (tern_arch::config::ICE40_UP5K, 4)] {
         let a = cfg.validate().unwrap();
         assert!(a.pair_chain && !a.exact_last_lane, "{}", cfg.name);
         assert_eq!((a.chain_stages, a.tree_stages), (stages, stages + 1), "{}", cfg.name);
-        for (seed, stalls) in [(1u64, Stalls::NONE), (2, Stalls::new(5, 0.3, 0.5))] {
-            let (out, inp, batch) = (7, 200, 2);
-            let (w, x) = random_layer(out, inp, batch, seed);
-            let p = tern_fw::compile_bitlinear(&a, &w, &x, batch).unwrap();
-            let (g, r) = run_both(&a, &cfg, &p.beats, &stalls, 10_000_000);
-            assert_same(&format!("{} seed {seed}", cfg.name), &g, &r);
-            assert_eq!(g.status, Status::Halted);
-            assert_eq!(p.assemble(&r.results).unwrap(), tern_fw::reference_matmul(&w, &x, batch));
-        }
+        two_random_layers_match(&a, &cfg);
         // the ends of every stage's range: 16 lanes of -128 times -1 reach +2048, which
         // needs the sum's top bit, and its other polarity ~2048 one more below
         let inp = 96;
