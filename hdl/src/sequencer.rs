@@ -431,7 +431,7 @@ pub fn verilog(a: &Accel) -> String {
   wire bad_code = |(asm_w & (asm_w >> 1) & {{{l}{{2'b01}}}});
   wire w_word = st == S_LOADW & fire & last_w_beat;
   wire x_word = st == S_LOADX & fire & last_x_beat;
-  // memory writes land one cycle after a word's last beat, from registers: the enables no
+{bad_alw}  // memory writes land one cycle after a word's last beat, from registers: the enables no
   // longer follow `in_valid` through the beat logic to every RAM (an HX8K critical path).
   // Safe: a MATVEC reading the word is accepted two cycles after that beat at the earliest,
   // and the halves/buffer a load writes are not being read (the EXEC interlocks).
@@ -475,6 +475,10 @@ pub fn verilog(a: &Accel) -> String {
         },
         hi_nz = if h > 32 { format!("|in_data[{}:32]", h - 1) } else { "1'b0".to_string() },
         lim_h_decl = if c.double_buffer { ", lim_h" } else { "" },
+        // small arrays: `bad_st` without an enable, so the code check (three LUT levels from
+        // the beat) meets `w_word` in its D LUT instead of running through the enable's
+        // decode (the critical path of 11 of 16 UP5K seeds with pair chains)
+        bad_alw = if a.grouped() { "" } else { "  always @(posedge clk) bad_st <= ~rst & (bad_st | w_word & bad_code);\n" },
         ex_fl = if mv_only == 0 { "ex_flags" } else { "ex_fl" },
         ex_fl_decl = if mv_only == 0 {
             String::new()
@@ -546,7 +550,7 @@ pub fn verilog(a: &Accel) -> String {
 
   always @(posedge clk) begin
     if (rst) begin
-      st <= S_FETCH; ir <= 32'h0; len <= {fb}'d0; status_r <= {s_run}; bad_st <= 1'b0;
+      st <= S_FETCH; ir <= 32'h0; len <= {fb}'d0; status_r <= {s_run};{bad_rst}
       len_zero <= 1'b1; lim_w <= {sw}'sd{wd}; lim_x <= {sw}'sd{ad};{lim_h_rst}
       ld_addr <= {aw}'d0; ld_left <= {fb}'d0; ld_row <= {rb}'d0; ld_beat <= {bbw}'d0;
       iss_active <= 1'b0; iss_first <= 1'b0; iss_store <= 1'b0; iss_rem <= {fb}'d0;
@@ -585,8 +589,7 @@ pub fn verilog(a: &Accel) -> String {
               ld_row <= {rb}'d0; {w_inc}ld_left <= {ld_left_dec};
               if (ld_left == {fb}'d1) st <= S_FETCH;
             end else ld_row <= ld_row + {rb}'d1;
-            if (bad_code) bad_st <= 1'b1;
-          end else ld_beat <= ld_beat + {bbw}'d1;
+{bad_set}          end else ld_beat <= ld_beat + {bbw}'d1;
         end
         S_LOADX: if (fire) begin
 {shift}          if (last_x_beat) begin
@@ -631,6 +634,8 @@ pub fn verilog(a: &Accel) -> String {
         h_hi = if c.double_buffer { "over_h" } else { "1'b0" },
         wd = c.wmem_depth,
         ad = c.amem_depth,
+        bad_rst = if a.grouped() { " bad_st <= 1'b0;" } else { "" },
+        bad_set = if a.grouped() { "            if (bad_code) bad_st <= 1'b1;\n" } else { "" },
         lim_h_rst = if c.double_buffer { format!(" lim_h <= {sw}'sd{};", a.half_depth) } else { String::new() },
         lim_h_set = if c.double_buffer { format!(" lim_h <= {sw}'sd{} - {{1'b0, f_lo}};", a.half_depth) } else { String::new() },
         ih_next = match half_bit {
