@@ -33,7 +33,10 @@
 //!
 //! The banks store each 2-bit code recoded as (ng, nz) = (w == -1, w != 0): the write data
 //! is recoded once here for all banks, so every row reads its term masks and carry-ins
-//! straight from flip-flops (see `row_tree`). Still two bits per weight.
+//! straight from flip-flops (see `row_tree`). Still two bits per weight. Pair-chain arrays
+//! (`Accel::pair_chain`, iCE40) recode each pair of codes to a select and a flip instead
+//! (`pair_recode_decl`), and compute the pairs' sums a0 + a1 and a0 - a1 here once for all
+//! rows (`pair_sums_decl`).
 
 use crate::top::RstCopy;
 use tern_arch::config::Accel;
@@ -271,9 +274,8 @@ fn pair_recode_decl(a: &Accel, dst: &str, src: &str) -> String {
     use crate::row_tree::{PAIR_FLIP, PAIR_S0, PAIR_S1, PAIR_S2};
     let pairs = a.cfg.lanes / 2;
     let mut v = format!("  // lane codes (0 = -1, 1 = 0, 2 = +1) -> per pair {{flip, s2, s1, s0}}\n  wire [{}:0] {dst};\n", 4 * pairs - 1);
-    v.push_str(&format!("  wire [{}:0] pr_sg;\n", pairs));
-    v.push_str("  assign pr_sg[" );
-    v.push_str(&format!("{pairs}] = 1'b0;\n"));
+    // pr_sg[k]: pair k's sign; the chain ends in polarity 0 (pr_sg[pairs])
+    v.push_str(&format!("  wire [{pairs}:0] pr_sg;\n  assign pr_sg[{pairs}] = 1'b0;\n"));
     for k in 0..pairs {
         let (c0, c1) = (4 * k, 4 * k + 2);
         v.push_str(&format!(
