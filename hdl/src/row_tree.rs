@@ -16,6 +16,12 @@
 //!  (a register after every `tree_levels_per_stage` levels, and after the last)
 //!  out: sum (8 + log2 L bits) and cy = the one carry left, added by the accumulator
 //!
+//!  pair chains (`Accel::pair_chain`: iCE40 arrays without broadcast groups; pair k = lanes
+//!  2k, 2k + 1, the banks storing a select and a flip per pair):
+//!  v_k <= one of 0, a0, a1, P = a0 + a1, M = a0 - a1   (P, M: `pm`, once per array)
+//!  z_k = flip_k ? ~(z_(k-1) + v_k) : z_(k-1) + v_k     (`tern_pstage`; z_(-1) = {sg0})
+//!  | register after every two pairs (later pairs arrive late: xd{d}, wd{d}); sum = z_(L/2-1)
+//!
 //!  tree rows of arrays without broadcast groups (`Accel::exact_last_lane`):
 //!  t_(L-1) = nz ? (ng ? xn : a) : 0          9-bit term: xn = -a, negated once per array
 //!  out: sum (9 + log2 L bits), no carry left: the accumulator's clear is free on iCE40
@@ -403,6 +409,18 @@ fn tree(v: &mut String, mut nodes: Vec<Node>, levels: u32, lps: u32) -> Node {
 mod tests {
     use super::*;
     use tern_arch::config::{AccelConfig, ECP5_85F, TINY};
+
+    /// An iCE40 row is one pair chain: a stage cell per pair, no lane term, no tree node,
+    /// and its last stage as wide as the sum.
+    #[test]
+    fn ice40_rows_are_pair_chains() {
+        let a = tern_arch::config::ICE40_UP5K.validate().unwrap();
+        let v = verilog(&a);
+        assert_eq!(v.matches(" tern_pstage_").count() as u32, a.cfg.lanes / 2);
+        assert!(!v.contains(crate::ternary_term::MODULE) && !v.contains(" n1_0"), "{v}");
+        assert_eq!(pstage_widths(&a).last().unwrap().0, a.tree_bits);
+        assert!(pstage_widths(&TINY.validate().unwrap()).is_empty() && addt_widths(&a).is_empty());
+    }
 
     #[test]
     fn stages_follow_the_config() {
