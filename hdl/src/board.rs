@@ -229,8 +229,14 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
             )
         },
         in_valid = in_valid,
-        rst_decl = if a.grouped() { rst_tree(a) } else { RST_SYNC.to_string() },
-        rst_core = if a.grouped() { "rst_core" } else { "rst" },
+        rst_decl = if a.grouped() {
+            rst_tree(a)
+        } else if crate::top::seq_rst_copy(a) {
+            RST_SYNC.to_string() + &seq_rst_copy_decl(fabric)
+        } else {
+            RST_SYNC.to_string()
+        },
+        rst_core = if a.grouped() { "rst_core" } else if crate::top::seq_rst_copy(a) { "{rst_seq, rst}" } else { "rst" },
         tx_port = if a.grouped() { TX_SKID } else { TX_DIRECT },
         take = take,
         rx_stage = if a.grouped() { rx_pin_stage(a) } else { "  assign rx_ready = ~in_valid & ~rst;\n".to_string() },
@@ -332,6 +338,17 @@ const RST_SYNC: &str = "  // reset: the button is asynchronous; two flops make a
   always @(posedge clk) rst_sync <= {rst_sync[0], ~rst_n};
   wire rst = rst_sync[1];
 ";
+
+/// The sequencer's own reset copy (`top::seq_rst_copy`): a flip-flop loaded, like `rst`, from
+/// the synchronizer's first stage and starting high like it, so the two are equal on every
+/// cycle. yosys merges a plain Verilog copy back into `rst` (equal inputs), so on iCE40 it is
+/// an SB_DFF primitive holding the inverse (iCE40 flip-flops start low).
+fn seq_rst_copy_decl(fabric: crate::Fabric) -> String {
+    match fabric {
+        crate::Fabric::Ice40 => "  wire rst_seq_n;\n  SB_DFF c_rst_seq (.C(clk), .D(~rst_sync[0]), .Q(rst_seq_n));\n  wire rst_seq = ~rst_seq_n;\n".to_string(),
+        _ => "  reg rst_seq = 1'b1;\n  always @(posedge clk) rst_seq <= rst_sync[0];\n".to_string(),
+    }
+}
 
 /// The reset of a grouped array's board: a synchronizer whose later stages are trees of
 /// `tern_copy` cells, so that no reset register reaches the whole array. The first flop takes

@@ -862,6 +862,10 @@ fn board_link_runs_a_layer() {
     // a large array's board registers `in_valid` and drives the transmit pins from its skid
     // stage (and its core copies the output flags)
     board_link_case(two_group_array("board-groups"), Fabric::Generic);
+    // pair chains: the sequencer's own reset copy (an SB_DFF on iCE40)
+    let pairs = tern_arch::config::AccelConfig { device: Some(tern_arch::config::Device::Ice40Up5k), amem_depth: 256, ..TINY };
+    assert!(tern_hdl::top::seq_rst_copy(&pairs.validate().unwrap()));
+    board_link_case(pairs, Fabric::Ice40);
 }
 
 /// Counters whose bits fill no whole byte (10 x 20 bits in 25 bytes, 10 x 30 in 37.5):
