@@ -24,11 +24,13 @@ pub fn rst_copies(a: &Accel) -> u32 {
     }
 }
 
-/// Pair-chain arrays (iCE40) give the sequencer a reset copy of its own (`rst[1]`; `rst[0]`
-/// for the rest): on the fuller UP5K the one reset register's net reached the sequencer's
-/// load logic in 5.5-6.7 ns, the critical path of 10 of 16 seeds.
+/// Pair-chain arrays on the UP5K give the sequencer a reset copy of its own (`rst[1]`;
+/// `rst[0]` for the rest): on its fuller die the one reset register's net reached the
+/// sequencer's load logic in 5.5-6.7 ns, the critical path of 10 of 16 seeds; with the copy
+/// 10 of 16 seeds meet 50 MHz instead of 7. On the HX8K the same copy took the seeds meeting
+/// 120 MHz from 13 of 16 to 7 (placement), so it keeps the one reset.
 pub fn seq_rst_copy(a: &Accel) -> bool {
-    !a.grouped() && a.pair_chain
+    !a.grouped() && a.pair_chain && a.cfg.device == Some(tern_arch::config::Device::Ice40Up5k)
 }
 
 /// The reset copy of one consumer on grouped arrays (indices into `rst`, see `rst_copies`).
