@@ -33,7 +33,9 @@
 //!   registered two-stage byte mux reads them. Either way the pins are driven from
 //!   flip-flops through one 2:1 mux.
 //! - reset: two flip-flops; on grouped arrays a flip-flop and two stages of copies, the
-//!   last one copy per consumer region of the core (`rst_tree`), all equal on every cycle.
+//!   last one copy per consumer region of the core (`rst_tree`), all equal on every cycle; on
+//!   pair-chain arrays of the UP5K a second copy of the last stage for the sequencer
+//!   (`seq_rst_copy_decl`).
 //! - LEDs (polarity per board): run = the core runs, ok = halted, err = stopped on an error.
 //!   A grouped array's board drives them from two flip-flops (`leds`), two cycles late.
 //!

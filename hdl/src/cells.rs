@@ -23,8 +23,9 @@
 //! from the LUT's I1 and I2 pins (`CO = maj(I1, I2, CI)`), so logic in front of an adder costs
 //! a LUT of its own; but I0 is free, and where an output may ignore the carries, a select on
 //! I0 rides for free: `tern_acc` without a carry-in (`keep ? acc + s : s`), the counters'
-//! `tern_cinc` and the sequencer's `tern_sinc`/`tern_sdec` (load or step by one). Each is
-//! simulated against its generic twin over yosys' iCE40 cell models (`tests/it/synth.rs`).
+//! `tern_cinc`, the sequencer's `tern_sinc`/`tern_sdec` (load or step by one) and the pair
+//! chains' `tern_pstage` (the flip: `flip ? ~(y + v) : y + v`). Each is simulated against its
+//! generic twin over yosys' iCE40 cell models (`tests/it/synth.rs`).
 
 use tern_arch::config::Accel;
 
@@ -64,8 +65,9 @@ fn ice40_chain(v: &mut String, w: u32, init: u16, ins: impl Fn(u32) -> [String; 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fabric {
     Generic,
-    /// iCE40: the generic cells, except `tern_cinc` from SB_LUT4 + SB_CARRY, and the
-    /// counters' block RAM bank (`CounterRead::Bank`).
+    /// iCE40: the generic cells, except those built from SB_LUT4 + SB_CARRY (see the module
+    /// doc: `tern_cinc`, `tern_sinc`/`tern_sdec`, `tern_pstage`, `tern_acc` without a
+    /// carry-in), and the counters' block RAM bank (`CounterRead::Bank`).
     Ice40,
     Ecp5,
 }
@@ -360,8 +362,8 @@ pub fn addt(wo: u32, wi: u32, fabric: Fabric) -> String {
 }
 
 /// `tern_acc`: q = (keep ? acc : 0) + s + cy, s sign-extended from `Accel::tree_bits` to acc_bits.
-/// With `Accel::exact_last_lane` the row has no carry left and there is no `cy` port:
-/// q = keep ? acc + s : s.
+/// Where the row has no carry left (`row_tree::has_cy`: `Accel::exact_last_lane` or
+/// `Accel::pair_chain`) there is no `cy` port: q = keep ? acc + s : s.
 pub fn acc(a: &Accel, fabric: Fabric) -> String {
     let ab = a.cfg.acc_bits;
     let sb = a.tree_bits;

@@ -13,7 +13,8 @@ use tern_arch::golden::Counters;
 /// one reset register fanned out to all of them was the critical path of the worst seeds on
 /// ecp5-85f (9.3-12.9 ns of routing to an accumulator's LSR or a token copy). The board makes
 /// them as a tree of `tern_copy` cells (`board::rst_tree`); the Verilator shim drives every
-/// bit with the one reset. Elsewhere one reset.
+/// bit with the one reset. Pair-chain arrays on the UP5K take two (`seq_rst_copy`); elsewhere
+/// one reset.
 pub fn rst_copies(a: &Accel) -> u32 {
     if a.grouped() {
         a.bcast_groups + 4
@@ -65,7 +66,8 @@ pub fn verilog(a: &Accel, fabric: crate::Fabric) -> String {
     let c = &a.cfg;
     let read = fabric.counter_read(a);
     let grouped = a.grouped();
-    // the `rst` each block instance gets: its copy on grouped arrays, the one reset elsewhere
+    // the `rst` each block instance gets: its copy on grouped arrays, `rst[1]` for the
+    // sequencer and `rst[0]` for the rest with `seq_rst_copy`, the one reset elsewhere
     let split = seq_rst_copy(a);
     let rst_of = |copy: RstCopy| {
         if grouped {
