@@ -294,25 +294,29 @@ pub fn verilog(a: &Accel) -> String {
     // each one stops with: one list makes both the flag vector and the priority decode
     let mv_cross = if c.double_buffer { format!("d_whi > lim_h && d_fhi < {aw}'d{}", a.half_depth) } else { "1'b0".to_string() };
     // MATVEC's range checks on arrays without broadcast groups: the compare alone is
-    // registered, and EXEC masks it with `ex_is_mv` (`mv_only`), so no opcode LUT follows
-    // its carry chain (the UP5K's critical path with pair chains, 42-48 MHz)
-    let mv_cmp = |cmp: String| if a.grouped() { format!("d_op == {} & ({cmp})", op(Opcode::MatVec)) } else { cmp };
-    let checks: [(String, Status); 10] = [
-        ("d_hi".into(), Status::ReservedBits),
-        ("~op_known".into(), Status::IllegalOpcode),
-        ("rsv_hit".into(), Status::ReservedBits),
-        ("zero_cnt".into(), Status::ZeroCount),
-        (format!("d_op == {} & over_w", op(Opcode::LoadW)), Status::WeightRange),
-        (format!("d_op == {} & over_x", op(Opcode::LoadX)), Status::ActRange),
-        (format!("d_op == {} & len_zero", op(Opcode::MatVec)), Status::NoLength),
-        (mv_cmp("d_whi > lim_w".into()), Status::WeightRange),
-        (mv_cmp("d_xlo > lim_x".into()), Status::ActRange),
-        (mv_cmp(mv_cross.clone()), Status::HalfCross),
+    // registered, and EXEC masks it with `ex_is_mv` (the check's third field, `ex_fl`), so no
+    // opcode LUT follows its carry chain (the UP5K's critical path with pair chains, 42-48 MHz)
+    let mask_mv = !a.grouped();
+    let mv_range = |cmp: String, status| {
+        if mask_mv { (cmp, status, true) } else { (format!("d_op == {} & ({cmp})", op(Opcode::MatVec)), status, false) }
+    };
+    let checks: [(String, Status, bool); 10] = [
+        ("d_hi".into(), Status::ReservedBits, false),
+        ("~op_known".into(), Status::IllegalOpcode, false),
+        ("rsv_hit".into(), Status::ReservedBits, false),
+        ("zero_cnt".into(), Status::ZeroCount, false),
+        (format!("d_op == {} & over_w", op(Opcode::LoadW)), Status::WeightRange, false),
+        (format!("d_op == {} & over_x", op(Opcode::LoadX)), Status::ActRange, false),
+        (format!("d_op == {} & len_zero", op(Opcode::MatVec)), Status::NoLength, false),
+        mv_range("d_whi > lim_w".into(), Status::WeightRange),
+        mv_range("d_xlo > lim_x".into(), Status::ActRange),
+        mv_range(mv_cross.clone(), Status::HalfCross),
     ];
-    // flags that hold only for MATVEC once EXEC masks them: the last three on small arrays
-    let mv_only = if a.grouped() { 0 } else { 0b111u32 };
+    // the masked flags, the last of the list (the low bits of `ex_flags`)
+    let masked = checks.iter().rev().take_while(|k| k.2).count();
+    assert_eq!(masked, checks.iter().filter(|k| k.2).count(), "masked checks end the list");
     let nf = checks.len();
-    let flag_list = checks.iter().map(|(c, _)| format!("    {c}")).collect::<Vec<_>>().join(",\n");
+    let flag_list = checks.iter().map(|(c, _, _)| format!("    {c}")).collect::<Vec<_>>().join(",\n");
     let flag_cases: String =
         (0..nf).map(|i| format!("      {nf}'b{}1{}: exec_err = {};\n", "0".repeat(i), "?".repeat(nf - 1 - i), st(checks[i].1))).collect();
     let gt_w = sum_exceeds("over_w", c.wmem_depth);
@@ -479,12 +483,11 @@ pub fn verilog(a: &Accel) -> String {
         // the beat) meets `w_word` in its D LUT instead of running through the enable's
         // decode (the critical path of 11 of 16 UP5K seeds with pair chains)
         bad_alw = if a.grouped() { "" } else { "  always @(posedge clk) bad_st <= ~rst & (bad_st | w_word & bad_code);\n" },
-        ex_fl = if mv_only == 0 { "ex_flags" } else { "ex_fl" },
-        ex_fl_decl = if mv_only == 0 {
+        ex_fl = if masked == 0 { "ex_flags" } else { "ex_fl" },
+        ex_fl_decl = if masked == 0 {
             String::new()
         } else {
-            let n = mv_only.count_ones();
-            format!("  wire [{nfm}:0] ex_fl = ex_flags & {{{}'b{}, {{{n}{{ex_is_mv}}}}}};\n", nf as u32 - n, "1".repeat(nf - n as usize), nfm = nf - 1)
+            format!("  wire [{nfm}:0] ex_fl = ex_flags & {{{}'b{}, {{{masked}{{ex_is_mv}}}}}};\n", nf - masked, "1".repeat(nf - masked), nfm = nf - 1)
         },
         bpwm = bpw - 1,
         bpxm = bpx - 1,
