@@ -61,6 +61,13 @@ fn ice40_chain(v: &mut String, w: u32, init: u16, ins: impl Fn(u32) -> [String; 
     }
 }
 
+/// `ice40_chain` whose carry starts at the constant `cin` (`1'b0` or `1'b1`), the chain `c`
+/// declared here.
+fn ice40_chain_from(v: &mut String, cin: &str, w: u32, init: u16, ins: impl Fn(u32) -> [String; 3], out: &str) {
+    v.push_str(&format!("  wire [{}:0] c;\n  assign c[0] = {cin};\n", w - 1));
+    ice40_chain(v, w, init, ins, out, None);
+}
+
 /// Which implementation of the cells to emit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fabric {
@@ -213,8 +220,7 @@ pub fn step_cell(w: u32, step: Step, fabric: Fabric) -> String {
             if step == Step::Down {
                 v.push_str("  wire cnt = ~sh;\n");
             }
-            v.push_str(&format!("  wire [{wm}:0] c;\n  assign c[0] = {c0};\n", wm = w - 1));
-            ice40_chain(&mut v, w, init, |i| [format!("ld[{i}]"), format!("q[{i}]"), pin.to_string()], "d", None);
+            ice40_chain_from(&mut v, c0, w, init, |i| [format!("ld[{i}]"), format!("q[{i}]"), pin.to_string()], "d");
         }
     }
     v.push_str("endmodule\n");
@@ -254,9 +260,8 @@ pub fn pstage(wo: u32, wi: u32, fabric: Fabric) -> String {
             v.push_str(&format!("  assign z = {{{wo}{{flip}}}} ^ ({} + {});\n", sext("y", wi, wo), sext("v", 9, wo)))
         }
         Fabric::Ice40 => {
-            v.push_str(&format!("  wire [{zm}:0] c;\n  assign c[0] = 1'b0;\n", zm = wo - 1));
             let ins = |i: u32| ["flip".to_string(), format!("v[{}]", i.min(8)), format!("y[{}]", i.min(wi - 1))];
-            ice40_chain(&mut v, wo, PSTAGE_LUT_INIT, ins, "z", None);
+            ice40_chain_from(&mut v, "1'b0", wo, PSTAGE_LUT_INIT, ins, "z");
         }
     }
     v.push_str("endmodule\n");
@@ -389,9 +394,8 @@ pub fn acc(a: &Accel, fabric: Fabric) -> String {
             // the carry's operands are the LUT's I1 and I2 (acc and s), I3 the carry in, and I0
             // (keep) picks the sum or s alone: the carries are wrong when keep is low, but then
             // no output reads them
-            v.push_str(&format!("  wire [{am}:0] c;\n  assign c[0] = 1'b0;\n", am = ab - 1));
             let ins = |i: u32| ["keep".to_string(), format!("acc[{i}]"), format!("s[{}]", i.min(sb - 1))];
-            ice40_chain(&mut v, ab, ACC_LUT_INIT, ins, "q", None);
+            ice40_chain_from(&mut v, "1'b0", ab, ACC_LUT_INIT, ins, "q");
         }
         Fabric::Ecp5 => {
             let init = init_of(|a, b, c, _d| (c & b) ^ a);
