@@ -308,7 +308,7 @@ fn pair_sums_decl(a: &Accel) -> String {
     use crate::row_tree::lanes_from;
     let pairs = a.cfg.lanes / 2;
     let all: Vec<u32> = (0..a.cfg.lanes).collect();
-    let mut v = format!("  reg [{}:0] pm;\n  always @(posedge clk) if (advance) begin\n", 18 * pairs - 1);
+    let mut v = format!("  reg [{}:0] pm;\n  always @(posedge clk) if (advance) begin\n", crate::row_tree::pair_sums_bits(a) - 1);
     for k in 0..pairs {
         let d = a.lane_delay(2 * k);
         let (src, held) = match d {
@@ -321,11 +321,9 @@ fn pair_sums_decl(a: &Accel) -> String {
             format!("$signed({{{src}[{hi}], {src}[{hi}:{lo}]}})", hi = 8 * p + 7, lo = 8 * p)
         };
         v.push_str(&format!(
-            "    pm[{ph}:{pl}] <= {a0} + {a1};\n    pm[{mh}:{ml}] <= {a0} - {a1};\n",
-            ph = 18 * k + 8,
-            pl = 18 * k,
-            mh = 18 * k + 17,
-            ml = 18 * k + 9,
+            "    {p} <= {a0} + {a1};\n    {m} <= {a0} - {a1};\n",
+            p = crate::row_tree::pair_sum_slices(k).0,
+            m = crate::row_tree::pair_sum_slices(k).1,
             a0 = lane(2 * k),
             a1 = lane(2 * k + 1)
         ));

@@ -75,6 +75,16 @@ pub const PAIR_S1: u32 = 1;
 pub const PAIR_S2: u32 = 2;
 pub const PAIR_FLIP: u32 = 3;
 
+/// Bits of the pair sums bus `pm` (`mac_array` writes it, the rows read it): 18 a pair.
+pub fn pair_sums_bits(a: &Accel) -> u32 {
+    18 * (a.cfg.lanes / 2)
+}
+
+/// Pair `k`'s slices of `pm`: (P = a0 + a1, M = a0 - a1), 9 bits each.
+pub fn pair_sum_slices(k: u32) -> (String, String) {
+    (format!("pm[{}:{}]", 18 * k + 8, 18 * k), format!("pm[{}:{}]", 18 * k + 17, 18 * k + 9))
+}
+
 /// Bits that hold the sum of `n` 8-bit terms plus `n - 1` carries: [-128 n, 128 n - 1].
 pub fn range_bits(n: u32) -> u32 {
     8 + n.next_power_of_two().trailing_zeros()
@@ -148,7 +158,7 @@ pub fn verilog(a: &Accel) -> String {
         xm = 8 * lanes_at(a, 0).len() - 1,
         sm = sb - 1,
         xn_port = if a.exact_last_lane { "  input  wire signed [8:0] xn,\n" } else { "" },
-        pm_port = if a.pair_chain { format!("  input  wire [{}:0] pm,\n", 9 * l - 1) } else { String::new() },
+        pm_port = if a.pair_chain { format!("  input  wire [{}:0] pm,\n", pair_sums_bits(a) - 1) } else { String::new() },
         cy_port = if has_cy(a) { ",\n  output wire cy" } else { "" },
         w2 = if a.bank_out_stages > 0 {
             // `w1` sits by the block RAM: its output net ends at one flip-flop, not at the
@@ -332,7 +342,7 @@ fn pair_chain(a: &Accel, v: &mut String) {
   reg  [8:0] v{k};
   reg  f{k};
   always @(posedge clk) if (en) begin
-    v{k} <= {s2} ? ((l{k} & pm[{ph}:{pl}]) | (~l{k} & pm[{mh}:{ml}])) : l{k};
+    v{k} <= {s2} ? ((l{k} & {p}) | (~l{k} & {m})) : l{k};
     f{k} <= {flip};
   end
   wire [{zm}:0] z{k};
@@ -344,10 +354,8 @@ fn pair_chain(a: &Accel, v: &mut String) {
             flip = code(k, PAIR_FLIP),
             a0 = act(2 * k),
             a1 = act(2 * k + 1),
-            ph = 18 * k + 8,
-            pl = 18 * k,
-            mh = 18 * k + 17,
-            ml = 18 * k + 9,
+            p = pair_sum_slices(k).0,
+            m = pair_sum_slices(k).1,
             zm = wo - 1,
             cell = crate::cells::pstage_name(wo, wy),
         ));
