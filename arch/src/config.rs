@@ -298,7 +298,8 @@ pub struct Accel {
     /// enters `Accel::lane_delay(j)` cycles after the head lane.
     pub chain_stages: u32,
     /// Register stages that fan the activation word out to groups of `BCAST_GROUP` rows
-    /// (1 beyond that many rows: one register cannot reach a whole large array in a cycle).
+    /// (1 beyond that many rows: one register cannot reach a whole large array in a cycle;
+    /// never on an iCE40, whose block RAMs hold a few rows more at most).
     pub bcast_stages: u32,
     /// Copies of the broadcast activations, and of the weight banks' read and write ports:
     /// one per group of `BCAST_GROUP` rows when `bcast_stages` > 0, else 1.
@@ -446,8 +447,10 @@ impl AccelConfig {
         let lps = tree_levels_per_stage(c.target_fmax_mhz, c.device);
         let ecp5 = matches!(c.device, Some(Device::Ecp5_25f | Device::Ecp5_85f));
         let ice40 = matches!(c.device, Some(Device::Ice40Up5k | Device::Ice40Hx8k));
-        // more rows than one broadcast group: the large-array structures (`Accel::grouped`)
-        let grouped = c.rows > BCAST_GROUP;
+        // more rows than one broadcast group: the large-array structures (`Accel::grouped`);
+        // an iCE40's block RAMs hold too few weight banks for those to pay (the HX8K's 32: 11
+        // rows of 16 lanes), and they would cost it its pair chains (26.8 LUT4/MAC at 9 rows)
+        let grouped = c.rows > BCAST_GROUP && !ice40;
         let pair_chain = ice40 && !grouped && c.lanes >= 2 * PAIR_CHAIN_LANES_PER_STAGE;
         let row_chain = if pair_chain {
             c.lanes

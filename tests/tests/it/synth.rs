@@ -773,7 +773,8 @@ fn two_random_layers_match(a: &tern_arch::config::Accel, cfg: &tern_arch::config
 /// Pair chains (`Accel::pair_chain`, the rows of iCE40 arrays without broadcast groups) are
 /// simulated like every other geometry: RTL == golden on results, cycles and counters, with
 /// and without stalls, at 16 and 32 lanes (4 and 8 chain stages, so pairs enter up to 7
-/// cycles late) and on the ice40-up5k preset itself, and the results equal the reference
+/// cycles late), on the ice40-up5k preset itself and on an HX8K of 11 rows (all its block
+/// RAMs hold; iCE40 arrays never form broadcast groups), and the results equal the reference
 /// matmul.
 #[test]
 fn pair_chain_rows_match_golden() {
@@ -782,9 +783,11 @@ fn pair_chain_rows_match_golden() {
     use tern_arch::Stalls;
     let up5k = AccelConfig { name: "tiny-pairs", device: Some(Device::Ice40Up5k), amem_depth: 256, ..TINY };
     let wide = AccelConfig { name: "tiny-pairs-32", lanes: 32, rows: 2, ..up5k };
-    for (cfg, stages) in [(up5k, 4), (wide, 8), (tern_arch::config::ICE40_UP5K, 4)] {
+    // as many rows as the HX8K's block RAMs hold: more than a broadcast group, still one
+    let hx8k_full = AccelConfig { name: "ice40-hx8k-11-rows", rows: 11, ..tern_arch::config::ICE40_HX8K };
+    for (cfg, stages) in [(up5k, 4), (wide, 8), (tern_arch::config::ICE40_UP5K, 4), (hx8k_full, 4)] {
         let a = cfg.validate().unwrap();
-        assert!(a.pair_chain && !a.exact_last_lane, "{}", cfg.name);
+        assert!(a.pair_chain && !a.exact_last_lane && !a.grouped(), "{}", cfg.name);
         assert_eq!((a.chain_stages, a.tree_stages), (stages, stages + 1), "{}", cfg.name);
         two_random_layers_match(&a, &cfg);
         // the ends of every stage's range: 16 lanes of -128 times -1 reach +2048, which
