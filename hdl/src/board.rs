@@ -238,7 +238,13 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
         } else {
             RST_SYNC.to_string()
         },
-        rst_core = if a.grouped() { "rst_core" } else if crate::top::seq_rst_copy(a) { "{rst_seq, rst}" } else { "rst" },
+        rst_core = if a.grouped() {
+            "rst_core"
+        } else if crate::top::seq_rst_copy(a) {
+            "{rst_seq, rst}"
+        } else {
+            "rst"
+        },
         tx_port = if a.grouped() { TX_SKID } else { TX_DIRECT },
         take = take,
         rx_stage = if a.grouped() { rx_pin_stage(a) } else { "  assign rx_ready = ~in_valid & ~rst;\n".to_string() },
@@ -347,7 +353,9 @@ const RST_SYNC: &str = "  // reset: the button is asynchronous; two flops make a
 /// an SB_DFF primitive holding the inverse (iCE40 flip-flops start low).
 fn seq_rst_copy_decl(fabric: crate::Fabric) -> String {
     match fabric {
-        crate::Fabric::Ice40 => "  wire rst_seq_n;\n  SB_DFF c_rst_seq (.C(clk), .D(~rst_sync[0]), .Q(rst_seq_n));\n  wire rst_seq = ~rst_seq_n;\n".to_string(),
+        crate::Fabric::Ice40 => {
+            "  wire rst_seq_n;\n  SB_DFF c_rst_seq (.C(clk), .D(~rst_sync[0]), .Q(rst_seq_n));\n  wire rst_seq = ~rst_seq_n;\n".to_string()
+        }
         _ => "  reg rst_seq = 1'b1;\n  always @(posedge clk) rst_seq <= rst_sync[0];\n".to_string(),
     }
 }

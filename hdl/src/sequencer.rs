@@ -18,7 +18,7 @@
 //! (`iss_half`, `iss_last`), which keeps adders and comparators off the paths into the
 //! sequencer's many enables (measured in `docs/synthesis.md`).
 
-use crate::cells::{step_name, Step};
+use crate::cells::{Step, step_name};
 use tern_arch::config::{Accel, BCAST_GROUP_ROW_BITS};
 use tern_arch::isa::{self, Opcode, Status};
 
@@ -487,7 +487,12 @@ pub fn verilog(a: &Accel) -> String {
         ex_fl_decl = if masked == 0 {
             String::new()
         } else {
-            format!("  wire [{nfm}:0] ex_fl = ex_flags & {{{}'b{}, {{{masked}{{ex_is_mv}}}}}};\n", nf - masked, "1".repeat(nf - masked), nfm = nf - 1)
+            format!(
+                "  wire [{nfm}:0] ex_fl = ex_flags & {{{}'b{}, {{{masked}{{ex_is_mv}}}}}};\n",
+                nf - masked,
+                "1".repeat(nf - masked),
+                nfm = nf - 1
+            )
         },
         bpwm = bpw - 1,
         bpxm = bpx - 1,
@@ -887,11 +892,18 @@ mod tests {
             }
             assert_eq!(step_cells(&a), vec![(isa::ADDR_BITS + 1, Step::Up), (isa::ADDR_BITS, Step::Down)]);
             // the cells' widths are the registers' (a mismatch would not even elaborate)
-            assert!(v.contains(&format!("  reg [{}:0] ld_addr;", isa::ADDR_BITS)) && v.contains(&format!("  reg [{}:0] ld_left;", isa::ADDR_BITS - 1)));
+            assert!(
+                v.contains(&format!("  reg [{}:0] ld_addr;", isa::ADDR_BITS))
+                    && v.contains(&format!("  reg [{}:0] ld_left;", isa::ADDR_BITS - 1))
+            );
             // a power-of-two half: an address's half is its bit log2(half_depth), no compare
             let b = a.half_depth.trailing_zeros();
             assert!(a.half_depth.is_power_of_two(), "{}", cfg.name);
-            assert!(v.contains(&format!("iss_half <= iss_waddr_d[{b}];")) && v.contains(&format!("ex_h_lo <= d_fhi[{b}];")), "{}", cfg.name);
+            assert!(
+                v.contains(&format!("iss_half <= iss_waddr_d[{b}];")) && v.contains(&format!("ex_h_lo <= d_fhi[{b}];")),
+                "{}",
+                cfg.name
+            );
         }
         let big = ECP5_85F.validate().unwrap();
         assert!(step_cells(&big).is_empty() && verilog(&big).contains("iss_rem <= iss_rem - "));

@@ -513,7 +513,10 @@ fn ice40_pair_stage_cells_equal_generic_cells() {
         body.push_str(&stimulus_loop(
             &format!("{{y_{n}, v_{n}, f_{n}}}"),
             (wi + 10, 20, 100_000),
-            &format!("if (i % 5 == 0) y_{n} = ~{wi}'d0; if (i % 7 == 0) y_{n} = {{1'b1, {z}'d0}}; if (i % 3 == 0) v_{n} = 9'h100;", z = wi - 1),
+            &format!(
+                "if (i % 5 == 0) y_{n} = ~{wi}'d0; if (i % 7 == 0) y_{n} = {{1'b1, {z}'d0}}; if (i % 3 == 0) v_{n} = 9'h100;",
+                z = wi - 1
+            ),
             (&format!("g_{n}"), &format!("h_{n}")),
             &format!("\"{n}: %h %h %b gold %h gate %h\", y_{n}, v_{n}, f_{n}, g_{n}, h_{n}"),
         ));
@@ -779,8 +782,8 @@ fn two_random_layers_match(a: &tern_arch::config::Accel, cfg: &tern_arch::config
 #[test]
 fn pair_chain_rows_match_golden() {
     use crate::common::{assert_same, run_both};
-    use tern_arch::config::{AccelConfig, Device, TINY};
     use tern_arch::Stalls;
+    use tern_arch::config::{AccelConfig, Device, TINY};
     let up5k = AccelConfig { name: "tiny-pairs", device: Some(Device::Ice40Up5k), amem_depth: 256, ..TINY };
     let wide = AccelConfig { name: "tiny-pairs-32", lanes: 32, rows: 2, ..up5k };
     // as many rows as the HX8K's block RAMs hold: more than a broadcast group, still one
@@ -793,7 +796,8 @@ fn pair_chain_rows_match_golden() {
         // the ends of every stage's range: 16 lanes of -128 times -1 reach +2048, which
         // needs the sum's top bit, and its other polarity ~2048 one more below
         let inp = 96;
-        let rows: [fn(usize) -> i8; 5] = [|_| -1, |_| 1, |j| if j % 2 == 0 { 1 } else { -1 }, |j| if j % 2 == 0 { -1 } else { 1 }, |j| (j % 3) as i8 - 1];
+        let rows: [fn(usize) -> i8; 5] =
+            [|_| -1, |_| 1, |j| if j % 2 == 0 { 1 } else { -1 }, |j| if j % 2 == 0 { -1 } else { 1 }, |j| (j % 3) as i8 - 1];
         let w: Vec<i8> = rows.iter().flat_map(|f| (0..inp).map(f)).collect();
         let x: Vec<i8> = (0..inp).map(|_| -128).chain((0..inp).map(|j| if j % 2 == 0 { -128 } else { 127 })).collect();
         let w = tern_arch::pack::TernaryMatrix::from_weights(&w, rows.len(), inp).unwrap();
