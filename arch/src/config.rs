@@ -578,6 +578,13 @@ impl Accel {
 /// so (`scripts/row-bench/pchain_fmax.py`, docs/synthesis.md), 36 and 109 MHz with four pairs.
 pub const PAIR_CHAIN_LANES_PER_STAGE: u32 = 4;
 
+/// Bits of a pair chain's value after pair `k` (0-based), either polarity: the sum S of
+/// 2 (k + 1) terms lies in [-256 (k + 1), 256 (k + 1)], and ~S = -S - 1 one lower. Stage `k`'s
+/// adder is this wide (the RTL's cells and the energy model's adds).
+pub fn pair_stage_bits(k: u32) -> u32 {
+    32 - (256 * (k + 1)).leading_zeros() + 1
+}
+
 /// Terms per row carry chain on ECP5 up to `SLOW_CLOCK_MHZ` (see `Accel::row_chain`).
 pub const ROW_CHAIN: u32 = 8;
 

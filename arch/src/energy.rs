@@ -13,6 +13,7 @@
 //! | `amem_write`   | activation bits written into the buffer          | xwords * 8L                |
 //! | `amem_read`    | activation bits read (broadcast to all rows)     | issue * 8L                 |
 //! | `tree_add`     | row adder tree: L-1 adds of 9..8+log2(L) bits    | issue * R * (L-1)          |
+//! |                | pair chains: L/2 chain adds a row + L pair sums  | issue * (R * L/2 + L)      |
 //! | `acc_add`      | accumulate: one acc_bits-wide add per row, token | acc_updates * R            |
 //! | `acc_write`    | accumulator register bits written                | acc_updates * R * acc_bits |
 //! | `pipe_regs`    | pipeline registers (weight word, activation word)| issue * (R * 2L + 8L)      |
@@ -33,7 +34,7 @@
 //! for the classes it leaves out), never a guess. Every constant names its source below and
 //! in `docs/energy.md`.
 
-use crate::config::Accel;
+use crate::config::{Accel, pair_stage_bits};
 use crate::golden::Counters;
 use serde::Serialize;
 
@@ -448,7 +449,7 @@ impl Events {
             out_beats: c.out_beats,
             link_bits: (in_beats + c.out_beats) * h,
             out_bits: c.out_beats * h,
-            tree_adds: c.issue * r * (l - 1),
+            tree_adds: c.issue * adds_per_issue(a),
             acc_adds: c.acc_updates * r,
             acc_bits_written: c.acc_updates * r * a.cfg.acc_bits as u64,
             pipe_reg_bits: c.issue * (r * ww + xw),
@@ -457,13 +458,43 @@ impl Events {
     }
 }
 
-/// The adds of one row's tree per issue, as (operand bits, count): a balanced binary tree
-/// over L terms of 9 bits (sign-extended int8, negated), level k adding L/2^k pairs of
-/// (8 + k)-bit operands. The RTL's popcount(neg) carry-in term is not counted.
+/// The adds of one row per issue, as (operand bits, count). A tree row: a balanced binary
+/// tree over L terms of 9 bits (sign-extended int8, negated), level k adding L/2^k pairs of
+/// (8 + k)-bit operands; the RTL's popcount(neg) carry-in term is not counted. A pair chain
+/// (`Accel::pair_chain`): one add per pair, stage k as wide as `pair_stage_bits(k)`.
 pub fn tree_adds(a: &Accel) -> Vec<(u32, u64)> {
     let l = a.cfg.lanes as u64;
+    if a.pair_chain {
+        let mut adds: Vec<(u32, u64)> = Vec::new();
+        for k in 0..a.cfg.lanes / 2 {
+            match adds.last_mut() {
+                Some((w, n)) if *w == pair_stage_bits(k) => *n += 1,
+                _ => adds.push((pair_stage_bits(k), 1)),
+            }
+        }
+        return adds;
+    }
     let levels = a.cfg.lanes.trailing_zeros();
     (1..=levels).map(|k| (8 + k, l >> k)).collect()
+}
+
+/// The adds the whole array shares per issue, as (operand bits, count): a pair chain array's
+/// pair sums `a0 + a1` and `a0 - a1` (9 bits) of its L/2 pairs; none for tree rows.
+pub fn shared_adds(a: &Accel) -> Vec<(u32, u64)> {
+    if a.pair_chain { vec![(9, a.cfg.lanes as u64)] } else { Vec::new() }
+}
+
+/// Logic cells of one row whose outputs carry data besides its adders, per issue: a pair
+/// chain's selects, two LUT4s for each of a pair's 9 value bits (`row_tree::pair_chain`).
+/// Counted on the FPGA table only: the ASIC tables have no mux energy.
+pub fn select_cells(a: &Accel) -> u64 {
+    if a.pair_chain { 2 * 9 * (a.cfg.lanes as u64 / 2) } else { 0 }
+}
+
+/// The array's adds per issue: every row's and the shared ones.
+fn adds_per_issue(a: &Accel) -> u64 {
+    let count = |v: Vec<(u32, u64)>| v.iter().map(|(_, n)| n).sum::<u64>();
+    a.cfg.rows as u64 * count(tree_adds(a)) + count(shared_adds(a))
 }
 
 fn bytes_of(depth: u32, bits: u32) -> u64 {
@@ -519,11 +550,11 @@ pub fn estimate(a: &Accel, c: &Counters, clock_hz: f64, tech: Tech) -> Estimate 
     let cfg = &a.cfg;
     let mut b = Builder { lines: Vec::new(), unknowns: Vec::new(), assumptions: Vec::new() };
     if a.pair_chain {
-        // the iCE40 rows are not the tree this counts; the difference is not modelled
         b.assumptions.push(format!(
-            "tree_add counts the tree rows' L-1 adds a row; this preset's rows are pair chains (Accel::pair_chain): {} chain adds a row and {} shared pair sums a cycle, plus two select LUTs a value bit, not modelled",
+            "pair-chain rows (Accel::pair_chain): tree_add counts each row's {} chain adds and the array's {} shared pair sums; the selects ({} logic cells a row) count as logic cells on the FPGA table and are not known on an ASIC table (no mux energy)",
             cfg.lanes / 2,
-            cfg.lanes
+            cfg.lanes,
+            select_cells(a)
         ));
     }
     let (dram_lo, dram_hi) = t.dram_read_64b;
@@ -581,18 +612,19 @@ pub fn estimate(a: &Accel, c: &Counters, clock_hz: f64, tech: Tech) -> Estimate 
                 format!("write taken = read; {}", sram_src(af, asize, abuf)),
             );
             b.push("amem_read", ev.act_bits_read, "bits", per_bit(af, 64.0), true, sram_src(af, asize, abuf));
-            // the tree: a weighted mean over its levels' widths
-            let per_row: Vec<(u32, u64, Option<f64>)> = tree_adds(a).into_iter().map(|(w, n)| (w, n, t.add_pj(w).0)).collect();
-            let tree_pj_row: Option<f64> = per_row.iter().map(|(_, n, e)| e.map(|e| e * *n as f64)).sum();
-            let adds_row = (cfg.lanes - 1) as f64;
-            let widths = per_row.iter().map(|(w, n, _)| format!("{n}x{w}b")).collect::<Vec<_>>().join(" + ");
+            // the rows' adds: a weighted mean over their widths (and the shared pair sums')
+            let pj_of = |adds: &[(u32, u64)]| -> Option<f64> { adds.iter().map(|&(w, n)| t.add_pj(w).0.map(|e| e * n as f64)).sum() };
+            let widths = |adds: &[(u32, u64)]| adds.iter().map(|(w, n)| format!("{n}x{w}b")).collect::<Vec<_>>().join(" + ");
+            let (row, shared) = (tree_adds(a), shared_adds(a));
+            let pj_issue = pj_of(&row).zip(pj_of(&shared)).map(|(r, s)| r * cfg.rows as f64 + s);
+            let shared_src = if shared.is_empty() { String::new() } else { format!(", shared per issue {}", widths(&shared)) };
             b.push(
                 "tree_add",
                 ev.tree_adds,
                 "adds",
-                tree_pj_row.map(|e| e / adds_row),
+                pj_issue.map(|e| e / adds_per_issue(a) as f64),
                 true,
-                format!("per row and issue {widths}; {}", t.add_pj(8 + 1).1),
+                format!("per row and issue {}{shared_src}; {}", widths(&row), t.add_pj(8 + 1).1),
             );
             let (acc_pj, acc_src) = t.add_pj(cfg.acc_bits);
             b.push("acc_add", ev.acc_adds, "adds", acc_pj, true, acc_src);
@@ -644,15 +676,17 @@ pub fn estimate(a: &Accel, c: &Counters, clock_hz: f64, tech: Tech) -> Estimate 
                 src("beat-assembly register bits of activation words (the last beat is the link_io nets; block RAM array: not known)"),
             );
             b.push("amem_read", ev.act_bits_read, "bits", Some(e), true, src("read-port data bits (block RAM array: not known)"));
-            let bits_row: u64 = tree_adds(a).iter().map(|(w, n)| *w as u64 * n).sum();
-            b.push(
-                "tree_add",
-                ev.tree_adds,
-                "adds",
-                Some(e * bits_row as f64 / (cfg.lanes - 1) as f64),
-                true,
-                src(&format!("{bits_row} adder bits per row and issue (one logic cell each)")),
-            );
+            let bits = |adds: Vec<(u32, u64)>| adds.iter().map(|(w, n)| *w as u64 * n).sum::<u64>();
+            let (bits_row, bits_shared, sel) = (bits(tree_adds(a)), bits(shared_adds(a)), select_cells(a));
+            let cells_issue = (bits_row + sel) * cfg.rows as u64 + bits_shared;
+            let what = if a.pair_chain {
+                format!(
+                    "{bits_row} adder bits and {sel} select cells per row, {bits_shared} shared pair-sum bits, per issue (one logic cell each)"
+                )
+            } else {
+                format!("{bits_row} adder bits per row and issue (one logic cell each)")
+            };
+            b.push("tree_add", ev.tree_adds, "adds", Some(e * cells_issue as f64 / adds_per_issue(a) as f64), true, src(&what));
             b.push(
                 "acc_add",
                 ev.acc_adds,
@@ -1005,6 +1039,31 @@ mod tests {
         assert!(close(pjf("static"), 104.3e-6 * cycles as f64 / 50e6 * 1e12));
         assert!(ef.baselines.is_none());
         assert!(ef.unknowns.iter().any(|u| u.class == "bram_array" && u.events == Some(4.0 * 128.0)));
+    }
+
+    /// Pair-chain rows (`ice40-up5k`) count their own adds, not a tree's: per row the 8
+    /// chain stages (10, 11, 11, 12, 12, 12, 12, 13 bits), per array 16 shared pair sums of 9
+    /// bits, and on the FPGA table the selects' 144 logic cells a row.
+    #[test]
+    fn pair_chain_rows_count_their_own_adds() {
+        let a = crate::config::ICE40_UP5K.validate().unwrap();
+        assert!(a.pair_chain);
+        assert_eq!(tree_adds(&a), vec![(10, 1), (11, 2), (12, 4), (13, 1)]);
+        assert_eq!(shared_adds(&a), vec![(9, 16)]);
+        let c = Counters { cycles: 10, issue: 1, ..Counters::default() };
+        let ev = Events::new(&a, &c);
+        assert_eq!(ev.tree_adds, 8 * 8 + 16);
+        // 45 nm: 9b 0.0325, 10b 0.035, 11b 0.0375, 12b 0.04, 13b 0.0425 pJ
+        let e = estimate(&a, &c, 50e6, Tech::Asic45);
+        let row = 0.035 + 2.0 * 0.0375 + 4.0 * 0.04 + 0.0425;
+        assert!(close(e.line("tree_add").unwrap().joules.unwrap() * 1e12, 8.0 * row + 16.0 * 0.0325));
+        // iCE40: (93 adder bits + 144 select cells) x 8 rows + 144 pair-sum bits, 0.1 pJ each
+        let ef = estimate(&a, &c, 50e6, Tech::Ice40Up5k);
+        assert!(close(ef.line("tree_add").unwrap().joules.unwrap() * 1e12, ((93.0 + 144.0) * 8.0 + 144.0) * 0.1));
+        assert!(ef.assumptions.iter().any(|s| s.contains("8 chain adds and the array's 16 shared pair sums")));
+        // tree rows are unchanged: `tiny` has no shared adds and no selects
+        let t = crate::config::TINY.validate().unwrap();
+        assert_eq!((shared_adds(&t), select_cells(&t)), (vec![], 0));
     }
 
     #[test]

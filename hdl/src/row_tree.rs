@@ -46,11 +46,7 @@ pub fn has_cy(a: &Accel) -> bool {
     !a.exact_last_lane && !a.pair_chain
 }
 
-/// Bits of a pair chain's value after pair `k` (0-based), either polarity: the sum S of
-/// 2 (k + 1) terms lies in [-256 (k + 1), 256 (k + 1)], and ~S = -S - 1 one lower.
-pub fn pair_stage_bits(k: u32) -> u32 {
-    32 - (256 * (k + 1)).leading_zeros() + 1
-}
+pub use tern_arch::config::pair_stage_bits;
 
 /// The stage cells of a pair chain: (output width, y width) of every `tern_pstage` used
 /// (stage 0 adds its value to the replicated first sign, one bit).

@@ -258,6 +258,13 @@ pub fn class_of(module: &str, signal: &str, is_top_input: bool) -> &'static str 
         "tern_abuf" if signal == "rdata" => "amem_read",
         "tern_row" if signal == "w2" => "pipe_regs",
         "tern_row" | "tern_term" => "tree_add",
+        // a pair chain's stage cells, and the pair sums its rows share
+        m if m.starts_with("tern_pstage_") => "tree_add",
+        // a chain row's add cells (ECP5 chain trees)
+        m if m.starts_with("tern_addt_") => "tree_add",
+        // the register copies of grouped arrays (activations, addresses, tokens)
+        "tern_copy" => "pipe_regs",
+        "tern_array" if signal == "pm" => "tree_add",
         "tern_acc" => "acc_add",
         "tern_array" if signal == "x2" => "pipe_regs",
         "tern_array" if digits_after("acc") => "acc_add",
@@ -265,6 +272,11 @@ pub fn class_of(module: &str, signal: &str, is_top_input: bool) -> &'static str 
         "tern_seq" if signal == "ld_sh" => "load",
         "tern_out" if signal == "obuf" => "output",
         "tern_counters" => "counters",
+        m if m.starts_with("tern_cinc_") => "counters",
+        // the sequencer's step cells and range compares
+        m if m.starts_with("tern_sinc_") || m.starts_with("tern_sdec_") || m.starts_with("tern_gt_over_") => "control",
+        // `advance` and reset on global networks (a wire in the simulated design)
+        m if m.starts_with("tern_gbuf") => "control",
         "tern_wbank" | "tern_abuf" | "tern_array" | "tern_seq" | "tern_out" | "tern_top" => "control",
         _ => "other",
     }
@@ -410,6 +422,22 @@ endmodule
             "module m (input wire clk, input wire a, output wire z);\n  reg x;\n  always @(posedge clk) begin x <= a; end\n  assign z = x;\nendmodule\n",
         );
         assert!(d.modules["m"].aliases.contains("z"), "{:?}", d.modules["m"].aliases);
+    }
+
+    /// Every module of every preset's simulated design has a class, so no net of a shipped
+    /// design lands in `other` (pair chains' `tern_pstage_*` cells once did), and a pair
+    /// chain's shared sums `pm` count as its adds.
+    #[test]
+    fn every_module_of_every_preset_has_a_class() {
+        for cfg in tern_arch::config::PRESETS {
+            let a = cfg.validate().unwrap();
+            let d = Design::parse(&tern_hdl::emit(&a));
+            for m in d.modules.keys() {
+                assert_ne!(class_of(m, "x", false), "other", "{}: module {m}", cfg.name);
+            }
+        }
+        assert_eq!(class_of("tern_array", "pm", false), "tree_add");
+        assert_eq!(class_of("tern_pstage_13_12", "z", false), "tree_add");
     }
 
     #[test]
