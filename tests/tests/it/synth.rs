@@ -1131,6 +1131,29 @@ fn row_bench_no_row_brings_ice40_to_16() {
     row_bench_cheaper_rows_leave_too_few_luts(rows, &cheaper);
 }
 
+/// No iCE40 array size reaches 16 LUT4/MAC: one more row costs more than 16 per added MAC
+/// by itself (its row, accumulator, output shifter stage and bank recode), at 16 lanes and at
+/// 32, so the design's cost per MAC approaches that from above however many rows the
+/// device held. Synthesized by yosys (no place and route), four small runs. If this fails, a
+/// larger array could reach the target and docs/synthesis.md ("What is left") is out of date.
+#[test]
+fn ice40_one_more_row_costs_more_than_16_per_mac() {
+    let t = Target::parse("ice40-up5k").unwrap();
+    let luts = |spec: &str| {
+        let cfg = tern_arch::config::AccelConfig::preset(spec).unwrap();
+        let dir = scratch(&format!("row-{}", spec.replace([':', ',', '='], "-")));
+        let opt = Options { out: dir.to_path_buf(), freq_mhz: None, no_pnr: true, seeds: vec![1], jobs: 1, progress: false };
+        synth::run(&cfg, &t, &opt).unwrap_or_else(|e| panic!("{spec}: {e}")).luts
+    };
+    for (fewer, more, lanes) in [("ice40-up5k:rows=7", "ice40-up5k", 16), ("ice40-up5k:lanes=32,rows=2", "ice40-up5k:lanes=32,rows=3", 32)]
+    {
+        let added = luts(more) as f64 - luts(fewer) as f64;
+        let per_mac = added / lanes as f64;
+        eprintln!("{fewer} -> {more}: +{added} LUT4, {per_mac:.1} per added MAC");
+        assert!(per_mac > synth::LUT4_PER_MAC_TARGET, "{fewer} -> {more}: one more row costs {per_mac:.1} LUT4 per MAC");
+    }
+}
+
 /// The row bench's variant that the iCE40 presets build (`Accel::pair_chain`).
 const ICE40_ROW: &str = "pchain";
 
