@@ -32,8 +32,8 @@ synth: build
 # the recorded ones (a test keeps them equal); after an RTL change, sweep seeds first
 # (docs/synthesis.md: the routed clock moves with the seed).
 synth-all: build
-	$(TERN) synth --preset ice40-up5k --seed 12 --record
-	$(TERN) synth --preset ice40-hx8k --seed 1 --record
+	$(TERN) synth --preset ice40-up5k --seed 9 --record
+	$(TERN) synth --preset ice40-hx8k --seed 20 --record
 	$(TERN) synth --preset ecp5-85f --seed 34 --record
 
 bench: build

@@ -239,20 +239,26 @@ pub fn bank_verilog(a: &Accel) -> String {
   reg [1:0] j;
   reg [{kbm}:0] k;
   reg rd, fresh, settled, run_q;
+  // `home` = the service is at slot {{0, 0}}, kept beside `ptr` and `j` so that `step` is one
+  // LUT (a compare there put `settled` -> `ptr` on the UP5K's critical path); it is not
+  // read in readout (`rd`), where `step` is off and `ready` high
+  reg home;
   wire last_byte = k == {kb}'d{kl};
   wire turn = shift & last_byte;
   wire sel = ~rd & j == 2'd0;
-  wire step = ~rd & (fresh | ~settled | ptr != {pb}'d0 | j != 2'd0);
+  wire step = ~rd & (fresh | ~settled | ~home);
   always @(posedge clk)
     if (rst) begin
-      ptr <= {pb}'d0; j <= 2'd0; rd <= 1'b0; k <= {kb}'d0; fresh <= 1'b1;
+      ptr <= {pb}'d0; j <= 2'd0; rd <= 1'b0; k <= {kb}'d0; fresh <= 1'b1; home <= 1'b1;
     end else if (shift) begin
       rd <= 1'b1;
+      home <= 1'b0;
       k <= last_byte ? {kb}'d0 : k + {kb}'d1;
       j <= last_byte ? 2'd0 : {jk};
       if (last_byte) ptr <= ptr + {pb}'d1;
     end else if (step) begin
       j <= j + 2'd1;
+      home <= j == 2'd3 & ptr == {pb}'d{nl};
       if (j == 2'd3) begin
         ptr <= ptr == {pb}'d{nl} ? {pb}'d0 : ptr + {pb}'d1;
         if (ptr == {pb}'d{nl}) fresh <= 1'b0;
@@ -307,7 +313,7 @@ pub fn bank_verilog(a: &Accel) -> String {
     run_q <= running;
     settled <= ~rst & ~running & ~run_q & ~|p & ~b_inc & ~c_cin;
     // (after `fresh`'s last write: `b_fresh` is `fresh` a cycle late, the write two)
-    ready <= ~rst & (rd | settled & ~b_fresh & ptr == {pb}'d0 & j == 2'd0);
+    ready <= ~rst & (rd | settled & ~b_fresh & home);
   end
   tern_cbank ram (.clk(clk), .we({we}), .waddr(c_a), .wdata(sum[15:0]), .re(1'b1), .raddr({{ptr, j}}), .rdata(rdata));
   assign cnt_byte = k == {kb}'d0 ? low[7:0] : k[0] ? rd_q[7:0] : rd_q[15:8];
