@@ -578,6 +578,10 @@ impl Accel {
 /// so (`scripts/row-bench/pchain_fmax.py`, docs/synthesis.md), 36 and 109 MHz with four pairs.
 pub const PAIR_CHAIN_LANES_PER_STAGE: u32 = 4;
 
+/// Bits of a pair's value in a pair chain: 0, a0, a1, a0 + a1 or a0 - a1 of two int8s, so
+/// [-256, 255] (the shared pair sums, each row's selected value, a stage cell's `v`).
+pub const PAIR_VALUE_BITS: u32 = 9;
+
 /// Bits of a pair chain's value after pair `k` (0-based), either polarity: the sum S of
 /// 2 (k + 1) terms lies in [-256 (k + 1), 256 (k + 1)], and ~S = -S - 1 one lower. Stage `k`'s
 /// adder is this wide (the RTL's cells and the energy model's adds).

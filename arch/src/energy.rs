@@ -34,7 +34,7 @@
 //! for the classes it leaves out), never a guess. Every constant names its source below and
 //! in `docs/energy.md`.
 
-use crate::config::{Accel, pair_stage_bits};
+use crate::config::{Accel, PAIR_VALUE_BITS, pair_stage_bits};
 use crate::golden::Counters;
 use serde::Serialize;
 
@@ -479,16 +479,16 @@ pub fn tree_adds(a: &Accel) -> Vec<(u32, u64)> {
 }
 
 /// The adds the whole array shares per issue, as (operand bits, count): a pair chain array's
-/// pair sums `a0 + a1` and `a0 - a1` (9 bits) of its L/2 pairs; none for tree rows.
+/// pair sums `a0 + a1` and `a0 - a1` (`PAIR_VALUE_BITS`) of its L/2 pairs; none for tree rows.
 pub fn shared_adds(a: &Accel) -> Vec<(u32, u64)> {
-    if a.pair_chain { vec![(9, a.cfg.lanes as u64)] } else { Vec::new() }
+    if a.pair_chain { vec![(PAIR_VALUE_BITS, a.cfg.lanes as u64)] } else { Vec::new() }
 }
 
 /// Logic cells of one row whose outputs carry data besides its adders, per issue: a pair
-/// chain's selects, two LUT4s for each of a pair's 9 value bits (`row_tree::pair_chain`).
+/// chain's selects, two LUT4s for each of a pair's `PAIR_VALUE_BITS` value bits (`row_tree::pair_chain`).
 /// Counted on the FPGA table only: the ASIC tables have no mux energy.
 pub fn select_cells(a: &Accel) -> u64 {
-    if a.pair_chain { 2 * 9 * (a.cfg.lanes as u64 / 2) } else { 0 }
+    if a.pair_chain { 2 * PAIR_VALUE_BITS as u64 * (a.cfg.lanes as u64 / 2) } else { 0 }
 }
 
 /// The array's adds per issue: every row's and the shared ones.

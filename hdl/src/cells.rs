@@ -27,7 +27,7 @@
 //! chains' `tern_pstage` (the flip: `flip ? ~(y + v) : y + v`). Each is simulated against its
 //! generic twin over yosys' iCE40 cell models (`tests/it/synth.rs`).
 
-use tern_arch::config::Accel;
+use tern_arch::config::{Accel, PAIR_VALUE_BITS};
 
 /// An SB_LUT4's LUT_INIT from its output as a function of the pins (each 0 or 1): bit k is
 /// the output for {I3, I2, I1, I0} = k. A macro, so the INITs stay constants.
@@ -236,7 +236,7 @@ pub fn pstage_name(wo: u32, wi: u32) -> String {
 /// I3 = carry in).
 pub const PSTAGE_LUT_INIT: u16 = lut4_init!(|i0, i1, i2, i3| i0 ^ i1 ^ i2 ^ i3);
 
-/// `tern_pstage_{wo}_{wi}`: z = flip ? ~(y + v) : y + v, y (`wi` bits) and v (9 bits)
+/// `tern_pstage_{wo}_{wi}`: z = flip ? ~(y + v) : y + v, y (`wi` bits) and v (`PAIR_VALUE_BITS`)
 /// sign-extended to `wo`. A stage of a pair chain: the chain's value arrives in the polarity
 /// of the pair's sign, so `~y + v = ~(y' - v)` subtracts where the sign is negative, and
 /// `flip` turns the result into the next pair's polarity. On iCE40 each bit is one SB_LUT4 +
@@ -246,21 +246,22 @@ pub fn pstage(wo: u32, wi: u32, fabric: Fabric) -> String {
     let mut v = format!(
         "module {} (
   input  wire [{ym}:0] y,
-  input  wire [8:0] v,
+  input  wire [{vm}:0] v,
   input  wire flip,
   output wire [{zm}:0] z
 );
 ",
         pstage_name(wo, wi),
         ym = wi - 1,
+        vm = PAIR_VALUE_BITS - 1,
         zm = wo - 1
     );
     match fabric {
         Fabric::Generic | Fabric::Ecp5 => {
-            v.push_str(&format!("  assign z = {{{wo}{{flip}}}} ^ ({} + {});\n", sext("y", wi, wo), sext("v", 9, wo)))
+            v.push_str(&format!("  assign z = {{{wo}{{flip}}}} ^ ({} + {});\n", sext("y", wi, wo), sext("v", PAIR_VALUE_BITS, wo)))
         }
         Fabric::Ice40 => {
-            let ins = |i: u32| ["flip".to_string(), format!("v[{}]", i.min(8)), format!("y[{}]", i.min(wi - 1))];
+            let ins = |i: u32| ["flip".to_string(), format!("v[{}]", i.min(PAIR_VALUE_BITS - 1)), format!("y[{}]", i.min(wi - 1))];
             ice40_chain_from(&mut v, "1'b0", wo, PSTAGE_LUT_INIT, ins, "z");
         }
     }

@@ -46,7 +46,7 @@ pub fn has_cy(a: &Accel) -> bool {
     !a.exact_last_lane && !a.pair_chain
 }
 
-pub use tern_arch::config::pair_stage_bits;
+pub use tern_arch::config::{PAIR_VALUE_BITS, pair_stage_bits};
 
 /// The stage cells of a pair chain: (output width, y width) of every `tern_pstage` used
 /// (stage 0 adds its value to the replicated first sign, one bit).
@@ -71,14 +71,15 @@ pub const PAIR_S1: u32 = 1;
 pub const PAIR_S2: u32 = 2;
 pub const PAIR_FLIP: u32 = 3;
 
-/// Bits of the pair sums bus `pm` (`mac_array` writes it, the rows read it): 18 a pair.
+/// Bits of the pair sums bus `pm` (`mac_array` writes it, the rows read it): two values a pair.
 pub fn pair_sums_bits(a: &Accel) -> u32 {
-    18 * (a.cfg.lanes / 2)
+    2 * PAIR_VALUE_BITS * (a.cfg.lanes / 2)
 }
 
-/// Pair `k`'s slices of `pm`: (P = a0 + a1, M = a0 - a1), 9 bits each.
+/// Pair `k`'s slices of `pm`: (P = a0 + a1, M = a0 - a1), `PAIR_VALUE_BITS` each.
 pub fn pair_sum_slices(k: u32) -> (String, String) {
-    (format!("pm[{}:{}]", 18 * k + 8, 18 * k), format!("pm[{}:{}]", 18 * k + 17, 18 * k + 9))
+    let (w, lo) = (PAIR_VALUE_BITS, 2 * PAIR_VALUE_BITS * k);
+    (format!("pm[{}:{lo}]", lo + w - 1), format!("pm[{}:{}]", lo + 2 * w - 1, lo + w))
 }
 
 /// Bits that hold the sum of `n` 8-bit terms plus `n - 1` carries: [-128 n, 128 n - 1].
@@ -334,8 +335,8 @@ fn pair_chain(a: &Accel, v: &mut String) {
         }
         let wo = pair_stage_bits(k);
         v.push_str(&format!(
-            "  wire [8:0] l{k} = {s1} ? ({s0} ? 9'h1ff : {a1}) : ({s0} ? {a0} : 9'h0);
-  reg  [8:0] v{k};
+            "  wire [{vm}:0] l{k} = {s1} ? ({s0} ? {vw}'h{ones:x} : {a1}) : ({s0} ? {a0} : {vw}'h0);
+  reg  [{vm}:0] v{k};
   reg  f{k};
   always @(posedge clk) if (en) begin
     v{k} <= {s2} ? ((l{k} & {p}) | (~l{k} & {m})) : l{k};
@@ -353,6 +354,9 @@ fn pair_chain(a: &Accel, v: &mut String) {
             p = pair_sum_slices(k).0,
             m = pair_sum_slices(k).1,
             zm = wo - 1,
+            vm = PAIR_VALUE_BITS - 1,
+            vw = PAIR_VALUE_BITS,
+            ones = (1u32 << PAIR_VALUE_BITS) - 1,
             cell = crate::cells::pstage_name(wo, wy),
         ));
         y = format!("z{k}");
