@@ -1139,16 +1139,19 @@ fn row_bench_no_row_brings_ice40_to_16() {
 #[test]
 fn ice40_one_more_row_costs_more_than_16_per_mac() {
     let t = Target::parse("ice40-up5k").unwrap();
-    let luts = |spec: &str| {
+    // (LUT4, MACs a cycle) of a preset spec
+    let synth = |spec: &str| {
         let cfg = tern_arch::config::AccelConfig::preset(spec).unwrap();
         let dir = scratch(&format!("row-{}", spec.replace([':', ',', '='], "-")));
         let opt = Options { out: dir.to_path_buf(), freq_mhz: None, no_pnr: true, seeds: vec![1], jobs: 1, progress: false };
-        synth::run(&cfg, &t, &opt).unwrap_or_else(|e| panic!("{spec}: {e}")).luts
+        let rep = synth::run(&cfg, &t, &opt).unwrap_or_else(|e| panic!("{spec}: {e}"));
+        (rep.luts, rep.macs_per_cycle)
     };
-    for (fewer, more, lanes) in [("ice40-up5k:rows=7", "ice40-up5k", 16), ("ice40-up5k:lanes=32,rows=2", "ice40-up5k:lanes=32,rows=3", 32)]
-    {
-        let added = luts(more) as f64 - luts(fewer) as f64;
-        let per_mac = added / lanes as f64;
+    for (fewer, more) in [("ice40-up5k:rows=7", "ice40-up5k:rows=8"), ("ice40-up5k:lanes=32,rows=2", "ice40-up5k:lanes=32,rows=3")] {
+        let ((l0, m0), (l1, m1)) = (synth(fewer), synth(more));
+        assert!(m1 > m0, "{fewer} -> {more} adds no MACs");
+        let added = l1 as f64 - l0 as f64;
+        let per_mac = added / (m1 - m0) as f64;
         eprintln!("{fewer} -> {more}: +{added} LUT4, {per_mac:.1} per added MAC");
         assert!(per_mac > synth::LUT4_PER_MAC_TARGET, "{fewer} -> {more}: one more row costs {per_mac:.1} LUT4 per MAC");
     }
