@@ -197,8 +197,9 @@ pub fn bank_words(a: &Accel) -> u32 {
 /// - After a reset the first round writes zeros to every word (`fresh`): the block RAM holds
 ///   what the last run left. No low byte can wrap within a round.
 /// - Once the core stops and nothing is pending (`settled`), the service rests at slot
-///   {0, 0} (`home`, a flip-flop kept beside `ptr` and `j`) and `ready` rises. The board then reads the trailer a byte at a time from
-///   `cnt_byte`, pulsing `shift` after each: byte 0 of a counter is its low byte (the low bytes
+///   {0, 0} (`home`, a flip-flop kept beside `ptr` and `j`) and `ready` rises. The board
+///   then reads the trailer a byte at a time from `cnt_byte`, pulsing `shift` after each:
+///   byte 0 of a counter is its low byte (the low bytes
 ///   rotate as a ring, one counter per turn, as in the scan chain), bytes 1.. come from the RAM
 ///   word the readout points at, three cycles after the shift (the step, the RAM read and
 ///   `rd_q`; the board waits four).
