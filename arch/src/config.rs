@@ -635,6 +635,35 @@ impl Accel {
     }
 }
 
+/// The preset table of the README, generated from `PRESETS` (a test keeps them identical).
+pub fn markdown_presets() -> String {
+    let mut s = String::from(
+        "| preset | R rows | L lanes | MACs/cycle | acc bits | weight words/bank | act words | host bits | double buffer | max batch | max K | pipeline | target clock | device (BRAMs) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for p in PRESETS {
+        let a = p.validate().expect("presets validate");
+        s.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} MHz | {} |\n",
+            p.name,
+            p.rows,
+            p.lanes,
+            a.macs_per_cycle,
+            p.acc_bits,
+            p.wmem_depth,
+            p.amem_depth,
+            p.host_bits,
+            if p.double_buffer { "yes" } else { "no" },
+            p.max_batch,
+            p.max_k,
+            a.pipeline_depth,
+            p.target_fmax_mhz,
+            p.device.map_or("-".to_string(), |d| format!("{} ({} of {})", d.name(), a.brams, d.brams())),
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -717,33 +746,4 @@ mod tests {
         assert_eq!(Device::Ecp5_85f.brams_for(64, 512), 2);
         assert_eq!(Device::Ecp5_85f.brams_for(256, 1024), 15);
     }
-}
-
-/// The preset table of the README, generated from `PRESETS` (a test keeps them identical).
-pub fn markdown_presets() -> String {
-    let mut s = String::from(
-        "| preset | R rows | L lanes | MACs/cycle | acc bits | weight words/bank | act words | host bits | double buffer | max batch | max K | pipeline | target clock | device (BRAMs) |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for p in PRESETS {
-        let a = p.validate().expect("presets validate");
-        s.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} MHz | {} |\n",
-            p.name,
-            p.rows,
-            p.lanes,
-            a.macs_per_cycle,
-            p.acc_bits,
-            p.wmem_depth,
-            p.amem_depth,
-            p.host_bits,
-            if p.double_buffer { "yes" } else { "no" },
-            p.max_batch,
-            p.max_k,
-            a.pipeline_depth,
-            p.target_fmax_mhz,
-            p.device.map_or("-".to_string(), |d| format!("{} ({} of {})", d.name(), a.brams, d.brams())),
-        ));
-    }
-    s
 }

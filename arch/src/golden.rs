@@ -136,6 +136,36 @@ pub struct RunResult {
     pub stopped: Option<StopReason>,
 }
 
+impl RunResult {
+    /// The first way two runs of the same beats differ, named for a person: status, stop
+    /// reason, the first differing result word (or the result count), the first differing
+    /// counter, consumed beats. `None` when they are equal in all of these. `an` and `bn` name
+    /// the runs ("golden", "verilator").
+    pub fn first_difference(&self, an: &str, other: &RunResult, bn: &str) -> Option<String> {
+        let (a, b) = (self, other);
+        if a.status != b.status {
+            return Some(format!("status differs: {an} `{}`, {bn} `{}`", a.status.describe(), b.status.describe()));
+        }
+        if a.stopped != b.stopped {
+            return Some(format!("stop reason differs: {an} {:?}, {bn} {:?}", a.stopped, b.stopped));
+        }
+        if let Some(i) = a.results.iter().zip(&b.results).position(|(x, y)| x != y) {
+            return Some(format!("first differing result word {i}: {an} {} {bn} {}", a.results[i], b.results[i]));
+        }
+        if a.results.len() != b.results.len() {
+            return Some(format!("result count differs: {an} {}, {bn} {}", a.results.len(), b.results.len()));
+        }
+        let (ac, bc) = (a.counters.to_array(), b.counters.to_array());
+        if let Some(i) = (0..ac.len()).find(|&i| ac[i] != bc[i]) {
+            return Some(format!("counter `{}` differs: {an} {} {bn} {}", Counters::NAMES[i], ac[i], bc[i]));
+        }
+        if a.consumed != b.consumed {
+            return Some(format!("consumed beats differ: {an} {}, {bn} {}", a.consumed, b.consumed));
+        }
+        None
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopReason {
     /// All beats consumed and the sequencer asks for more: the program lacks a HALT.
@@ -788,5 +818,34 @@ impl Golden {
             cycle += 1;
         }
         RunResult { results, counters: cnt, status, consumed: pos, stopped }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(results: Vec<i32>) -> RunResult {
+        RunResult { results, counters: Counters::default(), status: Status::Halted, consumed: 5, stopped: None }
+    }
+
+    #[test]
+    fn first_difference_names_what_differs_first() {
+        let a = run(vec![1, 2, 3]);
+        assert_eq!(a.first_difference("golden", &a.clone(), "verilator"), None);
+        let mut b = run(vec![1, 7, 3]);
+        b.counters.cycles = 9;
+        // the result word comes before the counter
+        assert_eq!(a.first_difference("golden", &b, "verilator").unwrap(), "first differing result word 1: golden 2 verilator 7");
+        let c = RunResult { status: Status::IllegalOpcode, ..run(vec![1, 2, 3]) };
+        assert_eq!(a.first_difference("golden", &c, "verilator").unwrap(), "status differs: golden `halted`, verilator `illegal opcode`");
+        let mut d = run(vec![1, 2, 3]);
+        d.counters.cycles = 9;
+        assert_eq!(a.first_difference("golden", &d, "verilator").unwrap(), "counter `cycles` differs: golden 0 verilator 9");
+        assert_eq!(a.first_difference("a", &run(vec![1, 2]), "b").unwrap(), "result count differs: a 3, b 2");
+        assert_eq!(
+            a.first_difference("a", &RunResult { consumed: 4, ..run(vec![1, 2, 3]) }, "b").unwrap(),
+            "consumed beats differ: a 5, b 4"
+        );
     }
 }

@@ -275,6 +275,41 @@ impl fmt::Display for Insn {
     }
 }
 
+/// The bit-field table of `docs/isa.md`, generated from the definitions above (a test keeps
+/// the document and the code identical).
+pub fn markdown_table() -> String {
+    let mut s = String::from(
+        "| opcode | mnemonic | 31:28 | 27 | 26 | 25:13 | 12:0 | must be zero | data beats that follow |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for op in Opcode::ALL {
+        let (b27, b26, hi, lo, data) = match op {
+            Opcode::Nop | Opcode::Sync | Opcode::Halt => ("0", "0", "0", "0", "none"),
+            Opcode::LoadW => ("0", "0", "addr", "count (>= 1)", "count x R weight words, bank index fastest; each 2L bits = 2L/H beats"),
+            Opcode::LoadX => ("0", "0", "addr", "count (>= 1)", "count activation words; each 8L bits = 8L/H beats"),
+            Opcode::SetLen => ("0", "0", "0", "len (>= 1)", "none"),
+            Opcode::MatVec => ("acc", "store", "waddr", "xaddr", "none (R results stream out when store = 1)"),
+        };
+        s.push_str(&format!(
+            "| {} | `{}` | {:#x} | {b27} | {b26} | {hi} | {lo} | `{:#010x}` | {data} |\n",
+            op as u32,
+            op.mnemonic(),
+            op as u32,
+            op.reserved_mask()
+        ));
+    }
+    s
+}
+
+/// The status-code table of `docs/isa.md`.
+pub fn status_table() -> String {
+    let mut s = String::from("| code | status |\n|---|---|\n");
+    for st in Status::ALL {
+        s.push_str(&format!("| {} | {} |\n", st as u8, st.describe()));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,39 +345,4 @@ mod tests {
             }
         }
     }
-}
-
-/// The bit-field table of `docs/isa.md`, generated from the definitions above (a test keeps
-/// the document and the code identical).
-pub fn markdown_table() -> String {
-    let mut s = String::from(
-        "| opcode | mnemonic | 31:28 | 27 | 26 | 25:13 | 12:0 | must be zero | data beats that follow |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
-    );
-    for op in Opcode::ALL {
-        let (b27, b26, hi, lo, data) = match op {
-            Opcode::Nop | Opcode::Sync | Opcode::Halt => ("0", "0", "0", "0", "none"),
-            Opcode::LoadW => ("0", "0", "addr", "count (>= 1)", "count x R weight words, bank index fastest; each 2L bits = 2L/H beats"),
-            Opcode::LoadX => ("0", "0", "addr", "count (>= 1)", "count activation words; each 8L bits = 8L/H beats"),
-            Opcode::SetLen => ("0", "0", "0", "len (>= 1)", "none"),
-            Opcode::MatVec => ("acc", "store", "waddr", "xaddr", "none (R results stream out when store = 1)"),
-        };
-        s.push_str(&format!(
-            "| {} | `{}` | {:#x} | {b27} | {b26} | {hi} | {lo} | `{:#010x}` | {data} |\n",
-            op as u32,
-            op.mnemonic(),
-            op as u32,
-            op.reserved_mask()
-        ));
-    }
-    s
-}
-
-/// The status-code table of `docs/isa.md`.
-pub fn status_table() -> String {
-    let mut s = String::from("| code | status |\n|---|---|\n");
-    for st in Status::ALL {
-        s.push_str(&format!("| {} | {} |\n", st as u8, st.describe()));
-    }
-    s
 }

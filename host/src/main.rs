@@ -16,6 +16,8 @@ enum Cmd {
     Verilog(cmd::verilog::Args),
     /// Run one random ternary BitLinear through a backend and report cycles and counters.
     Layer(cmd::layer::Args),
+    /// Run a `.tasm` program on a backend (or golden and Verilator, compared): status, results, counters.
+    Run(cmd::run::Args),
     /// Simulation speed: golden and Verilator cycles/second.
     BenchSim(cmd::bench_sim::Args),
     /// Generate text with a model, every BitLinear on the accelerator; report cycles/token.
@@ -37,6 +39,7 @@ fn main() {
     let r = match cli.cmd {
         Cmd::Verilog(a) => cmd::verilog::run(a),
         Cmd::Layer(a) => cmd::layer::run(a),
+        Cmd::Run(a) => cmd::run::run(a),
         Cmd::Generate(a) => cmd::generate::run(a),
         Cmd::Eval(a) => cmd::eval::run(a),
         Cmd::BenchSim(a) => cmd::bench_sim::run(a),

@@ -1,5 +1,5 @@
 use crate::backend::BackendKind;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use tern_arch::Stalls;
 
 /// Run one random ternary BitLinear through a backend and report cycles and counters.
@@ -19,6 +19,10 @@ pub struct Args {
     /// Probability that the host refuses a result beat on a cycle.
     #[arg(long, default_value_t = 0.0)]
     pub out_stall: f64,
+    /// Also write the layer's program (instructions and data beats) as `.tasm` text, which
+    /// `tern run` runs.
+    #[arg(long)]
+    pub tasm: Option<std::path::PathBuf>,
     #[arg(long)]
     pub json: bool,
 }
@@ -27,6 +31,22 @@ pub fn run(args: Args) -> Result<()> {
     let a = super::preset(&args.preset)?;
     args.shape.check()?;
     let (w, x) = crate::layer::random_layer(args.shape.out_features, args.shape.in_features, args.shape.batch, args.seed);
+    if let Some(path) = &args.tasm {
+        let p = tern_fw::compile_bitlinear(&a, &w, &x, args.shape.batch).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let head = format!(
+            "; tern layer --preset {} --out-features {} --in-features {} --batch {} --seed {}\n\
+             ; a random ternary BitLinear: {} beats of the {}-bit link; run it with `tern run FILE --preset {}`\n",
+            args.preset,
+            args.shape.out_features,
+            args.shape.in_features,
+            args.shape.batch,
+            args.seed,
+            p.beats.len(),
+            a.cfg.host_bits,
+            args.preset
+        );
+        std::fs::write(path, head + &tern_fw::tasm::disassemble(&a, &p.beats)).with_context(|| format!("writing {}", path.display()))?;
+    }
     let mut b = args.backend.open(&a)?;
     let stalls = Stalls::new(args.seed, args.in_stall, args.out_stall);
     let (rep, _) = crate::layer::run_layer(&a, b.as_mut(), &w, &x, args.shape.batch, &stalls)?;

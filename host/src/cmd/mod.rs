@@ -7,6 +7,7 @@ pub mod layer;
 pub mod project;
 pub mod ptq;
 pub mod report;
+pub mod run;
 pub mod synth;
 pub mod verilog;
 

@@ -50,17 +50,9 @@ pub fn assert_same(what: &str, golden: &RunResult, rtl: &RunResult) {
 
 /// Compare two named runs exactly; the message names the first difference.
 pub fn assert_same_runs(what: &str, (an, a): (&str, &RunResult), (bn, b): (&str, &RunResult)) {
-    assert_eq!(a.status, b.status, "{what}: status differs ({an} {:?}, {bn} {:?})", a.status, b.status);
-    assert_eq!(a.stopped, b.stopped, "{what}: stop reason differs ({an} {:?}, {bn} {:?})", a.stopped, b.stopped);
-    if let Some(i) = a.results.iter().zip(&b.results).position(|(x, y)| x != y) {
-        panic!("{what}: first differing result word {i}: {an} {} {bn} {}", a.results[i], b.results[i]);
+    if let Some(d) = a.first_difference(an, b, bn) {
+        panic!("{what}: {d}");
     }
-    assert_eq!(a.results.len(), b.results.len(), "{what}: result count differs ({an}, {bn})");
-    let (ac, bc) = (a.counters.to_array(), b.counters.to_array());
-    for (i, name) in tern_arch::Counters::NAMES.iter().enumerate() {
-        assert_eq!(ac[i], bc[i], "{what}: counter `{name}` differs: {an} {} {bn} {}", ac[i], bc[i]);
-    }
-    assert_eq!(a.consumed, b.consumed, "{what}: consumed beats differ ({an} {}, {bn} {})", a.consumed, b.consumed);
 }
 
 pub fn run_both(a: &Accel, cfg: &AccelConfig, beats: &[u64], stalls: &Stalls, max: u64) -> (RunResult, RunResult) {

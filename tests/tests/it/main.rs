@@ -10,4 +10,5 @@ mod model;
 mod rtl_vs_golden;
 mod smollm2;
 mod synth;
+mod tasm;
 mod tokenizer;

@@ -614,7 +614,7 @@ fn counter_bank_equals_generic_counters() {
             vec![],
             (0..n as u64).map(|i| near((1u64 << 24) - 700 - 37 * i)).collect(),
             (0..n as u64).map(|i| near((1u64 << 40) - 900 - 61 * i)).collect(),
-            (0..n as u64).map(|i| top.wrapping_sub(800 + 53 * i) & (top.wrapping_sub(1) | (bits == 64) as u64 * u64::MAX)).collect(),
+            (0..n as u64).map(|i| top.wrapping_sub(800 + 53 * i) & (top.wrapping_sub(1) | ((bits == 64) as u64 * u64::MAX))).collect(),
             (0..n as u64).map(|i| near(0x0123_4567_89ab_cdef_u64.rotate_left(7 * i as u32))).collect(),
         ];
         let mut body = String::new();

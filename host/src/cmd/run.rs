@@ -1,0 +1,196 @@
+use crate::backend::BackendKind;
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use tern_arch::golden::{RunResult, StopReason};
+use tern_arch::isa::Status;
+use tern_arch::{Counters, Stalls};
+
+/// Run a `.tasm` program (a hand-written one, or one `tern layer --tasm` wrote) on a backend,
+/// or on both and compare them; report status, results, cycles and counters.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The program: `.tasm` text (docs/isa.md, "Text form").
+    pub program: PathBuf,
+    #[arg(long, default_value = "tiny")]
+    pub preset: String,
+    /// `both` runs the golden model and the RTL on the same beats and stalls and fails on the
+    /// first difference in status, results, counters or consumed beats.
+    #[arg(long, value_enum, default_value_t = RunBackend::Golden)]
+    pub backend: RunBackend,
+    /// Stops a program that neither halts nor starves.
+    #[arg(long, default_value_t = 100_000_000)]
+    pub max_cycles: u64,
+    /// Seed of the stall pattern (with --in-stall / --out-stall).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Probability that the host withholds an input beat on a cycle.
+    #[arg(long, default_value_t = 0.0)]
+    pub in_stall: f64,
+    /// Probability that the host refuses a result beat on a cycle.
+    #[arg(long, default_value_t = 0.0)]
+    pub out_stall: f64,
+    /// Write a VCD of every RTL signal, every cycle (Verilator: `--backend verilator` or
+    /// `both`; a separately cached trace build).
+    #[arg(long)]
+    pub vcd: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunBackend {
+    Golden,
+    Verilator,
+    /// Golden and Verilator, compared.
+    Both,
+}
+
+/// What `--json` prints.
+#[derive(serde::Serialize)]
+struct Report {
+    program: String,
+    preset: String,
+    /// The backend whose run is reported ("verilator" for `both`, whose runs are equal).
+    backend: &'static str,
+    /// "golden == verilator" when both ran (and were equal: otherwise the command fails).
+    compared: Option<&'static str>,
+    beats: usize,
+    consumed: usize,
+    status: &'static str,
+    status_code: u32,
+    /// "starved" (no HALT before the beats ran out), "watchdog" (--max-cycles), or null.
+    stopped: Option<&'static str>,
+    cycles: u64,
+    cycles_source: &'static str,
+    counters: Counters,
+    results_crc32: String,
+    results: Vec<i32>,
+    /// The RTL's waveform (--vcd).
+    vcd: Option<String>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let a = super::preset(&args.preset)?;
+    let text = std::fs::read_to_string(&args.program).with_context(|| format!("reading {}", args.program.display()))?;
+    let beats = tern_fw::tasm::assemble(&a, &text).map_err(|e| anyhow::anyhow!("{}: {e}", args.program.display()))?;
+    if beats.is_empty() {
+        anyhow::bail!("{}: the program has no instruction (a program ends with `halt`)", args.program.display());
+    }
+    if !(0.0..1.0).contains(&args.in_stall) || !(0.0..1.0).contains(&args.out_stall) {
+        anyhow::bail!("--in-stall and --out-stall are probabilities in [0, 1)");
+    }
+    let stalls = Stalls::new(args.seed, args.in_stall, args.out_stall);
+    let kinds: &[BackendKind] = match args.backend {
+        RunBackend::Golden => &[BackendKind::Golden],
+        RunBackend::Verilator => &[BackendKind::Verilator],
+        RunBackend::Both => &[BackendKind::Golden, BackendKind::Verilator],
+    };
+    if args.vcd.is_some() && args.backend == RunBackend::Golden {
+        anyhow::bail!("--vcd traces the RTL: use --backend verilator or --backend both");
+    }
+    let mut runs: Vec<(&'static str, RunResult)> = Vec::new();
+    for k in kinds {
+        let mut b: Box<dyn tern_arch::Backend> = match (k, &args.vcd) {
+            (BackendKind::Verilator, Some(vcd)) => Box::new(tern_sim::VerilatorBackend::with_trace(&a, Some(vcd))?),
+            _ => k.open(&a)?,
+        };
+        runs.push((k.name(), b.run(&beats, &stalls, args.max_cycles)?));
+    }
+    // Verilator opens the file itself and says nothing when it cannot
+    if let Some(vcd) = &args.vcd
+        && !vcd.is_file()
+    {
+        anyhow::bail!("the VCD was not written to {} (does its folder exist?)", vcd.display());
+    }
+    let compared = if let [(an, ar), (bn, br)] = &runs[..] {
+        if let Some(d) = ar.first_difference(an, br, bn) {
+            anyhow::bail!("{}: the backends differ: {d}", args.program.display());
+        }
+        Some("golden == verilator")
+    } else {
+        None
+    };
+    let (name, r) = runs.pop().expect("one run at least");
+    let mut crc = crc32fast::Hasher::new();
+    for v in &r.results {
+        crc.update(&v.to_le_bytes());
+    }
+    let rep = Report {
+        program: args.program.display().to_string(),
+        preset: a.cfg.name.to_string(),
+        backend: name,
+        compared,
+        beats: beats.len(),
+        consumed: r.consumed,
+        status: r.status.describe(),
+        status_code: r.status as u32,
+        stopped: r.stopped.map(|s| match s {
+            StopReason::Starved => "starved",
+            StopReason::Watchdog => "watchdog",
+        }),
+        cycles: r.counters.cycles,
+        cycles_source: if name == "golden" { "cycle model (golden, validated against RTL)" } else { "RTL (Verilator)" },
+        counters: r.counters,
+        results_crc32: format!("{:08x}", crc.finalize()),
+        results: r.results.clone(),
+        vcd: args.vcd.as_ref().map(|v| v.display().to_string()),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        print_table(&rep, &a);
+    }
+    match (r.status, r.stopped) {
+        (Status::Halted, _) => Ok(()),
+        (_, Some(StopReason::Starved)) => {
+            anyhow::bail!(
+                "{}: the accelerator read all {} beats and wants more: the program has no `halt`",
+                args.program.display(),
+                rep.beats
+            )
+        }
+        (_, Some(StopReason::Watchdog)) => {
+            anyhow::bail!("{}: no `halt` within --max-cycles {}", args.program.display(), args.max_cycles)
+        }
+        (s, None) => anyhow::bail!(
+            "{}: the accelerator stopped with status {} (`{}`) after {} of {} beats",
+            args.program.display(),
+            s as u32,
+            s.describe(),
+            rep.consumed,
+            rep.beats
+        ),
+    }
+}
+
+fn print_table(rep: &Report, a: &tern_arch::Accel) {
+    const SHOWN: usize = 8;
+    let shown: Vec<String> = rep.results.iter().take(SHOWN).map(i32::to_string).collect();
+    let more =
+        if rep.results.len() > SHOWN { format!(", ... ({} more; --json lists all)", rep.results.len() - SHOWN) } else { String::new() };
+    let mut rows = vec![
+        ("program".into(), format!("{} ({} beats)", rep.program, rep.beats)),
+        ("preset".into(), format!("{} (R={} L={}, {}-bit link)", rep.preset, a.cfg.rows, a.cfg.lanes, a.cfg.host_bits)),
+        (
+            "backend".into(),
+            rep.compared.map_or(rep.backend.to_string(), |c| format!("{c}: status, results, counters and consumed beats equal")),
+        ),
+        ("status".into(), format!("{} ({})", rep.status_code, rep.status)),
+    ];
+    if let Some(s) = rep.stopped {
+        rows.push(("stopped".into(), s.to_string()));
+    }
+    let unread =
+        if rep.status_code == Status::Halted as u32 && rep.consumed < rep.beats { " (the beats after `halt` are not read)" } else { "" };
+    rows.push(("consumed beats".into(), format!("{} of {}{unread}", rep.consumed, rep.beats)));
+    rows.push(("results".into(), format!("{} words: {}{more}", rep.results.len(), shown.join(", "))));
+    rows.push(("result stream crc32".into(), format!("{} (the words in the order they left)", rep.results_crc32)));
+    rows.push(("cycles".into(), format!("{} ({})", rep.cycles, rep.cycles_source)));
+    if let Some(v) = &rep.vcd {
+        rows.push(("vcd".into(), v.clone()));
+    }
+    for (n, v) in Counters::NAMES.iter().zip(rep.counters.to_array()) {
+        rows.push((format!("counter {n}"), v.to_string()));
+    }
+    crate::table::print("tern run", &rows);
+}

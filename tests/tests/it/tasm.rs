@@ -1,0 +1,106 @@
+//! `.tasm` programs through `tern run`: a hand-written program whose results are worked out by
+//! hand, a compiled layer written by `tern layer --tasm`, and bad programs.
+use crate::common::Scratch;
+use std::process::Command;
+
+const CLI: &str = env!("CARGO_BIN_EXE_tern-cli");
+
+fn tern(args: &[&str]) -> (bool, serde_json::Value, String) {
+    let out = Command::new(CLI).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.success(), json, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// `tiny` is 4 rows of 16 lanes: one activation word x = 1..16 and four weight rows whose
+/// dot products are easy to check by hand.
+const BY_HAND: &str = "; four dot products with x = 1, 2, ..., 16
+loadx 0, 1
+  .x 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+setlen 1
+loadw 0, 1
+  .w ++++_++++_++++_++++   ; 1 + 2 + ... + 16 = 136
+  .w ----_----_----_----   ; -136
+  .w +-+-_+-+-_+-+-_+-+-   ; (1 - 2) + (3 - 4) + ... = -8
+  .w 0000_0000_0000_000-   ; -16
+matvec 0, 0, store
+halt
+";
+
+#[test]
+fn hand_written_program_gives_the_hand_worked_results_on_both_backends() {
+    let dir = Scratch::new("tasm", "by-hand");
+    let f = dir.join("by_hand.tasm");
+    std::fs::write(&f, BY_HAND).unwrap();
+    let (ok, j, err) = tern(&["run", f.to_str().unwrap(), "--preset", "tiny", "--backend", "both", "--json"]);
+    assert!(ok, "{err}");
+    assert_eq!(j["compared"], "golden == verilator");
+    assert_eq!(j["status"], "halted");
+    assert_eq!(j["results"], serde_json::json!([136, -136, -8, -16]));
+    assert_eq!(j["consumed"], j["beats"]);
+    assert_eq!(j["counters"]["issue"], 1);
+}
+
+#[test]
+fn a_layer_written_as_tasm_runs_to_the_same_counters() {
+    let dir = Scratch::new("tasm", "layer");
+    let f = dir.join("layer.tasm");
+    let f = f.to_str().unwrap();
+    let (ok, layer, err) =
+        tern(&["layer", "--preset", "tiny", "--out-features", "9", "--in-features", "40", "--batch", "2", "--tasm", f, "--json"]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(f).unwrap();
+    assert!(text.contains("\n  .w ") && text.contains("\n  .x ") && !text.contains(".beat"), "{text}");
+    let (ok, run, err) = tern(&["run", f, "--preset", "tiny", "--backend", "both", "--json"]);
+    assert!(ok, "{err}");
+    assert_eq!(run["status"], "halted");
+    assert_eq!(run["counters"], layer["counters"]);
+    // 9 outputs pad to 3 tiles of 4 rows: 12 result words per token
+    assert_eq!(run["results"].as_array().unwrap().len(), 2 * 12);
+}
+
+#[test]
+fn bad_programs_fail_with_the_line_or_the_status() {
+    let dir = Scratch::new("tasm", "bad");
+    let cases: [(&str, &str, &str); 5] = [
+        ("typo", "setlen 1\nmatvek 0, 0\nhalt\n", "typo.tasm: line 2: unknown mnemonic `matvek`"),
+        (
+            "short",
+            "loadx 0, 1\n  .x 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16\nsetlen 1\nloadw 0, 1\n  .w ++++++++++++++++\nhalt\n",
+            "short.tasm: line 6: `halt` comes before the data of the `loadw` at line 4 is complete: it loads 4 beats (1 words x 4 rows x 1 beats), found 1",
+        ),
+        (
+            "before_setlen",
+            "matvec 0, 0, store\nhalt\n",
+            "the accelerator stopped with status 9 (`MATVEC before SETLEN`) after 1 of 2 beats",
+        ),
+        ("no_halt", "setlen 1\n", "the accelerator read all 1 beats and wants more: the program has no `halt`"),
+        ("empty", "; nothing\n", "the program has no instruction"),
+    ];
+    for (name, text, want) in cases {
+        let f = dir.join(format!("{name}.tasm"));
+        std::fs::write(&f, text).unwrap();
+        let (ok, _, err) = tern(&["run", f.to_str().unwrap(), "--backend", "both"]);
+        assert!(!ok, "{name}: must fail");
+        assert!(err.contains(want), "{name}: {err}");
+    }
+}
+
+#[test]
+fn vcd_of_a_program_has_every_cycle() {
+    let dir = Scratch::new("tasm", "vcd");
+    let f = dir.join("by_hand.tasm");
+    std::fs::write(&f, BY_HAND).unwrap();
+    let vcd = dir.join("by_hand.vcd");
+    let (ok, j, err) = tern(&["run", f.to_str().unwrap(), "--backend", "verilator", "--vcd", vcd.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    assert_eq!(j["results"], serde_json::json!([136, -136, -8, -16]));
+    let text = std::fs::read_to_string(&vcd).unwrap();
+    assert!(text.contains("$enddefinitions") && text.contains(" in_valid ") && text.contains(" out_data "), "{}", &text[..text.len().min(2000)]);
+    // two time steps a cycle (both clock edges), from reset on
+    let steps = text.lines().filter(|l| l.starts_with('#')).count() as u64;
+    let cycles = j["cycles"].as_u64().unwrap();
+    assert!(steps >= 2 * cycles, "{steps} time steps for {cycles} cycles");
+    let (ok, _, err) = tern(&["run", f.to_str().unwrap(), "--vcd", vcd.to_str().unwrap()]);
+    assert!(!ok && err.contains("--vcd traces the RTL: use --backend verilator or --backend both"), "{err}");
+}
