@@ -96,7 +96,11 @@ fn vcd_of_a_program_has_every_cycle() {
     assert!(ok, "{err}");
     assert_eq!(j["results"], serde_json::json!([136, -136, -8, -16]));
     let text = std::fs::read_to_string(&vcd).unwrap();
-    assert!(text.contains("$enddefinitions") && text.contains(" in_valid ") && text.contains(" out_data "), "{}", &text[..text.len().min(2000)]);
+    assert!(
+        text.contains("$enddefinitions") && text.contains(" in_valid ") && text.contains(" out_data "),
+        "{}",
+        &text[..text.len().min(2000)]
+    );
     // two time steps a cycle (both clock edges), from reset on
     let steps = text.lines().filter(|l| l.starts_with('#')).count() as u64;
     let cycles = j["cycles"].as_u64().unwrap();
