@@ -128,12 +128,48 @@ pub struct DerivedEvents {
 pub struct RunResult {
     /// Result words in the order they left the output stream.
     pub results: Vec<i32>,
+    /// The cycle in which each result beat left (0 is the first cycle after reset, as
+    /// `counters.cycles` counts them), so RTL and golden are compared beat for beat in time.
+    pub beat_cycles: BeatCycles,
     pub counters: Counters,
     pub status: Status,
     /// Host beats the machine consumed.
     pub consumed: usize,
     /// The program ran out while the machine still wanted input (no HALT), or the watchdog hit.
     pub stopped: Option<StopReason>,
+}
+
+/// The cycles in which the result beats of a run left, as runs of beats in consecutive
+/// cycles: a closed-form path adds thousands of beats with one entry, and both backends build
+/// it through `push`, so equal cycles mean equal values.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BeatCycles {
+    /// (first cycle, beats), each run starting after the previous one ends
+    runs: Vec<(u64, u64)>,
+}
+
+impl BeatCycles {
+    /// `beats` beats leaving in cycles `cycle`, `cycle + 1`, ...
+    pub fn push(&mut self, cycle: u64, beats: u64) {
+        if beats == 0 {
+            return;
+        }
+        match self.runs.last_mut() {
+            Some((c, n)) if *c + *n == cycle => *n += beats,
+            _ => self.runs.push((cycle, beats)),
+        }
+    }
+    /// The cycle of every beat, in order.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.runs.iter().flat_map(|&(c, n)| c..c + n)
+    }
+    pub fn beats(&self) -> u64 {
+        self.runs.iter().map(|r| r.1).sum()
+    }
+    /// (first cycle, beats in consecutive cycles), in order.
+    pub fn runs(&self) -> &[(u64, u64)] {
+        &self.runs
+    }
 }
 
 impl RunResult {
@@ -149,11 +185,19 @@ impl RunResult {
         if a.stopped != b.stopped {
             return Some(format!("stop reason differs: {an} {:?}, {bn} {:?}", a.stopped, b.stopped));
         }
+        // result words per beat, for the cycle of a word
+        let at = |r: &RunResult, i: usize| {
+            let per = r.results.len().checked_div(r.beat_cycles.beats() as usize).unwrap_or(0);
+            r.beat_cycles.iter().nth(i.checked_div(per).unwrap_or(usize::MAX)).map_or(String::new(), |c| format!(" (cycle {c})"))
+        };
         if let Some(i) = a.results.iter().zip(&b.results).position(|(x, y)| x != y) {
-            return Some(format!("first differing result word {i}: {an} {} {bn} {}", a.results[i], b.results[i]));
+            return Some(format!("first differing result word {i}: {an} {}{} {bn} {}{}", a.results[i], at(a, i), b.results[i], at(b, i)));
         }
         if a.results.len() != b.results.len() {
             return Some(format!("result count differs: {an} {}, {bn} {}", a.results.len(), b.results.len()));
+        }
+        if let Some((j, (x, y))) = a.beat_cycles.iter().zip(b.beat_cycles.iter()).enumerate().find(|(_, (x, y))| x != y) {
+            return Some(format!("result beat {j} left in a different cycle: {an} {x} {bn} {y}"));
         }
         let (ac, bc) = (a.counters.to_array(), b.counters.to_array());
         if let Some(i) = (0..ac.len()).find(|&i| ac[i] != bc[i]) {
@@ -284,6 +328,7 @@ impl Golden {
 
         let mut cnt = Counters::default();
         let mut results = Vec::new();
+        let mut beat_cycles = BeatCycles::default();
         let mut st = St::Fetch;
         let mut status = Status::Running;
         // the instruction register, decoded when fetched (the RTL decodes it combinationally).
@@ -380,16 +425,19 @@ impl Golden {
         macro_rules! array_adv {
             ($k:expr) => {{
                 let mut k: u64 = $k;
+                // the cycle of the output shifter's next step: each step below moves it
+                let mut out_t: u64 = cycle;
+                let end = cycle + k;
                 if snap {
                     // frozen (`array_kmax!`): only the shifter moves
-                    out_shift!(k);
+                    out_shift!(k, out_t);
                     cnt.freeze += k;
                     held_prev = true;
                 } else {
                     if lastm != 0 {
                         let retire = (p - 1 - (63 - lastm.leading_zeros())) as u64;
                         if retire < k {
-                            array_shift!(retire);
+                            array_shift!(retire, out_t);
                             k -= retire + 1;
                             // the retire cycle, as in the general loop's array section
                             held_prev = out_busy;
@@ -398,13 +446,14 @@ impl Golden {
                                 *v = wrap(if pm.acc { *v } else { 0 } + s);
                             }
                             snap = pm.store;
-                            array_shift!(1);
+                            array_shift!(1, out_t);
                             if snap && k > 0 {
                                 // the snapshot cycle: the shifter is idle (`array_kmax!`), so no beat
                                 // leaves, the array advances, and the shifter loads pre-edge `acc`
                                 k -= 1;
                                 held_prev = true;
                                 pipe_shift!(1);
+                                out_t += 1;
                                 out_buf.copy_from_slice(&acc);
                                 out_busy = true;
                                 out_left = a.out_beats;
@@ -413,15 +462,16 @@ impl Golden {
                             }
                         }
                     }
-                    array_shift!(k);
+                    array_shift!(k, out_t);
                 }
+                debug_assert_eq!(out_t, end, "every cycle of `array_adv!` moves the output shifter once");
             }};
         }
         macro_rules! array_shift {
-            ($k:expr) => {{
+            ($k:expr, $t:ident) => {{
                 let k: u64 = $k;
                 pipe_shift!(k);
-                out_shift!(k);
+                out_shift!(k, $t);
             }};
         }
         // the issue stage, the token pipeline and the read window, k cycles
@@ -449,18 +499,21 @@ impl Golden {
             }};
         }
         // the output shifter, k cycles (one beat each while it is busy)
+        // (`$t`: the cycle of the shifter's first step of these k, moved past them)
         macro_rules! out_shift {
-            ($k:expr) => {{
+            ($k:expr, $t:ident) => {{
                 let k: u64 = $k;
                 if out_busy {
                     let n = (out_left as u64).min(k) as usize;
                     let rpb = a.results_per_beat as usize;
                     results.extend(out_buf[out_pos..out_pos + n * rpb].iter().map(|&v| v as i32));
+                    beat_cycles.push($t, n as u64);
                     out_pos += n * rpb;
                     out_left -= n as u32;
                     cnt.out_beats += n as u64;
                     out_busy = out_left != 0;
                 }
+                $t += k;
             }};
         }
 
@@ -757,6 +810,7 @@ impl Golden {
                 if out_ready {
                     let n = a.results_per_beat as usize;
                     results.extend(out_buf[out_pos..out_pos + n].iter().map(|&v| v as i32));
+                    beat_cycles.push(cycle, 1);
                     out_pos += n;
                     cnt.out_beats += 1;
                     out_left -= 1;
@@ -817,7 +871,7 @@ impl Golden {
             st = next_st;
             cycle += 1;
         }
-        RunResult { results, counters: cnt, status, consumed: pos, stopped }
+        RunResult { results, beat_cycles, counters: cnt, status, consumed: pos, stopped }
     }
 }
 
@@ -826,7 +880,24 @@ mod tests {
     use super::*;
 
     fn run(results: Vec<i32>) -> RunResult {
-        RunResult { results, counters: Counters::default(), status: Status::Halted, consumed: 5, stopped: None }
+        let mut beat_cycles = BeatCycles::default();
+        beat_cycles.push(10, results.len() as u64);
+        RunResult { results, beat_cycles, counters: Counters::default(), status: Status::Halted, consumed: 5, stopped: None }
+    }
+
+    #[test]
+    fn beat_cycles_merge_consecutive_beats() {
+        let mut one_by_one = BeatCycles::default();
+        for c in [5, 6, 7, 9, 10] {
+            one_by_one.push(c, 1);
+        }
+        let mut runs = BeatCycles::default();
+        runs.push(5, 2);
+        runs.push(7, 1);
+        runs.push(9, 2);
+        assert_eq!(one_by_one, runs);
+        assert_eq!(runs.iter().collect::<Vec<_>>(), [5, 6, 7, 9, 10]);
+        assert_eq!(runs.beats(), 5);
     }
 
     #[test]
@@ -836,7 +907,19 @@ mod tests {
         let mut b = run(vec![1, 7, 3]);
         b.counters.cycles = 9;
         // the result word comes before the counter
-        assert_eq!(a.first_difference("golden", &b, "verilator").unwrap(), "first differing result word 1: golden 2 verilator 7");
+        assert_eq!(
+            a.first_difference("golden", &b, "verilator").unwrap(),
+            "first differing result word 1: golden 2 (cycle 11) verilator 7 (cycle 11)"
+        );
+        // equal words that left in different cycles
+        let mut late = run(vec![1, 2, 3]);
+        late.beat_cycles = BeatCycles::default();
+        late.beat_cycles.push(10, 2);
+        late.beat_cycles.push(13, 1);
+        assert_eq!(
+            a.first_difference("golden", &late, "verilator").unwrap(),
+            "result beat 2 left in a different cycle: golden 12 verilator 13"
+        );
         let c = RunResult { status: Status::IllegalOpcode, ..run(vec![1, 2, 3]) };
         assert_eq!(a.first_difference("golden", &c, "verilator").unwrap(), "status differs: golden `halted`, verilator `illegal opcode`");
         let mut d = run(vec![1, 2, 3]);

@@ -22,6 +22,6 @@ pub mod stall;
 
 pub use backend::{Backend, BackendError};
 pub use config::{Accel, AccelConfig, ConfigError};
-pub use golden::{Counters, Golden, RunResult, StopReason};
+pub use golden::{BeatCycles, Counters, Golden, RunResult, StopReason};
 pub use isa::{Insn, Status};
 pub use stall::Stalls;

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use tern_arch::config::Accel;
-use tern_arch::golden::{Counters, RunResult, StopReason};
+use tern_arch::golden::{BeatCycles, Counters, RunResult, StopReason};
 use tern_arch::isa::Status;
 use tern_arch::{Backend, BackendError, Stalls};
 
@@ -184,6 +184,7 @@ type RunFn = unsafe extern "C" fn(
     *mut u64,
     *mut u32,
     *mut u32,
+    *mut u64,
     u64,
     *mut u64,
 ) -> i32;
@@ -312,7 +313,10 @@ impl Backend for VerilatorBackend {
         let mut cycle = 0u64;
         let mut held = 0u32;
         let mut results: Vec<u32> = Vec::new();
+        let mut beat_cycles = BeatCycles::default();
+        let per_beat = self.a.results_per_beat as usize;
         let mut outbuf = vec![0u32; 4096];
+        let mut cycbuf = vec![0u64; outbuf.len()];
         let use_stalls = !stalls.is_none();
         let stopped;
         // SAFETY: pointers are valid for the lengths passed; the shim writes within `cap`.
@@ -334,10 +338,14 @@ impl Backend for VerilatorBackend {
                     &mut cycle,
                     &mut held,
                     outbuf.as_mut_ptr(),
+                    cycbuf.as_mut_ptr(),
                     outbuf.len() as u64,
                     &mut nout,
                 );
                 results.extend_from_slice(&outbuf[..nout as usize]);
+                for &c in cycbuf[..nout as usize].iter().step_by(per_beat) {
+                    beat_cycles.push(c, 1);
+                }
                 match rc {
                     0 | 3 => continue,
                     1 => {
@@ -364,6 +372,7 @@ impl Backend for VerilatorBackend {
             (self.counters)(self.handle, c.as_mut_ptr());
             Ok(RunResult {
                 results: results.into_iter().map(|v| v as i32).collect(),
+                beat_cycles,
                 counters: Counters::from_array(c),
                 status,
                 consumed: pos as usize,

@@ -10,9 +10,9 @@ pub fn cpp(a: &Accel) -> String {
     let n = Counters::NAMES.len();
     let cb = a.cfg.counter_bits;
     let out_words = if a.cfg.host_bits == 64 {
-        "uint64_t d = top->out_data; out[(*nout)++] = (uint32_t)d; out[(*nout)++] = (uint32_t)(d >> 32);".to_string()
+        "uint64_t d = top->out_data; out_cyc[*nout] = *cycle; out[(*nout)++] = (uint32_t)d; out_cyc[*nout] = *cycle; out[(*nout)++] = (uint32_t)(d >> 32);".to_string()
     } else {
-        "out[(*nout)++] = (uint32_t)top->out_data;".to_string()
+        "out_cyc[*nout] = *cycle; out[(*nout)++] = (uint32_t)top->out_data;".to_string()
     };
     // every copy of the reset (`tern_hdl::top::rst_copies`) driven with the one reset
     let rst_on = format!("{:#x}", (1u64 << tern_hdl::top::rst_copies(a)) - 1);
@@ -99,7 +99,7 @@ void tern_reset(void* p) {{
 int tern_run(void* p, const uint64_t* beats, uint64_t n, uint64_t* pos,
              const uint64_t* offer, const uint64_t* ready, int stalls, uint64_t ncyc,
              uint64_t max_cycles, uint64_t* cycle, uint32_t* held,
-             uint32_t* out, uint64_t cap, uint64_t* nout) {{
+             uint32_t* out, uint64_t* out_cyc, uint64_t cap, uint64_t* nout) {{
   Sim* s = (Sim*)p;
   Vtern_top* top = s->top;
   for (uint64_t i = 0; i < ncyc; i++) {{

@@ -65,6 +65,8 @@ struct Report {
     counters: Counters,
     results_crc32: String,
     results: Vec<i32>,
+    /// The cycle in which each result beat left, as (first cycle, beats in consecutive cycles).
+    result_beat_cycles: Vec<(u64, u64)>,
     /// The RTL's waveform (--vcd).
     vcd: Option<String>,
 }
@@ -133,6 +135,7 @@ pub fn run(args: Args) -> Result<()> {
         counters: r.counters,
         results_crc32: format!("{:08x}", crc.finalize()),
         results: r.results.clone(),
+        result_beat_cycles: r.beat_cycles.runs().to_vec(),
         vcd: args.vcd.as_ref().map(|v| v.display().to_string()),
     };
     if args.json {
@@ -173,7 +176,9 @@ fn print_table(rep: &Report, a: &tern_arch::Accel) {
         ("preset".into(), format!("{} (R={} L={}, {}-bit link)", rep.preset, a.cfg.rows, a.cfg.lanes, a.cfg.host_bits)),
         (
             "backend".into(),
-            rep.compared.map_or(rep.backend.to_string(), |c| format!("{c}: status, results, counters and consumed beats equal")),
+            rep.compared.map_or(rep.backend.to_string(), |c| {
+                format!("{c}: status, results, result beat cycles, counters and consumed beats equal")
+            }),
         ),
         ("status".into(), format!("{} ({})", rep.status_code, rep.status)),
     ];
@@ -184,6 +189,15 @@ fn print_table(rep: &Report, a: &tern_arch::Accel) {
         if rep.status_code == Status::Halted as u32 && rep.consumed < rep.beats { " (the beats after `halt` are not read)" } else { "" };
     rows.push(("consumed beats".into(), format!("{} of {}{unread}", rep.consumed, rep.beats)));
     rows.push(("results".into(), format!("{} words: {}{more}", rep.results.len(), shown.join(", "))));
+    let beats: u64 = rep.result_beat_cycles.iter().map(|r| r.1).sum();
+    if let (Some(first), Some(last)) = (rep.result_beat_cycles.first(), rep.result_beat_cycles.last()) {
+        let runs = if rep.result_beat_cycles.len() > 1 {
+            format!(", in {} runs of consecutive cycles", rep.result_beat_cycles.len())
+        } else {
+            String::new()
+        };
+        rows.push(("result beats".into(), format!("{beats}, leaving in cycles {}-{}{runs}", first.0, last.0 + last.1 - 1)));
+    }
     rows.push(("result stream crc32".into(), format!("{} (the words in the order they left)", rep.results_crc32)));
     rows.push(("cycles".into(), format!("{} ({})", rep.cycles, rep.cycles_source)));
     if let Some(v) = &rep.vcd {
