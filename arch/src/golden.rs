@@ -131,6 +131,8 @@ pub struct RunResult {
     /// The cycle in which each result beat left (0 is the first cycle after reset, as
     /// `counters.cycles` counts them), so RTL and golden are compared beat for beat in time.
     pub beat_cycles: BeatCycles,
+    /// The cycle in which each input beat was taken (the host link's valid and ready high).
+    pub in_cycles: BeatCycles,
     pub counters: Counters,
     pub status: Status,
     /// Host beats the machine consumed.
@@ -198,6 +200,9 @@ impl RunResult {
         }
         if let Some((j, (x, y))) = a.beat_cycles.iter().zip(b.beat_cycles.iter()).enumerate().find(|(_, (x, y))| x != y) {
             return Some(format!("result beat {j} left in a different cycle: {an} {x} {bn} {y}"));
+        }
+        if let Some((j, (x, y))) = a.in_cycles.iter().zip(b.in_cycles.iter()).enumerate().find(|(_, (x, y))| x != y) {
+            return Some(format!("input beat {j} was taken in a different cycle: {an} {x} {bn} {y}"));
         }
         let (ac, bc) = (a.counters.to_array(), b.counters.to_array());
         if let Some(i) = (0..ac.len()).find(|&i| ac[i] != bc[i]) {
@@ -329,6 +334,7 @@ impl Golden {
         let mut cnt = Counters::default();
         let mut results = Vec::new();
         let mut beat_cycles = BeatCycles::default();
+        let mut in_cycles = BeatCycles::default();
         let mut st = St::Fetch;
         let mut status = Status::Running;
         // the instruction register, decoded when fetched (the RTL decodes it combinationally).
@@ -555,6 +561,7 @@ impl Golden {
                     array_adv!(done as u64);
                     cnt.cycles += done as u64;
                     cnt.wwords += done as u64;
+                    in_cycles.push(cycle, done as u64);
                     cycle += done as u64;
                     pos += done;
                     let idx = ld_row as usize + done;
@@ -581,6 +588,7 @@ impl Golden {
                     cnt.cycles += 1;
                     cycle += 1;
                     ld_buf[ld_beat as usize] = beats[pos] & host_mask;
+                    in_cycles.push(cycle - 1, 1);
                     pos += 1;
                     if ld_beat + 1 < bpw {
                         ld_beat += 1;
@@ -672,6 +680,7 @@ impl Golden {
                 st = St::Exec;
                 array_adv!(1);
                 cnt.cycles += 1;
+                in_cycles.push(cycle, 1);
                 cycle += 1;
                 pos += 1;
                 held = false;
@@ -866,12 +875,13 @@ impl Golden {
             // ---- host source ----
             held = in_valid && !in_ready;
             if fire_in {
+                in_cycles.push(cycle, 1);
                 pos += 1;
             }
             st = next_st;
             cycle += 1;
         }
-        RunResult { results, beat_cycles, counters: cnt, status, consumed: pos, stopped }
+        RunResult { results, beat_cycles, in_cycles, counters: cnt, status, consumed: pos, stopped }
     }
 }
 
@@ -882,7 +892,9 @@ mod tests {
     fn run(results: Vec<i32>) -> RunResult {
         let mut beat_cycles = BeatCycles::default();
         beat_cycles.push(10, results.len() as u64);
-        RunResult { results, beat_cycles, counters: Counters::default(), status: Status::Halted, consumed: 5, stopped: None }
+        let mut in_cycles = BeatCycles::default();
+        in_cycles.push(0, 5);
+        RunResult { results, beat_cycles, in_cycles, counters: Counters::default(), status: Status::Halted, consumed: 5, stopped: None }
     }
 
     #[test]
@@ -919,6 +931,14 @@ mod tests {
         assert_eq!(
             a.first_difference("golden", &late, "verilator").unwrap(),
             "result beat 2 left in a different cycle: golden 12 verilator 13"
+        );
+        let mut slow_in = run(vec![1, 2, 3]);
+        slow_in.in_cycles = BeatCycles::default();
+        slow_in.in_cycles.push(0, 3);
+        slow_in.in_cycles.push(4, 2);
+        assert_eq!(
+            a.first_difference("golden", &slow_in, "verilator").unwrap(),
+            "input beat 3 was taken in a different cycle: golden 3 verilator 4"
         );
         let c = RunResult { status: Status::IllegalOpcode, ..run(vec![1, 2, 3]) };
         assert_eq!(a.first_difference("golden", &c, "verilator").unwrap(), "status differs: golden `halted`, verilator `illegal opcode`");

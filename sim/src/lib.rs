@@ -187,6 +187,8 @@ type RunFn = unsafe extern "C" fn(
     *mut u64,
     u64,
     *mut u64,
+    *mut u64,
+    *mut u64,
 ) -> i32;
 
 /// The RTL, simulated by Verilator, behind `Backend`.
@@ -317,6 +319,9 @@ impl Backend for VerilatorBackend {
         let per_beat = self.a.results_per_beat as usize;
         let mut outbuf = vec![0u32; 4096];
         let mut cycbuf = vec![0u64; outbuf.len()];
+        let mut in_cycles = BeatCycles::default();
+        // at most one input beat a cycle, BATCH cycles a call
+        let mut inbuf = vec![0u64; BATCH];
         let use_stalls = !stalls.is_none();
         let stopped;
         // SAFETY: pointers are valid for the lengths passed; the shim writes within `cap`.
@@ -325,6 +330,7 @@ impl Backend for VerilatorBackend {
             loop {
                 let (offer, ready) = if use_stalls { stalls.masks(cycle, BATCH) } else { (vec![0], vec![0]) };
                 let mut nout = 0u64;
+                let mut nin = 0u64;
                 let rc = (self.run)(
                     self.handle,
                     beats.as_ptr(),
@@ -341,7 +347,12 @@ impl Backend for VerilatorBackend {
                     cycbuf.as_mut_ptr(),
                     outbuf.len() as u64,
                     &mut nout,
+                    inbuf.as_mut_ptr(),
+                    &mut nin,
                 );
+                for &c in &inbuf[..nin as usize] {
+                    in_cycles.push(c, 1);
+                }
                 results.extend_from_slice(&outbuf[..nout as usize]);
                 for &c in cycbuf[..nout as usize].iter().step_by(per_beat) {
                     beat_cycles.push(c, 1);
@@ -373,6 +384,7 @@ impl Backend for VerilatorBackend {
             Ok(RunResult {
                 results: results.into_iter().map(|v| v as i32).collect(),
                 beat_cycles,
+                in_cycles,
                 counters: Counters::from_array(c),
                 status,
                 consumed: pos as usize,

@@ -99,7 +99,8 @@ void tern_reset(void* p) {{
 int tern_run(void* p, const uint64_t* beats, uint64_t n, uint64_t* pos,
              const uint64_t* offer, const uint64_t* ready, int stalls, uint64_t ncyc,
              uint64_t max_cycles, uint64_t* cycle, uint32_t* held,
-             uint32_t* out, uint64_t* out_cyc, uint64_t cap, uint64_t* nout) {{
+             uint32_t* out, uint64_t* out_cyc, uint64_t cap, uint64_t* nout,
+             uint64_t* in_cyc, uint64_t* nin) {{
   Sim* s = (Sim*)p;
   Vtern_top* top = s->top;
   for (uint64_t i = 0; i < ncyc; i++) {{
@@ -117,7 +118,7 @@ int tern_run(void* p, const uint64_t* beats, uint64_t n, uint64_t* pos,
     if (top->out_valid && orr) {{ {out_words} }}
     edge(s);
     *held = iv && !in_ready;
-    if (iv && in_ready) (*pos)++;
+    if (iv && in_ready) {{ in_cyc[(*nin)++] = *cycle; (*pos)++; }}
     (*cycle)++;
   }}
   return 0;

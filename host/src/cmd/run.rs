@@ -177,7 +177,7 @@ fn print_table(rep: &Report, a: &tern_arch::Accel) {
         (
             "backend".into(),
             rep.compared.map_or(rep.backend.to_string(), |c| {
-                format!("{c}: status, results, result beat cycles, counters and consumed beats equal")
+                format!("{c}: status, results, every beat's cycle, counters and consumed beats equal")
             }),
         ),
         ("status".into(), format!("{} ({})", rep.status_code, rep.status)),
