@@ -27,6 +27,11 @@ pub struct Args {
     /// Also draw the roofline (one panel per model) as SVG here.
     #[arg(long)]
     pub svg: Option<std::path::PathBuf>,
+    /// Also synthesize each preset that names an FPGA on that FPGA with yosys (no place and
+    /// route): LUT4s, LUT4s per MAC and decode tokens/s per 1000 LUT4, for design-space
+    /// exploration (about 15 s a preset on iCE40, minutes for ecp5-85f).
+    #[arg(long)]
+    pub area: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -61,8 +66,39 @@ struct Row {
     clock_source: String,
     tokens_per_s: f64,
     energy_per_token_j: Option<f64>,
+    /// With --area: the preset's LUT4s from yosys on its own FPGA (null: it names none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    area: Option<Option<Area>>,
     #[serde(flatten)]
     projection: Projection,
+}
+
+/// A preset's area on its own FPGA (`--area`).
+#[derive(Clone, Serialize)]
+struct Area {
+    target: &'static str,
+    luts: u64,
+    lut4_per_mac: f64,
+    source: String,
+}
+
+/// yosys alone (`tern synth --no-pnr`) on the preset's own device; `None` if it names none.
+fn area_of(spec: &str) -> Result<Option<Area>> {
+    let cfg = tern_arch::AccelConfig::preset(spec)?;
+    let Some(device) = cfg.device else { return Ok(None) };
+    let target = crate::synth::Target::of(device);
+    let out = std::env::temp_dir().join(format!("tern-project-area-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    eprintln!("synthesizing {spec} on {} with yosys...", target.name());
+    let opt = crate::synth::Options { out: out.clone(), freq_mhz: None, no_pnr: true, seeds: vec![1], jobs: 1, progress: false };
+    let rep = crate::synth::run(&cfg, &target, &opt).with_context(|| format!("synthesizing {spec} on {}", target.name()))?;
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(Some(Area {
+        target: target.name(),
+        luts: rep.luts,
+        lut4_per_mac: rep.lut4_per_mac,
+        source: format!("yosys on {} (`tern synth --preset {spec} --no-pnr`)", target.name()),
+    }))
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -86,6 +122,15 @@ pub fn run(args: Args) -> Result<()> {
         if args.preset.is_empty() { tern_arch::config::PRESETS.iter().map(|p| p.name.to_string()).collect() } else { args.preset.clone() };
     if args.prompt_tokens == 0 {
         bail!("--prompt-tokens must be at least 1");
+    }
+    let mut areas: std::collections::HashMap<String, Option<Area>> = std::collections::HashMap::new();
+    if args.area {
+        for p in &presets {
+            super::preset(p)?;
+            if !areas.contains_key(p) {
+                areas.insert(p.clone(), area_of(p)?);
+            }
+        }
     }
     let mut rows = Vec::new();
     // shapes a preset cannot run (a K beyond its accumulator's max_k): named, not fatal
@@ -119,6 +164,7 @@ pub fn run(args: Args) -> Result<()> {
                 clock_mhz: ck.mhz,
                 clock_source: ck.source,
                 energy_per_token_j: energy_per_token_j(&a, &pr.decode.counters, 1),
+                area: args.area.then(|| areas.get(p).cloned().flatten()),
                 projection: pr,
             });
         }
@@ -166,13 +212,22 @@ pub fn run(args: Args) -> Result<()> {
         "tern project: cycles from the golden cycle model (equal to the RTL), one run per BitLinear shape x layers; prompt {} tokens",
         args.prompt_tokens
     );
+    let (area_head, area_rule) =
+        if args.area { (" LUT4 (yosys, device) | LUT4/MAC | tokens/s per 1k LUT4 |", "---|---|---|") } else { ("", "") };
     println!(
-        "| model | ternary weights | preset | decode cycles/token | tokens/s (clock) | decode utilization | prefill cycles/token | prefill utilization | weight MiB/token | energy/token (estimate) |"
+        "| model | ternary weights | preset | decode cycles/token | tokens/s (clock) | decode utilization | prefill cycles/token | prefill utilization | weight MiB/token | energy/token (estimate) |{area_head}"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|{area_rule}");
     for r in &rows {
+        let area = match &r.area {
+            None => String::new(),
+            Some(None) => " - (no FPGA) | - | - |".to_string(),
+            Some(Some(ar)) => {
+                format!(" {} ({}) | {:.2} | {:.3} |", ar.luts, ar.target, ar.lut4_per_mac, r.tokens_per_s * 1000.0 / ar.luts as f64)
+            }
+        };
         println!(
-            "| {} | {:.1} M | {} | {} | {:.2} ({} MHz{}) | {:.4} | {:.0} | {:.3} | {:.1} | {} |",
+            "| {} | {:.1} M | {} | {} | {:.2} ({} MHz{}) | {:.4} | {:.0} | {:.3} | {:.1} | {} |{area}",
             r.arch,
             r.ternary_weights as f64 / 1e6,
             r.preset,

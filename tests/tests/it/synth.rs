@@ -1250,3 +1250,28 @@ fn seeds_script_tabulates_a_sweep() {
     assert!(!out.status.success() && err.contains("bad.json: not a readable nextpnr --report JSON file"), "{err}");
     let _ = std::fs::remove_dir_all(&*dir);
 }
+
+/// `tern project --area`: the LUT4s are `tern synth --no-pnr`'s, and tokens/s per 1000 LUT4
+/// follows from them; a preset without an FPGA has no area.
+#[test]
+fn project_area_is_the_synthesized_area() {
+    let spec = "ice40-up5k:rows=2";
+    let (ok, out, err) = cli(&["project", "--arch", "smollm2-135m", "--preset", "tiny", "--preset", spec, "--area", "--json"], &[]);
+    assert!(ok, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = j["rows"].as_array().unwrap();
+    assert!(rows[0]["area"].is_null() && rows[0]["preset"] == "tiny", "{}", rows[0]);
+    let area = &rows[1]["area"];
+    let dir = scratch("project-area");
+    let (ok, synth, err) = cli(&["synth", "--preset", spec, "--no-pnr", "--json", "--out", dir.to_str().unwrap()], &[]);
+    assert!(ok, "{err}");
+    let s: serde_json::Value = serde_json::from_str(&synth).unwrap();
+    assert_eq!(area["luts"], s["luts"], "{area}");
+    assert_eq!(area["target"], "ice40-up5k");
+    assert_eq!(area["lut4_per_mac"], s["lut4_per_mac"]);
+    // the human table's tokens/s per 1000 LUT4
+    let (ok, table, err) = cli(&["project", "--arch", "smollm2-135m", "--preset", spec, "--area"], &[]);
+    assert!(ok, "{err}");
+    let per_k = rows[1]["tokens_per_s"].as_f64().unwrap() * 1000.0 / s["luts"].as_f64().unwrap();
+    assert!(table.contains(&format!("| {per_k:.3} |")), "{table}");
+}
