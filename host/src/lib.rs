@@ -18,5 +18,6 @@ pub mod sample;
 pub mod spm;
 pub mod synth;
 pub mod table;
+pub mod testbench;
 pub mod tokenizer;
 pub mod transformer;

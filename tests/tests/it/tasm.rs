@@ -108,3 +108,67 @@ fn vcd_of_a_program_has_every_cycle() {
     let (ok, _, err) = tern(&["run", f.to_str().unwrap(), "--vcd", vcd.to_str().unwrap()]);
     assert!(!ok && err.contains("--vcd traces the RTL: use --backend verilator or --backend both"), "{err}");
 }
+
+/// `tern verilog --testbench`: the testbench, in iverilog, over the emitted RTL; its last line.
+fn testbench_verdict(dir: &std::path::Path, preset: &str, program: &std::path::Path, corrupt: Option<(&str, usize)>) -> String {
+    let (ok, _, err) = tern(&["verilog", "--preset", preset, "--out", dir.to_str().unwrap(), "--testbench", program.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    if let Some((file, line)) = corrupt {
+        // one expected value off by one
+        let p = dir.join(file);
+        let text = std::fs::read_to_string(&p).unwrap();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        let v = u64::from_str_radix(&lines[line], 16).unwrap();
+        lines[line] = format!("{:0w$x}", v + 1, w = lines[line].len());
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    }
+    let out = Command::new("iverilog").args(["-g2012", "-o", "tb", "tern_top.v", "tb_tern.v"]).current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "iverilog: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("vvp").arg("tb").current_dir(dir).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn testbench_passes_in_iverilog_on_three_presets() {
+    let dir = Scratch::new("tasm", "tb");
+    let by_hand = dir.join("by_hand.tasm");
+    std::fs::write(&by_hand, BY_HAND).unwrap();
+    let v = testbench_verdict(&dir.join("tiny"), "tiny", &by_hand, None);
+    assert!(v.contains("PASS: 4 result words, every beat in its cycle, status 1, 26 cycles"), "{v}");
+    // an error status is expected too, with its cycles and counters
+    let bad = dir.join("before_setlen.tasm");
+    std::fs::write(&bad, "matvec 0, 0, store\nhalt\n").unwrap();
+    let v = testbench_verdict(&dir.join("bad"), "tiny", &bad, None);
+    assert!(v.contains("PASS: 0 result words, every beat in its cycle, status 9"), "{v}");
+    // pair-chain rows (ice40-up5k) and the grouped 2048-MAC array with a 64-bit link (ecp5-85f)
+    for preset in ["ice40-up5k", "ecp5-85f"] {
+        let f = dir.join(format!("{preset}.tasm"));
+        let (ok, _, err) = tern(&[
+            "layer",
+            "--preset",
+            preset,
+            "--out-features",
+            "70",
+            "--in-features",
+            "100",
+            "--batch",
+            "2",
+            "--tasm",
+            f.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        let v = testbench_verdict(&dir.join(preset), preset, &f, None);
+        assert!(v.contains("PASS: ") && !v.contains("FAIL"), "{preset}: {v}");
+    }
+}
+
+#[test]
+fn testbench_catches_a_wrong_word_and_a_late_beat() {
+    let dir = Scratch::new("tasm", "tb-bad");
+    let by_hand = dir.join("by_hand.tasm");
+    std::fs::write(&by_hand, BY_HAND).unwrap();
+    let v = testbench_verdict(&dir.join("word"), "tiny", &by_hand, Some(("expected_words.hex", 1)));
+    assert!(v.contains("FAIL: result word 1: got -136, expected -135 (cycle 22)") && v.contains("FAIL: 1 errors"), "{v}");
+    let v = testbench_verdict(&dir.join("cycle"), "tiny", &by_hand, Some(("expected_cycles.hex", 0)));
+    assert!(v.contains("FAIL: result beat 0 left at cycle 21, expected 22"), "{v}");
+}
