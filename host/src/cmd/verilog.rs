@@ -14,6 +14,15 @@ pub struct Args {
     /// the golden model's run, in any Verilog simulator (`iverilog -g2012`).
     #[arg(long)]
     pub testbench: Option<PathBuf>,
+    /// The testbench's host withholds an input beat on a cycle with this probability.
+    #[arg(long, default_value_t = 0.0, requires = "testbench")]
+    pub in_stall: f64,
+    /// The testbench's host refuses a result beat on a cycle with this probability.
+    #[arg(long, default_value_t = 0.0, requires = "testbench")]
+    pub out_stall: f64,
+    /// Seed of the stall pattern.
+    #[arg(long, default_value_t = 7, requires = "testbench")]
+    pub seed: u64,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -28,11 +37,15 @@ pub fn run(args: Args) -> Result<()> {
         if beats.is_empty() {
             anyhow::bail!("{}: the program has no instruction (a program ends with `halt`)", program.display());
         }
-        let golden = tern_arch::Golden::new(&a).run(&beats, &tern_arch::Stalls::NONE, 100_000_000);
+        if !(0.0..1.0).contains(&args.in_stall) || !(0.0..1.0).contains(&args.out_stall) {
+            anyhow::bail!("--in-stall and --out-stall are probabilities in [0, 1)");
+        }
+        let stalls = tern_arch::Stalls::new(args.seed, args.in_stall, args.out_stall);
+        let golden = tern_arch::Golden::new(&a).run(&beats, &stalls, 100_000_000);
         if golden.stopped == Some(tern_arch::StopReason::Watchdog) {
             anyhow::bail!("{}: the golden model did not finish within 100,000,000 cycles", program.display());
         }
-        let tb = crate::testbench::testbench(&a, &beats, &golden, &program.display().to_string());
+        let tb = crate::testbench::testbench(&a, &beats, &stalls, &golden, &program.display().to_string());
         for (name, text) in &tb.files {
             let p = args.out.join(name);
             std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;

@@ -109,12 +109,29 @@ fn vcd_of_a_program_has_every_cycle() {
     assert!(!ok && err.contains("--vcd traces the RTL: use --backend verilator or --backend both"), "{err}");
 }
 
-/// `tern verilog --testbench`: the testbench, in iverilog, over the emitted RTL; its last line.
-fn testbench_verdict(dir: &std::path::Path, preset: &str, program: &std::path::Path, corrupt: Option<(&str, usize)>) -> String {
-    let (ok, _, err) = tern(&["verilog", "--preset", preset, "--out", dir.to_str().unwrap(), "--testbench", program.to_str().unwrap()]);
+/// `tern verilog --testbench` (with `extra` flags), `edit` applied to the output folder, then
+/// the testbench in iverilog over the emitted RTL: what it printed.
+fn testbench_verdict(
+    dir: &std::path::Path,
+    preset: &str,
+    program: &std::path::Path,
+    extra: &[&str],
+    edit: impl Fn(&std::path::Path),
+) -> String {
+    let mut args = vec!["verilog", "--preset", preset, "--out", dir.to_str().unwrap(), "--testbench", program.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let (ok, _, err) = tern(&args);
     assert!(ok, "{err}");
-    if let Some((file, line)) = corrupt {
-        // one expected value off by one
+    edit(dir);
+    let out = Command::new("iverilog").args(["-g2012", "-o", "tb", "tern_top.v", "tb_tern.v"]).current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "iverilog: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("vvp").arg("tb").current_dir(dir).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Add one to line `line` (hex) of `file`.
+fn off_by_one(file: &'static str, line: usize) -> impl Fn(&std::path::Path) {
+    move |dir| {
         let p = dir.join(file);
         let text = std::fs::read_to_string(&p).unwrap();
         let mut lines: Vec<String> = text.lines().map(String::from).collect();
@@ -122,25 +139,24 @@ fn testbench_verdict(dir: &std::path::Path, preset: &str, program: &std::path::P
         lines[line] = format!("{:0w$x}", v + 1, w = lines[line].len());
         std::fs::write(&p, lines.join("\n") + "\n").unwrap();
     }
-    let out = Command::new("iverilog").args(["-g2012", "-o", "tb", "tern_top.v", "tb_tern.v"]).current_dir(dir).output().unwrap();
-    assert!(out.status.success(), "iverilog: {}", String::from_utf8_lossy(&out.stderr));
-    let out = Command::new("vvp").arg("tb").current_dir(dir).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+fn as_is(_: &std::path::Path) {}
 
 #[test]
 fn testbench_passes_in_iverilog_on_three_presets() {
     let dir = Scratch::new("tasm", "tb");
     let by_hand = dir.join("by_hand.tasm");
     std::fs::write(&by_hand, BY_HAND).unwrap();
-    let v = testbench_verdict(&dir.join("tiny"), "tiny", &by_hand, None);
+    let v = testbench_verdict(&dir.join("tiny"), "tiny", &by_hand, &[], as_is);
     assert!(v.contains("PASS: 4 result words, every beat in its cycle, status 1, 26 cycles"), "{v}");
     // an error status is expected too, with its cycles and counters
     let bad = dir.join("before_setlen.tasm");
     std::fs::write(&bad, "matvec 0, 0, store\nhalt\n").unwrap();
-    let v = testbench_verdict(&dir.join("bad"), "tiny", &bad, None);
+    let v = testbench_verdict(&dir.join("bad"), "tiny", &bad, &[], as_is);
     assert!(v.contains("PASS: 0 result words, every beat in its cycle, status 9"), "{v}");
-    // pair-chain rows (ice40-up5k) and the grouped 2048-MAC array with a 64-bit link (ecp5-85f)
+    // pair-chain rows (ice40-up5k) and the grouped 2048-MAC array with a 64-bit link
+    // (ecp5-85f), without and with stalls on both streams
     for preset in ["ice40-up5k", "ecp5-85f"] {
         let f = dir.join(format!("{preset}.tasm"));
         let (ok, _, err) = tern(&[
@@ -157,18 +173,31 @@ fn testbench_passes_in_iverilog_on_three_presets() {
             f.to_str().unwrap(),
         ]);
         assert!(ok, "{err}");
-        let v = testbench_verdict(&dir.join(preset), preset, &f, None);
+        let v = testbench_verdict(&dir.join(preset), preset, &f, &[], as_is);
         assert!(v.contains("PASS: ") && !v.contains("FAIL"), "{preset}: {v}");
+        let stalled = ["--in-stall", "0.3", "--out-stall", "0.5", "--seed", "5"];
+        let v = testbench_verdict(&dir.join(format!("{preset}-stalls")), preset, &f, &stalled, as_is);
+        assert!(v.contains("PASS: ") && !v.contains("FAIL"), "{preset} with stalls: {v}");
     }
 }
 
 #[test]
-fn testbench_catches_a_wrong_word_and_a_late_beat() {
+fn testbench_catches_a_wrong_word_a_late_beat_and_a_withdrawn_beat() {
     let dir = Scratch::new("tasm", "tb-bad");
     let by_hand = dir.join("by_hand.tasm");
     std::fs::write(&by_hand, BY_HAND).unwrap();
-    let v = testbench_verdict(&dir.join("word"), "tiny", &by_hand, Some(("expected_words.hex", 1)));
+    let v = testbench_verdict(&dir.join("word"), "tiny", &by_hand, &[], off_by_one("expected_words.hex", 1));
     assert!(v.contains("FAIL: result word 1: got -136, expected -135 (cycle 22)") && v.contains("FAIL: 1 errors"), "{v}");
-    let v = testbench_verdict(&dir.join("cycle"), "tiny", &by_hand, Some(("expected_cycles.hex", 0)));
+    let v = testbench_verdict(&dir.join("cycle"), "tiny", &by_hand, &[], off_by_one("expected_cycles.hex", 0));
     assert!(v.contains("FAIL: result beat 0 left at cycle 21, expected 22"), "{v}");
+    // a host that withdraws an offered beat breaks the valid/ready rule the golden model keeps
+    let withdraw = |dir: &std::path::Path| {
+        let p = dir.join("tb_tern.v");
+        let tb = std::fs::read_to_string(&p).unwrap();
+        assert!(tb.contains("(held || offer)"));
+        std::fs::write(&p, tb.replace("(held || offer)", "(offer)")).unwrap();
+    };
+    let stalled = ["--in-stall", "0.5", "--out-stall", "0.5", "--seed", "3"];
+    let v = testbench_verdict(&dir.join("held"), "tiny", &by_hand, &stalled, withdraw);
+    assert!(v.contains("FAIL: counter stall_in is"), "{v}");
 }
