@@ -39,6 +39,18 @@ fn hand_written_program_gives_the_hand_worked_results_on_both_backends() {
     assert_eq!(j["results"], serde_json::json!([136, -136, -8, -16]));
     assert_eq!(j["consumed"], j["beats"]);
     assert_eq!(j["counters"]["issue"], 1);
+    // the README's ISA example is this program, and gives what the README says
+    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let start = readme.find("\nloadx 0, 1 ").expect("README: the .tasm example") + 1;
+    let example = &readme[start..start + readme[start..].find("```").unwrap()];
+    let f = dir.join("readme.tasm");
+    std::fs::write(&f, example).unwrap();
+    let (ok, r, err) = tern(&["run", f.to_str().unwrap(), "--preset", "tiny", "--backend", "both", "--json"]);
+    assert!(ok, "{err}");
+    assert_eq!(r["results"], j["results"]);
+    assert_eq!(r["counters"], j["counters"]);
+    assert_eq!(r["result_beat_cycles"], serde_json::json!([[21, 4]]));
+    assert!(readme.contains("prints `136, -136, -8, -16`, the 4 result beats\nleaving in cycles 21-24 of 26"), "README's figures");
 }
 
 #[test]
