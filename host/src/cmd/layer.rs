@@ -1,6 +1,5 @@
 use crate::backend::BackendKind;
 use anyhow::{Context, Result};
-use tern_arch::Stalls;
 
 /// Run one random ternary BitLinear through a backend and report cycles and counters.
 #[derive(clap::Args)]
@@ -48,7 +47,7 @@ pub fn run(args: Args) -> Result<()> {
         std::fs::write(path, head + &tern_fw::tasm::disassemble(&a, &p.beats)).with_context(|| format!("writing {}", path.display()))?;
     }
     let mut b = args.backend.open(&a)?;
-    let stalls = Stalls::new(args.seed, args.in_stall, args.out_stall);
+    let stalls = super::stalls(args.seed, args.in_stall, args.out_stall)?;
     let (rep, _) = crate::layer::run_layer(&a, b.as_mut(), &w, &x, args.shape.batch, &stalls)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rep)?);

@@ -65,6 +65,25 @@ pub fn eval_text(model: &crate::model::Model, mut data: Vec<u8>, window: usize, 
     Ok((data, n.len()))
 }
 
+/// A `.tasm` program file assembled for `a` (`tern run`, `tern verilog --testbench`): errors
+/// name the file and the line.
+pub fn read_program(a: &tern_arch::Accel, path: &std::path::Path) -> Result<Vec<u64>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let beats = tern_fw::tasm::assemble(a, &text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if beats.is_empty() {
+        anyhow::bail!("{}: the program has no instruction (a program ends with `halt`)", path.display());
+    }
+    Ok(beats)
+}
+
+/// The host's stall pattern from `--seed`, `--in-stall` and `--out-stall`.
+pub fn stalls(seed: u64, in_stall: f64, out_stall: f64) -> Result<tern_arch::Stalls> {
+    if !(0.0..1.0).contains(&in_stall) || !(0.0..1.0).contains(&out_stall) {
+        anyhow::bail!("--in-stall and --out-stall are probabilities in [0, 1), not {in_stall} and {out_stall}");
+    }
+    Ok(tern_arch::Stalls::new(seed, in_stall, out_stall))
+}
+
 /// A validated preset by name.
 pub fn preset(name: &str) -> Result<tern_arch::Accel> {
     let cfg = tern_arch::AccelConfig::preset(name)?;

@@ -1,9 +1,9 @@
 use crate::backend::BackendKind;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::PathBuf;
+use tern_arch::Counters;
 use tern_arch::golden::{RunResult, StopReason};
 use tern_arch::isa::Status;
-use tern_arch::{Counters, Stalls};
 
 /// Run a `.tasm` program (a hand-written one, or one `tern layer --tasm` wrote) on a backend,
 /// or on both and compare them; report status, results, cycles and counters.
@@ -73,15 +73,8 @@ struct Report {
 
 pub fn run(args: Args) -> Result<()> {
     let a = super::preset(&args.preset)?;
-    let text = std::fs::read_to_string(&args.program).with_context(|| format!("reading {}", args.program.display()))?;
-    let beats = tern_fw::tasm::assemble(&a, &text).map_err(|e| anyhow::anyhow!("{}: {e}", args.program.display()))?;
-    if beats.is_empty() {
-        anyhow::bail!("{}: the program has no instruction (a program ends with `halt`)", args.program.display());
-    }
-    if !(0.0..1.0).contains(&args.in_stall) || !(0.0..1.0).contains(&args.out_stall) {
-        anyhow::bail!("--in-stall and --out-stall are probabilities in [0, 1)");
-    }
-    let stalls = Stalls::new(args.seed, args.in_stall, args.out_stall);
+    let beats = super::read_program(&a, &args.program)?;
+    let stalls = super::stalls(args.seed, args.in_stall, args.out_stall)?;
     let kinds: &[BackendKind] = match args.backend {
         RunBackend::Golden => &[BackendKind::Golden],
         RunBackend::Verilator => &[BackendKind::Verilator],

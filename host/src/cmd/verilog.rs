@@ -32,15 +32,8 @@ pub fn run(args: Args) -> Result<()> {
     std::fs::write(&path, tern_hdl::emit(&a)).with_context(|| format!("writing {}", path.display()))?;
     println!("wrote {} (preset {}, {} ternary MACs/cycle)", path.display(), a.cfg.name, a.macs_per_cycle);
     if let Some(program) = &args.testbench {
-        let text = std::fs::read_to_string(program).with_context(|| format!("reading {}", program.display()))?;
-        let beats = tern_fw::tasm::assemble(&a, &text).map_err(|e| anyhow::anyhow!("{}: {e}", program.display()))?;
-        if beats.is_empty() {
-            anyhow::bail!("{}: the program has no instruction (a program ends with `halt`)", program.display());
-        }
-        if !(0.0..1.0).contains(&args.in_stall) || !(0.0..1.0).contains(&args.out_stall) {
-            anyhow::bail!("--in-stall and --out-stall are probabilities in [0, 1)");
-        }
-        let stalls = tern_arch::Stalls::new(args.seed, args.in_stall, args.out_stall);
+        let beats = super::read_program(&a, program)?;
+        let stalls = super::stalls(args.seed, args.in_stall, args.out_stall)?;
         let golden = tern_arch::Golden::new(&a).run(&beats, &stalls, 100_000_000);
         if golden.stopped == Some(tern_arch::StopReason::Watchdog) {
             anyhow::bail!("{}: the golden model did not finish within 100,000,000 cycles", program.display());
