@@ -12,6 +12,15 @@ pub enum BackendKind {
     Verilator,
 }
 
+/// Where a backend's cycle counts come from, for reports (`Backend::name` in, words out).
+pub fn cycles_source(backend: &str) -> &'static str {
+    match backend {
+        "golden" => "cycle model (golden, validated against RTL)",
+        "verilator" => "RTL (Verilator)",
+        _ => "backend",
+    }
+}
+
 impl BackendKind {
     pub fn name(self) -> &'static str {
         match self {

@@ -70,7 +70,7 @@ pub fn run_layer(
             counters: r.counters,
             events: r.counters.derived(a),
             matches_reference: y == reference,
-            cycles_source: if backend.name() == "golden" { "cycle model (golden, validated against RTL)" } else { "RTL (Verilator)" },
+            cycles_source: crate::backend::cycles_source(backend.name()),
         },
         y,
     ))

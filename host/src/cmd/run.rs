@@ -14,7 +14,8 @@ pub struct Args {
     #[arg(long, default_value = "tiny")]
     pub preset: String,
     /// `both` runs the golden model and the RTL on the same beats and stalls and fails on the
-    /// first difference in status, results, counters or consumed beats.
+    /// first difference in status, results, the cycle of any input or result beat, counters
+    /// or consumed beats.
     #[arg(long, value_enum, default_value_t = RunBackend::Golden)]
     pub backend: RunBackend,
     /// Stops a program that neither halts nor starves.
@@ -124,7 +125,7 @@ pub fn run(args: Args) -> Result<()> {
             StopReason::Watchdog => "watchdog",
         }),
         cycles: r.counters.cycles,
-        cycles_source: if name == "golden" { "cycle model (golden, validated against RTL)" } else { "RTL (Verilator)" },
+        cycles_source: crate::backend::cycles_source(name),
         counters: r.counters,
         results_crc32: format!("{:08x}", crc.finalize()),
         results: r.results.clone(),
