@@ -199,13 +199,14 @@ endmodule
         ncm = nc - 1,
         cnt_m = nc as u32 * cb - 1,
     );
-    Testbench {
-        files: vec![
-            ("tb_tern.v", tb),
-            ("program.hex", hex_lines(beats.iter().copied(), h / 4)),
-            ("expected_words.hex", hex_lines(golden.results.iter().map(|&v| u64::from(v as u32)), 8)),
-            ("expected_cycles.hex", hex_lines(golden.beat_cycles.iter(), 16)),
-            ("stalls.hex", stall_lines),
-        ],
+    let mut files = vec![
+        ("tb_tern.v", tb),
+        ("program.hex", hex_lines(beats.iter().copied(), h / 4)),
+        ("expected_words.hex", hex_lines(golden.results.iter().map(|&v| u64::from(v as u32)), 8)),
+        ("expected_cycles.hex", hex_lines(golden.beat_cycles.iter(), 16)),
+    ];
+    if ns > 0 {
+        files.push(("stalls.hex", stall_lines));
     }
+    Testbench { files }
 }
