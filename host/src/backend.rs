@@ -17,6 +17,7 @@ pub fn cycles_source(backend: &str) -> &'static str {
     match backend {
         "golden" => "cycle model (golden, validated against RTL)",
         "verilator" => "RTL (Verilator)",
+        "iverilog" => "RTL (Icarus Verilog)",
         _ => "backend",
     }
 }

@@ -1,18 +1,24 @@
-//! A self-checking Verilog testbench for one program (`tern verilog --testbench P.tasm`): it
-//! plays the program's beats into the generic design's `tern_top` the way the Verilator shim
-//! does (a beat offered on the cycles `Stalls` offers one and held until taken, results taken
-//! on the cycles it is ready: `stalls.hex`, one line a cycle) and checks, against the
-//! golden model's run of the same beats, every result word, the cycle each result beat
-//! leaves, the status, the cycle count and the ten counters. Any Verilog simulator runs it
-//! (`iverilog -g2012`), so the emitted RTL is checked without tern, Verilator or Rust.
+//! Verilog testbenches that play a program into the generic design's `tern_top` the way the
+//! Verilator shim does, for any Verilog simulator (`iverilog -g2012`):
+//! - `testbench` (`tern verilog --testbench P.tasm`) is self-checking: it compares, against
+//!   the golden model's run of the same beats, every result word, the cycle each result beat
+//!   leaves, the status, the cycle count and the ten counters, and prints PASS or FAIL, so
+//!   the emitted RTL is checked without tern, Verilator or Rust;
+//! - `IverilogBackend` records the same run and reads it back as a `RunResult`: a third
+//!   `Backend` (`tern run --backend iverilog`), compared like the others.
 //!
-//! Cycle 0 is the first clock edge after the two reset cycles, as in the shim and the
-//! counters; the run ends at the first edge at which `running` is low (or the sequencer wants
-//! a beat that is not there: starved), exactly where the shim stops.
+//! The drive: two reset cycles; cycle 0 at the first clock edge after them, as in the shim and
+//! the counters; a beat is offered on the cycles `Stalls` offers one (its splitmix64 draw,
+//! written in Verilog) and held until taken; results are taken on the cycles it is ready.
+//! The run ends at the first edge at which `running` is low, the watchdog is reached, or the
+//! sequencer wants a beat that is not there (starved), checked in the shim's order.
 
-use tern_arch::Stalls;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use tern_arch::config::Accel;
-use tern_arch::golden::{Counters, RunResult, StopReason};
+use tern_arch::golden::{BeatCycles, Counters, RunResult, StopReason};
+use tern_arch::isa::Status;
+use tern_arch::{Backend, BackendError, Stalls};
 
 /// The files of a testbench, each (name, text).
 pub struct Testbench {
@@ -24,98 +30,57 @@ fn hex_lines(values: impl Iterator<Item = u64>, digits: usize) -> String {
     values.map(|v| format!("{v:0digits$x}\n")).collect()
 }
 
-/// The testbench for `beats` on `a`'s generic design with `stalls`, expecting `golden` (the
-/// golden model's run of the same beats and stalls).
-pub fn testbench(a: &Accel, beats: &[u64], stalls: &Stalls, golden: &RunResult, program: &str) -> Testbench {
-    let h = a.cfg.host_bits as usize;
-    let per_beat = a.results_per_beat as usize;
-    let cb = a.cfg.counter_bits;
-    let nc = Counters::NAMES.len();
+/// What a harness does besides driving the design.
+struct Hooks {
+    /// Declarations and initial statements.
+    decls: String,
+    init: String,
+    /// Statements when a result beat is taken (`cyc`: its cycle) and when an input beat is.
+    on_beat: String,
+    on_input: String,
+    /// The body of `task end_run(input [63:0] how)`, which ends the simulation.
+    end_run: String,
+}
+
+/// The drive, shared by both benches: `tb_tern` around `tern_top` for `n` beats in
+/// `program.hex`, with `stalls`, stopping at `watchdog` cycles.
+fn harness(a: &Accel, n: usize, stalls: &Stalls, watchdog: u64, header: &str, hooks: &Hooks) -> String {
+    let h = a.cfg.host_bits;
+    let nc = Counters::NAMES.len() as u32;
     let rst_w = tern_hdl::top::rst_copies(a);
-    let n = beats.len();
-    let nw = golden.results.len();
-    let nb = golden.beat_cycles.beats() as usize;
-    // the stall pattern up to the watchdog (bit 0: a beat offered, bit 1: ready for a result)
-    let watchdog = golden.counters.cycles + 1000;
-    let ns = if stalls.is_none() { 0 } else { watchdog as usize + 1 };
-    let stall_lines: String =
-        (0..ns as u64).map(|c| format!("{:x}\n", u8::from(stalls.in_offer(c)) | u8::from(stalls.out_ready(c)) << 1)).collect();
-    let stall_note = if stalls.is_none() {
-        "no stalls".to_string()
-    } else {
-        format!(
-            "stalls of seed {} (P(no beat offered) = {}/65536, P(not ready) = {}/65536), stalls.hex",
-            stalls.seed, stalls.in_stall, stalls.out_stall
-        )
-    };
-    let expect_counters: String = golden
-        .counters
-        .to_array()
-        .iter()
-        .enumerate()
-        .map(|(i, v)| format!("    exp_cnt[{i}] = 64'd{v}; // {}\n", Counters::NAMES[i]))
-        .collect();
-    let expect_end = match (golden.status, golden.stopped) {
-        (_, Some(StopReason::Watchdog)) => "watchdog",
-        (_, Some(StopReason::Starved)) => "starved",
-        _ => "stopped",
-    };
-    // the shim's reading: each counter plus its pending event (they lag one registered cycle)
-    let counter_checks: String = Counters::NAMES
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            format!(
-                "      got = counters[{lo} +: {cb}] + counters_pend[{i}];
-      if (got !== exp_cnt[{i}]) begin
-        $display(\"FAIL: counter {name} is %0d, expected %0d\", got, exp_cnt[{i}]);
-        errors = errors + 1;
-      end
-",
-                lo = i as u32 * cb
-            )
-        })
-        .collect();
-    let words_check: String = (0..per_beat)
-        .map(|w| {
-            format!(
-                "        if (out_data[{hi}:{lo}] !== exp_word[beat * {per_beat} + {w}]) begin
-          $display(\"FAIL: result word %0d: got %0d, expected %0d (cycle %0d)\", beat * {per_beat} + {w}, $signed(out_data[{hi}:{lo}]), $signed(exp_word[beat * {per_beat} + {w}]), cyc);
-          errors = errors + 1;
-        end
-",
-                lo = 32 * w,
-                hi = 32 * w + 31
-            )
-        })
-        .collect();
-    let tb = format!(
+    format!(
         "`timescale 1ns/1ps
 `default_nettype none
-// GENERATED by `tern verilog --testbench {program}` (preset {preset}); do not edit.
-// The golden model's run of the same {n} beats is what it expects: {nw} result words in {nb}
-// beats, status {status}, {cycles} cycles, the ten counters; {stall_note}.
-// Run: iverilog -g2012 -o tb tern_top.v tb_tern.v && vvp tb   (prints PASS or FAIL lines)
+{header}
 module tb_tern;
-  localparam N = {n}, NW = {nw}, NB = {nb}, NS = {ns}, WATCHDOG = {watchdog};
+  localparam N = {n};
+  localparam [63:0] WATCHDOG = 64'd{watchdog}, SEED = 64'd{seed};
+  localparam [15:0] IN_STALL = 16'd{in_stall}, OUT_STALL = 16'd{out_stall};
   reg clk = 1'b0;
   reg [{rst_m}:0] rst = {{{rst_w}{{1'b1}}}};
   reg [{hm}:0] prog [0:{prog_m}];
-  reg [31:0] exp_word [0:{word_m}];
-  reg [63:0] exp_cyc [0:{beat_m}];
-  reg [63:0] exp_cnt [0:{ncm}];
-  reg [1:0] stall [0:{stall_m}];
   wire in_ready, out_valid, running;
   wire [{hm}:0] out_data;
   wire [3:0] status;
   wire [{cnt_m}:0] counters;
   wire [{ncm}:0] counters_pend;
-  integer pos = 0, beat = 0, errors = 0;
+  integer pos = 0;
   reg [63:0] cyc = 0;
   reg done = 1'b0, held = 1'b0;
-  // past the pattern (a run longer than golden's), offered and ready
-  wire offer = NS == 0 || cyc >= NS || stall[cyc][0];
-  wire out_ready = NS == 0 || cyc >= NS || stall[cyc][1];
+{decls}
+  // tern_arch::Stalls: the splitmix64 finaliser of (seed, cycle, stream), its low 16 bits
+  function [15:0] draw(input [63:0] cycle, input [63:0] stream);
+    reg [63:0] z;
+    begin
+      z = SEED ^ (cycle * 64'h9E3779B97F4A7C15) ^ (stream * 64'hD1B54A32D192ED03);
+      z = (z ^ (z >> 30)) * 64'hBF58476D1CE4E5B9;
+      z = (z ^ (z >> 27)) * 64'h94D049BB133111EB;
+      z = z ^ (z >> 31);
+      draw = z[15:0];
+    end
+  endfunction
+  wire offer = IN_STALL == 0 || draw(cyc, 1) >= IN_STALL;
+  wire out_ready = OUT_STALL == 0 || draw(cyc, 2) >= OUT_STALL;
   // a beat offered stays valid until it is taken
   wire in_valid = !rst[0] && !done && pos < N && (held || offer);
   wire [{hm}:0] in_data = pos < N ? prog[pos] : {h}'d0;
@@ -127,57 +92,27 @@ module tb_tern;
   always #5 clk = ~clk;
   initial begin
     if (N > 0) $readmemh(\"program.hex\", prog);
-    if (NW > 0) $readmemh(\"expected_words.hex\", exp_word);
-    if (NB > 0) $readmemh(\"expected_cycles.hex\", exp_cyc);
-    if (NS > 0) $readmemh(\"stalls.hex\", stall);
-{expect_counters}    // two reset cycles, as the Verilator shim gives
+{init}    // two reset cycles, as the Verilator shim gives
     @(posedge clk); @(posedge clk);
     #1 rst = {{{rst_w}{{1'b0}}}};
   end
-  task end_run;
-    input [8*8-1:0] how;
+  task end_run(input [63:0] how);
     reg [63:0] got;
     begin
       done = 1'b1;
-      if (how != \"{expect_end}\") begin
-        $display(\"FAIL: the run ended %0s at cycle %0d, expected {expect_end}\", how, cyc);
-        errors = errors + 1;
-      end
-      if (beat != NB) begin
-        $display(\"FAIL: %0d result beats, expected %0d\", beat, NB);
-        errors = errors + 1;
-      end
-      if (status !== 4'd{status_code}) begin
-        $display(\"FAIL: status %0d, expected {status_code} ({status})\", status);
-        errors = errors + 1;
-      end
-{counter_checks}      if (cyc != {cycles}) begin
-        $display(\"FAIL: %0d cycles, expected {cycles}\", cyc);
-        errors = errors + 1;
-      end
-      if (errors == 0) $display(\"PASS: {nw} result words, every beat in its cycle, status {status_code}, {cycles} cycles, ten counters equal to the golden model\");
-      else $display(\"FAIL: %0d errors\", errors);
-      $finish;
+{end_run}      $finish;
     end
   endtask
   always @(posedge clk) if (!rst[0] && !done) begin
     // the values before this edge, as the shim samples them before its clock edge
     if (!running) end_run(\"stopped\");
-    else if (in_ready && pos >= N) end_run(\"starved\");
     else if (cyc >= WATCHDOG) end_run(\"watchdog\");
+    else if (in_ready && pos >= N) end_run(\"starved\");
     else begin
       if (out_valid && out_ready) begin
-        if (beat >= NB) begin
-          $display(\"FAIL: an extra result beat at cycle %0d\", cyc);
-          errors = errors + 1;
-        end else begin
-          if (cyc !== exp_cyc[beat]) begin
-            $display(\"FAIL: result beat %0d left at cycle %0d, expected %0d\", beat, cyc, exp_cyc[beat]);
-            errors = errors + 1;
-          end
-{words_check}        end
-        beat = beat + 1;
-      end
+{on_beat}      end
+      if (in_valid && in_ready) begin
+{on_input}      end
       // non-blocking: the design samples `in_data` at this same edge
       if (in_valid && in_ready) pos <= pos + 1;
       held <= in_valid && !in_ready;
@@ -186,27 +121,226 @@ module tb_tern;
   end
 endmodule
 ",
-        preset = a.cfg.name,
-        status = golden.status.describe(),
-        status_code = golden.status as u32,
-        cycles = golden.counters.cycles,
-        stall_m = ns.max(1) - 1,
+        seed = stalls.seed,
+        in_stall = stalls.in_stall,
+        out_stall = stalls.out_stall,
         rst_m = rst_w - 1,
         hm = h - 1,
         prog_m = n.max(1) - 1,
-        word_m = nw.max(1) - 1,
-        beat_m = nb.max(1) - 1,
+        cnt_m = nc * a.cfg.counter_bits - 1,
         ncm = nc - 1,
-        cnt_m = nc as u32 * cb - 1,
+        decls = hooks.decls,
+        init = hooks.init,
+        on_beat = hooks.on_beat,
+        on_input = hooks.on_input,
+        end_run = hooks.end_run,
+    )
+}
+
+/// Verilog for `got = counter i + its pending event` (the shim's reading: the counters lag
+/// their events by one registered cycle).
+fn counter_value(a: &Accel, i: usize) -> String {
+    let cb = a.cfg.counter_bits;
+    format!("got = counters[{} +: {cb}] + counters_pend[{i}];", i as u32 * cb)
+}
+
+/// The self-checking testbench for `beats` on `a`'s generic design with `stalls`, expecting
+/// `golden` (the golden model's run of the same beats and stalls).
+pub fn testbench(a: &Accel, beats: &[u64], stalls: &Stalls, golden: &RunResult, program: &str) -> Testbench {
+    let per_beat = a.results_per_beat as usize;
+    let nw = golden.results.len();
+    let nb = golden.beat_cycles.beats() as usize;
+    let cycles = golden.counters.cycles;
+    let status = golden.status.describe();
+    let code = golden.status as u32;
+    let stall_note = if stalls.is_none() {
+        "no stalls".to_string()
+    } else {
+        format!(
+            "stalls of seed {} (P(no beat offered) = {}/65536, P(not ready) = {}/65536)",
+            stalls.seed, stalls.in_stall, stalls.out_stall
+        )
+    };
+    let expect_end = match golden.stopped {
+        Some(StopReason::Watchdog) => "watchdog",
+        Some(StopReason::Starved) => "starved",
+        None => "stopped",
+    };
+    let fail =
+        |cond: String, msg: String| format!("      if ({cond}) begin\n        $display({msg});\n        errors = errors + 1;\n      end\n");
+    let mut init: String = format!(
+        "    if ({nw} > 0) $readmemh(\"expected_words.hex\", exp_word);\n    if ({nb} > 0) $readmemh(\"expected_cycles.hex\", exp_cyc);\n"
     );
-    let mut files = vec![
-        ("tb_tern.v", tb),
-        ("program.hex", hex_lines(beats.iter().copied(), h / 4)),
-        ("expected_words.hex", hex_lines(golden.results.iter().map(|&v| u64::from(v as u32)), 8)),
-        ("expected_cycles.hex", hex_lines(golden.beat_cycles.iter(), 16)),
-    ];
-    if ns > 0 {
-        files.push(("stalls.hex", stall_lines));
+    let mut end_run = String::new();
+    end_run +=
+        &fail(format!("how != \"{expect_end}\""), format!("\"FAIL: the run ended %0s at cycle %0d, expected {expect_end}\", how, cyc"));
+    end_run += &fail(format!("beat != {nb}"), format!("\"FAIL: %0d result beats, expected {nb}\", beat"));
+    end_run += &fail(format!("status !== 4'd{code}"), format!("\"FAIL: status %0d, expected {code} ({status})\", status"));
+    for (i, (name, v)) in Counters::NAMES.iter().zip(golden.counters.to_array()).enumerate() {
+        init += &format!("    exp_cnt[{i}] = 64'd{v}; // {name}\n");
+        end_run += &format!("      {}\n", counter_value(a, i));
+        end_run += &fail(format!("got !== exp_cnt[{i}]"), format!("\"FAIL: counter {name} is %0d, expected %0d\", got, exp_cnt[{i}]"));
     }
-    Testbench { files }
+    end_run += &fail(format!("cyc != {cycles}"), format!("\"FAIL: %0d cycles, expected {cycles}\", cyc"));
+    end_run += &format!(
+        "      if (errors == 0) $display(\"PASS: {nw} result words, every beat in its cycle, status {code}, {cycles} cycles, ten counters equal to the golden model\");\n      else $display(\"FAIL: %0d errors\", errors);\n"
+    );
+    let mut on_beat = fail(format!("beat >= {nb}"), "\"FAIL: an extra result beat at cycle %0d\", cyc".into());
+    on_beat += &fail(
+        format!("beat < {nb} && cyc !== exp_cyc[beat]"),
+        "\"FAIL: result beat %0d left at cycle %0d, expected %0d\", beat, cyc, exp_cyc[beat]".into(),
+    );
+    for w in 0..per_beat {
+        let (lo, hi) = (32 * w, 32 * w + 31);
+        let idx = format!("beat * {per_beat} + {w}");
+        on_beat += &fail(
+            format!("beat < {nb} && out_data[{hi}:{lo}] !== exp_word[{idx}]"),
+            format!(
+                "\"FAIL: result word %0d: got %0d, expected %0d (cycle %0d)\", {idx}, $signed(out_data[{hi}:{lo}]), $signed(exp_word[{idx}]), cyc"
+            ),
+        );
+    }
+    on_beat += "      beat = beat + 1;\n";
+    let hooks = Hooks {
+        decls: format!(
+            "  reg [31:0] exp_word [0:{}];\n  reg [63:0] exp_cyc [0:{}];\n  reg [63:0] exp_cnt [0:{}];\n  integer beat = 0, errors = 0;",
+            nw.max(1) - 1,
+            nb.max(1) - 1,
+            Counters::NAMES.len() - 1
+        ),
+        init,
+        on_beat,
+        on_input: String::new(),
+        end_run,
+    };
+    let header = format!(
+        "// GENERATED by `tern verilog --testbench {program}` (preset {}); do not edit.
+// The golden model's run of the same {} beats is what it expects: {nw} result words in {nb}
+// beats, status {status}, {cycles} cycles, the ten counters; {stall_note}.
+// Run: iverilog -g2012 -o tb tern_top.v tb_tern.v && vvp tb   (prints PASS or FAIL lines)",
+        a.cfg.name,
+        beats.len()
+    );
+    let tb = harness(a, beats.len(), stalls, cycles + 1000, &header, &hooks);
+    Testbench {
+        files: vec![
+            ("tb_tern.v", tb),
+            ("program.hex", hex_lines(beats.iter().copied(), a.cfg.host_bits as usize / 4)),
+            ("expected_words.hex", hex_lines(golden.results.iter().map(|&v| u64::from(v as u32)), 8)),
+            ("expected_cycles.hex", hex_lines(golden.beat_cycles.iter(), 16)),
+        ],
+    }
+}
+
+/// The RTL in Icarus Verilog behind `Backend`: each run writes the program and a recording
+/// testbench into its folder, compiles them with the design and reads the record back. Slow
+/// (thousands of cycles a second on small presets), for a third opinion, not for models.
+pub struct IverilogBackend {
+    a: Accel,
+    dir: PathBuf,
+}
+
+impl IverilogBackend {
+    pub fn new(a: &Accel) -> Result<IverilogBackend, BackendError> {
+        let err = |msg: String| BackendError { backend: "iverilog", msg };
+        if Command::new("iverilog").arg("-V").output().is_err() {
+            return Err(err("`iverilog` was not found: run ./setup.sh (it installs iverilog)".into()));
+        }
+        let dir = std::env::temp_dir().join(format!("tern-iverilog-{}-{}", a.cfg.name.replace([':', ',', '='], "_"), std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| err(format!("creating {}: {e}", dir.display())))?;
+        std::fs::write(dir.join("tern_top.v"), tern_hdl::emit(a)).map_err(|e| err(format!("writing tern_top.v: {e}")))?;
+        Ok(IverilogBackend { a: a.clone(), dir })
+    }
+}
+
+impl Drop for IverilogBackend {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The recording testbench: `record.txt` gets `i CYCLE` per input beat taken, `b CYCLE HEX`
+/// per result beat, then `end HOW STATUS CONSUMED` and the ten counters.
+fn recorder(a: &Accel, n: usize, stalls: &Stalls, max_cycles: u64) -> String {
+    let mut end_run = "      $fwrite(f, \"end %0s %0d %0d\", how, status, pos);\n".to_string();
+    for i in 0..Counters::NAMES.len() {
+        end_run += &format!("      {}\n      $fwrite(f, \" %0d\", got);\n", counter_value(a, i));
+    }
+    end_run += "      $fwrite(f, \"\\n\");\n      $fclose(f);\n";
+    let hooks = Hooks {
+        decls: "  integer f;".into(),
+        init: "    f = $fopen(\"record.txt\", \"w\");\n".into(),
+        on_beat: "        $fwrite(f, \"b %0d %h\\n\", cyc, out_data);\n".into(),
+        on_input: "        $fwrite(f, \"i %0d\\n\", cyc);\n".into(),
+        end_run,
+    };
+    harness(a, n, stalls, max_cycles, "// GENERATED by tern's IverilogBackend; do not edit.", &hooks)
+}
+
+/// A record (`recorder`) as the run it describes.
+fn parse_record(a: &Accel, text: &str) -> Result<RunResult, String> {
+    let (mut results, mut beat_cycles, mut in_cycles) = (Vec::new(), BeatCycles::default(), BeatCycles::default());
+    let per_beat = a.results_per_beat as usize;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let num = |s: &str| s.parse::<u64>().map_err(|_| format!("record line `{line}`: `{s}` is not a number"));
+        match f.as_slice() {
+            ["i", c] => in_cycles.push(num(c)?, 1),
+            ["b", c, hex] => {
+                beat_cycles.push(num(c)?, 1);
+                let d = u128::from_str_radix(hex, 16).map_err(|_| format!("record line `{line}`: not hex"))?;
+                results.extend((0..per_beat).map(|w| (d >> (32 * w)) as u32 as i32));
+            }
+            ["end", how, status, consumed, cnt @ ..] if cnt.len() == Counters::NAMES.len() => {
+                let code = num(status)? as u32;
+                let status = Status::from_code(code).ok_or(format!("unknown status code {code}"))?;
+                let mut c = [0u64; 10];
+                for (v, s) in c.iter_mut().zip(cnt) {
+                    *v = num(s)?;
+                }
+                let stopped = match *how {
+                    "stopped" => None,
+                    "starved" => Some(StopReason::Starved),
+                    "watchdog" => Some(StopReason::Watchdog),
+                    other => return Err(format!("unknown end `{other}`")),
+                };
+                return Ok(RunResult {
+                    results,
+                    beat_cycles,
+                    in_cycles,
+                    counters: Counters::from_array(c),
+                    status,
+                    consumed: num(consumed)? as usize,
+                    stopped,
+                });
+            }
+            _ => return Err(format!("record line `{line}` is not understood")),
+        }
+    }
+    Err("the record has no end line (the simulation did not finish)".into())
+}
+
+impl Backend for IverilogBackend {
+    fn name(&self) -> &'static str {
+        "iverilog"
+    }
+    fn accel(&self) -> &Accel {
+        &self.a
+    }
+    fn run(&mut self, beats: &[u64], stalls: &Stalls, max_cycles: u64) -> Result<RunResult, BackendError> {
+        let err = |msg: String| BackendError { backend: "iverilog", msg };
+        let d: &Path = &self.dir;
+        let write = |name: &str, text: String| std::fs::write(d.join(name), text).map_err(|e| err(format!("writing {name}: {e}")));
+        write("program.hex", hex_lines(beats.iter().copied(), self.a.cfg.host_bits as usize / 4))?;
+        write("tb_tern.v", recorder(&self.a, beats.len(), stalls, max_cycles))?;
+        let _ = std::fs::remove_file(d.join("record.txt"));
+        let run = |cmd: &mut Command, what: &str| -> Result<(), BackendError> {
+            let out = cmd.current_dir(d).output().map_err(|e| err(format!("{what}: {e}")))?;
+            if out.status.success() { Ok(()) } else { Err(err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr)))) }
+        };
+        run(Command::new("iverilog").args(["-g2012", "-o", "tb", "tern_top.v", "tb_tern.v"]), "iverilog")?;
+        run(Command::new("vvp").args(["-n", "tb"]), "vvp")?;
+        let text = std::fs::read_to_string(d.join("record.txt")).map_err(|e| err(format!("reading the record: {e}")))?;
+        parse_record(&self.a, &text).map_err(err)
+    }
 }

@@ -42,8 +42,12 @@ pub struct Args {
 pub enum RunBackend {
     Golden,
     Verilator,
+    /// The RTL in Icarus Verilog (a recording testbench; slow, a third opinion).
+    Iverilog,
     /// Golden and Verilator, compared.
     Both,
+    /// Golden, Verilator and Icarus Verilog, compared.
+    All,
 }
 
 /// What `--json` prints.
@@ -53,8 +57,9 @@ struct Report {
     preset: String,
     /// The backend whose run is reported ("verilator" for `both`, whose runs are equal).
     backend: &'static str,
-    /// "golden == verilator" when both ran (and were equal: otherwise the command fails).
-    compared: Option<&'static str>,
+    /// "golden == verilator" (or "== iverilog" too) when several ran and were equal (otherwise
+    /// the command fails).
+    compared: Option<String>,
     beats: usize,
     consumed: usize,
     status: &'static str,
@@ -76,21 +81,32 @@ pub fn run(args: Args) -> Result<()> {
     let a = super::preset(&args.preset)?;
     let beats = super::read_program(&a, &args.program)?;
     let stalls = super::stalls(args.seed, args.in_stall, args.out_stall)?;
-    let kinds: &[BackendKind] = match args.backend {
-        RunBackend::Golden => &[BackendKind::Golden],
-        RunBackend::Verilator => &[BackendKind::Verilator],
-        RunBackend::Both => &[BackendKind::Golden, BackendKind::Verilator],
+    let (golden, verilator, iverilog) = match args.backend {
+        RunBackend::Golden => (true, false, false),
+        RunBackend::Verilator => (false, true, false),
+        RunBackend::Iverilog => (false, false, true),
+        RunBackend::Both => (true, true, false),
+        RunBackend::All => (true, true, true),
     };
-    if args.vcd.is_some() && args.backend == RunBackend::Golden {
-        anyhow::bail!("--vcd traces the RTL: use --backend verilator or --backend both");
+    if args.vcd.is_some() && !verilator {
+        anyhow::bail!("--vcd traces the RTL in Verilator: use --backend verilator, both or all");
+    }
+    let mut backends: Vec<Box<dyn tern_arch::Backend>> = Vec::new();
+    if golden {
+        backends.push(BackendKind::Golden.open(&a)?);
+    }
+    if verilator {
+        backends.push(match &args.vcd {
+            Some(vcd) => Box::new(tern_sim::VerilatorBackend::with_trace(&a, Some(vcd))?),
+            None => BackendKind::Verilator.open(&a)?,
+        });
+    }
+    if iverilog {
+        backends.push(Box::new(crate::testbench::IverilogBackend::new(&a)?));
     }
     let mut runs: Vec<(&'static str, RunResult)> = Vec::new();
-    for k in kinds {
-        let mut b: Box<dyn tern_arch::Backend> = match (k, &args.vcd) {
-            (BackendKind::Verilator, Some(vcd)) => Box::new(tern_sim::VerilatorBackend::with_trace(&a, Some(vcd))?),
-            _ => k.open(&a)?,
-        };
-        runs.push((k.name(), b.run(&beats, &stalls, args.max_cycles)?));
+    for b in &mut backends {
+        runs.push((b.name(), b.run(&beats, &stalls, args.max_cycles)?));
     }
     // Verilator opens the file itself and says nothing when it cannot
     if let Some(vcd) = &args.vcd
@@ -98,14 +114,14 @@ pub fn run(args: Args) -> Result<()> {
     {
         anyhow::bail!("the VCD was not written to {} (does its folder exist?)", vcd.display());
     }
-    let compared = if let [(an, ar), (bn, br)] = &runs[..] {
+    // each against the first
+    for (bn, br) in &runs[1..] {
+        let (an, ar) = &runs[0];
         if let Some(d) = ar.first_difference(an, br, bn) {
             anyhow::bail!("{}: the backends differ: {d}", args.program.display());
         }
-        Some("golden == verilator")
-    } else {
-        None
-    };
+    }
+    let compared = (runs.len() > 1).then(|| runs.iter().map(|r| r.0).collect::<Vec<_>>().join(" == "));
     let (name, r) = runs.pop().expect("one run at least");
     let mut crc = crc32fast::Hasher::new();
     for v in &r.results {
@@ -170,7 +186,7 @@ fn print_table(rep: &Report, a: &tern_arch::Accel) {
         ("preset".into(), format!("{} (R={} L={}, {}-bit link)", rep.preset, a.cfg.rows, a.cfg.lanes, a.cfg.host_bits)),
         (
             "backend".into(),
-            rep.compared.map_or(rep.backend.to_string(), |c| {
+            rep.compared.as_ref().map_or(rep.backend.to_string(), |c| {
                 format!("{c}: status, results, every beat's cycle, counters and consumed beats equal")
             }),
         ),

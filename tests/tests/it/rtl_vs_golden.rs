@@ -168,3 +168,27 @@ fn preset_overrides_match() {
         layer(&cfg, 9, 40, 2, 6, Stalls::NONE);
     }
 }
+
+/// The RTL in Icarus Verilog (`tern_host::testbench::IverilogBackend`, a recording testbench)
+/// against the golden model on every geometry of the family and the iCE40 preset, without
+/// and with stalls: a second simulator, beat for beat in time.
+#[test]
+fn iverilog_matches_golden() {
+    use tern_arch::Backend;
+    let mut cfgs: Vec<AccelConfig> = FAMILY.to_vec();
+    cfgs.push(tern_arch::config::ICE40_UP5K);
+    for (i, cfg) in cfgs.iter().enumerate() {
+        let a = cfg.validate().unwrap();
+        let mut iv = tern_host::testbench::IverilogBackend::new(&a).unwrap();
+        for (j, stalls) in [Stalls::NONE, Stalls::new(i as u64, 0.3, 0.5)].into_iter().enumerate() {
+            let seed = 100 + 2 * i as u64 + j as u64;
+            let (out, inp, batch) = (cfg.rows as usize + 3, 2 * cfg.lanes as usize + 5, 1 + j);
+            let (w, x) = random_layer(out, inp, batch, seed);
+            let p = compile_bitlinear(&a, &w, &x, batch).unwrap();
+            let g = tern_arch::Golden::new(&a).run(&p.beats, &stalls, 1_000_000);
+            let r = iv.run(&p.beats, &stalls, 1_000_000).unwrap();
+            assert_same_runs(&format!("{} {out}x{inp} batch {batch} stalls {stalls:?}", cfg.name), ("golden", &g), ("iverilog", &r));
+            assert_eq!(p.assemble(&r.results).unwrap(), reference_matmul(&w, &x, batch));
+        }
+    }
+}

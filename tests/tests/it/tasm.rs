@@ -32,9 +32,9 @@ fn hand_written_program_gives_the_hand_worked_results_on_both_backends() {
     let dir = Scratch::new("tasm", "by-hand");
     let f = dir.join("by_hand.tasm");
     std::fs::write(&f, BY_HAND).unwrap();
-    let (ok, j, err) = tern(&["run", f.to_str().unwrap(), "--preset", "tiny", "--backend", "both", "--json"]);
+    let (ok, j, err) = tern(&["run", f.to_str().unwrap(), "--preset", "tiny", "--backend", "all", "--json"]);
     assert!(ok, "{err}");
-    assert_eq!(j["compared"], "golden == verilator");
+    assert_eq!(j["compared"], "golden == verilator == iverilog");
     assert_eq!(j["status"], "halted");
     assert_eq!(j["results"], serde_json::json!([136, -136, -8, -16]));
     assert_eq!(j["consumed"], j["beats"]);
@@ -118,7 +118,7 @@ fn vcd_of_a_program_has_every_cycle() {
     let cycles = j["cycles"].as_u64().unwrap();
     assert!(steps >= 2 * cycles, "{steps} time steps for {cycles} cycles");
     let (ok, _, err) = tern(&["run", f.to_str().unwrap(), "--vcd", vcd.to_str().unwrap()]);
-    assert!(!ok && err.contains("--vcd traces the RTL: use --backend verilator or --backend both"), "{err}");
+    assert!(!ok && err.contains("--vcd traces the RTL in Verilator: use --backend verilator, both or all"), "{err}");
 }
 
 /// `tern verilog --testbench` (with `extra` flags), `edit` applied to the output folder, then
