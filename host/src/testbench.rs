@@ -246,7 +246,11 @@ impl IverilogBackend {
         if Command::new("iverilog").arg("-V").output().is_err() {
             return Err(err("`iverilog` was not found: run ./setup.sh (it installs iverilog)".into()));
         }
-        let dir = std::env::temp_dir().join(format!("tern-iverilog-{}-{}", a.cfg.name.replace([':', ',', '='], "_"), std::process::id()));
+        // one folder per backend, also for several in one process
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("tern-iverilog-{}-{}-{k}", a.cfg.name.replace([':', ',', '='], "_"), std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| err(format!("creating {}: {e}", dir.display())))?;
         std::fs::write(dir.join("tern_top.v"), tern_hdl::emit(a)).map_err(|e| err(format!("writing tern_top.v: {e}")))?;
         Ok(IverilogBackend { a: a.clone(), dir })
