@@ -141,9 +141,10 @@ pub struct RunResult {
     pub stopped: Option<StopReason>,
 }
 
-/// The cycles in which the result beats of a run left, as runs of beats in consecutive
-/// cycles: a closed-form path adds thousands of beats with one entry, and both backends build
-/// it through `push`, so equal cycles mean equal values.
+/// The cycles in which a run's beats of one stream moved (result beats left, input beats were
+/// taken), as runs of beats in consecutive cycles: a closed-form path adds thousands of beats
+/// with one entry, and every backend builds it through `push`, so equal cycles mean equal
+/// values.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BeatCycles {
     /// (first cycle, beats), each run starting after the previous one ends
@@ -176,9 +177,10 @@ impl BeatCycles {
 
 impl RunResult {
     /// The first way two runs of the same beats differ, named for a person: status, stop
-    /// reason, the first differing result word (or the result count), the first differing
-    /// counter, consumed beats. `None` when they are equal in all of these. `an` and `bn` name
-    /// the runs ("golden", "verilator").
+    /// reason, the first differing result word with its cycle (or the result count), the first
+    /// result beat or input beat that moved in time, the first differing counter, consumed
+    /// beats. `None` when they are equal in all of these. `an` and `bn` name the runs
+    /// ("golden", "verilator").
     pub fn first_difference(&self, an: &str, other: &RunResult, bn: &str) -> Option<String> {
         let (a, b) = (self, other);
         if a.status != b.status {
@@ -586,9 +588,9 @@ impl Golden {
                 let bpw = if is_w { a.beats_per_wword } else { a.beats_per_xword };
                 while pos < beats.len() && cycle < max_cycles {
                     cnt.cycles += 1;
+                    in_cycles.push(cycle, 1);
                     cycle += 1;
                     ld_buf[ld_beat as usize] = beats[pos] & host_mask;
-                    in_cycles.push(cycle - 1, 1);
                     pos += 1;
                     if ld_beat + 1 < bpw {
                         ld_beat += 1;
