@@ -14,6 +14,16 @@ pub struct Stalls {
     pub out_stall: u32,
 }
 
+/// The draw's constants: `z = seed ^ cycle * C0 ^ stream * C1`, then
+/// `z = (z ^ z >> S0) * C2`, `z = (z ^ z >> S1) * C3`, `z ^= z >> S2` (the splitmix64
+/// finaliser), its low 16 bits. Public so that a testbench can draw the same pattern
+/// (`tern_host::testbench`, in Verilog).
+pub const DRAW_MUL: [u64; 4] = [0x9E37_79B9_7F4A_7C15, 0xD1B5_4A32_D192_ED03, 0xBF58_476D_1CE4_E5B9, 0x94D0_49BB_1331_11EB];
+pub const DRAW_SHIFT: [u32; 3] = [30, 27, 31];
+/// The draw's stream of input offers and of output readiness.
+pub const IN_STREAM: u64 = 1;
+pub const OUT_STREAM: u64 = 2;
+
 impl Stalls {
     pub const NONE: Stalls = Stalls { seed: 0, in_stall: 0, out_stall: 0 };
 
@@ -28,23 +38,23 @@ impl Stalls {
 
     fn draw(&self, cycle: u64, stream: u64) -> u32 {
         // splitmix64 finaliser of (seed, cycle, stream)
-        let mut z = self.seed ^ cycle.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
+        let mut z = self.seed ^ cycle.wrapping_mul(DRAW_MUL[0]) ^ stream.wrapping_mul(DRAW_MUL[1]);
+        z = (z ^ (z >> DRAW_SHIFT[0])).wrapping_mul(DRAW_MUL[2]);
+        z = (z ^ (z >> DRAW_SHIFT[1])).wrapping_mul(DRAW_MUL[3]);
+        z ^= z >> DRAW_SHIFT[2];
         (z & 0xFFFF) as u32
     }
 
     /// The host would offer a new beat on this cycle (if it has one).
     #[inline]
     pub fn in_offer(&self, cycle: u64) -> bool {
-        self.in_stall == 0 || self.draw(cycle, 1) >= self.in_stall
+        self.in_stall == 0 || self.draw(cycle, IN_STREAM) >= self.in_stall
     }
 
     /// The host accepts an output beat on this cycle.
     #[inline]
     pub fn out_ready(&self, cycle: u64) -> bool {
-        self.out_stall == 0 || self.draw(cycle, 2) >= self.out_stall
+        self.out_stall == 0 || self.draw(cycle, OUT_STREAM) >= self.out_stall
     }
 
     /// Bit masks for `n` cycles from `start` (bit i = cycle start+i), for the Verilator bench.

@@ -18,7 +18,7 @@ use std::process::Command;
 use tern_arch::config::Accel;
 use tern_arch::golden::{BeatCycles, Counters, RunResult, StopReason};
 use tern_arch::isa::Status;
-use tern_arch::{Backend, BackendError, Stalls};
+use tern_arch::{Backend, BackendError, Stalls, stall};
 
 /// The files of a testbench, each (name, text).
 pub struct Testbench {
@@ -68,19 +68,19 @@ module tb_tern;
   reg [63:0] cyc = 0;
   reg done = 1'b0, held = 1'b0;
 {decls}
-  // tern_arch::Stalls: the splitmix64 finaliser of (seed, cycle, stream), its low 16 bits
+  // tern_arch::stall: the splitmix64 finaliser of (seed, cycle, stream), its low 16 bits
   function [15:0] draw(input [63:0] cycle, input [63:0] stream);
     reg [63:0] z;
     begin
-      z = SEED ^ (cycle * 64'h9E3779B97F4A7C15) ^ (stream * 64'hD1B54A32D192ED03);
-      z = (z ^ (z >> 30)) * 64'hBF58476D1CE4E5B9;
-      z = (z ^ (z >> 27)) * 64'h94D049BB133111EB;
-      z = z ^ (z >> 31);
+      z = SEED ^ (cycle * 64'h{m0:x}) ^ (stream * 64'h{m1:x});
+      z = (z ^ (z >> {s0})) * 64'h{m2:x};
+      z = (z ^ (z >> {s1})) * 64'h{m3:x};
+      z = z ^ (z >> {s2});
       draw = z[15:0];
     end
   endfunction
-  wire offer = IN_STALL == 0 || draw(cyc, 1) >= IN_STALL;
-  wire out_ready = OUT_STALL == 0 || draw(cyc, 2) >= OUT_STALL;
+  wire offer = IN_STALL == 0 || draw(cyc, {in_stream}) >= IN_STALL;
+  wire out_ready = OUT_STALL == 0 || draw(cyc, {out_stream}) >= OUT_STALL;
   // a beat offered stays valid until it is taken
   wire in_valid = !rst[0] && !done && pos < N && (held || offer);
   wire [{hm}:0] in_data = pos < N ? prog[pos] : {h}'d0;
@@ -122,6 +122,15 @@ module tb_tern;
 endmodule
 ",
         seed = stalls.seed,
+        m0 = stall::DRAW_MUL[0],
+        m1 = stall::DRAW_MUL[1],
+        m2 = stall::DRAW_MUL[2],
+        m3 = stall::DRAW_MUL[3],
+        s0 = stall::DRAW_SHIFT[0],
+        s1 = stall::DRAW_SHIFT[1],
+        s2 = stall::DRAW_SHIFT[2],
+        in_stream = stall::IN_STREAM,
+        out_stream = stall::OUT_STREAM,
         in_stall = stalls.in_stall,
         out_stall = stalls.out_stall,
         rst_m = rst_w - 1,
