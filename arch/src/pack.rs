@@ -64,13 +64,39 @@ pub fn unpack_hf(p: &[u8], out: usize, inp: usize) -> Result<Vec<i8>, PackError>
     Ok(w)
 }
 
-/// Pack ternary weights into little-endian 2-bit codes, lane j at bits 2j+1:2j of a word of
-/// `lanes` codes (a weight-bank word). Missing lanes (past `w.len()`) hold code 1 (zero).
+// The words the host sends are little-endian bit strings in u64s: a weight word holds lane j's
+// 2-bit code at bits 2j+1:2j, an activation word lane j's int8 at bits 8j+7:8j.
+
+/// Or lane `j`'s code into a weight word (its bits must be clear).
+#[inline]
+pub fn set_lane_code(word: &mut [u64], j: usize, code: u8) {
+    word[j / 32] |= u64::from(code & 3) << (2 * (j % 32));
+}
+
+/// Lane `j`'s code in a weight word.
+#[inline]
+pub fn lane_code(word: &[u64], j: usize) -> u8 {
+    ((word[j / 32] >> (2 * (j % 32))) & 3) as u8
+}
+
+/// Or lane `j`'s activation into an activation word (its bits must be clear).
+#[inline]
+pub fn set_lane_act(word: &mut [u64], j: usize, x: i8) {
+    word[j / 8] |= u64::from(x as u8) << (8 * (j % 8));
+}
+
+/// Lane `j`'s activation in an activation word.
+#[inline]
+pub fn lane_act(word: &[u64], j: usize) -> i8 {
+    (word[j / 8] >> (8 * (j % 8))) as u8 as i8
+}
+
+/// Pack ternary weights into a weight-bank word of `lanes` codes. Missing lanes (past
+/// `w.len()`) hold code 1 (zero).
 pub fn pack_lanes(w: &[i8], lanes: usize) -> Vec<u64> {
     let mut out = vec![0u64; (2 * lanes).div_ceil(64)];
     for j in 0..lanes {
-        let c = w.get(j).map_or(1, |&v| code(v)) as u64;
-        out[j / 32] |= c << (2 * (j % 32));
+        set_lane_code(&mut out, j, w.get(j).map_or(1, |&v| code(v)));
     }
     out
 }
@@ -78,6 +104,17 @@ pub fn pack_lanes(w: &[i8], lanes: usize) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn lanes_by_hand() {
+        let mut w = [0u64; 2];
+        set_lane_code(&mut w, 33, 2);
+        assert_eq!(w, [0, 0b1000]);
+        assert_eq!(lane_code(&w, 33), 2);
+        let mut x = [0u64; 2];
+        set_lane_act(&mut x, 9, -2);
+        assert_eq!(x, [0, 0xfe00]);
+        assert_eq!(lane_act(&x, 9), -2);
+    }
     #[test]
     fn hf_layout_by_hand() {
         // out = 4, in = 1: R = 1, packed[0,0] holds W[0..4,0] at bits 1:0, 3:2, 5:4, 7:6.

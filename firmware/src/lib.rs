@@ -17,7 +17,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use tern_arch::config::Accel;
 use tern_arch::isa::Insn;
-use tern_arch::pack::TernaryMatrix;
+use tern_arch::pack::{self, TernaryMatrix};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FwError {
@@ -68,16 +68,17 @@ impl Emitter<'_> {
         self.beats.push(i.encode() as u64);
         self.insns += 1;
     }
-    /// Split a little-endian bit string (u64 words) into host beats.
+    /// A word (little-endian bit string) as host beats.
     fn words(&mut self, words: &[u64], bits: u32) {
-        let hb = self.a.cfg.host_bits;
-        let mask = if hb == 64 { u64::MAX } else { (1u64 << hb) - 1 };
-        let mut bit = 0;
-        while bit < bits {
-            self.beats.push((words[(bit / 64) as usize] >> (bit % 64)) & mask);
-            bit += hb;
-        }
+        self.beats.extend(word_beats(self.a.cfg.host_bits, words, bits));
     }
+}
+
+/// The beats of a word (a little-endian bit string in u64s, `bits` long) on a `host_bits`
+/// link, low bits first.
+pub(crate) fn word_beats(host_bits: u32, word: &[u64], bits: u32) -> impl Iterator<Item = u64> + '_ {
+    let mask = if host_bits == 64 { u64::MAX } else { (1u64 << host_bits) - 1 };
+    (0..bits).step_by(host_bits as usize).map(move |bit| (word[(bit / 64) as usize] >> (bit % 64)) & mask)
 }
 
 /// The low 2 bits of each of the 8 bytes of `x`, packed into 16 bits (byte i -> bits 2i+1:2i).
@@ -135,8 +136,8 @@ pub fn compile_bitlinear(a: &Accel, w: &TernaryMatrix, x: &[i8], batch: usize) -
                             let code = match codes {
                                 Some((bytes, shift)) if col < inp => (bytes[col] >> shift) & 3,
                                 _ => 1,
-                            } as u64;
-                            word[j / 32] |= code << (2 * (j % 32));
+                            };
+                            pack::set_lane_code(&mut word, j, code);
                         }
                     }
                 }
@@ -160,8 +161,7 @@ pub fn compile_bitlinear(a: &Accel, w: &TernaryMatrix, x: &[i8], batch: usize) -
                     word.iter_mut().for_each(|v| *v = 0);
                     for j in 0..l {
                         let col = k * l + j;
-                        let v = if col < inp { x[t * inp + col] as u8 } else { 0 } as u64;
-                        word[j / 8] |= v << (8 * (j % 8));
+                        pack::set_lane_act(&mut word, j, if col < inp { x[t * inp + col] } else { 0 });
                     }
                     e.words(&word, a.xword_bits);
                 }

@@ -40,14 +40,7 @@ pub fn data_beats(a: &Accel, i: &Insn) -> usize {
     }
 }
 
-/// The beats of one word (little-endian bit string `word`, `bits` long) on the host link.
-fn word_beats(a: &Accel, word: &[u64], bits: u32) -> impl Iterator<Item = u64> {
-    let hb = a.cfg.host_bits;
-    let mask = if hb == 64 { u64::MAX } else { (1u64 << hb) - 1 };
-    (0..bits).step_by(hb as usize).map(move |bit| (word[(bit / 64) as usize] >> (bit % 64)) & mask)
-}
-
-/// A word's bit string from its beats (the inverse of `word_beats`).
+/// A word's bit string from its beats (the inverse of `crate::word_beats`).
 fn beats_word(a: &Accel, beats: &[u64], bits: u32) -> Vec<u64> {
     let hb = a.cfg.host_bits;
     let mut word = alloc::vec![0u64; (bits as usize).div_ceil(64)];
@@ -62,7 +55,7 @@ fn beats_word(a: &Accel, beats: &[u64], bits: u32) -> Vec<u64> {
 fn w_text(a: &Accel, beats: &[u64]) -> Option<String> {
     let word = beats_word(a, beats, a.wword_bits);
     (0..a.cfg.lanes as usize)
-        .map(|j| match pack::weight(((word[j / 32] >> (2 * (j % 32))) & 3) as u8)? {
+        .map(|j| match pack::weight(pack::lane_code(&word, j))? {
             1 => Some('+'),
             0 => Some('0'),
             _ => Some('-'),
@@ -72,7 +65,7 @@ fn w_text(a: &Accel, beats: &[u64]) -> Option<String> {
 
 fn x_text(a: &Accel, beats: &[u64]) -> String {
     let word = beats_word(a, beats, a.xword_bits);
-    let v: Vec<String> = (0..a.cfg.lanes as usize).map(|j| format!("{}", (word[j / 8] >> (8 * (j % 8))) as u8 as i8)).collect();
+    let v: Vec<String> = (0..a.cfg.lanes as usize).map(|j| format!("{}", pack::lane_act(&word, j))).collect();
     v.join(", ")
 }
 
@@ -208,7 +201,7 @@ pub fn assemble(a: &Accel, text: &str) -> Result<Vec<u64>, AsmError> {
                         other => return Err(AsmError { line, msg: format!("`.w`: `{other}` is not a ternary weight (+, 0 or -)") }),
                     });
                 }
-                word_beats(a, &pack::pack_lanes(&w, lanes), a.wword_bits).collect()
+                crate::word_beats(host_bits, &pack::pack_lanes(&w, lanes), a.wword_bits).collect()
             }
             ".x" => {
                 word_at(&load, false)?;
@@ -218,9 +211,9 @@ pub fn assemble(a: &Accel, text: &str) -> Result<Vec<u64>, AsmError> {
                 let mut word = alloc::vec![0u64; lanes.div_ceil(8)];
                 for (j, t) in args.iter().enumerate() {
                     let v: i8 = t.parse().map_err(|_| AsmError { line, msg: format!("`.x`: `{t}` is not an int8 (-128 to 127)") })?;
-                    word[j / 8] |= u64::from(v as u8) << (8 * (j % 8));
+                    pack::set_lane_act(&mut word, j, v);
                 }
-                word_beats(a, &word, a.xword_bits).collect()
+                crate::word_beats(host_bits, &word, a.xword_bits).collect()
             }
             _ => Vec::new(),
         };
