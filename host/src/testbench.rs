@@ -307,7 +307,7 @@ fn parse_record(a: &Accel, text: &str) -> Result<RunResult, String> {
             ["end", how, status, consumed, cnt @ ..] if cnt.len() == Counters::NAMES.len() => {
                 let code = num(status)? as u32;
                 let status = Status::from_code(code).ok_or(format!("unknown status code {code}"))?;
-                let mut c = [0u64; 10];
+                let mut c = [0u64; Counters::NAMES.len()];
                 for (v, s) in c.iter_mut().zip(cnt) {
                     *v = num(s)?;
                 }

@@ -318,7 +318,8 @@ impl Backend for VerilatorBackend {
         let mut beat_cycles = BeatCycles::default();
         let per_beat = self.a.results_per_beat as usize;
         let mut outbuf = vec![0u32; 4096];
-        let mut cycbuf = vec![0u64; outbuf.len()];
+        // the cycle of each result beat (`per_beat` words)
+        let mut cycbuf = vec![0u64; outbuf.len() / per_beat];
         let mut in_cycles = BeatCycles::default();
         // at most one input beat a cycle, BATCH cycles a call
         let mut inbuf = vec![0u64; BATCH];
@@ -354,7 +355,7 @@ impl Backend for VerilatorBackend {
                     in_cycles.push(c, 1);
                 }
                 results.extend_from_slice(&outbuf[..nout as usize]);
-                for &c in cycbuf[..nout as usize].iter().step_by(per_beat) {
+                for &c in &cycbuf[..nout as usize / per_beat] {
                     beat_cycles.push(c, 1);
                 }
                 match rc {
@@ -379,7 +380,7 @@ impl Backend for VerilatorBackend {
             let code = (self.status)(self.handle);
             let status =
                 Status::from_code(code).ok_or_else(|| BackendError { backend: "verilator", msg: format!("unknown status code {code}") })?;
-            let mut c = [0u64; 10];
+            let mut c = [0u64; Counters::NAMES.len()];
             (self.counters)(self.handle, c.as_mut_ptr());
             Ok(RunResult {
                 results: results.into_iter().map(|v| v as i32).collect(),

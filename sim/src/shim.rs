@@ -10,9 +10,11 @@ pub fn cpp(a: &Accel) -> String {
     let n = Counters::NAMES.len();
     let cb = a.cfg.counter_bits;
     let out_words = if a.cfg.host_bits == 64 {
-        "uint64_t d = top->out_data; out_cyc[*nout] = *cycle; out[(*nout)++] = (uint32_t)d; out_cyc[*nout] = *cycle; out[(*nout)++] = (uint32_t)(d >> 32);".to_string()
+        format!(
+            "uint64_t d = top->out_data; out_cyc[*nout / {rpb}] = *cycle; out[(*nout)++] = (uint32_t)d; out[(*nout)++] = (uint32_t)(d >> 32);"
+        )
     } else {
-        "out_cyc[*nout] = *cycle; out[(*nout)++] = (uint32_t)top->out_data;".to_string()
+        format!("out_cyc[*nout / {rpb}] = *cycle; out[(*nout)++] = (uint32_t)top->out_data;")
     };
     // every copy of the reset (`tern_hdl::top::rst_copies`) driven with the one reset
     let rst_on = format!("{:#x}", (1u64 << tern_hdl::top::rst_copies(a)) - 1);
@@ -94,8 +96,9 @@ void tern_reset(void* p) {{
   s->top->eval();
 }}
 
-// Returns 0: batch done, 1: sequencer stopped (halt/error), 2: starved, 3: output buffer full,
-// 4: watchdog. Bit i of offer/ready is cycle (*cycle at entry) + i; stalls=0 ignores them.
+// out_cyc gets the cycle of each result beat (of {rpb} words in out), in_cyc the cycle of
+// each input beat taken (*nin of them). Returns 0: batch done, 1: sequencer stopped
+// (halt/error), 2: starved, 3: output buffer full, 4: watchdog. Bit i of offer/ready is cycle (*cycle at entry) + i; stalls=0 ignores them.
 int tern_run(void* p, const uint64_t* beats, uint64_t n, uint64_t* pos,
              const uint64_t* offer, const uint64_t* ready, int stalls, uint64_t ncyc,
              uint64_t max_cycles, uint64_t* cycle, uint32_t* held,

@@ -65,6 +65,10 @@ pub fn eval_text(model: &crate::model::Model, mut data: Vec<u8>, window: usize, 
     Ok((data, n.len()))
 }
 
+/// The watchdog of a program run from a file (`tern run --max-cycles`' default, `tern verilog
+/// --testbench`'s golden run).
+pub const MAX_CYCLES: u64 = 100_000_000;
+
 /// A `.tasm` program file assembled for `a` (`tern run`, `tern verilog --testbench`): errors
 /// name the file and the line.
 pub fn read_program(a: &tern_arch::Accel, path: &std::path::Path) -> Result<Vec<u64>> {

@@ -19,7 +19,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = RunBackend::Golden)]
     pub backend: RunBackend,
     /// Stops a program that neither halts nor starves.
-    #[arg(long, default_value_t = 100_000_000)]
+    #[arg(long, default_value_t = super::MAX_CYCLES)]
     pub max_cycles: u64,
     /// Seed of the stall pattern (with --in-stall / --out-stall).
     #[arg(long, default_value_t = 7)]

@@ -34,9 +34,9 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(program) = &args.testbench {
         let beats = super::read_program(&a, program)?;
         let stalls = super::stalls(args.seed, args.in_stall, args.out_stall)?;
-        let golden = tern_arch::Golden::new(&a).run(&beats, &stalls, 100_000_000);
+        let golden = tern_arch::Golden::new(&a).run(&beats, &stalls, super::MAX_CYCLES);
         if golden.stopped == Some(tern_arch::StopReason::Watchdog) {
-            anyhow::bail!("{}: the golden model did not finish within 100,000,000 cycles", program.display());
+            anyhow::bail!("{}: the golden model did not finish within {} cycles", program.display(), super::MAX_CYCLES);
         }
         let tb = crate::testbench::testbench(&a, &beats, &stalls, &golden, &program.display().to_string());
         for (name, text) in &tb.files {
