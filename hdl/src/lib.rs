@@ -33,6 +33,7 @@ pub mod row_tree;
 pub mod sequencer;
 pub mod ternary_term;
 pub mod top;
+pub mod uart;
 pub mod weight_bank;
 
 use tern_arch::config::Accel;

@@ -5,6 +5,7 @@
 
 pub mod area;
 pub mod backend;
+pub mod bridge;
 pub mod cmd;
 pub mod energy;
 pub mod eval;
