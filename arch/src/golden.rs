@@ -978,6 +978,9 @@ mod tests {
         assert_eq!(a.first_event_difference("golden", &late, "board"), None);
         board.counters.issue = 1;
         assert_eq!(a.first_event_difference("golden", &board, "board").unwrap(), "counter `issue` differs: golden 0 board 1");
-        assert_eq!(a.first_event_difference("golden", &b, "board").unwrap(), "first differing result word 1: golden 2 (cycle 11) board 7 (cycle 11)");
+        assert_eq!(
+            a.first_event_difference("golden", &b, "board").unwrap(),
+            "first differing result word 1: golden 2 (cycle 11) board 7 (cycle 11)"
+        );
     }
 }

@@ -41,7 +41,9 @@ pub struct UartSpec {
 pub enum UartError {
     #[error("a UART needs at least 4 clock cycles per bit, got {clks_per_bit} ({clock_hz} Hz / {baud} baud)")]
     TooFast { clks_per_bit: u32, clock_hz: u64, baud: u64 },
-    #[error("the baud rate {baud} is {error_pct:.2}% off {clock_hz} Hz / {clks_per_bit} (more than 2%): pick a baud rate that divides the clock")]
+    #[error(
+        "the baud rate {baud} is {error_pct:.2}% off {clock_hz} Hz / {clks_per_bit} (more than 2%): pick a baud rate that divides the clock"
+    )]
     Inexact { baud: u64, clock_hz: u64, clks_per_bit: u32, error_pct: f64 },
     #[error("the baud rate must be > 0")]
     ZeroBaud,

@@ -203,9 +203,9 @@ impl<T: Transport> Backend for BoardBackend<T> {
         }
         let (results, trailer) = parse_reply(&self.a, &reply).map_err(|e| match e {
             // bytes that end in no valid trailer: most likely the core never stopped
-            BridgeError::Inconsistent { .. } | BridgeError::BadStatus { .. } if reply.len() < want => fail(
-                BridgeError::NoTrailer { got: reply.len(), quiet_ms, why: format!(" that accounts for them ({e})") }.to_string(),
-            ),
+            BridgeError::Inconsistent { .. } | BridgeError::BadStatus { .. } if reply.len() < want => {
+                fail(BridgeError::NoTrailer { got: reply.len(), quiet_ms, why: format!(" that accounts for them ({e})") }.to_string())
+            }
             e => fail(e.to_string()),
         })?;
         // beats consumed: the first `insns` instructions with their data beats

@@ -357,3 +357,170 @@ impl Backend for IverilogBackend {
         parse_record(&self.a, &text).map_err(err)
     }
 }
+
+/// How `UartSim`'s simulated host behaves on the serial line (all off: a host that sends at
+/// line rate whenever the board's RTS allows and always takes what the board sends).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UartHost {
+    /// Random idle gaps between sent bytes, and random stretches of CTS high (not taking).
+    pub pauses: bool,
+    /// CTS held high (the host takes nothing) for this many cycles after the break.
+    pub cts_hold_cycles: u64,
+    /// Send even while the board's RTS says stop (a host without flow control).
+    pub ignore_rts: bool,
+    /// Send byte `i`'s stop bit low (a framing error on the line).
+    pub bad_stop_at: Option<usize>,
+}
+
+/// `tern_board_uart` (generic fabric) in Icarus Verilog behind `bridge::Transport`: each
+/// exchange simulates a serial host that sends a break, then the bytes bit by bit at
+/// `clks_per_bit` (waiting while the board's RTS is high), and receives the board's bytes off
+/// its TX line, until the reply is complete or the line is quiet. Every exchange starts a fresh
+/// simulation, so memories do not outlive a run here (they do on a board).
+pub struct UartSim {
+    dir: PathBuf,
+    cpb: u32,
+    pub host: UartHost,
+    /// The LEDs (run, ok, err) at the end of the last exchange.
+    pub leds: String,
+}
+
+impl UartSim {
+    pub fn new(a: &Accel, uart: tern_hdl::uart::UartSpec, host: UartHost) -> Result<UartSim, String> {
+        if Command::new("iverilog").arg("-V").output().is_err() {
+            return Err("`iverilog` was not found: run ./setup.sh (it installs iverilog)".into());
+        }
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("tern-uart-{}-{}-{k}", a.cfg.name.replace([':', ',', '='], "_"), std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let spec = tern_hdl::board::BoardSpec { leds_active_low: false };
+        let v = tern_hdl::uart::emit(a, spec, tern_hdl::Fabric::Generic, uart);
+        std::fs::write(dir.join("board.v"), v).map_err(|e| format!("writing board.v: {e}"))?;
+        Ok(UartSim { dir, cpb: uart.clks_per_bit, host, leds: String::new() })
+    }
+
+    fn bench(&self, n: usize, want: usize, quiet: u64) -> String {
+        let h = &self.host;
+        let cpb = self.cpb;
+        let brk = (tern_hdl::uart::BREAK_BITS + 5) * cpb;
+        format!(
+            "`timescale 1ns/1ns
+module tb;
+  reg clk = 0;
+  always #5 clk = ~clk;
+  reg uart_rx = 1'b1, uart_cts_n = 1'b0;
+  wire uart_tx, uart_rts_n, led_run, led_ok, led_err;
+  tern_board_uart dut (.clk(clk), .rst_n(1'b1), .uart_rx(uart_rx), .uart_tx(uart_tx), .uart_cts_n(uart_cts_n),
+    .uart_rts_n(uart_rts_n), .led_run(led_run), .led_ok(led_ok), .led_err(led_err));
+  reg [7:0] mem [0:{mem_last}];
+  reg [7:0] rb, sb;
+  integer n = {n}, want = {want}, quiet = {quiet}, f, i, ks, kr, got = 0, sent_all = 0, seed = 7, seed2 = 11;
+  reg [63:0] cyc = 0, last = 0, bad = {bad};
+  initial begin
+    if (n > 0) $readmemh(\"in.hex\", mem, 0, n - 1);
+    f = $fopen(\"out.txt\", \"w\");
+  end
+  always @(posedge clk) begin
+    cyc <= cyc + 1;
+    if (got == want || (sent_all && cyc - last > quiet)) begin
+      $fwrite(f, \"leds %b%b%b\\n\", led_run, led_ok, led_err); $fclose(f); $finish;
+    end
+  end
+  // the host: a break, then the bytes
+  initial begin
+    repeat (4) @(posedge clk);
+    uart_rx = 1'b0; repeat ({brk}) @(posedge clk);
+    uart_rx = 1'b1; repeat ({idle}) @(posedge clk);
+    for (i = 0; i < n; i = i + 1) begin
+      while (uart_rts_n & ~{ignore}) @(posedge clk);
+      if ({pauses} && ($random(seed) & 7) == 0) repeat (($random(seed) & 63) + 1) @(posedge clk);
+      sb = mem[i];
+      uart_rx = 1'b0; repeat ({cpb}) @(posedge clk);
+      for (ks = 0; ks < 8; ks = ks + 1) begin uart_rx = sb[ks]; repeat ({cpb}) @(posedge clk); end
+      uart_rx = (i == bad) ? 1'b0 : 1'b1; repeat ({cpb}) @(posedge clk);
+      uart_rx = 1'b1;
+      last = cyc;
+    end
+    sent_all = 1;
+  end
+  // CTS: held high after the break, then (with pauses) random stretches high
+  initial begin
+    uart_cts_n = {hold_on};
+    repeat ({hold}) @(posedge clk);
+    uart_cts_n = 1'b0;
+    forever begin
+      repeat (($random(seed2) & 1023) + 1) @(posedge clk);
+      if ({pauses}) begin uart_cts_n = 1'b1; repeat (($random(seed2) & 255) + 1) @(posedge clk); uart_cts_n = 1'b0; end
+    end
+  end
+  // the host's receiver: mid-bit samples of the board's TX line
+  initial forever begin
+    @(negedge uart_tx);
+    repeat ({half}) @(posedge clk);
+    if (uart_tx == 1'b0) begin
+      for (kr = 0; kr < 8; kr = kr + 1) begin repeat ({cpb}) @(posedge clk); rb[kr] = uart_tx; end
+      repeat ({cpb}) @(posedge clk);
+      if (uart_tx != 1'b1) $fwrite(f, \"framing\\n\");
+      $fwrite(f, \"%02x\\n\", rb);
+      got = got + 1;
+      last = cyc;
+    end
+  end
+endmodule
+",
+            mem_last = n.max(1) - 1,
+            bad = h.bad_stop_at.map_or(u64::MAX, |i| i as u64),
+            idle = 4 * cpb,
+            half = cpb / 2,
+            ignore = if h.ignore_rts { "1'b1" } else { "1'b0" },
+            pauses = if h.pauses { 1 } else { 0 },
+            hold_on = if h.cts_hold_cycles > 0 { "1'b1" } else { "1'b0" },
+            hold = h.cts_hold_cycles.max(1),
+        )
+    }
+}
+
+impl Drop for UartSim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl crate::bridge::Transport for UartSim {
+    fn describe(&self) -> String {
+        format!("tern_board_uart in iverilog at {} clocks a bit", self.cpb)
+    }
+    /// Every exchange begins with a break here.
+    fn reset(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// Simulated time has no wall clock: instead of `quiet` the simulation ends once nothing
+    /// moved on the line for 20,000 bit times.
+    fn exchange(&mut self, out: &[u8], want: usize, _quiet: std::time::Duration) -> std::io::Result<Vec<u8>> {
+        let d: &Path = &self.dir;
+        let fail = |m: String| std::io::Error::other(m);
+        std::fs::write(d.join("in.hex"), hex_lines(out.iter().map(|&b| b as u64), 2))?;
+        let want = want.min(i32::MAX as usize);
+        let quiet = 20_000 * self.cpb as u64;
+        std::fs::write(d.join("tb.v"), self.bench(out.len(), want, quiet))?;
+        let run = |cmd: &mut Command, what: &str| -> std::io::Result<()> {
+            let o = cmd.current_dir(d).output()?;
+            if o.status.success() { Ok(()) } else { Err(fail(format!("{what} failed: {}", String::from_utf8_lossy(&o.stderr)))) }
+        };
+        run(Command::new("iverilog").args(["-g2012", "-o", "tb", "board.v", "tb.v"]), "iverilog")?;
+        run(Command::new("vvp").args(["-n", "tb"]), "vvp")?;
+        let text = std::fs::read_to_string(d.join("out.txt"))?;
+        let mut got = Vec::new();
+        for line in text.lines() {
+            if let Some(l) = line.strip_prefix("leds ") {
+                self.leds = l.to_string();
+            } else if line == "framing" {
+                return Err(fail("the board sent a byte with a bad stop bit".into()));
+            } else {
+                got.push(u8::from_str_radix(line, 16).map_err(|e| fail(format!("out.txt: {line:?}: {e}")))?);
+            }
+        }
+        Ok(got)
+    }
+}

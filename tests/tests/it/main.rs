@@ -1,5 +1,6 @@
 //! tern's one integration test binary. Heavy runs sit behind TERN_SLOW=1.
 mod bitnet_gguf;
+mod bridge;
 mod common;
 mod docs;
 mod energy;

@@ -1,0 +1,136 @@
+//! The board link end to end: `tern_board_uart` (the UART board) simulated by Icarus Verilog
+//! behind `BoardBackend`, against the golden model; and the host's serial port on a
+//! pseudo-terminal.
+
+use tern_arch::config::{Accel, TINY};
+use tern_arch::{Backend, Golden, Stalls, Status};
+use tern_hdl::uart::UartSpec;
+use tern_host::bridge::{self, BoardBackend};
+use tern_host::testbench::{UartHost, UartSim};
+
+/// 8 clock cycles a bit: the slowest part of the simulation is the line, so keep it short.
+const UART: UartSpec = UartSpec { clks_per_bit: 8 };
+
+fn board(a: &Accel, host: UartHost) -> BoardBackend<UartSim> {
+    BoardBackend::new(a, UartSim::new(a, UART, host).expect("iverilog"))
+}
+
+fn layer(a: &Accel, out: usize, inp: usize, batch: usize, seed: u64) -> Vec<u64> {
+    let (w, x) = crate::common::random_layer(out, inp, batch, seed);
+    tern_fw::compile_bitlinear(a, &w, &x, batch).unwrap().beats
+}
+
+/// A compiled layer over the serial line, with a host that pauses between bytes and holds CTS
+/// at random: results, status, consumed beats and every event counter equal the golden model's
+/// (the link-timed counters excepted), and the LEDs say halted.
+#[test]
+fn uart_board_runs_a_layer_like_golden() {
+    let a = TINY.validate().unwrap();
+    let p = layer(&a, 9, 70, 2, 11);
+    let g = Golden::new(&a).run(&p, &Stalls::NONE, 10_000_000);
+    assert_eq!(g.status, Status::Halted);
+    let mut b = board(&a, UartHost { pauses: true, ..Default::default() });
+    let r = b.run(&p, &Stalls::NONE, 0).expect("board run");
+    assert_eq!(g.first_event_difference("golden", &r, "board"), None);
+    assert_eq!((r.consumed, r.results.len()), (p.len(), g.results.len()));
+    assert!(r.counters.cycles > g.counters.cycles, "the line is slower than the core's stream");
+    assert_eq!(b.link().leds, "010", "run off, ok on, err off");
+}
+
+/// The host takes nothing for a long stretch while it streams a layer whose results start early:
+/// the board's output backs up, the core stops taking input, its FIFO fills and RTS stops the
+/// host. Honoured, the run equals golden; a host that ignores RTS overruns the FIFO, and the
+/// board then stops feeding the core (error LED) instead of running a corrupted program, so the
+/// run fails naming the missing trailer.
+#[test]
+fn uart_rts_stops_the_host_and_an_overrun_is_not_silent() {
+    let a = TINY.validate().unwrap();
+    // 8 tiles of 4 rows x 512 inputs: 512 bytes of weights a tile, results after each
+    let p = layer(&a, 32, 512, 1, 5);
+    let bytes = bridge::program_bytes(&a, &p).len();
+    assert!(bytes > 4 * 1024, "{bytes}");
+    let hold = 10 * 8 * bytes as u64; // the whole program's time on the line
+    let g = Golden::new(&a).run(&p, &Stalls::NONE, 10_000_000);
+    let mut b = board(&a, UartHost { cts_hold_cycles: hold, ..Default::default() });
+    let r = b.run(&p, &Stalls::NONE, 0).expect("board run");
+    assert_eq!(g.first_event_difference("golden", &r, "board"), None);
+    let mut b = board(&a, UartHost { cts_hold_cycles: hold, ignore_rts: true, ..Default::default() });
+    let e = b.run(&p, &Stalls::NONE, 0).unwrap_err().to_string();
+    assert!(e.contains("no trailer") && e.contains("error LED"), "{e}");
+    assert_eq!(b.link().leds, "101", "still running (starved), err on");
+}
+
+/// A byte whose stop bit is low (noise on the line): the board drops it and stops feeding the
+/// core, so the run fails instead of computing with a shifted program.
+#[test]
+fn uart_framing_error_stops_the_run() {
+    let a = TINY.validate().unwrap();
+    let p = layer(&a, 9, 70, 1, 3);
+    let mut b = board(&a, UartHost { bad_stop_at: Some(41), ..Default::default() });
+    let e = b.run(&p, &Stalls::NONE, 0).unwrap_err().to_string();
+    assert!(e.starts_with("board backend: the board sent 0 bytes, then nothing"), "{e}");
+    assert_eq!(b.link().leds, "101", "still running (starved), err on");
+}
+
+/// A program that stops on an error after some results: the board sends them, then its
+/// trailer; the host finds the trailer by its `out_beats` count once the line is quiet. A
+/// program without HALT sends no trailer, and the run says so.
+#[test]
+fn uart_error_status_and_missing_halt() {
+    use tern_arch::isa::Insn;
+    let a = TINY.validate().unwrap();
+    let mut p = layer(&a, 4, 32, 1, 8);
+    assert_eq!(Insn::decode_beat(*p.last().unwrap()), Ok(Insn::Halt));
+    // replace the HALT: an out-of-range LOADX stops the core with ActRange
+    p.pop();
+    let mut bad = p.clone();
+    bad.push(Insn::Sync.encode() as u64);
+    bad.push(Insn::LoadX { addr: a.cfg.amem_depth as u16 - 1, count: 2 }.encode() as u64);
+    let g = Golden::new(&a).run(&bad, &Stalls::NONE, 1_000_000);
+    assert_eq!(g.status, Status::ActRange);
+    assert!(!g.results.is_empty());
+    let mut b = board(&a, UartHost::default());
+    let r = b.run(&bad, &Stalls::NONE, 0).expect("board run");
+    assert_eq!(g.first_event_difference("golden", &r, "board"), None);
+    let e = b.run(&p, &Stalls::NONE, 0).unwrap_err().to_string();
+    assert!(e.contains("no trailer") && e.contains("without HALT"), "{e}");
+}
+
+/// The bytes of the protocol by hand: the stream plan, a trailer's round trip, and replies
+/// that do not add up.
+#[test]
+fn bridge_bytes_by_hand() {
+    use tern_arch::Counters;
+    use tern_arch::isa::Insn;
+    let a = TINY.validate().unwrap();
+    let enc = |i: Insn| i.encode() as u64;
+    let p = vec![
+        enc(Insn::LoadX { addr: 0, count: 1 }),
+        1,
+        2,
+        3,
+        4,
+        enc(Insn::SetLen { len: 1 }),
+        enc(Insn::MatVec { acc: false, store: true, waddr: 0, xaddr: 0 }),
+        enc(Insn::Halt),
+        99,
+    ];
+    let plan = bridge::plan(&a, &p);
+    assert_eq!((plan.result_beats, plan.halts, plan.insn_starts.clone()), (a.out_beats as u64, true, vec![0, 5, 6, 7]));
+    // 4 results of 4 bytes, then 61 trailer bytes
+    assert_eq!(bridge::reply_bytes(&a, &plan), 16 + 61);
+    // H = 32: each beat's low 4 bytes, little-endian
+    let mut two = (p[0] as u32).to_le_bytes().to_vec();
+    two.extend([1, 0, 0, 0]);
+    assert_eq!(bridge::program_bytes(&a, &p[..2]), two);
+    let c = Counters::from_array([1, 2, 3, 4, 5, 6, 7, 8, (1 << 48) - 1, 10]);
+    let t = bridge::trailer_of(&a, Status::Halted, &c);
+    assert_eq!(t.len(), 61);
+    assert_eq!(bridge::parse_trailer(&a, &t).unwrap(), bridge::Trailer { status: Status::Halted, counters: c });
+    let mut t2 = t.clone();
+    t2[0] = 0x31;
+    assert_eq!(bridge::parse_trailer(&a, &t2).unwrap_err().to_string(), "the trailer's status byte 0x31 is no status code");
+    // the trailer counts 2^48-1 result beats: the reply cannot be that
+    let e = bridge::parse_reply(&a, &t).unwrap_err().to_string();
+    assert!(e.starts_with("the board's reply is 61 bytes, but its trailer counts 281474976710655 result beats"), "{e}");
+}
