@@ -48,12 +48,49 @@ use tern_arch::config::Accel;
 use tern_arch::golden::Counters;
 use tern_arch::isa::Status;
 
-/// How the board's LEDs are wired.
+/// How the board's LEDs are wired, and how it talks to the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BoardSpec {
     /// The LEDs light when driven low (iCEBreaker's on-board LEDs).
     pub leds_active_low: bool,
+    pub link: Link,
 }
+
+/// The host link's pins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// A byte-wide valid/ready stream each way (18 pins; a host-side FIFO chip or MCU).
+    Parallel,
+    /// A serial line with RTS/CTS (4 pins; any USB-UART bridge): `crate::uart::verilog`'s
+    /// `tern_uart` turns it into the same byte streams inside the board, so the bytes on the
+    /// wire are the parallel link's. A break on the line resets the board like the button.
+    Uart(crate::uart::UartSpec),
+}
+
+/// The parallel link's ports, and the UART's that replace them.
+const PARALLEL_PORTS: &str = "  input  wire [7:0] rx_data,
+  input  wire rx_valid,
+  output wire rx_ready,
+  output wire [7:0] tx_data,
+  output wire tx_valid,
+  input  wire tx_ready,
+";
+const UART_PORTS: &str = "  input  wire uart_rx,
+  output wire uart_tx,
+  input  wire uart_cts_n,
+  output wire uart_rts_n,
+";
+/// The UART in front of the byte streams, which become wires.
+const UART_LINK: &str = "  // the host link: a UART (tern_uart) that offers and takes the bytes
+  wire [7:0] rx_data, tx_data;
+  wire rx_valid, rx_ready, tx_valid, tx_ready, brk, link_err;
+  tern_uart link (
+    .clk(clk), .rst(rst), .uart_rx(uart_rx), .uart_tx(uart_tx), .uart_cts_n(uart_cts_n),
+    .uart_rts_n(uart_rts_n), .brk(brk), .link_err(link_err),
+    .rx_data(rx_data), .rx_valid(rx_valid), .rx_ready(rx_ready),
+    .tx_data(tx_data), .tx_valid(tx_valid), .tx_ready(tx_ready)
+  );
+";
 
 /// Bytes of the trailer: the status byte, then the packed counters.
 pub fn trailer_bytes(a: &Accel) -> u32 {
@@ -80,6 +117,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
     let tb = trailer_bytes(a);
     let bb = crate::bits_for(nb as u64);
     let ib = crate::bits_for(tb as u64);
+    let uart = matches!(spec.link, Link::Uart(_));
     let led = |e: &str| if spec.leds_active_low { format!("~({e})") } else { e.to_string() };
     // the trailer, padded to whole 64-bit words for the word stage of the mux
     let words = tb.div_ceil(8);
@@ -99,17 +137,11 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
         "module tern_board (
   input  wire clk,
   input  wire rst_n,
-  input  wire [7:0] rx_data,
-  input  wire rx_valid,
-  output wire rx_ready,
-  output wire [7:0] tx_data,
-  output wire tx_valid,
-  input  wire tx_ready,
-  output wire led_run,
+{ports}  output wire led_run,
   output wire led_ok,
   output wire led_err
 );
-{rst_decl}
+{rst_decl}{link}
   // rx: {nb} bytes -> one {h}-bit beat
   reg [{hm}:0] rx_sh;
   reg [{bbm}:0] rx_cnt;
@@ -231,12 +263,18 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
             )
         },
         in_valid = in_valid,
-        rst_decl = if a.grouped() {
-            rst_tree(a)
-        } else if crate::top::seq_rst_copy(a) {
-            RST_SYNC.to_string() + &seq_rst_copy_decl(fabric)
-        } else {
-            RST_SYNC.to_string()
+        ports = if uart { UART_PORTS } else { PARALLEL_PORTS },
+        link = if uart { UART_LINK } else { "" },
+        rst_decl = {
+            let r = if a.grouped() {
+                rst_tree(a)
+            } else if crate::top::seq_rst_copy(a) {
+                RST_SYNC.to_string() + &seq_rst_copy_decl(fabric)
+            } else {
+                RST_SYNC.to_string()
+            };
+            // a break on the line resets like the button (`brk` is synchronous already)
+            if uart { r.replace("~rst_n", "~(rst_n & ~brk)") } else { r }
         },
         rst_core = if a.grouped() {
             "rst_core"
@@ -258,7 +296,11 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
             [
                 led("run_r"),
                 led(&format!("status == 4'd{}", Status::Halted as u32)),
-                led(&format!("~run_r & status != 4'd{}", Status::Halted as u32)),
+                led(&if uart {
+                    format!("(~run_r & status != 4'd{}) | link_err", Status::Halted as u32)
+                } else {
+                    format!("~run_r & status != 4'd{}", Status::Halted as u32)
+                }),
             ]
         ),
     )
@@ -426,10 +468,14 @@ const TX_SKID: &str = "  wire src_valid = ~rst & (~tx_empty | tr_on);
   end
 ";
 
-/// The whole design with the board wrapper: `crate::emit_for` plus `tern_board`.
+/// The whole design with the board wrapper: `crate::emit_for` plus `tern_board` (and with a
+/// UART link, `tern_uart`).
 pub fn emit(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
     let mut v = crate::emit_for(a, fabric);
     v.push_str("\n`default_nettype none\n");
+    if let Link::Uart(u) = spec.link {
+        v.push_str(&crate::uart::verilog(u));
+    }
     v.push_str(&verilog(a, spec, fabric));
     v.push_str("`default_nettype wire\n");
     v
@@ -445,36 +491,36 @@ mod tests {
         let a = TINY.validate().unwrap();
         // 10 counters x 48 bits = 60 bytes, plus the status byte
         assert_eq!(trailer_bytes(&a), 61);
-        let v = verilog(&a, BoardSpec { leds_active_low: true }, crate::Fabric::Ecp5);
+        let v = verilog(&a, BoardSpec { leds_active_low: true, link: Link::Parallel }, crate::Fabric::Ecp5);
         assert!(v.contains("wire [511:0] trailer = {24'd0, counters, 4'd0, status};"), "{v}");
         assert!(v.contains("assign led_run = ~(run_r);"));
         let b = ECP5_85F.validate().unwrap();
-        let v = verilog(&b, BoardSpec { leds_active_low: false }, crate::Fabric::Ecp5);
+        let v = verilog(&b, BoardSpec { leds_active_low: false, link: Link::Parallel }, crate::Fabric::Ecp5);
         assert!(v.contains("rx_v & rx_cnt == 4'd7") && v.contains("reg in_valid"), "{v}");
         // LEDs from two flip-flops on grouped arrays only
         assert!(
             v.contains("led_q <= {run_r, status == 4'd1, ~run_r & status != 4'd1};") && v.contains("assign led_err = led_p[0];"),
             "{v}"
         );
-        assert!(!verilog(&a, BoardSpec { leds_active_low: true }, crate::Fabric::Ecp5).contains("led_q"));
+        assert!(!verilog(&a, BoardSpec { leds_active_low: true, link: Link::Parallel }, crate::Fabric::Ecp5).contains("led_q"));
         // the receive pins into flip-flops, the ready pin a flip-flop, on grouped arrays only
         assert!(
             v.contains("assign rx_ready = rx_rdy;") && v.contains("rx_v & rx_cnt == 4'd7") && v.contains("rx_sh <= {rx_d, rx_sh[63:8]};"),
             "{v}"
         );
         assert!(v.contains("rx_rdy <= ~rst_m[4] & (rst | rx_took | (rx_hs ? rx_pins != 4'd7 : rx_pins != 4'd8));"), "{v}");
-        let t = verilog(&a, BoardSpec { leds_active_low: true }, crate::Fabric::Ecp5);
+        let t = verilog(&a, BoardSpec { leds_active_low: true, link: Link::Parallel }, crate::Fabric::Ecp5);
         assert!(
             t.contains("assign rx_ready = ~in_valid & ~rst;") && t.contains("else if (rx_valid) begin") && !t.contains("rx_pins"),
             "{t}"
         );
         assert!(
-            verilog(&a, BoardSpec { leds_active_low: true }, crate::Fabric::Ecp5)
+            verilog(&a, BoardSpec { leds_active_low: true, link: Link::Parallel }, crate::Fabric::Ecp5)
                 .contains("in_valid <= ~rst & (in_valid ? ~in_ready : rx_valid & rx_cnt == 3'd3);")
         );
         // the skid stage, and no path from the tx_ready pin to the shifter, on grouped arrays only
         assert!(v.contains("assign tx_data = tx_q;") && v.contains("end else if (tx_take) begin"), "{v}");
-        let t = verilog(&a, BoardSpec { leds_active_low: true }, crate::Fabric::Ecp5);
+        let t = verilog(&a, BoardSpec { leds_active_low: true, link: Link::Parallel }, crate::Fabric::Ecp5);
         assert!(!t.contains("tx_q") && t.contains("end else if (tx_ready) begin"), "{t}");
     }
 
@@ -483,7 +529,7 @@ mod tests {
     #[test]
     fn grouped_core_reset_comes_from_a_tree_of_copies() {
         let b = ECP5_85F.validate().unwrap();
-        let v = verilog(&b, BoardSpec { leds_active_low: false }, crate::Fabric::Ecp5);
+        let v = verilog(&b, BoardSpec { leds_active_low: false, link: Link::Parallel }, crate::Fabric::Ecp5);
         assert_eq!(crate::top::rst_copies(&b), 12);
         assert!(v.contains("c_rst_m (.clk(clk), .en(1'b1), .d({5{rst_s0}}), .q(rst_m));"), "{v}");
         // bit 12 (the board's own) .. 8 from the shared middle copy, groups 7..0 from theirs
@@ -492,7 +538,7 @@ mod tests {
             "{v}"
         );
         assert!(v.contains(".rst(rst_core)") && v.contains("wire rst = rst_c[12];"), "{v}");
-        let t = verilog(&TINY.validate().unwrap(), BoardSpec { leds_active_low: true }, crate::Fabric::Ecp5);
+        let t = verilog(&TINY.validate().unwrap(), BoardSpec { leds_active_low: true, link: Link::Parallel }, crate::Fabric::Ecp5);
         assert!(t.contains("wire rst = rst_sync[1];") && t.contains(".rst(rst)") && !t.contains("rst_c"), "{t}");
     }
 }

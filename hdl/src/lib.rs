@@ -47,6 +47,7 @@ pub use cells::Fabric;
 /// them.
 pub const BLOCKS: &[(&str, &str)] = &[
     ("board", "board wrapper: host link, counter read-back (trailer), reset, LEDs"),
+    ("link", "UART link (`Link::Uart` boards): receiver, FIFO, transmitter, break detector"),
     ("core", "core glue (tern_top)"),
     ("core.seq", "sequencer: fetch, decode, loads, issue, address and range checks"),
     ("core.array", "accumulators (their adders), token pipeline, activation and address copies"),

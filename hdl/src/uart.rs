@@ -1,6 +1,7 @@
 //! `tern_uart`: the board's byte link as a UART with hardware flow control, so a bitstream talks
 //! to a PC through any USB-UART bridge (a Digilent PmodUSBUART on a PMOD, Pmod Type 4 UART pins)
-//! with no other part; and `tern_board_uart`, the top that puts it in front of `tern_board`.
+//! with no other part. `tern_board` instantiates it as `link` when its spec says
+//! `board::Link::Uart`.
 //!
 //! ```text
 //!             +----------------------------- tern_uart ------------------------------+
@@ -21,8 +22,6 @@
 //!   ignored `uart_rts_n`) sets `link_err`, which lights the error LED and stops feeding the
 //!   core, so the run starves and sends no trailer instead of running a corrupted program.
 //!   A break (or the button) clears it.
-
-use tern_arch::config::Accel;
 
 /// Bytes of the receive FIFO: one iCE40 SB_RAM40_4K as 512 x 8.
 pub const FIFO_BYTES: u32 = 512;
@@ -47,9 +46,16 @@ pub enum UartError {
     Inexact { baud: u64, clock_hz: u64, clks_per_bit: u32, error_pct: f64 },
     #[error("the baud rate must be > 0")]
     ZeroBaud,
+    #[error("a UART needs at least 4 clock cycles per bit, got {clks_per_bit}")]
+    TooFewClocks { clks_per_bit: u32 },
 }
 
 impl UartSpec {
+    /// A divider given directly (a simulated line).
+    pub fn new(clks_per_bit: u32) -> Result<UartSpec, UartError> {
+        if clks_per_bit < 4 { Err(UartError::TooFewClocks { clks_per_bit }) } else { Ok(UartSpec { clks_per_bit }) }
+    }
+
     /// The divider for `baud` at `clock_hz`: refused under 4 cycles a bit or beyond 2% off.
     pub fn for_baud(clock_hz: u64, baud: u64) -> Result<UartSpec, UartError> {
         if baud == 0 {
@@ -187,54 +193,6 @@ endmodule
     )
 }
 
-/// Verilog of `tern_board_uart`: `tern_uart` in front of `tern_board` (its byte streams), the
-/// break or the button resetting the board, and a link error on the error LED.
-pub fn board_verilog(spec: crate::board::BoardSpec) -> String {
-    let err = if spec.leds_active_low { "board_err & ~link_err" } else { "board_err | link_err" };
-    format!(
-        "module tern_board_uart (
-  input  wire clk,
-  input  wire rst_n,
-  input  wire uart_rx,
-  output wire uart_tx,
-  input  wire uart_cts_n,
-  output wire uart_rts_n,
-  output wire led_run,
-  output wire led_ok,
-  output wire led_err
-);
-  reg [1:0] rst_s = 2'b00;
-  always @(posedge clk) rst_s <= {{rst_s[0], rst_n}};
-  wire brk, link_err, board_err;
-  wire [7:0] rx_data, tx_data;
-  wire rx_valid, rx_ready, tx_valid, tx_ready;
-  tern_uart link (
-    .clk(clk), .rst(~rst_s[1]), .uart_rx(uart_rx), .uart_tx(uart_tx), .uart_cts_n(uart_cts_n),
-    .uart_rts_n(uart_rts_n), .brk(brk), .link_err(link_err),
-    .rx_data(rx_data), .rx_valid(rx_valid), .rx_ready(rx_ready),
-    .tx_data(tx_data), .tx_valid(tx_valid), .tx_ready(tx_ready)
-  );
-  tern_board board (
-    .clk(clk), .rst_n(rst_n & ~brk), .rx_data(rx_data), .rx_valid(rx_valid), .rx_ready(rx_ready),
-    .tx_data(tx_data), .tx_valid(tx_valid), .tx_ready(tx_ready),
-    .led_run(led_run), .led_ok(led_ok), .led_err(board_err)
-  );
-  assign led_err = {err};
-endmodule
-"
-    )
-}
-
-/// The whole design with the UART board: `board::emit` plus `tern_uart` and `tern_board_uart`.
-pub fn emit(a: &Accel, spec: crate::board::BoardSpec, fabric: crate::Fabric, u: UartSpec) -> String {
-    let mut v = crate::board::emit(a, spec, fabric);
-    v.push_str("\n`default_nettype none\n");
-    v.push_str(&verilog(u));
-    v.push_str(&board_verilog(spec));
-    v.push_str("`default_nettype wire\n");
-    v
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +211,7 @@ mod tests {
         let e = UartSpec::for_baud(12_000_000, 2_200_000).unwrap_err();
         assert!(matches!(e, UartError::Inexact { clks_per_bit: 5, .. }), "{e}");
         assert_eq!(UartSpec::for_baud(1, 0), Err(UartError::ZeroBaud));
+        assert_eq!(UartSpec::new(3).unwrap_err().to_string(), "a UART needs at least 4 clock cycles per bit, got 3");
     }
 
     #[test]

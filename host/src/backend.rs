@@ -18,6 +18,8 @@ pub fn cycles_source(backend: &str) -> &'static str {
         "golden" => "cycle model (golden, validated against RTL)",
         "verilator" => "RTL (Verilator)",
         "iverilog" => "RTL (Icarus Verilog)",
+        "board" => "the board's counters (FPGA; its serial link paces the core)",
+        "board-sim" => "the UART board's RTL (Icarus Verilog; its serial link paces the core)",
         _ => "backend",
     }
 }

@@ -140,6 +140,8 @@ pub fn parse_reply(a: &Accel, bytes: &[u8]) -> Result<(Vec<i32>, Trailer), Bridg
 
 /// A byte link to a board.
 pub trait Transport {
+    /// The backend's name in reports: "board" (a real one), "board-sim" (its RTL simulated).
+    fn kind(&self) -> &'static str;
     /// What it is, for messages ("/dev/ttyUSB1 at 3000000 baud").
     fn describe(&self) -> String;
     /// Resets the board (a UART break; block RAM keeps its contents) and drops whatever it
@@ -174,7 +176,7 @@ impl<T: Transport> BoardBackend<T> {
 
 impl<T: Transport> Backend for BoardBackend<T> {
     fn name(&self) -> &'static str {
-        "board"
+        self.link.kind()
     }
     fn accel(&self) -> &Accel {
         &self.a
@@ -182,7 +184,8 @@ impl<T: Transport> Backend for BoardBackend<T> {
     /// `stalls` must be `Stalls::NONE` (the link paces the board); `max_cycles` is not enforced
     /// on a board: `quiet` ends a run that stops talking.
     fn run(&mut self, beats: &[u64], stalls: &Stalls, _max_cycles: u64) -> Result<RunResult, BackendError> {
-        let fail = |msg: String| BackendError { backend: "board", msg };
+        let kind = self.link.kind();
+        let fail = |msg: String| BackendError { backend: kind, msg };
         if *stalls != Stalls::NONE {
             return Err(fail("a board's link sets its own pace: run it without injected stalls".into()));
         }
@@ -303,6 +306,9 @@ fn check(r: i32) -> io::Result<()> {
 }
 
 impl Transport for SerialPort {
+    fn kind(&self) -> &'static str {
+        "board"
+    }
     fn describe(&self) -> String {
         format!("{} at {} baud", self.path.display(), self.baud)
     }

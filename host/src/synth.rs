@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tern_arch::config::{Accel, AccelConfig, ConfigError, Device, PRESETS};
-use tern_hdl::board::BoardSpec;
+use tern_hdl::board::{BoardSpec, Link};
 
 /// The FPGA families the flow drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -54,6 +54,12 @@ pub struct Target {
     /// The timing constraint: the clock the design must meet on this target (MHz).
     pub clock_mhz: f64,
     pub leds_active_low: bool,
+    /// The constraints file of the UART link (`--link uart`), relative to `constraints/`.
+    pub uart_constraints: &'static str,
+    uart_constraints_text: &'static str,
+    /// The board's oscillator on the `clk` pin (MHz): the clock a bitstream runs at without a
+    /// PLL, so the UART's divider is computed from it.
+    pub osc_mhz: f64,
 }
 
 pub const TARGETS: [Target; 4] = [
@@ -63,6 +69,9 @@ pub const TARGETS: [Target; 4] = [
         board: "iCEBreaker (iCE40UP5K-SG48)",
         constraints: "ice40/icebreaker.pcf",
         constraints_text: include_str!("../../constraints/ice40/icebreaker.pcf"),
+        uart_constraints: "ice40/icebreaker-uart.pcf",
+        uart_constraints_text: include_str!("../../constraints/ice40/icebreaker-uart.pcf"),
+        osc_mhz: 12.0,
         nextpnr_device: &["--up5k", "--package", "sg48"],
         clock_mhz: 50.0,
         leds_active_low: true,
@@ -73,6 +82,9 @@ pub const TARGETS: [Target; 4] = [
         board: "iCE40-HX8K Breakout Board (iCE40HX8K-CT256)",
         constraints: "ice40/hx8k-breakout.pcf",
         constraints_text: include_str!("../../constraints/ice40/hx8k-breakout.pcf"),
+        uart_constraints: "ice40/hx8k-breakout-uart.pcf",
+        uart_constraints_text: include_str!("../../constraints/ice40/hx8k-breakout-uart.pcf"),
+        osc_mhz: 12.0,
         nextpnr_device: &["--hx8k", "--package", "ct256"],
         clock_mhz: 120.0,
         leds_active_low: false,
@@ -83,6 +95,9 @@ pub const TARGETS: [Target; 4] = [
         board: "ULX3S (LFE5U-25F-CABGA381)",
         constraints: "ecp5/ulx3s.lpf",
         constraints_text: include_str!("../../constraints/ecp5/ulx3s.lpf"),
+        uart_constraints: "ecp5/ulx3s-uart.lpf",
+        uart_constraints_text: include_str!("../../constraints/ecp5/ulx3s-uart.lpf"),
+        osc_mhz: 25.0,
         nextpnr_device: &["--25k", "--package", "CABGA381"],
         clock_mhz: 125.0,
         leds_active_low: false,
@@ -93,6 +108,9 @@ pub const TARGETS: [Target; 4] = [
         board: "ULX3S (LFE5U-85F-CABGA381)",
         constraints: "ecp5/ulx3s.lpf",
         constraints_text: include_str!("../../constraints/ecp5/ulx3s.lpf"),
+        uart_constraints: "ecp5/ulx3s-uart.lpf",
+        uart_constraints_text: include_str!("../../constraints/ecp5/ulx3s-uart.lpf"),
+        osc_mhz: 25.0,
         nextpnr_device: &["--85k", "--package", "CABGA381"],
         clock_mhz: 125.0,
         leds_active_low: false,
@@ -294,6 +312,8 @@ pub struct Options {
     pub jobs: usize,
     /// Print progress on stderr.
     pub progress: bool,
+    /// The board's host link (`Link::Uart`: its divider from `Target::osc_mhz`).
+    pub link: Link,
 }
 
 /// One seed of a sweep (`Options::seeds`).
@@ -362,6 +382,8 @@ pub struct SynthReport {
     pub target: &'static str,
     pub family: Family,
     pub board: &'static str,
+    /// The host link: "parallel (byte-wide valid/ready)" or the UART's baud and divider.
+    pub link: String,
     pub macs_per_cycle: u64,
     /// LUT4s: iCE40 SB_LUT4; ECP5 LUT4 + 2 x CCU2C.
     pub luts: u64,
@@ -559,16 +581,20 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
     }
 
     // 1. sources
-    let spec = BoardSpec { leds_active_low: target.leds_active_low };
+    let spec = BoardSpec { leds_active_low: target.leds_active_low, link: opt.link };
     let vfile = dir.join("tern_board.v");
     let fabric = match target.family {
         Family::Ice40 => tern_hdl::Fabric::Ice40,
         Family::Ecp5 => tern_hdl::Fabric::Ecp5,
     };
     std::fs::write(&vfile, tern_hdl::board::emit(&a, spec, fabric)).map_err(io(&vfile))?;
-    let cname = Path::new(target.constraints).file_name().unwrap().to_string_lossy().to_string();
+    let (cpath, ctext) = match opt.link {
+        Link::Parallel => (target.constraints, target.constraints_text),
+        Link::Uart(_) => (target.uart_constraints, target.uart_constraints_text),
+    };
+    let cname = Path::new(cpath).file_name().unwrap().to_string_lossy().to_string();
     let cfile = dir.join(&cname);
-    std::fs::write(&cfile, target.constraints_text).map_err(io(&cfile))?;
+    std::fs::write(&cfile, ctext).map_err(io(&cfile))?;
 
     let mut steps = Vec::new();
     // 2. multiplier check on the core, before techmapping
@@ -626,6 +652,15 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
         target: target.name(),
         family: target.family,
         board: target.board,
+        link: match opt.link {
+            Link::Parallel => "parallel (byte-wide valid/ready)".to_string(),
+            Link::Uart(u) => format!(
+                "UART with RTS/CTS, {} clocks a bit ({:.0} baud at the board's {} MHz oscillator)",
+                u.clks_per_bit,
+                target.osc_mhz * 1e6 / u.clks_per_bit as f64,
+                target.osc_mhz
+            ),
+        },
         macs_per_cycle: a.macs_per_cycle,
         luts,
         ffs,
@@ -1082,7 +1117,15 @@ mod tests {
 
     #[test]
     fn no_seed_is_an_error() {
-        let opt = Options { out: std::env::temp_dir(), freq_mhz: None, no_pnr: false, seeds: vec![], jobs: 1, progress: false };
+        let opt = Options {
+            out: std::env::temp_dir(),
+            freq_mhz: None,
+            no_pnr: false,
+            seeds: vec![],
+            jobs: 1,
+            progress: false,
+            link: Link::Parallel,
+        };
         let e = run(&TINY, &Target::parse("ice40-up5k").unwrap(), &opt).unwrap_err();
         assert_eq!(e.to_string(), "seeds ``: no seed given");
     }

@@ -372,7 +372,7 @@ pub struct UartHost {
     pub bad_stop_at: Option<usize>,
 }
 
-/// `tern_board_uart` (generic fabric) in Icarus Verilog behind `bridge::Transport`: each
+/// `tern_board` with a UART link (generic fabric) in Icarus Verilog behind `bridge::Transport`: each
 /// exchange simulates a serial host that sends a break, then the bytes bit by bit at
 /// `clks_per_bit` (waiting while the board's RTS is high), and receives the board's bytes off
 /// its TX line, until the reply is complete or the line is quiet. Every exchange starts a fresh
@@ -394,8 +394,8 @@ impl UartSim {
         let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("tern-uart-{}-{}-{k}", a.cfg.name.replace([':', ',', '='], "_"), std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let spec = tern_hdl::board::BoardSpec { leds_active_low: false };
-        let v = tern_hdl::uart::emit(a, spec, tern_hdl::Fabric::Generic, uart);
+        let spec = tern_hdl::board::BoardSpec { leds_active_low: false, link: tern_hdl::board::Link::Uart(uart) };
+        let v = tern_hdl::board::emit(a, spec, tern_hdl::Fabric::Generic);
         std::fs::write(dir.join("board.v"), v).map_err(|e| format!("writing board.v: {e}"))?;
         Ok(UartSim { dir, cpb: uart.clks_per_bit, host, leds: String::new() })
     }
@@ -411,7 +411,7 @@ module tb;
   always #5 clk = ~clk;
   reg uart_rx = 1'b1, uart_cts_n = 1'b0;
   wire uart_tx, uart_rts_n, led_run, led_ok, led_err;
-  tern_board_uart dut (.clk(clk), .rst_n(1'b1), .uart_rx(uart_rx), .uart_tx(uart_tx), .uart_cts_n(uart_cts_n),
+  tern_board dut (.clk(clk), .rst_n(1'b1), .uart_rx(uart_rx), .uart_tx(uart_tx), .uart_cts_n(uart_cts_n),
     .uart_rts_n(uart_rts_n), .led_run(led_run), .led_ok(led_ok), .led_err(led_err));
   reg [7:0] mem [0:{mem_last}];
   reg [7:0] rb, sb;
@@ -488,8 +488,11 @@ impl Drop for UartSim {
 }
 
 impl crate::bridge::Transport for UartSim {
+    fn kind(&self) -> &'static str {
+        "board-sim"
+    }
     fn describe(&self) -> String {
-        format!("tern_board_uart in iverilog at {} clocks a bit", self.cpb)
+        format!("the UART board in iverilog at {} clocks a bit", self.cpb)
     }
     /// Every exchange begins with a break here.
     fn reset(&mut self) -> std::io::Result<()> {

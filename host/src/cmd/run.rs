@@ -30,6 +30,18 @@ pub struct Args {
     /// Probability that the host refuses a result beat on a cycle.
     #[arg(long, default_value_t = 0.0)]
     pub out_stall: f64,
+    /// The board's serial port (`--backend board`, `board-golden`): a USB-UART bridge to the
+    /// bitstream `tern synth --link uart` writes.
+    #[arg(long)]
+    pub port: Option<PathBuf>,
+    /// The serial line's baud rate; the bitstream must have been built for it (`tern synth
+    /// --link uart --baud`).
+    #[arg(long, default_value_t = super::synth::DEFAULT_BAUD)]
+    pub baud: u32,
+    /// Clock cycles a bit for `--backend board-sim` (the simulated line; a real board's divider
+    /// is its clock / baud).
+    #[arg(long, default_value_t = 8)]
+    pub sim_clks_per_bit: u32,
     /// Write a VCD of every RTL signal, every cycle (Verilator: `--backend verilator` or
     /// `both`; a separately cached trace build).
     #[arg(long)]
@@ -48,6 +60,14 @@ pub enum RunBackend {
     Both,
     /// Golden, Verilator and Icarus Verilog, compared.
     All,
+    /// A board over its serial port (--port, --baud): results, status and event counters.
+    Board,
+    /// A board and golden, compared on status, results, event counters and consumed beats
+    /// (not on cycles: the serial line paces the board).
+    BoardGolden,
+    /// The UART board's RTL (`tern_board_uart`) in Icarus Verilog behind the same host driver
+    /// as a real board, compared with golden like `board-golden`.
+    BoardSim,
 }
 
 /// What `--json` prints.
@@ -82,12 +102,17 @@ pub fn run(args: Args) -> Result<()> {
     let beats = super::read_program(&a, &args.program)?;
     let stalls = super::stalls(args.seed, args.in_stall, args.out_stall)?;
     let (golden, verilator, iverilog) = match args.backend {
-        RunBackend::Golden => (true, false, false),
+        RunBackend::Golden | RunBackend::BoardGolden | RunBackend::BoardSim => (true, false, false),
         RunBackend::Verilator => (false, true, false),
         RunBackend::Iverilog => (false, false, true),
         RunBackend::Both => (true, true, false),
         RunBackend::All => (true, true, true),
+        RunBackend::Board => (false, false, false),
     };
+    let board = matches!(args.backend, RunBackend::Board | RunBackend::BoardGolden);
+    if board && args.port.is_none() {
+        anyhow::bail!("--backend board needs --port (the board's serial port, e.g. /dev/ttyUSB1)");
+    }
     if args.vcd.is_some() && !verilator {
         anyhow::bail!("--vcd traces the RTL in Verilator: use --backend verilator, both or all");
     }
@@ -104,6 +129,20 @@ pub fn run(args: Args) -> Result<()> {
     if iverilog {
         backends.push(Box::new(crate::testbench::IverilogBackend::new(&a)?));
     }
+    if let (true, Some(port)) = (board, &args.port) {
+        let link = crate::bridge::SerialPort::open(port, args.baud)?;
+        backends.push(Box::new(crate::bridge::BoardBackend::new(&a, link)));
+    }
+    if args.backend == RunBackend::BoardSim {
+        let uart = tern_hdl::uart::UartSpec::new(args.sim_clks_per_bit)?;
+        let link = crate::testbench::UartSim::new(&a, uart, Default::default()).map_err(anyhow::Error::msg)?;
+        backends.push(Box::new(crate::bridge::BoardBackend::new(&a, link)));
+    }
+    // a board's link paces it: compare what the program decides, not when
+    let untimed = board || args.backend == RunBackend::BoardSim;
+    if untimed && stalls != tern_arch::Stalls::NONE {
+        anyhow::bail!("a board's serial link sets its own pace: drop --in-stall / --out-stall");
+    }
     let mut runs: Vec<(&'static str, RunResult)> = Vec::new();
     for b in &mut backends {
         runs.push((b.name(), b.run(&beats, &stalls, args.max_cycles)?));
@@ -117,7 +156,8 @@ pub fn run(args: Args) -> Result<()> {
     // each against the first
     for (bn, br) in &runs[1..] {
         let (an, ar) = &runs[0];
-        if let Some(d) = ar.first_difference(an, br, bn) {
+        let d = if untimed { ar.first_event_difference(an, br, bn) } else { ar.first_difference(an, br, bn) };
+        if let Some(d) = d {
             anyhow::bail!("{}: the backends differ: {d}", args.program.display());
         }
     }
@@ -187,7 +227,11 @@ fn print_table(rep: &Report, a: &tern_arch::Accel) {
         (
             "backend".into(),
             rep.compared.as_ref().map_or(rep.backend.to_string(), |c| {
-                format!("{c}: status, results, every beat's cycle, counters and consumed beats equal")
+                if rep.backend.starts_with("board") {
+                    format!("{c}: status, results, event counters and consumed beats equal (cycles are the link's)")
+                } else {
+                    format!("{c}: status, results, every beat's cycle, counters and consumed beats equal")
+                }
             }),
         ),
         ("status".into(), format!("{} ({})", rep.status_code, rep.status)),

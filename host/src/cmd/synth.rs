@@ -31,11 +31,29 @@ pub struct Args {
     /// nextpnr runs at once in a sweep (default: the machine's cores).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// The board's host link: `parallel` (byte-wide valid/ready, the recorded designs) or
+    /// `uart` (a serial line with RTS/CTS for a USB-UART bridge; `tern run --backend board`).
+    #[arg(long, value_enum, default_value_t = LinkKind::Parallel)]
+    pub link: LinkKind,
+    /// The UART's baud rate (`--link uart`): its divider is the board's oscillator / baud, which
+    /// must come within 2% (12 MHz: 1000000, 3000000, 1500000, ...; 25 MHz: 1000000, ...).
+    #[arg(long, default_value_t = DEFAULT_BAUD)]
+    pub baud: u32,
     /// Record the achieved Fmax in docs/fmax.json (read by `measured_fmax`).
     #[arg(long)]
     pub record: bool,
     #[arg(long)]
     pub json: bool,
+}
+
+/// The serial line's default rate: exact from the 12 MHz and 25 MHz oscillators of the
+/// supported boards, and standard for USB-UART bridges.
+pub const DEFAULT_BAUD: u32 = 1_000_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LinkKind {
+    Parallel,
+    Uart,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -52,7 +70,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(list) => synth::parse_seeds(list)?,
         None => {
             let (seed, source) = synth::seed_for(args.seed, cfg.name, target.name());
-            if source == synth::SeedSource::Recorded && !args.no_pnr {
+            if source == synth::SeedSource::Recorded && !args.no_pnr && args.link == LinkKind::Parallel {
                 eprintln!(
                     "nextpnr seed {seed}: the seed of the record for {} on {} (docs/fmax.json); --seed picks another",
                     cfg.name,
@@ -66,7 +84,19 @@ pub fn run(args: Args) -> Result<()> {
         anyhow::bail!("--jobs must be at least 1");
     }
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let opt = Options { out, freq_mhz: args.freq, no_pnr: args.no_pnr, seeds, jobs, progress: true };
+    let link = match args.link {
+        LinkKind::Parallel => tern_hdl::board::Link::Parallel,
+        LinkKind::Uart => {
+            if args.record {
+                anyhow::bail!("--record keeps the parallel-link designs' clocks (docs/fmax.json): drop --record or --link uart");
+            }
+            let hz = (target.osc_mhz * 1e6) as u64;
+            let u = tern_hdl::uart::UartSpec::for_baud(hz, args.baud as u64)
+                .with_context(|| format!("--baud {} on {} ({} MHz oscillator)", args.baud, target.board, target.osc_mhz))?;
+            tern_hdl::board::Link::Uart(u)
+        }
+    };
+    let opt = Options { out, freq_mhz: args.freq, no_pnr: args.no_pnr, seeds, jobs, progress: true, link };
     let rep = synth::run(&cfg, &target, &opt)?;
     if args.record {
         let path = synth::workspace_root().join("docs").join("fmax.json");
@@ -86,6 +116,7 @@ pub fn run(args: Args) -> Result<()> {
         let mut rows = vec![
             ("preset".into(), format!("{} ({} ternary MACs/cycle)", rep.preset, rep.macs_per_cycle)),
             ("target".into(), format!("{} on {}", rep.target, rep.board)),
+            ("host link".into(), rep.link.clone()),
             ("LUT4".into(), format!("{} of {} ({:.1}%)", rep.luts, rep.device_luts, 100.0 * rep.luts as f64 / rep.device_luts as f64)),
             ("LUT4 per MAC".into(), format!("{:.2}", rep.lut4_per_mac)),
             (

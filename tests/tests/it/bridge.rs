@@ -68,7 +68,7 @@ fn uart_framing_error_stops_the_run() {
     let p = layer(&a, 9, 70, 1, 3);
     let mut b = board(&a, UartHost { bad_stop_at: Some(41), ..Default::default() });
     let e = b.run(&p, &Stalls::NONE, 0).unwrap_err().to_string();
-    assert!(e.starts_with("board backend: the board sent 0 bytes, then nothing"), "{e}");
+    assert!(e.starts_with("board-sim backend: the board sent 0 bytes, then nothing"), "{e}");
     assert_eq!(b.link().leds, "101", "still running (starved), err on");
 }
 

@@ -37,13 +37,25 @@ fn planted_multiplier_is_counted() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn full_flow(target: &str) {
+fn full_flow(target: &str) -> synth::SynthReport {
+    full_flow_with(target, tern_hdl::board::Link::Parallel)
+}
+
+fn full_flow_with(target: &str, link: tern_hdl::board::Link) -> synth::SynthReport {
     let t = Target::parse(target).unwrap();
-    let dir = scratch(target);
+    let dir = scratch(&format!("{target}-{}", if link == tern_hdl::board::Link::Parallel { "par" } else { "uart" }));
     let rep = synth::run(
         &TINY,
         &t,
-        &Options { out: dir.to_path_buf(), freq_mhz: None, no_pnr: false, seeds: vec![synth::DEFAULT_SEED], jobs: 1, progress: false },
+        &Options {
+            out: dir.to_path_buf(),
+            freq_mhz: None,
+            no_pnr: false,
+            seeds: vec![synth::DEFAULT_SEED],
+            jobs: 1,
+            progress: false,
+            link,
+        },
     )
     .unwrap_or_else(|e| panic!("{target}: {e}"));
     assert_eq!(rep.multipliers, 0, "{target}: multiplier cells");
@@ -62,6 +74,22 @@ fn full_flow(target: &str) {
     assert_eq!(rep.pinned_cells, 0, "{target}");
     assert!(!dir.join("floorplan.ys").exists(), "{target}");
     area_by_block(target, &rep);
+    rep
+}
+
+/// The UART board (`--link uart`) through the whole flow: a bitstream, no multipliers, the
+/// link's own block with its FIFO in one block RAM, and the UART pins of the board's file.
+#[test]
+fn full_flow_ice40_up5k_uart_link() {
+    let uart = tern_hdl::uart::UartSpec::for_baud(12_000_000, 1_000_000).unwrap();
+    let rep = full_flow_with("ice40-up5k", tern_hdl::board::Link::Uart(uart));
+    assert!(rep.link.starts_with("UART with RTS/CTS, 12 clocks a bit (1000000 baud"), "{}", rep.link);
+    let link = rep.blocks.iter().find(|b| b.block == "link").unwrap_or_else(|| panic!("no link block: {:?}", rep.blocks));
+    assert_eq!(link.res.brams, 1, "{link:?}");
+    // receiver, break counter, FIFO pointers, transmitter: a small block
+    assert!(link.res.luts > 20 && link.res.luts < 200, "{link:?}");
+    let pcf = std::fs::read_to_string(std::path::Path::new(&rep.out_dir).join("icebreaker-uart.pcf")).unwrap();
+    assert!(pcf.contains("set_io -nowarn uart_rx    47") && !pcf.contains("rx_data"));
 }
 
 /// `tern synth`'s area by block: every cell in one of `tern_hdl::BLOCKS`, the blocks summing
@@ -108,9 +136,20 @@ fn ecp5_85f_netlist_pins_every_block_ram() {
     let cfg = tern_arch::config::ECP5_85F;
     let t = Target::parse("ecp5-85f").unwrap();
     let dir = scratch("floorplan");
-    let rep =
-        synth::run(&cfg, &t, &Options { out: dir.to_path_buf(), freq_mhz: None, no_pnr: true, seeds: vec![1], jobs: 1, progress: false })
-            .unwrap_or_else(|e| panic!("{e}"));
+    let rep = synth::run(
+        &cfg,
+        &t,
+        &Options {
+            out: dir.to_path_buf(),
+            freq_mhz: None,
+            no_pnr: true,
+            seeds: vec![1],
+            jobs: 1,
+            progress: false,
+            link: tern_hdl::board::Link::Parallel,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let pins = tern_hdl::floorplan::pins(&cfg.validate().unwrap(), t.device);
     assert_eq!(rep.pinned_cells, pins.len());
     assert_eq!(rep.brams as usize, pins.len(), "every block RAM pinned");
@@ -140,7 +179,15 @@ fn full_flow_ecp5_25f_tiny() {
 fn seed_sweep_keeps_the_best_seed() {
     let t = Target::parse("ice40-up5k").unwrap();
     let dir = scratch("seed-sweep");
-    let opt = Options { out: dir.to_path_buf(), freq_mhz: None, no_pnr: false, seeds: vec![3, 2], jobs: 2, progress: false };
+    let opt = Options {
+        out: dir.to_path_buf(),
+        freq_mhz: None,
+        no_pnr: false,
+        seeds: vec![3, 2],
+        jobs: 2,
+        progress: false,
+        link: tern_hdl::board::Link::Parallel,
+    };
     let rep = synth::run(&TINY, &t, &opt).unwrap_or_else(|e| panic!("{e}"));
     let got: Vec<(u64, Option<f64>)> = rep.seed_sweep.iter().map(|r| (r.seed, r.fmax_mhz)).collect();
     assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![3, 2], "seeds in the order given");
@@ -934,7 +981,7 @@ endmodule
         last = bytes.len() - 1,
         n = bytes.len(),
     );
-    let mut v = board::emit(&a, BoardSpec { leds_active_low: false }, fabric);
+    let mut v = board::emit(&a, BoardSpec { leds_active_low: false, link: board::Link::Parallel }, fabric);
     let mut models = Vec::new();
     match fabric {
         tern_hdl::Fabric::Ice40 => models.push(ice40_cell_models()),
@@ -1143,7 +1190,15 @@ fn ice40_one_more_row_costs_more_than_16_per_mac() {
     let synth = |spec: &str| {
         let cfg = tern_arch::config::AccelConfig::preset(spec).unwrap();
         let dir = scratch(&format!("row-{}", spec.replace([':', ',', '='], "-")));
-        let opt = Options { out: dir.to_path_buf(), freq_mhz: None, no_pnr: true, seeds: vec![1], jobs: 1, progress: false };
+        let opt = Options {
+            out: dir.to_path_buf(),
+            freq_mhz: None,
+            no_pnr: true,
+            seeds: vec![1],
+            jobs: 1,
+            progress: false,
+            link: tern_hdl::board::Link::Parallel,
+        };
         let rep = synth::run(&cfg, &t, &opt).unwrap_or_else(|e| panic!("{spec}: {e}"));
         (rep.luts, rep.macs_per_cycle)
     };
