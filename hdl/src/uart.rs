@@ -105,12 +105,17 @@ pub fn verilog(u: UartSpec) -> String {
   always @(posedge clk) begin rx_s <= {{rx_s[1:0], uart_rx}}; cts_s <= {{cts_s[0], uart_cts_n}}; end
   wire rxd = rx_s[2];
 
-  // break: the line low for {BREAK_BITS} bit times ({brk} cycles)
+  // break: the line low for {BREAK_BITS} bit times ({brk} cycles); a flip-flop, as it resets
+  // the link (a compare here was the head of the UP5K's critical path)
   reg [{bwm}:0] low_cnt = {bw}'d0;
-  assign brk = low_cnt == {bw}'d{brk};
+  reg brk_r = 1'b0;
+  assign brk = brk_r;
   always @(posedge clk)
-    if (rxd) low_cnt <= {bw}'d0;
-    else if (~brk) low_cnt <= low_cnt + {bw}'d1;
+    if (rxd) begin
+      low_cnt <= {bw}'d0; brk_r <= 1'b0;
+    end else if (~brk_r) begin
+      low_cnt <= low_cnt + {bw}'d1; brk_r <= low_cnt == {bw}'d{brkm};
+    end
   wire clr = rst | brk;
 
   // rx, 8N1: st 0 idle, 1 in a frame (bit 0 start .. 9 stop), 2 wait for the line high
@@ -160,18 +165,23 @@ pub fn verilog(u: UartSpec) -> String {
     uart_rts_n <= clr | (fill >= {fb}'d{stop_at});
   end
 
-  // tx, 8N1: a byte when idle and the host's uart_cts_n is low
+  // tx, 8N1: a byte when idle and the host's uart_cts_n is low. `tx_ready` is a flip-flop
+  // loaded with its next value (the board's whole transmit path hangs on it: combinational,
+  // it led the UP5K's critical path from the reset through the board into `tx_shf`).
   reg [8:0] tx_shf;
   reg [3:0] tx_cnt;
   reg [{cwm}:0] tx_tmr;
-  reg tx_busy = 1'b0;
+  reg tx_busy = 1'b0, tx_rdy = 1'b0;
   initial uart_tx = 1'b1;
-  assign tx_ready = ~tx_busy & ~cts_s[1] & ~clr;
+  assign tx_ready = tx_rdy;
+  wire tx_take = tx_valid & tx_rdy;
+  wire tx_busy_d = tx_busy ? ~(tx_tmr == {cw}'d0 & tx_cnt == 4'd9) : tx_take;
+  always @(posedge clk) tx_rdy <= ~clr & ~cts_s[1] & ~tx_busy_d;
   always @(posedge clk)
     if (clr) begin
       tx_busy <= 1'b0; uart_tx <= 1'b1;
     end else if (~tx_busy) begin
-      if (tx_valid & tx_ready) begin
+      if (tx_take) begin
         uart_tx <= 1'b0; tx_shf <= {{1'b1, tx_data}}; tx_cnt <= 4'd0; tx_tmr <= {cw}'d{cpbm}; tx_busy <= 1'b1;
       end
     end else if (tx_tmr != {cw}'d0) tx_tmr <= tx_tmr - {cw}'d1;
@@ -182,6 +192,7 @@ pub fn verilog(u: UartSpec) -> String {
 endmodule
 ",
         bwm = bw - 1,
+        brkm = brk - 1,
         cwm = cw - 1,
         half = cpb / 2 - 1,
         cpbm = cpb - 1,
@@ -218,7 +229,7 @@ mod tests {
     fn widths_follow_the_divider() {
         let v = verilog(UartSpec { clks_per_bit: 50 });
         // 20 bit times of 50 cycles, and the FIFO's stop mark 32 bytes before full
-        assert!(v.contains("assign brk = low_cnt == 10'd1000;"), "{v}");
+        assert!(v.contains("brk_r <= low_cnt == 10'd999;"), "{v}");
         assert!(v.contains("uart_rts_n <= clr | (fill >= 10'd480);"), "{v}");
         assert!(v.contains("rx_tmr <= 6'd24;") && v.contains("tx_tmr <= 6'd49;"), "{v}");
         assert!(v.contains("reg [7:0] fifo [0:511];"));

@@ -5,7 +5,7 @@
 use tern_arch::config::{Accel, TINY};
 use tern_arch::{Backend, Golden, Stalls, Status};
 use tern_hdl::uart::UartSpec;
-use tern_host::bridge::{self, BoardBackend};
+use tern_host::bridge::{self, BoardBackend, Transport};
 use tern_host::testbench::{UartHost, UartSim};
 
 /// 8 clock cycles a bit: the slowest part of the simulation is the line, so keep it short.
@@ -133,4 +133,86 @@ fn bridge_bytes_by_hand() {
     // the trailer counts 2^48-1 result beats: the reply cannot be that
     let e = bridge::parse_reply(&a, &t).unwrap_err().to_string();
     assert!(e.starts_with("the board's reply is 61 bytes, but its trailer counts 281474976710655 result beats"), "{e}");
+}
+
+/// A pseudo-terminal pair: the master's descriptor and the slave's path.
+fn openpty() -> (std::fs::File, std::path::PathBuf) {
+    use std::os::unix::io::FromRawFd;
+    // SAFETY: the standard posix_openpt sequence; ptsname's buffer is copied at once.
+    unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(m >= 0 && libc::grantpt(m) == 0 && libc::unlockpt(m) == 0);
+        let name = std::ffi::CStr::from_ptr(libc::ptsname(m)).to_str().unwrap().to_string();
+        (std::fs::File::from_raw_fd(m), name.into())
+    }
+}
+
+/// The serial port itself, on a pseudo-terminal: raw mode at a named baud rate, the program's
+/// bytes out on a thread while the reply comes in, and the reply parsed. The far end stands in
+/// for a board by replaying the golden model's run in the board's byte format, so this checks
+/// the port and the framing, not the hardware (the tests above do that).
+#[test]
+fn serial_port_carries_a_run_over_a_pty() {
+    use std::io::{Read, Write};
+    use tern_arch::isa::Insn;
+    let a = TINY.validate().unwrap();
+    let p = layer(&a, 9, 70, 2, 4);
+    let g = Golden::new(&a).run(&p, &Stalls::NONE, 10_000_000);
+    let sent = bridge::program_bytes(&a, &p);
+    let mut reply: Vec<u8> = g.results.iter().flat_map(|v| v.to_le_bytes()).collect();
+    reply.extend(bridge::trailer_of(&a, g.status, &g.counters));
+    let (mut master, slave) = openpty();
+    let n = sent.len();
+    let far = std::thread::spawn(move || {
+        let mut got = vec![0u8; n];
+        master.read_exact(&mut got).unwrap();
+        master.write_all(&reply).unwrap();
+        (got, master)
+    });
+    let port = bridge::SerialPort::open(&slave, 3_000_000).unwrap_or_else(|e| panic!("{e}"));
+    let mut b = BoardBackend::new(&a, port);
+    assert_eq!(b.name(), "board");
+    let r = b.run(&p, &Stalls::NONE, 0).unwrap_or_else(|e| panic!("{e}"));
+    let (got, _master) = far.join().unwrap();
+    assert!(got == sent, "the far end received the program's bytes");
+    assert_eq!(g.first_event_difference("golden", &r, "board"), None);
+    assert_eq!(r.consumed, p.len());
+    assert!(b.link().describe().ends_with("at 3000000 baud"));
+    // a run that stops on an error: fewer results, then the trailer; the port waits for the
+    // line to go quiet and finds the trailer by its `out_beats`
+    let mut bad = p.clone();
+    bad.pop();
+    bad.extend([Insn::Sync.encode() as u64, Insn::LoadX { addr: a.cfg.amem_depth as u16 - 1, count: 2 }.encode() as u64]);
+    let g = Golden::new(&a).run(&bad, &Stalls::NONE, 10_000_000);
+    assert_eq!(g.status, Status::ActRange);
+    let mut reply: Vec<u8> = g.results.iter().flat_map(|v| v.to_le_bytes()).collect();
+    reply.extend(bridge::trailer_of(&a, g.status, &g.counters));
+    let mut master = _master;
+    let n = bridge::program_bytes(&a, &bad).len();
+    let far = std::thread::spawn(move || {
+        let mut got = vec![0u8; n];
+        master.read_exact(&mut got).unwrap();
+        master.write_all(&reply).unwrap();
+        master
+    });
+    b.quiet = std::time::Duration::from_millis(100);
+    let r = b.run(&bad, &Stalls::NONE, 0).unwrap_or_else(|e| panic!("{e}"));
+    let _master = far.join().unwrap();
+    assert_eq!(g.first_event_difference("golden", &r, "board"), None);
+}
+
+/// Bad ports and rates are named, not panicked on.
+#[test]
+fn serial_port_refuses_what_is_not_one() {
+    let dir = std::env::temp_dir().join(format!("tern-serial-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("plain");
+    std::fs::write(&file, b"").unwrap();
+    let e = bridge::SerialPort::open(&file, 1_000_000).err().unwrap().to_string();
+    assert!(e.starts_with(&format!("{}: not a serial port", file.display())), "{e}");
+    let e = bridge::SerialPort::open(&dir.join("missing"), 1_000_000).err().unwrap().to_string();
+    assert!(e.contains("missing: cannot open"), "{e}");
+    let e = bridge::SerialPort::open(&file, 1_234_567).err().unwrap().to_string();
+    assert!(e.contains("baud rate 1234567 is not one the serial driver names (9600, "), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
