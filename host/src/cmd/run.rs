@@ -140,7 +140,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     // a board's link paces it: compare what the program decides, not when
     let untimed = board || args.backend == RunBackend::BoardSim;
-    if untimed && stalls != tern_arch::Stalls::NONE {
+    if untimed && !stalls.is_none() {
         anyhow::bail!("a board's serial link sets its own pace: drop --in-stall / --out-stall");
     }
     let mut runs: Vec<(&'static str, RunResult)> = Vec::new();

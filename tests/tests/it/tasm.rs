@@ -213,3 +213,25 @@ fn testbench_catches_a_wrong_word_a_late_beat_and_a_withdrawn_beat() {
     let v = testbench_verdict(&dir.join("held"), "tiny", &by_hand, &stalled, withdraw);
     assert!(v.contains("FAIL: counter stall_in is"), "{v}");
 }
+
+/// `tern run --backend board-sim`: the README's program through the host's board driver and
+/// the UART board's RTL, compared with golden; `--backend board` without a port, a port that
+/// is not one, and stalls on a board are refused by name.
+#[test]
+fn hand_written_program_runs_on_the_simulated_uart_board() {
+    let dir = Scratch::new("tasm", "board");
+    let f = dir.join("by_hand.tasm");
+    std::fs::write(&f, BY_HAND).unwrap();
+    let (ok, j, err) = tern(&["run", f.to_str().unwrap(), "--backend", "board-sim", "--json"]);
+    assert!(ok, "{err}");
+    assert_eq!(j["results"], serde_json::json!([136, -136, -8, -16]));
+    assert_eq!(j["compared"], "golden == board-sim");
+    assert_eq!(j["cycles_source"], "the UART board's RTL (Icarus Verilog; its serial link paces the core)");
+    assert!(j["result_beat_cycles"].as_array().unwrap().is_empty(), "a board's beats have no cycles");
+    let (ok, _, err) = tern(&["run", f.to_str().unwrap(), "--backend", "board"]);
+    assert!(!ok && err.contains("--backend board needs --port"), "{err}");
+    let (ok, _, err) = tern(&["run", f.to_str().unwrap(), "--backend", "board-golden", "--port", f.to_str().unwrap()]);
+    assert!(!ok && err.contains("by_hand.tasm: not a serial port"), "{err}");
+    let (ok, _, err) = tern(&["run", f.to_str().unwrap(), "--backend", "board-sim", "--in-stall", "0.5"]);
+    assert!(!ok && err.contains("a board's serial link sets its own pace"), "{err}");
+}
