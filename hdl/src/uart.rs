@@ -142,47 +142,60 @@ pub fn verilog(u: UartSpec) -> String {
     endcase
   end
 
-  // the FIFO: one block RAM, written by rx, read into the rx_data register
+  // the FIFO: one block RAM, written by rx, read into the rx_data register. Its fill level is
+  // a counter, and `ne` (not empty) a flip-flop loaded from the next level, so a pop depends
+  // on flip-flops and the board's `rx_ready` alone (a pointer compare there was on the UP5K's
+  // critical path).
   (* no_rw_check *) reg [7:0] fifo [0:{fdm}];
-  reg [{fbm}:0] wp = {fb}'d0, rp = {fb}'d0;
-  wire [{fbm}:0] fill = wp - rp;
-  wire full = fill[{abt}];
-  wire pop = (wp != rp) & (~rx_valid | rx_ready) & ~link_err;
+  reg [{abm}:0] wp = {ab}'d0, rp = {ab}'d0;
+  reg [{fbm}:0] fill = {fb}'d0;
+  reg ne = 1'b0, full = 1'b0;
+  wire push_ok = push & ~full;
+  wire pop = ne & (~rx_valid | rx_ready) & ~link_err;
+  wire [{fbm}:0] fill_d = fill + {{{{{fbm}{{pop & ~push_ok}}}}, pop ^ push_ok}};  // +1, -1 or 0
   initial begin uart_rts_n = 1'b1; link_err = 1'b0; rx_valid = 1'b0; end
   always @(posedge clk) begin
-    if (push & ~full) fifo[wp[{abm}:0]] <= rx_shf;
-    if (pop) rx_data <= fifo[rp[{abm}:0]];
+    if (push_ok) fifo[wp] <= rx_shf;
+    if (pop) rx_data <= fifo[rp];
     if (clr) begin
-      wp <= {fb}'d0; rp <= {fb}'d0; rx_valid <= 1'b0;
+      wp <= {ab}'d0; rp <= {ab}'d0; fill <= {fb}'d0; ne <= 1'b0; full <= 1'b0; rx_valid <= 1'b0;
     end else begin
-      if (push & ~full) wp <= wp + {fb}'d1;
-      if (pop) rp <= rp + {fb}'d1;
+      if (push_ok) wp <= wp + {ab}'d1;
+      if (pop) rp <= rp + {ab}'d1;
+      fill <= fill_d; ne <= fill_d != {fb}'d0; full <= fill_d[{abt}];
       if (pop) rx_valid <= 1'b1; else if (rx_ready) rx_valid <= 1'b0;
     end
     // a break's own bad stop bit comes before brk, which clears it
     if (clr) link_err <= 1'b0;
     else if ((push & full) | frame_err) link_err <= 1'b1;
-    uart_rts_n <= clr | (fill >= {fb}'d{stop_at});
+    uart_rts_n <= clr | (fill_d >= {fb}'d{stop_at});
   end
 
-  // tx, 8N1: a byte when idle and the host's uart_cts_n is low. `tx_ready` is a flip-flop
-  // loaded with its next value (the board's whole transmit path hangs on it: combinational,
-  // it led the UP5K's critical path from the reset through the board into `tx_shf`).
+  // tx, 8N1. The board's byte is taken into `tx_hold` (its enable one LUT after the board's
+  // `tx_valid`; `tx_ready` a flip-flop), and the shifter starts from there when it is idle and
+  // the host's uart_cts_n is low: no path runs from the board's transmit logic into the
+  // shifter (one did, the UP5K's critical path).
+  reg [7:0] tx_hold;
   reg [8:0] tx_shf;
   reg [3:0] tx_cnt;
   reg [{cwm}:0] tx_tmr;
-  reg tx_busy = 1'b0, tx_rdy = 1'b0;
+  reg tx_busy = 1'b0, tx_full = 1'b0, tx_rdy = 1'b0;
   initial uart_tx = 1'b1;
   assign tx_ready = tx_rdy;
   wire tx_take = tx_valid & tx_rdy;
-  wire tx_busy_d = tx_busy ? ~(tx_tmr == {cw}'d0 & tx_cnt == 4'd9) : tx_take;
-  always @(posedge clk) tx_rdy <= ~clr & ~cts_s[1] & ~tx_busy_d;
+  wire tx_start = ~tx_busy & tx_full & ~cts_s[1];
+  wire tx_full_d = tx_take | (tx_full & ~tx_start);
+  always @(posedge clk) begin
+    if (tx_take) tx_hold <= tx_data;
+    tx_full <= ~clr & tx_full_d;
+    tx_rdy <= ~clr & ~tx_full_d;
+  end
   always @(posedge clk)
     if (clr) begin
       tx_busy <= 1'b0; uart_tx <= 1'b1;
     end else if (~tx_busy) begin
-      if (tx_take) begin
-        uart_tx <= 1'b0; tx_shf <= {{1'b1, tx_data}}; tx_cnt <= 4'd0; tx_tmr <= {cw}'d{cpbm}; tx_busy <= 1'b1;
+      if (tx_start) begin
+        uart_tx <= 1'b0; tx_shf <= {{1'b1, tx_hold}}; tx_cnt <= 4'd0; tx_tmr <= {cw}'d{cpbm}; tx_busy <= 1'b1;
       end
     end else if (tx_tmr != {cw}'d0) tx_tmr <= tx_tmr - {cw}'d1;
     else if (tx_cnt == 4'd9) tx_busy <= 1'b0;  // the stop bit has had its time
@@ -230,7 +243,7 @@ mod tests {
         let v = verilog(UartSpec { clks_per_bit: 50 });
         // 20 bit times of 50 cycles, and the FIFO's stop mark 32 bytes before full
         assert!(v.contains("brk_r <= low_cnt == 10'd999;"), "{v}");
-        assert!(v.contains("uart_rts_n <= clr | (fill >= 10'd480);"), "{v}");
+        assert!(v.contains("uart_rts_n <= clr | (fill_d >= 10'd480);"), "{v}");
         assert!(v.contains("rx_tmr <= 6'd24;") && v.contains("tx_tmr <= 6'd49;"), "{v}");
         assert!(v.contains("reg [7:0] fifo [0:511];"));
     }

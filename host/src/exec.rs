@@ -185,11 +185,7 @@ impl AccelExec {
     }
     /// Where the cycle counts come from, for reports.
     pub fn cycles_source(&self) -> &'static str {
-        match self.backend.name() {
-            "golden" => "cycle model (golden)",
-            "verilator" => "RTL (Verilator)",
-            _ => "backend",
-        }
+        crate::backend::cycles_source(self.backend.name())
     }
     pub fn reset_stats(&mut self) {
         self.prefill = PhaseStats::default();

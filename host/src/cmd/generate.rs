@@ -33,6 +33,13 @@ pub struct Args {
     pub backend: BackendKind,
     #[arg(long, default_value = "tiny")]
     pub preset: String,
+    /// Run every BitLinear on a board instead of --backend: its serial port (the bitstream of
+    /// `tern synth --preset P --link uart`, built for --baud).
+    #[arg(long)]
+    pub port: Option<std::path::PathBuf>,
+    /// The board's baud rate (with --port).
+    #[arg(long, default_value_t = super::synth::DEFAULT_BAUD)]
+    pub baud: u32,
     /// 0 = greedy (argmax).
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f32,
@@ -109,7 +116,7 @@ pub fn run(args: Args) -> Result<()> {
         c.hidden_size,
         c.ternary_weights() as f64 / 1e6,
         if model.ternarized == Ternarized::Trained { String::new() } else { format!(", {}", model.ternarized.describe()) },
-        args.backend.name(),
+        if args.port.is_some() { "board" } else { args.backend.name() },
         a.cfg.name,
         a.cfg.rows,
         a.cfg.lanes
@@ -117,10 +124,20 @@ pub fn run(args: Args) -> Result<()> {
     if args.precision != Precision::Ternary {
         return run_float(&args, &model, &prompt);
     }
-    if args.backend == BackendKind::Verilator {
-        eprintln!("preparing the Verilator model of the preset (built once per machine, then cached)...");
-    }
-    let mut exec = AccelExec::new(args.backend.open(&a)?);
+    let backend: Box<dyn tern_arch::Backend> = match &args.port {
+        Some(port) => {
+            let link = crate::bridge::SerialPort::open(port, args.baud)?;
+            Box::new(crate::bridge::BoardBackend::new(&a, link))
+        }
+        None => {
+            if args.backend == BackendKind::Verilator {
+                eprintln!("preparing the Verilator model of the preset (built once per machine, then cached)...");
+            }
+            args.backend.open(&a)?
+        }
+    };
+    let board = args.port.is_some();
+    let mut exec = AccelExec::new(backend);
     let mut sampler = Sampler::new(args.temperature, args.top_k, args.seed);
     let sampling = if sampler.is_greedy() {
         "greedy".to_string()
@@ -193,7 +210,8 @@ pub fn run(args: Args) -> Result<()> {
         weight_bytes_per_token: per(dc.weight_bytes(&a) as f64, steps),
         clock_mhz,
         clock_source: clock.source.clone(),
-        tokens_per_s: cpt.map(|c| clock_mhz * 1e6 / c),
+        // a board's cycles are its own, paced by the serial line: its rate is the wall clock's
+        tokens_per_s: if board { (steps > 0).then(|| steps as f64 / g.decode_wall.as_secs_f64()) } else { cpt.map(|c| clock_mhz * 1e6 / c) },
         energy_per_token_j: energy_per_token_j(&a, &dc.counters, steps as u64),
         energy_note: token_summary(&a, &dc.counters, steps as u64, exec.backend_name()),
         prefill_wall_s: g.prefill_wall.as_secs_f64(),
@@ -231,11 +249,22 @@ pub fn run(args: Args) -> Result<()> {
         ),
         ("decode cycles/token".into(), cpt.map(|v| format!("{v:.0}")).unwrap_or_else(na)),
         ("MAC-array utilization".into(), rep.utilization.map(|u| format!("{u:.4} (decode)")).unwrap_or_else(na)),
-        ("tokens/s".into(), rep.tokens_per_s.map(|t| format!("{t:.2} at {clock_mhz} MHz ({})", clock.source)).unwrap_or_else(na)),
+        (
+            "tokens/s".into(),
+            rep.tokens_per_s
+                .map(|t| {
+                    if board {
+                        format!("{t:.3} by the host's wall clock (the board, paced by its serial line)")
+                    } else {
+                        format!("{t:.2} at {clock_mhz} MHz ({})", clock.source)
+                    }
+                })
+                .unwrap_or_else(na),
+        ),
         ("weight bytes/token".into(), rep.weight_bytes_per_token.map(|b| format!("{b:.0}")).unwrap_or_else(na)),
         ("energy/token".into(), rep.energy_note.clone()),
         (
-            "simulation wall time".into(),
+            if board { "wall time" } else { "simulation wall time" }.into(),
             format!(
                 "prefill {:.2} s, decode {} per token",
                 rep.prefill_wall_s,
