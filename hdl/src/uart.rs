@@ -15,7 +15,7 @@
 //!   bytes (a USB-UART bridge stops within a few characters), and sends only while the host holds
 //!   `uart_cts_n` low. The byte streams are those of the parallel link (`board`), so the bytes
 //!   on the wire are the same: program beats little-endian in, result beats then the trailer out.
-//! - Reset: a break (the line low for 20 bit times: `tcsendbreak`) resets the FIFO, the
+//! - Reset: a break (the line low for 20 bit times) resets the FIFO, the
 //!   transmitter and the core; block RAM contents (weights, activations) stay, as with the
 //!   button. So every run starts with a break, as `Backend::run` starts with a reset.
 //! - Lost bytes are never silent: a framing error or a byte arriving at a full FIFO (the host
@@ -143,9 +143,9 @@ pub fn verilog(u: UartSpec) -> String {
   end
 
   // the FIFO: one block RAM, written by rx, read into the rx_data register. Its fill level is
-  // a counter, and `ne` (not empty) a flip-flop loaded from the next level, so a pop depends
-  // on flip-flops and the board's `rx_ready` alone (a pointer compare there was on the UP5K's
-  // critical path).
+  // a counter and `ne` (not empty) and `full` flip-flops, so a pop depends on flip-flops and
+  // the board's `rx_ready` alone (a pointer compare there, then the next level's compares,
+  // were the UP5K's critical path).
   (* no_rw_check *) reg [7:0] fifo [0:{fdm}];
   reg [{abm}:0] wp = {ab}'d0, rp = {ab}'d0;
   reg [{fbm}:0] fill = {fb}'d0;
@@ -162,13 +162,16 @@ pub fn verilog(u: UartSpec) -> String {
     end else begin
       if (push_ok) wp <= wp + {ab}'d1;
       if (pop) rp <= rp + {ab}'d1;
-      fill <= fill_d; ne <= fill_d != {fb}'d0; full <= fill_d[{abt}];
+      // the flags from the present level and the pop, not from `fill_d` (an adder, then a compare)
+      fill <= fill_d;
+      ne <= push_ok | (pop ? fill != {fb}'d1 : ne);
+      full <= ~pop & (full | (push_ok & fill == {fb}'d{fdm}));
       if (pop) rx_valid <= 1'b1; else if (rx_ready) rx_valid <= 1'b0;
     end
     // a break's own bad stop bit comes before brk, which clears it
     if (clr) link_err <= 1'b0;
     else if ((push & full) | frame_err) link_err <= 1'b1;
-    uart_rts_n <= clr | (fill_d >= {fb}'d{stop_at});
+    uart_rts_n <= clr | (fill >= {fb}'d{stop_at});  // a cycle late: the margin covers it
   end
 
   // tx, 8N1. The board's byte is taken into `tx_hold` (its enable one LUT after the board's
@@ -211,7 +214,6 @@ endmodule
         cpbm = cpb - 1,
         fdm = FIFO_BYTES - 1,
         fbm = fb - 1,
-        abt = fb - 1,
         abm = ab - 1,
         stop_at = FIFO_BYTES - FIFO_MARGIN,
     )
@@ -243,7 +245,7 @@ mod tests {
         let v = verilog(UartSpec { clks_per_bit: 50 });
         // 20 bit times of 50 cycles, and the FIFO's stop mark 32 bytes before full
         assert!(v.contains("brk_r <= low_cnt == 10'd999;"), "{v}");
-        assert!(v.contains("uart_rts_n <= clr | (fill_d >= 10'd480);"), "{v}");
+        assert!(v.contains("uart_rts_n <= clr | (fill >= 10'd480);"), "{v}");
         assert!(v.contains("rx_tmr <= 6'd24;") && v.contains("tx_tmr <= 6'd49;"), "{v}");
         assert!(v.contains("reg [7:0] fifo [0:511];"));
     }

@@ -317,10 +317,14 @@ impl Transport for SerialPort {
         let fd = self.fd();
         // SAFETY: plain termios calls on an open descriptor.
         check(unsafe { libc::tcflush(fd, libc::TCIOFLUSH) })?;
-        // a break of 0.25-0.5 s: far beyond the board's 20 bit times at any listed baud rate
-        check(unsafe { libc::tcsendbreak(fd, 0) })?;
+        // a break of 40 bit times, at least 1 ms (the board needs 20): not tcsendbreak's
+        // 0.25 s, which a model's dozens of runs per token would pay each
+        let bits = Duration::from_secs_f64(40.0 / self.baud as f64).max(Duration::from_millis(1));
+        check(unsafe { libc::ioctl(fd, libc::TIOCSBRK) })?;
+        std::thread::sleep(bits);
+        check(unsafe { libc::ioctl(fd, libc::TIOCCBRK) })?;
         // the line idles high before the first start bit; then drop what came before the reset
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(1));
         check(unsafe { libc::tcflush(fd, libc::TCIFLUSH) })
     }
 

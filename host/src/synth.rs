@@ -299,7 +299,8 @@ impl Tools {
 #[derive(Clone, Debug)]
 pub struct Options {
     pub out: PathBuf,
-    /// Clock constraint in MHz; the target's own when `None`.
+    /// Clock constraint in MHz; when `None` the target's own, or with a UART link the board's
+    /// oscillator (the clock that bitstream runs at).
     pub freq_mhz: Option<f64>,
     /// Stop after yosys: resource counts only, no place and route, no Fmax, no bitstream.
     pub no_pnr: bool,
@@ -567,7 +568,11 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
     let tools = Tools::find(target.family)?;
     let dir = &opt.out;
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let freq = opt.freq_mhz.unwrap_or(target.clock_mhz);
+    // a UART board runs at the board's oscillator (no PLL in the bitstream): that is its clock
+    let freq = opt.freq_mhz.unwrap_or(match opt.link {
+        Link::Parallel => target.clock_mhz,
+        Link::Uart(_) => target.osc_mhz,
+    });
     let p = opt.progress;
     if p {
         eprintln!(

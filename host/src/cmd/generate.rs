@@ -211,7 +211,11 @@ pub fn run(args: Args) -> Result<()> {
         clock_mhz,
         clock_source: clock.source.clone(),
         // a board's cycles are its own, paced by the serial line: its rate is the wall clock's
-        tokens_per_s: if board { (steps > 0).then(|| steps as f64 / g.decode_wall.as_secs_f64()) } else { cpt.map(|c| clock_mhz * 1e6 / c) },
+        tokens_per_s: if board {
+            (steps > 0).then(|| steps as f64 / g.decode_wall.as_secs_f64())
+        } else {
+            cpt.map(|c| clock_mhz * 1e6 / c)
+        },
         energy_per_token_j: energy_per_token_j(&a, &dc.counters, steps as u64),
         energy_note: token_summary(&a, &dc.counters, steps as u64, exec.backend_name()),
         prefill_wall_s: g.prefill_wall.as_secs_f64(),

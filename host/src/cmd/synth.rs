@@ -13,7 +13,8 @@ pub struct Args {
     /// Output folder (sources, logs, reports, bitstream); default out/synth/PRESET-TARGET.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Clock constraint in MHz (default: the target's).
+    /// Clock constraint in MHz (default: the target's; with --link uart the board's oscillator,
+    /// which that bitstream runs at).
     #[arg(long)]
     pub freq: Option<f64>,
     /// Stop after yosys: resource counts only (no place and route, Fmax or bitstream).
