@@ -1167,6 +1167,7 @@ mod tests {
             target: "ice40-up5k",
             family: Family::Ice40,
             board: "",
+            link: String::new(),
             macs_per_cycle: 64,
             luts: 0,
             ffs: 0,
