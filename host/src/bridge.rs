@@ -38,17 +38,14 @@ pub struct StreamPlan {
     pub result_beats: u64,
     /// The stream reaches a HALT (through well-formed instructions only).
     pub halts: bool,
-    /// The beat index of every instruction up to the HALT or the first malformed one.
-    pub insn_starts: Vec<usize>,
 }
 
 /// Walks the instructions (skipping each load's data beats) to the HALT, the first word that is
 /// no instruction, or the end.
 pub fn plan(a: &Accel, beats: &[u64]) -> StreamPlan {
-    let mut p = StreamPlan { result_beats: 0, halts: false, insn_starts: Vec::new() };
+    let mut p = StreamPlan { result_beats: 0, halts: false };
     let mut pos = 0;
     while pos < beats.len() {
-        p.insn_starts.push(pos);
         let Ok(insn) = Insn::decode_beat(beats[pos]) else { break };
         match insn {
             Insn::Halt => {
@@ -156,8 +153,8 @@ pub trait Transport {
 /// the results and the trailer. Results, status and the event counters are the board's; the
 /// cycles in which beats moved are not observable through the link (left empty), and the
 /// counters in `Counters::LINK_TIMED` count the board's own pace, so compare a board's run
-/// with `RunResult::first_event_difference`. `consumed` is derived from the trailer's `insns`
-/// count and the stream's instructions.
+/// with `RunResult::first_event_difference`. `consumed` is derived from the trailer's counts
+/// of instructions and loaded words.
 pub struct BoardBackend<T: Transport> {
     a: Accel,
     link: T,
@@ -211,16 +208,10 @@ impl<T: Transport> Backend for BoardBackend<T> {
             }
             e => fail(e.to_string()),
         })?;
-        // beats consumed: the first `insns` instructions with their data beats
-        let insns = trailer.counters.insns as usize;
-        let consumed = match plan.insn_starts.get(insns) {
-            Some(&next) => next,
-            None if insns == plan.insn_starts.len() => plan.insn_starts.last().map_or(0, |&s| {
-                let data = Insn::decode_beat(beats[s]).map_or(0, |i| tern_fw::tasm::data_beats(&self.a, &i));
-                (s + 1 + data).min(beats.len())
-            }),
-            None => return Err(fail(format!("the trailer counts {insns} instructions; the program has {}", plan.insn_starts.len()))),
-        };
+        // beats consumed, as the board counted them: every instruction one beat, every weight
+        // and activation word its beats (as `tern_arch::energy` counts the link's input)
+        let c = &trailer.counters;
+        let consumed = (c.insns + c.wwords * self.a.beats_per_wword as u64 + c.xwords * self.a.beats_per_xword as u64) as usize;
         Ok(RunResult {
             results,
             beat_cycles: Default::default(),
