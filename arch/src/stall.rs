@@ -24,12 +24,32 @@ pub const DRAW_SHIFT: [u32; 3] = [30, 27, 31];
 pub const IN_STREAM: u64 = 1;
 pub const OUT_STREAM: u64 = 2;
 
+/// A stall probability outside [0, 1).
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+#[error("the {which} stall probability must lie in [0, 1), not {p}")]
+pub struct StallError {
+    pub which: &'static str,
+    pub p: f64,
+}
+
 impl Stalls {
     pub const NONE: Stalls = Stalls { seed: 0, in_stall: 0, out_stall: 0 };
 
+    /// Probabilities outside [0, 1] are clamped (tests pass literals); `try_new` refuses them.
     pub fn new(seed: u64, p_in: f64, p_out: f64) -> Stalls {
         let q = |p: f64| (p.clamp(0.0, 1.0) * 65536.0).round().min(65535.0) as u32;
         Stalls { seed, in_stall: q(p_in), out_stall: q(p_out) }
+    }
+
+    /// `new` for probabilities from outside (a command line): each must lie in [0, 1), since a
+    /// stream stalled on every cycle never moves.
+    pub fn try_new(seed: u64, p_in: f64, p_out: f64) -> Result<Stalls, StallError> {
+        for (which, p) in [("input", p_in), ("output", p_out)] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(StallError { which, p });
+            }
+        }
+        Ok(Stalls::new(seed, p_in, p_out))
     }
 
     pub fn is_none(&self) -> bool {
@@ -73,6 +93,14 @@ impl Stalls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn try_new_refuses_what_new_would_clamp() {
+        assert_eq!(Stalls::try_new(1, 0.5, 0.0), Ok(Stalls::new(1, 0.5, 0.0)));
+        assert_eq!(Stalls::try_new(1, 0.0, 1.0).unwrap_err().to_string(), "the output stall probability must lie in [0, 1), not 1");
+        assert_eq!(Stalls::try_new(1, -0.1, 0.0).unwrap_err().to_string(), "the input stall probability must lie in [0, 1), not -0.1");
+        assert!(Stalls::try_new(1, f64::NAN, 0.0).is_err());
+    }
     #[test]
     fn probabilities_are_roughly_right() {
         let s = Stalls::new(3, 0.25, 0.5);

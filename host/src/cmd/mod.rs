@@ -82,10 +82,7 @@ pub fn read_program(a: &tern_arch::Accel, path: &std::path::Path) -> Result<Vec<
 
 /// The host's stall pattern from `--seed`, `--in-stall` and `--out-stall`.
 pub fn stalls(seed: u64, in_stall: f64, out_stall: f64) -> Result<tern_arch::Stalls> {
-    if !(0.0..1.0).contains(&in_stall) || !(0.0..1.0).contains(&out_stall) {
-        anyhow::bail!("--in-stall and --out-stall are probabilities in [0, 1), not {in_stall} and {out_stall}");
-    }
-    Ok(tern_arch::Stalls::new(seed, in_stall, out_stall))
+    tern_arch::Stalls::try_new(seed, in_stall, out_stall).context("--in-stall / --out-stall")
 }
 
 /// A validated preset by name.

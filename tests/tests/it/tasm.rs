@@ -234,4 +234,6 @@ fn hand_written_program_runs_on_the_simulated_uart_board() {
     assert!(!ok && err.contains("by_hand.tasm: not a serial port"), "{err}");
     let (ok, _, err) = tern(&["run", f.to_str().unwrap(), "--backend", "board-sim", "--in-stall", "0.5"]);
     assert!(!ok && err.contains("a board's serial link sets its own pace"), "{err}");
+    let (ok, _, err) = tern(&["run", f.to_str().unwrap(), "--out-stall", "1"]);
+    assert!(!ok && err.contains("the output stall probability must lie in [0, 1), not 1"), "{err}");
 }
