@@ -221,3 +221,65 @@ fn serial_port_refuses_what_is_not_one() {
     assert!(e.contains("baud rate 1234567 is not one the serial driver names (9600, "), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `tern generate --port`: the shipped model with every BitLinear sent over a serial port (a
+/// pseudo-terminal) gives the golden backend's tokens. The far end stands in for a board: it
+/// cuts the byte stream into programs at each HALT (`bridge::plan`), runs each on one golden
+/// model (memories kept across runs, as a board's block RAM) and answers in the board's bytes.
+/// Dozens of programs a token, so the driver's reset, send, receive and end detection run
+/// back to back. (Tokens can survive a result off by one; the layer tests above check every
+/// result word exactly. A sign flipped in an eighth of the results changes the tokens here.)
+#[test]
+fn generate_over_a_serial_port_gives_the_golden_tokens() {
+    use std::io::{Read, Write};
+    const CLI: &str = env!("CARGO_BIN_EXE_tern-cli");
+    let a = TINY.validate().unwrap();
+    let (mut master, slave) = openpty();
+    let nb = a.cfg.host_bits as usize / 8;
+    let far = std::thread::spawn(move || {
+        let mut g = Golden::new(&a);
+        let (mut bytes, mut start, mut programs) = (Vec::new(), 0usize, 0usize);
+        let mut buf = [0u8; 1 << 16];
+        // EIO once the port's last user closed it
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            bytes.extend_from_slice(&buf[..n]);
+            loop {
+                let beats: Vec<u64> =
+                    bytes[start..].chunks_exact(nb).map(|c| c.iter().rev().fold(0u64, |v, &b| v << 8 | b as u64)).collect();
+                let p = bridge::plan(&a, &beats);
+                if !p.halts {
+                    break;
+                }
+                let end = beats.iter().position(|&b| tern_arch::isa::Insn::decode_beat(b) == Ok(tern_arch::isa::Insn::Halt));
+                let prog = &beats[..end.unwrap() + 1];
+                let r = Backend::run(&mut g, prog, &Stalls::NONE, u64::MAX).unwrap();
+                let mut reply: Vec<u8> = r.results.iter().flat_map(|v| v.to_le_bytes()).collect();
+                reply.extend(bridge::trailer_of(&a, r.status, &r.counters));
+                master.write_all(&reply).unwrap();
+                start += prog.len() * nb;
+                programs += 1;
+            }
+        }
+        programs
+    });
+    let run = |extra: &[&str]| {
+        // the shipped model, from the workspace root
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let out =
+            std::process::Command::new(CLI).args(["generate", "--tokens", "3", "--json"]).args(extra).current_dir(root).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let board = run(&["--port", slave.to_str().unwrap()]);
+    let golden = run(&["--backend", "golden"]);
+    assert_eq!(board["token_ids"], golden["token_ids"]);
+    assert_eq!(board["backend"], "board");
+    assert!(board["tokens_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(board["cycles_source"], "the board's counters (FPGA; its serial link paces the core)");
+    // every event counter but the link-timed ones is the golden run's
+    for k in ["issue", "wwords", "xwords", "acc_updates", "out_beats", "insns"] {
+        assert_eq!(board["decode"]["counters"][k], golden["decode"]["counters"][k], "{k}");
+    }
+    let programs = far.join().unwrap();
+    assert!(programs > 30, "{programs} programs");
+}
