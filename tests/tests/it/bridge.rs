@@ -35,6 +35,14 @@ fn uart_board_runs_a_layer_like_golden() {
     assert_eq!((r.consumed, r.results.len()), (p.len(), g.results.len()));
     assert!(r.counters.cycles > g.counters.cycles, "the line is slower than the core's stream");
     assert_eq!(b.link().leds, "010", "run off, ok on, err off");
+    // a grouped array's board (reset tree, receive pins into flip-flops, transmit skid stage,
+    // LEDs from flip-flops), with a 64-bit link
+    let a = crate::synth::two_group_array("uart-groups").validate().unwrap();
+    assert!(a.grouped());
+    let p = layer(&a, 21, 70, 1, 12);
+    let g = Golden::new(&a).run(&p, &Stalls::NONE, 10_000_000);
+    let r = board(&a, UartHost { pauses: true, ..Default::default() }).run(&p, &Stalls::NONE, 0).expect("board run");
+    assert_eq!(g.first_event_difference("golden", &r, "board"), None);
 }
 
 /// The host takes nothing for a long stretch while it streams a layer whose results start early:

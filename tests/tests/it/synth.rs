@@ -765,7 +765,7 @@ endmodule
 
 /// The smallest array with the large-array structures: more rows than one broadcast group
 /// (two activation, `advance` and output-shifter groups, one more stage) and ECP5 chain rows.
-fn two_group_array(name: &'static str) -> tern_arch::config::AccelConfig {
+pub(crate) fn two_group_array(name: &'static str) -> tern_arch::config::AccelConfig {
     tern_arch::config::AccelConfig {
         name,
         rows: 10,
