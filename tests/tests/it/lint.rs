@@ -1,5 +1,5 @@
 //! The emitted Verilog of every preset passes `verilator --lint-only -Wall` with no warning
-//! beyond `hdl/lint_waivers.vlt`, and so does the iCE40 counter bank.
+//! beyond `hdl/lint_waivers.vlt`, and so do the iCE40 counter bank and the UART link.
 use std::path::Path;
 use std::process::Command;
 use tern_arch::config::PRESETS;
@@ -33,4 +33,42 @@ fn every_preset_lints_clean() {
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// `tern_uart` (the board's serial link) at a few dividers alone, then the board wrapper with
+/// each link around the core: no warning beyond the waivers.
+#[test]
+fn board_and_uart_link_lint_clean() {
+    let waivers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hdl/lint_waivers.vlt");
+    let dir = std::env::temp_dir().join(format!("tern-lint-uart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for cpb in [4, 12, 25, 434] {
+        let v = dir.join("tern_uart.v");
+        let u = tern_hdl::uart::UartSpec::new(cpb).unwrap();
+        std::fs::write(&v, "`default_nettype none\n".to_string() + &tern_hdl::uart::verilog(u)).unwrap();
+        let out = Command::new("verilator")
+            .args(["--lint-only", "-Wall", "--top-module", "tern_uart"])
+            .arg(&waivers)
+            .arg(&v)
+            .output()
+            .expect("verilator (run ./setup.sh)");
+        let text = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success() && !text.contains("%Warning"), "{cpb} clocks a bit: lint failed:\n{text}");
+    }
+    // the board wrapper around the core with each link (what `tern synth` builds, generic cells)
+    let a = tern_arch::config::TINY.validate().unwrap();
+    for link in [tern_hdl::board::Link::Parallel, tern_hdl::board::Link::Uart(tern_hdl::uart::UartSpec::new(12).unwrap())] {
+        let v = dir.join("tern_board.v");
+        let spec = tern_hdl::board::BoardSpec { leds_active_low: true, link };
+        std::fs::write(&v, tern_hdl::board::emit(&a, spec, tern_hdl::Fabric::Generic)).unwrap();
+        let out = Command::new("verilator")
+            .args(["--lint-only", "-Wall", "--top-module", "tern_board"])
+            .arg(&waivers)
+            .arg(&v)
+            .output()
+            .expect("verilator (run ./setup.sh)");
+        let text = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success() && !text.contains("%Warning"), "{link:?}: lint failed:\n{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
