@@ -355,6 +355,11 @@ impl Transport for SerialPort {
             if n > 0 {
                 let room = (want - got.len()).min(buf.len());
                 let k = (&self.file).read(&mut buf[..room])?;
+                if k == 0 {
+                    // readable with nothing to read: the device went away (unplugged)
+                    abort.store(true, Ordering::Relaxed);
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the serial port closed (was the board unplugged?)"));
+                }
                 got.extend_from_slice(&buf[..k]);
                 last = Instant::now();
             } else if sent.load(Ordering::Relaxed) != last_sent {

@@ -291,3 +291,26 @@ fn generate_over_a_serial_port_gives_the_golden_tokens() {
     let programs = far.join().unwrap();
     assert!(programs > 30, "{programs} programs");
 }
+
+/// A board that goes away in the middle of a run (the far end of the pseudo-terminal closes):
+/// the run fails naming the port, and does not hang.
+#[test]
+fn serial_port_gone_mid_run_is_an_error() {
+    use std::io::Read;
+    let a = TINY.validate().unwrap();
+    let p = layer(&a, 9, 70, 1, 6);
+    let (mut master, slave) = openpty();
+    let port = bridge::SerialPort::open(&slave, 1_000_000).unwrap_or_else(|e| panic!("{e}"));
+    let far = std::thread::spawn(move || {
+        let mut some = [0u8; 64];
+        master.read_exact(&mut some).unwrap();
+        drop(master);
+    });
+    let mut b = BoardBackend::new(&a, port);
+    let e = b.run(&p, &Stalls::NONE, 0).unwrap_err().to_string();
+    far.join().unwrap();
+    assert!(e.starts_with(&format!("board backend: {} at 1000000 baud: ", slave.display())), "{e}");
+    // (a pseudo-terminal whose master closed reads as the end of the file, as an unplugged USB
+    // bridge's port does)
+    assert!(e.ends_with("the serial port closed (was the board unplugged?)"), "{e}");
+}
