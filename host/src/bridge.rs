@@ -1,5 +1,5 @@
-//! The host's side of a board: programs as bytes over the board's link (`tern_board`,
-//! `tern_board_uart`), results and the trailer back, and `BoardBackend`, a `Backend` that runs
+//! The host's side of a board: programs as bytes over the board's link (`tern_board`, byte-wide
+//! or through its UART), results and the trailer back, and `BoardBackend`, a `Backend` that runs
 //! programs on a real FPGA through a serial port (or on the board's RTL in a simulator, through
 //! another `Transport`).
 //!
@@ -224,7 +224,8 @@ impl<T: Transport> Backend for BoardBackend<T> {
     }
 }
 
-/// A serial port in raw mode with RTS/CTS flow control (a USB-UART bridge to `tern_board_uart`).
+/// A serial port in raw mode with RTS/CTS flow control (a USB-UART bridge to a board
+/// built with `tern synth --link uart`).
 pub struct SerialPort {
     file: std::fs::File,
     path: PathBuf,

@@ -65,7 +65,7 @@ pub enum RunBackend {
     /// A board and golden, compared on status, results, event counters and consumed beats
     /// (not on cycles: the serial line paces the board).
     BoardGolden,
-    /// The UART board's RTL (`tern_board_uart`) in Icarus Verilog behind the same host driver
+    /// The UART board's RTL (`tern_board` with `Link::Uart`) in Icarus Verilog behind the same host driver
     /// as a real board, compared with golden like `board-golden`.
     BoardSim,
 }
@@ -113,6 +113,11 @@ pub fn run(args: Args) -> Result<()> {
     if board && args.port.is_none() {
         anyhow::bail!("--backend board needs --port (the board's serial port, e.g. /dev/ttyUSB1)");
     }
+    // a board's link paces it: compare what the program decides, not when
+    let untimed = board || args.backend == RunBackend::BoardSim;
+    if untimed && !stalls.is_none() {
+        anyhow::bail!("a board's serial link sets its own pace: drop --in-stall / --out-stall");
+    }
     if args.vcd.is_some() && !verilator {
         anyhow::bail!("--vcd traces the RTL in Verilator: use --backend verilator, both or all");
     }
@@ -137,11 +142,6 @@ pub fn run(args: Args) -> Result<()> {
         let uart = tern_hdl::uart::UartSpec::new(args.sim_clks_per_bit)?;
         let link = crate::testbench::UartSim::new(&a, uart, Default::default()).map_err(anyhow::Error::msg)?;
         backends.push(Box::new(crate::bridge::BoardBackend::new(&a, link)));
-    }
-    // a board's link paces it: compare what the program decides, not when
-    let untimed = board || args.backend == RunBackend::BoardSim;
-    if untimed && !stalls.is_none() {
-        anyhow::bail!("a board's serial link sets its own pace: drop --in-stall / --out-stall");
     }
     let mut runs: Vec<(&'static str, RunResult)> = Vec::new();
     for b in &mut backends {

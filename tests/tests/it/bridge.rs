@@ -1,4 +1,4 @@
-//! The board link end to end: `tern_board_uart` (the UART board) simulated by Icarus Verilog
+//! The board link end to end: `tern_board` with its UART link simulated by Icarus Verilog
 //! behind `BoardBackend`, against the golden model; and the host's serial port on a
 //! pseudo-terminal.
 
