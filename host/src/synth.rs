@@ -317,6 +317,14 @@ pub struct Options {
     pub link: Link,
 }
 
+impl Options {
+    /// yosys alone (no place and route), quietly, with the byte-wide link: resource counts
+    /// for `tern project --area` and tests.
+    pub fn yosys_only(out: PathBuf) -> Options {
+        Options { out, freq_mhz: None, no_pnr: true, seeds: vec![1], jobs: 1, progress: false, link: Link::Parallel }
+    }
+}
+
 /// One seed of a sweep (`Options::seeds`).
 #[derive(Clone, Debug, Serialize)]
 pub struct SeedRun {

@@ -90,15 +90,7 @@ fn area_of(spec: &str) -> Result<Option<Area>> {
     let out = std::env::temp_dir().join(format!("tern-project-area-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     eprintln!("synthesizing {spec} on {} with yosys...", target.name());
-    let opt = crate::synth::Options {
-        out: out.clone(),
-        freq_mhz: None,
-        no_pnr: true,
-        seeds: vec![1],
-        jobs: 1,
-        progress: false,
-        link: tern_hdl::board::Link::Parallel,
-    };
+    let opt = crate::synth::Options::yosys_only(out.clone());
     let rep = crate::synth::run(&cfg, &target, &opt).with_context(|| format!("synthesizing {spec} on {}", target.name()))?;
     let _ = std::fs::remove_dir_all(&out);
     Ok(Some(Area {

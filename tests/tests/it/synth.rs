@@ -146,20 +146,7 @@ fn ecp5_85f_netlist_pins_every_block_ram() {
     let cfg = tern_arch::config::ECP5_85F;
     let t = Target::parse("ecp5-85f").unwrap();
     let dir = scratch("floorplan");
-    let rep = synth::run(
-        &cfg,
-        &t,
-        &Options {
-            out: dir.to_path_buf(),
-            freq_mhz: None,
-            no_pnr: true,
-            seeds: vec![1],
-            jobs: 1,
-            progress: false,
-            link: tern_hdl::board::Link::Parallel,
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let rep = synth::run(&cfg, &t, &Options::yosys_only(dir.to_path_buf())).unwrap_or_else(|e| panic!("{e}"));
     let pins = tern_hdl::floorplan::pins(&cfg.validate().unwrap(), t.device);
     assert_eq!(rep.pinned_cells, pins.len());
     assert_eq!(rep.brams as usize, pins.len(), "every block RAM pinned");
@@ -1200,15 +1187,7 @@ fn ice40_one_more_row_costs_more_than_16_per_mac() {
     let synth = |spec: &str| {
         let cfg = tern_arch::config::AccelConfig::preset(spec).unwrap();
         let dir = scratch(&format!("row-{}", spec.replace([':', ',', '='], "-")));
-        let opt = Options {
-            out: dir.to_path_buf(),
-            freq_mhz: None,
-            no_pnr: true,
-            seeds: vec![1],
-            jobs: 1,
-            progress: false,
-            link: tern_hdl::board::Link::Parallel,
-        };
+        let opt = Options::yosys_only(dir.to_path_buf());
         let rep = synth::run(&cfg, &t, &opt).unwrap_or_else(|e| panic!("{spec}: {e}"));
         (rep.luts, rep.macs_per_cycle)
     };
