@@ -370,6 +370,9 @@ pub struct UartHost {
     pub ignore_rts: bool,
     /// Send byte `i`'s stop bit low (a framing error on the line).
     pub bad_stop_at: Option<usize>,
+    /// The host's baud rate off the board's, as a fraction (0.02: the host's bits 2% short):
+    /// a UART divider may be up to 2% off (`UartSpec::for_baud`), so both ends must cope.
+    pub rate_error: f64,
 }
 
 /// `tern_board` with a UART link (generic fabric) in Icarus Verilog behind `bridge::Transport`: each
@@ -405,7 +408,7 @@ impl UartSim {
         let cpb = self.cpb;
         let brk = (tern_hdl::uart::BREAK_BITS + 5) * cpb;
         format!(
-            "`timescale 1ns/1ns
+            "`timescale 1ns/1ps
 module tb;
   reg clk = 0;
   always #5 clk = ~clk;
@@ -436,9 +439,9 @@ module tb;
       while (uart_rts_n & ~{ignore}) @(posedge clk);
       if ({pauses} && ($random(seed) & 7) == 0) repeat (($random(seed) & 63) + 1) @(posedge clk);
       sb = mem[i];
-      uart_rx = 1'b0; repeat ({cpb}) @(posedge clk);
-      for (ks = 0; ks < 8; ks = ks + 1) begin uart_rx = sb[ks]; repeat ({cpb}) @(posedge clk); end
-      uart_rx = (i == bad) ? 1'b0 : 1'b1; repeat ({cpb}) @(posedge clk);
+      uart_rx = 1'b0; #({bit_ns});
+      for (ks = 0; ks < 8; ks = ks + 1) begin uart_rx = sb[ks]; #({bit_ns}); end
+      uart_rx = (i == bad) ? 1'b0 : 1'b1; #({bit_ns});
       uart_rx = 1'b1;
       last = cyc;
     end
@@ -457,10 +460,10 @@ module tb;
   // the host's receiver: mid-bit samples of the board's TX line
   initial forever begin
     @(negedge uart_tx);
-    repeat ({half}) @(posedge clk);
+    #({half_ns});
     if (uart_tx == 1'b0) begin
-      for (kr = 0; kr < 8; kr = kr + 1) begin repeat ({cpb}) @(posedge clk); rb[kr] = uart_tx; end
-      repeat ({cpb}) @(posedge clk);
+      for (kr = 0; kr < 8; kr = kr + 1) begin #({bit_ns}); rb[kr] = uart_tx; end
+      #({bit_ns});
       if (uart_tx != 1'b1) $fwrite(f, \"framing\\n\");
       $fwrite(f, \"%02x\\n\", rb);
       got = got + 1;
@@ -472,7 +475,9 @@ endmodule
             mem_last = n.max(1) - 1,
             bad = h.bad_stop_at.map_or(u64::MAX, |i| i as u64),
             idle = 4 * cpb,
-            half = cpb / 2,
+            // the host's own bit time (the clock's period is 10 ns), sampled mid-bit
+            bit_ns = format!("{:.3}", 10.0 * cpb as f64 / (1.0 + h.rate_error)),
+            half_ns = format!("{:.3}", 5.0 * cpb as f64 / (1.0 + h.rate_error)),
             ignore = if h.ignore_rts { "1'b1" } else { "1'b0" },
             pauses = if h.pauses { 1 } else { 0 },
             hold_on = if h.cts_hold_cycles > 0 { "1'b1" } else { "1'b0" },

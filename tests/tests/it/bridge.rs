@@ -45,6 +45,24 @@ fn uart_board_runs_a_layer_like_golden() {
     assert_eq!(g.first_event_difference("golden", &r, "board"), None);
 }
 
+/// Both ends' bit clocks may differ: a divider may be up to 2% off the host's baud rate. At
+/// the fastest divider the board accepts (4 clocks a bit: 3 Mbaud from 12 MHz) and at the
+/// default (12: 1 Mbaud from 12 MHz), a host 2% fast or slow on both lines gives golden's run.
+#[test]
+fn uart_copes_with_a_two_percent_rate_error() {
+    let a = TINY.validate().unwrap();
+    let p = layer(&a, 9, 70, 1, 21);
+    let g = Golden::new(&a).run(&p, &Stalls::NONE, 10_000_000);
+    for cpb in [4, 12] {
+        for rate_error in [0.02, -0.02] {
+            let host = UartHost { rate_error, pauses: true, ..Default::default() };
+            let mut b = BoardBackend::new(&a, UartSim::new(&a, UartSpec::new(cpb).unwrap(), host).unwrap());
+            let r = b.run(&p, &Stalls::NONE, 0).unwrap_or_else(|e| panic!("{cpb} clocks a bit, {rate_error}: {e}"));
+            assert_eq!(g.first_event_difference("golden", &r, "board"), None, "{cpb} clocks a bit, {rate_error}");
+        }
+    }
+}
+
 /// The host takes nothing for a long stretch while it streams a layer whose results start early:
 /// the board's output backs up, the core stops taking input, its FIFO fills and RTS stops the
 /// host. Honoured, the run equals golden; a host that ignores RTS overruns the FIFO, and the
