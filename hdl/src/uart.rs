@@ -8,16 +8,19 @@
 //!  uart_rx -->| sync -> rx (8N1, mid-bit samples) -> FIFO 512 x 8 (a block RAM) -------|--> rx byte stream
 //!             |   \-> 20 bit times low = break ---> brk (resets FIFO and core)       |    (valid/ready)
 //!  uart_rts_n<| FIFO fill >= 512 - 32 (registered): "stop sending"                  |
-//!  uart_tx  <-| tx (8N1) <--- byte when idle and uart_cts_n low (synchronized) <-----|--- tx byte stream
+//!  uart_tx  <-| tx (8N1) <- holding register <- byte (start when idle, uart_cts_n low) |<-- tx byte stream
 //!             +----------------------------------------------------------------------+
 //! ```
 //! - Flow control: the FPGA deasserts `uart_rts_n` (high) while its FIFO has fewer than 32 free
 //!   bytes (a USB-UART bridge stops within a few characters), and sends only while the host holds
 //!   `uart_cts_n` low. The byte streams are those of the parallel link (`board`), so the bytes
 //!   on the wire are the same: program beats little-endian in, result beats then the trailer out.
-//! - Reset: a break (the line low for 20 bit times) resets the FIFO, the
-//!   transmitter and the core; block RAM contents (weights, activations) stay, as with the
-//!   button. So every run starts with a break, as `Backend::run` starts with a reset.
+//! - Reset: a break (the line low for 20 bit times) resets the FIFO, the transmitter and the
+//!   core; block RAM contents (weights, activations) stay, as with the button. So every run
+//!   starts with a break, as `Backend::run` starts with a reset.
+//! - Timing: `tx_ready`, `brk`, the FIFO's `ne`/`full` and `uart_rts_n` are flip-flops loaded
+//!   with their next values (or a cycle late, for RTS), and the transmitter starts from a
+//!   holding register: combinational, each was on the UP5K's critical path in turn.
 //! - Lost bytes are never silent: a framing error or a byte arriving at a full FIFO (the host
 //!   ignored `uart_rts_n`) sets `link_err`, which lights the error LED and stops feeding the
 //!   core, so the run starves and sends no trailer instead of running a corrupted program.
