@@ -1,5 +1,5 @@
 # tern: the two commands of the README, plus conveniences.
-.PHONY: run test setup build verilog synth synth-all bench ptq project clean
+.PHONY: run test setup build verilog synth synth-uart board synth-all bench ptq project clean
 
 CARGO ?= cargo
 TERN := target/release/tern
@@ -25,6 +25,18 @@ verilog: build
 PRESET ?= ice40-up5k
 synth: build
 	$(TERN) synth --preset $(PRESET)
+
+# The same preset with the UART link, for a PC through a USB-UART bridge (docs/host.md, "On a
+# board"); load out/synth/$(PRESET)-uart/tern_board.bin (iceprog) or .bit, then `make board
+# PORT=/dev/ttyUSB1` runs a random layer on it and compares it with the golden model.
+BAUD ?= 1000000
+synth-uart: build
+	$(TERN) synth --preset $(PRESET) --link uart --baud $(BAUD) --out out/synth/$(PRESET)-uart
+
+PORT ?= /dev/ttyUSB1
+board: build
+	$(TERN) layer --preset $(PRESET) --out-features 64 --in-features 256 --tasm out/board-layer.tasm
+	$(TERN) run out/board-layer.tasm --preset $(PRESET) --backend board-golden --port $(PORT) --baud $(BAUD)
 
 # The full synthesis sweep: every FPGA preset on its own device, each recorded in
 # docs/fmax.json (read by generate/report and the README table). ecp5-85f alone takes most of
