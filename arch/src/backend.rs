@@ -1,4 +1,5 @@
-//! `Backend`: anything that executes a Program (golden model, Verilator, an FPGA bridge).
+//! `Backend`: anything that executes a Program (golden model, Verilator, Icarus Verilog, a board
+//! through `tern_host::bridge`).
 //! Every backend gives the same results, cycles and counters for the same beats and stalls.
 
 use crate::config::Accel;
