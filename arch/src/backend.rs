@@ -1,6 +1,8 @@
 //! `Backend`: anything that executes a Program (golden model, Verilator, Icarus Verilog, a board
 //! through `tern_host::bridge`).
-//! Every backend gives the same results, cycles and counters for the same beats and stalls.
+//! Every simulator gives the same results, cycles and counters for the same beats and stalls; a
+//! board gives the same results and event counters (its serial line paces its cycles:
+//! `RunResult::first_event_difference`).
 
 use crate::config::Accel;
 use crate::golden::{Golden, RunResult};
