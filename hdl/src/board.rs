@@ -80,10 +80,13 @@ const UART_PORTS: &str = "  input  wire uart_rx,
   input  wire uart_cts_n,
   output wire uart_rts_n,
 ";
+/// The UART's break and error, declared before the reset that uses the break.
+const UART_WIRES: &str = "  wire brk, link_err;  // from the UART (tern_uart, below)
+";
 /// The UART in front of the byte streams, which become wires.
 const UART_LINK: &str = "  // the host link: a UART (tern_uart) that offers and takes the bytes
   wire [7:0] rx_data, tx_data;
-  wire rx_valid, rx_ready, tx_valid, tx_ready, brk, link_err;
+  wire rx_valid, rx_ready, tx_valid, tx_ready;
   tern_uart link (
     .clk(clk), .rst(rst), .uart_rx(uart_rx), .uart_tx(uart_tx), .uart_cts_n(uart_cts_n),
     .uart_rts_n(uart_rts_n), .brk(brk), .link_err(link_err),
@@ -141,7 +144,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
   output wire led_ok,
   output wire led_err
 );
-{rst_decl}{link}
+{uart_wires}{rst_decl}{link}
   // rx: {nb} bytes -> one {h}-bit beat
   reg [{hm}:0] rx_sh;
   reg [{bbm}:0] rx_cnt;
@@ -265,6 +268,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
         in_valid = in_valid,
         ports = if uart { UART_PORTS } else { PARALLEL_PORTS },
         link = if uart { UART_LINK } else { "" },
+        uart_wires = if uart { UART_WIRES } else { "" },
         rst_decl = {
             let r = if a.grouped() {
                 rst_tree(a)
