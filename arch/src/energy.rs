@@ -435,8 +435,7 @@ impl Events {
         let (r, l) = (a.cfg.rows as u64, a.cfg.lanes as u64);
         let h = a.cfg.host_bits as u64;
         let (ww, xw) = (a.wword_bits as u64, a.xword_bits as u64);
-        // every instruction is one beat; each weight / activation word is beats_per_* beats
-        let in_beats = c.insns + c.wwords * a.beats_per_wword as u64 + c.xwords * a.beats_per_xword as u64;
+        let in_beats = c.input_beats(a);
         Events {
             cycles: c.cycles,
             issue: c.issue,

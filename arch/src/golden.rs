@@ -57,6 +57,13 @@ impl Counters {
     pub const NAMES: [&'static str; 10] =
         ["cycles", "stall_in", "stall_out", "issue", "freeze", "wwords", "xwords", "acc_updates", "out_beats", "insns"];
 
+    /// Host beats the machine took: every instruction one beat, every weight and activation
+    /// word its `beats_per_*` beats (the link's input for the energy model, and a board's
+    /// consumed beats, which its trailer does not carry otherwise).
+    pub fn input_beats(&self, a: &Accel) -> u64 {
+        self.insns + self.wwords * a.beats_per_wword as u64 + self.xwords * a.beats_per_xword as u64
+    }
+
     /// The counters whose values depend on how the host link paces the core (when beats
     /// arrive and results are taken), not only on the program.
     pub const LINK_TIMED: [&'static str; 4] = ["cycles", "stall_in", "stall_out", "freeze"];

@@ -208,10 +208,8 @@ impl<T: Transport> Backend for BoardBackend<T> {
             }
             e => fail(e.to_string()),
         })?;
-        // beats consumed, as the board counted them: every instruction one beat, every weight
-        // and activation word its beats (as `tern_arch::energy` counts the link's input)
-        let c = &trailer.counters;
-        let consumed = (c.insns + c.wwords * self.a.beats_per_wword as u64 + c.xwords * self.a.beats_per_xword as u64) as usize;
+        // beats consumed, as the board counted them
+        let consumed = trailer.counters.input_beats(&self.a) as usize;
         Ok(RunResult {
             results,
             beat_cycles: Default::default(),
