@@ -307,9 +307,10 @@ impl Transport for SerialPort {
         let fd = self.fd();
         // SAFETY: plain termios calls on an open descriptor.
         check(unsafe { libc::tcflush(fd, libc::TCIOFLUSH) })?;
-        // a break of 40 bit times, at least 1 ms (the board needs 20): not tcsendbreak's
-        // 0.25 s, which a model's dozens of runs per token would pay each
-        let bits = Duration::from_secs_f64(40.0 / self.baud as f64).max(Duration::from_millis(1));
+        // a break twice as long as the board needs, at least 1 ms: not tcsendbreak's 0.25 s,
+        // which a model's dozens of runs per token would pay each
+        let bit_times = 2 * tern_hdl::uart::BREAK_BITS;
+        let bits = Duration::from_secs_f64(bit_times as f64 / self.baud as f64).max(Duration::from_millis(1));
         check(unsafe { libc::ioctl(fd, libc::TIOCSBRK) })?;
         std::thread::sleep(bits);
         check(unsafe { libc::ioctl(fd, libc::TIOCCBRK) })?;
