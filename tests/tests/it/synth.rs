@@ -949,8 +949,7 @@ fn board_link_case(cfg: tern_arch::config::AccelConfig, fabric: tern_hdl::Fabric
     let p = tern_fw::compile_bitlinear(&a, &w, &x, 2).unwrap();
     let g = Golden::new(&a).run(&p.beats, &Stalls::NONE, 10_000_000);
     assert_eq!(g.status, Status::Halted);
-    let nb = a.cfg.host_bits as usize / 8;
-    let bytes: Vec<u8> = p.beats.iter().flat_map(|b| b.to_le_bytes()[..nb].to_vec()).collect();
+    let bytes = tern_host::bridge::program_bytes(&a, &p.beats);
     let tb_bytes = board::trailer_bytes(&a) as usize;
     let expect = g.results.len() * 4 + tb_bytes;
     let dir = scratch(&format!("board-{}-{fabric:?}-{}", a.cfg.name, a.cfg.counter_bits));
