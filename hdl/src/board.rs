@@ -270,15 +270,16 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
         link = if uart { UART_LINK } else { "" },
         uart_wires = if uart { UART_WIRES } else { "" },
         rst_decl = {
-            let r = if a.grouped() {
-                rst_tree(a)
+            // what asserts the reset: the button, and with a UART a break on the line (`brk` is
+            // synchronous already)
+            let rst_on = if uart { "~(rst_n & ~brk)" } else { "~rst_n" };
+            if a.grouped() {
+                rst_tree(a, rst_on)
             } else if crate::top::seq_rst_copy(a) {
-                RST_SYNC.to_string() + &seq_rst_copy_decl(fabric)
+                rst_sync(rst_on) + &seq_rst_copy_decl(fabric)
             } else {
-                RST_SYNC.to_string()
-            };
-            // a break on the line resets like the button (`brk` is synchronous already)
-            if uart { r.replace("~rst_n", "~(rst_n & ~brk)") } else { r }
+                rst_sync(rst_on)
+            }
         },
         rst_core = if a.grouped() {
             "rst_core"
@@ -386,12 +387,16 @@ fn rx_pin_stage(a: &Accel) -> String {
     )
 }
 
-/// The reset of a small array's board: two flip-flops.
-const RST_SYNC: &str = "  // reset: the button is asynchronous; two flops make a synchronous, glitch-free reset
+/// The reset of a small array's board: two flip-flops, loading `rst_on` (asserted high).
+fn rst_sync(rst_on: &str) -> String {
+    format!(
+        "  // reset: the button is asynchronous; two flops make a synchronous, glitch-free reset
   reg [1:0] rst_sync = 2'b11;
-  always @(posedge clk) rst_sync <= {rst_sync[0], ~rst_n};
+  always @(posedge clk) rst_sync <= {{rst_sync[0], {rst_on}}};
   wire rst = rst_sync[1];
-";
+"
+    )
+}
 
 /// The sequencer's own reset copy (`top::seq_rst_copy`): a flip-flop loaded, like `rst`, from
 /// the synchronizer's first stage and starting high like it, so the two are equal on every
@@ -413,7 +418,7 @@ fn seq_rst_copy_decl(fabric: crate::Fabric) -> String {
 /// group's from its middle copy) and one for the board itself. Every copy of a stage loads
 /// the same value, so all of the last stage equal one reset on every cycle, the one the
 /// Verilator shim drives; the button reaches them after three cycles, not two.
-fn rst_tree(a: &Accel) -> String {
+fn rst_tree(a: &Accel, rst_on: &str) -> String {
     use crate::top::{RstCopy, rst_copies, rst_index};
     let k = rst_copies(a);
     let m = a.mid_copies();
@@ -429,7 +434,7 @@ fn rst_tree(a: &Accel) -> String {
         "  // reset: the button is asynchronous; a flop takes it, then two stages of copies (a tree,
   // so no one register reaches the whole array) make a synchronous, glitch-free reset
   reg rst_s0 = 1'b1;
-  always @(posedge clk) rst_s0 <= ~rst_n;
+  always @(posedge clk) rst_s0 <= {rst_on};
   wire [{m}:0] rst_m;
   tern_copy #(.W({mw}), .INIT(1'b1)) c_rst_m (.clk(clk), .en(1'b1), .d({{{mw}{{rst_s0}}}}), .q(rst_m));
   wire [{k}:0] rst_c;
@@ -544,5 +549,10 @@ mod tests {
         assert!(v.contains(".rst(rst_core)") && v.contains("wire rst = rst_c[12];"), "{v}");
         let t = verilog(&TINY.validate().unwrap(), BoardSpec { leds_active_low: true, link: Link::Parallel }, crate::Fabric::Ecp5);
         assert!(t.contains("wire rst = rst_sync[1];") && t.contains(".rst(rst)") && !t.contains("rst_c"), "{t}");
+        // the button alone, or with a UART the button or a break, into both reset forms
+        assert!(v.contains("rst_s0 <= ~rst_n;") && t.contains("rst_sync <= {rst_sync[0], ~rst_n};"));
+        let uart = BoardSpec { leds_active_low: false, link: Link::Uart(crate::uart::UartSpec { clks_per_bit: 8 }) };
+        assert!(verilog(&b, uart, crate::Fabric::Ecp5).contains("rst_s0 <= ~(rst_n & ~brk);"));
+        assert!(verilog(&TINY.validate().unwrap(), uart, crate::Fabric::Ecp5).contains("rst_sync <= {rst_sync[0], ~(rst_n & ~brk)};"));
     }
 }
