@@ -439,9 +439,9 @@ module tb;
       while (uart_rts_n & ~{ignore}) @(posedge clk);
       if ({pauses} && ($random(seed) & 7) == 0) repeat (($random(seed) & 63) + 1) @(posedge clk);
       sb = mem[i];
-      uart_rx = 1'b0; #({bit_ns});
-      for (ks = 0; ks < 8; ks = ks + 1) begin uart_rx = sb[ks]; #({bit_ns}); end
-      uart_rx = (i == bad) ? 1'b0 : 1'b1; #({bit_ns});
+      uart_rx = 1'b0; #({bit_ns:.3});
+      for (ks = 0; ks < 8; ks = ks + 1) begin uart_rx = sb[ks]; #({bit_ns:.3}); end
+      uart_rx = (i == bad) ? 1'b0 : 1'b1; #({bit_ns:.3});
       uart_rx = 1'b1;
       last = cyc;
     end
@@ -460,10 +460,10 @@ module tb;
   // the host's receiver: mid-bit samples of the board's TX line
   initial forever begin
     @(negedge uart_tx);
-    #({half_ns});
+    #({half_ns:.3});
     if (uart_tx == 1'b0) begin
-      for (kr = 0; kr < 8; kr = kr + 1) begin #({bit_ns}); rb[kr] = uart_tx; end
-      #({bit_ns});
+      for (kr = 0; kr < 8; kr = kr + 1) begin #({bit_ns:.3}); rb[kr] = uart_tx; end
+      #({bit_ns:.3});
       if (uart_tx != 1'b1) $fwrite(f, \"framing\\n\");
       $fwrite(f, \"%02x\\n\", rb);
       got = got + 1;
@@ -476,8 +476,8 @@ endmodule
             bad = h.bad_stop_at.map_or(u64::MAX, |i| i as u64),
             idle = 4 * cpb,
             // the host's own bit time (the clock's period is 10 ns), sampled mid-bit
-            bit_ns = format!("{:.3}", 10.0 * cpb as f64 / (1.0 + h.rate_error)),
-            half_ns = format!("{:.3}", 5.0 * cpb as f64 / (1.0 + h.rate_error)),
+            bit_ns = 10.0 * cpb as f64 / (1.0 + h.rate_error),
+            half_ns = 5.0 * cpb as f64 / (1.0 + h.rate_error),
             ignore = if h.ignore_rts { "1'b1" } else { "1'b0" },
             pauses = if h.pauses { 1 } else { 0 },
             hold_on = if h.cts_hold_cycles > 0 { "1'b1" } else { "1'b0" },
