@@ -54,6 +54,17 @@ pub struct BoardSpec {
     /// The LEDs light when driven low (iCEBreaker's on-board LEDs).
     pub leds_active_low: bool,
     pub link: Link,
+    /// A PLL between the oscillator pin `clk` and the board (`crate::pll`): the board then
+    /// runs on its output `clk_pll`, and its reset holds until the PLL locks. None: the
+    /// board runs on the pin (the recorded designs: their Verilog is unchanged).
+    pub pll: Option<crate::pll::PllSpec>,
+}
+
+impl BoardSpec {
+    /// The board's clock net: the oscillator pin, or the PLL's output.
+    pub fn clock(&self) -> &'static str {
+        if self.pll.is_some() { "clk_pll" } else { "clk" }
+    }
 }
 
 /// The host link's pins.
@@ -84,15 +95,25 @@ const UART_PORTS: &str = "  input  wire uart_rx,
 const UART_WIRES: &str = "  wire brk, link_err;  // from the UART (tern_uart, below)
 ";
 /// The UART in front of the byte streams, which become wires.
-const UART_LINK: &str = "  // the host link: a UART (tern_uart) that offers and takes the bytes
+fn uart_link(ck: &str) -> String {
+    format!(
+        "  // the host link: a UART (tern_uart) that offers and takes the bytes
   wire [7:0] rx_data, tx_data;
   wire rx_valid, rx_ready, tx_valid, tx_ready;
   tern_uart link (
-    .clk(clk), .rst(rst), .uart_rx(uart_rx), .uart_tx(uart_tx), .uart_cts_n(uart_cts_n),
+    .clk({ck}), .rst(rst), .uart_rx(uart_rx), .uart_tx(uart_tx), .uart_cts_n(uart_cts_n),
     .uart_rts_n(uart_rts_n), .brk(brk), .link_err(link_err),
     .rx_data(rx_data), .rx_valid(rx_valid), .rx_ready(rx_ready),
     .tx_data(tx_data), .tx_valid(tx_valid), .tx_ready(tx_ready)
   );
+"
+    )
+}
+
+/// The PLL (`crate::pll`): the oscillator pin in, the board's clock out.
+const PLL_INST: &str = "  // the board's clock: a PLL from the oscillator pin (tern_pll); its lock holds the reset
+  wire clk_pll, pll_lock;
+  tern_pll pll (.osc(clk), .clk(clk_pll), .lock(pll_lock));
 ";
 
 /// Bytes of the trailer: the status byte, then the packed counters.
@@ -121,6 +142,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
     let bb = crate::bits_for(nb as u64);
     let ib = crate::bits_for(tb as u64);
     let uart = matches!(spec.link, Link::Uart(_));
+    let ck = spec.clock();
     let led = |e: &str| if spec.leds_active_low { format!("~({e})") } else { e.to_string() };
     // the trailer, padded to whole 64-bit words for the word stage of the mux
     let words = tb.div_ceil(8);
@@ -132,7 +154,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
     // the compare was the first of four LUT levels into the sequencer's fetch, the critical
     // path of 6 of 8 seeds (`tern_synth` sweep, docs/synthesis.md)
     let in_valid = format!(
-        "  reg in_valid = 1'b0;\n  always @(posedge clk) in_valid <= ~rst & (in_valid ? ~in_ready : {rxv} & rx_cnt == {bb}'d{});\n",
+        "  reg in_valid = 1'b0;\n  always @(posedge {ck}) in_valid <= ~rst & (in_valid ? ~in_ready : {rxv} & rx_cnt == {bb}'d{});\n",
         nb - 1,
     );
     let tx_shift = format!("{{8'd0, tx_sh[{}:8]}}", h - 1);
@@ -144,12 +166,12 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
   output wire led_ok,
   output wire led_err
 );
-{uart_wires}{rst_decl}{link}
+{pll}{uart_wires}{rst_decl}{link}
   // rx: {nb} bytes -> one {h}-bit beat
   reg [{hm}:0] rx_sh;
   reg [{bbm}:0] rx_cnt;
 {in_valid}  wire in_ready;
-{rx_stage}  always @(posedge clk)
+{rx_stage}  always @(posedge {ck})
     if (rst) rx_cnt <= {bb}'d0;
     else if (in_valid) begin
       if (in_ready) rx_cnt <= {bb}'d0;
@@ -163,7 +185,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
   wire [3:0] status;
   wire running;
 {cnt_wires}  tern_top core (
-    .clk(clk), .rst({rst_core}), .in_data(rx_sh), .in_valid(in_valid), .in_ready(in_ready),
+    .clk({ck}), .rst({rst_core}), .in_data(rx_sh), .in_valid(in_valid), .in_ready(in_ready),
     .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready),
     .status(status), .running(running), {cnt_conn}
   );
@@ -178,12 +200,12 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
 {trailer_decl}  assign out_ready = tx_empty;
   // the core's `running` through a register: it feeds only the trailer and the LEDs here
   reg run_r;
-  always @(posedge clk) run_r <= rst | running;
+  always @(posedge {ck}) run_r <= rst | running;
   // bytes left, registered: one cycle late, which the two-cycle wait between bytes covers{more_doc}
   reg tr_more;
-  always @(posedge clk) tr_more <= tr_idx != {ib}'d{tb}{cnt_ready};
+  always @(posedge {ck}) tr_more <= tr_idx != {ib}'d{tb}{cnt_ready};
   wire tr_on = {tr_on};
-{tx_port}{trailer_src}  always @(posedge clk)
+{tx_port}{trailer_src}  always @(posedge {ck})
     if (rst) begin
       tx_left <= {bb}'d0; tx_empty <= 1'b1; tr_idx <= {ib}'d0; tr_wait <= {tw}'d0;
     end else begin
@@ -203,6 +225,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
 ",
         hm = h - 1,
         bbm = bb - 1,
+        pll = if spec.pll.is_some() { PLL_INST } else { "" },
         twm = tw - 1,
         // with the bank the wait is a thermometer (its top bit: `twait` cycles passed) and
         // `~run_r` rides in `tr_more` (a cycle earlier: `run_r` is `rst | running` one cycle
@@ -255,10 +278,10 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
         trailer_decl =
             if steps { "  reg cnt_shift;\n".to_string() } else { format!("  wire [{}:0] trailer = {trailer};\n", words * 64 - 1) },
         trailer_src = if steps {
-            scan_trailer(a, tb, ib, take, bank)
+            scan_trailer(a, tb, ib, take, bank, ck)
         } else {
             format!(
-                "  always @(posedge clk) begin
+                "  always @(posedge {ck}) begin
     tr_word <= trailer[{{tr_idx[{ibm}:3], 6'b000000}} +: 64];
     tr_byte <= tr_word[{{tr_idx[2:0], 3'b000}} +: 8];
   end
@@ -267,18 +290,25 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
         },
         in_valid = in_valid,
         ports = if uart { UART_PORTS } else { PARALLEL_PORTS },
-        link = if uart { UART_LINK } else { "" },
+        link = if uart { uart_link(ck) } else { String::new() },
         uart_wires = if uart { UART_WIRES } else { "" },
         rst_decl = {
             // what asserts the reset: the button, and with a UART a break on the line (`brk` is
             // synchronous already)
-            let rst_on = if uart { "~(rst_n & ~brk)" } else { "~rst_n" };
+            // what asserts the reset: the button, with a UART a break on the line (`brk` is
+            // synchronous already), and with a PLL its lock not yet up
+            let held = match (uart, spec.pll.is_some()) {
+                (false, false) => "~rst_n",
+                (true, false) => "~(rst_n & ~brk)",
+                (false, true) => "~(rst_n & pll_lock)",
+                (true, true) => "~(rst_n & ~brk & pll_lock)",
+            };
             if a.grouped() {
-                rst_tree(a, rst_on)
+                rst_tree(a, held, ck)
             } else if crate::top::seq_rst_copy(a) {
-                rst_sync(rst_on) + &seq_rst_copy_decl(fabric)
+                rst_sync(held, ck) + &seq_rst_copy_decl(fabric, ck)
             } else {
-                rst_sync(rst_on)
+                rst_sync(held, ck)
             }
         },
         rst_core = if a.grouped() {
@@ -288,9 +318,9 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
         } else {
             "rst"
         },
-        tx_port = if a.grouped() { TX_SKID } else { TX_DIRECT },
+        tx_port = if a.grouped() { tx_skid(ck) } else { TX_DIRECT.to_string() },
         take = take,
-        rx_stage = if a.grouped() { rx_pin_stage(a) } else { "  assign rx_ready = ~in_valid & ~rst;\n".to_string() },
+        rx_stage = if a.grouped() { rx_pin_stage(a, ck) } else { "  assign rx_ready = ~in_valid & ~rst;\n".to_string() },
         rx_shift = {
             let d = if a.grouped() { "rx_d" } else { "rx_data" };
             if nb == 1 { d.to_string() } else { format!("{{{d}, rx_sh[{}:8]}}", h - 1) }
@@ -298,6 +328,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
         tx_shift = tx_shift,
         leds = leds(
             a,
+            ck,
             [
                 led("run_r"),
                 led(&format!("status == 4'd{}", Status::Halted as u32)),
@@ -315,7 +346,7 @@ pub fn verilog(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
 /// each counter byte taken rotates the counters down a byte, one cycle later; the byte
 /// register reads them a cycle after that, before the next byte can be offered
 /// (`tr_wait`). A last byte holding fewer than 8 counter bits has the rest cleared.
-fn scan_trailer(a: &Accel, tb: u32, ib: u32, take: &str, bank: bool) -> String {
+fn scan_trailer(a: &Accel, tb: u32, ib: u32, take: &str, bank: bool, ck: &str) -> String {
     let cb = Counters::NAMES.len() as u32 * a.cfg.counter_bits;
     let byte = match cb % 8 {
         _ if bank => "cnt_byte".to_string(),
@@ -323,7 +354,7 @@ fn scan_trailer(a: &Accel, tb: u32, ib: u32, take: &str, bank: bool) -> String {
         r => format!("(tr_idx == {ib}'d{} ? {{{}'d0, counters[{}:0]}} : counters[7:0])", tb - 1, 8 - r, r - 1),
     };
     format!(
-        "  always @(posedge clk) begin
+        "  always @(posedge {ck}) begin
     tr_byte <= tr_idx == {ib}'d0 ? {{4'd0, status}} : {byte};
     cnt_shift <= ~rst & tr_on & {take} & tr_idx != {ib}'d0;
   end
@@ -335,12 +366,12 @@ fn scan_trailer(a: &Accel, tb: u32, ib: u32, take: &str, bank: bool) -> String {
 /// beside the status logic and one beside the pins: as LUTs of the core's status register
 /// they crossed the die to the pins on its left edge, the critical path of 7 of 16 seeds on
 /// ecp5-85f (branch `obe`, docs/synthesis.md). Two cycles late, which no one can see.
-fn leds(a: &Accel, [run, ok, err]: [String; 3]) -> String {
+fn leds(a: &Accel, ck: &str, [run, ok, err]: [String; 3]) -> String {
     if a.grouped() {
         format!(
             "  // LEDs: two flip-flops, beside the status logic and beside the pins
   reg [2:0] led_q = 3'b000, led_p = 3'b000;
-  always @(posedge clk) begin
+  always @(posedge {ck}) begin
     led_q <= {{{run}, {ok}, {err}}};
     led_p <= led_q;
   end
@@ -361,7 +392,7 @@ fn leds(a: &Accel, [run, ok, err]: [String; 3]) -> String {
 /// too: it drops once a whole beat has been taken and rises two cycles after the core took
 /// that beat (`rx_took`). A byte taken at the pins is therefore always shifted in the next
 /// cycle: `in_valid` is never high while one is in flight. Same protocol on the pins.
-fn rx_pin_stage(a: &Accel) -> String {
+fn rx_pin_stage(a: &Accel, ck: &str) -> String {
     let nb = a.cfg.host_bits / 8;
     let bb = crate::bits_for(nb as u64);
     format!(
@@ -371,7 +402,7 @@ fn rx_pin_stage(a: &Accel) -> String {
   reg [{bbm}:0] rx_pins = {bb}'d0;
   wire rx_hs = rx_valid & rx_rdy;
   assign rx_ready = rx_rdy;
-  always @(posedge clk) begin
+  always @(posedge {ck}) begin
     rx_v <= rx_hs;
     rx_d <= rx_data;
     rx_took <= ~rst & in_valid & in_ready;
@@ -388,11 +419,11 @@ fn rx_pin_stage(a: &Accel) -> String {
 }
 
 /// The reset of a small array's board: two flip-flops, loading `rst_on` (asserted high).
-fn rst_sync(rst_on: &str) -> String {
+fn rst_sync(rst_on: &str, ck: &str) -> String {
     format!(
         "  // reset: the button is asynchronous; two flops make a synchronous, glitch-free reset
   reg [1:0] rst_sync = 2'b11;
-  always @(posedge clk) rst_sync <= {{rst_sync[0], {rst_on}}};
+  always @(posedge {ck}) rst_sync <= {{rst_sync[0], {rst_on}}};
   wire rst = rst_sync[1];
 "
     )
@@ -402,12 +433,12 @@ fn rst_sync(rst_on: &str) -> String {
 /// the synchronizer's first stage and starting high like it, so the two are equal on every
 /// cycle. yosys merges a plain Verilog copy back into `rst` (equal inputs), so on iCE40 it is
 /// an SB_DFF primitive holding the inverse (iCE40 flip-flops start low).
-fn seq_rst_copy_decl(fabric: crate::Fabric) -> String {
+fn seq_rst_copy_decl(fabric: crate::Fabric, ck: &str) -> String {
     match fabric {
         crate::Fabric::Ice40 => {
-            "  wire rst_seq_n;\n  SB_DFF c_rst_seq (.C(clk), .D(~rst_sync[0]), .Q(rst_seq_n));\n  wire rst_seq = ~rst_seq_n;\n".to_string()
+            format!("  wire rst_seq_n;\n  SB_DFF c_rst_seq (.C({ck}), .D(~rst_sync[0]), .Q(rst_seq_n));\n  wire rst_seq = ~rst_seq_n;\n")
         }
-        _ => "  reg rst_seq = 1'b1;\n  always @(posedge clk) rst_seq <= rst_sync[0];\n".to_string(),
+        _ => format!("  reg rst_seq = 1'b1;\n  always @(posedge {ck}) rst_seq <= rst_sync[0];\n"),
     }
 }
 
@@ -418,7 +449,7 @@ fn seq_rst_copy_decl(fabric: crate::Fabric) -> String {
 /// group's from its middle copy) and one for the board itself. Every copy of a stage loads
 /// the same value, so all of the last stage equal one reset on every cycle, the one the
 /// Verilator shim drives; the button reaches them after three cycles, not two.
-fn rst_tree(a: &Accel, rst_on: &str) -> String {
+fn rst_tree(a: &Accel, rst_on: &str, ck: &str) -> String {
     use crate::top::{RstCopy, rst_copies, rst_index};
     let k = rst_copies(a);
     let m = a.mid_copies();
@@ -434,11 +465,11 @@ fn rst_tree(a: &Accel, rst_on: &str) -> String {
         "  // reset: the button is asynchronous; a flop takes it, then two stages of copies (a tree,
   // so no one register reaches the whole array) make a synchronous, glitch-free reset
   reg rst_s0 = 1'b1;
-  always @(posedge clk) rst_s0 <= {rst_on};
+  always @(posedge {ck}) rst_s0 <= {rst_on};
   wire [{m}:0] rst_m;
-  tern_copy #(.W({mw}), .INIT(1'b1)) c_rst_m (.clk(clk), .en(1'b1), .d({{{mw}{{rst_s0}}}}), .q(rst_m));
+  tern_copy #(.W({mw}), .INIT(1'b1)) c_rst_m (.clk({ck}), .en(1'b1), .d({{{mw}{{rst_s0}}}}), .q(rst_m));
   wire [{k}:0] rst_c;
-  tern_copy #(.W({kw}), .INIT(1'b1)) c_rst (.clk(clk), .en(1'b1), .d({{{src}}}), .q(rst_c));
+  tern_copy #(.W({kw}), .INIT(1'b1)) c_rst (.clk({ck}), .en(1'b1), .d({{{src}}}), .q(rst_c));
   wire [{km}:0] rst_core = rst_c[{km}:0];
   wire rst = rst_c[{k}];
 ",
@@ -459,14 +490,16 @@ const TX_DIRECT: &str = "  assign tx_valid = ~rst & (~tx_empty | tr_on);
 /// `tx_s` behind it). The byte source moves on `tx_take` = `~tx_sv`, a flip-flop, so the
 /// `tx_ready` pin reaches only these 18 flip-flops, not the 64-bit shifter (11.1 ns from the
 /// pin on ecp5-85f). Same valid/ready protocol on the pins, one cycle later, no bubbles.
-const TX_SKID: &str = "  wire src_valid = ~rst & (~tx_empty | tr_on);
+fn tx_skid(ck: &str) -> String {
+    format!(
+        "  wire src_valid = ~rst & (~tx_empty | tr_on);
   wire [7:0] src_data = tx_empty ? tr_byte : tx_sh[7:0];
   reg [7:0] tx_q, tx_s;
   reg tx_qv = 1'b0, tx_sv = 1'b0;
   wire tx_take = ~tx_sv;
   assign tx_valid = tx_qv;
   assign tx_data = tx_q;
-  always @(posedge clk) begin
+  always @(posedge {ck}) begin
     if (~tx_sv) tx_s <= src_data;
     if (~tx_qv | tx_ready) tx_q <= tx_sv ? tx_s : src_data;
     if (rst) begin
@@ -475,7 +508,9 @@ const TX_SKID: &str = "  wire src_valid = ~rst & (~tx_empty | tr_on);
       tx_qv <= tx_sv | src_valid; tx_sv <= 1'b0;
     end else if (~tx_sv) tx_sv <= src_valid;
   end
-";
+"
+    )
+}
 
 /// The whole design with the board wrapper: `crate::emit_for` plus `tern_board` (and with a
 /// UART link, `tern_uart`).
@@ -484,6 +519,9 @@ pub fn emit(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
     v.push_str("\n`default_nettype none\n");
     if let Link::Uart(u) = spec.link {
         v.push_str(&crate::uart::verilog(u));
+    }
+    if let Some(p) = &spec.pll {
+        v.push_str(&crate::pll::verilog(p));
     }
     v.push_str(&verilog(a, spec, fabric));
     v.push_str("`default_nettype wire\n");
@@ -500,36 +538,36 @@ mod tests {
         let a = TINY.validate().unwrap();
         // 10 counters x 48 bits = 60 bytes, plus the status byte
         assert_eq!(trailer_bytes(&a), 61);
-        let v = verilog(&a, BoardSpec { leds_active_low: true, link: Link::Parallel }, crate::Fabric::Ecp5);
+        let v = verilog(&a, BoardSpec { leds_active_low: true, link: Link::Parallel, pll: None }, crate::Fabric::Ecp5);
         assert!(v.contains("wire [511:0] trailer = {24'd0, counters, 4'd0, status};"), "{v}");
         assert!(v.contains("assign led_run = ~(run_r);"));
         let b = ECP5_85F.validate().unwrap();
-        let v = verilog(&b, BoardSpec { leds_active_low: false, link: Link::Parallel }, crate::Fabric::Ecp5);
+        let v = verilog(&b, BoardSpec { leds_active_low: false, link: Link::Parallel, pll: None }, crate::Fabric::Ecp5);
         assert!(v.contains("rx_v & rx_cnt == 4'd7") && v.contains("reg in_valid"), "{v}");
         // LEDs from two flip-flops on grouped arrays only
         assert!(
             v.contains("led_q <= {run_r, status == 4'd1, ~run_r & status != 4'd1};") && v.contains("assign led_err = led_p[0];"),
             "{v}"
         );
-        assert!(!verilog(&a, BoardSpec { leds_active_low: true, link: Link::Parallel }, crate::Fabric::Ecp5).contains("led_q"));
+        assert!(!verilog(&a, BoardSpec { leds_active_low: true, link: Link::Parallel, pll: None }, crate::Fabric::Ecp5).contains("led_q"));
         // the receive pins into flip-flops, the ready pin a flip-flop, on grouped arrays only
         assert!(
             v.contains("assign rx_ready = rx_rdy;") && v.contains("rx_v & rx_cnt == 4'd7") && v.contains("rx_sh <= {rx_d, rx_sh[63:8]};"),
             "{v}"
         );
         assert!(v.contains("rx_rdy <= ~rst_m[4] & (rst | rx_took | (rx_hs ? rx_pins != 4'd7 : rx_pins != 4'd8));"), "{v}");
-        let t = verilog(&a, BoardSpec { leds_active_low: true, link: Link::Parallel }, crate::Fabric::Ecp5);
+        let t = verilog(&a, BoardSpec { leds_active_low: true, link: Link::Parallel, pll: None }, crate::Fabric::Ecp5);
         assert!(
             t.contains("assign rx_ready = ~in_valid & ~rst;") && t.contains("else if (rx_valid) begin") && !t.contains("rx_pins"),
             "{t}"
         );
         assert!(
-            verilog(&a, BoardSpec { leds_active_low: true, link: Link::Parallel }, crate::Fabric::Ecp5)
+            verilog(&a, BoardSpec { leds_active_low: true, link: Link::Parallel, pll: None }, crate::Fabric::Ecp5)
                 .contains("in_valid <= ~rst & (in_valid ? ~in_ready : rx_valid & rx_cnt == 3'd3);")
         );
         // the skid stage, and no path from the tx_ready pin to the shifter, on grouped arrays only
         assert!(v.contains("assign tx_data = tx_q;") && v.contains("end else if (tx_take) begin"), "{v}");
-        let t = verilog(&a, BoardSpec { leds_active_low: true, link: Link::Parallel }, crate::Fabric::Ecp5);
+        let t = verilog(&a, BoardSpec { leds_active_low: true, link: Link::Parallel, pll: None }, crate::Fabric::Ecp5);
         assert!(!t.contains("tx_q") && t.contains("end else if (tx_ready) begin"), "{t}");
     }
 
@@ -538,7 +576,7 @@ mod tests {
     #[test]
     fn grouped_core_reset_comes_from_a_tree_of_copies() {
         let b = ECP5_85F.validate().unwrap();
-        let v = verilog(&b, BoardSpec { leds_active_low: false, link: Link::Parallel }, crate::Fabric::Ecp5);
+        let v = verilog(&b, BoardSpec { leds_active_low: false, link: Link::Parallel, pll: None }, crate::Fabric::Ecp5);
         assert_eq!(crate::top::rst_copies(&b), 12);
         assert!(v.contains("c_rst_m (.clk(clk), .en(1'b1), .d({5{rst_s0}}), .q(rst_m));"), "{v}");
         // bit 12 (the board's own) .. 8 from the shared middle copy, groups 7..0 from theirs
@@ -547,12 +585,39 @@ mod tests {
             "{v}"
         );
         assert!(v.contains(".rst(rst_core)") && v.contains("wire rst = rst_c[12];"), "{v}");
-        let t = verilog(&TINY.validate().unwrap(), BoardSpec { leds_active_low: true, link: Link::Parallel }, crate::Fabric::Ecp5);
+        let t =
+            verilog(&TINY.validate().unwrap(), BoardSpec { leds_active_low: true, link: Link::Parallel, pll: None }, crate::Fabric::Ecp5);
         assert!(t.contains("wire rst = rst_sync[1];") && t.contains(".rst(rst)") && !t.contains("rst_c"), "{t}");
         // the button alone, or with a UART the button or a break, into both reset forms
         assert!(v.contains("rst_s0 <= ~rst_n;") && t.contains("rst_sync <= {rst_sync[0], ~rst_n};"));
-        let uart = BoardSpec { leds_active_low: false, link: Link::Uart(crate::uart::UartSpec { clks_per_bit: 8 }) };
+        let uart = BoardSpec { leds_active_low: false, link: Link::Uart(crate::uart::UartSpec { clks_per_bit: 8 }), pll: None };
         assert!(verilog(&b, uart, crate::Fabric::Ecp5).contains("rst_s0 <= ~(rst_n & ~brk);"));
         assert!(verilog(&TINY.validate().unwrap(), uart, crate::Fabric::Ecp5).contains("rst_sync <= {rst_sync[0], ~(rst_n & ~brk)};"));
+    }
+
+    /// With a PLL the oscillator pin feeds the PLL alone: every register of the board, the
+    /// core, the UART and the reset copies runs on `clk_pll`, and the reset holds until lock.
+    #[test]
+    fn a_pll_board_runs_everything_on_the_pll_clock() {
+        use crate::pll::{PllKind, PllSpec};
+        let pll = Some(PllSpec::fastest_at_most(PllKind::Ice40Pad, 12_000_000, 50_000_000).unwrap());
+        let u = Link::Uart(crate::uart::UartSpec { clks_per_bit: 50 });
+        for (cfg, fabric) in
+            [(&TINY, crate::Fabric::Ecp5), (&tern_arch::config::ICE40_UP5K, crate::Fabric::Ice40), (&ECP5_85F, crate::Fabric::Ecp5)]
+        {
+            let a = cfg.validate().unwrap();
+            for link in [Link::Parallel, u] {
+                let v = verilog(&a, BoardSpec { leds_active_low: true, link, pll }, fabric);
+                // the pin as a connection (an instance's port or a flip-flop's C) or a clock edge
+                assert_eq!(v.matches("(clk)").count(), 1, "{}: the pin feeds the PLL only\n{v}", cfg.name);
+                assert!(!v.contains("posedge clk)"), "{}: a register on the pin\n{v}", cfg.name);
+                assert!(v.contains("tern_pll pll (.osc(clk), .clk(clk_pll), .lock(pll_lock));"), "{v}");
+                assert!(v.contains("posedge clk_pll)") && v.contains(".clk(clk_pll), .rst("), "{v}");
+                let held = if link == u { "~(rst_n & ~brk & pll_lock)" } else { "~(rst_n & pll_lock)" };
+                assert!(v.contains(&format!("<= {held};")) || v.contains(&format!("rst_sync[0], {held}}};")), "{held}\n{v}");
+            }
+        }
+        let whole = emit(&TINY.validate().unwrap(), BoardSpec { leds_active_low: true, link: Link::Parallel, pll }, crate::Fabric::Ice40);
+        assert!(whole.contains("module tern_pll (") && whole.contains("SB_PLL40_PAD #("));
     }
 }

@@ -29,6 +29,7 @@ pub mod counters;
 pub mod floorplan;
 pub mod mac_array;
 pub mod out_stream;
+pub mod pll;
 pub mod row_tree;
 pub mod sequencer;
 pub mod ternary_term;

@@ -30,6 +30,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tern_arch::config::{Accel, AccelConfig, ConfigError, Device, PRESETS};
 use tern_hdl::board::{BoardSpec, Link};
+use tern_hdl::pll::{PllError, PllKind, PllSpec};
 
 /// The FPGA families the flow drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -60,6 +61,8 @@ pub struct Target {
     /// The board's oscillator on the `clk` pin (MHz): the clock a bitstream runs at without a
     /// PLL, so the UART's divider is computed from it.
     pub osc_mhz: f64,
+    /// The PLL the oscillator pin can drive (`--pll`).
+    pub pll: PllKind,
 }
 
 pub const TARGETS: [Target; 4] = [
@@ -72,6 +75,8 @@ pub const TARGETS: [Target; 4] = [
         uart_constraints: "ice40/icebreaker-uart.pcf",
         uart_constraints_text: include_str!("../../constraints/ice40/icebreaker-uart.pcf"),
         osc_mhz: 12.0,
+        // pin 35 is the PLL's input pad
+        pll: PllKind::Ice40Pad,
         nextpnr_device: &["--up5k", "--package", "sg48"],
         clock_mhz: 50.0,
         leds_active_low: true,
@@ -85,6 +90,8 @@ pub const TARGETS: [Target; 4] = [
         uart_constraints: "ice40/hx8k-breakout-uart.pcf",
         uart_constraints_text: include_str!("../../constraints/ice40/hx8k-breakout-uart.pcf"),
         osc_mhz: 12.0,
+        // J3 is a global buffer pin, not a PLL pad
+        pll: PllKind::Ice40Core,
         nextpnr_device: &["--hx8k", "--package", "ct256"],
         clock_mhz: 120.0,
         leds_active_low: false,
@@ -98,6 +105,7 @@ pub const TARGETS: [Target; 4] = [
         uart_constraints: "ecp5/ulx3s-uart.lpf",
         uart_constraints_text: include_str!("../../constraints/ecp5/ulx3s-uart.lpf"),
         osc_mhz: 25.0,
+        pll: PllKind::Ecp5,
         nextpnr_device: &["--25k", "--package", "CABGA381"],
         clock_mhz: 125.0,
         leds_active_low: false,
@@ -111,6 +119,7 @@ pub const TARGETS: [Target; 4] = [
         uart_constraints: "ecp5/ulx3s-uart.lpf",
         uart_constraints_text: include_str!("../../constraints/ecp5/ulx3s-uart.lpf"),
         osc_mhz: 25.0,
+        pll: PllKind::Ecp5,
         nextpnr_device: &["--85k", "--package", "CABGA381"],
         clock_mhz: 125.0,
         leds_active_low: false,
@@ -196,6 +205,8 @@ pub enum SynthError {
     Parse { what: &'static str, path: PathBuf, err: String },
     #[error("seeds `{list}`: {why}")]
     Seeds { list: String, why: String },
+    #[error("--pll on {target}: {err}")]
+    Pll { target: &'static str, err: PllError },
 }
 
 /// Parse a seed list: seeds and inclusive ranges, comma separated (`1-8`, `1,3,5`, `2,10-12`).
@@ -313,15 +324,48 @@ pub struct Options {
     pub jobs: usize,
     /// Print progress on stderr.
     pub progress: bool,
-    /// The board's host link (`Link::Uart`: its divider from `Target::osc_mhz`).
+    /// The board's host link (`Link::Uart`: its divider from the board's clock,
+    /// `ClockPlan::board_hz`).
     pub link: Link,
+    /// Put the board's PLL in front of it (`ClockPlan`).
+    pub pll: bool,
+}
+
+/// The clock of one synthesis run: what nextpnr is asked to meet, and what the bitstream runs at.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClockPlan {
+    /// nextpnr's `--freq` (MHz).
+    pub constraint_mhz: f64,
+    /// The PLL, when asked for (`--pll`).
+    pub pll: Option<PllSpec>,
+    /// The clock the bitstream runs at on the board (Hz): the PLL's output, or the oscillator.
+    pub board_hz: u64,
+}
+
+impl ClockPlan {
+    /// Without a PLL the board runs at its oscillator; the constraint is `freq_mhz`, else the
+    /// target's clock (the recorded designs: a board needs a PLL to run at it), or with a UART
+    /// the oscillator (what that bitstream runs at). With a PLL the board runs at the PLL's
+    /// fastest output at or below `freq_mhz` (default: the target's clock), and that output is
+    /// the constraint.
+    pub fn new(target: &Target, freq_mhz: Option<f64>, uart: bool, pll: bool) -> Result<ClockPlan, SynthError> {
+        let osc_hz = (target.osc_mhz * 1e6).round() as u64;
+        if !pll {
+            let constraint_mhz = freq_mhz.unwrap_or(if uart { target.osc_mhz } else { target.clock_mhz });
+            return Ok(ClockPlan { constraint_mhz, pll: None, board_hz: osc_hz });
+        }
+        let want = freq_mhz.unwrap_or(target.clock_mhz);
+        let p = PllSpec::fastest_at_most(target.pll, osc_hz, (want * 1e6).round() as u64)
+            .map_err(|err| SynthError::Pll { target: target.name(), err })?;
+        Ok(ClockPlan { constraint_mhz: p.out_mhz(), pll: Some(p), board_hz: p.out_hz() })
+    }
 }
 
 impl Options {
     /// yosys alone (no place and route), quietly, with the byte-wide link: resource counts
     /// for `tern project --area` and tests.
     pub fn yosys_only(out: PathBuf) -> Options {
-        Options { out, freq_mhz: None, no_pnr: true, seeds: vec![1], jobs: 1, progress: false, link: Link::Parallel }
+        Options { out, freq_mhz: None, no_pnr: true, seeds: vec![1], jobs: 1, progress: false, link: Link::Parallel, pll: false }
     }
 }
 
@@ -393,6 +437,10 @@ pub struct SynthReport {
     pub board: &'static str,
     /// The host link: "parallel (byte-wide valid/ready)" or the UART's baud and divider.
     pub link: String,
+    /// The clock the bitstream runs at on the board (MHz): the PLL's output, or the oscillator.
+    pub board_clock_mhz: f64,
+    /// The PLL (`--pll`): primitive, dividers, VCO; None: the board runs at its oscillator.
+    pub pll: Option<String>,
     pub macs_per_cycle: u64,
     /// LUT4s: iCE40 SB_LUT4; ECP5 LUT4 + 2 x CCU2C.
     pub luts: u64,
@@ -576,11 +624,8 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
     let tools = Tools::find(target.family)?;
     let dir = &opt.out;
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    // a UART board runs at the board's oscillator (no PLL in the bitstream): that is its clock
-    let freq = opt.freq_mhz.unwrap_or(match opt.link {
-        Link::Parallel => target.clock_mhz,
-        Link::Uart(_) => target.osc_mhz,
-    });
+    let clock = ClockPlan::new(target, opt.freq_mhz, matches!(opt.link, Link::Uart(_)), opt.pll)?;
+    let freq = clock.constraint_mhz;
     let p = opt.progress;
     if p {
         eprintln!(
@@ -594,7 +639,7 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
     }
 
     // 1. sources
-    let spec = BoardSpec { leds_active_low: target.leds_active_low, link: opt.link };
+    let spec = BoardSpec { leds_active_low: target.leds_active_low, link: opt.link, pll: clock.pll };
     let vfile = dir.join("tern_board.v");
     let fabric = match target.family {
         Family::Ice40 => tern_hdl::Fabric::Ice40,
@@ -668,12 +713,15 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
         link: match opt.link {
             Link::Parallel => "parallel (byte-wide valid/ready)".to_string(),
             Link::Uart(u) => format!(
-                "UART with RTS/CTS, {} clocks a bit ({:.0} baud at the board's {} MHz oscillator)",
+                "UART with RTS/CTS, {} clocks a bit ({:.0} baud at the board's {} MHz {})",
                 u.clks_per_bit,
-                target.osc_mhz * 1e6 / u.clks_per_bit as f64,
-                target.osc_mhz
+                clock.board_hz as f64 / u.clks_per_bit as f64,
+                clock.board_hz as f64 / 1e6,
+                if clock.pll.is_some() { "PLL clock" } else { "oscillator" }
             ),
         },
+        board_clock_mhz: clock.board_hz as f64 / 1e6,
+        pll: clock.pll.map(|p| p.describe()),
         macs_per_cycle: a.macs_per_cycle,
         luts,
         ffs,
@@ -1138,6 +1186,7 @@ mod tests {
             jobs: 1,
             progress: false,
             link: Link::Parallel,
+            pll: false,
         };
         let e = run(&TINY, &Target::parse("ice40-up5k").unwrap(), &opt).unwrap_err();
         assert_eq!(e.to_string(), "seeds ``: no seed given");
@@ -1176,6 +1225,8 @@ mod tests {
             family: Family::Ice40,
             board: "",
             link: String::new(),
+            board_clock_mhz: 12.0,
+            pll: None,
             macs_per_cycle: 64,
             luts: 0,
             ffs: 0,

