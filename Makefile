@@ -22,16 +22,20 @@ verilog: build
 	$(TERN) verilog --preset tiny --out out/verilog
 
 # FPGA synthesis of a preset on its own device (PRESET=ice40-up5k|ice40-hx8k|ecp5-85f).
+# PLL=1 puts the board's PLL in front of the design, so the bitstream runs at the clock it is
+# timed for (without it: at the board's oscillator).
 PRESET ?= ice40-up5k
+PLL ?=
+PLL_FLAG := $(if $(PLL),--pll)
 synth: build
-	$(TERN) synth --preset $(PRESET)
+	$(TERN) synth --preset $(PRESET) $(PLL_FLAG)
 
 # The same preset with the UART link, for a PC through a USB-UART bridge (docs/host.md, "On a
 # board"); load out/synth/$(PRESET)-uart/tern_board.bin (iceprog) or .bit, then `make board
 # PORT=/dev/ttyUSB1` runs a random layer on it and compares it with the golden model.
 BAUD ?= 1000000
 synth-uart: build
-	$(TERN) synth --preset $(PRESET) --link uart --baud $(BAUD) --out out/synth/$(PRESET)-uart
+	$(TERN) synth --preset $(PRESET) --link uart --baud $(BAUD) $(PLL_FLAG) --out out/synth/$(PRESET)-uart
 
 PORT ?= /dev/ttyUSB1
 board: build

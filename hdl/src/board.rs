@@ -600,7 +600,7 @@ mod tests {
     #[test]
     fn a_pll_board_runs_everything_on_the_pll_clock() {
         use crate::pll::{PllKind, PllSpec};
-        let pll = Some(PllSpec::fastest_at_most(PllKind::Ice40Pad, 12_000_000, 50_000_000).unwrap());
+        let pll = Some(PllSpec::nearest(PllKind::Ice40Pad, 12_000_000, 50_000_000).unwrap());
         let u = Link::Uart(crate::uart::UartSpec { clks_per_bit: 50 });
         for (cfg, fabric) in
             [(&TINY, crate::Fabric::Ecp5), (&tern_arch::config::ICE40_UP5K, crate::Fabric::Ice40), (&ECP5_85F, crate::Fabric::Ecp5)]

@@ -5,12 +5,12 @@
 //!  clk (oscillator pin) --> SB_PLL40_PAD | SB_PLL40_CORE | EHXPLLL --> clk_pll (global) --> the board
 //!                               in / R x F / Q                  \---> lock --> the board's reset
 //! ```
-//! - The output is the fastest the PLL can make that is not above the requested clock, so the
-//!   timing constraint nextpnr checks is the clock the board really gets.
-//! - Dividers are chosen as the vendors' tools choose them: `icepll` (iCE40, simple feedback)
-//!   and `ecppll` (ECP5, feedback from CLKOP), searched in their order, the first exact hit
-//!   kept (ECP5: the VCO nearest 600 MHz among equal outputs). `tests/it/synth.rs` runs both
-//!   tools on the chosen frequencies and compares the dividers.
+//! - The output is the one nearest the asked clock, as the vendors' tools pick it: `icepll`
+//!   (iCE40, simple feedback) and `ecppll` (ECP5, feedback from CLKOP), their dividers searched
+//!   in the tools' order within their limits, the first of equally near outputs kept (ECP5:
+//!   the VCO nearest 600 MHz). That output, not the asked clock, is what nextpnr must meet,
+//!   since it is the clock the board gets. `tests/it/synth.rs` runs both tools on the same
+//!   requests and compares the dividers.
 //! - `lock` is asynchronous to the output clock; the board's reset synchronizer takes it with
 //!   the button (`board`), so the core stays in reset until the clock is stable.
 
@@ -44,10 +44,8 @@ pub struct PllSpec {
 
 #[derive(Debug, PartialEq, thiserror::Error)]
 pub enum PllError {
-    #[error(
-        "no {kind:?} setting makes {max_mhz} MHz or less from {in_mhz} MHz (outputs range from {min_out_mhz} MHz up): ask for a faster clock"
-    )]
-    TooSlow { kind: PllKind, in_mhz: f64, max_mhz: f64, min_out_mhz: f64 },
+    #[error("the {primitive} makes {lo} to {hi} MHz, not {want_mhz} MHz")]
+    OutOfRange { primitive: &'static str, want_mhz: f64, lo: f64, hi: f64 },
 }
 
 /// iCE40 PLL limits (Lattice iCE40 sysCLOCK PLL guide, as `icepll` applies them), MHz.
@@ -60,30 +58,24 @@ const ECP5_VCO: (f64, f64) = (400.0, 800.0);
 const ECP5_OUT: (f64, f64) = (10.0, 400.0);
 
 impl PllSpec {
-    /// The fastest setting of `kind` whose output from `in_hz` is at most `max_hz`.
-    pub fn fastest_at_most(kind: PllKind, in_hz: u64, max_hz: u64) -> Result<PllSpec, PllError> {
-        let mhz = |hz: u64| hz as f64 / 1e6;
-        let fin = mhz(in_hz);
+    /// The setting of `kind` whose output from `in_hz` is nearest `want_hz`, refused outside
+    /// the PLL's output range.
+    pub fn nearest(kind: PllKind, in_hz: u64, want_hz: u64) -> Result<PllSpec, PllError> {
+        let fin = in_hz as f64 / 1e6;
+        let want_mhz = want_hz as f64 / 1e6;
+        let (lo, hi) = if kind == PllKind::Ecp5 { ECP5_OUT } else { ICE40_OUT };
+        let primitive = primitive(kind);
+        if want_mhz < lo || want_mhz > hi {
+            return Err(PllError::OutOfRange { primitive, want_mhz, lo, hi });
+        }
         let within = |x: f64, (lo, hi): (f64, f64)| x >= lo && x <= hi;
-        // out = in_hz * num / den, compared exactly: out <= max  <=>  in_hz * num <= max_hz * den
-        let mut best: Option<(PllDividers, u64, u64, f64)> = None;
-        let mut consider = |div: PllDividers, num: u64, den: u64, vco: f64| {
-            if (in_hz as u128) * (num as u128) > (max_hz as u128) * (den as u128) {
-                return;
-            }
-            let better = match best {
-                None => true,
-                Some((_, bn, bd, bvco)) => {
-                    let (l, r) = ((num as u128) * (bd as u128), (bn as u128) * (den as u128));
-                    l > r || (l == r && kind == PllKind::Ecp5 && (vco - 600.0).abs() < (bvco - 600.0).abs())
-                }
-            };
-            if better {
-                best = Some((div, num, den, vco));
-            }
-        };
+        let mut best: Option<PllDividers> = None;
         match kind {
+            // icepll's search, in its arithmetic (double): the first of equally near outputs
+            // wins; outputs outside the datasheet's range are skipped (icepll checks only the
+            // request)
             PllKind::Ice40Pad | PllKind::Ice40Core => {
+                let mut best_out = 0.0f64;
                 for divr in 0..=15u32 {
                     let pfd = fin / (divr + 1) as f64;
                     if !within(pfd, ICE40_PFD) {
@@ -95,49 +87,46 @@ impl PllSpec {
                             continue;
                         }
                         for divq in 1..=6u32 {
-                            if !within(vco / (1u32 << divq) as f64, ICE40_OUT) {
+                            let out = vco * 2f64.powi(-(divq as i32));
+                            if !within(out, ICE40_OUT) {
                                 continue;
                             }
-                            let filter_range = ice40_filter_range(pfd);
-                            let div = PllDividers::Ice40 { divr, divf, divq, filter_range };
-                            consider(div, (divf + 1) as u64, ((divr + 1) << divq) as u64, vco);
+                            if best.is_none() || (out - want_mhz).abs() < (best_out - want_mhz).abs() {
+                                best_out = out;
+                                best = Some(PllDividers::Ice40 { divr, divf, divq, filter_range: ice40_filter_range(pfd) });
+                            }
                         }
                     }
                 }
             }
+            // ecppll's search, in its arithmetic (float): among equally near outputs the VCO
+            // nearest 600 MHz wins
             PllKind::Ecp5 => {
+                let (input, output) = (fin as f32, want_mhz as f32);
+                let (mut error, mut best_vco) = (f32::MAX, 0.0f32);
                 for clki_div in 1..=128u32 {
-                    let pfd = fin / clki_div as f64;
-                    if !within(pfd, ECP5_PFD) {
+                    let pfd = input / clki_div as f32;
+                    if !within(pfd as f64, ECP5_PFD) {
                         continue;
                     }
                     for clkfb_div in 1..=80u32 {
-                        let out = pfd * clkfb_div as f64;
-                        if !within(out, ECP5_OUT) {
-                            continue;
-                        }
                         for clkop_div in 1..=128u32 {
-                            let vco = out * clkop_div as f64;
-                            if !within(vco, ECP5_VCO) {
+                            let (vco, out) = ecp5_vco_out(input, clki_div, clkfb_div, clkop_div);
+                            if !within(vco as f64, ECP5_VCO) {
                                 continue;
                             }
-                            let div = PllDividers::Ecp5 { clki_div, clkfb_div, clkop_div };
-                            consider(div, clkfb_div as u64, clki_div as u64, vco);
+                            let e = (out - output).abs();
+                            if e < error || (e == error && (vco - 600.0).abs() < (best_vco - 600.0).abs()) {
+                                (error, best_vco) = (e, vco);
+                                best = Some(PllDividers::Ecp5 { clki_div, clkfb_div, clkop_div });
+                            }
                         }
                     }
                 }
             }
         }
-        let min_out = match kind {
-            PllKind::Ecp5 => ECP5_OUT.0,
-            _ => ICE40_OUT.0,
-        };
-        best.map(|(div, ..)| PllSpec { kind, in_hz, div }).ok_or(PllError::TooSlow {
-            kind,
-            in_mhz: fin,
-            max_mhz: mhz(max_hz),
-            min_out_mhz: min_out,
-        })
+        // every request inside the output range finds a setting from these oscillators
+        best.map(|div| PllSpec { kind, in_hz, div }).ok_or(PllError::OutOfRange { primitive, want_mhz, lo, hi })
     }
 
     /// The output clock (MHz), exact to the dividers.
@@ -171,11 +160,7 @@ impl PllSpec {
 
     /// The primitive's name.
     pub fn primitive(&self) -> &'static str {
-        match self.kind {
-            PllKind::Ice40Pad => "SB_PLL40_PAD",
-            PllKind::Ice40Core => "SB_PLL40_CORE",
-            PllKind::Ecp5 => "EHXPLLL",
-        }
+        primitive(self.kind)
     }
 
     /// One line for reports: primitive, dividers, VCO.
@@ -191,6 +176,30 @@ impl PllSpec {
         };
         format!("{} {fin} MHz -> {:.3} MHz ({dividers}; VCO {:.1} MHz)", self.primitive(), self.out_mhz(), self.vco_mhz())
     }
+}
+
+fn primitive(kind: PllKind) -> &'static str {
+    match kind {
+        PllKind::Ice40Pad => "SB_PLL40_PAD",
+        PllKind::Ice40Core => "SB_PLL40_CORE",
+        PllKind::Ecp5 => "EHXPLLL",
+    }
+}
+
+/// ecppll's VCO and output (MHz) for one setting, in its float arithmetic.
+fn ecp5_vco_out(input_mhz: f32, clki_div: u32, clkfb_div: u32, clkop_div: u32) -> (f32, f32) {
+    let pfd = input_mhz / clki_div as f32;
+    let vco = pfd * clkfb_div as f32 * clkop_div as f32;
+    (vco, vco / clkop_div as f32)
+}
+
+/// CLKOP_CPHASE as ecppll writes it: half an output period in VCO cycles ("Lattice seems to do
+/// this"), truncated from its float arithmetic, so one lower than the divider's half at some
+/// dividers (6 -> 2). The feedback from CLKOP takes this shift inside the loop.
+fn ecp5_cphase(in_hz: u64, clki_div: u32, clkfb_div: u32, clkop_div: u32) -> u32 {
+    let (vco, out) = ecp5_vco_out((in_hz as f64 / 1e6) as f32, clki_div, clkfb_div, clkop_div);
+    let half_period_us = (1.0 / (out as f64 * 1e6) * 0.5) as f32;
+    (half_period_us as f64 * (vco as f64 * 1e6)) as u32
 }
 
 /// The loop filter setting for a phase detector frequency (`icepll`'s table).
@@ -243,10 +252,7 @@ pub fn verilog(p: &PllSpec) -> String {
 ",
             fin = p.in_hz as f64 / 1e6,
             fout = p.out_mhz(),
-            // zero phase: half the output divider, as ecppll writes it (it truncates a float, so
-            // it is one lower at some dividers, e.g. 6 -> 2); the feedback from CLKOP takes this
-            // shift inside the loop, so the output stays aligned to the input either way
-            cphase = clkop_div / 2,
+            cphase = ecp5_cphase(p.in_hz, clki_div, clkfb_div, clkop_div),
         ),
     };
     head + &body + "endmodule\n"
@@ -256,55 +262,52 @@ pub fn verilog(p: &PllSpec) -> String {
 mod tests {
     use super::*;
 
-    fn ice40(max_mhz: f64) -> PllSpec {
-        PllSpec::fastest_at_most(PllKind::Ice40Pad, 12_000_000, (max_mhz * 1e6) as u64).unwrap()
+    fn ice40(mhz: f64) -> PllSpec {
+        PllSpec::nearest(PllKind::Ice40Pad, 12_000_000, (mhz * 1e6) as u64).unwrap()
     }
 
     #[test]
     fn ice40_settings_are_icepll_s() {
-        // icepll -i 12 -o 49.5 / -o 120: DIVR 0, DIVF 65 / 79, DIVQ 4 / 3, FILTER_RANGE 1
-        assert_eq!(ice40(50.0).div, PllDividers::Ice40 { divr: 0, divf: 65, divq: 4, filter_range: 1 });
-        assert_eq!(ice40(50.0).out_mhz(), 49.5);
+        // icepll -i 12 -o 50 / -o 120: DIVR 0, DIVF 66 / 79, DIVQ 4 / 3, FILTER_RANGE 1
+        assert_eq!(ice40(50.0).div, PllDividers::Ice40 { divr: 0, divf: 66, divq: 4, filter_range: 1 });
+        assert_eq!(ice40(50.0).out_mhz(), 50.25);
+        assert_eq!(ice40(49.5).out_mhz(), 49.5);
         assert_eq!(ice40(120.0).div, PllDividers::Ice40 { divr: 0, divf: 79, divq: 3, filter_range: 1 });
         assert_eq!(ice40(120.0).out_hz(), 120_000_000);
-        assert_eq!(ice40(48.0).out_mhz(), 48.0);
     }
 
     #[test]
-    fn never_above_the_request_and_nothing_faster_fits() {
+    fn the_nearest_output_is_taken() {
         // from 12 MHz the PFD allows DIVR 0 only, so outputs are 12 x (DIVF + 1) / 2^DIVQ: steps
-        // of 0.75 MHz up to 66 MHz (DIVQ >= 4), 1.5 up to 133, 3 above
-        for (max, step) in
-            [(17.0, 0.75), (33.3, 0.75), (49.99, 0.75), (50.0, 0.75), (53.75, 0.75), (99.0, 1.5), (134.52, 3.0), (250.0, 3.0)]
-        {
-            let p = ice40(max);
-            assert!(p.out_mhz() <= max && max - p.out_mhz() < step, "{max}: {}", p.describe());
+        // of 0.75 MHz up to 66 MHz (DIVQ >= 4), 1.5 up to 133, 3 above; none is further than half
+        for (want, step) in [(17.0, 0.75), (33.3, 0.75), (49.99, 0.75), (53.75, 0.75), (99.0, 1.5), (134.52, 3.0), (250.0, 3.0)] {
+            let p = ice40(want);
+            assert!((p.out_mhz() - want).abs() <= step / 2.0, "{want}: {}", p.describe());
         }
-        let e = PllSpec::fastest_at_most(PllKind::Ecp5, 25_000_000, 125_000_000).unwrap();
+        let e = PllSpec::nearest(PllKind::Ecp5, 25_000_000, 125_000_000).unwrap();
         // ecppll -i 25 -o 125: CLKI_DIV 1, CLKFB_DIV 5, CLKOP_DIV 5 (VCO 625)
         assert_eq!(e.div, PllDividers::Ecp5 { clki_div: 1, clkfb_div: 5, clkop_div: 5 });
         assert_eq!((e.out_hz(), e.vco_mhz()), (125_000_000, 625.0));
-        let e = PllSpec::fastest_at_most(PllKind::Ecp5, 25_000_000, 133_000_000).unwrap();
-        assert!(e.out_mhz() <= 133.0 && e.out_mhz() > 132.0, "{}", e.describe());
+        let e = PllSpec::nearest(PllKind::Ecp5, 25_000_000, 133_000_000).unwrap();
+        assert!((e.out_mhz() - 133.0).abs() < 0.5, "{}", e.describe());
     }
 
     #[test]
-    fn a_clock_below_the_pll_range_is_refused() {
-        let e = PllSpec::fastest_at_most(PllKind::Ice40Core, 12_000_000, 12_000_000).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "no Ice40Core setting makes 12 MHz or less from 12 MHz (outputs range from 16 MHz up): ask for a faster clock"
-        );
+    fn a_clock_outside_the_pll_range_is_refused() {
+        let e = PllSpec::nearest(PllKind::Ice40Core, 12_000_000, 12_000_000).unwrap_err();
+        assert_eq!(e.to_string(), "the SB_PLL40_CORE makes 16 to 275 MHz, not 12 MHz");
+        let e = PllSpec::nearest(PllKind::Ecp5, 25_000_000, 500_000_000).unwrap_err();
+        assert_eq!(e.to_string(), "the EHXPLLL makes 10 to 400 MHz, not 500 MHz");
     }
 
     #[test]
     fn verilog_names_the_primitive_and_its_dividers() {
         let v = verilog(&ice40(50.0));
-        assert!(v.contains("SB_PLL40_PAD #(") && v.contains(".DIVF(7'd65)") && v.contains(".PACKAGEPIN(osc)"), "{v}");
+        assert!(v.contains("SB_PLL40_PAD #(") && v.contains(".DIVF(7'd66)") && v.contains(".PACKAGEPIN(osc)"), "{v}");
         let core = PllSpec { kind: PllKind::Ice40Core, ..ice40(120.0) };
         let v = verilog(&core);
         assert!(v.contains("SB_PLL40_CORE #(") && v.contains(".REFERENCECLK(osc)") && v.contains("GENCLK"), "{v}");
-        let e = PllSpec::fastest_at_most(PllKind::Ecp5, 25_000_000, 125_000_000).unwrap();
+        let e = PllSpec::nearest(PllKind::Ecp5, 25_000_000, 125_000_000).unwrap();
         let v = verilog(&e);
         assert!(v.contains(".CLKOP_DIV(5), .CLKOP_CPHASE(2)") && v.contains("FREQUENCY_PIN_CLKOP=\"125\""), "{v}");
     }

@@ -346,8 +346,8 @@ impl ClockPlan {
     /// Without a PLL the board runs at its oscillator; the constraint is `freq_mhz`, else the
     /// target's clock (the recorded designs: a board needs a PLL to run at it), or with a UART
     /// the oscillator (what that bitstream runs at). With a PLL the board runs at the PLL's
-    /// fastest output at or below `freq_mhz` (default: the target's clock), and that output is
-    /// the constraint.
+    /// output nearest `freq_mhz` (default: the target's clock), and that output is the
+    /// constraint.
     pub fn new(target: &Target, freq_mhz: Option<f64>, uart: bool, pll: bool) -> Result<ClockPlan, SynthError> {
         let osc_hz = (target.osc_mhz * 1e6).round() as u64;
         if !pll {
@@ -355,7 +355,7 @@ impl ClockPlan {
             return Ok(ClockPlan { constraint_mhz, pll: None, board_hz: osc_hz });
         }
         let want = freq_mhz.unwrap_or(target.clock_mhz);
-        let p = PllSpec::fastest_at_most(target.pll, osc_hz, (want * 1e6).round() as u64)
+        let p = PllSpec::nearest(target.pll, osc_hz, (want * 1e6).round() as u64)
             .map_err(|err| SynthError::Pll { target: target.name(), err })?;
         Ok(ClockPlan { constraint_mhz: p.out_mhz(), pll: Some(p), board_hz: p.out_hz() })
     }
