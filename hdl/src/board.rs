@@ -515,13 +515,20 @@ fn tx_skid(ck: &str) -> String {
 /// The whole design with the board wrapper: `crate::emit_for` plus `tern_board` (and with a
 /// UART link, `tern_uart`).
 pub fn emit(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
+    let mut v = emit_without_pll(a, spec, fabric);
+    if let Some(p) = &spec.pll {
+        v.push_str(&crate::pll::verilog(p));
+    }
+    v
+}
+
+/// `emit` without the PLL's module: a simulation supplies its own `tern_pll` (the vendor
+/// primitives have no behaviour there).
+pub fn emit_without_pll(a: &Accel, spec: BoardSpec, fabric: crate::Fabric) -> String {
     let mut v = crate::emit_for(a, fabric);
     v.push_str("\n`default_nettype none\n");
     if let Link::Uart(u) = spec.link {
         v.push_str(&crate::uart::verilog(u));
-    }
-    if let Some(p) = &spec.pll {
-        v.push_str(&crate::pll::verilog(p));
     }
     v.push_str(&verilog(a, spec, fabric));
     v.push_str("`default_nettype wire\n");

@@ -373,6 +373,12 @@ pub struct UartHost {
     /// The host's baud rate off the board's, as a fraction (0.02: the host's bits 2% short):
     /// a UART divider may be up to 2% off (`UartSpec::for_baud`), so both ends must cope.
     pub rate_error: f64,
+    /// Build the board with a PLL (`board::BoardSpec::pll`), simulated by a stand-in
+    /// `tern_pll` that passes the clock through and raises `lock` after this many cycles
+    /// (`u64::MAX`: never).
+    pub pll_lock_after: Option<u64>,
+    /// Cycles before the host starts its break (0: 4).
+    pub start_cycle: u64,
 }
 
 /// `tern_board` with a UART link (generic fabric) in Icarus Verilog behind `bridge::Transport`: each
@@ -397,8 +403,24 @@ impl UartSim {
         let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("tern-uart-{}-{}-{k}", a.cfg.name.replace([':', ',', '='], "_"), std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let spec = tern_hdl::board::BoardSpec { leds_active_low: false, link: tern_hdl::board::Link::Uart(uart), pll: None };
-        let v = tern_hdl::board::emit(a, spec, tern_hdl::Fabric::Generic);
+        // any PLL setting: the stand-in below does not divide
+        let pll = host.pll_lock_after.map(|_| {
+            tern_hdl::pll::PllSpec::nearest(tern_hdl::pll::PllKind::Ice40Pad, 12_000_000, 50_000_000).expect("a PLL setting for 50 MHz")
+        });
+        let spec = tern_hdl::board::BoardSpec { leds_active_low: false, link: tern_hdl::board::Link::Uart(uart), pll };
+        let mut v = tern_hdl::board::emit_without_pll(a, spec, tern_hdl::Fabric::Generic);
+        if let Some(n) = host.pll_lock_after {
+            let lock = if n == u64::MAX { "1'b0".to_string() } else { format!("n >= 64'd{n}") };
+            v.push_str(&format!(
+                "module tern_pll (input wire osc, output wire clk, output wire lock);
+  reg [63:0] n = 0;
+  always @(posedge osc) if (n != {{64{{1'b1}}}}) n <= n + 1;
+  assign clk = osc;
+  assign lock = {lock};
+endmodule
+"
+            ));
+        }
         std::fs::write(dir.join("board.v"), v).map_err(|e| format!("writing board.v: {e}"))?;
         Ok(UartSim { dir, cpb: uart.clks_per_bit, host, leds: String::new() })
     }
@@ -426,13 +448,15 @@ module tb;
   end
   always @(posedge clk) begin
     cyc <= cyc + 1;
-    if (got == want || (sent_all && cyc - last > quiet)) begin
+    // done: the reply is in, or the line was quiet after the last byte, or the board's RTS has
+    // held the host off for as long (a board that never takes input, e.g. held in reset)
+    if (got == want || (sent_all && cyc - last > quiet) || (uart_rts_n && cyc - last > quiet + {hold})) begin
       $fwrite(f, \"leds %b%b%b\\n\", led_run, led_ok, led_err); $fclose(f); $finish;
     end
   end
   // the host: a break, then the bytes
   initial begin
-    repeat (4) @(posedge clk);
+    repeat ({start}) @(posedge clk);
     uart_rx = 1'b0; repeat ({brk}) @(posedge clk);
     uart_rx = 1'b1; repeat ({idle}) @(posedge clk);
     for (i = 0; i < n; i = i + 1) begin
@@ -482,6 +506,7 @@ endmodule
             pauses = if h.pauses { 1 } else { 0 },
             hold_on = if h.cts_hold_cycles > 0 { "1'b1" } else { "1'b0" },
             hold = h.cts_hold_cycles.max(1),
+            start = h.start_cycle.max(4),
         )
     }
 }

@@ -45,6 +45,25 @@ fn uart_board_runs_a_layer_like_golden() {
     assert_eq!(g.first_event_difference("golden", &r, "board"), None);
 }
 
+/// A board built with its PLL (`tern synth --pll`) stays in reset until the PLL locks: with a
+/// stand-in PLL whose lock never rises the host's break and program go unanswered; with lock
+/// after 300 cycles and the host starting after it, the run equals golden's. (Planted: the
+/// lock left out of the reset, and the first case answers.)
+#[test]
+fn uart_board_with_a_pll_waits_for_its_lock() {
+    let a = TINY.validate().unwrap();
+    let p = layer(&a, 9, 40, 1, 31);
+    let g = Golden::new(&a).run(&p, &Stalls::NONE, 10_000_000);
+    let never = UartHost { pll_lock_after: Some(u64::MAX), ..Default::default() };
+    let mut b = board(&a, never);
+    let e = b.run(&p, &Stalls::NONE, 0).unwrap_err().to_string();
+    assert!(e.contains("the board sent 0 bytes") && e.contains("no trailer and no results"), "{e}");
+    assert_eq!(b.link().leds, "100", "held in reset: run on (`rst | running`), ok and err off");
+    let locked = UartHost { pll_lock_after: Some(300), start_cycle: 400, pauses: true, ..Default::default() };
+    let r = board(&a, locked).run(&p, &Stalls::NONE, 0).expect("board run after lock");
+    assert_eq!(g.first_event_difference("golden", &r, "board"), None);
+}
+
 /// Both ends' bit clocks may differ: a divider may be up to 2% off the host's baud rate. At
 /// the fastest divider the board accepts (4 clocks a bit: 3 Mbaud from 12 MHz) and at the
 /// default (12: 1 Mbaud from 12 MHz), a host 2% fast or slow on both lines gives golden's run.
