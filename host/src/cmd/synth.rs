@@ -15,7 +15,7 @@ pub struct Args {
     pub out: Option<PathBuf>,
     /// Clock constraint in MHz (default: the target's; with --link uart the board's oscillator,
     /// which that bitstream runs at). With --pll: the clock asked of the PLL (it makes the
-    /// fastest it can at or below it, and that is the constraint).
+    /// nearest it can, and that is the constraint).
     #[arg(long)]
     pub freq: Option<f64>,
     /// Put the board's PLL (SB_PLL40 / EHXPLLL) between the oscillator and the design, so the
