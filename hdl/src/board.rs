@@ -32,10 +32,14 @@
 //!   `cnt_byte` and steps it with `cnt_shift`, four cycles per byte (a RAM read). On ECP5 a
 //!   registered two-stage byte mux reads them. Either way the pins are driven from
 //!   flip-flops through one 2:1 mux.
+//! - clock: the oscillator pin `clk`, or with `BoardSpec::pll` the PLL's output `clk_pll`
+//!   (`crate::pll`); every register here and in the core, the UART and the copies runs on
+//!   `BoardSpec::clock`, and the pin then feeds the PLL alone.
 //! - reset: two flip-flops; on grouped arrays a flip-flop and two stages of copies, the
 //!   last one copy per consumer region of the core (`rst_tree`), all equal on every cycle; on
 //!   pair-chain arrays of the UP5K a second copy of the last stage for the sequencer
-//!   (`seq_rst_copy_decl`).
+//!   (`seq_rst_copy_decl`). They load the button, with a UART a break on the line, and with a
+//!   PLL its lock not yet up.
 //! - LEDs (polarity per board): run = the core runs, ok = halted, err = stopped on an error.
 //!   A grouped array's board drives them from two flip-flops (`leds`), two cycles late.
 //!
