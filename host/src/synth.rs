@@ -264,7 +264,9 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn find_tool(name: &str, venv: bool, what: &'static str) -> Result<PathBuf, SynthError> {
+/// A tool on PATH, or (`venv`) in the project's venv (`TERN_VENV`, else `.venv/`); `what` names
+/// what setup.sh installs for it.
+pub fn find_tool(name: &str, venv: bool, what: &'static str) -> Result<PathBuf, SynthError> {
     if let Some(paths) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&paths) {
             let p = dir.join(name);
@@ -358,6 +360,11 @@ impl ClockPlan {
         let p = PllSpec::nearest(target.pll, osc_hz, (want * 1e6).round() as u64)
             .map_err(|err| SynthError::Pll { target: target.name(), err })?;
         Ok(ClockPlan { constraint_mhz: p.out_mhz(), pll: Some(p), board_hz: p.out_hz() })
+    }
+
+    /// Where the board's clock comes from, for messages: "PLL clock" or "oscillator".
+    pub fn source(&self) -> &'static str {
+        if self.pll.is_some() { "PLL clock" } else { "oscillator" }
     }
 }
 
@@ -717,7 +724,7 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
                 u.clks_per_bit,
                 clock.board_hz as f64 / u.clks_per_bit as f64,
                 clock.board_hz as f64 / 1e6,
-                if clock.pll.is_some() { "PLL clock" } else { "oscillator" }
+                clock.source()
             ),
         },
         board_clock_mhz: clock.board_hz as f64 / 1e6,

@@ -100,9 +100,9 @@ pub fn run(args: Args) -> Result<()> {
             if args.record {
                 anyhow::bail!("--record keeps the parallel-link designs' clocks (docs/fmax.json): drop --record or --link uart");
             }
-            let clock_name = if args.pll { "PLL clock" } else { "oscillator" };
-            let u = tern_hdl::uart::UartSpec::for_baud(clock.board_hz, args.baud as u64)
-                .with_context(|| format!("--baud {} on {} ({} MHz {clock_name})", args.baud, target.board, clock.board_hz as f64 / 1e6))?;
+            let u = tern_hdl::uart::UartSpec::for_baud(clock.board_hz, args.baud as u64).with_context(|| {
+                format!("--baud {} on {} ({} MHz {})", args.baud, target.board, clock.board_hz as f64 / 1e6, clock.source())
+            })?;
             tern_hdl::board::Link::Uart(u)
         }
     };

