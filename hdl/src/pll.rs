@@ -163,18 +163,23 @@ impl PllSpec {
         primitive(self.kind)
     }
 
+    /// The primitive's divider parameters, by their names in its Verilog instance.
+    pub fn parameters(&self) -> Vec<(&'static str, u32)> {
+        match self.div {
+            PllDividers::Ice40 { divr, divf, divq, filter_range } => {
+                vec![("DIVR", divr), ("DIVF", divf), ("DIVQ", divq), ("FILTER_RANGE", filter_range)]
+            }
+            PllDividers::Ecp5 { clki_div, clkfb_div, clkop_div } => {
+                vec![("CLKI_DIV", clki_div), ("CLKFB_DIV", clkfb_div), ("CLKOP_DIV", clkop_div)]
+            }
+        }
+    }
+
     /// One line for reports: primitive, dividers, VCO.
     pub fn describe(&self) -> String {
         let fin = self.in_hz as f64 / 1e6;
-        let dividers = match self.div {
-            PllDividers::Ice40 { divr, divf, divq, filter_range } => {
-                format!("DIVR {divr}, DIVF {divf}, DIVQ {divq}, FILTER_RANGE {filter_range}")
-            }
-            PllDividers::Ecp5 { clki_div, clkfb_div, clkop_div } => {
-                format!("CLKI_DIV {clki_div}, CLKFB_DIV {clkfb_div}, CLKOP_DIV {clkop_div}")
-            }
-        };
-        format!("{} {fin} MHz -> {:.3} MHz ({dividers}; VCO {:.1} MHz)", self.primitive(), self.out_mhz(), self.vco_mhz())
+        let dividers: Vec<String> = self.parameters().iter().map(|(name, v)| format!("{name} {v}")).collect();
+        format!("{} {fin} MHz -> {:.3} MHz ({}; VCO {:.1} MHz)", self.primitive(), self.out_mhz(), dividers.join(", "), self.vco_mhz())
     }
 }
 

@@ -435,6 +435,35 @@ pub const ECP5_HEAP_TIMING_WEIGHT: u32 = 30;
 /// yosys' netlist in the output folder: what nextpnr places, and what `netlist_id` names.
 const NETLIST_JSON: &str = "tern_board.json";
 
+/// The board's PLL in a report: what it makes from what, with the primitive's own parameters.
+#[derive(Clone, Debug, Serialize)]
+pub struct PllReport {
+    /// SB_PLL40_PAD, SB_PLL40_CORE or EHXPLLL.
+    pub primitive: &'static str,
+    pub input_mhz: f64,
+    /// Exact to the dividers: the constraint and the board's clock.
+    pub output_mhz: f64,
+    pub vco_mhz: f64,
+    /// The divider parameters by their names in the primitive's instance (DIVR, DIVF, ... /
+    /// CLKI_DIV, CLKFB_DIV, CLKOP_DIV).
+    pub parameters: std::collections::BTreeMap<&'static str, u32>,
+    /// One line: primitive, clocks, dividers, VCO (the text report's).
+    pub summary: String,
+}
+
+impl PllReport {
+    pub fn of(p: &PllSpec) -> PllReport {
+        PllReport {
+            primitive: p.primitive(),
+            input_mhz: p.in_hz as f64 / 1e6,
+            output_mhz: p.out_mhz(),
+            vco_mhz: p.vco_mhz(),
+            parameters: p.parameters().into_iter().collect(),
+            summary: p.describe(),
+        }
+    }
+}
+
 /// The synthesis report (`tern synth --json` prints it; `report.json` in the output folder).
 #[derive(Clone, Debug, Serialize)]
 pub struct SynthReport {
@@ -446,8 +475,8 @@ pub struct SynthReport {
     pub link: String,
     /// The clock the bitstream runs at on the board (MHz): the PLL's output, or the oscillator.
     pub board_clock_mhz: f64,
-    /// The PLL (`--pll`): primitive, dividers, VCO; None: the board runs at its oscillator.
-    pub pll: Option<String>,
+    /// The PLL (`--pll`); None: the board runs at its oscillator.
+    pub pll: Option<PllReport>,
     pub macs_per_cycle: u64,
     /// LUT4s: iCE40 SB_LUT4; ECP5 LUT4 + 2 x CCU2C.
     pub luts: u64,
@@ -728,7 +757,7 @@ pub fn run(cfg: &AccelConfig, target: &Target, opt: &Options) -> Result<SynthRep
             ),
         },
         board_clock_mhz: clock.board_hz as f64 / 1e6,
-        pll: clock.pll.map(|p| p.describe()),
+        pll: clock.pll.map(|p| PllReport::of(&p)),
         macs_per_cycle: a.macs_per_cycle,
         luts,
         ffs,

@@ -130,7 +130,7 @@ pub fn run(args: Args) -> Result<()> {
             (
                 "board clock".into(),
                 match &rep.pll {
-                    Some(p) => format!("{:.3} MHz from the PLL: {p}", rep.board_clock_mhz),
+                    Some(p) => format!("{:.3} MHz from the PLL: {}", rep.board_clock_mhz, p.summary),
                     None => format!(
                         "{} MHz, the board's oscillator (no PLL; --pll makes the clock the design is timed for)",
                         rep.board_clock_mhz

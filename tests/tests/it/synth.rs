@@ -165,7 +165,7 @@ fn ecp5_85f_netlist_pins_every_block_ram() {
 fn full_flow_ice40_up5k_tiny() {
     let rep = full_flow("ice40-up5k");
     // no PLL: timed at the target's clock, run at the oscillator
-    assert_eq!((rep.constraint_mhz, rep.board_clock_mhz, rep.pll.as_deref()), (50.0, 12.0, None));
+    assert_eq!((rep.constraint_mhz, rep.board_clock_mhz, rep.pll.is_none()), (50.0, 12.0, true));
 }
 
 /// `--pll`: the board's PLL is placed, and its output is both the timing constraint and the
@@ -176,19 +176,27 @@ fn full_flow_with_the_board_pll() {
     let rep = full_flow_with("ice40-up5k", tern_hdl::board::Link::Parallel, true);
     // 50 MHz asked; the nearest the PLL makes from 12 is 50.25, and that is the constraint
     assert_eq!((rep.constraint_mhz, rep.board_clock_mhz), (50.25, 50.25), "{rep:?}");
-    let pll = rep.pll.as_deref().unwrap();
-    assert!(pll.starts_with("SB_PLL40_PAD 12 MHz -> 50.250 MHz (DIVR 0, DIVF 66, DIVQ 4, FILTER_RANGE 1; VCO 804.0 MHz)"), "{pll}");
+    let pll = rep.pll.as_ref().unwrap();
+    assert_eq!(pll.summary, "SB_PLL40_PAD 12 MHz -> 50.250 MHz (DIVR 0, DIVF 66, DIVQ 4, FILTER_RANGE 1; VCO 804.0 MHz)");
+    // the JSON report carries the same setting as fields
+    let json = serde_json::to_value(&rep).unwrap();
+    assert_eq!(json["pll"]["primitive"], "SB_PLL40_PAD");
+    assert_eq!((json["pll"]["output_mhz"].as_f64(), json["pll"]["vco_mhz"].as_f64()), (Some(50.25), Some(804.0)));
+    assert_eq!(json["pll"]["parameters"], serde_json::json!({"DIVR": 0, "DIVF": 66, "DIVQ": 4, "FILTER_RANGE": 1}));
     assert_eq!(placed(&rep, "ICESTORM_PLL"), Some(1), "{:?}", rep.utilization);
     // the HX8K breakout's oscillator pin is no PLL pad: the core-fed primitive
     let rep = full_flow_with("ice40-hx8k", tern_hdl::board::Link::Parallel, true);
     assert_eq!((rep.constraint_mhz, rep.board_clock_mhz), (120.0, 120.0), "{rep:?}");
-    assert!(rep.pll.as_deref().unwrap().starts_with("SB_PLL40_CORE 12 MHz -> 120.000 MHz (DIVR 0, DIVF 79, DIVQ 3"), "{rep:?}");
+    assert!(rep.pll.as_ref().unwrap().summary.starts_with("SB_PLL40_CORE 12 MHz -> 120.000 MHz (DIVR 0, DIVF 79, DIVQ 3"), "{rep:?}");
     assert_eq!(placed(&rep, "ICESTORM_PLL"), Some(1), "{:?}", rep.utilization);
     let uart = tern_hdl::uart::UartSpec::for_baud(125_000_000, 1_000_000).unwrap();
     let rep = full_flow_with("ecp5-25f", tern_hdl::board::Link::Uart(uart), true);
     assert_eq!((rep.constraint_mhz, rep.board_clock_mhz), (125.0, 125.0), "{rep:?}");
     assert!(rep.link.starts_with("UART with RTS/CTS, 125 clocks a bit (1000000 baud at the board's 125 MHz PLL clock)"), "{}", rep.link);
-    assert!(rep.pll.as_deref().unwrap().starts_with("EHXPLLL 25 MHz -> 125.000 MHz (CLKI_DIV 1, CLKFB_DIV 5, CLKOP_DIV 5"), "{rep:?}");
+    assert!(
+        rep.pll.as_ref().unwrap().summary.starts_with("EHXPLLL 25 MHz -> 125.000 MHz (CLKI_DIV 1, CLKFB_DIV 5, CLKOP_DIV 5"),
+        "{rep:?}"
+    );
     assert_eq!(placed(&rep, "EHXPLLL"), Some(1), "{:?}", rep.utilization);
 }
 
