@@ -42,15 +42,19 @@ board: build
 	$(TERN) layer --preset $(PRESET) --out-features 64 --in-features 256 --tasm out/board-layer.tasm
 	$(TERN) run out/board-layer.tasm --preset $(PRESET) --backend board-golden --port $(PORT) --baud $(BAUD)
 
-# The full synthesis sweep: every FPGA preset on its own device, each recorded in
-# docs/fmax.json (read by generate/report and the README table). ecp5-85f alone takes most of
-# an hour on a 2-core machine; CI runs only the small flows (tests/it/synth.rs). The seeds are
-# the recorded ones (a test keeps them equal); after an RTL change, sweep seeds first
-# (docs/synthesis.md: the routed clock moves with the seed).
+# The full synthesis sweep: every FPGA preset on its own device, without and with the board's
+# PLL, each recorded in docs/fmax.json (read by generate/report, a plain `make synth [PLL=1]`
+# and the README tables). Each ecp5-85f run takes 15-25 min on a 2-core machine; CI runs only
+# the small flows (tests/it/synth.rs). The seeds are the recorded ones (a test keeps them
+# equal); after an RTL change, sweep seeds first (docs/synthesis.md: the routed clock moves
+# with the seed).
 synth-all: build
 	$(TERN) synth --preset ice40-up5k --seed 9 --record
 	$(TERN) synth --preset ice40-hx8k --seed 20 --record
 	$(TERN) synth --preset ecp5-85f --seed 34 --record
+	$(TERN) synth --preset ice40-up5k --pll --seed 6 --record
+	$(TERN) synth --preset ice40-hx8k --pll --seed 7 --record
+	$(TERN) synth --preset ecp5-85f --pll --seed 20 --record
 
 bench: build
 	$(TERN) bench-sim

@@ -1016,6 +1016,19 @@ pub struct FmaxRecord {
     /// `netlist_id` of the netlist the record was placed from (older records: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netlist: Option<String>,
+    /// The board's PLL of a `--pll` record (`PllReport::summary`): its output is the
+    /// constraint and the clock that bitstream runs at. None: the design without a PLL, whose
+    /// Fmax `measured_fmax` gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pll: Option<String>,
+}
+
+impl FmaxRecord {
+    /// Whether this is the record of (preset, target) with or without the board's PLL: each
+    /// pair has at most one of each.
+    pub fn is_of(&self, preset: &str, target: &str, pll: bool) -> bool {
+        self.preset == preset && self.target == target && self.pll.is_some() == pll
+    }
 }
 
 /// A netlist's identity for the records: CRC-32 and length of yosys' JSON. yosys writes the
@@ -1049,20 +1062,20 @@ fn default_seed() -> u64 {
 pub enum SeedSource {
     /// `--seed N`.
     Given,
-    /// The committed record of this preset and target (docs/fmax.json): a plain run then
-    /// places the recorded netlist exactly as the record did.
+    /// The committed record of this preset and target, with or without the PLL as asked
+    /// (docs/fmax.json): a plain run then places the recorded netlist exactly as the record did.
     Recorded,
     /// Nothing recorded for this preset and target: `DEFAULT_SEED`.
     Default,
 }
 
 /// The seed a run without `--seeds` places with: `given`, else the seed of the record of
-/// (preset, target), else `DEFAULT_SEED`.
-pub fn seed_for(given: Option<u64>, preset: &str, target: &str) -> (u64, SeedSource) {
+/// (preset, target) with or without the PLL (`pll`), else `DEFAULT_SEED`.
+pub fn seed_for(given: Option<u64>, preset: &str, target: &str, pll: bool) -> (u64, SeedSource) {
     if let Some(s) = given {
         return (s, SeedSource::Given);
     }
-    match fmax_records().into_iter().find(|r| r.preset == preset && r.target == target) {
+    match fmax_records().into_iter().find(|r| r.is_of(preset, target, pll)) {
         Some(r) => (r.seed, SeedSource::Recorded),
         None => (DEFAULT_SEED, SeedSource::Default),
     }
@@ -1085,10 +1098,11 @@ pub fn fmax_records() -> Vec<FmaxRecord> {
 /// The area target of issue #4: LUT4s of the whole design per ternary MAC per cycle.
 pub const LUT4_PER_MAC_TARGET: f64 = 16.0;
 
-/// The README's synthesis table, from the committed records (checked by `tests/it/docs.rs`).
-/// Multipliers are 0 in every record: `tern synth` asserts it and `tests/it/synth.rs` proves it.
+/// The README's synthesis table, from the committed records without a PLL (checked by
+/// `tests/it/docs.rs`). Multipliers are 0 in every record: `tern synth` asserts it and
+/// `tests/it/synth.rs` proves it.
 pub fn markdown_results() -> String {
-    let mut recs = fmax_records();
+    let mut recs: Vec<FmaxRecord> = fmax_records().into_iter().filter(|r| r.pll.is_none()).collect();
     recs.sort_by(|a, b| (&a.preset, &a.target).cmp(&(&b.preset, &b.target)));
     let mut t = format!(
         "| preset | target | LUT4 | LUT4/MAC (target <= {LUT4_PER_MAC_TARGET}) | FF | BRAM | Fmax / constraint (MHz) | nextpnr seed | clock |\n|---|---|---|---|---|---|---|---|---|\n",
@@ -1104,17 +1118,43 @@ pub fn markdown_results() -> String {
     t
 }
 
+/// The README's table of the `--pll` records (checked by `tests/it/docs.rs`): the bitstreams
+/// that run at the clock they are timed for, and the seed a plain `tern synth --pll` takes.
+pub fn markdown_pll_results() -> String {
+    let mut recs: Vec<FmaxRecord> = fmax_records().into_iter().filter(|r| r.pll.is_some()).collect();
+    recs.sort_by(|a, b| (&a.preset, &a.target).cmp(&(&b.preset, &b.target)));
+    let mut t =
+        "| preset | target | PLL | LUT4 | Fmax / PLL clock (MHz) | nextpnr seed | clock |\n|---|---|---|---|---|---|---|\n".to_string();
+    for r in recs {
+        let clock = if r.fmax_mhz >= r.constraint_mhz { "met" } else { "not met" };
+        t.push_str(&format!(
+            "| {} | {} | {} | {} | {:.2} / {} | {} | {clock} |\n",
+            r.preset,
+            r.target,
+            r.pll.as_deref().unwrap_or_default(),
+            r.luts,
+            r.fmax_mhz,
+            r.constraint_mhz,
+            r.seed
+        ));
+    }
+    t
+}
+
 /// The measured Fmax of a preset: (MHz, target, source). Prefers the preset's own device,
 /// else the fastest measured target. `None` when the preset was never placed and routed.
+/// Records without a PLL only: the clock the design meets (a PLL record's clock is the
+/// PLL's step nearest the one asked for).
 pub fn measured_fmax(preset: &str) -> Option<(f64, String, String)> {
-    let recs: Vec<FmaxRecord> = fmax_records().into_iter().filter(|r| r.preset == preset).collect();
+    let recs: Vec<FmaxRecord> = fmax_records().into_iter().filter(|r| r.preset == preset && r.pll.is_none()).collect();
     let own = AccelConfig::preset(preset).ok().and_then(|c| c.device).map(|d| d.name());
     let pick =
         recs.iter().find(|r| Some(r.target.as_str()) == own).or_else(|| recs.iter().max_by(|x, y| x.fmax_mhz.total_cmp(&y.fmax_mhz)))?;
     Some((pick.fmax_mhz, pick.target.clone(), format!("{} on {} (docs/fmax.json)", pick.tool, pick.target)))
 }
 
-/// Add or replace the record of (preset, target) in the fmax file at `path`, unless the
+/// Add or replace the record of (preset, target, with or without the PLL) in the fmax file at
+/// `path`, unless the
 /// present record is of the same netlist and at least as fast (`Recorded::KeptBetter`).
 /// A run of a different netlist replaces the record whatever its Fmax: the record then
 /// describes the design as it is.
@@ -1131,7 +1171,7 @@ pub fn record_fmax(path: &Path, rep: &SynthReport) -> Result<Recorded, SynthErro
     file.note = "Fmax achieved by nextpnr for each (preset, target), written by `tern synth --record`; \
                  read by tern_host::synth::measured_fmax."
         .to_string();
-    let same = |r: &FmaxRecord| r.preset == rep.preset && r.target == rep.target;
+    let same = |r: &FmaxRecord| r.is_of(&rep.preset, rep.target, rep.pll.is_some());
     if let Some(old) = file.records.iter().find(|r| same(r))
         && old.netlist.as_deref() == Some(rep.netlist.as_str())
         && old.fmax_mhz >= fmax
@@ -1153,8 +1193,9 @@ pub fn record_fmax(path: &Path, rep: &SynthReport) -> Result<Recorded, SynthErro
         tool,
         seed: rep.seed,
         netlist: Some(rep.netlist.clone()),
+        pll: rep.pll.as_ref().map(|p| p.summary.clone()),
     });
-    file.records.sort_by(|x, y| (&x.preset, &x.target).cmp(&(&y.preset, &y.target)));
+    file.records.sort_by(|x, y| (&x.preset, &x.target, x.pll.is_some()).cmp(&(&y.preset, &y.target, y.pll.is_some())));
     let text = serde_json::to_string_pretty(&file).expect("records serialize") + "\n";
     std::fs::write(path, text).map_err(io(path))?;
     Ok(Recorded::Written)
@@ -1189,11 +1230,12 @@ mod tests {
         let recs = fmax_records();
         assert!(!recs.is_empty());
         for r in &recs {
-            assert_eq!(seed_for(None, &r.preset, &r.target), (r.seed, SeedSource::Recorded), "{} on {}", r.preset, r.target);
-            assert_eq!(seed_for(Some(r.seed + 1), &r.preset, &r.target), (r.seed + 1, SeedSource::Given));
+            let pll = r.pll.is_some();
+            assert_eq!(seed_for(None, &r.preset, &r.target, pll), (r.seed, SeedSource::Recorded), "{} on {}", r.preset, r.target);
+            assert_eq!(seed_for(Some(r.seed + 1), &r.preset, &r.target, pll), (r.seed + 1, SeedSource::Given));
         }
         assert!(!recs.iter().any(|r| r.preset == "tiny" && r.target == "ecp5-25f"), "tiny on ecp5-25f is recorded now");
-        assert_eq!(seed_for(None, "tiny", "ecp5-25f"), (DEFAULT_SEED, SeedSource::Default));
+        assert_eq!(seed_for(None, "tiny", "ecp5-25f", false), (DEFAULT_SEED, SeedSource::Default));
     }
 
     #[test]
@@ -1339,6 +1381,32 @@ mod tests {
         assert_eq!(record_fmax(&path, &r).unwrap(), Recorded::Written);
         assert_eq!(read(), vec![(90.0, 1)]);
         assert_ne!(netlist_id(b"netlist A"), netlist_id(b"netlist B"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A `--pll` run is recorded beside the design's own record, never over it: the two
+    /// netlists differ by the PLL, and `measured_fmax` reads the one without.
+    #[test]
+    fn a_pll_record_sits_beside_the_design_record() {
+        let dir = std::env::temp_dir().join(format!("tern-fmax-pll-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("fmax.json");
+        let read = || -> Vec<(f64, u64, Option<String>)> {
+            let f: FmaxFile = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            f.records.iter().map(|r| (r.fmax_mhz, r.seed, r.pll.clone())).collect()
+        };
+        let mut r = blank_report();
+        (r.netlist, r.fmax_mhz, r.seed) = (netlist_id(b"design"), Some(133.0), 34);
+        assert_eq!(record_fmax(&path, &r).unwrap(), Recorded::Written);
+        let pll = PllSpec::nearest(PllKind::Ecp5, 25_000_000, 125_000_000).unwrap();
+        (r.netlist, r.fmax_mhz, r.seed, r.pll) = (netlist_id(b"design + PLL"), Some(130.98), 20, Some(PllReport::of(&pll)));
+        assert_eq!(record_fmax(&path, &r).unwrap(), Recorded::Written);
+        let summary = Some(pll.describe());
+        assert_eq!(read(), vec![(133.0, 34, None), (130.98, 20, summary.clone())]);
+        // a slower PLL seed keeps the PLL record, and the design's stays as it was
+        (r.fmax_mhz, r.seed) = (Some(120.0), 3);
+        assert_eq!(record_fmax(&path, &r).unwrap(), Recorded::KeptBetter { fmax_mhz: 130.98, seed: 20 });
+        assert_eq!(read(), vec![(133.0, 34, None), (130.98, 20, summary)]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -26,8 +26,9 @@ pub struct Args {
     #[arg(long)]
     pub no_pnr: bool,
     /// nextpnr's placer seed (recorded with the Fmax). Default: the seed of this preset and
-    /// target's record in docs/fmax.json, so a plain run reproduces the recorded Fmax while the
-    /// netlist is the recorded one; 1 where nothing is recorded.
+    /// target's record in docs/fmax.json (with --pll: its PLL record), so a plain run
+    /// reproduces the recorded Fmax while the netlist is the recorded one; 1 where nothing is
+    /// recorded.
     #[arg(long, conflicts_with = "seeds")]
     pub seed: Option<u64>,
     /// A seed sweep, e.g. `1-8` or `1,3,5`: each seed placed and routed in OUT/seed-N/;
@@ -45,7 +46,8 @@ pub struct Args {
     /// must come within 2% (12 MHz: 1000000, 3000000, 1500000, ...; 25 MHz: 1000000, ...).
     #[arg(long, default_value_t = DEFAULT_BAUD)]
     pub baud: u32,
-    /// Record the achieved Fmax in docs/fmax.json (read by `measured_fmax`).
+    /// Record the achieved Fmax in docs/fmax.json (without --pll: the design's clock, read by
+    /// `measured_fmax`; with --pll: the PLL bitstream's, whose seed a plain --pll run takes).
     #[arg(long)]
     pub record: bool,
     #[arg(long)]
@@ -75,12 +77,13 @@ pub fn run(args: Args) -> Result<()> {
     let seeds = match &args.seeds {
         Some(list) => synth::parse_seeds(list)?,
         None => {
-            let (seed, source) = synth::seed_for(args.seed, cfg.name, target.name());
+            let (seed, source) = synth::seed_for(args.seed, cfg.name, target.name(), args.pll);
             if source == synth::SeedSource::Recorded && !args.no_pnr && args.link == LinkKind::Parallel {
                 eprintln!(
-                    "nextpnr seed {seed}: the seed of the record for {} on {} (docs/fmax.json); --seed picks another",
+                    "nextpnr seed {seed}: the seed of the record for {} on {}{} (docs/fmax.json); --seed picks another",
                     cfg.name,
-                    target.name()
+                    target.name(),
+                    if args.pll { " with its PLL" } else { "" }
                 );
             }
             vec![seed]
@@ -90,8 +93,8 @@ pub fn run(args: Args) -> Result<()> {
         anyhow::bail!("--jobs must be at least 1");
     }
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if args.record && args.pll {
-        anyhow::bail!("--record keeps the designs without a PLL (docs/fmax.json): drop --record or --pll");
+    if args.record && args.pll && args.freq.is_some() {
+        anyhow::bail!("--record --pll records the PLL at the target's clock (docs/fmax.json): drop --record or --freq");
     }
     let clock = synth::ClockPlan::new(&target, args.freq, args.link == LinkKind::Uart, args.pll)?;
     let link = match args.link {

@@ -32,6 +32,7 @@ fn readme_presets_match_code() {
 #[test]
 fn readme_synthesis_table_matches_fmax_records() {
     check_generated("README.md", "tern_host::synth::markdown_results", &tern_host::synth::markdown_results());
+    check_generated("README.md", "tern_host::synth::markdown_pll_results", &tern_host::synth::markdown_pll_results());
 }
 
 /// `make synth-all` re-records every preset with the seed of its committed record, so running
@@ -47,12 +48,12 @@ fn synth_all_uses_the_recorded_seeds() {
             let i = words.iter().position(|w| *w == flag).unwrap_or_else(|| panic!("Makefile: no {flag} in `{line}`"));
             words[i + 1].to_string()
         };
-        swept.push((arg("--preset"), arg("--seed").parse::<u64>().unwrap()));
+        swept.push((arg("--preset"), line.split_whitespace().any(|w| w == "--pll"), arg("--seed").parse::<u64>().unwrap()));
     }
-    let mut recorded: Vec<(String, u64)> = tern_host::synth::fmax_records()
+    let mut recorded: Vec<(String, bool, u64)> = tern_host::synth::fmax_records()
         .into_iter()
         .filter(|r| Some(r.target.clone()) == own_device(&r.preset))
-        .map(|r| (r.preset, r.seed))
+        .map(|r| (r.preset, r.pll.is_some(), r.seed))
         .collect();
     swept.sort();
     recorded.sort();
