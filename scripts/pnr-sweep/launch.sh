@@ -2,7 +2,9 @@
 # On the device machine (from the repo root, .pnr carried): unpack the YoWASP nextpnr bundle once, then start every job in jobs.txt
 # detached. .pnr/jobs.txt lines: NAME NETLIST(.json.xz in .pnr/) LPF ARGS... Jobs run in /var/tmp
 # (YoWASP maps /tmp privately), detached: the machine is released 30 s after a call ends, so
-# keep a `sleep N; bash .pnr/poll.sh` call in flight while they run.
+# keep a `sleep N; bash .pnr/poll.sh` call in flight while they run. A fresh machine first
+# compiles nextpnr's WebAssembly (up to 5 min, before any job starts): in that first call, sleep
+# at most 240 s after this script, or the call passes the tool's 600 s and returns nothing.
 set -u
 if [ ! -d /tmp/site/site ]; then mkdir -p /tmp/site && tar xJf .pnr/site.tar.xz -C /tmp/site || exit 1; fi
 export PYTHONPATH=/tmp/site/site
