@@ -1153,6 +1153,23 @@ pub fn measured_fmax(preset: &str) -> Option<(f64, String, String)> {
     Some((pick.fmax_mhz, pick.target.clone(), format!("{} on {} (docs/fmax.json)", pick.tool, pick.target)))
 }
 
+/// The clock of the preset's `--pll` bitstream on its own device, when its record meets it:
+/// (MHz, source). That is the clock a board built with `tern synth --pll` runs at.
+pub fn pll_clock(preset: &str) -> Option<(f64, String)> {
+    let own = AccelConfig::preset(preset).ok()?.device?.name();
+    let r = fmax_records().into_iter().find(|r| r.is_of(preset, own, true) && r.fmax_mhz >= r.constraint_mhz)?;
+    // the summary's clocks without its dividers: "SB_PLL40_PAD 12 MHz -> 50.250 MHz"
+    let pll = r.pll.as_deref().unwrap_or_default();
+    let source = format!(
+        "the {} board's {}, met at {:.2} MHz by nextpnr seed {} (docs/fmax.json)",
+        r.target,
+        pll.split(" (").next().unwrap_or(pll),
+        r.fmax_mhz,
+        r.seed
+    );
+    Some((r.constraint_mhz, source))
+}
+
 /// Add or replace the record of (preset, target, with or without the PLL) in the fmax file at
 /// `path`, unless the
 /// present record is of the same netlist and at least as fast (`Recorded::KeptBetter`).

@@ -84,6 +84,11 @@ struct Report {
     clock_mhz: f64,
     clock_source: String,
     tokens_per_s: Option<f64>,
+    /// The clock of the preset's `--pll` bitstream (its record in docs/fmax.json), the one a
+    /// board runs at, and tokens/s at it; None without such a record, or on a board.
+    pll_clock_mhz: Option<f64>,
+    pll_clock_source: Option<String>,
+    pll_tokens_per_s: Option<f64>,
     energy_per_token_j: Option<f64>,
     energy_note: String,
     /// Host wall time of the simulation.
@@ -186,6 +191,7 @@ pub fn run(args: Args) -> Result<()> {
     let cpt = per(dc.counters.cycles as f64, steps);
     let clock = crate::energy::clock(&a, None);
     let clock_mhz = clock.mhz;
+    let pll = if board { None } else { crate::synth::pll_clock(a.cfg.name) };
     let rep = Report {
         text: String::from_utf8_lossy(&bytes).into_owned(),
         prompt: args.prompt.clone(),
@@ -216,6 +222,9 @@ pub fn run(args: Args) -> Result<()> {
         } else {
             cpt.map(|c| clock_mhz * 1e6 / c)
         },
+        pll_clock_mhz: pll.as_ref().map(|p| p.0),
+        pll_clock_source: pll.as_ref().map(|p| p.1.clone()),
+        pll_tokens_per_s: pll.as_ref().and_then(|p| cpt.map(|c| p.0 * 1e6 / c)),
         energy_per_token_j: energy_per_token_j(&a, &dc.counters, steps as u64),
         energy_note: token_summary(&a, &dc.counters, steps as u64, exec.backend_name()),
         prefill_wall_s: g.prefill_wall.as_secs_f64(),
@@ -264,6 +273,17 @@ pub fn run(args: Args) -> Result<()> {
                     }
                 })
                 .unwrap_or_else(na),
+        ),
+        (
+            "tokens/s, PLL board".into(),
+            match (board, &rep.pll_clock_source) {
+                (true, _) => "n/a (this run is the board)".into(),
+                (false, None) => "n/a (no `tern synth --pll` record of this preset in docs/fmax.json)".into(),
+                (false, Some(src)) => rep
+                    .pll_tokens_per_s
+                    .map(|t| format!("{t:.2} at {} MHz ({src})", rep.pll_clock_mhz.unwrap_or_default()))
+                    .unwrap_or_else(na),
+            },
         ),
         ("weight bytes/token".into(), rep.weight_bytes_per_token.map(|b| format!("{b:.0}")).unwrap_or_else(na)),
         ("energy/token".into(), rep.energy_note.clone()),

@@ -393,6 +393,26 @@ fn cli_generate_json_report() {
     assert!(j["energy_per_token_j"].as_f64().is_some_and(|e| e > 0.0), "an energy estimate: {}", j["energy_per_token_j"]);
     let cpt = j["cycles_per_token"].as_f64().unwrap();
     assert_eq!(j["tokens_per_s"].as_f64().unwrap(), clock.mhz * 1e6 / cpt);
+    assert!(j["pll_tokens_per_s"].is_null() && j["pll_clock_mhz"].is_null(), "tiny has no PLL record: {j}");
+    // a preset with a `--pll` record also gets tokens/s at the clock its board runs at
+    let up5k = cli_json(&[
+        "generate",
+        "--model",
+        ds,
+        "--backend",
+        "golden",
+        "--preset",
+        "ice40-up5k",
+        "--tokens",
+        "3",
+        "--prompt",
+        "AB",
+        "--json",
+    ]);
+    let (pll_mhz, pll_source) = tern_host::synth::pll_clock("ice40-up5k").unwrap();
+    assert_eq!((up5k["pll_clock_mhz"].as_f64().unwrap(), up5k["pll_clock_source"].as_str().unwrap()), (pll_mhz, pll_source.as_str()));
+    let cpt = up5k["cycles_per_token"].as_f64().unwrap();
+    assert_eq!(up5k["pll_tokens_per_s"].as_f64().unwrap(), pll_mhz * 1e6 / cpt);
     // the same tokens as the library with the host executor
     let p = [b'A' as u32, b'B' as u32];
     let g = generate(&m, &mut HostExec::new(), &p, 5, &mut Sampler::greedy(), 0, |_| {}).unwrap();

@@ -412,6 +412,12 @@ fn time_and_energy_use_the_measured_fmax() {
     let c = tern_host::energy::clock(&asic, None);
     assert_eq!(c.mhz, asic.cfg.target_fmax_mhz as f64);
     assert!(c.source.contains("target clock, not synthesized"), "{}", c.source);
+    // a `--pll` bitstream's clock: the PLL's output, from its own record
+    let (mhz, source) = synth::pll_clock("ice40-up5k").unwrap();
+    let rec = synth::fmax_records().into_iter().find(|r| r.is_of("ice40-up5k", "ice40-up5k", true)).unwrap();
+    assert_eq!(mhz, rec.constraint_mhz);
+    assert!(source.starts_with("the ice40-up5k board's SB_PLL40_PAD 12 MHz -> "), "{source}");
+    assert_eq!(synth::pll_clock("tiny"), None, "tiny names no device");
 }
 
 /// yosys' own simulation models of the ECP5 cells the `Fabric::Ecp5` design instantiates
