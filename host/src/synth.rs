@@ -1081,6 +1081,11 @@ pub fn seed_for(given: Option<u64>, preset: &str, target: &str, pll: bool) -> (u
     }
 }
 
+/// The note at the top of docs/fmax.json.
+const FMAX_NOTE: &str = "Fmax achieved by nextpnr for each (preset, target), without and with the board's PLL (`pll`), \
+                         written by `tern synth --record`; read by tern_host::synth::measured_fmax (the records without a \
+                         PLL) and seed_for (a plain run's seed).";
+
 /// The committed measurements, compiled in.
 pub const FMAX_JSON: &str = include_str!("../../docs/fmax.json");
 
@@ -1171,8 +1176,8 @@ pub fn pll_clock(preset: &str) -> Option<(f64, String)> {
 }
 
 /// Add or replace the record of (preset, target, with or without the PLL) in the fmax file at
-/// `path`, unless the
-/// present record is of the same netlist and at least as fast (`Recorded::KeptBetter`).
+/// `path`, unless the present record is of the same netlist and at least as fast
+/// (`Recorded::KeptBetter`).
 /// A run of a different netlist replaces the record whatever its Fmax: the record then
 /// describes the design as it is.
 pub fn record_fmax(path: &Path, rep: &SynthReport) -> Result<Recorded, SynthError> {
@@ -1185,9 +1190,7 @@ pub fn record_fmax(path: &Path, rep: &SynthReport) -> Result<Recorded, SynthErro
         })?,
         Err(_) => FmaxFile { note: String::new(), records: Vec::new() },
     };
-    file.note = "Fmax achieved by nextpnr for each (preset, target), written by `tern synth --record`; \
-                 read by tern_host::synth::measured_fmax."
-        .to_string();
+    file.note = FMAX_NOTE.to_string();
     let same = |r: &FmaxRecord| r.is_of(&rep.preset, rep.target, rep.pll.is_some());
     if let Some(old) = file.records.iter().find(|r| same(r))
         && old.netlist.as_deref() == Some(rep.netlist.as_str())
@@ -1453,10 +1456,17 @@ mod tests {
 
     #[test]
     fn committed_fmax_parses() {
-        for r in fmax_records() {
+        let recs = fmax_records();
+        for r in &recs {
             assert!(Target::parse(&r.target).is_ok(), "{}", r.target);
             assert!(AccelConfig::preset(&r.preset).is_ok(), "{}", r.preset);
             assert!(r.fmax_mhz > 0.0);
+            // one record of each kind per (preset, target): `record_fmax` keeps it so
+            let kind = |x: &FmaxRecord| x.is_of(&r.preset, &r.target, r.pll.is_some());
+            assert_eq!(recs.iter().filter(|x| kind(x)).count(), 1, "{} on {}", r.preset, r.target);
         }
+        // as `record_fmax` writes it, so a re-record changes only what it measured
+        let file: FmaxFile = serde_json::from_str(FMAX_JSON).unwrap();
+        assert_eq!(file.note, FMAX_NOTE);
     }
 }
