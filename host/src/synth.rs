@@ -1163,12 +1163,10 @@ pub fn measured_fmax(preset: &str) -> Option<(f64, String, String)> {
 pub fn pll_clock(preset: &str) -> Option<(f64, String)> {
     let own = AccelConfig::preset(preset).ok()?.device?.name();
     let r = fmax_records().into_iter().find(|r| r.is_of(preset, own, true) && r.fmax_mhz >= r.constraint_mhz)?;
-    // the summary's clocks without its dividers: "SB_PLL40_PAD 12 MHz -> 50.250 MHz"
-    let pll = r.pll.as_deref().unwrap_or_default();
     let source = format!(
-        "the {} board's {}, met at {:.2} MHz by nextpnr seed {} (docs/fmax.json)",
+        "the {} board's {}, met at {:.2} MHz by nextpnr seed {}, docs/fmax.json",
         r.target,
-        pll.split(" (").next().unwrap_or(pll),
+        r.pll.as_deref().unwrap_or_default(),
         r.fmax_mhz,
         r.seed
     );
